@@ -1,1 +1,395 @@
+//! # SentientIQ server
+//!
+//! The path of a frame:
+//!
+//! 1. **ingest** ([`ingest`]): the SDK's Web Worker holds a binary WebSocket on `/v1/ws` (or,
+//!    when the page goes away, posts its queue to `/v1/beacon`). Frames are postcard
+//!    [`shared_physics::wire`] envelopes; the first is `Hello`, which binds the connection to a
+//!    tenant (by site key, from the in-memory [`identity`] cache) and, with a verified host JWT,
+//!    to a person and account.
+//! 2. **confirm** ([`confirm`]): a `Detection` carries its evidence window; the server reruns the
+//!    same `shared-physics` detector on it with the tenant's thresholds. The client's confidence
+//!    is never trusted; overturned and disagreeing detections are counted ([`telemetry`]).
+//! 3. **decide** ([`interventions`]): above the bar and outside the cooldown, an `Intervene`
+//!    is published on the bus (`{prefix}.push.{tenant}.{session}`); whichever instance holds the
+//!    session's socket pushes it into the page.
+//! 4. **escalate** ([`escalation`]): an identified session of an account worth at least the
+//!    critical value texts the first contact of the tenant's chain (Twilio Messages API) with a
+//!    signed, expiring link to the session view ([`auth::sign_link`]).
+//! 5. **persist**: sessions, detections, interventions and alerts are published as durable
+//!    events (`{prefix}.events.*`, [`bus`]) and written by the persister through the [`store`],
+//!    never on the hot path. The dashboard's live feed reads the same events.
+//!
+//! Backends: [`store::SqlStore`] on SQLite (default) or PostgreSQL; [`bus::MemoryBus`]
+//! (default) or [`bus::NatsBus`] (JetStream). [`start`] wires them from a [`config::Config`].
 
+pub mod api;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod confirm;
+pub mod error;
+pub mod escalation;
+pub mod events;
+pub mod identity;
+pub mod ingest;
+pub mod interventions;
+pub mod replay;
+pub mod store;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use futures::StreamExt;
+use shared_physics::detect::RageParams;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::bus::{Bus, MemoryBus, NatsBus};
+use crate::config::Config;
+use crate::events::{Event, Push};
+use crate::identity::IdentityCache;
+use crate::ingest::{PushRegistry, SessionTable};
+use crate::store::{AlertRecord, DetectionRecord, SqlStore, Store};
+use crate::telemetry::{inc, Counters, Metrics};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A random `u32` (ids only; nothing behind an insight is random).
+pub fn random_u32() -> u32 {
+    rand::random()
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The shared state behind [`AppState`].
+pub struct Inner {
+    /// Configuration.
+    pub config: Config,
+    /// Base URL for links.
+    pub public_url: String,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Event bus.
+    pub bus: Arc<dyn Bus>,
+    /// Tenants, keys and account values in memory.
+    pub identity: IdentityCache,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Live sessions.
+    pub sessions: SessionTable,
+    /// Sockets on this instance.
+    pub sockets: PushRegistry,
+    /// Rage thresholds (tenant-tunable thresholds arrive with the physics issue).
+    pub rage_params: RageParams,
+    /// SMS provider, if configured.
+    pub twilio: Option<escalation::Twilio>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Publishes a durable event without waiting (a failure is logged and counted).
+    pub fn publish_event(&self, ev: Event) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let subject = ev.subject(&app.config.bus_prefix);
+            let payload = match serde_json::to_vec(&ev) {
+                Ok(p) => Bytes::from(p),
+                Err(e) => return tracing::error!(error = %e, "event not serialisable"),
+            };
+            if let Err(e) = app.bus.publish(subject, payload).await {
+                inc(&app.metrics.tenant(ev.tenant()).persist_failed);
+                tracing::error!(tenant = %ev.tenant(), error = %e, "event could not be published");
+            }
+        });
+    }
+
+    /// Sends an intervention towards the session's socket, wherever it is.
+    pub fn push(&self, p: Push) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let subject = format!("{}.push.{}.{}", app.config.bus_prefix, p.tenant_id, p.session);
+            let payload = Bytes::from(serde_json::to_vec(&p).unwrap_or_default());
+            if let Err(e) = app.bus.publish(subject, payload).await {
+                tracing::error!(tenant = %p.tenant_id, error = %e, "intervention could not be published");
+            }
+        });
+    }
+
+    /// Refreshes this instance's identity cache for `tenant` and tells the other instances.
+    pub async fn identity_changed(&self, tenant: &str) -> Result<(), error::ApiError> {
+        self.identity.reload(self.store.as_ref(), Some(tenant)).await?;
+        self.bus.publish(format!("{}.cache.{tenant}", self.config.bus_prefix), Bytes::new()).await?;
+        Ok(())
+    }
+}
+
+/// Texts the tenant's first SMS contact about a confirmed detection and records the alert.
+pub async fn escalate(app: AppState, d: DetectionRecord, person: String, counters: Arc<Counters>) {
+    let contacts = match app.store.contacts(&d.tenant_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            inc(&counters.alerts_failed);
+            return tracing::error!(tenant = %d.tenant_id, error = %e, "cannot read escalation chain");
+        }
+    };
+    let Some(contact) = contacts.into_iter().find(|c| c.channel == "sms") else {
+        inc(&counters.alerts_failed);
+        return tracing::warn!(tenant = %d.tenant_id, "no sms contact in the escalation chain; nobody alerted");
+    };
+    let exp = (now_ms() / 1000) as u64 + app.config.link_ttl_secs;
+    let sig = auth::sign_link(&app.config.link_secret, &d.tenant_id, &d.session, exp);
+    let link = format!("{}/s/{}?t={}&exp={exp}&sig={sig}", app.public_url, d.session, d.tenant_id);
+    let account = d.account_name.clone().or(d.account.clone()).unwrap_or_default();
+    let body = escalation::alert_text(&person, &account, d.value_cents, &d.emotion, &d.section, d.confidence, &link);
+    let (result, attempts) = match &app.twilio {
+        Some(t) => t.send_with_retries(&contact.address, &body).await,
+        None => (Err(escalation::SendError::NotConfigured), 0),
+    };
+    let (status, provider_id, error) = match result {
+        Ok(sid) => {
+            inc(&counters.alerts_sent);
+            tracing::info!(tenant = %d.tenant_id, session = %d.session, contact = %contact.id, "alert sent");
+            ("sent", Some(sid), None)
+        }
+        Err(e) => {
+            inc(&counters.alerts_failed);
+            tracing::error!(tenant = %d.tenant_id, session = %d.session, error = %e, "alert failed");
+            ("failed", None, Some(e.to_string()))
+        }
+    };
+    app.publish_event(Event::Alert(AlertRecord {
+        id: format!("al_{}_{}_{}", d.session, d.seq, contact.position),
+        tenant_id: d.tenant_id.clone(),
+        session: d.session.clone(),
+        contact_id: contact.id,
+        channel: contact.channel,
+        address: contact.address,
+        status: status.into(),
+        provider_id,
+        error,
+        attempts: attempts as i64,
+        link,
+        created_ms: now_ms(),
+    }));
+}
+
+/// The HTTP application.
+pub fn app(state: AppState) -> Router {
+    let cors = SetResponseHeaderLayer::overriding(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*"));
+    let sdk = Router::new()
+        .route_service("/sdk.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.js")))
+        .route_service("/sdk-worker.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-worker.js")))
+        .route_service("/sdk.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.wasm")))
+        .layer(cors);
+    let www = ServeDir::new(&state.config.www_dir);
+    let static_files = match &state.config.site_dir {
+        Some(site) => Router::new().fallback_service(ServeDir::new(site).fallback(www)),
+        None => Router::new().fallback_service(www),
+    };
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/v1/ws", get(ingest::ws))
+        .route("/v1/beacon", post(ingest::beacon))
+        .route("/v1/admin/tenants", post(api::create_tenant))
+        .route("/v1/accounts", post(api::upsert_account))
+        .route("/v1/transactions", post(api::add_transaction))
+        .route("/v1/contacts", post(api::add_contact))
+        .route("/v1/detections", get(api::detections))
+        .route("/v1/interventions", get(api::interventions))
+        .route("/v1/alerts", get(api::alerts))
+        .route("/v1/stats", get(api::stats))
+        .route("/v1/live", get(api::live))
+        .route("/v1/sessions/{session}", get(api::session_json))
+        .route("/s/{session}", get(api::session_page))
+        .route("/", get(|| async { axum::response::Redirect::temporary("/dashboard.html") }))
+        .merge(sdk)
+        .merge(static_files)
+        .with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Bus.
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    /// Binding the listen address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The base URL used in links.
+    pub public_url: String,
+    /// The shared state (for tests and tools in the same process).
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, closes connections and background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.served).await;
+    }
+
+    /// Waits until the server stops (Ctrl-C handling is the binary's).
+    pub async fn wait(self) {
+        let _ = self.served.await;
+    }
+}
+
+/// Connects the store and bus, loads the identity cache, starts the background tasks
+/// (persister, push dispatcher, cache refresher, session sweeper) and serves.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.database_url).await?);
+    let bus: Arc<dyn Bus> = match &config.nats_url {
+        Some(url) => NatsBus::connect(url, &config.bus_prefix).await?,
+        None => Arc::new(MemoryBus::new()),
+    };
+    let identity = IdentityCache::load(store.as_ref()).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
+    let twilio = config.twilio.clone().map(escalation::Twilio::new);
+    if twilio.is_none() {
+        tracing::warn!("SMS escalation is off: set SIQ_TWILIO_ACCOUNT_SID, SIQ_TWILIO_AUTH_TOKEN and SIQ_TWILIO_FROM");
+    }
+    let state = AppState(Arc::new(Inner {
+        config,
+        public_url: public_url.clone(),
+        store,
+        bus,
+        identity,
+        metrics: Metrics::default(),
+        sessions: SessionTable::default(),
+        sockets: PushRegistry::default(),
+        rage_params: RageParams::default(),
+        twilio,
+    }));
+    let prefix = state.config.bus_prefix.clone();
+    let mut tasks = Vec::new();
+
+    // Persister: durable events → store.
+    let mut events = state.bus.consume("persist", &format!("{prefix}.events.>")).await?;
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = events.next().await {
+            persist(&s, &m.payload).await;
+            if let Err(e) = m.ack().await {
+                tracing::warn!(error = %e, "could not acknowledge an event");
+            }
+        }
+    }));
+
+    // Push dispatcher: interventions → local sockets.
+    let mut pushes = state.bus.subscribe(&format!("{prefix}.push.>")).await?;
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = pushes.next().await {
+            if let Ok(p) = serde_json::from_slice::<Push>(&m.payload) {
+                s.sockets.deliver(&p);
+            }
+        }
+    }));
+
+    // Cache refresher: another instance changed a tenant's identity data.
+    let mut changes = state.bus.subscribe(&format!("{prefix}.cache.*")).await?;
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = changes.next().await {
+            let tenant = m.subject.rsplit('.').next().unwrap_or_default().to_string();
+            if let Err(e) = s.identity.reload(s.store.as_ref(), Some(&tenant)).await {
+                tracing::error!(tenant = %tenant, error = %e, "identity cache refresh failed");
+            }
+        }
+    }));
+
+    // Session sweeper.
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            s.sessions.sweep();
+        }
+    }));
+
+    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = app(state.clone());
+    let served = tokio::spawn(async move {
+        let r = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = r.await {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, %public_url, "SentientIQ server listening");
+    Ok(Running { addr, public_url, state, shutdown, served, tasks })
+}
+
+/// Number of write attempts per event before it counts as a persistence failure.
+const PERSIST_ATTEMPTS: u32 = 3;
+
+async fn persist(app: &AppState, payload: &[u8]) {
+    let ev: Event = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => return tracing::error!(error = %e, "unreadable event on the bus"),
+    };
+    let mut delay = std::time::Duration::from_millis(50);
+    for attempt in 1..=PERSIST_ATTEMPTS {
+        let r = match &ev {
+            Event::Session(s) => app.store.upsert_session(s).await,
+            Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
+            Event::Intervention(i) => app.store.insert_intervention(i).await,
+            Event::Alert(a) => app.store.insert_alert(a).await,
+        };
+        match r {
+            Ok(()) => return,
+            Err(e) if attempt == PERSIST_ATTEMPTS => {
+                inc(&app.metrics.tenant(ev.tenant()).persist_failed);
+                tracing::error!(tenant = %ev.tenant(), kind = ev.kind(), error = %e, "event could not be stored");
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %ev.tenant(), attempt, error = %e, "store write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
+}

@@ -183,6 +183,67 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     })
 }
 
+/// The streaming detector the SDK runs and `sentientiq detect` replays: it keeps the ring of
+/// recent samples and decides when a detection is worth sending.
+///
+/// **Emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]; a
+/// detection is emitted when it is the first of its burst, or when its confidence (in whole
+/// percent) is higher than the last one emitted for the same burst. A burst continues while each
+/// click comes within `max_ici_ms` of the previous emitted detection's trigger. So a five-click
+/// burst emits about three frames (at clicks 3, 4, 5), each with its own evidence.
+#[derive(Clone, Debug, Default)]
+pub struct Detector {
+    ring: crate::ring::Ring,
+    params: RageParams,
+    last_emit: Option<(u32, u8)>,
+    evidence: EvidenceBuf,
+}
+
+/// A fixed evidence buffer (a newtype so [`Detector`] can derive `Default`).
+#[derive(Clone, Debug)]
+struct EvidenceBuf([Sample; MAX_EVIDENCE], usize);
+
+impl Default for EvidenceBuf {
+    fn default() -> Self {
+        EvidenceBuf([Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 }; MAX_EVIDENCE], 0)
+    }
+}
+
+impl Detector {
+    /// A detector with the given thresholds.
+    pub fn new(params: RageParams) -> Detector {
+        Detector { params, ..Detector::default() }
+    }
+
+    /// Feeds one sample; returns a detection to emit, if any. Its evidence is then
+    /// [`Detector::evidence`].
+    pub fn push(&mut self, s: Sample) -> Option<Detection> {
+        self.ring.push(s);
+        if s.kind != Kind::Click {
+            return None;
+        }
+        let n = evidence_window(&self.ring, &mut self.evidence.0).len();
+        self.evidence.1 = n;
+        let d = detect_rage(&self.evidence.0[..n], &self.params)?;
+        let pct = d.confidence_pct();
+        let emit = match self.last_emit {
+            Some((t, last_pct)) if d.t_ms.saturating_sub(t) <= self.params.max_ici_ms => pct > last_pct,
+            _ => true,
+        };
+        if emit {
+            self.last_emit = Some((d.t_ms, pct));
+            Some(d)
+        } else {
+            None
+        }
+    }
+
+    /// The evidence window of the last detection [`Detector::push`] returned.
+    pub fn evidence(&self) -> &[Sample] {
+        &self.evidence.0[..self.evidence.1]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +291,26 @@ mod tests {
         assert!(detect_rage(&ev, &RageParams::default()).is_some());
         let strict = RageParams { min_clicks: 5, ..RageParams::default() };
         assert!(detect_rage(&ev, &strict).is_none());
+    }
+
+    #[test]
+    fn the_detector_emits_once_per_confidence_step_of_a_burst() {
+        let mut d = Detector::new(RageParams::default());
+        let mut emitted = 0;
+        for i in 0..6u32 {
+            if let Some(det) = d.push(click(1000 + i * 150, 400, 300)) {
+                emitted += 1;
+                assert_eq!(detect_rage(d.evidence(), &RageParams::default()), Some(det), "evidence re-detects");
+            }
+        }
+        // Clicks 3..=6 each raise the confidence (until the 0.99 cap).
+        assert!((2..=4).contains(&emitted), "{emitted}");
+        // Ten seconds later a new burst emits again.
+        let mut again = 0;
+        for i in 0..3u32 {
+            again += d.push(click(20_000 + i * 150, 10, 10)).is_some() as u32;
+        }
+        assert_eq!(again, 1);
     }
 
     #[test]

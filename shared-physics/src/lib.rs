@@ -78,7 +78,7 @@ pub struct Sample {
 }
 
 /// The emotional vocabulary. Encoded as a one-byte varint index: append, never reorder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Emotion {
     /// Rapid repeated clicks in a small radius (see [`detect::detect_rage`]).
     Rage,

@@ -1,1 +1,32 @@
-fn main() {}
+//! `cargo xtask …`: build orchestration for SentientIQ.
+//!
+//! * `cargo xtask build-sdk` builds the WASM SDK into `target/sdk/`.
+//! * `cargo xtask size` prints raw and gzip bytes of every file loaded at page start; its last
+//!   line is `sdk gzip total: N bytes`; it fails above the 8 KB budget.
+//! * `cargo xtask demo` runs the product with embedded defaults and a demo tenant.
+//! * `cargo xtask ci` runs every check CI runs.
+//! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
+
+mod sdk;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <build-sdk | size | demo | ci | bench latency>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = util::workspace_root();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["build-sdk"] => sdk::build(&root).map(|_| ()),
+        ["size"] => sdk::build(&root).and_then(|_| sdk::size(&root)).map(|_| ()),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

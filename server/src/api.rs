@@ -1,0 +1,269 @@
+//! The REST API under `/v1` (JSON; errors `{error_code, message, details}`), the signed session
+//! view, the live feed (server-sent events) and the static pages.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::events::Event;
+use crate::store::{Contact, Tenant};
+use crate::AppState;
+
+/// Longest id, name or address accepted in a request, in bytes.
+pub const MAX_FIELD_BYTES: usize = 256;
+/// Most rows a list endpoint returns.
+pub const MAX_LIST: i64 = 500;
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// A request authenticated by a tenant's secret key (`Authorization: Bearer sk_…`).
+pub struct SecretKey(pub Arc<Tenant>);
+
+impl FromRequestParts<AppState> for SecretKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key"))?;
+        app.identity.tenant_by_secret(key).map(SecretKey).ok_or_else(|| ApiError::unauthorized("unknown secret key"))
+    }
+}
+
+/// A request authenticated by the operator token (`SIQ_ADMIN_TOKEN`).
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(expected) = app.config.admin_token.as_deref() else {
+            return Err(ApiError::forbidden("the admin API is disabled: set SIQ_ADMIN_TOKEN"));
+        };
+        match bearer(parts) {
+            Some(t) if auth::secrets_equal(t, expected) => Ok(Admin),
+            _ => Err(ApiError::unauthorized("bad admin token")),
+        }
+    }
+}
+
+fn field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
+    let t = v.trim();
+    if t.is_empty() || t.len() > MAX_FIELD_BYTES {
+        return Err(ApiError::bad_request(format!("{name} must be 1..={MAX_FIELD_BYTES} bytes"), json!({"field": name})));
+    }
+    Ok(t)
+}
+
+/// Body of `POST /v1/admin/tenants`.
+#[derive(Deserialize)]
+pub struct NewTenant {
+    name: String,
+}
+
+/// `POST /v1/admin/tenants`: creates a tenant; its keys are shown once.
+pub async fn create_tenant(State(app): State<AppState>, _: Admin, body: Result<Json<NewTenant>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let name = field("name", &body.name)?;
+    let secret_key = auth::new_key("sk_");
+    let t = Tenant {
+        id: format!("t_{}", hex::encode(crate::random_u32().to_be_bytes())) + &hex::encode(crate::random_u32().to_be_bytes()),
+        name: name.to_string(),
+        site_key: auth::new_key("pk_"),
+        secret_key_hash: auth::hash_key(&secret_key),
+        jwt_secret: auth::new_key("jwt_"),
+        created_ms: crate::now_ms(),
+    };
+    app.store.create_tenant(&t).await?;
+    app.identity_changed(&t.id).await?;
+    tracing::info!(tenant = %t.id, "tenant created");
+    let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": t.jwt_secret});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Body of `POST /v1/accounts`.
+#[derive(Deserialize)]
+pub struct NewAccount {
+    account: String,
+    name: String,
+}
+
+/// `POST /v1/accounts`: creates or renames an account.
+pub async fn upsert_account(State(app): State<AppState>, SecretKey(t): SecretKey, body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    let (account, name) = (field("account", &b.account)?, field("name", &b.name)?);
+    app.store.upsert_account(&t.id, account, name).await?;
+    app.identity_changed(&t.id).await?;
+    Ok((StatusCode::CREATED, Json(json!({"account": account, "name": name}))).into_response())
+}
+
+/// Body of `POST /v1/transactions`.
+#[derive(Deserialize)]
+pub struct NewTransaction {
+    id: String,
+    account: String,
+    amount_cents: i64,
+    #[serde(default)]
+    at_ms: Option<i64>,
+}
+
+/// `POST /v1/transactions`: records revenue for an account, idempotent by the host's id
+/// (201 the first time, 200 after).
+pub async fn add_transaction(State(app): State<AppState>, SecretKey(t): SecretKey, body: Result<Json<NewTransaction>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
+    let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::now_ms)).await?;
+    app.identity_changed(&t.id).await?;
+    let value = app.store.account(&t.id, account).await?.map_or(0, |a| a.value_cents);
+    let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({"id": id, "account": account, "recorded": inserted, "account_value_cents": value}))).into_response())
+}
+
+/// Body of `POST /v1/contacts`.
+#[derive(Deserialize)]
+pub struct NewContact {
+    name: String,
+    #[serde(default)]
+    role: String,
+    channel: String,
+    address: String,
+}
+
+/// `POST /v1/contacts`: appends a person to the escalation chain.
+pub async fn add_contact(State(app): State<AppState>, SecretKey(t): SecretKey, body: Result<Json<NewContact>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    if b.channel != "sms" {
+        return Err(ApiError::bad_request("unsupported channel", json!({"field": "channel", "supported": ["sms"]})));
+    }
+    let address = field("address", &b.address)?;
+    let e164 = address.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()));
+    if !e164 {
+        return Err(ApiError::bad_request("address must be an E.164 phone number like +15550100", json!({"field": "address"})));
+    }
+    let c = Contact {
+        id: format!("c_{:08x}{:08x}", crate::random_u32(), crate::random_u32()),
+        position: 0,
+        name: field("name", &b.name)?.to_string(),
+        role: b.role.trim().chars().take(MAX_FIELD_BYTES).collect(),
+        channel: b.channel.clone(),
+        address: address.to_string(),
+    };
+    app.store.add_contact(&t.id, &c).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": c.id}))).into_response())
+}
+
+/// `?limit=` of list endpoints.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+}
+
+fn limit(q: &ListQuery) -> i64 {
+    q.limit.unwrap_or(100).clamp(1, MAX_LIST)
+}
+
+fn without_evidence(v: impl serde::Serialize) -> serde_json::Value {
+    let mut v = serde_json::to_value(v).unwrap_or_default();
+    if let Some(a) = v.as_array_mut() {
+        for d in a {
+            if let Some(o) = d.as_object_mut() {
+                o.remove("evidence");
+            }
+        }
+    }
+    v
+}
+
+/// `GET /v1/detections`: confirmed detections, newest first.
+pub async fn detections(State(app): State<AppState>, SecretKey(t): SecretKey, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let d = app.store.detections(&t.id, None, limit(&q)).await?;
+    Ok(Json(json!({"detections": without_evidence(d)})))
+}
+
+/// `GET /v1/interventions`: interventions pushed, newest first.
+pub async fn interventions(State(app): State<AppState>, SecretKey(t): SecretKey, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({"interventions": app.store.interventions(&t.id, limit(&q)).await?})))
+}
+
+/// `GET /v1/alerts`: alerts and their delivery, newest first.
+pub async fn alerts(State(app): State<AppState>, SecretKey(t): SecretKey, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({"alerts": app.store.alerts(&t.id, limit(&q)).await?})))
+}
+
+/// `GET /v1/stats`: the tenant's counters on this instance since it started.
+pub async fn stats(State(app): State<AppState>, SecretKey(t): SecretKey) -> Json<serde_json::Value> {
+    let s = app.metrics.tenant(&t.id).snapshot();
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("tenant".into(), json!({"id": t.id, "name": t.name}));
+    }
+    Json(v)
+}
+
+/// `GET /v1/live`: the tenant's events as server-sent events (`event: detection|intervention|alert|session`).
+pub async fn live(State(app): State<AppState>, SecretKey(t): SecretKey) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let sub = app.bus.subscribe(&format!("{}.events.*.{}", app.config.bus_prefix, t.id)).await?;
+    let stream = sub.filter_map(|m| async move {
+        let ev: Event = serde_json::from_slice(&m.payload).ok()?;
+        Some(Ok(SseEvent::default().event(ev.kind()).data(ev.public_json().to_string())))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The query of a signed session link.
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    t: String,
+    exp: u64,
+    sig: String,
+}
+
+fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiError> {
+    let now = crate::now_ms() as u64 / 1000;
+    if auth::verify_link(&app.config.link_secret, &q.t, session, q.exp, &q.sig, now) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this session link is invalid or has expired"))
+    }
+}
+
+/// `GET /s/{session}?t=&exp=&sig=`: the one-click session view for an alerted human.
+pub async fn session_page(State(app): State<AppState>, Path(session): Path<String>, Query(q): Query<LinkQuery>) -> Result<Response, ApiError> {
+    check_link(&app, &session, &q)?;
+    tracing::info!(tenant = %q.t, session = %session, "session view opened");
+    let page = tokio::fs::read_to_string(app.config.www_dir.join("session.html")).await.map_err(ApiError::internal)?;
+    Ok(Html(page).into_response())
+}
+
+/// `GET /v1/sessions/{session}?t=&exp=&sig=`: what the session view shows.
+pub async fn session_json(State(app): State<AppState>, Path(session): Path<String>, Query(q): Query<LinkQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    check_link(&app, &session, &q)?;
+    let rec = app.store.session(&q.t, &session).await?.ok_or_else(|| ApiError::not_found("session"))?;
+    let account = match &rec.account {
+        Some(a) => app.identity.account(&q.t, a),
+        None => None,
+    };
+    let detections = app.store.detections(&q.t, Some(&session), MAX_LIST).await?;
+    Ok(Json(json!({"session": rec, "account": account, "detections": without_evidence(detections)})))
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.prometheus()).into_response()
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok"
+}

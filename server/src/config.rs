@@ -1,0 +1,176 @@
+//! Configuration: one typed struct, every field with a documented default, read from the
+//! environment (`SIQ_*`; `DATABASE_URL` and `NATS_URL` are honoured too).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything the server needs to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address. `SIQ_ADDR`, default `127.0.0.1:8080`. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Base URL people reach the server at, used in signed links. `SIQ_PUBLIC_URL`, default
+    /// `http://{addr}` (with the bound port).
+    pub public_url: Option<String>,
+    /// Store: `sqlite://path` (created if missing) or `postgres://…`. `SIQ_DATABASE_URL` or
+    /// `DATABASE_URL`, default `sqlite://sentientiq.db`.
+    pub database_url: String,
+    /// Bus: `None` for the in-process bus, or `nats://host:port` for NATS JetStream.
+    /// `SIQ_NATS_URL` or `NATS_URL`, default none.
+    pub nats_url: Option<String>,
+    /// Prefix of every bus subject and of the JetStream stream name, so several deployments
+    /// (or test runs) can share one NATS server. `SIQ_BUS_PREFIX`, default `siq`.
+    pub bus_prefix: String,
+    /// Bearer token of the operator API (`/v1/admin/*`). `SIQ_ADMIN_TOKEN`; no default: without
+    /// it the admin API answers 403.
+    pub admin_token: Option<String>,
+    /// Key that signs one-click session links. `SIQ_LINK_SECRET`; default: random per start
+    /// (links then stop working after a restart, which the log says).
+    pub link_secret: Vec<u8>,
+    /// How long a signed session link stays valid, seconds. `SIQ_LINK_TTL_SECS`, default 86400.
+    pub link_ttl_secs: u64,
+    /// Folder of the built SDK (`sdk.js`, `sdk-worker.js`, `sdk.wasm`). `SIQ_SDK_DIR`, default
+    /// `target/sdk`.
+    pub sdk_dir: PathBuf,
+    /// Folder of the static pages (dashboard, session view). `SIQ_WWW_DIR`, default `www`.
+    pub www_dir: PathBuf,
+    /// Optional folder served before `www_dir` (a host's rendered pages, e.g. the demo store).
+    /// `SIQ_SITE_DIR`, default none.
+    pub site_dir: Option<PathBuf>,
+    /// Twilio Messages API. `SIQ_TWILIO_BASE_URL` (default `https://api.twilio.com`),
+    /// `SIQ_TWILIO_ACCOUNT_SID`, `SIQ_TWILIO_AUTH_TOKEN`, `SIQ_TWILIO_FROM`; SMS escalation is
+    /// off (and says so in the log) until the last three are set.
+    pub twilio: Option<TwilioConfig>,
+    /// Least server-confirmed confidence for an in-page intervention. `SIQ_INTERVENE_CONFIDENCE`,
+    /// default 0.85.
+    pub intervene_confidence: f32,
+    /// Least account lifetime value (cents) that escalates to a human. `SIQ_CRITICAL_VALUE_CENTS`,
+    /// default 1_000_000 ($10k).
+    pub critical_value_cents: i64,
+    /// Seconds during which a session gets no second intervention or alert for the same
+    /// emotion. `SIQ_COOLDOWN_SECS`, default 120.
+    pub cooldown_secs: u64,
+}
+
+/// Credentials and endpoint of the Twilio Messages API.
+#[derive(Clone, Debug)]
+pub struct TwilioConfig {
+    /// Base URL, e.g. `https://api.twilio.com` or a local fake.
+    pub base_url: String,
+    /// Account SID (`AC…`), also the basic-auth user.
+    pub account_sid: String,
+    /// Auth token, the basic-auth password.
+    pub auth_token: String,
+    /// Sender number in E.164.
+    pub from: String,
+}
+
+/// A configuration value that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration {var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: "sqlite://sentientiq.db".into(),
+            nats_url: None,
+            bus_prefix: "siq".into(),
+            admin_token: None,
+            link_secret: random_secret(),
+            link_ttl_secs: 86_400,
+            sdk_dir: "target/sdk".into(),
+            www_dir: "www".into(),
+            site_dir: None,
+            twilio: None,
+            intervene_confidence: 0.85,
+            critical_value_cents: 1_000_000,
+            cooldown_secs: 120,
+        }
+    }
+}
+
+/// 32 random bytes.
+pub fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut k = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut k);
+    k
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        fn parse<T: std::str::FromStr>(var: &'static str, v: Option<String>, d: T) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match v {
+                None => Ok(d),
+                Some(s) => s.trim().parse().map_err(|e: T::Err| ConfigError { var, reason: format!("{s:?}: {e}") }),
+            }
+        }
+        let d = Config::default();
+        let twilio = match (get("SIQ_TWILIO_ACCOUNT_SID"), get("SIQ_TWILIO_AUTH_TOKEN"), get("SIQ_TWILIO_FROM")) {
+            (Some(account_sid), Some(auth_token), Some(from)) => Some(TwilioConfig {
+                base_url: get("SIQ_TWILIO_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
+                account_sid,
+                auth_token,
+                from,
+            }),
+            _ => None,
+        };
+        Ok(Config {
+            addr: parse("SIQ_ADDR", get("SIQ_ADDR"), d.addr)?,
+            public_url: get("SIQ_PUBLIC_URL"),
+            database_url: get("SIQ_DATABASE_URL").or_else(|| get("DATABASE_URL")).unwrap_or(d.database_url),
+            nats_url: get("SIQ_NATS_URL").or_else(|| get("NATS_URL")),
+            bus_prefix: get("SIQ_BUS_PREFIX").unwrap_or(d.bus_prefix),
+            admin_token: get("SIQ_ADMIN_TOKEN"),
+            link_secret: get("SIQ_LINK_SECRET").map(String::into_bytes).unwrap_or(d.link_secret),
+            link_ttl_secs: parse("SIQ_LINK_TTL_SECS", get("SIQ_LINK_TTL_SECS"), d.link_ttl_secs)?,
+            sdk_dir: get("SIQ_SDK_DIR").map(Into::into).unwrap_or(d.sdk_dir),
+            www_dir: get("SIQ_WWW_DIR").map(Into::into).unwrap_or(d.www_dir),
+            site_dir: get("SIQ_SITE_DIR").map(Into::into),
+            twilio,
+            intervene_confidence: parse("SIQ_INTERVENE_CONFIDENCE", get("SIQ_INTERVENE_CONFIDENCE"), d.intervene_confidence)?,
+            critical_value_cents: parse("SIQ_CRITICAL_VALUE_CENTS", get("SIQ_CRITICAL_VALUE_CENTS"), d.critical_value_cents)?,
+            cooldown_secs: parse("SIQ_COOLDOWN_SECS", get("SIQ_COOLDOWN_SECS"), d.cooldown_secs)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let env: HashMap<&str, &str> = [("DATABASE_URL", "postgres://x/y"), ("SIQ_COOLDOWN_SECS", "5")].into();
+        let c = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.database_url, "postgres://x/y");
+        assert_eq!(c.cooldown_secs, 5);
+        assert_eq!(c.addr.port(), 8080);
+        assert!(c.twilio.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let e = Config::from_lookup(|k| (k == "SIQ_ADDR").then(|| "nowhere".to_string())).unwrap_err();
+        assert_eq!(e.var, "SIQ_ADDR");
+        assert!(e.to_string().contains("nowhere"));
+    }
+}

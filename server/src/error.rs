@@ -1,0 +1,72 @@
+//! HTTP errors: `{error_code, message, details}` with the right status. Nothing internal leaks:
+//! a 5xx says only that something failed and is logged as an error; 4xx are logged at debug.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: serde_json::Value,
+}
+
+impl ApiError {
+    /// 400: the request is malformed or fails validation.
+    pub fn bad_request(message: impl Into<String>, details: serde_json::Value) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request", message: message.into(), details }
+    }
+    /// 401: no or unknown credentials.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: message.into(), details: serde_json::Value::Null }
+    }
+    /// 403: credentials fine, action not allowed (or a bad signed link).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.into(), details: serde_json::Value::Null }
+    }
+    /// 404: no such thing for this tenant.
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: format!("{what} not found"), details: serde_json::Value::Null }
+    }
+    /// 500 from an internal failure, which is logged here and not shown.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "internal error");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), details: serde_json::Value::Null }
+    }
+    /// 503: a dependency is down.
+    pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "dependency unavailable");
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", message: "temporarily unavailable".into(), details: serde_json::Value::Null }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::bus::BusError> for ApiError {
+    fn from(e: crate::bus::BusError) -> Self {
+        ApiError::unavailable(e)
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::bad_request(e.body_text(), serde_json::Value::Null)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_client_error() {
+            tracing::debug!(code = self.code, message = %self.message, "client error");
+        }
+        let body = serde_json::json!({"error_code": self.code, "message": self.message, "details": self.details});
+        (self.status, Json(body)).into_response()
+    }
+}

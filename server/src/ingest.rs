@@ -1,0 +1,529 @@
+//! Ingest: the SDK's binary WebSocket (`/v1/ws`) and the `sendBeacon` fallback (`/v1/beacon`).
+//!
+//! A connection's first frame must be `Hello` (protocol version, site key, session, page,
+//! optional identity token). Then, per data frame: de-duplicate by `(session, seq)`, and for a
+//! `Detection` run the hot path: confirm (recompute from evidence) → decide → push `Intervene`
+//! through the bus → escalate by value (spawned) → publish the events for persistence
+//! (spawned). Every data frame is answered with a cumulative `Ack`.
+//!
+//! Close codes: [`CLOSE_UNSUPPORTED_VERSION`], [`CLOSE_UNKNOWN_SITE_KEY`], [`CLOSE_MALFORMED`],
+//! [`CLOSE_HELLO_FIRST`], [`CLOSE_RATE_LIMITED`]. A bad frame never panics the server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use shared_physics::wire::{self, Ack, Frame, Intervene, WireError, MAX_FRAME_BYTES, MAX_TEXT_BYTES};
+use shared_physics::Emotion;
+use tokio::sync::mpsc;
+
+use crate::confirm::{confirm, Verdict};
+use crate::events::{Event, Push};
+use crate::identity::Visitor;
+use crate::interventions::{decide, Decision};
+use crate::store::{DetectionRecord, InterventionRecord, SessionRecord, Tenant};
+use crate::telemetry::{inc, Counters};
+use crate::AppState;
+
+/// The first byte names a protocol version this server does not speak.
+pub const CLOSE_UNSUPPORTED_VERSION: u16 = 4001;
+/// The `Hello` names a site key no tenant owns.
+pub const CLOSE_UNKNOWN_SITE_KEY: u16 = 4003;
+/// A frame came before `Hello`.
+pub const CLOSE_HELLO_FIRST: u16 = 4002;
+/// Too many frames: more than [`MAX_FRAME_BURST`] at once or [`MAX_FRAMES_PER_SECOND`] sustained.
+pub const CLOSE_RATE_LIMITED: u16 = 4029;
+/// Undecodable bytes, a text message, or a frame larger than the protocol allows.
+pub const CLOSE_MALFORMED: u16 = 4400;
+
+/// Sustained frames per second a connection may send (an active page sends about 1).
+pub const MAX_FRAMES_PER_SECOND: f64 = 20.0;
+/// Frames a connection may send at once (a reconnect resends up to 200 queued frames).
+pub const MAX_FRAME_BURST: f64 = 256.0;
+/// Largest beacon body: the SDK's offline queue, length-prefixed.
+pub const MAX_BEACON_BYTES: usize = 256 * 1024;
+/// Sections a session may name.
+pub const MAX_SECTIONS: usize = 255;
+/// Longest section name kept, in bytes.
+pub const MAX_SECTION_NAME: usize = 64;
+/// A session idle this long is forgotten by the in-memory session table.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+/// Outgoing frames buffered per socket before pushes are dropped (and logged).
+pub const PUSH_QUEUE: usize = 32;
+
+/// Why a connection is being closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Close {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Reason sent with it.
+    pub reason: &'static str,
+}
+
+impl From<WireError> for Close {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::UnsupportedVersion(_) => Close { code: CLOSE_UNSUPPORTED_VERSION, reason: "unsupported protocol version" },
+            WireError::TooLarge => Close { code: CLOSE_MALFORMED, reason: "frame too large" },
+            _ => Close { code: CLOSE_MALFORMED, reason: "malformed frame" },
+        }
+    }
+}
+
+/// What the server remembers about a live session, across reconnects.
+#[derive(Debug)]
+pub struct SessionState {
+    last_seq: u32,
+    sections: HashMap<u8, String>,
+    visitor: Option<Visitor>,
+    page: String,
+    started_ms: i64,
+    last_seen: Instant,
+    intervened: HashMap<Emotion, Instant>,
+    alerted: HashMap<Emotion, Instant>,
+}
+
+/// Live sessions by `(tenant, session)`.
+#[derive(Default)]
+pub struct SessionTable {
+    map: Mutex<HashMap<(String, u64), Arc<Mutex<SessionState>>>>,
+}
+
+impl SessionTable {
+    fn get_or_insert(&self, tenant: &str, session: u64, page: &str) -> Arc<Mutex<SessionState>> {
+        let mut m = self.map.lock().expect("session table lock");
+        m.entry((tenant.to_string(), session))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(SessionState {
+                    last_seq: 0,
+                    sections: HashMap::new(),
+                    visitor: None,
+                    page: page.to_string(),
+                    started_ms: crate::now_ms(),
+                    last_seen: Instant::now(),
+                    intervened: HashMap::new(),
+                    alerted: HashMap::new(),
+                }))
+            })
+            .clone()
+    }
+
+    /// Forgets sessions idle longer than [`SESSION_IDLE`]; returns how many remain.
+    pub fn sweep(&self) -> usize {
+        let mut m = self.map.lock().expect("session table lock");
+        m.retain(|_, s| s.lock().map(|s| s.last_seen.elapsed() < SESSION_IDLE).unwrap_or(false));
+        m.len()
+    }
+}
+
+/// Local sockets that pushes can reach, by `(tenant, session)`.
+#[derive(Default)]
+pub struct PushRegistry {
+    map: Mutex<HashMap<(String, u64), mpsc::Sender<Bytes>>>,
+}
+
+impl PushRegistry {
+    fn register(&self, tenant: &str, session: u64, tx: mpsc::Sender<Bytes>) {
+        self.map.lock().expect("push registry lock").insert((tenant.to_string(), session), tx);
+    }
+
+    fn unregister(&self, tenant: &str, session: u64, tx: &mpsc::Sender<Bytes>) {
+        let mut m = self.map.lock().expect("push registry lock");
+        let key = (tenant.to_string(), session);
+        if m.get(&key).is_some_and(|t| t.same_channel(tx)) {
+            m.remove(&key);
+        }
+    }
+
+    /// Delivers an intervention to the local socket of its session, if this instance has it.
+    pub fn deliver(&self, p: &Push) -> bool {
+        let Some(tx) = self.map.lock().expect("push registry lock").get(&(p.tenant_id.clone(), p.session)).cloned() else {
+            return false;
+        };
+        let emotion = emotion_from_name(&p.emotion).unwrap_or(Emotion::Rage);
+        let frame = Frame::Intervene(Intervene { id: p.id, emotion, text: &p.text });
+        let mut buf = [0u8; MAX_FRAME_BYTES];
+        match wire::encode(0, &frame, &mut buf) {
+            Ok(b) => tx.try_send(Bytes::copy_from_slice(b)).is_ok(),
+            Err(e) => {
+                tracing::error!(tenant = %p.tenant_id, error = %e, "intervention does not fit a frame");
+                false
+            }
+        }
+    }
+}
+
+/// The emotion called `name`.
+pub fn emotion_from_name(name: &str) -> Option<Emotion> {
+    [Emotion::Rage, Emotion::Frustration, Emotion::Confusion, Emotion::Hesitation, Emotion::Abandonment, Emotion::Engaged]
+        .into_iter()
+        .find(|e| e.name() == name)
+}
+
+/// A token bucket for the frame-rate limit.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket { tokens: MAX_FRAME_BURST, at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * MAX_FRAMES_PER_SECOND).min(MAX_FRAME_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The session a connection speaks for, once it said hello.
+struct Bound {
+    tenant: Arc<Tenant>,
+    counters: Arc<Counters>,
+    session: u64,
+    hex: String,
+    state: Arc<Mutex<SessionState>>,
+}
+
+/// One connection's (or one beacon's) frame processor, shared by the WebSocket and the beacon.
+pub struct Conn {
+    app: AppState,
+    bound: Option<Bound>,
+    bucket: Bucket,
+}
+
+/// What to send back after a frame.
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    /// Nothing.
+    None,
+    /// A cumulative acknowledgement.
+    Ack(u32),
+}
+
+impl Conn {
+    /// A processor for a new connection.
+    pub fn new(app: AppState) -> Conn {
+        Conn { app, bound: None, bucket: Bucket::new() }
+    }
+
+    /// The session bound by `Hello`, as `(tenant, session)`.
+    pub fn session(&self) -> Option<(String, u64)> {
+        self.bound.as_ref().map(|b| (b.tenant.id.clone(), b.session))
+    }
+
+    /// Handles one frame.
+    pub async fn handle(&mut self, bytes: &[u8]) -> Result<Reply, Close> {
+        if !self.bucket.take() {
+            return Err(Close { code: CLOSE_RATE_LIMITED, reason: "too many frames" });
+        }
+        let env = match wire::decode(bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                match &self.bound {
+                    Some(b) => tracing::debug!(tenant = %b.tenant.id, error = %e, "bad frame"),
+                    None => inc(&self.app.metrics.rejected_frames),
+                }
+                return Err(e.into());
+            }
+        };
+        if let Frame::Hello(h) = &env.frame {
+            return self.hello(h).map(|_| Reply::None);
+        }
+        let Some(b) = &self.bound else {
+            inc(&self.app.metrics.rejected_frames);
+            return Err(Close { code: CLOSE_HELLO_FIRST, reason: "hello first" });
+        };
+        inc(&b.counters.frames);
+        {
+            let mut st = b.state.lock().expect("session lock");
+            st.last_seen = Instant::now();
+            if env.seq <= st.last_seq {
+                inc(&b.counters.duplicates);
+                return Ok(Reply::Ack(st.last_seq));
+            }
+            st.last_seq = env.seq;
+        }
+        match env.frame {
+            Frame::Section(s) => {
+                if s.id != 0 {
+                    let mut st = b.state.lock().expect("session lock");
+                    if st.sections.len() < MAX_SECTIONS || st.sections.contains_key(&s.id) {
+                        st.sections.insert(s.id, truncate(s.name, MAX_SECTION_NAME).to_string());
+                    }
+                }
+            }
+            Frame::Detection(d) => self.detection(env.seq, &d),
+            Frame::Physics(_) => {}
+            // Server-to-client frames sent by a client are ignored, not fatal.
+            Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => {}
+        }
+        Ok(Reply::Ack(env.seq))
+    }
+
+    fn hello(&mut self, h: &wire::Hello<'_>) -> Result<(), Close> {
+        if h.site_key.len() > MAX_TEXT_BYTES || h.page.len() > MAX_TEXT_BYTES || h.identity.is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
+            return Err(Close { code: CLOSE_MALFORMED, reason: "hello field too long" });
+        }
+        let Some(tenant) = self.app.identity.tenant_by_site_key(h.site_key) else {
+            inc(&self.app.metrics.rejected_frames);
+            return Err(Close { code: CLOSE_UNKNOWN_SITE_KEY, reason: "unknown site key" });
+        };
+        if let Some(b) = &self.bound {
+            if b.tenant.id != tenant.id || b.session != h.session {
+                return Err(Close { code: CLOSE_MALFORMED, reason: "a connection speaks for one session" });
+            }
+        }
+        let counters = self.app.metrics.tenant(&tenant.id);
+        let state = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page);
+        let visitor = match h.identity {
+            None => None,
+            Some(token) => match self.app.identity.resolve(&tenant, token) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    inc(&counters.identity_rejected);
+                    tracing::info!(tenant = %tenant.id, error = %e, "identity token refused; session measured as anonymous");
+                    None
+                }
+            },
+        };
+        let hex = format!("{:016x}", h.session);
+        let record = {
+            let mut st = state.lock().expect("session lock");
+            st.last_seen = Instant::now();
+            if visitor.is_some() {
+                st.visitor = visitor;
+            }
+            SessionRecord {
+                tenant_id: tenant.id.clone(),
+                session: hex.clone(),
+                user: st.visitor.as_ref().map(|v| v.claims.sub.clone()),
+                account: st.visitor.as_ref().and_then(|v| v.claims.account.clone()),
+                page: st.page.clone(),
+                started_ms: st.started_ms,
+            }
+        };
+        self.app.publish_event(Event::Session(record));
+        self.bound = Some(Bound { tenant, counters, session: h.session, hex, state });
+        Ok(())
+    }
+
+    fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
+        let Some(b) = &self.bound else { return };
+        let app = &self.app;
+        inc(&b.counters.detections);
+        let d = match confirm(frame, &app.rage_params) {
+            Verdict::Confirmed(d) => d,
+            Verdict::Overturned(why) => {
+                inc(&b.counters.overturned);
+                tracing::info!(tenant = %b.tenant.id, session = %b.hex, seq, why, "detection overturned");
+                return;
+            }
+        };
+        inc(&b.counters.confirmed);
+        if d.confidence_pct() != frame.confidence_pct {
+            inc(&b.counters.disagreed);
+            tracing::warn!(tenant = %b.tenant.id, client = frame.confidence_pct, server = d.confidence_pct(), "client and server confidence differ");
+        }
+        let now = Instant::now();
+        let cooldown = Duration::from_secs(app.config.cooldown_secs);
+        let (section, visitor, cooling, alert_due) = {
+            let st = b.state.lock().expect("session lock");
+            let section = st.sections.get(&d.section).cloned().unwrap_or_default();
+            let cooling = st.intervened.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
+            let alert_cooling = st.alerted.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
+            (section, st.visitor.clone(), cooling, !alert_cooling)
+        };
+        // The account's value now (transactions may have arrived since hello).
+        let account = visitor.as_ref().and_then(|v| v.claims.account.as_deref()).and_then(|a| app.identity.account(&b.tenant.id, a));
+        let value_cents = account.as_ref().map_or(0, |a| a.value_cents);
+        let features = serde_json::json!({
+            "clicks": d.features.clicks,
+            "mean_ici_ms": round2(d.features.mean_ici_ms),
+            "dispersion_px": round2(d.features.dispersion_px),
+            "peak_speed": round2(d.features.peak_speed),
+            "peak_jerk": round2(d.features.peak_jerk),
+            "entropy": round2(d.features.entropy),
+        });
+        let mut evidence = vec![0u8; MAX_FRAME_BYTES];
+        let evidence = postcard::to_slice(&frame.evidence, &mut evidence).map(|e| e.to_vec()).unwrap_or_default();
+        let record = DetectionRecord {
+            tenant_id: b.tenant.id.clone(),
+            session: b.hex.clone(),
+            seq: seq as i64,
+            emotion: d.emotion.name().to_string(),
+            confidence: (d.confidence_pct() as f64) / 100.0,
+            client_confidence: frame.confidence_pct as f64 / 100.0,
+            section,
+            user: visitor.as_ref().map(|v| v.claims.sub.clone()),
+            account: account.as_ref().map(|a| a.account.clone()),
+            account_name: account.as_ref().map(|a| a.name.clone()),
+            value_cents,
+            features,
+            evidence,
+            t_ms: d.t_ms as i64,
+            created_ms: crate::now_ms(),
+        };
+
+        if let Decision::Intervene(text) = decide(d.emotion, d.confidence, app.config.intervene_confidence, cooling) {
+            b.state.lock().expect("session lock").intervened.insert(d.emotion, now);
+            inc(&b.counters.interventions);
+            let id = crate::random_u32();
+            let push = Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion: d.emotion.name().into(), text: text.into() };
+            app.push(push);
+            app.publish_event(Event::Intervention(InterventionRecord {
+                id: format!("iv_{id:08x}_{}", b.hex),
+                tenant_id: b.tenant.id.clone(),
+                session: b.hex.clone(),
+                seq: seq as i64,
+                emotion: d.emotion.name().into(),
+                text: text.into(),
+                created_ms: crate::now_ms(),
+            }));
+        }
+
+        let escalate = alert_due
+            && visitor.as_ref().is_some()
+            && value_cents >= app.config.critical_value_cents
+            && d.confidence >= app.config.intervene_confidence;
+        if escalate {
+            b.state.lock().expect("session lock").alerted.insert(d.emotion, now);
+            let person = visitor.as_ref().map(|v| v.claims.name.clone().unwrap_or_else(|| v.claims.sub.clone())).unwrap_or_default();
+            let app2 = app.clone();
+            let rec = record.clone();
+            let counters = b.counters.clone();
+            tokio::spawn(async move { crate::escalate(app2, rec, person, counters).await });
+        }
+        app.publish_event(Event::Detection(record));
+    }
+}
+
+fn round2(v: f32) -> f64 {
+    ((v as f64) * 100.0).round() / 100.0
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `GET /v1/ws`: upgrades to the SDK's binary WebSocket.
+pub async fn ws(State(app): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(MAX_FRAME_BYTES).max_frame_size(MAX_FRAME_BYTES).on_upgrade(move |socket| run_socket(app, socket))
+}
+
+fn ack_bytes(seq: u32) -> Bytes {
+    let mut buf = [0u8; 16];
+    let b = wire::encode(0, &Frame::Ack(Ack { seq }), &mut buf).expect("an ack fits 16 bytes");
+    Bytes::copy_from_slice(b)
+}
+
+async fn run_socket(app: AppState, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(PUSH_QUEUE);
+    app.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let writer = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if b.is_empty() {
+                break;
+            }
+            if sink.send(Message::Binary(b)).await.is_err() {
+                break;
+            }
+        }
+        sink
+    });
+    let mut conn = Conn::new(app.clone());
+    let mut registered: Option<(String, u64)> = None;
+    let mut close: Option<Close> = None;
+    while let Some(msg) = stream.next().await {
+        let bytes = match msg {
+            Ok(Message::Binary(b)) => b,
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => continue,
+            Ok(Message::Text(_)) => {
+                close = Some(Close { code: CLOSE_MALFORMED, reason: "binary frames only" });
+                break;
+            }
+        };
+        match conn.handle(&bytes).await {
+            Ok(reply) => {
+                if registered.is_none() {
+                    if let Some((t, s)) = conn.session() {
+                        app.sockets.register(&t, s, tx.clone());
+                        registered = Some((t, s));
+                    }
+                }
+                if let Reply::Ack(seq) = reply {
+                    if tx.send(ack_bytes(seq)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(c) => {
+                close = Some(c);
+                break;
+            }
+        }
+    }
+    if let Some((t, s)) = &registered {
+        app.sockets.unregister(t, *s, &tx);
+    }
+    let _ = tx.send(Bytes::new()).await;
+    drop(tx);
+    if let Ok(mut sink) = writer.await {
+        if let Some(c) = close {
+            let _ = sink.send(Message::Close(Some(CloseFrame { code: c.code, reason: c.reason.into() }))).await;
+        }
+        let _ = sink.close().await;
+    }
+    app.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `POST /v1/beacon`: the SDK's last frames when the page goes away. The body is a sequence of
+/// `[u16 little-endian length][frame]`, the first frame a `Hello`. Answers 204, or 400 with the
+/// offending frame's index.
+pub async fn beacon(State(app): State<AppState>, body: Bytes) -> Response {
+    if body.len() > MAX_BEACON_BYTES {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "beacon too large").into_response();
+    }
+    let mut conn = Conn::new(app);
+    let mut rest = &body[..];
+    let mut index = 0usize;
+    while !rest.is_empty() {
+        if rest.len() < 2 {
+            return (StatusCode::BAD_REQUEST, format!("frame {index}: truncated length")).into_response();
+        }
+        let len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
+        if rest.len() < 2 + len {
+            return (StatusCode::BAD_REQUEST, format!("frame {index}: truncated")).into_response();
+        }
+        if let Err(c) = conn.handle(&rest[2..2 + len]).await {
+            return (StatusCode::BAD_REQUEST, format!("frame {index}: {}", c.reason)).into_response();
+        }
+        rest = &rest[2 + len..];
+        index += 1;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

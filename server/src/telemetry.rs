@@ -1,0 +1,135 @@
+//! Counters (per tenant, and in Prometheus text at `/metrics`) and log set-up. Failures are
+//! counted here so the dashboard can show them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+/// What is counted, per tenant.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Frames received (all kinds).
+    pub frames: AtomicU64,
+    /// Frames that were duplicates of already-processed `(session, seq)`.
+    pub duplicates: AtomicU64,
+    /// Detection frames received from SDKs.
+    pub detections: AtomicU64,
+    /// Detections the server's recomputation confirmed.
+    pub confirmed: AtomicU64,
+    /// Detections the recomputation did not confirm.
+    pub overturned: AtomicU64,
+    /// Confirmed detections whose recomputed confidence differed from the client's.
+    pub disagreed: AtomicU64,
+    /// Interventions pushed.
+    pub interventions: AtomicU64,
+    /// Alerts delivered to a provider.
+    pub alerts_sent: AtomicU64,
+    /// Alerts that could not be delivered.
+    pub alerts_failed: AtomicU64,
+    /// Identity tokens refused (session measured as anonymous).
+    pub identity_rejected: AtomicU64,
+    /// Events the persister failed to write.
+    pub persist_failed: AtomicU64,
+}
+
+/// A snapshot of [`Counters`] for the API.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CountersSnapshot {
+    #[allow(missing_docs)]
+    pub frames: u64,
+    #[allow(missing_docs)]
+    pub duplicates: u64,
+    #[allow(missing_docs)]
+    pub detections: u64,
+    #[allow(missing_docs)]
+    pub confirmed: u64,
+    #[allow(missing_docs)]
+    pub overturned: u64,
+    #[allow(missing_docs)]
+    pub disagreed: u64,
+    #[allow(missing_docs)]
+    pub interventions: u64,
+    #[allow(missing_docs)]
+    pub alerts_sent: u64,
+    #[allow(missing_docs)]
+    pub alerts_failed: u64,
+    #[allow(missing_docs)]
+    pub identity_rejected: u64,
+    #[allow(missing_docs)]
+    pub persist_failed: u64,
+}
+
+macro_rules! snapshot {
+    ($c:expr, $($f:ident),*) => { CountersSnapshot { $($f: $c.$f.load(Relaxed)),* } };
+}
+
+impl Counters {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> CountersSnapshot {
+        snapshot!(self, frames, duplicates, detections, confirmed, overturned, disagreed, interventions, alerts_sent, alerts_failed, identity_rejected, persist_failed)
+    }
+}
+
+/// Adds one.
+pub fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+/// Counters of every tenant, plus connection gauges.
+#[derive(Default)]
+pub struct Metrics {
+    tenants: RwLock<HashMap<String, Arc<Counters>>>,
+    /// Open WebSocket connections.
+    pub connections: AtomicU64,
+    /// Frames refused before a tenant was known (bad version, bad key, malformed hello).
+    pub rejected_frames: AtomicU64,
+}
+
+impl Metrics {
+    /// The counters of a tenant (created on first use).
+    pub fn tenant(&self, tenant: &str) -> Arc<Counters> {
+        if let Some(c) = self.tenants.read().expect("metrics lock").get(tenant) {
+            return c.clone();
+        }
+        self.tenants.write().expect("metrics lock").entry(tenant.to_string()).or_default().clone()
+    }
+
+    /// Prometheus text exposition.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!("# TYPE siq_connections gauge\nsiq_connections {}\n", self.connections.load(Relaxed)));
+        out.push_str(&format!("# TYPE siq_rejected_frames_total counter\nsiq_rejected_frames_total {}\n", self.rejected_frames.load(Relaxed)));
+        let tenants = self.tenants.read().expect("metrics lock");
+        let mut names: Vec<_> = tenants.keys().collect();
+        names.sort();
+        let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
+        let rows: [(&str, fn(&CountersSnapshot) -> u64); 11] = [
+            ("frames", |s| s.frames),
+            ("duplicate_frames", |s| s.duplicates),
+            ("detections", |s| s.detections),
+            ("confirmed", |s| s.confirmed),
+            ("overturned", |s| s.overturned),
+            ("disagreed", |s| s.disagreed),
+            ("interventions", |s| s.interventions),
+            ("alerts_sent", |s| s.alerts_sent),
+            ("alerts_failed", |s| s.alerts_failed),
+            ("identity_rejected", |s| s.identity_rejected),
+            ("persist_failed", |s| s.persist_failed),
+        ];
+        for (name, get) in rows {
+            out.push_str(&format!("# TYPE siq_{name}_total counter\n"));
+            for (t, s) in &snaps {
+                out.push_str(&format!("siq_{name}_total{{tenant=\"{t}\"}} {}\n", get(s)));
+            }
+        }
+        out
+    }
+}
+
+/// JSON logs to stderr, filtered by `RUST_LOG` (default `info`). Safe to call twice.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
