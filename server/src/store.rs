@@ -116,8 +116,7 @@ pub struct DetectionRecord {
     pub value_cents: i64,
     /// The recomputed features.
     pub features: serde_json::Value,
-    /// The evidence window as it arrived (postcard-encoded samples).
-    #[serde(skip_serializing)]
+    /// The evidence window as it arrived (postcard-encoded samples). The API leaves it out.
     pub evidence: Vec<u8>,
     /// Time of the trigger in the page, ms since page start.
     pub t_ms: i64,
@@ -280,7 +279,7 @@ fn detection_from(r: &AnyRow) -> Result<DetectionRecord, sqlx::Error> {
 }
 
 const ACCOUNT_VALUE_SQL: &str = "SELECT a.tenant_id, a.account, a.name, \
-     COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account), 0) AS value_cents \
+     CAST(COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account), 0) AS BIGINT) AS value_cents \
      FROM accounts a";
 
 fn account_from(r: &AnyRow) -> Result<(String, Account), sqlx::Error> {

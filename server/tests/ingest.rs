@@ -1,0 +1,176 @@
+//! The SDK's socket, end to end inside the server: a valuable customer's rage burst arrives
+//! with its evidence, is recomputed, acknowledged, answered with an intervention, stored and
+//! escalated; bad clients get clear close codes. Every test runs on both backends.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use shared_physics::detect::{Detector, RageParams};
+use shared_physics::wire::{DetectionFrame, Frame, Hello, Section};
+use shared_physics::{Emotion, Kind, Sample};
+
+/// A five-click burst on section 1 as the SDK's detector emits it: the last detection frame.
+fn rage_frame() -> DetectionFrame {
+    let mut det = Detector::new(RageParams::default());
+    let mut last = None;
+    for i in 0..5u32 {
+        det.push(Sample { t_ms: 900 + i * 10, x: 300 + i as i16 * 10, y: 200, kind: Kind::Move, section: 0 });
+    }
+    for i in 0..5u32 {
+        if let Some(d) = det.push(Sample { t_ms: 1000 + i * 140, x: 400 + (i % 2) as i16, y: 300, kind: Kind::Click, section: 1 }) {
+            let mut evidence = heapless::Vec::new();
+            for s in det.evidence() {
+                evidence.push(*s).unwrap();
+            }
+            last = Some(DetectionFrame { emotion: d.emotion, confidence_pct: d.confidence_pct(), t_ms: d.t_ms, section: d.section, evidence });
+        }
+    }
+    last.expect("a five-click burst is rage")
+}
+
+async fn valuable_customer(s: &TestServer) -> (serde_json::Value, String) {
+    let t = s.tenant("Shop").await;
+    let sk = t["secret_key"].as_str().unwrap().to_string();
+    assert_eq!(s.post("/v1/accounts", &sk, json!({"account": "acme", "name": "Acme Corp"})).await.0, 201);
+    assert_eq!(s.post("/v1/transactions", &sk, json!({"id": "tx-1", "account": "acme", "amount_cents": 10_000_000})).await.0, 201);
+    assert_eq!(s.post("/v1/contacts", &sk, json!({"name": "Dana", "role": "CEO", "channel": "sms", "address": "+15550100"})).await.0, 201);
+    (t, sk)
+}
+
+#[tokio::test]
+async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let (t, sk) = valuable_customer(&s).await;
+        let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
+        let mut ws = s.ws().await;
+        ws.send(0, &Frame::Hello(Hello { session: 0xabc, site_key: t["site_key"].as_str().unwrap(), page: "/store", identity: Some(&token) })).await;
+        ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
+        assert_eq!(ws.next().await, In::Ack(1));
+        let f = rage_frame();
+        let client_pct = f.confidence_pct;
+        ws.send(2, &Frame::Detection(f.clone())).await;
+        let mut got = vec![ws.next().await, ws.next().await];
+        got.sort_by_key(|i| format!("{i:?}"));
+        assert_eq!(got[0], In::Ack(2), "{backend:?}");
+        assert!(matches!(&got[1], In::Intervene(text) if text.contains("help")), "{backend:?}: {got:?}");
+
+        // A resent frame (after a reconnect) is acknowledged, not counted twice.
+        ws.send(2, &Frame::Detection(f)).await;
+        assert_eq!(ws.next().await, In::Ack(2));
+
+        let v = s.eventually("/v1/detections", &sk, |v| v["detections"].as_array().is_some_and(|a| !a.is_empty())).await;
+        let d = &v["detections"][0];
+        assert_eq!(d["emotion"], "rage");
+        assert_eq!(d["section"], "checkout");
+        assert_eq!(d["account"], "acme");
+        assert_eq!(d["account_name"], "Acme Corp");
+        assert_eq!(d["value_cents"], 10_000_000);
+        assert_eq!(d["user"], "u_jane");
+        assert_eq!(d["client_confidence"].as_f64().unwrap(), client_pct as f64 / 100.0);
+        assert_eq!(d["confidence"], d["client_confidence"], "native recomputation agrees with the detector");
+        assert_eq!(d["features"]["clicks"], 5);
+        assert!(d.get("evidence").is_none());
+        // No SMS provider is configured here: the alert is recorded as failed, never silently lost.
+        let a = s.eventually("/v1/alerts", &sk, |v| v["alerts"].as_array().is_some_and(|a| !a.is_empty())).await;
+        assert_eq!(a["alerts"][0]["status"], "failed");
+        assert!(a["alerts"][0]["error"].as_str().unwrap().contains("not configured"));
+        let stats = s.get("/v1/stats", &sk).await.1;
+        assert_eq!((stats["confirmed"].as_u64(), stats["duplicates"].as_u64(), stats["interventions"].as_u64()), (Some(1), Some(1), Some(1)), "{stats}");
+        assert_eq!(stats["alerts_failed"], 1);
+        let iv = s.eventually("/v1/interventions", &sk, |v| v["interventions"].as_array().is_some_and(|a| a.len() == 1)).await;
+        assert_eq!(iv["interventions"][0]["emotion"], "rage");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn claims_without_evidence_are_overturned_and_anonymous_sessions_never_escalate() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let (t, sk) = valuable_customer(&s).await;
+        let mut ws = s.ws().await;
+        ws.send(0, &Frame::Hello(Hello { session: 7, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: Some("forged.token.here") })).await;
+        // A claim of 99% rage whose evidence is three clicks far apart.
+        let mut evidence = heapless::Vec::new();
+        for (i, x) in [0i16, 300, 600].into_iter().enumerate() {
+            evidence.push(Sample { t_ms: 100 * i as u32, x, y: 0, kind: Kind::Click, section: 0 }).unwrap();
+        }
+        ws.send(1, &Frame::Detection(DetectionFrame { emotion: Emotion::Rage, confidence_pct: 99, t_ms: 200, section: 0, evidence })).await;
+        assert_eq!(ws.next().await, In::Ack(1));
+        // A real burst from the anonymous (refused token) session: intervention yes, alert no.
+        ws.send(2, &Frame::Detection(rage_frame())).await;
+        let a = ws.next().await;
+        let b = ws.next().await;
+        assert!(matches!((&a, &b), (In::Ack(2), In::Intervene(_)) | (In::Intervene(_), In::Ack(2))), "{a:?} {b:?}");
+        let stats = s.eventually("/v1/stats", &sk, |v| v["confirmed"] == 1).await;
+        assert_eq!(stats["overturned"], 1);
+        assert_eq!(stats["identity_rejected"], 1);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(s.get("/v1/alerts", &sk).await.1["alerts"].as_array().unwrap().len(), 0, "anonymous sessions are never escalated");
+        assert_eq!(s.get("/v1/stats", &sk).await.1["alerts_failed"], 0);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_clients_get_clear_close_codes() {
+    let s = TestServer::start(Backend::Embedded).await;
+    let t = s.tenant("Shop").await;
+    let key = t["site_key"].as_str().unwrap();
+
+    let mut ws = s.ws().await;
+    ws.send_raw(vec![9, 0, 0]).await;
+    assert_eq!(ws.next().await, In::Closed(4001), "unsupported protocol version");
+
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 1, site_key: "pk_nobody", page: "/", identity: None })).await;
+    assert_eq!(ws.next().await, In::Closed(4003), "unknown site key");
+
+    let mut ws = s.ws().await;
+    ws.send(1, &Frame::Section(Section { id: 1, name: "x" })).await;
+    assert_eq!(ws.next().await, In::Closed(4002), "hello first");
+
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 1, site_key: key, page: "/", identity: None })).await;
+    ws.send_raw(vec![1, 1, 77, 1, 2, 3]).await;
+    assert_eq!(ws.next().await, In::Closed(4400), "malformed");
+
+    // Just past the burst limit: the connection is closed for rate.
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 2, site_key: key, page: "/", identity: None })).await;
+    let burst = sentientiq_server::ingest::MAX_FRAME_BURST as u32;
+    for seq in 1..=burst + 1 {
+        ws.send(seq, &Frame::Section(Section { id: 1, name: "x" })).await;
+    }
+    let mut last = In::Ack(0);
+    for _ in 0..=burst {
+        last = ws.next().await;
+        if matches!(last, In::Closed(_)) {
+            break;
+        }
+    }
+    assert_eq!(last, In::Closed(4029));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_beacon_delivers_the_last_frames() {
+    let s = TestServer::start(Backend::Embedded).await;
+    let (t, sk) = valuable_customer(&s).await;
+    let mut body = Vec::new();
+    for (seq, f) in [(0, Frame::Hello(Hello { session: 99, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })), (1, Frame::Detection(rage_frame()))] {
+        let b = encode(seq, &f);
+        body.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        body.extend_from_slice(&b);
+    }
+    let r = s.http.post(format!("{}/v1/beacon", s.url)).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    s.eventually("/v1/detections", &sk, |v| v["detections"].as_array().is_some_and(|a| a.len() == 1)).await;
+    body.truncate(body.len() - 3);
+    let r = s.http.post(format!("{}/v1/beacon", s.url)).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("frame 1"));
+    s.stop().await;
+}

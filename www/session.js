@@ -1,0 +1,31 @@
+// The one-click session view an alerted human opens: the signed link's query is passed on to
+// the API as it is. Text only, never HTML.
+(function () {
+  'use strict';
+  var id = location.pathname.split('/').pop();
+  var $ = function (x) { return document.getElementById(x); };
+  function el(tag, text) { var e = document.createElement(tag); e.textContent = text == null ? '' : String(text); return e; }
+  function stat(value, label) { var d = document.createElement('div'); d.className = 'stat'; d.appendChild(el('b', value)); d.appendChild(el('span', label)); return d; }
+  function load() {
+    fetch('/v1/sessions/' + encodeURIComponent(id) + location.search).then(function (r) {
+      if (!r.ok) return r.json().then(function (e) { throw new Error(e.message || r.status); });
+      return r.json();
+    }).then(function (v) {
+      var who = $('who'); who.textContent = '';
+      who.appendChild(stat(v.session.user || 'anonymous', 'person'));
+      who.appendChild(stat(v.account ? v.account.name : (v.session.account || '–'), 'account'));
+      who.appendChild(stat(v.account ? '$' + Math.floor(v.account.value_cents / 100).toLocaleString('en-US') : '–', 'lifetime value'));
+      who.appendChild(stat(v.session.page, 'page'));
+      var rows = $('rows'); rows.textContent = '';
+      v.detections.forEach(function (d) {
+        var tr = document.createElement('tr'), f = d.features || {};
+        [new Date(d.created_ms).toLocaleTimeString(), d.emotion, d.section || '–', Math.round(d.confidence * 100) + '%',
+         Math.round(f.peak_speed || 0), Math.round(f.peak_jerk || 0), (f.entropy || 0).toFixed(2), f.clicks].forEach(function (c) { tr.appendChild(el('td', c)); });
+        rows.appendChild(tr);
+      });
+      $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+    }).catch(function (e) { $('error').hidden = false; $('error').textContent = e.message; });
+  }
+  load();
+  setInterval(load, 2000);
+})();
