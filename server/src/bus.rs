@@ -82,11 +82,14 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
     }
 }
 
+/// A durable group's queue: the subject filter and the sender into its consumer.
+type Group = (String, mpsc::UnboundedSender<(String, Bytes)>);
+
 /// The in-process bus: a broadcast channel for fan-out and an unbounded queue per durable
 /// group (a process has one member per group, so nothing needs sharing).
 pub struct MemoryBus {
     tx: broadcast::Sender<(String, Bytes)>,
-    groups: Mutex<Vec<(String, mpsc::UnboundedSender<(String, Bytes)>)>>,
+    groups: Mutex<Vec<Group>>,
 }
 
 impl Default for MemoryBus {

@@ -115,7 +115,7 @@ pub fn dollars(cents: i64) -> String {
     let d = (cents / 100).to_string();
     let mut out = String::new();
     for (i, ch) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i) % 3 == 0 && ch != '-' {
+        if i > 0 && (d.len() - i).is_multiple_of(3) && ch != '-' {
             out.push(',');
         }
         out.push(ch);
@@ -131,7 +131,7 @@ mod tests {
     fn money_and_text() {
         assert_eq!(dollars(10_000_000), "$100,000");
         assert_eq!(dollars(99), "$0");
-        assert_eq!(dollars(123_456_789_00), "$123,456,789");
+        assert_eq!(dollars(12_345_678_900), "$123,456,789");
         let t = alert_text("Jane Doe", "Acme Corp", 10_000_000, "rage", "checkout", 0.934, "http://x/s/1");
         assert_eq!(t, "SentientIQ: Jane Doe (Acme Corp, $100,000 lifetime value) is showing rage in the checkout section (93% confidence). Live session: http://x/s/1");
     }

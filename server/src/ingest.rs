@@ -89,10 +89,13 @@ pub struct SessionState {
     alerted: HashMap<Emotion, Instant>,
 }
 
+/// `(tenant id, session id)`.
+type SessionKey = (String, u64);
+
 /// Live sessions by `(tenant, session)`.
 #[derive(Default)]
 pub struct SessionTable {
-    map: Mutex<HashMap<(String, u64), Arc<Mutex<SessionState>>>>,
+    map: Mutex<HashMap<SessionKey, Arc<Mutex<SessionState>>>>,
 }
 
 impl SessionTable {
@@ -125,7 +128,7 @@ impl SessionTable {
 /// Local sockets that pushes can reach, by `(tenant, session)`.
 #[derive(Default)]
 pub struct PushRegistry {
-    map: Mutex<HashMap<(String, u64), mpsc::Sender<Bytes>>>,
+    map: Mutex<HashMap<SessionKey, mpsc::Sender<Bytes>>>,
 }
 
 impl PushRegistry {

@@ -105,7 +105,8 @@ impl Metrics {
         let mut names: Vec<_> = tenants.keys().collect();
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
-        let rows: [(&str, fn(&CountersSnapshot) -> u64); 11] = [
+        type Getter = fn(&CountersSnapshot) -> u64;
+        let rows: [(&str, Getter); 11] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),

@@ -52,7 +52,7 @@ impl Axis {
         let r = z - p;
         self.p = p + ALPHA * r;
         self.v = v + BETA * r / dt;
-        self.a = self.a + 2.0 * GAMMA * r / (dt * dt);
+        self.a += 2.0 * GAMMA * r / (dt * dt);
     }
 }
 

@@ -37,6 +37,10 @@ pub struct Envelope<'a> {
 }
 
 /// Every frame of the protocol. Append new variants at the end only.
+///
+/// `Detection` is much larger than the others (its evidence is inline): without an allocator
+/// there is nothing to box it into, and one frame on the stack is under 1 KB.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Frame<'a> {
     /// Client → server, first frame of every connection.
@@ -176,7 +180,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>, WireError> {
         return Err(WireError::TooLarge);
     }
     match postcard::take_from_bytes::<Envelope<'_>>(bytes) {
-        Ok((env, rest)) if rest.is_empty() => Ok(env),
+        Ok((env, [])) => Ok(env),
         _ => Err(WireError::Malformed),
     }
 }

@@ -54,7 +54,7 @@ const FLAGS: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
     /// No executable at the configured path.
-    #[error("Chromium not found at {0} (set SIQ_CHROMIUM, or install it: `apt-get install -y chromium`; `cargo xtask ci` does)")]
+    #[error("Chromium not found at {0} (set SIQ_CHROMIUM, or install it: `apt-get install -y chromium`; `cargo xtask ci` and `cargo xtask bench latency` install it)")]
     Missing(PathBuf),
     /// The profile directory could not be created.
     #[error("Chromium profile directory: {0}")]
@@ -155,8 +155,7 @@ impl Chromium {
             .args(FLAGS.iter().copied())
             .build()
             .map_err(BrowserError::Config)?;
-        let (browser, mut handler) =
-            Browser::launch(config).await.map_err(cdp(format!("launching {}", executable.display())))?;
+        let (browser, mut handler) = Browser::launch(config).await.map_err(cdp(format!("launching {}", executable.display())))?;
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
                 if let Err(e) = event {
@@ -181,6 +180,26 @@ impl Chromium {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.browser.close()).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.browser.wait()).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.handler).await;
+        self.handler.abort();
+    }
+}
+
+impl Drop for Chromium {
+    /// After [`Chromium::close`] there is nothing left to do. When a journey panics instead, the
+    /// browser is still running: kill it and give it a moment to exit, so that the profile
+    /// directory (dropped right after) is not written to while it is removed.
+    fn drop(&mut self) {
+        if let Some(child) = self.browser.get_mut_child() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.as_mut_inner().start_kill();
+                for _ in 0..100 {
+                    if !matches!(child.try_wait(), Ok(None)) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
         self.handler.abort();
     }
 }
@@ -218,12 +237,8 @@ impl Tab {
     /// Evaluates `expr` and returns `JSON.stringify` of its value (`"null"` for `undefined`).
     async fn eval_json(&self, expr: &str) -> Result<String, BrowserError> {
         let script = format!("(async () => JSON.stringify(await ({expr})))()");
-        let params = EvaluateParams::builder()
-            .expression(script)
-            .await_promise(true)
-            .return_by_value(true)
-            .build()
-            .map_err(BrowserError::Config)?;
+        let params =
+            EvaluateParams::builder().expression(script).await_promise(true).return_by_value(true).build().map_err(BrowserError::Config)?;
         let result = self.page.evaluate_expression(params).await.map_err(cdp(format!("evaluating `{expr}`")))?;
         Ok(result.value().and_then(Value::as_str).unwrap_or("null").to_string())
     }
@@ -235,8 +250,11 @@ impl Tab {
         loop {
             let json = self.eval_json(expr).await?;
             if json != "null" && json != "false" {
-                return serde_json::from_str(&json)
-                    .map_err(|e| BrowserError::Result { script: expr.into(), got: json, reason: e.to_string() });
+                return serde_json::from_str(&json).map_err(|e| BrowserError::Result {
+                    script: expr.into(),
+                    got: json,
+                    reason: e.to_string(),
+                });
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(BrowserError::Timeout { what: expr.into(), timeout, last: json });
@@ -364,8 +382,8 @@ impl Tab {
                 self.mouse_at(DispatchMouseEventType::MouseMoved, p, false, 0).await?;
                 self.pointer = p;
             }
-            let hold_ms = self.rng.gen_range(45..=70);
-            self.press_release(i64::from(i), Duration::from_millis(hold_ms)).await?;
+            let hold_ms: i64 = self.rng.gen_range(45..=70);
+            self.press_release(i64::from(i), Duration::from_millis(hold_ms as u64)).await?;
             if i < clicks {
                 let gap_ms = (interval_ms - hold_ms + self.rng.gen_range(-15..=15)).max(10) as u64;
                 tokio::time::sleep(Duration::from_millis(gap_ms)).await;

@@ -179,7 +179,8 @@ pub async fn provision(server_url: &str, admin_token: &str, site_dir: &Path, www
     let http = reqwest::Client::new();
 
     let call = "POST /v1/admin/tenants";
-    let answer = http.post(format!("{server_url}/v1/admin/tenants")).bearer_auth(admin_token).json(&json!({ "name": STORE_NAME })).send().await;
+    let answer =
+        http.post(format!("{server_url}/v1/admin/tenants")).bearer_auth(admin_token).json(&json!({ "name": STORE_NAME })).send().await;
     let keys: TenantKeys = expect_json(call, answer, &[StatusCode::CREATED]).await?;
     check_prefix(call, "site_key", &keys.site_key, "pk_")?;
     check_prefix(call, "secret_key", &keys.secret_key, "sk_")?;
@@ -461,8 +462,8 @@ mod tests {
 
     #[test]
     fn the_store_template_gets_both_values() {
-        let page = render_store(r#"<script data-key="{{SITE_KEY}}"></script>['identify', '{{IDENTITY_TOKEN}}']"#, "pk_abc", "a.b-c_d")
-            .unwrap();
+        let page =
+            render_store(r#"<script data-key="{{SITE_KEY}}"></script>['identify', '{{IDENTITY_TOKEN}}']"#, "pk_abc", "a.b-c_d").unwrap();
         assert_eq!(page, r#"<script data-key="pk_abc"></script>['identify', 'a.b-c_d']"#);
     }
 
@@ -479,8 +480,7 @@ mod tests {
         let token = identity_token(&Customer::jane(), "s3cret", exp).unwrap();
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.required_spec_claims = ["exp".to_string()].into();
-        let data =
-            jsonwebtoken::decode::<VisitorClaims>(&token, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &validation).unwrap();
+        let data = jsonwebtoken::decode::<VisitorClaims>(&token, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &validation).unwrap();
         assert_eq!(
             data.claims,
             VisitorClaims {

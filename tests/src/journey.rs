@@ -3,18 +3,46 @@
 
 use std::time::Duration;
 
-use crate::browser::{BrowserError, Point, Tab};
+use crate::browser::{BrowserError, Chromium, Point, Tab};
 use crate::host::{Stats, TenantApi};
 
 /// The store's deliberately dead button.
 pub const DEAD_BUTTON: &str = "#apply-coupon";
 /// The rage burst of the journeys: clicks, interval between them, jitter radius (px).
 pub const RAGE_BURST: (u32, Duration, f64) = (5, Duration::from_millis(150), 2.0);
-/// JS: the text of the intervention the SDK rendered, or `null` while there is none.
-pub const INTERVENTION_TEXT_JS: &str = "(() => { const e = document.querySelector('[data-siq-intervention]'); \
-     const t = e && e.textContent.trim(); return t ? t : null; })()";
+/// JS: the text the SDK's intervention box shows (its own text, without the close button's
+/// glyph), or `null` while there is none.
+pub const INTERVENTION_TEXT_JS: &str = "(() => { const e = document.querySelector('[data-siq-intervention]'); if (!e) return null; \
+     const t = [...e.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('').trim(); \
+     return t ? t : null; })()";
+/// Added to a document before its scripts: records the `detail` of every `sentientiq:intervene`
+/// event in `window.__siqIntervened`.
+pub const INTERVENE_RECORDER_JS: &str =
+    "window.__siqIntervened = []; addEventListener('sentientiq:intervene', e => window.__siqIntervened.push(e.detail));";
+/// JS: the recorded `sentientiq:intervene` details.
+pub const INTERVENE_EVENTS_JS: &str = "window.__siqIntervened";
 /// How long a journey waits for something the product does within seconds.
 pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The `detail` of a `sentientiq:intervene` event.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct InterveneDetail {
+    /// Intervention id.
+    pub id: serde_json::Value,
+    /// The emotion it answers.
+    pub emotion: String,
+    /// The text for the visitor.
+    pub text: String,
+}
+
+/// Opens `url` in a new tab of `chromium` that records `sentientiq:intervene` events from the
+/// first script on ([`INTERVENE_RECORDER_JS`]).
+pub async fn open_recording(chromium: &Chromium, url: &str, seed: u64) -> Result<Tab, BrowserError> {
+    let tab = chromium.open("about:blank", seed).await?;
+    tab.add_init_script(INTERVENE_RECORDER_JS).await?;
+    tab.goto(url).await?;
+    Ok(tab)
+}
 
 /// Moves around the catalog until the server has counted frames from this page beyond
 /// `frames_before` (the SDK has loaded, said hello and streams), and returns the counters.
@@ -75,7 +103,7 @@ mod tests {
         let body = "Jane Doe (Acme Corp, $100,000) is raging on checkout (92%). Watch: http://127.0.0.1:9/s/42?t=t1&exp=9&sig=ab0f. Reply 1 to ack";
         let link = session_link(body, "http://127.0.0.1:9/").unwrap();
         assert_eq!(link, "http://127.0.0.1:9/s/42?t=t1&exp=9&sig=ab0f");
-        assert_eq!(tamper_signature(&link).unwrap(), "http://127.0.0.1:9/s/42?t=t1&exp=9&sig=ab01");
+        assert_eq!(tamper_signature(&link).unwrap(), "http://127.0.0.1:9/s/42?t=t1&exp=9&sig=ab00");
         assert_eq!(tamper_signature("http://h/s/1?sig=a1&t=x").unwrap(), "http://h/s/1?sig=a0&t=x");
         assert_eq!(session_link(body, "http://elsewhere"), None);
     }

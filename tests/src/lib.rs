@@ -20,5 +20,5 @@ pub mod browser;
 pub mod fakes;
 pub mod host;
 pub mod journey;
-// TEMP pub mod stack;
+pub mod stack;
 pub mod util;

@@ -182,7 +182,10 @@ impl PgDatabase {
             .await
             .map_err(|_| fail(format!("no answer within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| fail(e.to_string()))?;
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.map_err(|e| fail(format!("CREATE DATABASE {name}: {e}")))?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| fail(format!("CREATE DATABASE {name}: {e}")))?;
         let _ = conn.close().await;
         Ok(PgDatabase { admin_url: admin_url.to_string(), url: format!("{server}/{name}"), name })
     }
@@ -196,7 +199,10 @@ impl Drop for PgDatabase {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.map_err(|e| e.to_string())?;
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let _ = conn.close().await;
                 Ok::<_, String>(())
             })

@@ -29,12 +29,7 @@ impl TempDir {
     /// Creates `<tmp>/<prefix>-<pid>-<n>-<random>`.
     pub fn new(prefix: &str) -> std::io::Result<TempDir> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "{prefix}-{}-{}-{:08x}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed),
-            rand::random::<u32>()
-        );
+        let name = format!("{prefix}-{}-{}-{:08x}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), rand::random::<u32>());
         let path = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&path)?;
         Ok(TempDir(path))
@@ -70,9 +65,54 @@ where
     }
 }
 
+/// The `p`-th percentile (nearest rank) of `sorted` (ascending), `None` when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+/// `$100,000.00` for 10_000_000 cents.
+pub fn usd(cents: i64) -> String {
+    let (sign, cents) = if cents < 0 { ("-", -cents) } else { ("", cents) };
+    let dollars = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, d) in dollars.chars().enumerate() {
+        if i > 0 && (dollars.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    format!("{sign}${grouped}.{:02}", cents % 100)
+}
+
 /// Sends `tracing` output (the in-process server's logs included) to the test's output;
-/// `RUST_LOG` filters it, default `warn`. Safe to call more than once.
+/// `RUST_LOG` filters it, default `warn` (`error` for chromiumoxide's handler, which warns about
+/// every DevTools message newer than its protocol definitions). Safe to call more than once.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,chromiumoxide::handler=error".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 95.0), Some(95.0));
+        assert_eq!(percentile(&v, 100.0), Some(100.0));
+        assert_eq!(percentile(&[3.0, 7.0], 50.0), Some(3.0));
+        assert_eq!(percentile(&[3.0, 7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn dollars_are_grouped_by_thousands() {
+        assert_eq!(usd(10_000_000), "$100,000.00");
+        assert_eq!(usd(123_456_789), "$1,234,567.89");
+        assert_eq!(usd(5), "$0.05");
+        assert_eq!(usd(-99_900), "-$999.00");
+    }
 }

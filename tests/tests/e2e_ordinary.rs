@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use siq_e2e::browser::{Chromium, Tab};
-use siq_e2e::journey::{self, INTERVENTION_TEXT_JS};
+use siq_e2e::journey::{self, InterveneDetail, INTERVENE_EVENTS_JS, INTERVENTION_TEXT_JS};
 use siq_e2e::stack::{Backend, Stack};
 
 /// Fixes Jane's pointer paths, pauses and jitter.
@@ -22,7 +22,7 @@ const QUIET: Duration = Duration::from_secs(3);
 async fn ordinary_shopping_gets_no_help_and_pages_nobody() {
     let stack = Stack::start(Backend::Embedded).await.unwrap_or_else(|e| panic!("{e}"));
     let chromium = Chromium::launch().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut tab = chromium.open(&stack.site.store_url, SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut tab = journey::open_recording(&chromium, &stack.site.store_url, SEED).await.unwrap_or_else(|e| panic!("{e}"));
     let settled = journey::settle_in(&mut tab, &stack.api, 0).await.unwrap_or_else(|e| panic!("{e}"));
 
     shop_ordinarily(&mut tab).await.unwrap_or_else(|e| panic!("{e}"));
@@ -34,6 +34,8 @@ async fn ordinary_shopping_gets_no_help_and_pages_nobody() {
     // …and left alone.
     let help: Option<String> = tab.eval(INTERVENTION_TEXT_JS).await.unwrap();
     assert_eq!(help, None, "help was offered to an ordinary shopper");
+    let events: Vec<InterveneDetail> = tab.eval(INTERVENE_EVENTS_JS).await.unwrap();
+    assert_eq!(events, vec![], "the page was told to intervene");
     let detections = stack.api.detections().await.expect("GET /v1/detections");
     let confident: Vec<_> = detections.iter().filter(|d| d.confidence >= 0.85).collect();
     assert!(confident.is_empty(), "ordinary shopping was taken for a struggle: {confident:?}");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use siq_e2e::browser::Chromium;
 use siq_e2e::host::StoredDetection;
-use siq_e2e::journey::{self, DEAD_BUTTON, INTERVENTION_TEXT_JS, PATIENCE};
+use siq_e2e::journey::{self, InterveneDetail, DEAD_BUTTON, INTERVENE_EVENTS_JS, INTERVENTION_TEXT_JS, PATIENCE};
 use siq_e2e::stack::{Backend, Stack, SMS_FROM};
 use siq_e2e::util::eventually;
 
@@ -37,7 +37,7 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     let site = &stack.site;
 
     // Jane opens the store, identified by the shop's backend, and looks around the catalog.
-    let mut tab = chromium.open(&site.store_url, SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut tab = journey::open_recording(&chromium, &site.store_url, SEED).await.unwrap_or_else(|e| panic!("{e}"));
     journey::settle_in(&mut tab, &stack.api, 0).await.unwrap_or_else(|e| panic!("{e}"));
     let nothing_yet: Option<String> = tab.eval(INTERVENTION_TEXT_JS).await.unwrap();
     assert_eq!(nothing_yet, None, "help was offered before Jane struggled");
@@ -51,13 +51,14 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
         .await
         .unwrap_or_else(|e| panic!("no [data-siq-intervention] element with text appeared in the page: {e}"));
     assert!(!help.is_empty());
+    let events: Vec<InterveneDetail> = tab.eval(INTERVENE_EVENTS_JS).await.unwrap();
+    assert_eq!(events.len(), 1, "one burst, one intervention: {events:?}");
+    assert_eq!((events[0].emotion.as_str(), events[0].text.as_str()), ("rage", help.as_str()));
 
     // The server confirmed rage on the checkout from the evidence, above the bar, and knows
     // whose it is.
-    let confirmed = eventually(PATIENCE, Duration::from_millis(200), || async {
-        confirmed_rage_on_checkout(stack.api.detections().await.ok()?)
-    })
-    .await;
+    let confirmed =
+        eventually(PATIENCE, Duration::from_millis(200), || async { confirmed_rage_on_checkout(stack.api.detections().await.ok()?) }).await;
     let Some(detection) = confirmed else {
         panic!("no rage detection in section checkout with confidence >= 0.85 was stored; stored: {:?}", stack.api.detections().await)
     };
@@ -108,9 +109,12 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     assert_eq!((alert.channel.as_str(), alert.address.as_str(), alert.status.as_str()), ("sms", "+15550100", "sent"));
     assert_eq!(alert.link, link);
 
-    // Still exactly one text: the rest of the burst did not page Dana again.
+    // Still exactly one text and one intervention: the rest of the burst did not page Dana or
+    // pop up help again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stack.twilio.messages().len(), 1, "{:?}", stack.twilio.messages());
+    let events: Vec<InterveneDetail> = tab.eval(INTERVENE_EVENTS_JS).await.unwrap();
+    assert_eq!(events.len(), 1, "help was pushed into the page again: {events:?}");
 
     chromium.close().await;
     stack.shutdown().await;

@@ -48,10 +48,7 @@ pub struct TwilioCredentials {
 impl TwilioCredentials {
     /// Credentials used by the demo and the tests unless told otherwise.
     pub fn demo() -> Self {
-        TwilioCredentials {
-            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
-            auth_token: "demo-auth-token".into(),
-        }
+        TwilioCredentials { account_sid: "AC0123456789abcdef0123456789abcdef".into(), auth_token: "demo-auth-token".into() }
     }
 }
 
@@ -109,12 +106,8 @@ impl FakeTwilio {
     pub async fn start(addr: SocketAddr, creds: TwilioCredentials) -> std::io::Result<FakeTwilio> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            creds,
-            sent: watch::channel(Vec::new()).0,
-            rejected: Mutex::new(Vec::new()),
-            echo: AtomicBool::new(false),
-        });
+        let shared =
+            Arc::new(Shared { creds, sent: watch::channel(Vec::new()).0, rejected: Mutex::new(Vec::new()), echo: AtomicBool::new(false) });
         let app = Router::new()
             .route(&format!("/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"), post(create_message))
             .fallback(not_found)
@@ -211,12 +204,7 @@ async fn create_message(
         return refuse(&shared, StatusCode::BAD_REQUEST, 21211, format!("The 'To' number {to} is not a valid phone number."));
     }
     if text.chars().count() > MAX_BODY_CHARS {
-        return refuse(
-            &shared,
-            StatusCode::BAD_REQUEST,
-            21617,
-            "The concatenated message body exceeds the 1600 character limit.".into(),
-        );
+        return refuse(&shared, StatusCode::BAD_REQUEST, 21617, "The concatenated message body exceeds the 1600 character limit.".into());
     }
 
     let sid = format!("SM{}", hex::encode(rand::random::<[u8; 16]>()));
@@ -268,9 +256,7 @@ fn refuse(shared: &Shared, status: StatusCode, code: u32, message: String) -> Re
     });
     let mut response = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"Twilio API\""));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"Twilio API\""));
     }
     response
 }
@@ -292,9 +278,7 @@ fn authenticated(headers: &HeaderMap, creds: &TwilioCredentials) -> bool {
 /// E.164 (`+` and 8 to 15 digits), optionally prefixed `whatsapp:` as Twilio's WhatsApp API wants.
 fn is_phone_number(to: &str) -> bool {
     let number = to.strip_prefix("whatsapp:").unwrap_or(to);
-    number
-        .strip_prefix('+')
-        .is_some_and(|digits| (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+    number.strip_prefix('+').is_some_and(|digits| (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// SMS segments of a GSM-7 text: one of up to 160 characters, else 153 per segment.

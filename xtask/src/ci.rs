@@ -1,0 +1,42 @@
+//! `cargo xtask ci`: every check, in the order that fails fastest.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::util::{cargo, ensure_target, run};
+use crate::{sdk, services};
+
+/// The bare-metal target that proves `shared-physics` is `no_std` without an allocator.
+pub const BARE_METAL: &str = "thumbv7em-none-eabihf";
+
+pub fn ci(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let step = |name: &str| eprintln!("\n=== xtask ci: {name} ({} s) ===", started.elapsed().as_secs());
+
+    step("formatting");
+    run(cargo().current_dir(root).args(["fmt", "--all", "--", "--check"]))?;
+
+    step("no_std builds of shared-physics (wasm32 and bare metal)");
+    for target in ["wasm32-unknown-unknown", BARE_METAL] {
+        ensure_target(target)?;
+        run(cargo().current_dir(root).args(["build", "-p", "shared-physics", "--target", target]))?;
+    }
+
+    step("clippy, warnings denied");
+    run(cargo().current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+
+    step("SDK build and size budget");
+    sdk::build(root)?;
+    sdk::size(root)?;
+
+    step("services for the tests: Chromium, PostgreSQL, NATS JetStream");
+    services::ensure_chromium()?;
+    services::ensure_postgres()?;
+    services::ensure_nats()?;
+
+    step("unit, integration and browser tests");
+    run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;
+
+    eprintln!("\n=== xtask ci: all checks passed in {} s ===", started.elapsed().as_secs());
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! What the tests need from the machine, installed or started when missing: Chromium (Debian's
+//! package), PostgreSQL on 127.0.0.1:5432 and NATS with JetStream on 127.0.0.1:4222.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::run;
+
+/// Where the browser tests look for Chromium (overridable with `SIQ_CHROMIUM`).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn listening(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+fn wait_listening(port: u16, what: &str) -> Result<(), String> {
+    for _ in 0..60 {
+        if listening(port) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("{what} did not start listening on 127.0.0.1:{port}"))
+}
+
+fn apt_install(pkg: &str) -> Result<(), String> {
+    eprintln!("xtask: installing {pkg} from Debian's packages");
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get").args(["install", "-y", "-qq", pkg]).env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| format!("{pkg} is missing and could not be installed ({e}); install it with: apt-get install -y {pkg}"))
+}
+
+/// Chromium for the browser tests.
+pub fn ensure_chromium() -> Result<(), String> {
+    if let Ok(p) = std::env::var("SIQ_CHROMIUM") {
+        return if Path::new(&p).exists() { Ok(()) } else { Err(format!("SIQ_CHROMIUM={p} does not exist")) };
+    }
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    apt_install("chromium")
+}
+
+/// PostgreSQL on 127.0.0.1:5432.
+pub fn ensure_postgres() -> Result<(), String> {
+    if listening(5432) {
+        return Ok(());
+    }
+    eprintln!("xtask: PostgreSQL is not listening on 127.0.0.1:5432; starting it");
+    if !Path::new("/etc/postgresql").exists() {
+        apt_install("postgresql")?;
+    }
+    let versions = std::fs::read_dir("/etc/postgresql").map_err(|e| format!("no PostgreSQL cluster in /etc/postgresql: {e}"))?;
+    for v in versions.flatten() {
+        let v = v.file_name().to_string_lossy().to_string();
+        let _ = run(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &v, "main", "start"]));
+    }
+    wait_listening(5432, "PostgreSQL").map_err(|e| format!("{e}; the PostgreSQL suite needs postgres://postgres@127.0.0.1:5432 with trust auth"))
+}
+
+/// NATS with JetStream on 127.0.0.1:4222.
+pub fn ensure_nats() -> Result<(), String> {
+    if listening(4222) {
+        return Ok(());
+    }
+    eprintln!("xtask: NATS is not listening on 127.0.0.1:4222; starting it with JetStream");
+    if !Path::new("/usr/sbin/nats-server").exists() && Command::new("nats-server").arg("--version").output().is_err() {
+        apt_install("nats-server")?;
+    }
+    let exe = if Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
+    let store = std::env::temp_dir().join("siq-nats");
+    let _ = std::fs::create_dir_all(&store);
+    Command::new(exe)
+        .args(["-a", "127.0.0.1", "-p", "4222", "-js", "-sd"])
+        .arg(&store)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("could not start {exe}: {e}"))?;
+    wait_listening(4222, "NATS")
+}
