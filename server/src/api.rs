@@ -73,7 +73,11 @@ pub struct NewTenant {
 }
 
 /// `POST /v1/admin/tenants`: creates a tenant; its keys are shown once.
-pub async fn create_tenant(State(app): State<AppState>, _: Admin, body: Result<Json<NewTenant>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+pub async fn create_tenant(
+    State(app): State<AppState>,
+    _: Admin,
+    body: Result<Json<NewTenant>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(body) = body?;
     let name = field("name", &body.name)?;
     let secret_key = auth::new_key("sk_");
@@ -100,7 +104,11 @@ pub struct NewAccount {
 }
 
 /// `POST /v1/accounts`: creates or renames an account.
-pub async fn upsert_account(State(app): State<AppState>, SecretKey(t): SecretKey, body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+pub async fn upsert_account(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let (account, name) = (field("account", &b.account)?, field("name", &b.name)?);
     app.store.upsert_account(&t.id, account, name).await?;
@@ -120,7 +128,11 @@ pub struct NewTransaction {
 
 /// `POST /v1/transactions`: records revenue for an account, idempotent by the host's id
 /// (201 the first time, 200 after).
-pub async fn add_transaction(State(app): State<AppState>, SecretKey(t): SecretKey, body: Result<Json<NewTransaction>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+pub async fn add_transaction(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    body: Result<Json<NewTransaction>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::now_ms)).await?;
@@ -141,7 +153,11 @@ pub struct NewContact {
 }
 
 /// `POST /v1/contacts`: appends a person to the escalation chain.
-pub async fn add_contact(State(app): State<AppState>, SecretKey(t): SecretKey, body: Result<Json<NewContact>, axum::extract::rejection::JsonRejection>) -> Result<Response, ApiError> {
+pub async fn add_contact(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    body: Result<Json<NewContact>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(b) = body?;
     if b.channel != "sms" {
         return Err(ApiError::bad_request("unsupported channel", json!({"field": "channel", "supported": ["sms"]})));
@@ -186,18 +202,30 @@ fn without_evidence(v: impl serde::Serialize) -> serde_json::Value {
 }
 
 /// `GET /v1/detections`: confirmed detections, newest first.
-pub async fn detections(State(app): State<AppState>, SecretKey(t): SecretKey, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn detections(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let d = app.store.detections(&t.id, None, limit(&q)).await?;
     Ok(Json(json!({"detections": without_evidence(d)})))
 }
 
 /// `GET /v1/interventions`: interventions pushed, newest first.
-pub async fn interventions(State(app): State<AppState>, SecretKey(t): SecretKey, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn interventions(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(json!({"interventions": app.store.interventions(&t.id, limit(&q)).await?})))
 }
 
 /// `GET /v1/alerts`: alerts and their delivery, newest first.
-pub async fn alerts(State(app): State<AppState>, SecretKey(t): SecretKey, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn alerts(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(json!({"alerts": app.store.alerts(&t.id, limit(&q)).await?})))
 }
 
@@ -212,7 +240,10 @@ pub async fn stats(State(app): State<AppState>, SecretKey(t): SecretKey) -> Json
 }
 
 /// `GET /v1/live`: the tenant's events as server-sent events (`event: detection|intervention|alert|session`).
-pub async fn live(State(app): State<AppState>, SecretKey(t): SecretKey) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+pub async fn live(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let sub = app.bus.subscribe(&format!("{}.events.*.{}", app.config.bus_prefix, t.id)).await?;
     let stream = sub.filter_map(|m| async move {
         let ev: Event = serde_json::from_slice(&m.payload).ok()?;
@@ -239,7 +270,11 @@ fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiErr
 }
 
 /// `GET /s/{session}?t=&exp=&sig=`: the one-click session view for an alerted human.
-pub async fn session_page(State(app): State<AppState>, Path(session): Path<String>, Query(q): Query<LinkQuery>) -> Result<Response, ApiError> {
+pub async fn session_page(
+    State(app): State<AppState>,
+    Path(session): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, ApiError> {
     check_link(&app, &session, &q)?;
     tracing::info!(tenant = %q.t, session = %session, "session view opened");
     let page = tokio::fs::read_to_string(app.config.www_dir.join("session.html")).await.map_err(ApiError::internal)?;
@@ -247,7 +282,11 @@ pub async fn session_page(State(app): State<AppState>, Path(session): Path<Strin
 }
 
 /// `GET /v1/sessions/{session}?t=&exp=&sig=`: what the session view shows.
-pub async fn session_json(State(app): State<AppState>, Path(session): Path<String>, Query(q): Query<LinkQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn session_json(
+    State(app): State<AppState>,
+    Path(session): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     check_link(&app, &session, &q)?;
     let rec = app.store.session(&q.t, &session).await?.ok_or_else(|| ApiError::not_found("session"))?;
     let account = match &rec.account {

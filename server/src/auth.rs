@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(ok.account.as_deref(), Some("acme"));
         assert!(matches!(verify_visitor(&token(jsonwebtoken::Algorithm::HS256, "other", now + 60), "s3cret"), Err(TokenError::Invalid(_))));
         assert_eq!(verify_visitor(&token(jsonwebtoken::Algorithm::HS256, "s3cret", now - 3600), "s3cret"), Err(TokenError::Expired));
-        assert!(matches!(verify_visitor(&token(jsonwebtoken::Algorithm::HS512, "s3cret", now + 60), "s3cret"), Err(TokenError::Invalid(_))), "algorithm pinned");
+        assert!(
+            matches!(verify_visitor(&token(jsonwebtoken::Algorithm::HS512, "s3cret", now + 60), "s3cret"), Err(TokenError::Invalid(_))),
+            "algorithm pinned"
+        );
         assert!(verify_visitor("not.a.jwt", "s3cret").is_err());
     }
 

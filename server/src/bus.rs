@@ -141,8 +141,11 @@ impl Bus for MemoryBus {
     async fn consume(&self, _group: &str, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.groups.lock().await.push((filter.to_string(), tx));
-        let s = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
-            .map(|(subject, payload)| Message { subject, payload, ack: None });
+        let s = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }).map(|(subject, payload)| Message {
+            subject,
+            payload,
+            ack: None,
+        });
         Ok(s.boxed())
     }
 }
@@ -159,10 +162,8 @@ impl NatsBus {
     /// Connects and makes sure the event stream exists.
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<NatsBus>, BusError> {
         let connect_err = |e: &dyn std::fmt::Display| BusError::Connect { url: url.to_string(), reason: e.to_string() };
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(std::time::Duration::from_secs(5))
-            .retry_on_initial_connect()
-            .connect(url);
+        let client =
+            async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(5)).retry_on_initial_connect().connect(url);
         let client = tokio::time::timeout(std::time::Duration::from_secs(10), client)
             .await
             .map_err(|e| connect_err(&e))?

@@ -29,17 +29,32 @@ impl ApiError {
     }
     /// 404: no such thing for this tenant.
     pub fn not_found(what: &str) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: format!("{what} not found"), details: serde_json::Value::Null }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("{what} not found"),
+            details: serde_json::Value::Null,
+        }
     }
     /// 500 from an internal failure, which is logged here and not shown.
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "internal error");
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), details: serde_json::Value::Null }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error".into(),
+            details: serde_json::Value::Null,
+        }
     }
     /// 503: a dependency is down.
     pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "dependency unavailable");
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", message: "temporarily unavailable".into(), details: serde_json::Value::Null }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: "temporarily unavailable".into(),
+            details: serde_json::Value::Null,
+        }
     }
 }
 

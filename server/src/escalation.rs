@@ -73,7 +73,9 @@ impl Twilio {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if status.is_success() {
-            serde_json::from_str::<MessageResource>(&text).map(|m| m.sid).map_err(|e| SendError::Temporary(format!("unreadable response: {e}")))
+            serde_json::from_str::<MessageResource>(&text)
+                .map(|m| m.sid)
+                .map_err(|e| SendError::Temporary(format!("unreadable response: {e}")))
         } else if status.as_u16() == 429 || status.is_server_error() {
             Err(SendError::Temporary(format!("{status}: {text}")))
         } else {

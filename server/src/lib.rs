@@ -192,7 +192,8 @@ pub async fn escalate(app: AppState, d: DetectionRecord, person: String, counter
 
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
-    let cors = SetResponseHeaderLayer::overriding(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*"));
+    let cors =
+        SetResponseHeaderLayer::overriding(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*"));
     let sdk = Router::new()
         .route_service("/sdk.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.js")))
         .route_service("/sdk-worker.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-worker.js")))

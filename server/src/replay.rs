@@ -85,7 +85,10 @@ pub fn replay_csv(input: impl Read, out: &mut impl Write, params: RageParams) ->
     match rdr.headers() {
         Ok(h) if h.iter().map(str::trim).eq(expected) => {}
         Ok(h) => {
-            summary.errors.push(RowError { line: 1, message: format!("header must be {:?}, found {:?}", expected.join(","), h.iter().collect::<Vec<_>>().join(",")) });
+            summary.errors.push(RowError {
+                line: 1,
+                message: format!("header must be {:?}, found {:?}", expected.join(","), h.iter().collect::<Vec<_>>().join(",")),
+            });
             return Ok(summary);
         }
         Err(e) => {

@@ -305,7 +305,8 @@ impl Store for SqlStore {
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms FROM tenants").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms FROM tenants").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
     }
 
@@ -468,7 +469,9 @@ impl Store for SqlStore {
                     value_cents, features, evidence, t_ms, created_ms";
         let rows = match session {
             Some(s) => {
-                let sql = format!("SELECT {cols} FROM detections WHERE tenant_id = $1 AND session = $2 ORDER BY created_ms DESC, seq DESC LIMIT $3");
+                let sql = format!(
+                    "SELECT {cols} FROM detections WHERE tenant_id = $1 AND session = $2 ORDER BY created_ms DESC, seq DESC LIMIT $3"
+                );
                 sqlx::query(&sql).bind(tenant).bind(s).bind(limit).fetch_all(&self.pool).await?
             }
             None => {
@@ -528,11 +531,13 @@ impl Store for SqlStore {
     }
 
     async fn session(&self, tenant: &str, session: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query("SELECT tenant_id, session, user_sub, account, page, started_ms FROM sessions WHERE tenant_id = $1 AND session = $2")
-            .bind(tenant)
-            .bind(session)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT tenant_id, session, user_sub, account, page, started_ms FROM sessions WHERE tenant_id = $1 AND session = $2",
+        )
+        .bind(tenant)
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await?;
         let f = |r: &AnyRow| -> Result<SessionRecord, sqlx::Error> {
             Ok(SessionRecord {
                 tenant_id: r.try_get("tenant_id")?,

@@ -68,7 +68,20 @@ macro_rules! snapshot {
 impl Counters {
     /// Reads every counter.
     pub fn snapshot(&self) -> CountersSnapshot {
-        snapshot!(self, frames, duplicates, detections, confirmed, overturned, disagreed, interventions, alerts_sent, alerts_failed, identity_rejected, persist_failed)
+        snapshot!(
+            self,
+            frames,
+            duplicates,
+            detections,
+            confirmed,
+            overturned,
+            disagreed,
+            interventions,
+            alerts_sent,
+            alerts_failed,
+            identity_rejected,
+            persist_failed
+        )
     }
 }
 
@@ -100,7 +113,10 @@ impl Metrics {
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!("# TYPE siq_connections gauge\nsiq_connections {}\n", self.connections.load(Relaxed)));
-        out.push_str(&format!("# TYPE siq_rejected_frames_total counter\nsiq_rejected_frames_total {}\n", self.rejected_frames.load(Relaxed)));
+        out.push_str(&format!(
+            "# TYPE siq_rejected_frames_total counter\nsiq_rejected_frames_total {}\n",
+            self.rejected_frames.load(Relaxed)
+        ));
         let tenants = self.tenants.read().expect("metrics lock");
         let mut names: Vec<_> = tenants.keys().collect();
         names.sort();

@@ -23,7 +23,8 @@ fn rage_frame() -> DetectionFrame {
             for s in det.evidence() {
                 evidence.push(*s).unwrap();
             }
-            last = Some(DetectionFrame { emotion: d.emotion, confidence_pct: d.confidence_pct(), t_ms: d.t_ms, section: d.section, evidence });
+            last =
+                Some(DetectionFrame { emotion: d.emotion, confidence_pct: d.confidence_pct(), t_ms: d.t_ms, section: d.section, evidence });
         }
     }
     last.expect("a five-click burst is rage")
@@ -45,7 +46,11 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         let (t, sk) = valuable_customer(&s).await;
         let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
         let mut ws = s.ws().await;
-        ws.send(0, &Frame::Hello(Hello { session: 0xabc, site_key: t["site_key"].as_str().unwrap(), page: "/store", identity: Some(&token) })).await;
+        ws.send(
+            0,
+            &Frame::Hello(Hello { session: 0xabc, site_key: t["site_key"].as_str().unwrap(), page: "/store", identity: Some(&token) }),
+        )
+        .await;
         ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
         assert_eq!(ws.next().await, In::Ack(1));
         let f = rage_frame();
@@ -77,7 +82,11 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         assert_eq!(a["alerts"][0]["status"], "failed");
         assert!(a["alerts"][0]["error"].as_str().unwrap().contains("not configured"));
         let stats = s.get("/v1/stats", &sk).await.1;
-        assert_eq!((stats["confirmed"].as_u64(), stats["duplicates"].as_u64(), stats["interventions"].as_u64()), (Some(1), Some(1), Some(1)), "{stats}");
+        assert_eq!(
+            (stats["confirmed"].as_u64(), stats["duplicates"].as_u64(), stats["interventions"].as_u64()),
+            (Some(1), Some(1), Some(1)),
+            "{stats}"
+        );
         assert_eq!(stats["alerts_failed"], 1);
         let iv = s.eventually("/v1/interventions", &sk, |v| v["interventions"].as_array().is_some_and(|a| a.len() == 1)).await;
         assert_eq!(iv["interventions"][0]["emotion"], "rage");
@@ -91,7 +100,11 @@ async fn claims_without_evidence_are_overturned_and_anonymous_sessions_never_esc
         let s = TestServer::start(backend).await;
         let (t, sk) = valuable_customer(&s).await;
         let mut ws = s.ws().await;
-        ws.send(0, &Frame::Hello(Hello { session: 7, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: Some("forged.token.here") })).await;
+        ws.send(
+            0,
+            &Frame::Hello(Hello { session: 7, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: Some("forged.token.here") }),
+        )
+        .await;
         // A claim of 99% rage whose evidence is three clicks far apart.
         let mut evidence = heapless::Vec::new();
         for (i, x) in [0i16, 300, 600].into_iter().enumerate() {
@@ -160,7 +173,10 @@ async fn the_beacon_delivers_the_last_frames() {
     let s = TestServer::start(Backend::Embedded).await;
     let (t, sk) = valuable_customer(&s).await;
     let mut body = Vec::new();
-    for (seq, f) in [(0, Frame::Hello(Hello { session: 99, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })), (1, Frame::Detection(rage_frame()))] {
+    for (seq, f) in [
+        (0, Frame::Hello(Hello { session: 99, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })),
+        (1, Frame::Detection(rage_frame())),
+    ] {
         let b = encode(seq, &f);
         body.extend_from_slice(&(b.len() as u16).to_le_bytes());
         body.extend_from_slice(&b);

@@ -97,10 +97,7 @@ impl Detection {
 }
 
 /// Copies the evidence window ending at the newest sample of `ring` into `out` and returns it.
-pub fn evidence_window<'a>(
-    ring: &crate::ring::Ring,
-    out: &'a mut [Sample; MAX_EVIDENCE],
-) -> &'a [Sample] {
+pub fn evidence_window<'a>(ring: &crate::ring::Ring, out: &'a mut [Sample; MAX_EVIDENCE]) -> &'a [Sample] {
     let end = match ring.get(ring.len().wrapping_sub(1)) {
         Some(s) => s.t_ms,
         None => return &out[..0],
@@ -138,10 +135,7 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
         return None;
     }
     let burst = || {
-        evidence
-            .iter()
-            .filter(move |s| s.kind == Kind::Click && s.t_ms >= first_t && s.t_ms <= last.t_ms)
-            .map(|s| (s.x as f32, s.y as f32))
+        evidence.iter().filter(move |s| s.kind == Kind::Click && s.t_ms >= first_t && s.t_ms <= last.t_ms).map(|s| (s.x as f32, s.y as f32))
     };
     let mean_ici_ms = (last.t_ms - first_t) as f32 / (n - 1) as f32;
     let dispersion_px = dispersion(burst());
@@ -258,7 +252,14 @@ mod tests {
 
     #[test]
     fn four_fast_clicks_in_place_are_intervention_grade_rage() {
-        let ev = [mv(900, 380, 290), mv(950, 398, 299), click(1000, 400, 300), click(1180, 402, 301), click(1350, 399, 298), click(1520, 401, 300)];
+        let ev = [
+            mv(900, 380, 290),
+            mv(950, 398, 299),
+            click(1000, 400, 300),
+            click(1180, 402, 301),
+            click(1350, 399, 298),
+            click(1520, 401, 300),
+        ];
         let d = detect_rage(&ev, &RageParams::default()).expect("rage");
         assert_eq!(d.emotion, Emotion::Rage);
         assert_eq!(d.features.clicks, 4);

@@ -23,9 +23,17 @@ impl DirectionHistogram {
         // (12/5 = 2.4, within 0.6% of the true boundary).
         let (ax, ay) = (dx.abs(), dy.abs());
         let octant = if 5 * ax > 12 * ay {
-            if dx > 0 { 0 } else { 4 }
+            if dx > 0 {
+                0
+            } else {
+                4
+            }
         } else if 5 * ay > 12 * ax {
-            if dy > 0 { 2 } else { 6 }
+            if dy > 0 {
+                2
+            } else {
+                6
+            }
         } else {
             match (dx > 0, dy > 0) {
                 (true, true) => 1,

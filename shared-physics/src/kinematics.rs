@@ -108,11 +108,7 @@ impl Filter {
 
     /// The current estimate.
     pub fn estimate(&self) -> Estimate {
-        Estimate {
-            speed: libm::hypotf(self.x.v, self.y.v),
-            accel: libm::hypotf(self.x.a, self.y.a),
-            jerk: self.jerk,
-        }
+        Estimate { speed: libm::hypotf(self.x.v, self.y.v), accel: libm::hypotf(self.x.a, self.y.a), jerk: self.jerk }
     }
 }
 

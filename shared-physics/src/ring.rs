@@ -25,11 +25,7 @@ impl Default for Ring {
 impl Ring {
     /// An empty ring.
     pub const fn new() -> Ring {
-        Ring {
-            buf: [Sample { t_ms: 0, x: 0, y: 0, kind: crate::Kind::Move, section: 0 }; RING_CAPACITY],
-            head: 0,
-            len: 0,
-        }
+        Ring { buf: [Sample { t_ms: 0, x: 0, y: 0, kind: crate::Kind::Move, section: 0 }; RING_CAPACITY], head: 0, len: 0 }
     }
 
     /// Number of samples held.

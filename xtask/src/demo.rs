@@ -15,7 +15,9 @@ pub const TWILIO_ADDR: &str = "127.0.0.1:8090";
 fn random_hex(bytes: usize) -> Result<String, String> {
     use std::io::Read;
     let mut b = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).map_err(|e| format!("no randomness for the demo's secrets: {e}"))?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| format!("no randomness for the demo's secrets: {e}"))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 

@@ -4,15 +4,26 @@
 //! * `cargo xtask size` prints raw and gzip bytes of every file loaded at page start; its last
 //!   line is `sdk gzip total: N bytes`; it fails above the 8 KB budget.
 //! * `cargo xtask demo` runs the product with embedded defaults and a demo tenant.
-//! * `cargo xtask ci` runs every check CI runs.
+//! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
 
+mod ci;
+mod demo;
 mod sdk;
+mod services;
 mod util;
 
 use std::process::ExitCode;
 
+use util::{cargo, run};
+
 const USAGE: &str = "usage: cargo xtask <build-sdk | size | demo | ci | bench latency>";
+
+fn bench_latency(root: &std::path::Path) -> Result<(), String> {
+    sdk::build(root)?;
+    services::ensure_chromium()?;
+    run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-latency"]))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +31,9 @@ fn main() -> ExitCode {
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["build-sdk"] => sdk::build(&root).map(|_| ()),
         ["size"] => sdk::build(&root).and_then(|_| sdk::size(&root)).map(|_| ()),
+        ["demo"] => demo::demo(&root),
+        ["ci"] => ci::ci(&root),
+        ["bench", "latency"] => bench_latency(&root),
         _ => Err(USAGE.to_string()),
     };
     match result {

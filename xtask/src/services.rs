@@ -58,7 +58,8 @@ pub fn ensure_postgres() -> Result<(), String> {
         let v = v.file_name().to_string_lossy().to_string();
         let _ = run(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &v, "main", "start"]));
     }
-    wait_listening(5432, "PostgreSQL").map_err(|e| format!("{e}; the PostgreSQL suite needs postgres://postgres@127.0.0.1:5432 with trust auth"))
+    wait_listening(5432, "PostgreSQL")
+        .map_err(|e| format!("{e}; the PostgreSQL suite needs postgres://postgres@127.0.0.1:5432 with trust auth"))
 }
 
 /// NATS with JetStream on 127.0.0.1:4222.

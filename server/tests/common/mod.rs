@@ -64,9 +64,9 @@ impl TestServer {
             Backend::Embedded => config.database_url = format!("sqlite://{}", dir.path().join("siq.db").display()),
             Backend::PostgresNats => {
                 let db = unique("siq_test_");
-                let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL must run at {PG_ADMIN_URL} for the PostgreSQL+NATS suite (cargo xtask ci starts it): {e}"));
+                let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL must run at {PG_ADMIN_URL} for the PostgreSQL+NATS suite (cargo xtask ci starts it): {e}")
+                });
                 sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
                 admin.close().await;
                 config.database_url = format!("postgres://postgres@127.0.0.1:5432/{db}");

@@ -1,0 +1,153 @@
+/*
+ * SentientIQ loader, served as /sdk.js (cargo xtask build-sdk strips these comments). The
+ * whole installation:
+ *
+ *   <script src="https://HOST/sdk.js" data-key="pk_…" async></script>
+ *
+ * The main thread only copies (kind, t, x, y, section) of pointer, click and scroll events
+ * into an Int32Array and hands it to a Web Worker (sdk-worker.js running sdk.wasm) at most once
+ * per animation frame; the worker does the physics and owns the WebSocket.
+ *
+ * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll; t = integer ms since the page's time
+ * origin; x, y = viewport CSS px (scroll: y = scrollY); section = the interned id (1..255) of
+ * the nearest [data-siq-section] of a down/click target, 0 = none. Integers rather than floats:
+ * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
+ * (and the wasm takes integers anyway).
+ *
+ * Content-Security-Policy the host page needs, if it sets one (HOST = where sdk.js is served):
+ *   script-src  HOST 'wasm-unsafe-eval'  this file, the worker's importScripts, compiling wasm
+ *   worker-src  blob:                    the worker starts from a blob: URL so that it works
+ *                                        when HOST is another origin (without worker-src the
+ *                                        browser uses child-src, then script-src)
+ *   connect-src https://HOST wss://HOST  sdk.wasm, the WebSocket, the beacon
+ *
+ * API: SentientIQ.identify(token) passes the host's identity JWT for this visitor (a falsy
+ * token reverts to anonymous). Calls queued before the script ran, as
+ *   (window.SentientIQ = window.SentientIQ || []).push(['identify', token])
+ * are replayed, and SentientIQ.push([...]) keeps working afterwards.
+ *
+ * Interventions: window receives a cancelable 'sentientiq:intervene' CustomEvent with detail
+ * {id, emotion, text}; unless a listener calls preventDefault(), a small fixed box
+ * [data-siq-intervention] shows the text (as text, never as HTML) with a close button.
+ *
+ * Page hide: workers cannot call sendBeacon and an unloading page cannot wait for a worker's
+ * reply, so the worker keeps this thread told of its unacknowledged frames (as a ready beacon
+ * body: [u16 LE length][frame]…, the session's Hello first). When the page is hidden or
+ * unloaded, the pending batch goes to the worker and the last body to HOST/v1/beacon; a body
+ * the worker reports while the page is hidden and its socket is down is sent at once.
+ */
+((w, d) => {
+  try {
+    const me = d.currentScript;
+    const key = me && me.dataset.key;
+    const queued = w.SentientIQ;
+    if (!key || !w.WebAssembly || (queued && queued.identify)) return;
+    const base = new URL(me.src).origin;
+    const worker = new Worker(
+      URL.createObjectURL(new Blob(['importScripts("' + base + '/sdk-worker.js")'], { type: 'text/javascript' }))
+    );
+    const SIZE = 1280; // 256 rows of 5
+    const names = new Map();
+    const rows = new Int32Array(SIZE);
+    let n = 0;
+    let raf = 0;
+    let fresh = [];
+    let beacon;
+    let box;
+
+    const post = (m, t) => worker.postMessage(m, t);
+    post({ k: key, b: base, p: location.pathname, o: performance.timeOrigin });
+
+    // Hands the batch (a copy of the rows used), and the section names it introduced, to the
+    // worker.
+    const flush = () => {
+      raf = 0;
+      if (n) {
+        const b = rows.slice(0, n).buffer;
+        post({ b, s: fresh }, [b]);
+        n = 0;
+        fresh = [];
+      }
+    };
+
+    // One row; a move right after a move replaces it (at most one per frame).
+    const put = (kind, e, x, y, section) => {
+      if (kind || !n || rows[n - 5]) {
+        if (n == SIZE) flush();
+        n += 5;
+      }
+      rows.set([kind, e.timeStamp || performance.now(), x, y, section], n - 5);
+      raf = raf || requestAnimationFrame(flush);
+    };
+
+    // The interned id of the target's section; a new name travels with the next batch.
+    const section = (e) => {
+      const el = e.target.closest && e.target.closest('[data-siq-section]');
+      const name = el && el.dataset.siqSection;
+      let id = names.get(name);
+      if (el && !id && names.size < 255) {
+        names.set(name, (id = names.size + 1));
+        fresh.push([id, name]);
+      }
+      return id || 0;
+    };
+
+    const on = (type, f) => w.addEventListener(type, f, { capture: true, passive: true });
+    const at = (kind, withSection) => (e) => put(kind, e, e.clientX, e.clientY, withSection ? section(e) : 0);
+    on('pointermove', at(0));
+    on('pointerdown', at(1, 1));
+    on('pointerup', at(2));
+    on('click', at(3, 1));
+    on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
+
+    const send = () => {
+      beacon && navigator.sendBeacon(base + '/v1/beacon', new Blob([beacon]));
+      beacon = 0;
+    };
+    const hide = () => {
+      flush();
+      send();
+    };
+    on('pagehide', hide);
+    d.addEventListener('visibilitychange', () => d.hidden && hide());
+
+    const el = (tag, css, text) => {
+      const e = d.createElement(tag);
+      e.style.cssText = 'all:initial;font:14px/1.4 sans-serif;color:#111;' + css;
+      e.textContent = text;
+      return e;
+    };
+    const show = (v) => {
+      if (!w.dispatchEvent(new CustomEvent('sentientiq:intervene', { detail: v, cancelable: true }))) return;
+      box && box.remove();
+      const b = (box = el('div', 'position:fixed;right:16px;bottom:16px;z-index:2147483647;max-width:320px;' +
+        'padding:12px 32px 12px 14px;background:#fff;border:1px solid #ccc;border-radius:8px', v.text));
+      const x = el('button', 'position:absolute;top:8px;right:10px;cursor:pointer', '\u00d7');
+      b.setAttribute('data-siq-intervention', v.emotion);
+      b.setAttribute('role', 'status');
+      x.setAttribute('aria-label', 'Close');
+      x.onclick = () => b.remove();
+      b.append(x);
+      (d.body || d.documentElement).append(b);
+    };
+
+    // From the worker: {q: beacon body or 0, n: send it now if hidden} and {v: intervention}.
+    worker.onmessage = ({ data: m }) => {
+      if ('q' in m) {
+        beacon = m.q;
+        m.n && d.hidden && send();
+      }
+      m.v && show(m.v);
+    };
+
+    const api = {
+      identify: (token) => post({ i: token ? '' + token : '' }),
+      push: (call) => call[0] == 'identify' && api.identify(call[1]),
+    };
+    w.SentientIQ = api;
+    if (Array.isArray(queued)) queued.forEach(api.push);
+  } catch (err) {
+    // Never break the host page.
+    console.warn('SentientIQ:', err);
+  }
+})(window, document);

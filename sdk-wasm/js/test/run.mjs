@@ -1,0 +1,196 @@
+// Browser check of the built SDK (target/sdk, or $SIQ_SDK_DIR) against server.mjs: headless
+// Chromium driven over the DevTools protocol, no npm packages. Needs Node >= 20.10 and chromium:
+//
+//   cargo xtask build-sdk && node --experimental-websocket sdk-wasm/js/test/run.mjs
+//
+// (Node 22+ needs no flag.) Checks: cross-origin start under the documented CSP, Hello first
+// with the queued identity, Physics numbering and move coalescing, Section before Detections
+// with rising confidence, the intervention box and event, identify(), reconnect with resend,
+// the offline queue cap, the pagehide beacon, the wasm MIME fallback, close code 4003.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { start, log, ctl, ports, wsClose } from './server.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const results = [];
+const check = (name, ok, detail) => { results.push({ name, ok: !!ok }); console.log((ok ? 'PASS ' : 'FAIL ') + name + (detail !== undefined ? '  ' + JSON.stringify(detail) : '')); };
+
+await start();
+const PAGE = `http://127.0.0.1:${ports.page}/`;
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'siq-chr-'));
+const chrome = spawn('chromium', ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--no-first-run', '--disable-sync', '--user-data-dir=' + profile, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+chrome.stderr.resume();
+
+let targets;
+for (let i = 0; i < 100; i++) {
+  try {
+    const port = fs.readFileSync(path.join(profile, 'DevToolsActivePort'), 'utf8').split('\n')[0];
+    targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+    if (targets.some((t) => t.type === 'page')) break;
+  } catch {}
+  await sleep(200);
+}
+const pageTarget = targets.find((t) => t.type === 'page');
+const cdp = new WebSocket(pageTarget.webSocketDebuggerUrl);
+await new Promise((r) => (cdp.onopen = r));
+let nextId = 1; const pending = new Map(); const consoleMsgs = []; const exceptions = [];
+cdp.onmessage = (e) => {
+  const m = JSON.parse(e.data);
+  if (m.id && pending.has(m.id)) { pending.get(m.id)(m); pending.delete(m.id); }
+  if (m.method === 'Runtime.consoleAPICalled') consoleMsgs.push(m.params.type + ': ' + m.params.args.map((a) => a.value ?? a.description).join(' '));
+  if (m.method === 'Runtime.exceptionThrown') exceptions.push(m.params.exceptionDetails.exception?.description || m.params.exceptionDetails.text);
+  if (m.method === 'Log.entryAdded') consoleMsgs.push('log ' + m.params.entry.level + ': ' + m.params.entry.text);
+};
+const send = (method, params = {}) => new Promise((r) => { const id = nextId++; pending.set(id, r); cdp.send(JSON.stringify({ id, method, params })); });
+const evaluate = async (expr) => (await send('Runtime.evaluate', { expression: expr, returnByValue: true, awaitPromise: true })).result?.result?.value;
+const mouse = (type, x, y, extra = {}) => send('Input.dispatchMouseEvent', { type, x, y, button: type === 'mouseMoved' ? 'none' : 'left', clickCount: 1, ...extra });
+const frames = (pred = () => true) => log.filter((e) => e.ev === 'frame' && pred(e));
+
+await send('Runtime.enable'); await send('Log.enable'); await send('Page.enable');
+await send('Page.addScriptToEvaluateOnNewDocument', { source: "window.__ev=[];addEventListener('sentientiq:intervene',e=>__ev.push(e.detail));" });
+await send('Page.navigate', { url: PAGE });
+await sleep(1500);
+
+// 1. Hello first, with the queued identity and the page path, from a cross-origin page.
+const hellos = frames((f) => f.type === 'hello');
+check('worker connected from a cross-origin page (CSP as documented)', log.some((e) => e.ev === 'open' && e.origin === PAGE.slice(0, -1)), log.filter((e) => e.ev === 'get' || e.ev === 'open'));
+check('first frame is Hello seq 0', frames()[0]?.type === 'hello' && frames()[0].seq === 0 && frames()[0].first, frames()[0]);
+check('Hello carries key, page and the identity queued before load', hellos.at(-1)?.key === 'pk_test_123' && hellos.at(-1)?.page === '/' && hellos.at(-1)?.identity === 'early.jwt.token', hellos.map((h) => [h.identity, h.session]));
+check('session id is 64 bits', hellos.every((h) => h.session === hellos[0].session) && hellos[0].session.length > 8, hellos[0]?.session);
+
+// 2. Moves -> Physics frames about once a second, numbered from 1, acknowledged.
+for (let i = 0; i < 60; i++) { await mouse('mouseMoved', 50 + i * 5, 50 + i * 2); await sleep(16); }
+await sleep(1300);
+const phys = frames((f) => f.type === 'physics');
+check('Physics frames after movement', phys.length >= 1 && phys[0].moves > 10, phys.map((p) => [p.seq, p.moves, p.speed, p.entropy]));
+check('data frames numbered from 1, consecutively', frames((f) => f.type !== 'hello').every((f, i) => f.seq === i + 1), frames((f) => f.type !== 'hello').map((f) => f.seq));
+check('moves are coalesced to at most one per frame', phys.reduce((a, p) => a + p.moves, 0) <= 61, phys.reduce((a, p) => a + p.moves, 0));
+
+// 3. A rage burst at the dead button -> Section, Detections with rising confidence, an intervention.
+const before = frames().length;
+for (let i = 0; i < 5; i++) {
+  const x = 400 + (i % 2 ? 2 : -1), y = 250 + (i % 3) - 1;
+  await mouse('mouseMoved', x, y);
+  await mouse('mousePressed', x, y);
+  await sleep(40);
+  await mouse('mouseReleased', x, y);
+  await sleep(110);
+}
+await sleep(800);
+const burst = frames().slice(before);
+const sec = burst.find((f) => f.type === 'section');
+const dets = burst.filter((f) => f.type === 'detection');
+check('Section frame names the pricing section before its detections', sec && sec.name === 'pricing' && burst.indexOf(sec) < burst.indexOf(dets[0]), sec);
+check('Detections with strictly rising confidence', dets.length >= 2 && dets.every((d, i) => i === 0 || d.pct > dets[i - 1].pct), dets.map((d) => [d.seq, d.pct, d.section, d.evidence.length]));
+check('detection section is the interned pricing id', dets.every((d) => d.section === sec?.id));
+check('evidence ends with the triggering click', dets.every((d) => d.evidence.at(-1).kind === 3 && d.evidence.at(-1).t === d.t));
+check('no trailing bytes in any frame', frames().every((f) => f.rest === 0));
+const box = await evaluate(`(() => { const e = document.querySelector('[data-siq-intervention]'); return e && { text: [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join(''), html: e.innerHTML.includes('<b>'), emotion: e.getAttribute('data-siq-intervention'), pos: getComputedStyle(e).position, button: !!e.querySelector('button') }; })()`);
+check('intervention box shows the text as text', box && box.text === 'Stuck? The coupon box is <b>below</b> — “here”.' && !box.html && box.pos === 'fixed' && box.button && box.emotion === 'rage', box);
+const ev = await evaluate('JSON.stringify(window.__ev)');
+check('sentientiq:intervene event with {id, emotion, text}', ev && JSON.parse(ev)[0]?.id === 4000000001 && JSON.parse(ev)[0]?.emotion === 'rage', ev);
+await evaluate(`document.querySelector('[data-siq-intervention] button').click()`);
+check('close button removes the box', !(await evaluate(`!!document.querySelector('[data-siq-intervention]')`)));
+
+// 4. identify() -> a new Hello on the same connection.
+const conn = frames().at(-1).conn;
+await evaluate(`SentientIQ.identify('later.jwt')`);
+await sleep(300);
+const h2 = frames((f) => f.type === 'hello').at(-1);
+check('identify sends a Hello with the new identity on the open socket', h2.identity === 'later.jwt' && h2.conn === conn && h2.seq === 0, h2);
+await evaluate(`SentientIQ.push(['identify', 'pushed.jwt'])`);
+await sleep(300);
+check('SentientIQ.push keeps working after load', frames((f) => f.type === 'hello').at(-1).identity === 'pushed.jwt');
+
+// 5. Server stops acking, then drops the connection: reconnect, Hello first, unacked resent in order.
+ctl.ack = false;
+for (let i = 0; i < 30; i++) { await mouse('mouseMoved', 100 + i * 7, 400 - i * 3); await sleep(16); }
+await sleep(2300);
+const lastAck = Math.max(0, ...log.filter((e) => e.ev === 'ack' && e.conn === conn).map((e) => e.seq));
+const sentWhileNoAck = frames((f) => f.conn === conn && f.type !== 'hello' && f.seq > lastAck).map((f) => f.seq);
+for (const s of ctl.sockets) s.destroy();
+const t0 = Date.now();
+await sleep(1500);
+ctl.ack = true;
+const opens = log.filter((e) => e.ev === 'open');
+const conn2 = opens.at(-1).conn;
+const c2 = frames((f) => f.conn === conn2);
+check('reconnected after an abrupt close within the back-off', conn2 > conn && opens.at(-1).at - t0 < 1200, opens.map((o) => o.at - t0));
+check('Hello (with the latest identity) first on the new connection', c2[0]?.type === 'hello' && c2[0].identity === 'pushed.jwt', c2[0]);
+check('unacknowledged frames resent in order with their original seqs', sentWhileNoAck.length >= 1 && JSON.stringify(c2.slice(1, 1 + sentWhileNoAck.length).map((f) => f.seq)) === JSON.stringify(sentWhileNoAck) && c2.slice(1).every((f, i, a) => i === 0 || f.seq > a[i - 1].seq), { lastAck, sentWhileNoAck, resent: c2.map((f) => f.seq) });
+
+// 6. Beacon on page hide: the server stops acking; frames pile up; navigating away sends them.
+ctl.ack = false;
+for (let i = 0; i < 30; i++) { await mouse('mouseMoved', 300 + i * 5, 300 + i * 4); await sleep(16); }
+await sleep(1300);
+await mouse('mousePressed', 80, 350); await mouse('mouseReleased', 80, 350); // footer section
+await sleep(300);
+const pendingSeqs = frames((f) => f.conn === conn2 && f.type !== 'hello').map((f) => f.seq);
+await send('Page.navigate', { url: 'about:blank' });
+await sleep(1000);
+const beacon = log.filter((e) => e.ev === 'beacon').at(-1);
+check('beacon on pagehide: Hello first, then the unacknowledged frames', beacon && beacon.frames[0].type === 'hello' && beacon.frames[0].seq === 0 && beacon.trailing === 0 && beacon.frames.length >= 2,
+  beacon && { types: beacon.frames.map((f) => f.type + ':' + f.seq), type: beacon.type, pendingSeqs });
+check('beacon carries the footer Section frame the socket could not deliver', beacon && beacon.frames.some((f) => f.type === 'section' && f.name === 'footer'));
+ctl.ack = true;
+
+// 6b. Offline queue: 230 frames without acks -> the oldest dropped, 200 resent, one warning.
+await send('Page.navigate', { url: PAGE });
+await sleep(1500);
+ctl.ack = false;
+await evaluate(`(() => { for (let i = 0; i < 230; i++) { const d = document.createElement('div'); d.dataset.siqSection = 's' + i; document.body.append(d); d.dispatchEvent(new MouseEvent('pointerdown', { bubbles: true, clientX: (i * 97) % 700, clientY: (i * 61) % 400 })); } })()`);
+await sleep(1000);
+const connQ = log.filter((e) => e.ev === 'open').at(-1).conn;
+const sentQ = frames((f) => f.conn === connQ && f.type !== 'hello');
+for (const s of ctl.sockets) s.destroy();
+ctl.ack = true;
+await sleep(1500);
+const connR = log.filter((e) => e.ev === 'open').at(-1).conn;
+const resentQ = frames((f) => f.conn === connR && f.type !== 'hello');
+check('offline queue keeps the newest 200 frames', connR > connQ && resentQ.length === 200 && resentQ[0].seq === sentQ.at(-1).seq - 199 && resentQ.at(-1).seq === sentQ.at(-1).seq, { sent: sentQ.length, resent: resentQ.length, first: resentQ[0]?.seq, last: resentQ.at(-1)?.seq });
+check('section ids stop at 255 names', Math.max(...frames((f) => f.type === 'section').map((f) => f.id)) <= 255);
+
+// 6c. A server that serves sdk.wasm without application/wasm: the arrayBuffer fallback.
+ctl.wasmType = 'application/octet-stream';
+const opensBefore = log.filter((e) => e.ev === 'open').length;
+await send('Page.navigate', { url: PAGE });
+await sleep(2000);
+ctl.wasmType = null;
+check('wasm served with a wrong type still starts (fallback)', log.filter((e) => e.ev === 'open').length > opensBefore && frames().at(-1).type === 'hello');
+
+// 6d. A host that cancels the event renders its own UI: no box.
+await evaluate(`addEventListener('sentientiq:intervene', e => e.preventDefault())`);
+for (let i = 0; i < 5; i++) { await mouse('mousePressed', 400, 250); await mouse('mouseReleased', 400, 250); await sleep(120); }
+await sleep(600);
+check('preventDefault() on the event suppresses the box', (await evaluate(`window.__ev.length`)) === 1 && !(await evaluate(`!!document.querySelector('[data-siq-intervention]')`)));
+
+// 6e. A CSP without 'wasm-unsafe-eval': a warning, nothing thrown into the page, no socket.
+const opensNoWasm = log.filter((e) => e.ev === 'open').length;
+const consoleBefore = consoleMsgs.length;
+const exceptionsBefore = exceptions.length;
+await send('Page.navigate', { url: PAGE + 'nowasm' });
+await sleep(1500);
+for (let i = 0; i < 10; i++) { await mouse('mouseMoved', 20 + i * 9, 40); await sleep(16); }
+await sleep(300);
+check('no wasm allowed: one warning, no page exception, no socket', log.filter((e) => e.ev === 'open').length === opensNoWasm &&
+  exceptions.length === exceptionsBefore && consoleMsgs.slice(consoleBefore).some((m) => m.includes('SentientIQ')), consoleMsgs.slice(consoleBefore));
+
+// 7. Close code 4003: no reconnect, one warning.
+await send('Page.navigate', { url: PAGE });
+await sleep(1500);
+const openBefore = log.filter((e) => e.ev === 'open').length;
+for (const s of ctl.sockets) wsClose(s, 4003);
+await sleep(3000);
+check('no reconnect after close code 4003', log.filter((e) => e.ev === 'open').length === openBefore);
+
+console.log('\nconsole:', consoleMsgs.filter((m) => !m.includes('favicon')).slice(-10));
+console.log('exceptions:', exceptions);
+const failed = results.filter((r) => !r.ok).length;
+console.log(`\n${results.length - failed}/${results.length} passed`);
+chrome.kill();
+await new Promise((r) => chrome.once('exit', r));
+fs.rmSync(profile, { recursive: true, force: true });
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,154 @@
+/*
+ * SentientIQ worker, served as /sdk-worker.js (cargo xtask build-sdk strips these comments);
+ * sdk.js starts it through a blob: URL that importScripts() this file. It runs sdk.wasm (the
+ * physics; its ABI is documented at the top of sdk-wasm/src/lib.rs) and owns the binary
+ * WebSocket to HOST/v1/ws.
+ *
+ * From the page: first {k: site key, b: base URL, p: page path, o: the page's time origin},
+ * then batches {b: Int32Array buffer of rows, s: [[id, name]…] new sections} and
+ * {i: identity token, '' = anonymous}.
+ * To the page: {v: {id, emotion, text}} interventions, and after every change of the
+ * unacknowledged frames {q: beacon body or 0, n: true when new frames could not be sent}.
+ *
+ * Protocol: the Hello (seq 0) opens every connection, then every unacknowledged data frame is
+ * resent in order; Ack(seq) drops every frame up to seq. At most 200 frames wait, the oldest
+ * are dropped (counted in `dropped`, warned once). Reconnects back off from 0.5 s doubling to
+ * 30 s with jitter, except after close codes 4001 (unsupported protocol version) and 4003
+ * (unknown site key).
+ */
+'use strict';
+const EMOTIONS = ['rage', 'frustration', 'confusion', 'hesitation', 'abandonment', 'engaged'];
+const enc = new TextEncoder();
+const session = crypto.getRandomValues(new Uint32Array(2));
+const early = [];
+const queue = []; // [seq, frame], oldest first
+let X; // the wasm exports
+let M; // the wasm memory
+let cfg; // the page's first message
+let token = '';
+let hello;
+let ws;
+let delay = 500;
+let dropped = 0;
+
+const live = () => ws && ws.readyState == 1;
+const write = (s, at, max) => enc.encodeInto(s, M.subarray(at, at + max));
+const frame = (n) => M.slice(X.out(), X.out() + n);
+const warn = (s) => console.warn('SentientIQ: ' + s);
+
+// The Hello with the current identity (a token too long for a frame is left out, warned).
+const greet = () => {
+  const p = X.inp();
+  const a = write(cfg.k, p, 256).written;
+  const b = write(cfg.p, p + a, 512).written;
+  const t = write(token, p + a + b, 1024);
+  let n = t.read == token.length && X.hello(session[0], session[1], a, b, t.written);
+  if (!n) {
+    token && warn('identity token too long, ignored');
+    n = X.hello(session[0], session[1], a, b, 0);
+  }
+  hello = frame(n);
+};
+
+// Tells the page the unacknowledged frames, as a beacon body of at most 60 kB.
+const report = (news) => {
+  let body = 0;
+  if (queue.length) {
+    const all = [hello, ...queue.map((f) => f[1])];
+    let len = 0;
+    let k = 0;
+    while (all[k] && len + all[k].length <= 59998) len += all[k++].length + 2;
+    const u = new Uint8Array(len);
+    for (let j = 0, at = 0; j < k; at += all[j++].length + 2) {
+      u.set([all[j].length, all[j].length >> 8], at);
+      u.set(all[j], at + 2);
+    }
+    body = u.buffer;
+  }
+  postMessage({ q: body, n: news }, body ? [body] : []);
+};
+
+// Queues and sends the data frame the last wasm call left in the output buffer.
+const emit = (n) => {
+  if (n) {
+    const f = frame(n);
+    queue.push([X.seq() >>> 0, f]);
+    if (queue.length > 200) {
+      queue.shift();
+      dropped++ || warn('offline queue full, dropping the oldest frames');
+    }
+    live() && ws.send(f);
+    report(!live());
+  }
+};
+
+const handle = (m) => {
+  for (const [id, name] of m.s || []) emit(X.section(id, write(name, X.inp(), 256).written));
+  const r = new Int32Array(m.b || 0);
+  for (let i = 0; i < r.length; i += 5) emit(X.sample(r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4]));
+  if ('i' in m) {
+    token = m.i;
+    greet();
+    live() && ws.send(hello);
+    report(false);
+  }
+};
+
+const connect = () => {
+  const s = (ws = new WebSocket(cfg.b.replace('http', 'ws') + '/v1/ws'));
+  s.binaryType = 'arraybuffer';
+  s.onopen = () => [hello, ...queue.map((f) => f[1])].forEach((f) => s.send(f));
+  s.onmessage = ({ data }) => {
+    if (!(data.byteLength <= 2048)) return; // text, or larger than any valid frame
+    M.set(new Uint8Array(data), X.inp());
+    const code = X.recv(data.byteLength);
+    const f = (i) => X.field(i) >>> 0;
+    if (code == 1) {
+      while (queue[0] && queue[0][0] <= f(0)) queue.shift();
+      delay = 500;
+      report(false);
+    }
+    if (code == 2) {
+      const at = X.inp() + f(2);
+      const text = new TextDecoder().decode(M.subarray(at, at + f(3)));
+      postMessage({ v: { id: f(0), emotion: EMOTIONS[f(1)], text } });
+    }
+  };
+  s.onclose = ({ code }) => {
+    ws = 0;
+    if (code == 4001 || code == 4003) {
+      return warn((code == 4001 ? 'unsupported protocol version' : 'unknown site key') + ', not reconnecting');
+    }
+    setTimeout(connect, (delay * (1 + crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32)) / 2);
+    delay = Math.min(delay * 2, 30000);
+  };
+};
+
+const start = async () => {
+  const res = await fetch(cfg.b + '/sdk.wasm');
+  let r;
+  try {
+    r = await WebAssembly.instantiateStreaming(res.clone());
+  } catch (_) {
+    // A server without application/wasm, or a browser without streaming compilation.
+    r = await WebAssembly.instantiate(await res.arrayBuffer());
+  }
+  X = r.instance.exports;
+  M = new Uint8Array(X.memory.buffer);
+  greet();
+  connect();
+  setInterval(() => emit(X.tick(performance.timeOrigin + performance.now() - cfg.o)), 1000);
+  early.splice(0).forEach(handle);
+};
+
+onmessage = ({ data: m }) => {
+  if (m.k) {
+    cfg = m;
+    start().catch((err) => {
+      // No wasm (e.g. a CSP without 'wasm-unsafe-eval'): stop listening, keep nothing.
+      onmessage = null;
+      early.length = 0;
+      warn(err);
+    });
+  } else X ? handle(m) : early.push(m);
+};
