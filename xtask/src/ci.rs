@@ -34,6 +34,9 @@ pub fn ci(root: &Path) -> Result<(), String> {
     services::ensure_postgres()?;
     services::ensure_nats()?;
 
+    step("the SDK's JavaScript in Chromium (reconnect, offline queue, beacon, CSP, XSS-safe text)");
+    run(std::process::Command::new("node").current_dir(root).args(["--experimental-websocket", "sdk-wasm/js/test/run.mjs"]))?;
+
     step("unit, integration and browser tests");
     run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;
 
