@@ -189,8 +189,13 @@ check('no reconnect after close code 4003', log.filter((e) => e.ev === 'open').l
 console.log('\nconsole:', consoleMsgs.filter((m) => !m.includes('favicon')).slice(-10));
 console.log('exceptions:', exceptions);
 const failed = results.filter((r) => !r.ok).length;
-console.log(`\n${results.length - failed}/${results.length} passed`);
+console.log(`\nsdk browser checks: ${results.length - failed} passed, ${failed} failed`);
 chrome.kill();
 await new Promise((r) => chrome.once('exit', r));
-fs.rmSync(profile, { recursive: true, force: true });
+// Chromium's helper processes may still be writing the profile for a moment after it exits.
+try {
+  fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+} catch (e) {
+  console.log('note: could not remove ' + profile + ': ' + e.message);
+}
 process.exit(failed ? 1 : 0);
