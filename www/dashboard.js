@@ -54,7 +54,7 @@
     c.setAttribute('data-detection', d.session + ':' + d.seq);
     var top = el('div', 'top');
     top.appendChild(el('span', 'emotion', d.emotion));
-    top.appendChild(el('span', 'who', d.user ? d.user : 'anonymous visitor'));
+    top.appendChild(el('span', 'who', d.user_name || d.user || 'anonymous visitor'));
     top.appendChild(el('span', null, d.account_name || d.account || 'no account'));
     top.appendChild(el('span', null, money(d.value_cents) + ' lifetime value'));
     top.appendChild(el('span', 'muted', 'in ' + (d.section || 'no section') + ' · ' + Math.round(d.confidence * 100) + '% confidence · ' + time(d.created_ms)));

@@ -2,9 +2,9 @@
 //!
 //! The worker (`js/worker.js`, served as `/sdk-worker.js`) feeds pointer samples in and gets
 //! frames of the wire protocol ([`shared_physics::wire`]) out; it owns the WebSocket, the timers
-//! and the offline queue. This module owns the physics: a [`Ring`] of recent samples, a
-//! [`Tracker`] for the once-a-second `Physics` summaries, the rage detector and the sequence
-//! numbers.
+//! and the offline queue. This module owns the physics: the streaming [`Detector`] (ring of
+//! recent samples, rage detector, emit rule), a [`Tracker`] for the once-a-second `Physics`
+//! summaries, and the sequence numbers.
 //!
 //! Built for `wasm32-unknown-unknown` with `--profile wasm`: `no_std`, no allocator, no
 //! wasm-bindgen, no float formatting. It also builds natively (the exports are then ordinary,
@@ -28,24 +28,20 @@
 //! | `field(i) -> u32` | after `recv`: for an `Ack`, `field(0)` = acked seq; for an `Intervene`, `field(0)` = id, `field(1)` = emotion index, `field(2)` = offset of the text from `inp()`, `field(3)` = its length in bytes |
 //!
 //! `out_len = 0` means "no frame" (nothing to say, or invalid input: never a trap). Frames are
-//! written by [`codec`], byte-identical to [`shared_physics::wire::encode`] (tested).
+//! written by [`codec`] ([`shared_physics::wire::lean`]), byte-identical to
+//! [`shared_physics::wire::encode`] (tested there).
 //!
 //! ## Detections
 //!
-//! On every click the evidence window ([`shared_physics::detect::evidence_window`]) is cut from
-//! the ring and
-//! [`detect_rage`] runs on exactly that slice with [`RageParams::default`]. A burst continues
-//! while each detection comes within `max_ici_ms` of the previous one; within a burst a
-//! `Frame::Detection` is sent only when its `confidence_pct` beats the highest already sent, so
-//! a long burst costs a handful of frames, each carrying the evidence it was detected on.
+//! Every sample goes through [`Detector::push`] with [`RageParams::DEFAULT`]: the same emit rule
+//! and evidence window `sentientiq detect` replays, documented in `docs/detectors.md`. A
+//! `Frame::Detection` carries exactly the evidence it was detected on.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 #![warn(missing_docs)]
 
-pub mod codec;
-
-use shared_physics::detect::{detect_rage, RageParams, EVIDENCE_WINDOW_MS, MAX_EVIDENCE};
+use shared_physics::detect::{Detector, RageParams};
 use shared_physics::kinematics::Tracker;
-use shared_physics::ring::Ring;
+use shared_physics::wire::lean as codec;
 use shared_physics::wire::{MAX_FRAME_BYTES, MAX_TEXT_BYTES};
 use shared_physics::{Kind, Sample};
 
@@ -60,20 +56,32 @@ pub const RECV_ACK: u32 = codec::ACKED;
 /// `recv` code: an `Intervene`; see `field`.
 pub const RECV_INTERVENE: u32 = codec::INTERVENED;
 
+/// The physics of the page view.
+struct Engine {
+    tracker: Tracker,
+    detector: Detector,
+}
+
+/// The engine in `slot`, created on first use (`ready` says whether it was).
+fn engine<'a>(slot: &'a mut core::mem::MaybeUninit<Engine>, ready: &mut bool) -> &'a mut Engine {
+    if !*ready {
+        slot.write(Engine { tracker: Tracker::new(), detector: Detector::new(RageParams::DEFAULT) });
+        *ready = true;
+    }
+    // SAFETY: written just above or by an earlier call (`ready`).
+    unsafe { slot.assume_init_mut() }
+}
+
 /// Everything the module remembers about the page view.
 pub struct State {
     input: [u8; IN_CAP],
     out: [u8; MAX_FRAME_BYTES],
-    ring: Ring,
-    /// Written on first use: `Tracker::new` is not `const`, and keeping `State::new` `const`
-    /// makes the static all zeros (bss), with no initialisation code or data segment.
-    tracker: core::mem::MaybeUninit<Tracker>,
-    tracker_ready: bool,
-    evidence: [Sample; MAX_EVIDENCE],
+    /// Written on first use: keeping `State::new` all zeros puts the static in bss, with no
+    /// data segment (the detector's thresholds are not zero, and its ring is 1.5 KB).
+    engine: core::mem::MaybeUninit<Engine>,
+    engine_ready: bool,
     /// Sequence number of the last data frame encoded.
     seq: u32,
-    /// The current rage burst: time of its last detection and the highest confidence sent.
-    burst: Option<(u32, u8)>,
     /// What the last `recv` decoded (see the `field` export).
     fields: [u32; 4],
 }
@@ -97,16 +105,12 @@ fn text(input: &[u8], start: usize, len: usize) -> Option<&[u8]> {
 impl State {
     /// A fresh page view: empty ring, no frames sent.
     pub const fn new() -> State {
-        let blank = Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 };
         State {
             input: [0; IN_CAP],
             out: [0; MAX_FRAME_BYTES],
-            ring: Ring::new(),
-            tracker: core::mem::MaybeUninit::uninit(),
-            tracker_ready: false,
-            evidence: [blank; MAX_EVIDENCE],
+            engine: core::mem::MaybeUninit::uninit(),
+            engine_ready: false,
             seq: 0,
-            burst: None,
             fields: [0; 4],
         }
     }
@@ -121,14 +125,9 @@ impl State {
         &self.out
     }
 
-    /// The tracker, created on first use.
-    fn tracker(&mut self) -> &mut Tracker {
-        if !self.tracker_ready {
-            self.tracker.write(Tracker::new());
-            self.tracker_ready = true;
-        }
-        // SAFETY: written just above or by an earlier call (`tracker_ready`).
-        unsafe { self.tracker.assume_init_mut() }
+    /// The tracker and detector, created on first use.
+    fn engine(&mut self) -> &mut Engine {
+        engine(&mut self.engine, &mut self.engine_ready)
     }
 
     /// Sequence number of the last data frame encoded.
@@ -168,38 +167,12 @@ impl State {
         let clamp = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
         let section = u8::try_from(section).unwrap_or(0);
         let s = Sample { t_ms, x: clamp(x), y: clamp(y), kind, section };
-        self.ring.push(s);
-        self.tracker().push(&s);
-        if kind == Kind::Click {
-            self.on_click(t_ms)
-        } else {
-            0
-        }
-    }
-
-    /// Runs the rage detector over the evidence window ending at the click at `t_ms`, the
-    /// newest sample of the ring.
-    fn on_click(&mut self, t_ms: u32) -> usize {
-        let params = RageParams::default();
-        // `detect::evidence_window`, inlined: its bounds-checked `&out[..n]` has a panic path
-        // that links `core::fmt` (about 2.5 KB) into the wasm. The test
-        // `evidence_window_matches_shared_physics` keeps the two identical.
-        let n = self.ring.copy_since(t_ms.saturating_sub(EVIDENCE_WINDOW_MS), &mut self.evidence);
-        let evidence = self.evidence.get(..n).unwrap_or(&[]);
-        let Some(d) = detect_rage(evidence, &params) else {
-            self.burst = None;
+        let engine = engine(&mut self.engine, &mut self.engine_ready);
+        engine.tracker.push(&s);
+        let Some(d) = engine.detector.push(s) else {
             return 0;
         };
-        let pct = d.confidence_pct();
-        let sent = match self.burst {
-            Some((t0, best)) if d.t_ms.wrapping_sub(t0) <= params.max_ici_ms => best,
-            _ => 0,
-        };
-        self.burst = Some((d.t_ms, sent.max(pct)));
-        if pct <= sent {
-            return 0;
-        }
-        let n = codec::detection(&mut self.out, self.seq.wrapping_add(1), &d, evidence);
+        let n = codec::detection(&mut self.out, self.seq.wrapping_add(1), &d, engine.detector.evidence());
         self.sent(n)
     }
 
@@ -214,7 +187,7 @@ impl State {
 
     /// `Frame::Physics` for the samples since the last tick, if any arrived.
     pub fn tick(&mut self, t_ms: u32) -> usize {
-        let tracker = self.tracker();
+        let tracker = &mut self.engine().tracker;
         if !tracker.active() {
             return 0;
         }

@@ -374,6 +374,7 @@ impl Conn {
             client_confidence: frame.confidence_pct as f64 / 100.0,
             section,
             user: visitor.as_ref().map(|v| v.claims.sub.clone()),
+            user_name: visitor.as_ref().and_then(|v| v.claims.name.clone()),
             account: account.as_ref().map(|a| a.account.clone()),
             account_name: account.as_ref().map(|a| a.name.clone()),
             value_cents,
@@ -406,11 +407,10 @@ impl Conn {
             && d.confidence >= app.config.intervene_confidence;
         if escalate {
             b.state.lock().expect("session lock").alerted.insert(d.emotion, now);
-            let person = visitor.as_ref().map(|v| v.claims.name.clone().unwrap_or_else(|| v.claims.sub.clone())).unwrap_or_default();
             let app2 = app.clone();
             let rec = record.clone();
             let counters = b.counters.clone();
-            tokio::spawn(async move { crate::escalate(app2, rec, person, counters).await });
+            tokio::spawn(async move { crate::escalate(app2, rec, counters).await });
         }
         app.publish_event(Event::Detection(record));
     }

@@ -141,7 +141,7 @@ impl AppState {
 }
 
 /// Texts the tenant's first SMS contact about a confirmed detection and records the alert.
-pub async fn escalate(app: AppState, d: DetectionRecord, person: String, counters: Arc<Counters>) {
+pub async fn escalate(app: AppState, d: DetectionRecord, counters: Arc<Counters>) {
     let contacts = match app.store.contacts(&d.tenant_id).await {
         Ok(c) => c,
         Err(e) => {
@@ -157,6 +157,7 @@ pub async fn escalate(app: AppState, d: DetectionRecord, person: String, counter
     let sig = auth::sign_link(&app.config.link_secret, &d.tenant_id, &d.session, exp);
     let link = format!("{}/s/{}?t={}&exp={exp}&sig={sig}", app.public_url, d.session, d.tenant_id);
     let account = d.account_name.clone().or(d.account.clone()).unwrap_or_default();
+    let person = d.user_name.clone().or(d.user.clone()).unwrap_or_default();
     let body = escalation::alert_text(&person, &account, d.value_cents, &d.emotion, &d.section, d.confidence, &link);
     let (result, attempts) = match &app.twilio {
         Some(t) => t.send_with_retries(&contact.address, &body).await,

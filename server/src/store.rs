@@ -108,6 +108,8 @@ pub struct DetectionRecord {
     pub section: String,
     /// Visitor, if identified.
     pub user: Option<String>,
+    /// The visitor's display name, if their token carried one.
+    pub user_name: Option<String>,
     /// Account, if known.
     pub account: Option<String>,
     /// Account name, if known.
@@ -268,6 +270,7 @@ fn detection_from(r: &AnyRow) -> Result<DetectionRecord, sqlx::Error> {
         client_confidence: r.try_get("client_confidence")?,
         section: r.try_get("section")?,
         user: r.try_get("user_sub")?,
+        user_name: r.try_get("user_name")?,
         account: r.try_get("account")?,
         account_name: r.try_get("account_name")?,
         value_cents: r.try_get("value_cents")?,
@@ -404,9 +407,9 @@ impl Store for SqlStore {
 
     async fn insert_detection(&self, d: &DetectionRecord) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO detections (tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, account, \
+            "INSERT INTO detections (tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, user_name, account, \
              account_name, value_cents, features, evidence, t_ms, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (tenant_id, session, seq) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (tenant_id, session, seq) DO NOTHING",
         )
         .bind(&d.tenant_id)
         .bind(&d.session)
@@ -416,6 +419,7 @@ impl Store for SqlStore {
         .bind(d.client_confidence)
         .bind(&d.section)
         .bind(&d.user)
+        .bind(&d.user_name)
         .bind(&d.account)
         .bind(&d.account_name)
         .bind(d.value_cents)
@@ -465,7 +469,7 @@ impl Store for SqlStore {
     }
 
     async fn detections(&self, tenant: &str, session: Option<&str>, limit: i64) -> Result<Vec<DetectionRecord>, StoreError> {
-        let cols = "tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, account, account_name, \
+        let cols = "tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, user_name, account, account_name, \
                     value_cents, features, evidence, t_ms, created_ms";
         let rows = match session {
             Some(s) => {

@@ -73,6 +73,7 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         assert_eq!(d["account_name"], "Acme Corp");
         assert_eq!(d["value_cents"], 10_000_000);
         assert_eq!(d["user"], "u_jane");
+        assert_eq!(d["user_name"], "Jane Doe");
         assert_eq!(d["client_confidence"].as_f64().unwrap(), client_pct as f64 / 100.0);
         assert_eq!(d["confidence"], d["client_confidence"], "native recomputation agrees with the detector");
         assert_eq!(d["features"]["clicks"], 5);

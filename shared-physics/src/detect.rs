@@ -11,8 +11,8 @@
 //! and including it, at most [`MAX_EVIDENCE`] samples (the newest are kept).
 //!
 //! **Features**: click count `n`, mean inter-click interval `ici` (ms), click dispersion `d`
-//! (RMS px from the centroid), and, from the α-β-γ filter over every positioned sample in the
-//! window, peak speed (px/s) and peak smoothed jerk (px/s³); direction entropy of the moves.
+//! (RMS px from the centroid), and, from the α-β-γ filter over the window's pointer moves, peak
+//! speed (px/s) and peak smoothed jerk (px/s³); direction entropy of the moves.
 //!
 //! **Confidence**: `c = σ(z)`, the logistic function of
 //! `z = 1.1·(n − 3) + 2.0·(1 − ici/max_ici) + 1.0·(1 − d/radius) + 0.5·min(jerk/JERK_REF, 1) − 0.8`,
@@ -51,9 +51,14 @@ pub struct RageParams {
     pub min_clicks: u8,
 }
 
+impl RageParams {
+    /// The documented defaults (`docs/detectors.md`).
+    pub const DEFAULT: RageParams = RageParams { window_ms: 2000, max_ici_ms: 700, radius_px: 48.0, min_clicks: 3 };
+}
+
 impl Default for RageParams {
     fn default() -> Self {
-        RageParams { window_ms: 2000, max_ici_ms: 700, radius_px: 48.0, min_clicks: 3 }
+        RageParams::DEFAULT
     }
 }
 
@@ -103,7 +108,8 @@ pub fn evidence_window<'a>(ring: &crate::ring::Ring, out: &'a mut [Sample; MAX_E
         None => return &out[..0],
     };
     let n = ring.copy_since(end.saturating_sub(EVIDENCE_WINDOW_MS), out);
-    &out[..n]
+    // `get` rather than indexing: no panic path, so the SDK's wasm links no formatting code.
+    out.get(..n).unwrap_or(&[])
 }
 
 /// The logistic function.
@@ -117,7 +123,7 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     let last = *evidence.iter().rev().find(|s| s.kind == Kind::Click)?;
     let within = |s: &Sample| {
         let (dx, dy) = (s.x as f32 - last.x as f32, s.y as f32 - last.y as f32);
-        libm::hypotf(dx, dy) <= p.radius_px
+        crate::norm(dx, dy) <= p.radius_px
     };
     // Walk back over the clicks while they keep the burst's shape.
     let mut n: u32 = 0;
@@ -144,16 +150,14 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     let mut dirs = DirectionHistogram::default();
     let (mut peak_speed, mut peak_jerk) = (0.0f32, 0.0f32);
     let mut prev_move: Option<(i16, i16)> = None;
-    for s in evidence.iter().filter(|s| s.kind != Kind::Scroll && s.t_ms <= last.t_ms) {
+    for s in evidence.iter().filter(|s| s.kind == Kind::Move && s.t_ms <= last.t_ms) {
         let e = filter.update(s.t_ms, s.x as f32, s.y as f32);
         peak_speed = peak_speed.max(e.speed);
         peak_jerk = peak_jerk.max(e.jerk);
-        if s.kind == Kind::Move {
-            if let Some((x0, y0)) = prev_move {
-                dirs.add(s.x as i32 - x0 as i32, s.y as i32 - y0 as i32);
-            }
-            prev_move = Some((s.x, s.y));
+        if let Some((x0, y0)) = prev_move {
+            dirs.add(s.x as i32 - x0 as i32, s.y as i32 - y0 as i32);
         }
+        prev_move = Some((s.x, s.y));
     }
 
     let z = 1.1 * (n as f32 - 3.0)
@@ -180,33 +184,37 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
 /// The streaming detector the SDK runs and `sentientiq detect` replays: it keeps the ring of
 /// recent samples and decides when a detection is worth sending.
 ///
-/// **Emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]; a
-/// detection is emitted when it is the first of its burst, or when its confidence (in whole
-/// percent) is higher than the last one emitted for the same burst. A burst continues while each
-/// click comes within `max_ici_ms` of the previous emitted detection's trigger. So a five-click
-/// burst emits about three frames (at clicks 3, 4, 5), each with its own evidence.
-#[derive(Clone, Debug, Default)]
+/// **Emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]. A burst
+/// continues while each detection comes within `max_ici_ms` of the previous one; a click
+/// without a detection ends it. A detection is emitted when its confidence (in whole percent)
+/// is higher than the best one of its burst so far, so a five-click burst emits about three
+/// frames (at clicks 3, 4, 5), each with its own evidence.
+#[derive(Clone, Debug)]
 pub struct Detector {
     ring: crate::ring::Ring,
     params: RageParams,
-    last_emit: Option<(u32, u8)>,
-    evidence: EvidenceBuf,
+    /// The current burst: time of its latest detection and the highest confidence seen.
+    burst: Option<(u32, u8)>,
+    evidence: [Sample; MAX_EVIDENCE],
+    evidence_len: usize,
 }
 
-/// A fixed evidence buffer (a newtype so [`Detector`] can derive `Default`).
-#[derive(Clone, Debug)]
-struct EvidenceBuf([Sample; MAX_EVIDENCE], usize);
-
-impl Default for EvidenceBuf {
+impl Default for Detector {
     fn default() -> Self {
-        EvidenceBuf([Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 }; MAX_EVIDENCE], 0)
+        Detector::new(RageParams::DEFAULT)
     }
 }
 
 impl Detector {
-    /// A detector with the given thresholds.
-    pub fn new(params: RageParams) -> Detector {
-        Detector { params, ..Detector::default() }
+    /// A detector with the given thresholds (`const`, so a static detector costs no code).
+    pub const fn new(params: RageParams) -> Detector {
+        Detector {
+            ring: crate::ring::Ring::new(),
+            params,
+            burst: None,
+            evidence: [Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 }; MAX_EVIDENCE],
+            evidence_len: 0,
+        }
     }
 
     /// Feeds one sample; returns a detection to emit, if any. Its evidence is then
@@ -216,25 +224,23 @@ impl Detector {
         if s.kind != Kind::Click {
             return None;
         }
-        let n = evidence_window(&self.ring, &mut self.evidence.0).len();
-        self.evidence.1 = n;
-        let d = detect_rage(&self.evidence.0[..n], &self.params)?;
-        let pct = d.confidence_pct();
-        let emit = match self.last_emit {
-            Some((t, last_pct)) if d.t_ms.saturating_sub(t) <= self.params.max_ici_ms => pct > last_pct,
-            _ => true,
+        self.evidence_len = evidence_window(&self.ring, &mut self.evidence).len();
+        let Some(d) = detect_rage(self.evidence(), &self.params) else {
+            self.burst = None;
+            return None;
         };
-        if emit {
-            self.last_emit = Some((d.t_ms, pct));
-            Some(d)
-        } else {
-            None
-        }
+        let pct = d.confidence_pct();
+        let best = match self.burst {
+            Some((t0, best)) if d.t_ms.wrapping_sub(t0) <= self.params.max_ici_ms => best,
+            _ => 0,
+        };
+        self.burst = Some((d.t_ms, best.max(pct)));
+        (pct > best).then_some(d)
     }
 
-    /// The evidence window of the last detection [`Detector::push`] returned.
+    /// The evidence window of the last click (of the last detection [`Detector::push`] returned).
     pub fn evidence(&self) -> &[Sample] {
-        &self.evidence.0[..self.evidence.1]
+        self.evidence.get(..self.evidence_len).unwrap_or(&[])
     }
 }
 

@@ -80,12 +80,12 @@ pub fn path_efficiency(points: impl Iterator<Item = (f32, f32)>) -> f32 {
         if first.is_none() {
             first = Some(p);
         } else {
-            travelled += libm::hypotf(p.0 - last.0, p.1 - last.1);
+            travelled += crate::norm(p.0 - last.0, p.1 - last.1);
         }
         last = p;
     }
     match first {
-        Some(f) if travelled > 0.0 => (libm::hypotf(last.0 - f.0, last.1 - f.1) / travelled).min(1.0),
+        Some(f) if travelled > 0.0 => (crate::norm(last.0 - f.0, last.1 - f.1) / travelled).min(1.0),
         _ => 1.0,
     }
 }

@@ -14,7 +14,8 @@
 //! with the critically damped gains α = 0.6, β = 2(2 − α) − 4√(1 − α) ≈ 0.2702 and
 //! γ = β²/(2α) ≈ 0.0608. Jerk is the derivative of the filtered acceleration, itself smoothed by an
 //! exponential moving average (weight [`JERK_EMA`]). A gap longer than [`RESET_GAP_MS`] starts a
-//! new sub-movement: the filter re-initialises at the new position with zero velocity.
+//! new sub-movement: the filter re-initialises at the new position with zero velocity; samples
+//! less than [`MIN_DT_MS`] after the last update are skipped.
 //!
 //! Units: time in seconds internally, positions in px, so velocity is px/s, acceleration px/s²
 //! and jerk px/s³. Tolerance: on a constant-velocity track the velocity estimate is within 0.1%
@@ -31,8 +32,13 @@ pub const BETA: f32 = 0.270_178_8;
 pub const GAMMA: f32 = 0.060_830_47;
 /// Weight of the newest jerk value in its moving average.
 pub const JERK_EMA: f32 = 0.3;
-/// A pause longer than this (ms) ends a sub-movement and resets the filter.
-pub const RESET_GAP_MS: u32 = 250;
+/// A pause longer than this (ms) ends a sub-movement and resets the filter: moves arrive about
+/// every 16 ms while the pointer travels, so a longer gap means it stopped.
+pub const RESET_GAP_MS: u32 = 100;
+/// Samples closer than this (ms) to the last update are not differentiated: the fixed gains
+/// assume comparable intervals, and a 1 ms step after a 16 ms one amplifies a 1 px jitter into
+/// thousands of px/s.
+pub const MIN_DT_MS: u32 = 4;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Axis {
@@ -82,16 +88,17 @@ impl Filter {
         Filter::default()
     }
 
-    /// Feeds one position at `t_ms`. Samples at the same millisecond as the previous one are
-    /// ignored (no time has passed to differentiate over).
+    /// Feeds one position at `t_ms`. Samples less than [`MIN_DT_MS`] after the previous update,
+    /// or older than it, are ignored.
     pub fn update(&mut self, t_ms: u32, x: f32, y: f32) -> Estimate {
         match self.last_t {
+            Some(t0) if t_ms >= t0 && t_ms - t0 < MIN_DT_MS => {}
             Some(t0) if t_ms > t0 && t_ms - t0 <= RESET_GAP_MS => {
                 let dt = (t_ms - t0) as f32 / 1000.0;
                 let (ax0, ay0) = (self.x.a, self.y.a);
                 self.x.step(x, dt);
                 self.y.step(y, dt);
-                let j = libm::hypotf(self.x.a - ax0, self.y.a - ay0) / dt;
+                let j = crate::norm(self.x.a - ax0, self.y.a - ay0) / dt;
                 self.jerk += JERK_EMA * (j - self.jerk);
                 self.last_t = Some(t_ms);
             }
@@ -108,7 +115,7 @@ impl Filter {
 
     /// The current estimate.
     pub fn estimate(&self) -> Estimate {
-        Estimate { speed: libm::hypotf(self.x.v, self.y.v), accel: libm::hypotf(self.x.a, self.y.a), jerk: self.jerk }
+        Estimate { speed: crate::norm(self.x.v, self.y.v), accel: crate::norm(self.x.a, self.y.a), jerk: self.jerk }
     }
 }
 
@@ -233,6 +240,28 @@ mod tests {
         }
         let e = f.update(20 * 16 + RESET_GAP_MS + 1, 5000.0, 0.0);
         assert_eq!(e, Estimate::default());
+    }
+
+    #[test]
+    fn jitter_at_tiny_intervals_does_not_blow_up() {
+        // A move every 16 ms, then the press/release/click triple 0-1 ms apart with 1 px of
+        // jitter, repeated: speed stays at human scale.
+        let mut f = Filter::new();
+        let mut t = 0;
+        let mut e = Estimate::default();
+        for i in 0..10u32 {
+            t += 16;
+            e = f.update(t, 300.0 + i as f32 * 8.0, 200.0);
+        }
+        for burst in 0..5u32 {
+            t += 90;
+            for dt in [0, 1, 1] {
+                t += dt;
+                e = f.update(t, 380.0 + (burst % 2) as f32, 200.0);
+            }
+        }
+        assert!(e.speed < 2000.0, "speed {}", e.speed);
+        assert!(e.jerk < 1.0e7, "jerk {}", e.jerk);
     }
 
     #[test]

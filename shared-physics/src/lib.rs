@@ -31,6 +31,13 @@ pub mod wire;
 
 use serde::{Deserialize, Serialize};
 
+/// Euclidean length of `(x, y)`: `√(x² + y²)`. Pointer magnitudes (px, px/s, px/s², px/s³)
+/// stay far below `√f32::MAX ≈ 1.8·10¹⁹`, so this needs none of `hypotf`'s rescaling, which
+/// would cost the SDK several hundred bytes.
+pub fn norm(x: f32, y: f32) -> f32 {
+    libm::sqrtf(x * x + y * y)
+}
+
 /// What happened at a sample. Encoded on the wire as a one-byte varint index: never reorder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {

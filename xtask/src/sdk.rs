@@ -3,8 +3,9 @@
 //! `build` compiles `sdk-wasm` for `wasm32-unknown-unknown` with `--profile wasm`, drops the
 //! wasm's custom sections (names, producers, target features: the browser needs none of them),
 //! strips comments and whitespace from the two JS files, and writes everything the server
-//! serves into `target/sdk/`. When `wasm-opt` (binaryen) happens to be on PATH it is run as an
-//! optional extra; nothing requires it, and the budget must hold without it.
+//! serves into `target/sdk/`. `wasm-opt` (Debian's binaryen, installed on first use when
+//! apt can) shrinks the module further; the SDK still builds without it, and the budget must
+//! hold without it too.
 //!
 //! `size` prints raw and gzip bytes of every file loaded at page start and fails above
 //! [`BUDGET_GZIP_BYTES`].
@@ -41,7 +42,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let mut wasm = strip_custom_sections(&built)?;
     eprintln!("xtask: sdk.wasm {} bytes from cargo, {} without custom sections", built.len(), wasm.len());
     if let Some(smaller) = wasm_opt(&wasm, &out)? {
-        eprintln!("xtask: wasm-opt (optional, found on PATH): {} -> {} bytes", wasm.len(), smaller.len());
+        eprintln!("xtask: wasm-opt (Debian's binaryen): {} -> {} bytes", wasm.len(), smaller.len());
         wasm = smaller;
     }
     write(&out.join("sdk.wasm"), &wasm)?;
@@ -116,7 +117,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// Runs `wasm-opt -Oz` when it is on PATH; `None` when it is not, fails, or does not help.
 fn wasm_opt(wasm: &[u8], out: &Path) -> Result<Option<Vec<u8>>, String> {
-    if Command::new("wasm-opt").arg("--version").output().is_err() {
+    if Command::new("wasm-opt").arg("--version").output().is_err() && !crate::services::try_install_binaryen() {
         return Ok(None);
     }
     let (input, output) = (out.join("sdk.in.wasm"), out.join("sdk.opt.wasm"));

@@ -33,6 +33,16 @@ fn apt_install(pkg: &str) -> Result<(), String> {
         .map_err(|e| format!("{pkg} is missing and could not be installed ({e}); install it with: apt-get install -y {pkg}"))
 }
 
+/// Tries once to install Debian's `binaryen` (for `wasm-opt`, which shrinks the SDK by about
+/// 400 gzip bytes); true when `wasm-opt` is then available. The SDK builds without it.
+pub fn try_install_binaryen() -> bool {
+    if apt_install("binaryen").is_err() {
+        eprintln!("xtask: continuing without wasm-opt (the SDK is then a few hundred bytes larger)");
+        return false;
+    }
+    Command::new("wasm-opt").arg("--version").output().is_ok()
+}
+
 /// Chromium for the browser tests.
 pub fn ensure_chromium() -> Result<(), String> {
     if let Ok(p) = std::env::var("SIQ_CHROMIUM") {

@@ -50,6 +50,7 @@ CREATE TABLE detections (
     client_confidence DOUBLE PRECISION NOT NULL,
     section TEXT NOT NULL,
     user_sub TEXT,
+    user_name TEXT,
     account TEXT,
     account_name TEXT,
     value_cents BIGINT NOT NULL,

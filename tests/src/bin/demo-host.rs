@@ -115,7 +115,7 @@ SentientIQ demo is ready.
   Customer      {name} <{email}> of {account_name} ({account}), lifetime value {value}
 
   Store         {store_url}   <- rage-click \"Apply coupon\" here
-  Dashboard     {dashboard_url}
+  Dashboard     {dashboard_url}#key={secret_key}   (the key stays in this browser)
 
   The one line a site embeds:
     {snippet}

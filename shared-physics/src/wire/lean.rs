@@ -1,21 +1,21 @@
-//! The bytes of the frames the SDK exchanges, written and read without serde.
+//! The lean codec: the same frames as [`crate::wire`], written and read without serde.
 //!
-//! [`shared_physics::wire`] is the protocol's definition and the server's codec. Linking its
-//! serde/postcard code into the SDK costs about 2 KB gzip more than this module (the generic
-//! `Frame` (de)serialisers of every variant, plus the `core::fmt` machinery that postcard's
-//! bounds-checked varint slicing drags in through its panic path), a quarter of the page
-//! budget. So the SDK writes the four frames it sends and reads the two it acts on by hand,
-//! and the tests prove the bytes identical to `wire::encode` and the reading identical to
-//! `wire::decode` on valid, truncated and random input (`src/tests.rs`).
+//! [`crate::wire`] (serde + postcard) is the protocol's definition and the server's codec.
+//! Linking its serde/postcard code into the browser SDK costs about 2 KB gzip more than this
+//! module (the generic `Frame` (de)serialisers of every variant, plus the `core::fmt` machinery
+//! that postcard's bounds-checked varint slicing drags in through its panic path), a quarter of
+//! the page budget. So the SDK writes the four frames it sends and reads the two it acts on with
+//! this module, and `tests/lean.rs` proves the bytes identical to [`crate::wire::encode`] and the
+//! reading identical to [`crate::wire::decode`] on valid, truncated and random input.
 //!
 //! The postcard format, as used by `wire`: `u8` fields are one raw byte; `u16`/`u32`/`u64`
 //! and lengths are LEB128 varints; `i16` is zigzag-encoded then a varint; enum variants are a
 //! varint index; `Option` is a `0`/`1` byte; `&str` and sequences are a varint length and the
 //! items. An envelope is `[version u8][seq varint][variant varint][fields…]`.
 
-use shared_physics::detect::Detection;
-use shared_physics::wire::{Physics, MAX_FRAME_BYTES, PROTOCOL_VERSION};
-use shared_physics::Sample;
+use crate::detect::Detection;
+use crate::wire::{Physics, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use crate::Sample;
 
 /// Variant index of `Frame::Hello`.
 pub const HELLO: u32 = 0;

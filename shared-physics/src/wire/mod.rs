@@ -10,9 +10,12 @@
 //! reconnect are counted once. [`Frame::Hello`] always travels with `seq = 0`.
 //!
 //! Compatibility: variants and fields are only ever appended; the golden tests in
-//! `tests/golden.rs` pin the exact bytes.
+//! `tests/golden.rs` pin the exact bytes. [`lean`] writes and reads the same bytes without serde
+//! for the browser SDK (`tests/lean.rs` proves them identical).
 
 use serde::{Deserialize, Serialize};
+
+pub mod lean;
 
 use crate::detect::MAX_EVIDENCE;
 use crate::{Emotion, Sample};
