@@ -1,18 +1,32 @@
 //! The `sentientiq` binary: `serve` (the default) runs the server from the environment;
-//! `detect --input FILE.csv` replays recorded events through the detectors.
+//! `detect --input FILE` replays recorded events (an event CSV or an rrweb recording) through the
+//! detectors (`docs/event-csv.md`).
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
+
+use sentientiq_server::replay::{self, Format, Location, ReplayError};
 
 const USAGE: &str = "usage:
   sentientiq [serve]              run the server (configuration from SIQ_* environment variables)
-  sentientiq detect --input FILE  replay an event CSV (session,t_ms,kind,x,y,target) and print
-                                  one JSON line per detection";
+  sentientiq detect --input FILE [--format csv|rrweb]
+                                  replay an event CSV (session,t_ms,kind,x,y,target) or an rrweb
+                                  recording (a JSON array of events; the default for *.json) and
+                                  print one JSON line per detection (docs/event-csv.md).
+                                  Exit 0: all rows used; 1: bad rows or unreadable input; 2: usage";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => serve(),
-        ["detect", "--input", path] => detect(path),
+        ["detect", rest @ ..] => match detect_args(rest) {
+            Some((path, format)) => detect(path, format),
+            None => {
+                eprintln!("{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -48,7 +62,22 @@ fn serve() -> ExitCode {
     })
 }
 
-fn detect(path: &str) -> ExitCode {
+/// `--input FILE` (required) and `--format csv|rrweb` (optional), in either order.
+fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>)> {
+    let (mut input, mut format) = (None, None);
+    let mut it = args.iter();
+    while let Some(&flag) = it.next() {
+        let value = *it.next()?;
+        match flag {
+            "--input" if input.is_none() => input = Some(value),
+            "--format" if format.is_none() => format = Some(Format::parse(value)?),
+            _ => return None,
+        }
+    }
+    Some((input?, format))
+}
+
+fn detect(path: &str, format: Option<Format>) -> ExitCode {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -56,20 +85,38 @@ fn detect(path: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let input = std::io::BufReader::new(file);
+    let format = format.unwrap_or_else(|| Format::for_path(Path::new(path)));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let summary = match sentientiq_server::replay::replay_csv(std::io::BufReader::new(file), &mut out, Default::default()) {
-        Ok(s) => s,
-        Err(e) => {
+    let result = match format {
+        Format::Csv => replay::replay_csv(input, &mut out, Default::default()).map_err(ReplayError::from),
+        Format::Rrweb => {
+            // One recording is one session, named after the file.
+            let session = Path::new(path).file_stem().map_or_else(|| path.into(), |s| s.to_string_lossy());
+            replay::replay_rrweb(input, &session, &mut out, Default::default())
+        }
+    };
+    let flushed = out.flush();
+    drop(out);
+    let summary = match (result, flushed) {
+        (Ok(s), Ok(())) => s,
+        (Err(e), _) => {
+            eprintln!("sentientiq detect: {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        (_, Err(e)) => {
             eprintln!("sentientiq detect: {e}");
             return ExitCode::FAILURE;
         }
     };
-    drop(out);
     for e in &summary.errors {
-        eprintln!("{path}:{}: {}", e.line, e.message);
+        match e.at {
+            Location::Line(n) => eprintln!("{path}:{n}: {}", e.message),
+            Location::Event(n) => eprintln!("{path}: event {n}: {}", e.message),
+        }
     }
-    eprintln!("{} rows, {} detections, {} bad rows", summary.rows, summary.detections, summary.errors.len());
+    eprintln!("{summary}");
     if summary.errors.is_empty() {
         ExitCode::SUCCESS
     } else {

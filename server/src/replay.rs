@@ -1,36 +1,330 @@
-//! `sentientiq detect --input FILE.csv`: replays an event-stream CSV through the same
-//! streaming detector the SDK runs ([`shared_physics::detect::Detector`]) and prints one JSON
-//! line per detection it would have sent.
+//! `sentientiq detect --input FILE`: replays recorded events through the same streaming detector
+//! the SDK runs ([`shared_physics::detect::Detector`]) and prints one JSON line per detection it
+//! would have sent: `{"session","t_ms","emotion","confidence","section"}`.
 //!
-//! Format (header required): `session,t_ms,kind,x,y,target` where `kind` is
-//! `move|down|up|click|scroll`, `t_ms` milliseconds since the page started, `x`/`y` viewport
-//! CSS px (for `scroll`, `y` is the scroll offset) and `target` the section name (may be empty).
-//! A bad row is reported with its line number and skipped; the command then exits non-zero.
+//! Two inputs, both turned into [`Row`]s and fed through one [`Replay`]:
+//!
+//! * **Event CSV** ([`replay_csv`]; `docs/event-csv.md`): header `session,t_ms,kind,x,y,target`.
+//!   Pointer kinds `move|down|up|click|scroll` carry viewport CSS px in `x`/`y` (for `scroll`, `y`
+//!   is the scroll offset); context kinds `response|leave|hidden|visible` have empty `x`/`y`.
+//!   `t_ms` is milliseconds since the page started and must not go backwards within a session;
+//!   `target` is the section name (may be empty).
+//! * **rrweb recording** ([`replay_rrweb`]): a JSON array of rrweb events as exported by rrweb or
+//!   PostHog; mouse moves, touch moves, mouse down/up/click and scrolls become pointer rows, every
+//!   other event is ignored. One file is one session.
+//!
+//! Context rows are parsed, validated and counted but not fed to the detector yet: the physics
+//! crate has no sample kinds for them (a later change adds them and the detectors that use them;
+//! it routes [`Row::Context`] in [`Replay::push`]).
+//!
+//! A bad row (or rrweb event) is reported with its line number (or event index) and skipped; the
+//! command then exits non-zero.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{Read, Write};
 
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde_json::Value;
 use shared_physics::detect::{Detector, RageParams};
 use shared_physics::{Kind, Sample};
 
-/// A row that could not be used.
+/// The CSV header, in order.
+pub const CSV_HEADER: [&str; 6] = ["session", "t_ms", "kind", "x", "y", "target"];
+
+/// Most distinct section names per session; later names are replayed as "no section" (the SDK
+/// interns section names into a `u8`, `0` meaning none).
+pub const MAX_SECTIONS: usize = 255;
+
+/// The input formats `sentientiq detect` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The event CSV (`docs/event-csv.md`).
+    Csv,
+    /// An rrweb event array (rrweb / PostHog recording export).
+    Rrweb,
+}
+
+impl Format {
+    /// The format a file name implies: `.json` is rrweb, anything else CSV.
+    pub fn for_path(path: &std::path::Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("json") => Format::Rrweb,
+            _ => Format::Csv,
+        }
+    }
+
+    /// Parses a `--format` value (`csv` or `rrweb`).
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "csv" => Some(Format::Csv),
+            "rrweb" => Some(Format::Rrweb),
+            _ => None,
+        }
+    }
+}
+
+/// Every row kind, pointer kinds first. The order is the order of [`KindCounts`]' display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RowKind {
+    /// Pointer moved.
+    Move,
+    /// Pointer button pressed.
+    Down,
+    /// Pointer button released.
+    Up,
+    /// A click.
+    Click,
+    /// The page scrolled (`y` = scroll offset).
+    Scroll,
+    /// The page visibly answered the most recent click.
+    Response,
+    /// The pointer left the document.
+    Leave,
+    /// The page became hidden.
+    Hidden,
+    /// The page became visible.
+    Visible,
+}
+
+impl RowKind {
+    /// All kinds, in display order.
+    pub const ALL: [RowKind; 9] = [
+        RowKind::Move,
+        RowKind::Down,
+        RowKind::Up,
+        RowKind::Click,
+        RowKind::Scroll,
+        RowKind::Response,
+        RowKind::Leave,
+        RowKind::Hidden,
+        RowKind::Visible,
+    ];
+
+    /// The CSV spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKind::Move => "move",
+            RowKind::Down => "down",
+            RowKind::Up => "up",
+            RowKind::Click => "click",
+            RowKind::Scroll => "scroll",
+            RowKind::Response => "response",
+            RowKind::Leave => "leave",
+            RowKind::Hidden => "hidden",
+            RowKind::Visible => "visible",
+        }
+    }
+
+    /// The kind for a CSV spelling.
+    pub fn parse(s: &str) -> Option<RowKind> {
+        RowKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The pointer sample kind, or the context kind.
+    fn split(self) -> Result<Kind, ContextKind> {
+        match self {
+            RowKind::Move => Ok(Kind::Move),
+            RowKind::Down => Ok(Kind::Down),
+            RowKind::Up => Ok(Kind::Up),
+            RowKind::Click => Ok(Kind::Click),
+            RowKind::Scroll => Ok(Kind::Scroll),
+            RowKind::Response => Err(ContextKind::Response),
+            RowKind::Leave => Err(ContextKind::Leave),
+            RowKind::Hidden => Err(ContextKind::Hidden),
+            RowKind::Visible => Err(ContextKind::Visible),
+        }
+    }
+}
+
+impl From<Kind> for RowKind {
+    fn from(k: Kind) -> RowKind {
+        match k {
+            Kind::Move => RowKind::Move,
+            Kind::Down => RowKind::Down,
+            Kind::Up => RowKind::Up,
+            Kind::Click => RowKind::Click,
+            Kind::Scroll => RowKind::Scroll,
+        }
+    }
+}
+
+/// Page-context events: no coordinates, not pointer samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContextKind {
+    /// The page visibly answered the most recent click (DOM change, navigation, selection, focus
+    /// or value change). Its absence after a click is what makes a dead click.
+    Response,
+    /// The pointer left the document.
+    Leave,
+    /// The page became hidden (`visibilitychange`).
+    Hidden,
+    /// The page became visible again.
+    Visible,
+}
+
+impl From<ContextKind> for RowKind {
+    fn from(k: ContextKind) -> RowKind {
+        match k {
+            ContextKind::Response => RowKind::Response,
+            ContextKind::Leave => RowKind::Leave,
+            ContextKind::Hidden => RowKind::Hidden,
+            ContextKind::Visible => RowKind::Visible,
+        }
+    }
+}
+
+/// One parsed input row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Row {
+    /// A pointer sample, fed to the detector. `sample.section` is `0` here; the replay interns
+    /// `target` per session.
+    Pointer {
+        /// Session name.
+        session: String,
+        /// The sample (time, position, kind).
+        sample: Sample,
+        /// Section name, may be empty.
+        target: String,
+    },
+    /// A page-context event: parsed and counted, not fed to the detector yet.
+    Context {
+        /// Session name.
+        session: String,
+        /// Milliseconds since page start.
+        t_ms: u32,
+        /// What happened.
+        kind: ContextKind,
+        /// Section name, may be empty.
+        target: String,
+    },
+}
+
+impl Row {
+    /// The row's session name.
+    pub fn session(&self) -> &str {
+        match self {
+            Row::Pointer { session, .. } | Row::Context { session, .. } => session,
+        }
+    }
+
+    /// The row's time, ms since page start.
+    pub fn t_ms(&self) -> u32 {
+        match self {
+            Row::Pointer { sample, .. } => sample.t_ms,
+            Row::Context { t_ms, .. } => *t_ms,
+        }
+    }
+
+    /// The row's kind.
+    pub fn kind(&self) -> RowKind {
+        match self {
+            Row::Pointer { sample, .. } => sample.kind.into(),
+            Row::Context { kind, .. } => (*kind).into(),
+        }
+    }
+}
+
+/// Where a refused row was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// 1-based line number in a CSV file.
+    Line(u64),
+    /// 0-based index of the event in an rrweb array.
+    Event(u64),
+}
+
+/// A row (or rrweb event) that could not be used.
 #[derive(Debug, PartialEq)]
 pub struct RowError {
-    /// 1-based line number in the file.
-    pub line: u64,
+    /// Where it is.
+    pub at: Location,
     /// What is wrong.
     pub message: String,
 }
 
+/// Rows used, per kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KindCounts([u64; 9]);
+
+impl KindCounts {
+    /// Rows of `kind`.
+    pub fn get(&self, kind: RowKind) -> u64 {
+        self.0[kind.index()]
+    }
+
+    fn add(&mut self, kind: RowKind) {
+        self.0[kind.index()] += 1;
+    }
+}
+
+impl fmt::Display for KindCounts {
+    /// `move 3, down 0, …, visible 1`: every kind, in [`RowKind::ALL`] order.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, k) in RowKind::ALL.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} {}", k.name(), self.get(k))?;
+        }
+        Ok(())
+    }
+}
+
 /// What a replay saw.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Summary {
-    /// Rows used.
+    /// The input format.
+    pub format: Format,
+    /// rrweb only: events in the array (used, ignored and refused).
+    pub events: u64,
+    /// rrweb only: well-formed events that map to no row.
+    pub ignored: u64,
+    /// Rows used (for rrweb: the rows its events became; a mouse-move event gives one per position).
     pub rows: u64,
+    /// Rows used, per kind.
+    pub by_kind: KindCounts,
     /// Detections printed.
     pub detections: u64,
-    /// Rows refused.
+    /// Rows (or events) refused.
     pub errors: Vec<RowError>,
+}
+
+impl Summary {
+    fn new(format: Format) -> Summary {
+        Summary { format, events: 0, ignored: 0, rows: 0, by_kind: KindCounts::default(), detections: 0, errors: Vec::new() }
+    }
+}
+
+impl fmt::Display for Summary {
+    /// The one-line summary `sentientiq detect` prints to stderr, e.g.
+    /// `14 rows, 3 detections, 0 bad rows; by kind: move 4, down 1, …` (CSV) or
+    /// `9 events (2 ignored), 12 rows, 3 detections, 0 bad events; by kind: …` (rrweb).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bad = match self.format {
+            Format::Csv => "bad rows",
+            Format::Rrweb => {
+                write!(f, "{} events ({} ignored), ", self.events, self.ignored)?;
+                "bad events"
+            }
+        };
+        write!(f, "{} rows, {} detections, {} {bad}; by kind: {}", self.rows, self.detections, self.errors.len(), self.by_kind)
+    }
+}
+
+/// An input that cannot be replayed at all (as opposed to a bad row, which is skipped).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Reading the input or writing the output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The rrweb input is not a JSON array (or not valid JSON).
+    #[error("not an rrweb recording: {0}")]
+    NotRrweb(String),
 }
 
 #[derive(Default)]
@@ -38,6 +332,7 @@ struct SessionReplay {
     detector: Detector,
     sections: HashMap<String, u8>,
     names: Vec<String>,
+    last_t: u32,
 }
 
 impl SessionReplay {
@@ -48,7 +343,7 @@ impl SessionReplay {
         if let Some(&id) = self.sections.get(name) {
             return id;
         }
-        if self.names.len() >= 255 {
+        if self.names.len() >= MAX_SECTIONS {
             return 0;
         }
         self.names.push(name.to_string());
@@ -58,15 +353,67 @@ impl SessionReplay {
     }
 }
 
-fn parse_kind(s: &str) -> Option<Kind> {
-    Some(match s {
-        "move" => Kind::Move,
-        "down" => Kind::Down,
-        "up" => Kind::Up,
-        "click" => Kind::Click,
-        "scroll" => Kind::Scroll,
-        _ => return None,
-    })
+/// Feeds rows, session by session, through a detector each and writes detections as JSON lines.
+pub struct Replay<'w, W: Write> {
+    params: RageParams,
+    sessions: HashMap<String, SessionReplay>,
+    out: &'w mut W,
+    summary: Summary,
+}
+
+impl<'w, W: Write> Replay<'w, W> {
+    /// A replay of `format` input writing to `out`.
+    pub fn new(format: Format, out: &'w mut W, params: RageParams) -> Self {
+        Replay { params, sessions: HashMap::new(), out, summary: Summary::new(format) }
+    }
+
+    /// Records a refused row.
+    pub fn refuse(&mut self, at: Location, message: String) {
+        self.summary.errors.push(RowError { at, message });
+    }
+
+    /// Feeds one row. A row earlier than its session's previous row is refused (the detector's
+    /// evidence window assumes time order).
+    pub fn push(&mut self, at: Location, row: Row) -> std::io::Result<()> {
+        let params = self.params;
+        let sr = self
+            .sessions
+            .entry(row.session().to_string())
+            .or_insert_with(|| SessionReplay { detector: Detector::new(params), ..Default::default() });
+        if row.t_ms() < sr.last_t {
+            let message = format!("t_ms {} is earlier than the session's previous row ({})", row.t_ms(), sr.last_t);
+            self.summary.errors.push(RowError { at, message });
+            return Ok(());
+        }
+        sr.last_t = row.t_ms();
+        self.summary.rows += 1;
+        self.summary.by_kind.add(row.kind());
+        match row {
+            Row::Pointer { session, mut sample, target } => {
+                sample.section = sr.section_id(&target);
+                if let Some(d) = sr.detector.push(sample) {
+                    let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
+                    let line = serde_json::json!({
+                        "session": session,
+                        "t_ms": d.t_ms,
+                        "emotion": d.emotion.name(),
+                        "confidence": d.confidence_pct() as f64 / 100.0,
+                        "section": section,
+                    });
+                    writeln!(self.out, "{line}")?;
+                    self.summary.detections += 1;
+                }
+            }
+            // No sample kinds for these in the physics crate yet: counted, not fed.
+            Row::Context { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The summary so far.
+    pub fn finish(self) -> Summary {
+        self.summary
+    }
 }
 
 fn parse_num(field: &str, s: &str, lo: f64, hi: f64) -> Result<f64, String> {
@@ -77,74 +424,261 @@ fn parse_num(field: &str, s: &str, lo: f64, hi: f64) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Replays `input`, writing detections as JSON lines to `out`.
-pub fn replay_csv(input: impl Read, out: &mut impl Write, params: RageParams) -> std::io::Result<Summary> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
-    let mut summary = Summary::default();
-    let expected = ["session", "t_ms", "kind", "x", "y", "target"];
-    match rdr.headers() {
-        Ok(h) if h.iter().map(str::trim).eq(expected) => {}
-        Ok(h) => {
-            summary.errors.push(RowError {
-                line: 1,
-                message: format!("header must be {:?}, found {:?}", expected.join(","), h.iter().collect::<Vec<_>>().join(",")),
-            });
-            return Ok(summary);
+/// Parses one CSV record (already known to be a data row) into a [`Row`].
+pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
+    if rec.len() != CSV_HEADER.len() {
+        return Err(format!("expected {} fields, found {}", CSV_HEADER.len(), rec.len()));
+    }
+    let session = rec[0].trim();
+    if session.is_empty() {
+        return Err("session is empty".into());
+    }
+    let t_ms = parse_num("t_ms", &rec[1], 0.0, u32::MAX as f64)? as u32;
+    let kind = RowKind::parse(rec[2].trim()).ok_or_else(|| {
+        let names: Vec<_> = RowKind::ALL.iter().map(|k| k.name()).collect();
+        format!("kind {:?} is not one of {}", &rec[2], names.join("|"))
+    })?;
+    let (x, y) = (rec[3].trim(), rec[4].trim());
+    let target = rec[5].trim().to_string();
+    let session = session.to_string();
+    match kind.split() {
+        Ok(kind) => {
+            let coord = |field: &str, s: &str| {
+                if s.is_empty() {
+                    return Err(format!("{field} is required for kind {}", RowKind::from(kind).name()));
+                }
+                parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16)
+            };
+            let (x, y) = (coord("x", x)?, coord("y", y)?);
+            Ok(Row::Pointer { session, sample: Sample { t_ms, x, y, kind, section: 0 }, target })
         }
-        Err(e) => {
-            summary.errors.push(RowError { line: 1, message: e.to_string() });
-            return Ok(summary);
+        Err(kind) => {
+            if !x.is_empty() || !y.is_empty() {
+                return Err(format!("x and y must be empty for kind {}", RowKind::from(kind).name()));
+            }
+            Ok(Row::Context { session, t_ms, kind, target })
         }
     }
-    let mut sessions: HashMap<String, SessionReplay> = HashMap::new();
+}
+
+/// Replays an event CSV, writing detections as JSON lines to `out`.
+pub fn replay_csv(input: impl Read, out: &mut impl Write, params: RageParams) -> std::io::Result<Summary> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
+    let mut replay = Replay::new(Format::Csv, out, params);
+    match rdr.headers() {
+        Ok(h) if h.iter().map(str::trim).eq(CSV_HEADER) => {}
+        Ok(h) => {
+            let found = h.iter().collect::<Vec<_>>().join(",");
+            replay.refuse(Location::Line(1), format!("header must be {:?}, found {found:?}", CSV_HEADER.join(",")));
+            return Ok(replay.finish());
+        }
+        Err(e) => {
+            replay.refuse(Location::Line(1), e.to_string());
+            return Ok(replay.finish());
+        }
+    }
     for rec in rdr.records() {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                summary.errors.push(RowError { line, message: e.to_string() });
+                replay.refuse(Location::Line(line), e.to_string());
                 continue;
             }
         };
-        let line = rec.position().map_or(0, |p| p.line());
-        let row = (|| -> Result<(String, Sample, String), String> {
-            if rec.len() != 6 {
-                return Err(format!("expected 6 fields, found {}", rec.len()));
-            }
-            let session = rec[0].trim();
-            if session.is_empty() {
-                return Err("session is empty".into());
-            }
-            let t = parse_num("t_ms", &rec[1], 0.0, u32::MAX as f64)?;
-            let kind = parse_kind(rec[2].trim()).ok_or_else(|| format!("kind {:?} is not one of move|down|up|click|scroll", &rec[2]))?;
-            let x = parse_num("x", &rec[3], i16::MIN as f64, i16::MAX as f64)?;
-            let y = parse_num("y", &rec[4], i16::MIN as f64, i16::MAX as f64)?;
-            let s = Sample { t_ms: t as u32, x: x as i16, y: y as i16, kind, section: 0 };
-            Ok((session.to_string(), s, rec[5].trim().to_string()))
-        })();
-        let (session, mut sample, target) = match row {
-            Ok(r) => r,
-            Err(message) => {
-                summary.errors.push(RowError { line, message });
-                continue;
-            }
-        };
-        summary.rows += 1;
-        let sr = sessions.entry(session.clone()).or_insert_with(|| SessionReplay { detector: Detector::new(params), ..Default::default() });
-        sample.section = sr.section_id(&target);
-        if let Some(d) = sr.detector.push(sample) {
-            let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
-            let line = serde_json::json!({
-                "session": session,
-                "t_ms": d.t_ms,
-                "emotion": d.emotion.name(),
-                "confidence": d.confidence_pct() as f64 / 100.0,
-                "section": section,
-            });
-            writeln!(out, "{line}")?;
-            summary.detections += 1;
+        let at = Location::Line(rec.position().map_or(0, |p| p.line()));
+        match parse_csv_row(&rec) {
+            Ok(row) => replay.push(at, row)?,
+            Err(message) => replay.refuse(at, message),
         }
     }
+    Ok(replay.finish())
+}
+
+/// rrweb's `EventType.IncrementalSnapshot`.
+pub const RRWEB_INCREMENTAL_SNAPSHOT: u64 = 3;
+
+/// The rrweb `IncrementalSource` values the replay maps.
+pub mod rrweb_source {
+    /// `data.positions[]`, each `{x, y, id, timeOffset}`.
+    pub const MOUSE_MOVE: u64 = 1;
+    /// `data.type` (a `MouseInteractions` value), `data.x`, `data.y`.
+    pub const MOUSE_INTERACTION: u64 = 2;
+    /// `data.id`, `data.x`, `data.y` (scroll offsets).
+    pub const SCROLL: u64 = 3;
+    /// Same shape as [`MOUSE_MOVE`].
+    pub const TOUCH_MOVE: u64 = 6;
+}
+
+/// The rrweb `MouseInteractions` values the replay maps.
+pub mod rrweb_interaction {
+    /// `mouseup`.
+    pub const MOUSE_UP: u64 = 0;
+    /// `mousedown`.
+    pub const MOUSE_DOWN: u64 = 1;
+    /// `click`.
+    pub const CLICK: u64 = 2;
+}
+
+/// A pointer sample read from an rrweb event, before times are made relative.
+struct RrwebSample {
+    /// Absolute time, ms (`timestamp`, plus `timeOffset` for moves).
+    abs_ms: f64,
+    index: u64,
+    kind: Kind,
+    x: i16,
+    y: i16,
+}
+
+type Object = serde_json::Map<String, Value>;
+
+/// `obj[name]`; errors name the field by its path (`path` is its parent's, e.g. `data.`).
+fn field<'a>(obj: &'a Object, path: &str, name: &str) -> Result<&'a Value, String> {
+    obj.get(name).ok_or_else(|| format!("missing {path}{name}"))
+}
+
+fn object<'a>(obj: &'a Object, path: &str, name: &str) -> Result<&'a Object, String> {
+    field(obj, path, name)?.as_object().ok_or_else(|| format!("{path}{name} is not an object"))
+}
+
+fn uint(obj: &Object, path: &str, name: &str) -> Result<u64, String> {
+    field(obj, path, name)?.as_u64().ok_or_else(|| format!("{path}{name} is not a non-negative integer"))
+}
+
+fn number(obj: &Object, path: &str, name: &str) -> Result<f64, String> {
+    field(obj, path, name)?.as_f64().filter(|v| v.is_finite()).ok_or_else(|| format!("{path}{name} is not a number"))
+}
+
+fn coord(obj: &Object, path: &str, name: &str) -> Result<i16, String> {
+    let v = number(obj, path, name)?;
+    if v < i16::MIN as f64 || v > i16::MAX as f64 {
+        return Err(format!("{path}{name} {v} is outside {}..={}", i16::MIN, i16::MAX));
+    }
+    Ok(v as i16)
+}
+
+/// Reads one rrweb event into `out`; returns whether it mapped to any sample.
+fn read_rrweb_event(index: u64, ev: &Value, first_ts: &mut Option<f64>, out: &mut Vec<RrwebSample>) -> Result<bool, String> {
+    let ev = ev.as_object().ok_or("not an object")?;
+    let ty = uint(ev, "", "type")?;
+    let ts = number(ev, "", "timestamp")?;
+    first_ts.get_or_insert(ts);
+    if ty != RRWEB_INCREMENTAL_SNAPSHOT {
+        return Ok(false);
+    }
+    let data = object(ev, "", "data")?;
+    let mut push = |abs_ms: f64, kind: Kind, x: i16, y: i16| out.push(RrwebSample { abs_ms, index, kind, x, y });
+    match uint(data, "data.", "source")? {
+        rrweb_source::MOUSE_MOVE | rrweb_source::TOUCH_MOVE => {
+            let positions = field(data, "data.", "positions")?.as_array().ok_or("data.positions is not an array")?;
+            // Validate all positions before taking any, so a bad event adds nothing.
+            let mut moves = Vec::with_capacity(positions.len());
+            for (i, p) in positions.iter().enumerate() {
+                let path = format!("data.positions[{i}].");
+                let p = p.as_object().ok_or_else(|| format!("data.positions[{i}] is not an object"))?;
+                let offset = number(p, &path, "timeOffset")?;
+                moves.push((ts + offset, coord(p, &path, "x")?, coord(p, &path, "y")?));
+            }
+            let any = !moves.is_empty();
+            for (t, x, y) in moves {
+                push(t, Kind::Move, x, y);
+            }
+            Ok(any)
+        }
+        rrweb_source::MOUSE_INTERACTION => {
+            let kind = match uint(data, "data.", "type")? {
+                rrweb_interaction::MOUSE_UP => Kind::Up,
+                rrweb_interaction::MOUSE_DOWN => Kind::Down,
+                rrweb_interaction::CLICK => Kind::Click,
+                _ => return Ok(false),
+            };
+            push(ts, kind, coord(data, "data.", "x")?, coord(data, "data.", "y")?);
+            Ok(true)
+        }
+        rrweb_source::SCROLL => {
+            // Scroll offsets of long pages pass i16::MAX: clamped, as the SDK does (sdk-wasm `sample`).
+            let y = number(data, "data.", "y")?;
+            push(ts, Kind::Scroll, 0, y.clamp(i16::MIN as f64, i16::MAX as f64) as i16);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Streams the elements of a top-level JSON array to a callback, one `Value` at a time, so a
+/// recording's large DOM snapshots are never all in memory at once.
+struct EachElement<F>(F);
+
+impl<'de, F: FnMut(Value)> Visitor<'de> for EachElement<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array of rrweb events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            (self.0)(v);
+        }
+        Ok(())
+    }
+}
+
+impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for EachElement<F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+/// Replays an rrweb event array as the single session `session`, writing detections as JSON
+/// lines to `out`. The array is streamed; the mapped samples (16 bytes each) are collected,
+/// stably sorted by time (rrweb flushes mouse moves in batches whose positions precede the
+/// clicks recorded meanwhile) and then replayed. Times are ms since the first event (or since the
+/// earliest position, if a batched move precedes it).
+pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, params: RageParams) -> Result<Summary, ReplayError> {
+    let mut samples = Vec::new();
+    let mut errors = Vec::new();
+    let (mut events, mut ignored) = (0u64, 0u64);
+    let mut first_ts = None;
+    let mut de = serde_json::Deserializer::from_reader(input);
+    EachElement(|ev: Value| {
+        let index = events;
+        events += 1;
+        match read_rrweb_event(index, &ev, &mut first_ts, &mut samples) {
+            Ok(true) => {}
+            Ok(false) => ignored += 1,
+            Err(message) => errors.push(RowError { at: Location::Event(index), message }),
+        }
+    })
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| match e.classify() {
+        serde_json::error::Category::Io => ReplayError::Io(e.into()),
+        _ => ReplayError::NotRrweb(e.to_string()),
+    })?;
+
+    samples.sort_by(|a, b| a.abs_ms.total_cmp(&b.abs_ms));
+    let origin = samples.first().map_or(0.0, |s| s.abs_ms).min(first_ts.unwrap_or(0.0));
+    let mut replay = Replay::new(Format::Rrweb, out, params);
+    replay.summary.events = events;
+    replay.summary.ignored = ignored;
+    replay.summary.errors = errors;
+    for s in samples {
+        let t = (s.abs_ms - origin).floor();
+        if t > u32::MAX as f64 {
+            replay.refuse(Location::Event(s.index), format!("time {t} ms after the first event is past {} ms", u32::MAX));
+            continue;
+        }
+        let sample = Sample { t_ms: t as u32, x: s.x, y: s.y, kind: s.kind, section: 0 };
+        replay.push(Location::Event(s.index), Row::Pointer { session: session.to_string(), sample, target: String::new() })?;
+    }
+    let mut summary = replay.finish();
+    // Sorted by time, errors from late samples interleave; report them in file order.
+    summary.errors.sort_by_key(|e| match e.at {
+        Location::Line(n) | Location::Event(n) => n,
+    });
     Ok(summary)
 }
 
@@ -158,6 +692,26 @@ mod tests {
         (String::from_utf8(out).unwrap(), s)
     }
 
+    fn run_rrweb(json: &str) -> Result<(String, Summary), ReplayError> {
+        let mut out = Vec::new();
+        let s = replay_rrweb(json.as_bytes(), "rec", &mut out, RageParams::default())?;
+        Ok((String::from_utf8(out).unwrap(), s))
+    }
+
+    fn lines(out: &str) -> Vec<serde_json::Value> {
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    fn at_lines(s: &Summary) -> Vec<u64> {
+        s.errors
+            .iter()
+            .map(|e| match e.at {
+                Location::Line(n) => n,
+                Location::Event(_) => panic!("{e:?}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn a_rage_burst_prints_json_lines_with_its_section() {
         let mut csv = String::from("session,t_ms,kind,x,y,target\n");
@@ -168,7 +722,7 @@ mod tests {
         let (out, s) = run(&csv);
         assert_eq!(s.rows, 6);
         assert!(s.errors.is_empty());
-        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines = lines(&out);
         assert!(!lines.is_empty());
         for l in &lines {
             assert_eq!(l["session"], "s1");
@@ -183,8 +737,7 @@ mod tests {
         let csv = "session,t_ms,kind,x,y,target\ns,1,move,1,1,\ns,x,move,1,1,\ns,2,hover,1,1,\ns,3,move,99999,1,\ns,4,move,1\n";
         let (_, s) = run(csv);
         assert_eq!(s.rows, 1);
-        let lines: Vec<u64> = s.errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![3, 4, 5, 6]);
+        assert_eq!(at_lines(&s), vec![3, 4, 5, 6]);
         assert!(s.errors[1].message.contains("hover"));
     }
 
@@ -192,6 +745,211 @@ mod tests {
     fn a_wrong_header_is_refused() {
         let (_, s) = run("a,b,c\n1,2,3\n");
         assert_eq!(s.errors.len(), 1);
-        assert_eq!(s.errors[0].line, 1);
+        assert_eq!(s.errors[0].at, Location::Line(1));
+    }
+
+    #[test]
+    fn context_rows_are_parsed_and_counted_but_not_fed_to_the_detector() {
+        let csv = "session,t_ms,kind,x,y,target\n\
+                   s,100,click,400,300,checkout\n\
+                   s,180,response,,,checkout\n\
+                   s,200,click,400,300,checkout\n\
+                   s,250,leave,,,\n\
+                   s,300,hidden,,,\n\
+                   s,600,visible,,,\n\
+                   s,650,click,400,300,checkout\n";
+        let (out, s) = run(csv);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(s.rows, 7);
+        for (k, n) in [(RowKind::Click, 3), (RowKind::Response, 1), (RowKind::Leave, 1), (RowKind::Hidden, 1), (RowKind::Visible, 1)] {
+            assert_eq!(s.by_kind.get(k), n, "{k:?}");
+        }
+        assert_eq!(s.by_kind.get(RowKind::Move), 0);
+        // The three clicks still make a burst: context rows do not (yet) reach the detector.
+        assert_eq!(lines(&out).len(), 1);
+        assert_eq!(
+            s.to_string(),
+            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1"
+        );
+    }
+
+    #[test]
+    fn the_parser_returns_pointer_and_context_rows() {
+        let rec = csv::StringRecord::from(vec!["s", "12.7", "response", "", " ", "pricing"]);
+        assert_eq!(
+            parse_csv_row(&rec),
+            Ok(Row::Context { session: "s".into(), t_ms: 12, kind: ContextKind::Response, target: "pricing".into() })
+        );
+        let rec = csv::StringRecord::from(vec!["s", "5", "scroll", "0", "1200", ""]);
+        let row = parse_csv_row(&rec).unwrap();
+        assert_eq!(row.kind(), RowKind::Scroll);
+        assert_eq!(
+            row,
+            Row::Pointer {
+                session: "s".into(),
+                sample: Sample { t_ms: 5, x: 0, y: 1200, kind: Kind::Scroll, section: 0 },
+                target: "".into()
+            }
+        );
+    }
+
+    #[test]
+    fn coordinates_are_required_on_pointer_rows_and_forbidden_on_context_rows() {
+        let csv = "session,t_ms,kind,x,y,target\n\
+                   s,1,move,,5,\n\
+                   s,2,click,5,,\n\
+                   s,3,response,1,,\n\
+                   s,4,hidden,,0,\n\
+                   s,5,leave,,,\n\
+                   s,6,visible,x,y,\n";
+        let (_, s) = run(csv);
+        assert_eq!(s.rows, 1);
+        assert_eq!(s.by_kind.get(RowKind::Leave), 1);
+        assert_eq!(at_lines(&s), vec![2, 3, 4, 5, 7]);
+        assert!(s.errors[0].message.contains("x is required for kind move"), "{}", s.errors[0].message);
+        assert!(s.errors[1].message.contains("y is required for kind click"), "{}", s.errors[1].message);
+        assert!(s.errors[2].message.contains("must be empty for kind response"), "{}", s.errors[2].message);
+        assert!(s.errors[3].message.contains("must be empty for kind hidden"), "{}", s.errors[3].message);
+    }
+
+    #[test]
+    fn a_row_earlier_than_its_session_is_refused_and_other_sessions_are_independent() {
+        // The detector's ring and evidence window assume time order.
+        let csv = "session,t_ms,kind,x,y,target\na,100,click,1,1,\na,50,click,1,1,\nb,10,click,1,1,\na,200,click,1,1,\na,200,response,,,\n";
+        let (_, s) = run(csv);
+        assert_eq!(at_lines(&s), vec![3]);
+        assert!(s.errors[0].message.contains("earlier"), "{}", s.errors[0].message);
+        assert_eq!(s.rows, 4);
+    }
+
+    #[test]
+    fn format_follows_the_extension_unless_forced() {
+        use std::path::Path;
+        assert_eq!(Format::for_path(Path::new("a/rec.json")), Format::Rrweb);
+        assert_eq!(Format::for_path(Path::new("rec.JSON")), Format::Rrweb);
+        assert_eq!(Format::for_path(Path::new("rec.csv")), Format::Csv);
+        assert_eq!(Format::for_path(Path::new("rec")), Format::Csv);
+        assert_eq!(Format::parse("rrweb"), Some(Format::Rrweb));
+        assert_eq!(Format::parse("csv"), Some(Format::Csv));
+        assert_eq!(Format::parse("json"), None);
+    }
+
+    fn click(ts: u64, x: i32, y: i32) -> String {
+        format!(r#"{{"type":3,"timestamp":{ts},"data":{{"source":2,"type":2,"id":7,"x":{x},"y":{y}}}}}"#)
+    }
+
+    #[test]
+    fn rrweb_clicks_and_moves_replay_as_one_session() {
+        let mut events = vec![
+            r#"{"type":4,"timestamp":1700000000000,"data":{"href":"https://shop.example/","width":1280,"height":800}}"#.to_string(),
+            // A batched move: its positions precede the event (negative timeOffset).
+            r#"{"type":3,"timestamp":1700000001000,"data":{"source":1,"positions":[{"x":380,"y":290,"id":7,"timeOffset":-100},{"x":398,"y":299,"id":7,"timeOffset":-50}]}}"#.to_string(),
+        ];
+        for i in 0..4 {
+            events.push(click(1_700_000_001_000 + i * 150, 400, 300));
+        }
+        let (out, s) = run_rrweb(&format!("[{}]", events.join(",\n"))).unwrap();
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!((s.events, s.ignored, s.rows), (6, 1, 6));
+        assert_eq!((s.by_kind.get(RowKind::Move), s.by_kind.get(RowKind::Click)), (2, 4));
+        let lines = lines(&out);
+        assert!(!lines.is_empty());
+        let last = lines.last().unwrap();
+        assert_eq!(last["session"], "rec");
+        assert_eq!(last["emotion"], "rage");
+        assert_eq!(last["section"], "");
+        // ms since the first event: the fourth click is 1000 + 3·150 ms after the meta event.
+        assert_eq!(last["t_ms"], 1450);
+        assert!(last["confidence"].as_f64().unwrap() >= 0.85);
+    }
+
+    #[test]
+    fn rrweb_moves_batched_after_clicks_are_replayed_in_time_order() {
+        // The move batch is emitted after the clicks but its positions are earlier.
+        let events = [
+            click(10_000, 400, 300),
+            click(10_150, 400, 300),
+            click(10_300, 400, 300),
+            r#"{"type":3,"timestamp":10400,"data":{"source":6,"positions":[{"x":1,"y":2,"id":1,"timeOffset":-500}]}}"#.into(),
+        ];
+        let (out, s) = run_rrweb(&format!("[{}]", events.join(","))).unwrap();
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(s.rows, 4);
+        // The touch move at 9900 becomes the time origin.
+        assert_eq!(lines(&out).last().unwrap()["t_ms"], 400);
+    }
+
+    #[test]
+    fn rrweb_interactions_map_to_down_up_click_scroll_and_others_are_ignored() {
+        let events = r#"[
+            {"type":2,"timestamp":0,"data":{"node":{"type":0,"childNodes":[],"id":1},"initialOffset":{"top":0,"left":0}}},
+            {"type":3,"timestamp":10,"data":{"source":2,"type":1,"id":5,"x":10,"y":20}},
+            {"type":3,"timestamp":20,"data":{"source":2,"type":0,"id":5,"x":10,"y":20}},
+            {"type":3,"timestamp":21,"data":{"source":2,"type":2,"id":5,"x":10,"y":20}},
+            {"type":3,"timestamp":30,"data":{"source":2,"type":5,"id":5}},
+            {"type":3,"timestamp":40,"data":{"source":3,"id":1,"x":0,"y":90000}},
+            {"type":3,"timestamp":50,"data":{"source":5,"id":9,"text":"hi","isChecked":false}},
+            {"type":5,"timestamp":60,"data":{"tag":"x","payload":{}}}
+        ]"#;
+        let (out, s) = run_rrweb(events).unwrap();
+        assert!(out.is_empty());
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!((s.events, s.ignored, s.rows), (8, 4, 4));
+        for k in [RowKind::Down, RowKind::Up, RowKind::Click, RowKind::Scroll] {
+            assert_eq!(s.by_kind.get(k), 1, "{k:?}");
+        }
+        assert_eq!(
+            s.to_string(),
+            "8 events (4 ignored), 4 rows, 0 detections, 0 bad events; by kind: \
+             move 0, down 1, up 1, click 1, scroll 1, response 0, leave 0, hidden 0, visible 0"
+        );
+    }
+
+    #[test]
+    fn malformed_rrweb_events_are_reported_by_index() {
+        let events = r#"[
+            {"type":3,"timestamp":0,"data":{"source":2,"type":2,"id":1,"x":1,"y":1}},
+            42,
+            {"type":3,"data":{"source":2,"type":2,"id":1,"x":1,"y":1}},
+            {"type":3,"timestamp":5,"data":{"source":1,"positions":[{"x":1,"y":1,"id":1,"timeOffset":0},{"x":1,"id":1,"timeOffset":0}]}},
+            {"type":3,"timestamp":6,"data":{"source":2,"type":2,"id":1,"y":1}},
+            {"type":3,"timestamp":7,"data":{"source":3,"id":1,"x":0}},
+            {"type":"3","timestamp":8,"data":{}},
+            {"type":3,"timestamp":9},
+            {"type":3,"timestamp":10,"data":{"source":1,"positions":[{"x":70000,"y":1,"id":1,"timeOffset":0}]}},
+            {"type":3,"timestamp":11,"data":{"source":2,"type":2,"id":1,"x":2,"y":2}}
+        ]"#;
+        let (_, s) = run_rrweb(events).unwrap();
+        let at: Vec<Location> = s.errors.iter().map(|e| e.at).collect();
+        assert_eq!(at, [1, 2, 3, 4, 5, 6, 7, 8].map(Location::Event));
+        assert_eq!(s.events, 10);
+        assert_eq!(s.rows, 2, "a partly bad move event adds none of its positions");
+        let messages: Vec<&str> = s.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "not an object",
+                "missing timestamp",
+                "missing data.positions[1].y",
+                "missing data.x",
+                "missing data.y",
+                "type is not a non-negative integer",
+                "missing data",
+                "data.positions[0].x 70000 is outside -32768..=32767",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_rrweb_file_that_is_not_an_array_is_refused() {
+        for bad in [r#"{"type":3}"#, "[{\"type\":3,", "", "[] []"] {
+            match run_rrweb(bad) {
+                Err(ReplayError::NotRrweb(m)) => assert!(!m.is_empty()),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let (out, s) = run_rrweb("[]").unwrap();
+        assert!(out.is_empty());
+        assert_eq!(s.events, 0);
     }
 }

@@ -9,6 +9,7 @@
 
 mod ci;
 mod demo;
+mod eval;
 mod sdk;
 mod services;
 mod util;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         ["demo"] => demo::demo(&root),
         ["ci"] => ci::ci(&root),
         ["bench", "latency"] => bench_latency(&root),
+        ["eval", rest @ ..] => eval::eval(&root, rest),
         _ => Err(USAGE.to_string()),
     };
     match result {

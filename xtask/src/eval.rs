@@ -1,0 +1,751 @@
+//! `cargo xtask eval [--human DIR] [--list]`: how often rage detectors fire on ordinary human
+//! mouse recordings (false positives), ours side by side with the peers' published rules.
+//!
+//! DIR defaults to `<workspace>/../shared/data/human` (see its `README.md`). `--list` also prints
+//! every intervention-grade firing of ours (session, time, features).
+//!
+//! ## Data and how clicks are derived
+//!
+//! * **SapiMouse** (`sapimouse/user*/session_*{1min,3min}.csv`; `user62.2` names its files
+//!   `session_2020_10_14_1min.csv`, so the date part is accepted): `Move`/`Drag` → move,
+//!   `Pressed` → down, `Released` → up; a `Left` release within [`CLICK_SLOP_PX`] of the pending
+//!   `Left` press is also a click at the release. A repeated `Pressed` row (the data has a few)
+//!   does not start a second gesture: one click per release at most. `Right`/`Other` buttons never
+//!   make clicks. Time: ms since the session's first row; duration: first to last row.
+//! * **iweb** (`iweb/dataset/raw_data/raw_data.csv`, one trial per row): the `mouse_clicks`
+//!   field is a comma-separated list of `<n>:Down:<epoch_ms>:<x>:<y>:<n>` and
+//!   `up:<epoch_ms>:<x>-<y>:<n>` (either coordinate may be negative, e.g. `98--3`). A `Down`
+//!   followed by an `up` within [`CLICK_SLOP_PX`] is a click; a `Down` whose `up` lands further
+//!   away is a map pan (a drag, not a click); an `up` with no pending `Down` is a click whose
+//!   press the page's map controls swallowed: nearly all of them sit on the zoom buttons in the
+//!   top-left corner, i.e. they are the zoom clicks. Rows that do not parse are reported with
+//!   their line numbers and left out of the totals. Time: ms since the trial's first event.
+//!
+//! ## Session-minutes
+//!
+//! A session lasts `max(last − first event, 1 s)`. It is cut into whole minutes from its start,
+//! the last one partial; a minute "has a firing" when a firing's triggering click falls into it.
+//! "% of session-minutes with ≥ 1 firing" is the summed length of such minutes over the summed
+//! length of all sessions, so a 30 s iweb trial with a firing counts 0.5 firing minutes out of 0.5.
+//!
+//! ## Detectors and once-per-burst counting
+//!
+//! * **ours**: [`Detector`] fed every sample (moves, downs, ups, clicks) as the SDK would. A
+//!   *burst* is a maximal run of consecutive clicks at each of which [`detect_rage`] holds on that
+//!   click's evidence window — exactly the detector's own burst (its emit rule), which may emit
+//!   several frames per burst. "any" counts bursts with an emitted detection; "≥ 0.85" counts
+//!   bursts in which an emitted detection has `confidence ≥ 0.85` (what the server intervenes on).
+//! * **PostHog** (`posthog-js` `RageClick`): a chain grows while each click is < 1000 ms after the
+//!   previous one and < 30 px from it (Manhattan distance, as in their code); it fires when the
+//!   chain reaches exactly 3 clicks, so once per chain.
+//! * **Amplitude / Mixpanel**: ≥ 4 clicks within 1000 ms (inclusive). The "same element" condition
+//!   is not observable in these recordings, so no spatial limit (an upper bound). Fires on the
+//!   click at which the condition starts to hold, not again while it keeps holding.
+//! * **Datadog** (RUM click chain): a chain grows while each click is ≤ 1000 ms after the previous
+//!   one and ≤ 100 px from it (Euclidean); the chain is rage when 3 consecutive clicks of it span
+//!   ≤ 1000 ms, counted once per chain (Datadog emits one rage action per chain).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use shared_physics::detect::{detect_rage, Detector, RageParams};
+use shared_physics::{Kind, Sample};
+
+/// Largest press→release distance (px) for a press and release to make a click.
+pub const CLICK_SLOP_PX: f32 = 5.0;
+/// Confidence at which the server intervenes (the default `intervene_confidence`).
+pub const INTERVENTION_GRADE: f32 = 0.85;
+/// Shortest duration a session is counted with, ms.
+const MIN_SESSION_MS: u32 = 1000;
+const MINUTE_MS: u32 = 60_000;
+
+const USAGE: &str = "usage: cargo xtask eval [--human DIR] [--list]";
+
+/// One recording, ready to replay: every sample in time order, times since its start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    /// `user10/session_1min` or `iweb line 12 (subject 1, 600ms, ACR 1)`.
+    pub name: String,
+    /// Counted duration, ms (already `max(…, 1 s)`).
+    pub duration_ms: u32,
+    /// Moves, downs, ups and clicks.
+    pub samples: Vec<Sample>,
+    /// Press→release pairs too far apart to be clicks (drags / map pans).
+    pub drags: u32,
+    /// Clicks from an `up` with no recorded press (iweb only).
+    pub lone_ups: u32,
+}
+
+impl Session {
+    fn clicks(&self) -> impl Iterator<Item = &Sample> {
+        self.samples.iter().filter(|s| s.kind == Kind::Click)
+    }
+}
+
+fn sample(t_ms: u32, x: i64, y: i64, kind: Kind) -> Sample {
+    let c = |v: i64| v.clamp(i16::MIN as i64, i16::MAX as i64) as i16;
+    Sample { t_ms, x: c(x), y: c(y), kind, section: 0 }
+}
+
+fn dist(a: (i64, i64), b: (i64, i64)) -> f32 {
+    shared_physics::norm((a.0 - b.0) as f32, (a.1 - b.1) as f32)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsers
+
+/// Parses one SapiMouse session file.
+pub fn parse_sapimouse(name: &str, text: &str) -> Result<Session, String> {
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| format!("{name}: {e}"))?.clone();
+    let col = |h: &str| headers.iter().position(|c| c == h).ok_or_else(|| format!("{name}: no column `{h}`"));
+    let (ct, cb, cs, cx, cy) = (col("client timestamp")?, col("button")?, col("state")?, col("x")?, col("y")?);
+    let mut samples = Vec::new();
+    let (mut t0, mut t_last) = (None::<i64>, 0i64);
+    let mut press: Option<(i64, i64)> = None;
+    let mut drags = 0;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| format!("{name}: {e}"))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let field = |i: usize| rec.get(i).ok_or_else(|| format!("{name} line {line}: missing field"));
+        let num = |i: usize| field(i)?.parse::<i64>().map_err(|e| format!("{name} line {line}: {e}"));
+        let (t, x, y) = (num(ct)?, num(cx)?, num(cy)?);
+        let t0 = *t0.get_or_insert(t);
+        if t < t_last {
+            return Err(format!("{name} line {line}: time goes backwards ({t} after {t_last})"));
+        }
+        t_last = t;
+        let rel = u32::try_from(t - t0).map_err(|_| format!("{name} line {line}: time out of range"))?;
+        let left = field(cb)? == "Left";
+        match field(cs)? {
+            "Move" | "Drag" => samples.push(sample(rel, x, y, Kind::Move)),
+            "Pressed" => {
+                samples.push(sample(rel, x, y, Kind::Down));
+                // A repeated Pressed row keeps the first press of the gesture.
+                if left && press.is_none() {
+                    press = Some((x, y));
+                }
+            }
+            "Released" => {
+                samples.push(sample(rel, x, y, Kind::Up));
+                if left {
+                    match press.take() {
+                        Some(p) if dist(p, (x, y)) <= CLICK_SLOP_PX => samples.push(sample(rel, x, y, Kind::Click)),
+                        Some(_) => drags += 1,
+                        None => {}
+                    }
+                }
+            }
+            other => return Err(format!("{name} line {line}: unknown state `{other}`")),
+        }
+    }
+    let span = t0.map_or(0, |t0| t_last - t0);
+    Ok(Session { name: name.to_string(), duration_ms: (span as u32).max(MIN_SESSION_MS), samples, drags, lone_ups: 0 })
+}
+
+/// One `mouse_clicks` event of an iweb trial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IwebEvent {
+    /// `<n>:Down:<epoch_ms>:<x>:<y>:<n>`
+    Down { t: u64, x: i64, y: i64 },
+    /// `up:<epoch_ms>:<x>-<y>:<n>`
+    Up { t: u64, x: i64, y: i64 },
+}
+
+/// Parses an iweb `mouse_clicks` field.
+pub fn parse_iweb_clicks(field: &str) -> Result<Vec<IwebEvent>, String> {
+    let int = |s: &str, what: &str| s.parse::<i64>().map_err(|_| format!("bad {what} `{s}`"));
+    let time = |s: &str| s.parse::<u64>().map_err(|_| format!("bad time `{s}`"));
+    let mut out = Vec::new();
+    for (i, tok) in field.split(',').enumerate() {
+        let f: Vec<&str> = tok.split(':').collect();
+        let ev = match f.as_slice() {
+            [_, "Down", t, x, y, _] => IwebEvent::Down { t: time(t)?, x: int(x, "x")?, y: int(y, "y")? },
+            ["up", t, xy, _] => {
+                // `x-y` where either may carry its own minus sign: split at the first '-' that
+                // is not the leading sign.
+                let cut = xy.char_indices().skip(1).find(|&(_, c)| c == '-').map(|(k, _)| k);
+                let (x, y) = cut.map(|k| (&xy[..k], &xy[k + 1..])).ok_or_else(|| format!("event {}: bad position `{xy}`", i + 1))?;
+                IwebEvent::Up { t: time(t)?, x: int(x, "x")?, y: int(y, "y")? }
+            }
+            _ => return Err(format!("event {}: unrecognised `{tok}`", i + 1)),
+        };
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+/// Turns a trial's events into a session (see the module docs for the click rule).
+pub fn iweb_session(name: String, events: &[IwebEvent]) -> Result<Session, String> {
+    let t_of = |e: &IwebEvent| match *e {
+        IwebEvent::Down { t, .. } | IwebEvent::Up { t, .. } => t,
+    };
+    let (Some(first), Some(last)) = (events.first(), events.last()) else { return Err("no events".into()) };
+    let t0 = t_of(first);
+    let mut samples = Vec::new();
+    let mut press: Option<(i64, i64)> = None;
+    let (mut drags, mut lone_ups, mut prev_t) = (0, 0, t0);
+    for e in events {
+        let t = t_of(e);
+        if t < prev_t {
+            return Err(format!("time goes backwards ({t} after {prev_t})"));
+        }
+        prev_t = t;
+        let rel = u32::try_from(t - t0).map_err(|_| "time out of range".to_string())?;
+        match *e {
+            IwebEvent::Down { x, y, .. } => {
+                samples.push(sample(rel, x, y, Kind::Down));
+                press = Some((x, y));
+            }
+            IwebEvent::Up { x, y, .. } => {
+                samples.push(sample(rel, x, y, Kind::Up));
+                match press.take() {
+                    Some(p) if dist(p, (x, y)) <= CLICK_SLOP_PX => samples.push(sample(rel, x, y, Kind::Click)),
+                    Some(_) => drags += 1,
+                    None => {
+                        lone_ups += 1;
+                        samples.push(sample(rel, x, y, Kind::Click));
+                    }
+                }
+            }
+        }
+    }
+    let span = (t_of(last) - t0) as u32;
+    Ok(Session { name, duration_ms: span.max(MIN_SESSION_MS), samples, drags, lone_ups })
+}
+
+/// Rows that did not parse: `(line number, reason)`.
+pub type BadRows = Vec<(u64, String)>;
+
+/// Parses the iweb `raw_data.csv`: the trials that parse, and the rows that don't.
+pub fn parse_iweb(text: &str) -> Result<(Vec<Session>, BadRows), String> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| format!("iweb header: {e}"))?.clone();
+    let col = |h: &str| headers.iter().position(|c| c == h).ok_or_else(|| format!("iweb: no column `{h}`"));
+    let (cm, cs, cd, ca) = (col("mouse_clicks")?, col("subject")?, col("net_delay")?, col("ACR")?);
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push((e.position().map_or(0, |p| p.line()), e.to_string()));
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        let get = |i: usize| rec.get(i).unwrap_or("?");
+        let name = format!("line {line:>3} (subject {}, {}, ACR {})", get(cs), get(cd), get(ca));
+        match rec
+            .get(cm)
+            .ok_or_else(|| "no mouse_clicks field".to_string())
+            .and_then(parse_iweb_clicks)
+            .and_then(|ev| iweb_session(name, &ev))
+        {
+            Ok(s) => ok.push(s),
+            Err(e) => bad.push((line, e)),
+        }
+    }
+    Ok((ok, bad))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer rules. Each sees the clicks one by one and returns true when it fires (once per burst).
+
+/// A click as the peer rules see it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Click {
+    /// ms
+    pub t: u32,
+    /// px
+    pub x: f32,
+    /// px
+    pub y: f32,
+}
+
+impl From<&Sample> for Click {
+    fn from(s: &Sample) -> Click {
+        Click { t: s.t_ms, x: s.x as f32, y: s.y as f32 }
+    }
+}
+
+/// Once-per-burst counting for a condition evaluated at every click: fires on its rising edge.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RisingEdge(bool);
+
+impl RisingEdge {
+    /// Records whether the condition holds at this click; true when it just started to hold.
+    pub fn update(&mut self, holds: bool) -> bool {
+        let fire = holds && !self.0;
+        self.0 = holds;
+        fire
+    }
+}
+
+/// A peer's published rage-click rule.
+pub trait Rule {
+    /// Feeds one click; true when the rule fires on it.
+    fn click(&mut self, c: Click) -> bool;
+}
+
+/// PostHog: 3 clicks, each < 1 s after the previous and < 30 px (Manhattan) from it.
+#[derive(Default)]
+pub struct PostHog(Vec<Click>);
+
+impl Rule for PostHog {
+    fn click(&mut self, c: Click) -> bool {
+        let chained = self.0.last().is_some_and(|p| (c.x - p.x).abs() + (c.y - p.y).abs() < 30.0 && c.t - p.t < 1000);
+        if !chained {
+            self.0.clear();
+        }
+        self.0.push(c);
+        chained && self.0.len() == 3
+    }
+}
+
+/// Amplitude / Mixpanel: 4 clicks within 1 s.
+#[derive(Default)]
+pub struct Amplitude {
+    recent: std::collections::VecDeque<u32>,
+    edge: RisingEdge,
+}
+
+impl Rule for Amplitude {
+    fn click(&mut self, c: Click) -> bool {
+        self.recent.push_back(c.t);
+        while self.recent.front().is_some_and(|&t| c.t - t > 1000) {
+            self.recent.pop_front();
+        }
+        self.edge.update(self.recent.len() >= 4)
+    }
+}
+
+/// Datadog: a chain of clicks each ≤ 1 s and ≤ 100 px from the previous; rage when 3
+/// consecutive clicks of the chain span ≤ 1 s; once per chain.
+#[derive(Default)]
+pub struct Datadog {
+    chain: Vec<Click>,
+    fired: bool,
+}
+
+impl Rule for Datadog {
+    fn click(&mut self, c: Click) -> bool {
+        let chained = self.chain.last().is_some_and(|p| shared_physics::norm(c.x - p.x, c.y - p.y) <= 100.0 && c.t - p.t <= 1000);
+        if !chained {
+            self.chain.clear();
+            self.fired = false;
+        }
+        self.chain.push(c);
+        let n = self.chain.len();
+        if !self.fired && n >= 3 && c.t - self.chain[n - 3].t <= 1000 {
+            self.fired = true;
+            return true;
+        }
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+/// The detectors, in table order.
+const DETECTORS: [&str; 5] = [
+    "ours: any detection",
+    "ours: >= 0.85 (intervention)",
+    "PostHog (3, <1 s, <30 px)",
+    "Amplitude/Mixpanel (4 in 1 s)",
+    "Datadog (3 in 1 s, <=100 px)",
+];
+
+/// One intervention-grade firing of ours, for `--list`.
+#[derive(Clone, Debug)]
+pub struct Firing {
+    /// Session name.
+    pub session: String,
+    /// ms since session start.
+    pub t_ms: u32,
+    /// Detection confidence.
+    pub confidence: f32,
+    /// Burst features.
+    pub clicks: u8,
+    /// Mean inter-click interval, ms.
+    pub mean_ici_ms: f32,
+    /// Dispersion, px.
+    pub dispersion_px: f32,
+}
+
+/// Per-session result: firing times (ms) per detector.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Firing times per detector, [`DETECTORS`] order.
+    pub firings: [Vec<u32>; 5],
+    /// Ours, intervention grade, for `--list`.
+    pub interventions: Vec<Firing>,
+}
+
+/// Runs every detector over one session.
+pub fn run_session(s: &Session) -> Outcome {
+    let params = RageParams::DEFAULT;
+    let mut out = Outcome::default();
+    let mut det = Detector::new(params);
+    let mut burst = RisingEdge::default();
+    let (mut burst_any, mut burst_intervened) = (false, false);
+    let (mut ph, mut amp, mut dd) = (PostHog::default(), Amplitude::default(), Datadog::default());
+    for smp in &s.samples {
+        let emitted = det.push(*smp);
+        if smp.kind != Kind::Click {
+            continue;
+        }
+        // The click's own evidence window (set by `push`) tells whether the burst goes on.
+        if burst.update(detect_rage(det.evidence(), &params).is_some()) {
+            (burst_any, burst_intervened) = (false, false);
+        }
+        if let Some(d) = emitted {
+            if !burst_any {
+                burst_any = true;
+                out.firings[0].push(smp.t_ms);
+            }
+            if !burst_intervened && d.confidence >= INTERVENTION_GRADE {
+                burst_intervened = true;
+                out.firings[1].push(smp.t_ms);
+                out.interventions.push(Firing {
+                    session: s.name.clone(),
+                    t_ms: smp.t_ms,
+                    confidence: d.confidence,
+                    clicks: d.features.clicks,
+                    mean_ici_ms: d.features.mean_ici_ms,
+                    dispersion_px: d.features.dispersion_px,
+                });
+            }
+        }
+        let c = Click::from(smp);
+        for (i, fired) in [ph.click(c), amp.click(c), dd.click(c)].into_iter().enumerate() {
+            if fired {
+                out.firings[2 + i].push(smp.t_ms);
+            }
+        }
+    }
+    out
+}
+
+/// Totals over a set of sessions.
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    /// Sessions (or trials).
+    pub sessions: u64,
+    /// Summed counted duration, ms.
+    pub duration_ms: u64,
+    /// Clicks.
+    pub clicks: u64,
+    /// Press→release pairs that were drags, not clicks.
+    pub drags: u64,
+    /// Clicks from an `up` without a press.
+    pub lone_ups: u64,
+    /// Firings per detector.
+    pub firings: [u64; 5],
+    /// Summed length (ms) of session-minutes with ≥ 1 firing, per detector.
+    pub firing_minutes_ms: [u64; 5],
+    /// Sessions with ≥ 1 firing, per detector.
+    pub sessions_firing: [u64; 5],
+}
+
+/// Summed length (ms) of the minutes of a `duration_ms` session that hold one of `times`.
+pub fn minutes_with_firing_ms(duration_ms: u32, times: &[u32]) -> u64 {
+    let last_bin = duration_ms.saturating_sub(1) / MINUTE_MS;
+    let mut bins: Vec<u32> = times.iter().map(|t| (t / MINUTE_MS).min(last_bin)).collect();
+    bins.sort_unstable();
+    bins.dedup();
+    bins.iter().map(|&k| u64::from(MINUTE_MS.min(duration_ms - k * MINUTE_MS))).sum()
+}
+
+impl Totals {
+    fn add(&mut self, s: &Session, o: &Outcome) {
+        self.sessions += 1;
+        self.duration_ms += u64::from(s.duration_ms);
+        self.clicks += s.clicks().count() as u64;
+        self.drags += u64::from(s.drags);
+        self.lone_ups += u64::from(s.lone_ups);
+        for (i, times) in o.firings.iter().enumerate() {
+            self.firings[i] += times.len() as u64;
+            self.firing_minutes_ms[i] += minutes_with_firing_ms(s.duration_ms, times);
+            self.sessions_firing[i] += u64::from(!times.is_empty());
+        }
+    }
+
+    fn merge(&mut self, o: &Totals) {
+        self.sessions += o.sessions;
+        self.duration_ms += o.duration_ms;
+        self.clicks += o.clicks;
+        self.drags += o.drags;
+        self.lone_ups += o.lone_ups;
+        for i in 0..DETECTORS.len() {
+            self.firings[i] += o.firings[i];
+            self.firing_minutes_ms[i] += o.firing_minutes_ms[i];
+            self.sessions_firing[i] += o.sessions_firing[i];
+        }
+    }
+
+    /// % of session-minutes with ≥ 1 firing of detector `i`.
+    pub fn minute_pct(&self, i: usize) -> f64 {
+        100.0 * self.firing_minutes_ms[i] as f64 / (self.duration_ms.max(1)) as f64
+    }
+
+    /// Session-minutes.
+    pub fn minutes(&self) -> f64 {
+        self.duration_ms as f64 / f64::from(MINUTE_MS)
+    }
+
+    /// The table for one data set.
+    pub fn table(&self, title: &str) -> String {
+        let mut t = String::new();
+        let _ = writeln!(t, "== {title}: {} sessions, {:.1} session-minutes, {} clicks", self.sessions, self.minutes(), self.clicks);
+        let _ = writeln!(
+            t,
+            "{:<32} {:>8} {:>16} {:>20} {:>16}",
+            "detector", "firings", "per 1,000 clicks", "% session-min >= 1", "% sessions >= 1"
+        );
+        for (i, name) in DETECTORS.iter().enumerate() {
+            let per_k = 1000.0 * self.firings[i] as f64 / (self.clicks.max(1)) as f64;
+            let sess_pct = 100.0 * self.sessions_firing[i] as f64 / (self.sessions.max(1)) as f64;
+            let _ = writeln!(t, "{name:<32} {:>8} {per_k:>16.2} {:>19.2}% {sess_pct:>15.1}%", self.firings[i], self.minute_pct(i));
+        }
+        t
+    }
+}
+
+fn sapimouse_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let rd = |d: &Path| std::fs::read_dir(d).map_err(|e| format!("cannot read {}: {e}", d.display()));
+    let mut out = Vec::new();
+    for user in rd(dir)? {
+        let user = user.map_err(|e| e.to_string())?;
+        let uname = user.file_name().to_string_lossy().into_owned();
+        if !uname.starts_with("user") || !user.path().is_dir() {
+            continue;
+        }
+        for f in rd(&user.path())? {
+            let f = f.map_err(|e| e.to_string())?;
+            let fname = f.file_name().to_string_lossy().into_owned();
+            if fname.starts_with("session_") && (fname.ends_with("1min.csv") || fname.ends_with("3min.csv")) {
+                out.push((format!("{uname}/{}", fname.trim_end_matches(".csv")), f.path()));
+            }
+        }
+    }
+    // Natural order: user2 < user10 < user62.1 < user62.2.
+    let key = |n: &str| {
+        let digits: String = n["user".len()..].chars().take_while(char::is_ascii_digit).collect();
+        (digits.parse::<u32>().unwrap_or(u32::MAX), n.to_string())
+    };
+    out.sort_by_key(|(n, _)| key(n));
+    Ok(out)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// `cargo xtask eval [--human DIR] [--list]`.
+pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
+    let mut human = root.join("../shared/data/human");
+    let mut list = false;
+    let mut it = args.iter();
+    while let Some(&a) = it.next() {
+        match a {
+            "--human" => human = PathBuf::from(it.next().ok_or(USAGE)?),
+            "--list" => list = true,
+            _ => return Err(USAGE.to_string()),
+        }
+    }
+    if !human.is_dir() {
+        return Err(format!("human recordings not found: {} does not exist (pass --human DIR)", human.display()));
+    }
+    let sapi_dir = human.join("sapimouse");
+    let iweb_csv = human.join("iweb/dataset/raw_data/raw_data.csv");
+    for p in [&sapi_dir, &iweb_csv] {
+        if !p.exists() {
+            return Err(format!("{} does not exist", p.display()));
+        }
+    }
+
+    let mut interventions = Vec::new();
+    let files = sapimouse_files(&sapi_dir)?;
+    let mut sapi = Totals::default();
+    for (i, (name, path)) in files.iter().enumerate() {
+        let s = parse_sapimouse(name, &read(path)?)?;
+        let o = run_session(&s);
+        sapi.add(&s, &o);
+        interventions.extend(o.interventions);
+        if (i + 1) % 20 == 0 || i + 1 == files.len() {
+            eprintln!("eval: sapimouse {}/{} files", i + 1, files.len());
+        }
+    }
+
+    let (trials, bad) = parse_iweb(&read(&iweb_csv)?)?;
+    eprintln!("eval: iweb {} trials read from {}", trials.len(), iweb_csv.display());
+    for (line, why) in &bad {
+        eprintln!("eval: iweb line {line}: not parsed: {why}");
+    }
+    let mut iweb = Totals::default();
+    for s in &trials {
+        let o = run_session(s);
+        iweb.add(s, &o);
+        interventions.extend(o.interventions);
+    }
+
+    println!("{}", sapi.table("SapiMouse"));
+    println!("   ({} left presses released > {CLICK_SLOP_PX} px away: drags, not clicks)\n", sapi.drags);
+    println!("{}", iweb.table("iweb"));
+    println!(
+        "   (clicks = {} press+release within {CLICK_SLOP_PX} px + {} releases without a recorded press (zoom buttons); {} pans not counted; {} rows not parsed{})\n",
+        iweb.clicks - iweb.lone_ups,
+        iweb.lone_ups,
+        iweb.drags,
+        bad.len(),
+        if bad.is_empty() { String::new() } else { format!(": lines {}", bad.iter().map(|(l, _)| l.to_string()).collect::<Vec<_>>().join(", ")) }
+    );
+    let mut both = sapi.clone();
+    both.merge(&iweb);
+    println!("{}", both.table("both"));
+    if list {
+        println!("intervention-grade firings of ours:");
+        for f in &interventions {
+            println!(
+                "  {:<48} t={:>7.1} s  conf {:.3}  clicks {}  mean ici {:>5.0} ms  dispersion {:>5.1} px",
+                f.session,
+                f.t_ms as f64 / 1000.0,
+                f.confidence,
+                f.clicks,
+                f.mean_ici_ms,
+                f.dispersion_px
+            );
+        }
+        println!();
+    }
+    println!("intervention-grade firing on human recordings: {:.2}% of {:.1} session-minutes", both.minute_pct(1), both.minutes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clicks(rule: &mut dyn Rule, cs: &[(u32, f32, f32)]) -> usize {
+        cs.iter().filter(|&&(t, x, y)| rule.click(Click { t, x, y })).count()
+    }
+
+    #[test]
+    fn sapimouse_parser_maps_states_and_makes_left_clicks() {
+        let text = "client timestamp,button,state,x,y\n\
+                    1000,NoButton,Move,10,10\n\
+                    1016,Left,Pressed,10,10\n\
+                    1017,Left,Pressed,10,10\n\
+                    1030,Left,Drag,11,10\n\
+                    1080,Left,Released,12,11\n\
+                    1200,Right,Pressed,50,50\n\
+                    1250,Right,Released,50,50\n\
+                    1300,Left,Pressed,50,50\n\
+                    1400,Left,Drag,90,50\n\
+                    1500,Left,Released,90,50\n\
+                    1600,NoButton,Move,40000,-40000\n";
+        let s = parse_sapimouse("u/s", text).unwrap();
+        let kinds: Vec<Kind> = s.samples.iter().map(|s| s.kind).collect();
+        use Kind::*;
+        assert_eq!(kinds, [Move, Down, Down, Move, Up, Click, Down, Up, Down, Move, Up, Move]);
+        let click = s.clicks().next().unwrap();
+        assert_eq!((click.t_ms, click.x, click.y), (80, 12, 11));
+        assert_eq!(s.clicks().count(), 1, "duplicate press, right click and drag are one click in all");
+        assert_eq!(s.drags, 1);
+        assert_eq!(s.duration_ms, 1000);
+        assert_eq!((s.samples[11].x, s.samples[11].y), (i16::MAX, i16::MIN));
+        assert!(parse_sapimouse("bad", "client timestamp,button,state,x,y\n1,Left,Hover,1,1\n").is_err());
+    }
+
+    #[test]
+    fn iweb_parser_reads_downs_ups_and_negative_positions() {
+        let ev =
+            parse_iweb_clicks("-9:Down:1000:101:168:0,up:1100:101-168:0,up:1500:98--3:0,4304:Down:2000:10:10:0,up:2400:-5-300:0").unwrap();
+        assert_eq!(
+            ev,
+            [
+                IwebEvent::Down { t: 1000, x: 101, y: 168 },
+                IwebEvent::Up { t: 1100, x: 101, y: 168 },
+                IwebEvent::Up { t: 1500, x: 98, y: -3 },
+                IwebEvent::Down { t: 2000, x: 10, y: 10 },
+                IwebEvent::Up { t: 2400, x: -5, y: 300 },
+            ]
+        );
+        let s = iweb_session("t".into(), &ev).unwrap();
+        // Down+up in place is a click, a lone up is a click, a far up after a down is a pan.
+        let c: Vec<(u32, i16, i16)> = s.clicks().map(|c| (c.t_ms, c.x, c.y)).collect();
+        assert_eq!(c, [(100, 101, 168), (500, 98, -3)]);
+        assert_eq!((s.drags, s.lone_ups, s.duration_ms), (1, 1, 1400));
+        // A one-event trial still counts one second.
+        assert_eq!(iweb_session("t".into(), &ev[..1]).unwrap().duration_ms, 1000);
+        assert!(parse_iweb_clicks("up:12:34:0").is_err());
+        assert!(parse_iweb_clicks("x:Down:1:2:3").is_err());
+        assert!(parse_iweb_clicks("").is_err());
+    }
+
+    #[test]
+    fn iweb_file_reports_bad_rows_by_line() {
+        let text = ",typ,iLTs,ACR,net_delay,mouse_clicks,subject\n\
+                    0,map,1,1,600ms,\"-9:Down:1:1:1:0,up:2:1-1:0\",1\n\
+                    1,map,1,1,600ms,\"garbage\",1\n\
+                    2,sat,1,5,1ms,\"up:5:1-1:0,up:9:1-1:0\",2\n";
+        let (ok, bad) = parse_iweb(text).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[1].name, "line   4 (subject 2, 1ms, ACR 5)");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 3);
+    }
+
+    #[test]
+    fn posthog_fires_on_three_close_fast_clicks_only() {
+        assert_eq!(clicks(&mut PostHog::default(), &[(0, 0.0, 0.0), (900, 10.0, 10.0), (1800, 20.0, 15.0)]), 1);
+        // 1 s gap, or 30 px Manhattan (20 + 10), breaks the chain.
+        assert_eq!(clicks(&mut PostHog::default(), &[(0, 0.0, 0.0), (1000, 0.0, 0.0), (1500, 0.0, 0.0)]), 0);
+        assert_eq!(clicks(&mut PostHog::default(), &[(0, 0.0, 0.0), (100, 20.0, 10.0), (200, 40.0, 20.0)]), 0);
+    }
+
+    #[test]
+    fn amplitude_fires_on_four_clicks_within_a_second_only() {
+        assert_eq!(clicks(&mut Amplitude::default(), &[(0, 0.0, 0.0), (300, 500.0, 0.0), (600, 0.0, 900.0), (1000, 5.0, 5.0)]), 1);
+        assert_eq!(clicks(&mut Amplitude::default(), &[(0, 0.0, 0.0), (300, 0.0, 0.0), (600, 0.0, 0.0), (1001, 0.0, 0.0)]), 0);
+    }
+
+    #[test]
+    fn datadog_fires_on_three_clicks_within_a_second_and_100_px_only() {
+        assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (400, 90.0, 0.0), (1000, 150.0, 50.0)]), 1);
+        assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (400, 101.0, 0.0), (800, 101.0, 0.0)]), 0);
+        assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (600, 0.0, 0.0), (1200, 0.0, 0.0)]), 0);
+    }
+
+    #[test]
+    fn every_detector_fires_once_per_burst() {
+        // Two bursts of eight fast in-place clicks, ten seconds apart.
+        let mut samples = Vec::new();
+        for start in [1_000u32, 11_000] {
+            for i in 0..8 {
+                samples.push(sample(start + i * 120, 400, 300, Kind::Click));
+            }
+        }
+        let s = Session { name: "t".into(), duration_ms: 30_000, samples, drags: 0, lone_ups: 0 };
+        let o = run_session(&s);
+        for (name, times) in DETECTORS.iter().zip(&o.firings) {
+            assert_eq!(times.len(), 2, "{name}: {times:?}");
+        }
+        // Ours emits several frames per burst but is counted once: at the burst's third click.
+        assert_eq!(o.firings[0], [1_240, 11_240]);
+        assert!(o.firings[2..].iter().all(|t| t[0] < 2_000 && t[1] > 11_000));
+        let mut e = RisingEdge::default();
+        assert_eq!([true, true, false, true].map(|h| e.update(h)), [true, false, false, true]);
+    }
+
+    #[test]
+    fn firing_minutes_are_weighted_by_their_length() {
+        // A 150 s session: minutes of 60, 60 and 30 s.
+        assert_eq!(minutes_with_firing_ms(150_000, &[]), 0);
+        assert_eq!(minutes_with_firing_ms(150_000, &[1_000, 59_000]), 60_000);
+        assert_eq!(minutes_with_firing_ms(150_000, &[130_000, 150_000]), 30_000);
+        assert_eq!(minutes_with_firing_ms(150_000, &[0, 61_000, 149_000]), 150_000);
+        assert_eq!(minutes_with_firing_ms(1_000, &[0]), 1_000);
+    }
+}
