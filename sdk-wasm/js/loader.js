@@ -8,9 +8,17 @@
  * into an Int32Array and hands it to a Web Worker (sdk-worker.js running sdk.wasm) at most once
  * per animation frame; the worker does the physics and owns the WebSocket.
  *
- * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll; t = integer ms since the page's time
- * origin; x, y = viewport CSS px (scroll: y = scrollY); section = the interned id (1..255) of
- * the nearest [data-siq-section] of a down/click target, 0 = none. Integers rather than floats:
+ * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
+ * 8 visible; t = integer ms since the page's time origin; x, y = viewport CSS px (scroll:
+ * y = scrollY; kinds 5..8: 0); section = the interned id (1..255) of the nearest
+ * [data-siq-section] of a down/click target, 0 = none.
+ *
+ * Response (the page answered a click): after each click, for 300 ms (RESPONSE_WINDOW_MS of
+ * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
+ * while that window is open; records about the SDK's own [data-siq-intervention] box are
+ * skipped), focusin, selectionchange, input/change, pagehide, hashchange or popstate pushes one
+ * row of kind 5 and closes the window. Leave: mouseout without a relatedTarget (the pointer left
+ * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
  * (and the wasm takes integers anyway).
  *
@@ -92,13 +100,37 @@
       return id || 0;
     };
 
-    const on = (type, f) => w.addEventListener(type, f, { capture: true, passive: true });
+    const on = (type, f, t) => (t || w).addEventListener(type, f, { capture: true, passive: true });
     const at = (kind, withSection) => (e) => put(kind, e, e.clientX, e.clientY, withSection ? section(e) : 0);
     on('pointermove', at(0));
     on('pointerdown', at(1, 1));
     on('pointerup', at(2));
-    on('click', at(3, 1));
     on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
+    on('mouseout', (e) => e.relatedTarget || put(6, e, 0, 0, 0));
+
+    // The answer to a click: `open` while its window is, one kind-5 row for the first answer.
+    let open = 0;
+    const shut = () => {
+      clearTimeout(open);
+      open = 0;
+      mo.disconnect();
+    };
+    const answer = () => open && (put(5, 0, 0, 0, 0), shut());
+    // A record about the SDK's own box (added, removed or changed inside it) is no answer.
+    const mine = (r) => {
+      const n = r.addedNodes[0] || r.removedNodes[0] || r.target;
+      return (n.closest ? n : n.parentNode)?.closest('[data-siq-intervention]');
+    };
+    const mo = new MutationObserver((rs) => rs.some((r) => !mine(r)) && answer());
+    const click = at(3, 1);
+    on('click', (e) => {
+      click(e);
+      shut();
+      open = setTimeout(shut, 300);
+      mo.observe(d.documentElement, { childList: true, subtree: true, attributes: true, characterData: true });
+    });
+    ['focusin', 'input', 'change', 'pagehide', 'hashchange', 'popstate'].forEach((t) => on(t, answer));
+    on('selectionchange', answer, d);
 
     const send = () => {
       beacon && navigator.sendBeacon(base + '/v1/beacon', new Blob([beacon]));
@@ -109,7 +141,7 @@
       send();
     };
     on('pagehide', hide);
-    d.addEventListener('visibilitychange', () => d.hidden && hide());
+    on('visibilitychange', () => (put(d.hidden ? 7 : 8, 0, 0, 0, 0), d.hidden && hide()), d);
 
     const el = (tag, css, text) => {
       const e = d.createElement(tag);

@@ -20,7 +20,7 @@
 //! | `inp() -> ptr` | the input buffer ([`IN_CAP`] bytes): strings and incoming frames are written here |
 //! | `out() -> ptr` | the output buffer: every `… -> out_len` call leaves its frame at `out()[..out_len]` |
 //! | `hello(session_lo, session_hi, key_len, page_len, token_len) -> out_len` | encodes `Frame::Hello` (seq 0) for session `hi << 32 \| lo`; site key, page and identity token lie consecutively at `inp()` (UTF-8, as `TextEncoder` writes it; each ≤ [`MAX_TEXT_BYTES`]); `token_len = 0` is anonymous |
-//! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll; `x`, `y` clamped to `i16`; `section` 0..=255). A click may yield a `Frame::Detection` (see below) |
+//! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden, 8 visible: [`Kind::from_code`]; `x`, `y` clamped to `i16`; `section` 0..=255). A click may yield a `Frame::Detection` (see below) |
 //! | `section(id, name_len) -> out_len` | `Frame::Section` binding `id` (1..=255) to the UTF-8 name at `inp()` (≤ [`MAX_TEXT_BYTES`]) |
 //! | `tick(t_ms) -> out_len` | `Frame::Physics` summarising the samples since the last tick, if there were any |
 //! | `seq() -> u32` | sequence number of the last data frame encoded (data frames count from 1; `Hello` is always 0) |

@@ -138,6 +138,30 @@ fn scattered_clicks_send_nothing() {
 }
 
 #[test]
+fn clicks_the_page_answered_send_nothing_and_context_kinds_are_taken() {
+    let mut st = State::new();
+    // A stepper: five fast clicks in place, each answered 10 ms later (loader kind 5).
+    for i in 0..5u32 {
+        assert_eq!(st.sample(CLICK, 1000 + i * 150, 400, 300, 0), 0, "answered click {i}");
+        assert_eq!(st.sample(5, 1010 + i * 150, 0, 0, 0), 0);
+    }
+    // Leave, hidden, visible are taken and are not activity.
+    for (kind, t) in [(6, 2000), (7, 2100), (8, 2200)] {
+        assert_eq!(st.sample(kind, t, 0, 0, 0), 0);
+    }
+    assert_eq!(st.seq(), 0);
+    // The same clicks unanswered are rage, and the evidence carries the context samples.
+    let mut n = 0;
+    for i in 0..4u32 {
+        n = st.sample(CLICK, 3000 + i * 150, 400, 300, 0).max(n);
+    }
+    assert!(n > 0, "four unanswered clicks in place are rage");
+    let Frame::Detection(d) = frame(&st, n).frame else { panic!("a detection") };
+    let kinds: Vec<Kind> = d.evidence.iter().map(|s| s.kind).collect();
+    assert!(kinds.contains(&Kind::Hidden) && kinds.contains(&Kind::Visible), "{kinds:?}");
+}
+
+#[test]
 fn odd_samples_are_ignored_or_clamped() {
     let mut st = State::new();
     assert_eq!(st.sample(9, 10, 0, 0, 0), 0, "unknown kind");

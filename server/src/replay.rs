@@ -13,9 +13,11 @@
 //!   PostHog; mouse moves, touch moves, mouse down/up/click and scrolls become pointer rows, every
 //!   other event is ignored. One file is one session.
 //!
-//! Context rows are parsed, validated and counted but not fed to the detector yet: the physics
-//! crate has no sample kinds for them (a later change adds them and the detectors that use them;
-//! it routes [`Row::Context`] in [`Replay::push`]).
+//! Context rows become samples of the matching [`Kind`] (`Response`, `Leave`, `Hidden`,
+//! `Visible`) with `x = y = 0` and no section, as the SDK's loader pushes them, and are fed to
+//! the detector like pointer rows: a `response` within
+//! [`shared_physics::detect::RESPONSE_WINDOW_MS`] of a burst's earlier click makes the burst an
+//! answered one, not rage. rrweb has no response signal and yields no context rows.
 //!
 //! A bad row (or rrweb event) is reported with its line number (or event index) and skipped; the
 //! command then exits non-zero.
@@ -149,6 +151,10 @@ impl From<Kind> for RowKind {
             Kind::Up => RowKind::Up,
             Kind::Click => RowKind::Click,
             Kind::Scroll => RowKind::Scroll,
+            Kind::Response => RowKind::Response,
+            Kind::Leave => RowKind::Leave,
+            Kind::Hidden => RowKind::Hidden,
+            Kind::Visible => RowKind::Visible,
         }
     }
 }
@@ -165,6 +171,17 @@ pub enum ContextKind {
     Hidden,
     /// The page became visible again.
     Visible,
+}
+
+impl From<ContextKind> for Kind {
+    fn from(k: ContextKind) -> Kind {
+        match k {
+            ContextKind::Response => Kind::Response,
+            ContextKind::Leave => Kind::Leave,
+            ContextKind::Hidden => Kind::Hidden,
+            ContextKind::Visible => Kind::Visible,
+        }
+    }
 }
 
 impl From<ContextKind> for RowKind {
@@ -191,7 +208,8 @@ pub enum Row {
         /// Section name, may be empty.
         target: String,
     },
-    /// A page-context event: parsed and counted, not fed to the detector yet.
+    /// A page-context event: fed to the detector as a sample of its [`Kind`] with `x = y = 0`
+    /// and section 0 (the SDK sends no section for these).
     Context {
         /// Session name.
         session: String,
@@ -388,24 +406,25 @@ impl<'w, W: Write> Replay<'w, W> {
         sr.last_t = row.t_ms();
         self.summary.rows += 1;
         self.summary.by_kind.add(row.kind());
-        match row {
+        let (session, sample) = match row {
             Row::Pointer { session, mut sample, target } => {
                 sample.section = sr.section_id(&target);
-                if let Some(d) = sr.detector.push(sample) {
-                    let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
-                    let line = serde_json::json!({
-                        "session": session,
-                        "t_ms": d.t_ms,
-                        "emotion": d.emotion.name(),
-                        "confidence": d.confidence_pct() as f64 / 100.0,
-                        "section": section,
-                    });
-                    writeln!(self.out, "{line}")?;
-                    self.summary.detections += 1;
-                }
+                (session, sample)
             }
-            // No sample kinds for these in the physics crate yet: counted, not fed.
-            Row::Context { .. } => {}
+            // As the SDK's loader pushes them: no coordinates, no section.
+            Row::Context { session, t_ms, kind, .. } => (session, Sample { t_ms, x: 0, y: 0, kind: kind.into(), section: 0 }),
+        };
+        if let Some(d) = sr.detector.push(sample) {
+            let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
+            let line = serde_json::json!({
+                "session": session,
+                "t_ms": d.t_ms,
+                "emotion": d.emotion.name(),
+                "confidence": d.confidence_pct() as f64 / 100.0,
+                "section": section,
+            });
+            writeln!(self.out, "{line}")?;
+            self.summary.detections += 1;
         }
         Ok(())
     }
@@ -749,7 +768,7 @@ mod tests {
     }
 
     #[test]
-    fn context_rows_are_parsed_and_counted_but_not_fed_to_the_detector() {
+    fn context_rows_are_counted_and_fed_to_the_detector() {
         let csv = "session,t_ms,kind,x,y,target\n\
                    s,100,click,400,300,checkout\n\
                    s,180,response,,,checkout\n\
@@ -765,12 +784,38 @@ mod tests {
             assert_eq!(s.by_kind.get(k), n, "{k:?}");
         }
         assert_eq!(s.by_kind.get(RowKind::Move), 0);
-        // The three clicks still make a burst: context rows do not (yet) reach the detector.
-        assert_eq!(lines(&out).len(), 1);
+        // The page answered the burst's first click: the three clicks are not rage.
+        assert_eq!(lines(&out).len(), 0, "{out}");
         assert_eq!(
             s.to_string(),
-            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1"
+            "7 rows, 0 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1"
         );
+        // Without the response the same clicks make a burst; leave/hidden/visible change nothing.
+        let (out, s) = run(&csv.replace("s,180,response,,,checkout\n", ""));
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(lines(&out).len(), 1, "{out}");
+    }
+
+    #[test]
+    fn a_stepper_answered_within_the_window_is_not_rage_and_a_late_answer_does_not_count() {
+        use shared_physics::detect::RESPONSE_WINDOW_MS;
+        let burst = |answer_after: u32| {
+            let mut csv = String::from("session,t_ms,kind,x,y,target\n");
+            for i in 0..5u32 {
+                let t = 1000 + i * 500;
+                csv += &format!("s,{t},click,400,300,cart\n");
+                if i < 4 {
+                    csv += &format!("s,{},response,,,\n", t + answer_after);
+                }
+            }
+            run(&csv)
+        };
+        let (out, s) = burst(15);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(s.detections, 0, "{out}");
+        let (out, s) = burst(RESPONSE_WINDOW_MS + 100);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert!(s.detections > 0, "answers later than the window do not count: {out}");
     }
 
     #[test]

@@ -23,9 +23,20 @@
 //! documented in `docs/detectors.md`; calibration on a labelled corpus is the physics issue's
 //! work.
 //!
-//! **Known failure cases**: steppers, date pickers and map zoom are clicked fast and in place
-//! on purpose; without a "the page answered" signal they look like rage (the physics issue adds
-//! that context).
+//! **Answered clicks**: a burst click is *answered* when a [`Kind::Response`] sample follows
+//! it before the next click and at most [`RESPONSE_WINDOW_MS`] after it (the SDK's loader
+//! pushes one `Response` on the page's first visible answer to a click: a DOM mutation, a focus
+//! change, a selection change, an input/change event or a navigation). The decision is taken
+//! at the burst's last click, whose own answer cannot be known yet, so only the earlier clicks
+//! are looked at: if any of them was answered, the burst is not rage ([`detect_rage`] returns
+//! `None`). A stepper, a date picker, a map's zoom buttons and a triple-click selecting text all
+//! answer every click; a dead button answers none. The `Response` samples are ordinary ring
+//! samples, so they travel in the evidence window and the server's recomputation sees them.
+//!
+//! **Known failure cases**: a page that answers every click with an error message ("invalid
+//! coupon") is answered, so repeated clicks there are not rage; that is `frustration`'s
+//! territory (an error after a click), a detector not built yet. A page that answers only after
+//! [`RESPONSE_WINDOW_MS`] (a slow server round trip with no spinner) still looks dead.
 
 use crate::features::{dispersion, DirectionHistogram};
 use crate::kinematics::Filter;
@@ -42,6 +53,10 @@ pub const MAX_CONFIDENCE: f32 = 0.99;
 /// Clicks closer than this (ms) to the next click of a burst are the same click: faster than a
 /// person can click again, they are a `<label>` echoing onto its input or a bouncing switch.
 pub const MIN_HUMAN_ICI_MS: u32 = 40;
+/// How long after a click (ms) a [`Kind::Response`] still answers it (and before the next
+/// click). 300 ms covers a synchronous DOM update, a framework's next render and a CSS-free
+/// spinner being inserted; an answer later than that is one a person has already missed.
+pub const RESPONSE_WINDOW_MS: u32 = 300;
 /// Bursts of fewer clicks than this are capped at [`SHORT_BURST_CAP`]: a double- or triple-click
 /// in place is an ordinary gesture (selecting a word or a line), however fast.
 pub const MIN_INTERVENTION_CLICKS: u32 = 4;
@@ -128,8 +143,30 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + libm::expf(-z))
 }
 
+/// True when a [`Kind::Response`] in `evidence` answers a click at `first_t..last_t` (a burst
+/// click before the last): the response comes after that click, before the next click in
+/// evidence order and at most [`RESPONSE_WINDOW_MS`] after it.
+fn answered_before(evidence: &[Sample], first_t: u32, last_t: u32) -> bool {
+    let mut click: Option<u32> = None;
+    for s in evidence {
+        match s.kind {
+            Kind::Click => click = Some(s.t_ms),
+            Kind::Response => {
+                if let Some(c) = click.take() {
+                    if c >= first_t && c < last_t && s.t_ms >= c && s.t_ms - c <= RESPONSE_WINDOW_MS {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Recognises rage in an evidence window whose last click triggers it (see the module docs).
-/// Returns `None` when the window holds no qualifying burst.
+/// Returns `None` when the window holds no qualifying burst, or when the page answered one of
+/// the burst's clicks before the last ([`RESPONSE_WINDOW_MS`]).
 pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     let last = *evidence.iter().rev().find(|s| s.kind == Kind::Click)?;
     let within = |s: &Sample| {
@@ -156,7 +193,7 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
         first_t = s.t_ms;
         next_t = s.t_ms;
     }
-    if n < p.min_clicks as usize || n < 2 {
+    if n < p.min_clicks as usize || n < 2 || answered_before(evidence, first_t, last.t_ms) {
         return None;
     }
     let n = n as u32;
@@ -369,6 +406,99 @@ mod tests {
             again += d.push(click(20_000 + i * 150, 10, 10)).is_some() as u32;
         }
         assert_eq!(again, 1);
+    }
+
+    fn response(t: u32) -> Sample {
+        Sample { t_ms: t, x: 0, y: 0, kind: Kind::Response, section: 0 }
+    }
+
+    /// Five clicks 150 ms apart on one spot, with a response `answer_ms` after each (if any).
+    fn burst(answer_ms: Option<u32>) -> ([Sample; 12], usize) {
+        let mut ev = [mv(0, 0, 0); 12];
+        let mut n = 0;
+        ev[n] = mv(900, 398, 299);
+        n += 1;
+        for i in 0..5u32 {
+            let t = 1000 + i * 150;
+            ev[n] = click(t, 400 + (i % 2) as i16, 300);
+            n += 1;
+            if let (Some(a), true) = (answer_ms, i < 4) {
+                ev[n] = response(t + a);
+                n += 1;
+            }
+        }
+        (ev, n)
+    }
+
+    #[test]
+    fn a_stepper_whose_clicks_are_answered_is_not_rage() {
+        let (ev, n) = burst(Some(12));
+        assert!(detect_rage(&ev[..n], &RageParams::default()).is_none());
+        let mut d = Detector::default();
+        for s in &ev[..n] {
+            assert_eq!(d.push(*s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_dead_button_without_responses_is_still_rage() {
+        let (ev, n) = burst(None);
+        let d = detect_rage(&ev[..n], &RageParams::default()).expect("rage");
+        assert_eq!(d.features.clicks, 5);
+        assert!(d.confidence >= 0.85, "{}", d.confidence);
+        let mut det = Detector::default();
+        let emitted = ev[..n].iter().filter_map(|s| det.push(*s)).count();
+        assert!(emitted >= 2, "{emitted}");
+    }
+
+    #[test]
+    fn only_the_earlier_clicks_answers_count() {
+        // One answered click among the earlier ones is enough.
+        let ev = [click(1000, 400, 300), click(1150, 400, 300), response(1160), click(1300, 400, 300), click(1450, 400, 300)];
+        assert!(detect_rage(&ev, &RageParams::default()).is_none());
+        // An answer to the last click is not known when it is decided (and does not count).
+        let ev = [click(1000, 400, 300), click(1150, 400, 300), click(1300, 400, 300), click(1450, 400, 300), response(1460)];
+        assert!(detect_rage(&ev, &RageParams::default()).is_some());
+        // An answer to a click before the burst does not excuse the burst.
+        let ev = [click(0, 10, 10), response(20), click(1000, 400, 300), click(1150, 400, 300), click(1300, 400, 300)];
+        assert!(detect_rage(&ev, &RageParams::default()).is_some());
+    }
+
+    #[test]
+    fn a_response_after_the_window_does_not_count() {
+        // Clicks 400 ms apart; each "answer" comes 350 ms later: past RESPONSE_WINDOW_MS.
+        let late = RESPONSE_WINDOW_MS + 50;
+        let ev = [
+            click(1000, 400, 300),
+            response(1000 + late),
+            click(1400, 400, 300),
+            response(1400 + late),
+            click(1800, 400, 300),
+            response(1800 + late),
+            click(2200, 400, 300),
+        ];
+        let d = detect_rage(&ev, &RageParams::default()).expect("late answers do not count");
+        assert_eq!(d.features.clicks, 4);
+        // The same answers inside the window do.
+        let early = RESPONSE_WINDOW_MS;
+        let ev = [click(1000, 400, 300), response(1000 + early), click(1400, 400, 300), click(1800, 400, 300), click(2200, 400, 300)];
+        assert!(detect_rage(&ev, &RageParams::default()).is_none());
+    }
+
+    #[test]
+    fn context_kinds_do_not_feed_the_filter_or_the_burst() {
+        let base = [mv(900, 380, 290), mv(950, 398, 299), click(1000, 400, 300), click(1180, 402, 301), click(1350, 399, 298)];
+        let with = [
+            mv(900, 380, 290),
+            mv(950, 398, 299),
+            Sample { t_ms: 960, x: 0, y: 0, kind: Kind::Leave, section: 0 },
+            Sample { t_ms: 970, x: 0, y: 0, kind: Kind::Hidden, section: 0 },
+            Sample { t_ms: 980, x: 0, y: 0, kind: Kind::Visible, section: 0 },
+            click(1000, 400, 300),
+            click(1180, 402, 301),
+            click(1350, 399, 298),
+        ];
+        assert_eq!(detect_rage(&base, &RageParams::default()), detect_rage(&with, &RageParams::default()));
     }
 
     #[test]

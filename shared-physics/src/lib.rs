@@ -38,7 +38,9 @@ pub fn norm(x: f32, y: f32) -> f32 {
     libm::sqrtf(x * x + y * y)
 }
 
-/// What happened at a sample. Encoded on the wire as a one-byte varint index: never reorder.
+/// What happened at a sample. Encoded on the wire as a one-byte varint index: append, never
+/// reorder. Pointer kinds (`Move`..=`Scroll`) carry coordinates; the context kinds
+/// (`Response`..=`Visible`) carry `x = y = 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     /// Pointer moved (coalesced to at most one per animation frame by the loader).
@@ -51,10 +53,20 @@ pub enum Kind {
     Click,
     /// The page scrolled; `y` holds the vertical scroll offset in px (clamped to `i16`).
     Scroll,
+    /// The page visibly answered the most recent click (a DOM change, a focus, a selection, a
+    /// value change or a navigation), observed within [`detect::RESPONSE_WINDOW_MS`] of it;
+    /// `x`, `y` are 0.
+    Response,
+    /// The pointer left the document; `x`, `y` are 0.
+    Leave,
+    /// The page became hidden (`visibilitychange`); `x`, `y` are 0.
+    Hidden,
+    /// The page became visible again; `x`, `y` are 0.
+    Visible,
 }
 
 impl Kind {
-    /// The kind for a loader code (`0..=4`), `None` for anything else.
+    /// The kind for a loader code (`0..=8`, the variant index), `None` for anything else.
     pub fn from_code(code: u32) -> Option<Kind> {
         Some(match code {
             0 => Kind::Move,
@@ -62,6 +74,10 @@ impl Kind {
             2 => Kind::Up,
             3 => Kind::Click,
             4 => Kind::Scroll,
+            5 => Kind::Response,
+            6 => Kind::Leave,
+            7 => Kind::Hidden,
+            8 => Kind::Visible,
             _ => return None,
         })
     }

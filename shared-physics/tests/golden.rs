@@ -38,6 +38,16 @@ fn detection_with_evidence() {
 }
 
 #[test]
+fn detection_with_a_response_in_its_evidence() {
+    // The context kinds were appended after `Scroll`: `Response` is variant index 5.
+    let mut evidence = heapless::Vec::new();
+    evidence.push(Sample { t_ms: 1000, x: 400, y: 300, kind: Kind::Click, section: 2 }).unwrap();
+    evidence.push(Sample { t_ms: 1012, x: 0, y: 0, kind: Kind::Response, section: 0 }).unwrap();
+    let f = Frame::Detection(DetectionFrame { emotion: Emotion::Rage, confidence_pct: 91, t_ms: 1180, section: 2, evidence });
+    roundtrip(8, f, &[1, 8, 2, 0, 91, 156, 9, 2, 2, 232, 7, 160, 6, 216, 4, 3, 2, 244, 7, 0, 0, 5, 0]);
+}
+
+#[test]
 fn section_ack_intervene() {
     roundtrip(9, Frame::Section(Section { id: 2, name: "cart" }), &[1, 9, 3, 2, 4, 99, 97, 114, 116]);
     roundtrip(0, Frame::Ack(Ack { seq: 300 }), &[1, 0, 4, 172, 2]);

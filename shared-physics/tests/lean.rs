@@ -70,13 +70,13 @@ fn the_hand_codec_writes_what_wire_encode_writes() {
         let n = codec::section(&mut buf, seq, id, name.as_bytes());
         assert_eq!(buf[..n], wire_bytes(seq, &Frame::Section(Section { id, name: &name }))[..]);
 
-        let kinds = [Kind::Move, Kind::Down, Kind::Up, Kind::Click, Kind::Scroll];
+        let kinds = [Kind::Move, Kind::Down, Kind::Up, Kind::Click, Kind::Scroll, Kind::Response, Kind::Leave, Kind::Hidden, Kind::Visible];
         let evidence: Vec<Sample> = (0..rng.next() as usize % (MAX_EVIDENCE + 1))
             .map(|_| Sample {
                 t_ms: rng.num(),
                 x: rng.num() as i16,
                 y: rng.num() as i16,
-                kind: kinds[(rng.next() % 5) as usize],
+                kind: kinds[(rng.next() % 9) as usize],
                 section: rng.num() as u8,
             })
             .collect();
