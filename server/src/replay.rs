@@ -66,185 +66,18 @@ impl Format {
     }
 }
 
-/// Every row kind, pointer kinds first. The order is the order of [`KindCounts`]' display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RowKind {
-    /// Pointer moved.
-    Move,
-    /// Pointer button pressed.
-    Down,
-    /// Pointer button released.
-    Up,
-    /// A click.
-    Click,
-    /// The page scrolled (`y` = scroll offset).
-    Scroll,
-    /// The page visibly answered the most recent click.
-    Response,
-    /// The pointer left the document.
-    Leave,
-    /// The page became hidden.
-    Hidden,
-    /// The page became visible.
-    Visible,
-}
-
-impl RowKind {
-    /// All kinds, in display order.
-    pub const ALL: [RowKind; 9] = [
-        RowKind::Move,
-        RowKind::Down,
-        RowKind::Up,
-        RowKind::Click,
-        RowKind::Scroll,
-        RowKind::Response,
-        RowKind::Leave,
-        RowKind::Hidden,
-        RowKind::Visible,
-    ];
-
-    /// The CSV spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            RowKind::Move => "move",
-            RowKind::Down => "down",
-            RowKind::Up => "up",
-            RowKind::Click => "click",
-            RowKind::Scroll => "scroll",
-            RowKind::Response => "response",
-            RowKind::Leave => "leave",
-            RowKind::Hidden => "hidden",
-            RowKind::Visible => "visible",
-        }
-    }
-
-    /// The kind for a CSV spelling.
-    pub fn parse(s: &str) -> Option<RowKind> {
-        RowKind::ALL.into_iter().find(|k| k.name() == s)
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The pointer sample kind, or the context kind.
-    fn split(self) -> Result<Kind, ContextKind> {
-        match self {
-            RowKind::Move => Ok(Kind::Move),
-            RowKind::Down => Ok(Kind::Down),
-            RowKind::Up => Ok(Kind::Up),
-            RowKind::Click => Ok(Kind::Click),
-            RowKind::Scroll => Ok(Kind::Scroll),
-            RowKind::Response => Err(ContextKind::Response),
-            RowKind::Leave => Err(ContextKind::Leave),
-            RowKind::Hidden => Err(ContextKind::Hidden),
-            RowKind::Visible => Err(ContextKind::Visible),
-        }
-    }
-}
-
-impl From<Kind> for RowKind {
-    fn from(k: Kind) -> RowKind {
-        match k {
-            Kind::Move => RowKind::Move,
-            Kind::Down => RowKind::Down,
-            Kind::Up => RowKind::Up,
-            Kind::Click => RowKind::Click,
-            Kind::Scroll => RowKind::Scroll,
-            Kind::Response => RowKind::Response,
-            Kind::Leave => RowKind::Leave,
-            Kind::Hidden => RowKind::Hidden,
-            Kind::Visible => RowKind::Visible,
-        }
-    }
-}
-
-/// Page-context events: no coordinates, not pointer samples.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ContextKind {
-    /// The page visibly answered the most recent click (DOM change, navigation, selection, focus
-    /// or value change). Its absence after a click is what makes a dead click.
-    Response,
-    /// The pointer left the document.
-    Leave,
-    /// The page became hidden (`visibilitychange`).
-    Hidden,
-    /// The page became visible again.
-    Visible,
-}
-
-impl From<ContextKind> for Kind {
-    fn from(k: ContextKind) -> Kind {
-        match k {
-            ContextKind::Response => Kind::Response,
-            ContextKind::Leave => Kind::Leave,
-            ContextKind::Hidden => Kind::Hidden,
-            ContextKind::Visible => Kind::Visible,
-        }
-    }
-}
-
-impl From<ContextKind> for RowKind {
-    fn from(k: ContextKind) -> RowKind {
-        match k {
-            ContextKind::Response => RowKind::Response,
-            ContextKind::Leave => RowKind::Leave,
-            ContextKind::Hidden => RowKind::Hidden,
-            ContextKind::Visible => RowKind::Visible,
-        }
-    }
-}
-
-/// One parsed input row.
+/// One parsed input row: a sample of any [`Kind`]. Pointer kinds carry coordinates; context
+/// kinds (`response`, `leave`, `hidden`, `visible`) have `x = y = 0` and are replayed without a
+/// section, as the SDK's loader pushes them. `sample.section` is `0` here; the replay interns
+/// `target` per session.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Row {
-    /// A pointer sample, fed to the detector. `sample.section` is `0` here; the replay interns
-    /// `target` per session.
-    Pointer {
-        /// Session name.
-        session: String,
-        /// The sample (time, position, kind).
-        sample: Sample,
-        /// Section name, may be empty.
-        target: String,
-    },
-    /// A page-context event: fed to the detector as a sample of its [`Kind`] with `x = y = 0`
-    /// and section 0 (the SDK sends no section for these).
-    Context {
-        /// Session name.
-        session: String,
-        /// Milliseconds since page start.
-        t_ms: u32,
-        /// What happened.
-        kind: ContextKind,
-        /// Section name, may be empty.
-        target: String,
-    },
-}
-
-impl Row {
-    /// The row's session name.
-    pub fn session(&self) -> &str {
-        match self {
-            Row::Pointer { session, .. } | Row::Context { session, .. } => session,
-        }
-    }
-
-    /// The row's time, ms since page start.
-    pub fn t_ms(&self) -> u32 {
-        match self {
-            Row::Pointer { sample, .. } => sample.t_ms,
-            Row::Context { t_ms, .. } => *t_ms,
-        }
-    }
-
-    /// The row's kind.
-    pub fn kind(&self) -> RowKind {
-        match self {
-            Row::Pointer { sample, .. } => sample.kind.into(),
-            Row::Context { kind, .. } => (*kind).into(),
-        }
-    }
+pub struct Row {
+    /// Session name.
+    pub session: String,
+    /// The sample (time, position, kind).
+    pub sample: Sample,
+    /// Section name, may be empty.
+    pub target: String,
 }
 
 /// Where a refused row was.
@@ -271,19 +104,19 @@ pub struct KindCounts([u64; 9]);
 
 impl KindCounts {
     /// Rows of `kind`.
-    pub fn get(&self, kind: RowKind) -> u64 {
-        self.0[kind.index()]
+    pub fn get(&self, kind: Kind) -> u64 {
+        self.0[kind as usize]
     }
 
-    fn add(&mut self, kind: RowKind) {
-        self.0[kind.index()] += 1;
+    fn add(&mut self, kind: Kind) {
+        self.0[kind as usize] += 1;
     }
 }
 
 impl fmt::Display for KindCounts {
-    /// `move 3, down 0, …, visible 1`: every kind, in [`RowKind::ALL`] order.
+    /// `move 3, down 0, …, visible 1`: every kind, in [`Kind::ALL`] order.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, k) in RowKind::ALL.into_iter().enumerate() {
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -396,24 +229,21 @@ impl<'w, W: Write> Replay<'w, W> {
         let params = self.params;
         let sr = self
             .sessions
-            .entry(row.session().to_string())
+            .entry(row.session.clone())
             .or_insert_with(|| SessionReplay { detector: Detector::new(params), ..Default::default() });
-        if row.t_ms() < sr.last_t {
-            let message = format!("t_ms {} is earlier than the session's previous row ({})", row.t_ms(), sr.last_t);
+        let Row { session, mut sample, target } = row;
+        if sample.t_ms < sr.last_t {
+            let message = format!("t_ms {} is earlier than the session's previous row ({})", sample.t_ms, sr.last_t);
             self.summary.errors.push(RowError { at, message });
             return Ok(());
         }
-        sr.last_t = row.t_ms();
+        sr.last_t = sample.t_ms;
         self.summary.rows += 1;
-        self.summary.by_kind.add(row.kind());
-        let (session, sample) = match row {
-            Row::Pointer { session, mut sample, target } => {
-                sample.section = sr.section_id(&target);
-                (session, sample)
-            }
-            // As the SDK's loader pushes them: no coordinates, no section.
-            Row::Context { session, t_ms, kind, .. } => (session, Sample { t_ms, x: 0, y: 0, kind: kind.into(), section: 0 }),
-        };
+        self.summary.by_kind.add(sample.kind);
+        // Context rows go in as the SDK's loader pushes them: no coordinates, no section.
+        if sample.kind.is_pointer() {
+            sample.section = sr.section_id(&target);
+        }
         if let Some(d) = sr.detector.push(sample) {
             let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
             let line = serde_json::json!({
@@ -453,31 +283,27 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         return Err("session is empty".into());
     }
     let t_ms = parse_num("t_ms", &rec[1], 0.0, u32::MAX as f64)? as u32;
-    let kind = RowKind::parse(rec[2].trim()).ok_or_else(|| {
-        let names: Vec<_> = RowKind::ALL.iter().map(|k| k.name()).collect();
+    let kind = Kind::ALL.into_iter().find(|k| k.name() == rec[2].trim()).ok_or_else(|| {
+        let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
         format!("kind {:?} is not one of {}", &rec[2], names.join("|"))
     })?;
     let (x, y) = (rec[3].trim(), rec[4].trim());
     let target = rec[5].trim().to_string();
     let session = session.to_string();
-    match kind.split() {
-        Ok(kind) => {
-            let coord = |field: &str, s: &str| {
-                if s.is_empty() {
-                    return Err(format!("{field} is required for kind {}", RowKind::from(kind).name()));
-                }
-                parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16)
-            };
-            let (x, y) = (coord("x", x)?, coord("y", y)?);
-            Ok(Row::Pointer { session, sample: Sample { t_ms, x, y, kind, section: 0 }, target })
-        }
-        Err(kind) => {
-            if !x.is_empty() || !y.is_empty() {
-                return Err(format!("x and y must be empty for kind {}", RowKind::from(kind).name()));
+    let (x, y) = if kind.is_pointer() {
+        let coord = |field: &str, s: &str| {
+            if s.is_empty() {
+                return Err(format!("{field} is required for kind {}", kind.name()));
             }
-            Ok(Row::Context { session, t_ms, kind, target })
-        }
-    }
+            parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16)
+        };
+        (coord("x", x)?, coord("y", y)?)
+    } else if x.is_empty() && y.is_empty() {
+        (0, 0)
+    } else {
+        return Err(format!("x and y must be empty for kind {}", kind.name()));
+    };
+    Ok(Row { session, sample: Sample { t_ms, x, y, kind, section: 0 }, target })
 }
 
 /// Replays an event CSV, writing detections as JSON lines to `out`.
@@ -691,7 +517,7 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
             continue;
         }
         let sample = Sample { t_ms: t as u32, x: s.x, y: s.y, kind: s.kind, section: 0 };
-        replay.push(Location::Event(s.index), Row::Pointer { session: session.to_string(), sample, target: String::new() })?;
+        replay.push(Location::Event(s.index), Row { session: session.to_string(), sample, target: String::new() })?;
     }
     let mut summary = replay.finish();
     // Sorted by time, errors from late samples interleave; report them in file order.
@@ -780,10 +606,10 @@ mod tests {
         let (out, s) = run(csv);
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         assert_eq!(s.rows, 7);
-        for (k, n) in [(RowKind::Click, 3), (RowKind::Response, 1), (RowKind::Leave, 1), (RowKind::Hidden, 1), (RowKind::Visible, 1)] {
+        for (k, n) in [(Kind::Click, 3), (Kind::Response, 1), (Kind::Leave, 1), (Kind::Hidden, 1), (Kind::Visible, 1)] {
             assert_eq!(s.by_kind.get(k), n, "{k:?}");
         }
-        assert_eq!(s.by_kind.get(RowKind::Move), 0);
+        assert_eq!(s.by_kind.get(Kind::Move), 0);
         // The page answered the burst's first click: the three clicks are not rage.
         assert_eq!(lines(&out).len(), 0, "{out}");
         assert_eq!(
@@ -823,18 +649,18 @@ mod tests {
         let rec = csv::StringRecord::from(vec!["s", "12.7", "response", "", " ", "pricing"]);
         assert_eq!(
             parse_csv_row(&rec),
-            Ok(Row::Context { session: "s".into(), t_ms: 12, kind: ContextKind::Response, target: "pricing".into() })
+            Ok(Row {
+                session: "s".into(),
+                sample: Sample { t_ms: 12, x: 0, y: 0, kind: Kind::Response, section: 0 },
+                target: "pricing".into()
+            })
         );
         let rec = csv::StringRecord::from(vec!["s", "5", "scroll", "0", "1200", ""]);
         let row = parse_csv_row(&rec).unwrap();
-        assert_eq!(row.kind(), RowKind::Scroll);
+        assert_eq!(row.sample.kind, Kind::Scroll);
         assert_eq!(
             row,
-            Row::Pointer {
-                session: "s".into(),
-                sample: Sample { t_ms: 5, x: 0, y: 1200, kind: Kind::Scroll, section: 0 },
-                target: "".into()
-            }
+            Row { session: "s".into(), sample: Sample { t_ms: 5, x: 0, y: 1200, kind: Kind::Scroll, section: 0 }, target: "".into() }
         );
     }
 
@@ -849,7 +675,7 @@ mod tests {
                    s,6,visible,x,y,\n";
         let (_, s) = run(csv);
         assert_eq!(s.rows, 1);
-        assert_eq!(s.by_kind.get(RowKind::Leave), 1);
+        assert_eq!(s.by_kind.get(Kind::Leave), 1);
         assert_eq!(at_lines(&s), vec![2, 3, 4, 5, 7]);
         assert!(s.errors[0].message.contains("x is required for kind move"), "{}", s.errors[0].message);
         assert!(s.errors[1].message.contains("y is required for kind click"), "{}", s.errors[1].message);
@@ -896,7 +722,7 @@ mod tests {
         let (out, s) = run_rrweb(&format!("[{}]", events.join(",\n"))).unwrap();
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         assert_eq!((s.events, s.ignored, s.rows), (6, 1, 6));
-        assert_eq!((s.by_kind.get(RowKind::Move), s.by_kind.get(RowKind::Click)), (2, 4));
+        assert_eq!((s.by_kind.get(Kind::Move), s.by_kind.get(Kind::Click)), (2, 4));
         let lines = lines(&out);
         assert!(!lines.is_empty());
         let last = lines.last().unwrap();
@@ -940,7 +766,7 @@ mod tests {
         assert!(out.is_empty());
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         assert_eq!((s.events, s.ignored, s.rows), (8, 4, 4));
-        for k in [RowKind::Down, RowKind::Up, RowKind::Click, RowKind::Scroll] {
+        for k in [Kind::Down, Kind::Up, Kind::Click, Kind::Scroll] {
             assert_eq!(s.by_kind.get(k), 1, "{k:?}");
         }
         assert_eq!(

@@ -68,18 +68,31 @@ pub enum Kind {
 impl Kind {
     /// The kind for a loader code (`0..=8`, the variant index), `None` for anything else.
     pub fn from_code(code: u32) -> Option<Kind> {
-        Some(match code {
-            0 => Kind::Move,
-            1 => Kind::Down,
-            2 => Kind::Up,
-            3 => Kind::Click,
-            4 => Kind::Scroll,
-            5 => Kind::Response,
-            6 => Kind::Leave,
-            7 => Kind::Hidden,
-            8 => Kind::Visible,
-            _ => return None,
-        })
+        Kind::ALL.get(code as usize).copied()
+    }
+
+    /// Every kind, in variant (and loader code) order.
+    pub const ALL: [Kind; 9] =
+        [Kind::Move, Kind::Down, Kind::Up, Kind::Click, Kind::Scroll, Kind::Response, Kind::Leave, Kind::Hidden, Kind::Visible];
+
+    /// The lowercase name used in the event CSV (`docs/event-csv.md`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Move => "move",
+            Kind::Down => "down",
+            Kind::Up => "up",
+            Kind::Click => "click",
+            Kind::Scroll => "scroll",
+            Kind::Response => "response",
+            Kind::Leave => "leave",
+            Kind::Hidden => "hidden",
+            Kind::Visible => "visible",
+        }
+    }
+
+    /// True for the pointer kinds (`Move`..=`Scroll`), which carry coordinates.
+    pub fn is_pointer(self) -> bool {
+        (self as u8) <= Kind::Scroll as u8
     }
 }
 
