@@ -68,7 +68,19 @@ pub enum Kind {
 impl Kind {
     /// The kind for a loader code (`0..=8`, the variant index), `None` for anything else.
     pub fn from_code(code: u32) -> Option<Kind> {
-        Kind::ALL.get(code as usize).copied()
+        // A match rather than `ALL.get(..)`: 21 gzip bytes smaller in the SDK's wasm.
+        Some(match code {
+            0 => Kind::Move,
+            1 => Kind::Down,
+            2 => Kind::Up,
+            3 => Kind::Click,
+            4 => Kind::Scroll,
+            5 => Kind::Response,
+            6 => Kind::Leave,
+            7 => Kind::Hidden,
+            8 => Kind::Visible,
+            _ => return None,
+        })
     }
 
     /// Every kind, in variant (and loader code) order.
@@ -141,5 +153,22 @@ impl Emotion {
             Emotion::Abandonment => "abandonment",
             Emotion::Engaged => "engaged",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_codes_names_and_variant_order_agree() {
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(Kind::from_code(i as u32), Some(k));
+            assert_eq!(k as usize, i);
+            assert_eq!(k.is_pointer(), i <= 4, "{}", k.name());
+        }
+        assert_eq!(Kind::from_code(Kind::ALL.len() as u32), None);
+        let names: [&str; 9] = Kind::ALL.map(Kind::name);
+        assert_eq!(names, ["move", "down", "up", "click", "scroll", "response", "leave", "hidden", "visible"]);
     }
 }
