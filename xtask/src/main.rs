@@ -6,6 +6,7 @@
 //! * `cargo xtask demo` runs the product with embedded defaults and a demo tenant.
 //! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
+//! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics.
 
 mod ci;
 mod demo;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use util::{cargo, run};
 
-const USAGE: &str = "usage: cargo xtask <build-sdk | size | demo | ci | bench latency>";
+const USAGE: &str = "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | bench latency | bench physics>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         ["demo"] => demo::demo(&root),
         ["ci"] => ci::ci(&root),
         ["bench", "latency"] => bench_latency(&root),
+        ["bench", "physics"] => run(cargo().current_dir(&root).args(["bench", "-p", "shared-physics", "--bench", "per_event"])),
         ["eval", rest @ ..] => eval::eval(&root, rest),
         _ => Err(USAGE.to_string()),
     };

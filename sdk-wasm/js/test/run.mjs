@@ -127,6 +127,9 @@ ctl.ack = false;
 for (let i = 0; i < 30; i++) { await mouse('mouseMoved', 300 + i * 5, 300 + i * 4); await sleep(16); }
 await sleep(1300);
 await mouse('mousePressed', 80, 350); await mouse('mouseReleased', 80, 350); // footer section
+// Wait until the socket carried the footer's Section frame (unacknowledged): by then the worker
+// has handed the page a beacon body holding it. A loaded machine can take a while.
+for (let i = 0; i < 50 && !frames((f) => f.conn === conn2 && f.type === 'section' && f.name === 'footer').length; i++) await sleep(100);
 await sleep(300);
 const pendingSeqs = frames((f) => f.conn === conn2 && f.type !== 'hello').map((f) => f.seq);
 await send('Page.navigate', { url: 'about:blank' });
