@@ -137,7 +137,8 @@ pub async fn add_transaction(
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::now_ms)).await?;
     app.identity_changed(&t.id).await?;
-    let value = app.store.account(&t.id, account).await?.map_or(0, |a| a.value_cents);
+    // `identity_changed` just reloaded the cache from the store: read the value there.
+    let value = app.identity.account(&t.id, account).map_or(0, |a| a.value_cents);
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"id": id, "account": account, "recorded": inserted, "account_value_cents": value}))).into_response())
 }

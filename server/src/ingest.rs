@@ -149,7 +149,7 @@ impl PushRegistry {
         let Some(tx) = self.map.lock().expect("push registry lock").get(&(p.tenant_id.clone(), p.session)).cloned() else {
             return false;
         };
-        let emotion = emotion_from_name(&p.emotion).unwrap_or(Emotion::Rage);
+        let emotion = Emotion::from_name(&p.emotion).unwrap_or(Emotion::Rage);
         let frame = Frame::Intervene(Intervene { id: p.id, emotion, text: &p.text });
         let mut buf = [0u8; MAX_FRAME_BYTES];
         match wire::encode(0, &frame, &mut buf) {
@@ -160,13 +160,6 @@ impl PushRegistry {
             }
         }
     }
-}
-
-/// The emotion called `name`.
-pub fn emotion_from_name(name: &str) -> Option<Emotion> {
-    [Emotion::Rage, Emotion::Frustration, Emotion::Confusion, Emotion::Hesitation, Emotion::Abandonment, Emotion::Engaged]
-        .into_iter()
-        .find(|e| e.name() == name)
 }
 
 /// A token bucket for the frame-rate limit.

@@ -143,6 +143,15 @@ pub enum Emotion {
 }
 
 impl Emotion {
+    /// Every emotion, in variant order.
+    pub const ALL: [Emotion; 6] =
+        [Emotion::Rage, Emotion::Frustration, Emotion::Confusion, Emotion::Hesitation, Emotion::Abandonment, Emotion::Engaged];
+
+    /// The emotion called `name` (see [`Emotion::name`]).
+    pub fn from_name(name: &str) -> Option<Emotion> {
+        Emotion::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// The lowercase name used in APIs, logs and the dashboard.
     pub fn name(self) -> &'static str {
         match self {
