@@ -11,7 +11,8 @@
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible; t = integer ms since the page's time origin; x, y = viewport CSS px (scroll:
  * y = scrollY; kinds 5..8: 0); section = the interned id (1..255) of the nearest
- * [data-siq-section] of a down/click target, 0 = none.
+ * [data-siq-section] of a move/down/click target (looked up once per target element, so a
+ * move costs a closest() only when the pointer enters another element), 0 = none.
  *
  * Response (the page answered a click): after each click, for 300 ms (RESPONSE_WINDOW_MS of
  * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
@@ -30,9 +31,21 @@
  *   connect-src https://HOST wss://HOST  sdk.wasm, the WebSocket, the beacon
  *
  * API: SentientIQ.identify(token) passes the host's identity JWT for this visitor (a falsy
- * token reverts to anonymous). Calls queued before the script ran, as
+ * token reverts to anonymous). SentientIQ.track(outcome) and SentientIQ.context(state) are
+ * accepted (and may be queued) but send nothing yet: the wire has no frame for them.
+ * SentientIQ.destroy() removes every listener, the worker (and so its socket) and the box.
+ * Calls queued before the script ran, as
  *   (window.SentientIQ = window.SentientIQ || []).push(['identify', token])
- * are replayed, and SentientIQ.push([...]) keeps working afterwards.
+ * are replayed, and SentientIQ.push([name, arg]) keeps working afterwards.
+ *
+ * Consent: with data-consent="required" on the script tag nothing starts (no listener, no
+ * worker, no request) until SentientIQ.consent(true). Until then window.SentientIQ stays the
+ * host's queue (an array: push() queues, consent(true) starts and replays the queue; a queued
+ * ['consent', true] counts as consent); after it, consent(false) is destroy(). When navigator.doNotTrack is "1" the script does nothing at all
+ * (docs/sdk.md).
+ *
+ * The npm package (packages/sentientiq) runs this same function as an ES module, passing a
+ * script-like {src, dataset} instead of document.currentScript.
  *
  * Interventions: window receives a cancelable 'sentientiq:intervene' CustomEvent with detail
  * {id, emotion, text}; unless a listener calls preventDefault(), a small fixed box
@@ -44,19 +57,20 @@
  * unloaded, the pending batch goes to the worker and the last body to HOST/v1/beacon; a body
  * the worker reports while the page is hidden and its socket is down is sent at once.
  */
-((w, d) => {
+((w, d, me) => {
   try {
-    const me = d.currentScript;
     const key = me && me.dataset.key;
     const queued = w.SentientIQ;
-    if (!key || !w.WebAssembly || (queued && queued.identify)) return;
+    if (!key || !w.WebAssembly || navigator.doNotTrack == 1 || (queued && queued.identify)) return;
     const base = new URL(me.src).origin;
-    const worker = new Worker(
-      URL.createObjectURL(new Blob(['importScripts("' + base + '/sdk-worker.js")'], { type: 'text/javascript' }))
-    );
+    // The host's queue of calls; with consent required it stays window.SentientIQ until consent.
+    const q = Array.isArray(queued) ? queued : [];
+    // Aborting it removes every listener (destroy).
+    const stop = new AbortController();
     const SIZE = 1280; // 256 rows of 5
     const names = new Map();
     const rows = new Int32Array(SIZE);
+    let worker;
     let n = 0;
     let raf = 0;
     let fresh = [];
@@ -64,7 +78,6 @@
     let box;
 
     const post = (m, t) => worker.postMessage(m, t);
-    post({ k: key, b: base, p: location.pathname, o: performance.timeOrigin });
 
     // Hands the batch (a copy of the rows used), and the section names it introduced, to the
     // worker.
@@ -90,7 +103,7 @@
 
     // The interned id of the target's section; a new name travels with the next batch.
     const section = (e) => {
-      const el = e.target.closest && e.target.closest('[data-siq-section]');
+      const el = e.target.closest?.('[data-siq-section]');
       const name = el && el.dataset.siqSection;
       let id = names.get(name);
       if (el && !id && names.size < 255) {
@@ -100,13 +113,7 @@
       return id || 0;
     };
 
-    const on = (type, f, t) => (t || w).addEventListener(type, f, { capture: true, passive: true });
     const at = (kind, withSection) => (e) => put(kind, e, e.clientX, e.clientY, withSection ? section(e) : 0);
-    on('pointermove', at(0));
-    on('pointerdown', at(1, 1));
-    on('pointerup', at(2));
-    on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
-    on('mouseout', (e) => e.relatedTarget || put(6, e, 0, 0, 0));
 
     // The answer to a click: `open` while its window is, one kind-5 row for the first answer.
     let open = 0;
@@ -123,14 +130,6 @@
     };
     const mo = new MutationObserver((rs) => rs.some((r) => !mine(r)) && answer());
     const click = at(3, 1);
-    on('click', (e) => {
-      click(e);
-      shut();
-      open = setTimeout(shut, 300);
-      mo.observe(d.documentElement, { childList: true, subtree: true, attributes: true, characterData: true });
-    });
-    ['focusin', 'input', 'change', 'pagehide', 'hashchange', 'popstate'].forEach((t) => on(t, answer));
-    on('selectionchange', answer, d);
 
     const send = () => {
       beacon && navigator.sendBeacon(base + '/v1/beacon', new Blob([beacon]));
@@ -140,8 +139,6 @@
       flush();
       send();
     };
-    on('pagehide', hide);
-    on('visibilitychange', () => (put(d.hidden ? 7 : 8, 0, 0, 0, 0), d.hidden && hide()), d);
 
     const el = (tag, css, text) => {
       const e = d.createElement(tag);
@@ -151,35 +148,72 @@
     };
     const show = (v) => {
       if (!w.dispatchEvent(new CustomEvent('sentientiq:intervene', { detail: v, cancelable: true }))) return;
-      box && box.remove();
+      box?.remove();
       const b = (box = el('div', 'position:fixed;right:16px;bottom:16px;z-index:2147483647;max-width:320px;' +
         'padding:12px 32px 12px 14px;background:#fff;border:1px solid #ccc;border-radius:8px', v.text));
       const x = el('button', 'position:absolute;top:8px;right:10px;cursor:pointer', '\u00d7');
-      b.setAttribute('data-siq-intervention', v.emotion);
-      b.setAttribute('role', 'status');
-      x.setAttribute('aria-label', 'Close');
+      b.dataset.siqIntervention = v.emotion;
+      b.role = 'status';
+      x.ariaLabel = 'Close';
       x.onclick = () => b.remove();
       b.append(x);
-      (d.body || d.documentElement).append(b);
+      d.body.append(b);
     };
 
-    // From the worker: {q: beacon body or 0, n: send it now if hidden} and {v: intervention}.
-    worker.onmessage = ({ data: m }) => {
-      if ('q' in m) {
-        beacon = m.q;
-        m.n && d.hidden && send();
-      }
-      m.v && show(m.v);
+    // Starts the worker and every listener: at once, or on consent(true); never after destroy.
+    const go = (yes) => {
+      if (!yes || worker) return;
+      worker = new Worker(
+        URL.createObjectURL(new Blob(['importScripts("' + base + '/sdk-worker.js")'], { type: 'text/javascript' }))
+      );
+      post({ k: key, b: base, p: location.pathname, o: performance.timeOrigin });
+      // From the worker: {q: beacon body or 0, n: send it now if hidden} and {v: intervention}.
+      worker.onmessage = ({ data: m }) => {
+        if ('q' in m) {
+          beacon = m.q;
+          m.n && d.hidden && send();
+        }
+        m.v && show(m.v);
+      };
+      const on = (type, f, t) => (t || w).addEventListener(type, f, { capture: true, passive: true, signal: stop.signal });
+      on('pointermove', at(0));
+      on('pointerdown', at(1, 1));
+      on('pointerup', at(2));
+      on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
+      on('mouseout', (e) => e.relatedTarget || put(6, e, 0, 0, 0));
+      on('click', (e) => {
+        click(e);
+        shut();
+        open = setTimeout(shut, 300);
+        mo.observe(d.documentElement, { childList: true, subtree: true, attributes: true, characterData: true });
+      });
+      ['focusin', 'input', 'change', 'pagehide', 'hashchange', 'popstate'].forEach((t) => on(t, answer));
+      on('selectionchange', answer, d);
+      on('pagehide', hide);
+      on('visibilitychange', () => (put(d.hidden ? 7 : 8, 0, 0, 0, 0), d.hidden && hide()), d);
+      w.SentientIQ = api;
+      q.forEach(api.push);
     };
 
     const api = {
       identify: (token) => post({ i: token ? '' + token : '' }),
-      push: (call) => call[0] == 'identify' && api.identify(call[1]),
+      // No frame carries these yet (docs/sdk.md): accepted, and queued like the rest.
+      track() {},
+      context() {},
+      consent: (yes) => yes || api.destroy(),
+      destroy: () => {
+        stop.abort();
+        shut();
+        worker?.terminate();
+        box?.remove();
+      },
+      push: (call) => api[call[0]]?.(call[1]),
     };
-    w.SentientIQ = api;
-    if (Array.isArray(queued)) queued.forEach(api.push);
+    // Consent required (data-consent set) and not already queued as ['consent', true] (an
+    // array == a string compares the joined text): wait for it.
+    me.dataset.consent && !q.some((c) => c == 'consent,true') ? ((w.SentientIQ = q).consent = go) : go(1);
   } catch (err) {
     // Never break the host page.
     console.warn('SentientIQ:', err);
   }
-})(window, document);
+})(window, document, document.currentScript);

@@ -119,7 +119,7 @@ const connect = () => {
     if (code == 4001 || code == 4003) {
       return warn((code == 4001 ? 'unsupported protocol version' : 'unknown site key') + ', not reconnecting');
     }
-    setTimeout(connect, (delay * (1 + crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32)) / 2);
+    setTimeout(connect, (delay * (1 + Math.random())) / 2);
     delay = Math.min(delay * 2, 30000);
   };
 };

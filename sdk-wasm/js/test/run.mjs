@@ -6,7 +6,8 @@
 // (Node 22+ needs no flag.) Checks: cross-origin start under the documented CSP, Hello first
 // with the queued identity, Physics numbering and move coalescing, Section before Detections
 // with rising confidence, the intervention box and event, identify(), reconnect with resend,
-// the offline queue cap, the pagehide beacon, the wasm MIME fallback, close code 4003.
+// the offline queue cap, the pagehide beacon, the wasm MIME fallback, close code 4003, consent
+// (nothing before consent(true), a queued consent), Do Not Track, destroy().
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -188,6 +189,71 @@ const openBefore = log.filter((e) => e.ev === 'open').length;
 for (const s of ctl.sockets) wsClose(s, 4003);
 await sleep(3000);
 check('no reconnect after close code 4003', log.filter((e) => e.ev === 'open').length === openBefore);
+
+// 8. Consent required: no listener, no request, no socket until consent(true); then the queued
+// identity goes in the Hello.
+const SDK_LISTENED = ['pointermove', 'pointerdown', 'pointerup', 'click', 'scroll', 'mouseout', 'focusin', 'input', 'change', 'pagehide',
+  'hashchange', 'popstate', 'selectionchange', 'visibilitychange'];
+const listeners = async () => {
+  const types = [];
+  for (const expr of ['window', 'document']) {
+    const obj = (await send('Runtime.evaluate', { expression: expr })).result.result.objectId;
+    const got = (await send('DOMDebugger.getEventListeners', { objectId: obj })).result.listeners || [];
+    types.push(...got.map((l) => l.type).filter((t) => SDK_LISTENED.includes(t)));
+  }
+  return types;
+};
+await send('DOMDebugger.enable').catch(() => {});
+const mark = log.length;
+await send('Page.navigate', { url: PAGE + 'consent' });
+await sleep(1500);
+for (let i = 0; i < 20; i++) { await mouse('mouseMoved', 30 + i * 9, 60); await sleep(16); }
+await sleep(1200);
+const since = () => log.slice(mark);
+const gate = await evaluate(`JSON.stringify({ queue: Array.isArray(window.SentientIQ), consent: typeof SentientIQ.consent, n: SentientIQ.length })`);
+check('consent required: no worker fetched, no socket, no frame, no listener before consent', !since().some((e) => e.path === '/sdk-worker.js' || e.ev === 'open' || e.ev === 'frame') &&
+  (await listeners()).length === 0 && JSON.parse(gate).queue && JSON.parse(gate).consent === 'function', { gate, seen: since().map((e) => e.ev + (e.path || '')) });
+await evaluate(`SentientIQ.consent(true)`);
+await sleep(1500);
+for (let i = 0; i < 30; i++) { await mouse('mouseMoved', 40 + i * 8, 80 + i); await sleep(16); }
+await sleep(1300);
+const afterConsent = since().filter((e) => e.ev === 'frame');
+check('consent(true) starts: Hello with the queued identity, then Physics', afterConsent[0]?.type === 'hello' && afterConsent[0].identity === 'early.jwt.token' &&
+  afterConsent.some((f) => f.type === 'physics') && (await evaluate(`typeof SentientIQ.identify`)) === 'function', afterConsent.map((f) => f.type));
+
+// 8b. A consent the host queued before the script ran counts.
+const mark2 = log.length;
+await send('Page.navigate', { url: PAGE + 'consent-queued' });
+await sleep(1500);
+check('a queued [\'consent\', true] starts at once', log.slice(mark2).some((e) => e.ev === 'frame' && e.type === 'hello'));
+
+// 9. navigator.doNotTrack == "1": nothing at all.
+const dnt = (await send('Page.addScriptToEvaluateOnNewDocument', { source: "Object.defineProperty(Navigator.prototype, 'doNotTrack', { get: () => '1' });" })).result.identifier;
+const mark3 = log.length;
+await send('Page.navigate', { url: PAGE });
+await sleep(1500);
+for (let i = 0; i < 10; i++) { await mouse('mouseMoved', 30 + i * 9, 60); await sleep(16); }
+await sleep(500);
+check('Do Not Track: no worker, no socket, no listener, the queue left alone', !log.slice(mark3).some((e) => e.path === '/sdk-worker.js' || e.ev === 'open') &&
+  (await listeners()).length === 0 && (await evaluate(`Array.isArray(window.SentientIQ)`)), log.slice(mark3).map((e) => e.ev + (e.path || '')));
+await send('Page.removeScriptToEvaluateOnNewDocument', { identifier: dnt });
+
+// 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.
+await send('Page.navigate', { url: PAGE });
+await sleep(1500);
+const connD = log.filter((e) => e.ev === 'open').at(-1).conn;
+for (let i = 0; i < 5; i++) { await mouse('mousePressed', 400, 250); await mouse('mouseReleased', 400, 250); await sleep(120); }
+await sleep(800);
+const had = { box: await evaluate(`!!document.querySelector('[data-siq-intervention]')`), listeners: (await listeners()).length };
+await evaluate(`SentientIQ.destroy()`);
+await sleep(2500);
+const markD = log.length;
+for (let i = 0; i < 20; i++) { await mouse('mouseMoved', 30 + i * 9, 60); await sleep(16); }
+await mouse('mousePressed', 400, 250); await mouse('mouseReleased', 400, 250);
+await sleep(1500);
+check('destroy() removes every listener, the box and the worker (socket closed, no reconnect, no frame)', had.box && had.listeners >= SDK_LISTENED.length &&
+  (await listeners()).length === 0 && !(await evaluate(`!!document.querySelector('[data-siq-intervention]')`)) &&
+  log.some((e) => e.ev === 'closed' && e.conn === connD) && !log.slice(markD).some((e) => e.ev === 'open' || e.ev === 'frame'), { had, after: await listeners() });
 
 console.log('\nconsole:', consoleMsgs.filter((m) => !m.includes('favicon')).slice(-10));
 console.log('exceptions:', exceptions);

@@ -84,9 +84,10 @@ function upgrade(req, sock) {
   sock.on('error', () => {});
 }
 
-const page = () => `<!doctype html><html><head><meta charset="utf-8"><title>host</title>
-<script>(window.SentientIQ = window.SentientIQ || []).push(['identify', 'early.jwt.token']);</script>
-<script src="http://127.0.0.1:${ports.sdk}/sdk.js" data-key="pk_test_123" async></script></head>
+// /consent: the tag requires consent; /consent-queued: and the host queued ['consent', true].
+const page = (url) => `<!doctype html><html><head><meta charset="utf-8"><title>host</title>
+<script>(window.SentientIQ = window.SentientIQ || []).push(['identify', 'early.jwt.token']);${url === '/consent-queued' ? "SentientIQ.push(['consent', true]);" : ''}</script>
+<script src="http://127.0.0.1:${ports.sdk}/sdk.js" data-key="pk_test_123"${url.startsWith('/consent') ? ' data-consent="required"' : ''} async></script></head>
 <body style="margin:0;height:3000px">
 <div data-siq-section="pricing" style="position:absolute;left:300px;top:200px;width:200px;height:100px">
 <button id="dead" style="width:200px;height:100px">Apply coupon</button></div>
@@ -120,7 +121,7 @@ export async function start() {
       // The CSP sdk.js documents; /nowasm leaves out 'wasm-unsafe-eval'.
       'content-security-policy': `script-src 'unsafe-inline' http://127.0.0.1:${ports.sdk}${req.url === '/nowasm' ? '' : " 'wasm-unsafe-eval'"}; ` +
         `worker-src blob:; connect-src http://127.0.0.1:${ports.sdk} ws://127.0.0.1:${ports.sdk}` });
-    res.end(page());
+    res.end(page(req.url));
   });
   await new Promise((r) => host.listen(0, '127.0.0.1', r));
   ports.page = host.address().port;
