@@ -33,13 +33,17 @@
 //!
 //! ## Detections
 //!
-//! Every sample goes through [`Detector::push`] with [`RageParams::DEFAULT`]: the same emit rule
-//! and evidence window `sentientiq detect` replays, documented in `docs/detectors.md`. A
+//! Every sample goes through [`Detector::push`] of a rage-only detector
+//! ([`Detector::rage_only`]) with [`Params::DEFAULT`]: the same rage emit rule and evidence
+//! window `sentientiq detect` replays, documented in `docs/detectors.md`. The long-window
+//! emotions (frustration, confusion, hesitation, abandonment, engaged) are not in this module:
+//! with them it is about 7.4 KB gzip on its own, over the 8 KB page-start budget with the two
+//! scripts; they are meant for a second module the worker loads after page start. A
 //! `Frame::Detection` carries exactly the evidence it was detected on.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 #![warn(missing_docs)]
 
-use shared_physics::detect::{Detector, RageParams};
+use shared_physics::detect::{Detector, Params};
 use shared_physics::kinematics::Tracker;
 use shared_physics::wire::lean as codec;
 use shared_physics::wire::{MAX_FRAME_BYTES, MAX_TEXT_BYTES};
@@ -59,13 +63,13 @@ pub const RECV_INTERVENE: u32 = codec::INTERVENED;
 /// The physics of the page view.
 struct Engine {
     tracker: Tracker,
-    detector: Detector,
+    detector: Detector<false>,
 }
 
 /// The engine in `slot`, created on first use (`ready` says whether it was).
 fn engine<'a>(slot: &'a mut core::mem::MaybeUninit<Engine>, ready: &mut bool) -> &'a mut Engine {
     if !*ready {
-        slot.write(Engine { tracker: Tracker::new(), detector: Detector::new(RageParams::DEFAULT) });
+        slot.write(Engine { tracker: Tracker::new(), detector: Detector::rage_only(Params::DEFAULT) });
         *ready = true;
     }
     // SAFETY: written just above or by an earlier call (`ready`).

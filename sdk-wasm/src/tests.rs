@@ -1,7 +1,7 @@
 //! Native tests of the module's logic (the same code runs in the worker as wasm).
 
 use super::*;
-use shared_physics::detect::detect_rage;
+use shared_physics::detect::{detect_rage, RageParams};
 use shared_physics::wire::{decode, encode, Ack, Envelope, Frame, Hello, Intervene, Section, PROTOCOL_VERSION};
 use shared_physics::Emotion;
 

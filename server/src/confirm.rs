@@ -1,7 +1,8 @@
 //! Confirm: the server never trusts a client's confidence. It recomputes every detection from
 //! the evidence in the frame with the same `shared-physics` code and the tenant's thresholds.
 
-use shared_physics::detect::{detect_rage, Detection, RageParams};
+use shared_physics::detect::{detect_rage, Detection, Params};
+use shared_physics::emotions::{self, SectionClasses};
 use shared_physics::wire::DetectionFrame;
 use shared_physics::Emotion;
 
@@ -14,21 +15,24 @@ pub enum Verdict {
     Overturned(&'static str),
 }
 
-/// Recomputes `frame`'s detection from its evidence.
-pub fn confirm(frame: &DetectionFrame, rage: &RageParams) -> Verdict {
-    match frame.emotion {
-        Emotion::Rage => match detect_rage(&frame.evidence, rage) {
-            Some(d) if d.t_ms == frame.t_ms => Verdict::Confirmed(d),
-            Some(_) => Verdict::Overturned("the evidence's burst ends at another time than claimed"),
-            None => Verdict::Overturned("the evidence holds no rage burst"),
-        },
-        _ => Verdict::Overturned("no server-side detector for this emotion yet"),
+/// Recomputes `frame`'s detection from its evidence with the tenant's thresholds `params`;
+/// `classes` are the session's section classes (from its `Section` frames).
+pub fn confirm(frame: &DetectionFrame, params: &Params, classes: &SectionClasses) -> Verdict {
+    let recomputed = match frame.emotion {
+        Emotion::Rage => detect_rage(&frame.evidence, &params.rage),
+        other => emotions::detect(other, &frame.evidence, &params.trace, classes),
+    };
+    match recomputed {
+        Some(d) if d.t_ms == frame.t_ms => Verdict::Confirmed(d),
+        Some(_) => Verdict::Overturned("the evidence ends at another time than claimed"),
+        None => Verdict::Overturned("the evidence does not show this emotion"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared_physics::detect::RageParams;
     use shared_physics::{Kind, Sample};
 
     fn frame(clicks: &[(u32, i16)], claimed_t: u32) -> DetectionFrame {
@@ -42,7 +46,7 @@ mod tests {
     #[test]
     fn confirms_what_the_evidence_shows_with_its_own_confidence() {
         let f = frame(&[(0, 10), (150, 11), (300, 10), (450, 12)], 450);
-        match confirm(&f, &RageParams::default()) {
+        match confirm(&f, &Params::default(), &SectionClasses::new()) {
             Verdict::Confirmed(d) => {
                 assert_eq!(d.features.clicks, 4);
                 assert_ne!(d.confidence_pct(), 99, "the client's claim is not copied");
@@ -54,13 +58,30 @@ mod tests {
     #[test]
     fn overturns_claims_the_evidence_does_not_support() {
         let spread = frame(&[(0, 10), (150, 300), (300, 600)], 300);
-        assert!(matches!(confirm(&spread, &RageParams::default()), Verdict::Overturned(_)));
+        assert!(matches!(confirm(&spread, &Params::default(), &SectionClasses::new()), Verdict::Overturned(_)));
         let wrong_time = frame(&[(0, 10), (150, 11), (300, 10)], 9999);
-        assert!(matches!(confirm(&wrong_time, &RageParams::default()), Verdict::Overturned(_)));
+        assert!(matches!(confirm(&wrong_time, &Params::default(), &SectionClasses::new()), Verdict::Overturned(_)));
         let mut other = frame(&[(0, 10), (150, 11), (300, 10)], 300);
         other.emotion = Emotion::Confusion;
-        assert!(matches!(confirm(&other, &RageParams::default()), Verdict::Overturned(_)));
-        let strict = RageParams { min_clicks: 6, ..RageParams::default() };
-        assert!(matches!(confirm(&frame(&[(0, 10), (150, 11), (300, 10)], 300), &strict), Verdict::Overturned(_)));
+        assert!(matches!(confirm(&other, &Params::default(), &SectionClasses::new()), Verdict::Overturned(_)));
+        let strict = Params { rage: RageParams { min_clicks: 6, ..RageParams::default() }, ..Params::default() };
+        assert!(matches!(confirm(&frame(&[(0, 10), (150, 11), (300, 10)], 300), &strict, &SectionClasses::new()), Verdict::Overturned(_)));
+    }
+
+    #[test]
+    fn long_window_emotions_are_recomputed_with_the_sessions_section_classes() {
+        let mut evidence = heapless::Vec::new();
+        for i in 0..16u32 {
+            let x = if (i / 2) % 2 == 0 { 300 } else { 700 };
+            evidence.push(Sample { t_ms: i * 400, x, y: 400, kind: Kind::Move, section: 1 }).unwrap();
+        }
+        let f = DetectionFrame { emotion: Emotion::Hesitation, confidence_pct: 90, t_ms: 6000, section: 1, evidence };
+        let mut classes = SectionClasses::new();
+        let Verdict::Confirmed(plain) = confirm(&f, &Params::default(), &classes) else { panic!("not confirmed") };
+        classes.set(1, emotions::classify(b"pricing"));
+        let Verdict::Confirmed(pricing) = confirm(&f, &Params::default(), &classes) else { panic!("not confirmed") };
+        assert!(pricing.confidence > plain.confidence);
+        let strict = Params { trace: emotions::TraceParams { min_swings: 9, ..Default::default() }, ..Params::default() };
+        assert!(matches!(confirm(&f, &strict, &classes), Verdict::Overturned(_)));
     }
 }

@@ -19,6 +19,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use shared_physics::emotions::{classify, SectionClasses};
 use shared_physics::wire::{self, Ack, Frame, Intervene, WireError, MAX_FRAME_BYTES, MAX_TEXT_BYTES};
 use shared_physics::Emotion;
 use tokio::sync::mpsc;
@@ -323,7 +324,15 @@ impl Conn {
         let Some(b) = &self.bound else { return };
         let app = &self.app;
         inc(&b.counters.detections);
-        let d = match confirm(frame, &app.rage_params) {
+        let classes = {
+            let st = b.state.lock().expect("session lock");
+            let mut classes = SectionClasses::new();
+            for (&id, name) in &st.sections {
+                classes.set(id, classify(name.as_bytes()));
+            }
+            classes
+        };
+        let d = match confirm(frame, &app.params, &classes) {
             Verdict::Confirmed(d) => d,
             Verdict::Overturned(why) => {
                 inc(&b.counters.overturned);
@@ -355,6 +364,11 @@ impl Conn {
             "peak_speed": round2(d.features.peak_speed),
             "peak_jerk": round2(d.features.peak_jerk),
             "entropy": round2(d.features.entropy),
+            "dead_clicks": d.features.dead_clicks,
+            "reversals": d.features.reversals,
+            "efficiency": round2(d.features.efficiency),
+            "dwell_ms": d.features.dwell_ms,
+            "score": round2(d.features.score),
         });
         let mut evidence = vec![0u8; MAX_FRAME_BYTES];
         let evidence = postcard::to_slice(&frame.evidence, &mut evidence).map(|e| e.to_vec()).unwrap_or_default();
@@ -394,7 +408,9 @@ impl Conn {
             }));
         }
 
+        // Engaged visitors are doing fine: nobody is paged about them.
         let escalate = alert_due
+            && d.emotion != Emotion::Engaged
             && visitor.as_ref().is_some()
             && value_cents >= app.config.critical_value_cents
             && d.confidence >= app.config.intervene_confidence;

@@ -46,7 +46,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
-use shared_physics::detect::RageParams;
+use shared_physics::detect::Params;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -90,8 +90,8 @@ pub struct Inner {
     pub sessions: SessionTable,
     /// Sockets on this instance.
     pub sockets: PushRegistry,
-    /// Rage thresholds (tenant-tunable thresholds arrive with the physics issue).
-    pub rage_params: RageParams,
+    /// Detector thresholds used by the confirm step.
+    pub params: Params,
     /// SMS provider, if configured.
     pub twilio: Option<escalation::Twilio>,
 }
@@ -300,7 +300,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics: Metrics::default(),
         sessions: SessionTable::default(),
         sockets: PushRegistry::default(),
-        rage_params: RageParams::default(),
+        params: Params::default(),
         twilio,
     }));
     let prefix = state.config.bus_prefix.clone();

@@ -28,7 +28,8 @@ use std::io::{Read, Write};
 
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
-use shared_physics::detect::{Detector, RageParams};
+use shared_physics::detect::{Detector, Params};
+use shared_physics::emotions::{classify, TraceParams};
 use shared_physics::{Kind, Sample};
 
 /// The CSV header, in order.
@@ -200,13 +201,14 @@ impl SessionReplay {
         self.names.push(name.to_string());
         let id = self.names.len() as u8;
         self.sections.insert(name.to_string(), id);
+        self.detector.set_section_class(id, classify(name.as_bytes()));
         id
     }
 }
 
 /// Feeds rows, session by session, through a detector each and writes detections as JSON lines.
 pub struct Replay<'w, W: Write> {
-    params: RageParams,
+    params: Params,
     sessions: HashMap<String, SessionReplay>,
     out: &'w mut W,
     summary: Summary,
@@ -214,7 +216,7 @@ pub struct Replay<'w, W: Write> {
 
 impl<'w, W: Write> Replay<'w, W> {
     /// A replay of `format` input writing to `out`.
-    pub fn new(format: Format, out: &'w mut W, params: RageParams) -> Self {
+    pub fn new(format: Format, out: &'w mut W, params: Params) -> Self {
         Replay { params, sessions: HashMap::new(), out, summary: Summary::new(format) }
     }
 
@@ -307,7 +309,7 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
 }
 
 /// Replays an event CSV, writing detections as JSON lines to `out`.
-pub fn replay_csv(input: impl Read, out: &mut impl Write, params: RageParams) -> std::io::Result<Summary> {
+pub fn replay_csv(input: impl Read, out: &mut impl Write, params: Params) -> std::io::Result<Summary> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
     let mut replay = Replay::new(Format::Csv, out, params);
     match rdr.headers() {
@@ -482,7 +484,7 @@ impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for EachElement<F> {
 /// stably sorted by time (rrweb flushes mouse moves in batches whose positions precede the
 /// clicks recorded meanwhile) and then replayed. Times are ms since the first event (or since the
 /// earliest position, if a batched move precedes it).
-pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, params: RageParams) -> Result<Summary, ReplayError> {
+pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, params: Params) -> Result<Summary, ReplayError> {
     let mut samples = Vec::new();
     let mut errors = Vec::new();
     let (mut events, mut ignored) = (0u64, 0u64);
@@ -506,6 +508,8 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
 
     samples.sort_by(|a, b| a.abs_ms.total_cmp(&b.abs_ms));
     let origin = samples.first().map_or(0.0, |s| s.abs_ms).min(first_ts.unwrap_or(0.0));
+    // rrweb's mouse events carry no page answers: no click can be known to be dead.
+    let params = Params { trace: TraceParams { answers: false, ..params.trace }, ..params };
     let mut replay = Replay::new(Format::Rrweb, out, params);
     replay.summary.events = events;
     replay.summary.ignored = ignored;
@@ -533,13 +537,13 @@ mod tests {
 
     fn run(csv: &str) -> (String, Summary) {
         let mut out = Vec::new();
-        let s = replay_csv(csv.as_bytes(), &mut out, RageParams::default()).unwrap();
+        let s = replay_csv(csv.as_bytes(), &mut out, Params::default()).unwrap();
         (String::from_utf8(out).unwrap(), s)
     }
 
     fn run_rrweb(json: &str) -> Result<(String, Summary), ReplayError> {
         let mut out = Vec::new();
-        let s = replay_rrweb(json.as_bytes(), "rec", &mut out, RageParams::default())?;
+        let s = replay_rrweb(json.as_bytes(), "rec", &mut out, Params::default())?;
         Ok((String::from_utf8(out).unwrap(), s))
     }
 
@@ -610,16 +614,21 @@ mod tests {
             assert_eq!(s.by_kind.get(k), n, "{k:?}");
         }
         assert_eq!(s.by_kind.get(Kind::Move), 0);
-        // The page answered the burst's first click: the three clicks are not rage.
-        assert_eq!(lines(&out).len(), 0, "{out}");
+        // The page answered the burst's first click: the three clicks are not rage. The tab
+        // hidden while the visitor was in checkout is abandonment (below the bar).
+        let emotions = |out: &str| {
+            lines(out).iter().map(|l| (l["emotion"].as_str().unwrap().to_string(), l["t_ms"].as_u64().unwrap())).collect::<Vec<_>>()
+        };
+        assert_eq!(emotions(&out), [("abandonment".to_string(), 300)], "{out}");
+        assert_eq!(lines(&out)[0]["section"], "checkout");
         assert_eq!(
             s.to_string(),
-            "7 rows, 0 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1"
+            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1"
         );
-        // Without the response the same clicks make a burst; leave/hidden/visible change nothing.
+        // Without the response the same clicks make a rage burst.
         let (out, s) = run(&csv.replace("s,180,response,,,checkout\n", ""));
         assert!(s.errors.is_empty(), "{:?}", s.errors);
-        assert_eq!(lines(&out).len(), 1, "{out}");
+        assert_eq!(emotions(&out), [("abandonment".to_string(), 300), ("rage".to_string(), 650)], "{out}");
     }
 
     #[test]

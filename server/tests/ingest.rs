@@ -6,13 +6,13 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use shared_physics::detect::{Detector, RageParams};
+use shared_physics::detect::{Detector, Params};
 use shared_physics::wire::{DetectionFrame, Frame, Hello, Section};
 use shared_physics::{Emotion, Kind, Sample};
 
 /// A five-click burst on section 1 as the SDK's detector emits it: the last detection frame.
 fn rage_frame() -> DetectionFrame {
-    let mut det = Detector::new(RageParams::default());
+    let mut det = Detector::new(Params::default());
     let mut last = None;
     for i in 0..5u32 {
         det.push(Sample { t_ms: 900 + i * 10, x: 300 + i as i16 * 10, y: 200, kind: Kind::Move, section: 0 });

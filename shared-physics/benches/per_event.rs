@@ -4,7 +4,7 @@
 //! Target: ≤ 1 µs per event, so the worker never falls behind a 1 kHz mouse.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use shared_physics::detect::{detect_rage, Detector, RageParams, MAX_EVIDENCE};
+use shared_physics::detect::{detect_rage, Detector, Params, RageParams, MAX_EVIDENCE};
 use shared_physics::kinematics::Tracker;
 use shared_physics::{Kind, Sample};
 
@@ -36,7 +36,7 @@ fn per_event(c: &mut Criterion) {
     g.throughput(Throughput::Elements(samples.len() as u64));
     g.bench_function("tracker+detector", |b| {
         b.iter_batched(
-            || (Tracker::new(), Detector::new(RageParams::DEFAULT)),
+            || (Tracker::new(), Detector::new(Params::DEFAULT)),
             |(mut tracker, mut detector)| {
                 let mut emitted = 0u32;
                 for s in &samples {

@@ -38,8 +38,10 @@
 //! territory (an error after a click), a detector not built yet. A page that answers only after
 //! [`RESPONSE_WINDOW_MS`] (a slow server round trip with no spinner) still looks dead.
 
+use crate::emotions::{self, SectionClass, SectionClasses, TraceParams};
 use crate::features::{dispersion, DirectionHistogram};
 use crate::kinematics::Filter;
+use crate::trace::{Trace, TRACE_WINDOW_MS};
 use crate::{Emotion, Kind, Sample};
 
 /// How far back (ms) from the triggering click the evidence window reaches.
@@ -103,6 +105,17 @@ pub struct Features {
     pub peak_jerk: f32,
     /// Normalised direction entropy of the moves in the window, 0..=1.
     pub entropy: f32,
+    /// Frustration: dead-click episodes.
+    pub dead_clicks: u8,
+    /// Reversals (confusion: scroll + pointer; hesitation: swings; engaged: scroll turns;
+    /// frustration: repeated answered clicks).
+    pub reversals: u8,
+    /// Path efficiency (net distance / path length) of the recent moves, 0..=1.
+    pub efficiency: f32,
+    /// Hesitation: longest dwell, ms; engaged: reading duration, ms.
+    pub dwell_ms: u32,
+    /// The score the confidence is calibrated from (long-window emotions).
+    pub score: f32,
 }
 
 /// A detection: what, how sure, when, where, and why.
@@ -139,8 +152,8 @@ pub fn evidence_window<'a>(ring: &crate::ring::Ring, out: &'a mut [Sample; MAX_E
 }
 
 /// The logistic function.
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + libm::expf(-z))
+pub(crate) fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + crate::exp2(-z * core::f32::consts::LOG2_E))
 }
 
 /// True when a [`Kind::Response`] in `evidence` answers a click at `first_t..last_t` (a burst
@@ -232,69 +245,217 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
             peak_speed,
             peak_jerk,
             entropy: dirs.entropy(),
+            ..Features::default()
         },
     })
 }
 
+/// Every tenant-tunable threshold of the detectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Params {
+    /// Rage.
+    pub rage: RageParams,
+    /// The long-window emotions.
+    pub trace: TraceParams,
+}
+
+impl Params {
+    /// The documented defaults.
+    pub const DEFAULT: Params = Params { rage: RageParams::DEFAULT, trace: TraceParams::DEFAULT };
+}
+
+/// A long-window detection is emitted at this confidence (whole percent) or more.
+pub const EMIT_FLOOR_PCT: u8 = 50;
+
 /// The streaming detector the SDK runs and `sentientiq detect` replays: it keeps the ring of
-/// recent samples and decides when a detection is worth sending.
+/// recent samples and the salient trace ([`crate::trace`]), and decides when a detection is
+/// worth sending.
 ///
-/// **Emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]. A burst
-/// continues while each detection comes within `max_ici_ms` of the previous one; a click
+/// **Rage emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]. A
+/// burst continues while each detection comes within `max_ici_ms` of the previous one; a click
 /// without a detection ends it. A detection is emitted when its confidence (in whole percent)
 /// is higher than the best one of its burst so far, so a five-click burst emits about three
 /// frames (at clicks 3, 4, 5), each with its own evidence.
+///
+/// **Long-window emit rule**: when the trace keeps a sample, the emotions that sample can
+/// change are evaluated over the trace's last [`TRACE_WINDOW_MS`] (frustration when a click's
+/// answer window closes or an answer arrives; confusion and engaged on a scroll; confusion and
+/// hesitation on a move; abandonment on a leave or hidden). A detection is emitted when it
+/// reaches [`EMIT_FLOOR_PCT`] and beats the best of its emotion's episode (an episode ends
+/// [`TRACE_WINDOW_MS`] after its last detection). One push returns at most one detection: rage
+/// first, else the most confident long-window one.
+///
+/// `LONG = false` ([`Detector::rage_only`]) skips the trace and the long-window emotions: the
+/// SDK's page-start module uses it to stay inside the 8 KB budget (see `docs/detectors.md`).
 #[derive(Clone, Debug)]
-pub struct Detector {
+pub struct Detector<const LONG: bool = true> {
     ring: crate::ring::Ring,
-    params: RageParams,
-    /// The current burst: time of its latest detection and the highest confidence seen.
+    trace: Trace,
+    classes: SectionClasses,
+    params: Params,
+    /// The current rage burst: time of its latest detection and the highest confidence seen.
     burst: Option<(u32, u8)>,
+    /// Per long-window emotion (`Emotion as usize - 1`): last emission time and best percent.
+    episodes: [Option<(u32, u8)>; 5],
+    /// The newest click whose answer window is still open.
+    pending_click: Option<u32>,
     evidence: [Sample; MAX_EVIDENCE],
     evidence_len: usize,
+    trace_evidence: [Sample; MAX_EVIDENCE],
+    trace_evidence_len: usize,
+    /// Whether the last detection returned came from the trace.
+    from_trace: bool,
 }
 
 impl Default for Detector {
     fn default() -> Self {
-        Detector::new(RageParams::DEFAULT)
+        Detector::new(Params::DEFAULT)
     }
 }
 
-impl Detector {
-    /// A detector with the given thresholds (`const`, so a static detector costs no code).
-    pub const fn new(params: RageParams) -> Detector {
+const NO_SAMPLE: Sample = Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 };
+
+impl Detector<true> {
+    /// A detector of every emotion with the given thresholds.
+    pub const fn new(params: Params) -> Detector<true> {
+        Detector::build(params)
+    }
+}
+
+impl Detector<false> {
+    /// A detector of rage alone (no trace, no long-window emotions).
+    pub const fn rage_only(params: Params) -> Detector<false> {
+        Detector::build(params)
+    }
+}
+
+impl<const LONG: bool> Detector<LONG> {
+    const fn build(params: Params) -> Detector<LONG> {
         Detector {
             ring: crate::ring::Ring::new(),
+            trace: Trace::new(),
+            classes: SectionClasses::new(),
             params,
             burst: None,
-            evidence: [Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 }; MAX_EVIDENCE],
+            episodes: [None; 5],
+            pending_click: None,
+            evidence: [NO_SAMPLE; MAX_EVIDENCE],
             evidence_len: 0,
+            trace_evidence: [NO_SAMPLE; MAX_EVIDENCE],
+            trace_evidence_len: 0,
+            from_trace: false,
         }
+    }
+
+    /// Files section `id` under `class` (the SDK calls it when it learns a section's name).
+    pub fn set_section_class(&mut self, id: u8, class: SectionClass) {
+        self.classes.set(id, class);
+    }
+
+    /// The section classes learnt so far.
+    pub fn classes(&self) -> &SectionClasses {
+        &self.classes
     }
 
     /// Feeds one sample; returns a detection to emit, if any. Its evidence is then
     /// [`Detector::evidence`].
     pub fn push(&mut self, s: Sample) -> Option<Detection> {
         self.ring.push(s);
-        if s.kind != Kind::Click {
+        let rage = if s.kind == Kind::Click { self.push_click() } else { None };
+        if !LONG {
+            return rage;
+        }
+
+        // The trace: a leave or hidden needs the last position before it.
+        if matches!(s.kind, Kind::Leave | Kind::Hidden) {
+            if let Some(m) = self.trace.last_move() {
+                self.trace.keep(m);
+            }
+        }
+        let closes = s.kind != Kind::Response && self.pending_click.is_some_and(|c| s.t_ms.saturating_sub(c) > RESPONSE_WINDOW_MS);
+        let mut kept = self.trace.push(s);
+        if closes {
+            self.trace.keep(s);
+            kept = true;
+        }
+        match s.kind {
+            Kind::Click => self.pending_click = Some(s.t_ms),
+            Kind::Response => self.pending_click = None,
+            _ if closes => self.pending_click = None,
+            _ => {}
+        }
+        if rage.is_some() {
+            self.from_trace = false;
+            return rage;
+        }
+        if !kept {
             return None;
         }
+        let candidates: &[Emotion] = match s.kind {
+            _ if closes => &[Emotion::Frustration],
+            Kind::Response => &[Emotion::Frustration],
+            Kind::Scroll => &[Emotion::Confusion, Emotion::Engaged],
+            Kind::Move => &[Emotion::Confusion, Emotion::Hesitation],
+            Kind::Leave | Kind::Hidden => &[Emotion::Abandonment],
+            _ => &[],
+        };
+        if candidates.is_empty() {
+            return None;
+        }
+        self.trace_evidence_len = self.trace.ring().copy_since(s.t_ms.saturating_sub(TRACE_WINDOW_MS), &mut self.trace_evidence);
+        let ev = self.trace_evidence.get(..self.trace_evidence_len).unwrap_or(&[]);
+        let mut best: Option<Detection> = None;
+        for &emotion in candidates {
+            let Some(d) = emotions::detect(emotion, ev, &self.params.trace, &self.classes) else { continue };
+            let pct = d.confidence_pct();
+            let Some(slot) = self.episodes.get_mut((emotion as usize).wrapping_sub(1)) else { continue };
+            let floor = match *slot {
+                Some((t, b)) if d.t_ms.saturating_sub(t) <= TRACE_WINDOW_MS => b,
+                _ => 0,
+            };
+            if pct < EMIT_FLOOR_PCT || pct <= floor {
+                continue;
+            }
+            *slot = Some((d.t_ms, pct));
+            if best.is_none_or(|b| pct > b.confidence_pct()) {
+                best = Some(d);
+            }
+        }
+        if best.is_some() {
+            self.from_trace = true;
+        }
+        best
+    }
+
+    /// The rage half of [`Detector::push`] for a click already in the ring.
+    fn push_click(&mut self) -> Option<Detection> {
         self.evidence_len = evidence_window(&self.ring, &mut self.evidence).len();
-        let Some(d) = detect_rage(self.evidence(), &self.params) else {
+        self.from_trace = false;
+        let Some(d) = detect_rage(self.rage_evidence(), &self.params.rage) else {
             self.burst = None;
             return None;
         };
         let pct = d.confidence_pct();
         let best = match self.burst {
-            Some((t0, best)) if d.t_ms.wrapping_sub(t0) <= self.params.max_ici_ms => best,
+            Some((t0, best)) if d.t_ms.wrapping_sub(t0) <= self.params.rage.max_ici_ms => best,
             _ => 0,
         };
         self.burst = Some((d.t_ms, best.max(pct)));
         (pct > best).then_some(d)
     }
 
-    /// The evidence window of the last click (of the last detection [`Detector::push`] returned).
+    /// The evidence of the last detection [`Detector::push`] returned (until the next one):
+    /// the raw window of a rage detection, the trace window of a long-window one.
     pub fn evidence(&self) -> &[Sample] {
+        if self.from_trace {
+            self.trace_evidence.get(..self.trace_evidence_len).unwrap_or(&[])
+        } else {
+            self.rage_evidence()
+        }
+    }
+
+    /// The raw evidence window of the last click.
+    pub fn rage_evidence(&self) -> &[Sample] {
         self.evidence.get(..self.evidence_len).unwrap_or(&[])
     }
 }
@@ -390,7 +551,7 @@ mod tests {
 
     #[test]
     fn the_detector_emits_once_per_confidence_step_of_a_burst() {
-        let mut d = Detector::new(RageParams::default());
+        let mut d = Detector::new(Params::default());
         let mut emitted = 0;
         for i in 0..6u32 {
             if let Some(det) = d.push(click(1000 + i * 150, 400, 300)) {

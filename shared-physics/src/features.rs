@@ -63,7 +63,7 @@ impl DirectionHistogram {
         for &b in &self.bins {
             if b > 0 {
                 let p = b as f32 / n;
-                h -= p * libm::log2f(p);
+                h -= p * crate::log2(p);
             }
         }
         h / 3.0
@@ -103,7 +103,7 @@ pub fn dispersion(points: impl Iterator<Item = (f32, f32)> + Clone) -> f32 {
     }
     let (cx, cy) = (sx / n as f32, sy / n as f32);
     let ss: f32 = points.map(|(x, y)| (x - cx) * (x - cx) + (y - cy) * (y - cy)).sum();
-    libm::sqrtf(ss / n as f32)
+    crate::sqrt(ss / n as f32)
 }
 
 #[cfg(test)]

@@ -23,10 +23,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod detect;
+pub mod emotions;
 pub mod features;
 pub mod kinematics;
 pub mod ring;
+pub mod trace;
 pub mod wire;
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +38,48 @@ use serde::{Deserialize, Serialize};
 /// stay far below `√f32::MAX ≈ 1.8·10¹⁹`, so this needs none of `hypotf`'s rescaling, which
 /// would cost the SDK several hundred bytes.
 pub fn norm(x: f32, y: f32) -> f32 {
-    libm::sqrtf(x * x + y * y)
+    sqrt(x * x + y * y)
+}
+
+/// `√v` for `v ≥ 0` (0 for anything else), within an ulp or two: three Newton steps from the
+/// classic exponent-halving first guess. Plain f32 arithmetic in a fixed order, so identical
+/// natively and in wasm; libm's correctly rounded software `sqrtf` costs the SDK about 470 bytes
+/// and the wasm `f32.sqrt` instruction is not reachable from stable `no_std` Rust.
+pub fn sqrt(v: f32) -> f32 {
+    if v.is_nan() || v <= 0.0 {
+        return 0.0;
+    }
+    let mut g = f32::from_bits((v.to_bits() >> 1) + 0x1fbd_1df5);
+    for _ in 0..3 {
+        g = 0.5 * (g + v / g);
+    }
+    g
+}
+
+/// `2^x` for `x` in about `-126..128`, within 2·10⁻⁶ relative (a degree-7 polynomial for the
+/// fraction, the integer part put straight into the exponent bits). Plain f32 arithmetic in a
+/// fixed order, so native and wasm give the same bits; a few dozen bytes of wasm instead of
+/// libm's `expf` (about 600).
+pub fn exp2(x: f32) -> f32 {
+    let x = x.clamp(-126.0, 127.0);
+    let i = x as i32 - i32::from(x < 0.0 && x != (x as i32) as f32);
+    let f = x - i as f32;
+    // Taylor series of 2^f = e^(f·ln 2) on [0, 1).
+    let t = f * core::f32::consts::LN_2;
+    let p = 1.0 + t * (1.0 + t * (0.5 + t * (1.0 / 6.0 + t * (1.0 / 24.0 + t * (1.0 / 120.0 + t * (1.0 / 720.0 + t * (1.0 / 5040.0)))))));
+    p * f32::from_bits(((i + 127) as u32) << 23)
+}
+
+/// `log2(x)` for positive normal `x`, within about 2·10⁻⁵ (exponent bits plus a polynomial of
+/// the mantissa); see [`exp2`] for why not libm.
+pub fn log2(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // 1 ≤ m < 2
+                                                                // log2(m) for m in [1, 2): an odd series in s = (m − 1)/(m + 1).
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    e as f32 + s * (2.0 + s2 * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0)))) * core::f32::consts::LOG2_E
 }
 
 /// What happened at a sample. Encoded on the wire as a one-byte varint index: append, never
@@ -130,15 +174,15 @@ pub struct Sample {
 pub enum Emotion {
     /// Rapid repeated clicks in a small radius (see [`detect::detect_rage`]).
     Rage,
-    /// Dead clicks, failed submits (detector: a later issue).
+    /// Dead clicks, failed submits (see [`emotions::detect_frustration`]).
     Frustration,
-    /// Scroll reversals, section ping-pong (detector: a later issue).
+    /// Scroll reversals, thrashing (see [`emotions::detect_confusion`]).
     Confusion,
-    /// Oscillation between options, dwell without acting (detector: a later issue).
+    /// Oscillation between options, dwell without acting (see [`emotions::detect_hesitation`]).
     Hesitation,
-    /// Exit intent (detector: a later issue).
+    /// Exit intent (see [`emotions::detect_abandonment`]).
     Abandonment,
-    /// Steady, productive interaction (detector: a later issue).
+    /// Steady reading (see [`emotions::detect_engaged`]).
     Engaged,
 }
 
@@ -168,6 +212,20 @@ impl Emotion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_small_math_is_close_to_libm() {
+        for i in 0..2000 {
+            let v = i as f32 * 7.3 + 0.01;
+            assert!((sqrt(v) - libm::sqrtf(v)).abs() <= 2.0 * f32::EPSILON * libm::sqrtf(v), "sqrt {v}");
+            let x = i as f32 / 50.0 - 20.0;
+            let (ours, theirs) = (exp2(x), libm::exp2f(x));
+            assert!((ours - theirs).abs() <= 2e-6 * theirs, "exp2 {x}: {ours} vs {theirs}");
+            let p = (i + 1) as f32 / 1000.0;
+            assert!((log2(p) - libm::log2f(p)).abs() <= 3e-5, "log2 {p}");
+        }
+        assert_eq!((sqrt(0.0), sqrt(-1.0), sqrt(f32::NAN)), (0.0, 0.0, 0.0));
+    }
 
     #[test]
     fn loader_codes_names_and_variant_order_agree() {

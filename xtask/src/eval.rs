@@ -48,8 +48,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use shared_physics::detect::{detect_rage, Detector, RageParams};
-use shared_physics::{Kind, Sample};
+use shared_physics::detect::{detect_rage, Detector, Params, RageParams};
+use shared_physics::emotions::TraceParams;
+use shared_physics::{Emotion, Kind, Sample};
 
 /// Largest press→release distance (px) for a press and release to make a click.
 pub const CLICK_SLOP_PX: f32 = 5.0;
@@ -386,7 +387,8 @@ pub struct Outcome {
 pub fn run_session(s: &Session) -> Outcome {
     let params = RageParams::DEFAULT;
     let mut out = Outcome::default();
-    let mut det = Detector::new(params);
+    // These recordings carry no page answers: no click can be known to be dead.
+    let mut det = Detector::new(Params { rage: params, trace: TraceParams { answers: false, ..TraceParams::DEFAULT } });
     let mut burst = RisingEdge::default();
     let (mut burst_any, mut burst_intervened) = (false, false);
     let (mut ph, mut amp, mut dd) = (PostHog::default(), Amplitude::default(), Datadog::default());
@@ -396,10 +398,10 @@ pub fn run_session(s: &Session) -> Outcome {
             continue;
         }
         // The click's own evidence window (set by `push`) tells whether the burst goes on.
-        if burst.update(detect_rage(det.evidence(), &params).is_some()) {
+        if burst.update(detect_rage(det.rage_evidence(), &params).is_some()) {
             (burst_any, burst_intervened) = (false, false);
         }
-        if let Some(d) = emitted {
+        if let Some(d) = emitted.filter(|d| d.emotion == Emotion::Rage) {
             if !burst_any {
                 burst_any = true;
                 out.firings[0].push(smp.t_ms);

@@ -1,0 +1,528 @@
+//! The long-window emotions: `frustration`, `confusion`, `hesitation`, `abandonment` and
+//! `engaged`, each a pure function of an evidence slice cut from the salient trace
+//! ([`crate::trace`]), so the server recomputes exactly what the client computed.
+//!
+//! Every detector measures a few features, combines them into a score `z` with documented
+//! weights, and turns the score into a confidence with its emotion's Platt calibration
+//! ([`crate::calibration`]): `c = σ(a·z + b)`, capped at [`MAX_CONFIDENCE`]. The signatures,
+//! thresholds and known failure cases are in `docs/detectors.md`.
+//!
+//! **Section classes**: the same motion means different things on a pricing table and in an
+//! article. The SDK learns each section's name when it is first seen and files it under a
+//! [`SectionClass`] by its name ([`classify`]); the server does the same from the session's
+//! `Section` frames. Hesitation is only intervention-grade in a decision or checkout section;
+//! a hidden tab only counts as abandonment in checkout.
+//!
+//! **Page answers**: frustration's dead clicks are clicks the page did not answer within
+//! [`RESPONSE_WINDOW_MS`]. The SDK always watches for answers; a recording that never carried
+//! them (e.g. a raw mouse dataset) must say so ([`TraceParams::answers`] = false), and then no
+//! click counts as dead.
+
+use crate::calibration::{self, Platt};
+use crate::detect::{Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS, RESPONSE_WINDOW_MS};
+use crate::{Emotion, Kind, Sample};
+
+/// What a section is for, from its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SectionClass {
+    /// Anything else (or no section).
+    Other = 0,
+    /// Choosing: pricing, plans, comparisons, upgrades.
+    Decision = 1,
+    /// Paying: checkout, cart, basket, payment, billing.
+    Checkout = 2,
+    /// Reading: articles, blog posts, docs.
+    Content = 3,
+}
+
+/// Name fragments (lowercase ASCII) per class, tried in this order.
+const CLASS_WORDS: [(SectionClass, &[&[u8]]); 3] = [
+    (SectionClass::Checkout, &[b"checkout", b"cart", b"basket", b"payment", b"billing"]),
+    (SectionClass::Decision, &[b"pric", b"plan", b"compar", b"upgrade", b"tier"]),
+    (SectionClass::Content, &[b"article", b"blog", b"doc", b"content", b"read", b"post"]),
+];
+
+/// The class of a section called `name` (ASCII case-insensitive substring match, see
+/// [`CLASS_WORDS`]).
+pub fn classify(name: &[u8]) -> SectionClass {
+    // By hand rather than `windows`, whose size check links the SDK's wasm to `core::fmt`.
+    let has = |word: &[u8]| (0..name.len()).any(|i| name.get(i..i + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word)));
+    for (class, words) in CLASS_WORDS {
+        if words.iter().any(|w| has(w)) {
+            return class;
+        }
+    }
+    SectionClass::Other
+}
+
+/// The class of every section id of a page view (2 bits per id; unknown ids are `Other`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SectionClasses([u32; 16]);
+
+impl SectionClasses {
+    /// All sections `Other`.
+    pub const fn new() -> SectionClasses {
+        SectionClasses([0; 16])
+    }
+
+    /// Files section `id` under `class`.
+    pub fn set(&mut self, id: u8, class: SectionClass) {
+        let (word, shift) = (id as usize / 16, (id as usize % 16) * 2);
+        if let Some(w) = self.0.get_mut(word) {
+            *w = (*w & !(3 << shift)) | ((class as u32) << shift);
+        }
+    }
+
+    /// The class of section `id`.
+    pub fn get(&self, id: u8) -> SectionClass {
+        let (word, shift) = (id as usize / 16, (id as usize % 16) * 2);
+        match self.0.get(word).map_or(0, |w| (w >> shift) & 3) {
+            1 => SectionClass::Decision,
+            2 => SectionClass::Checkout,
+            3 => SectionClass::Content,
+            _ => SectionClass::Other,
+        }
+    }
+}
+
+/// Tenant-tunable thresholds of the long-window emotions. The defaults are the documented
+/// ones (`docs/detectors.md`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TraceParams {
+    /// Whether the source reports the page's answers to clicks (the SDK always does).
+    pub answers: bool,
+    /// Fewest dead-click episodes (or repeated answered clicks) for frustration.
+    pub min_dead_clicks: u8,
+    /// Fewest scroll reversals for scroll confusion.
+    pub min_scroll_reversals: u8,
+    /// Fewest pointer reversals (in [`THRASH_WINDOW_MS`]) for thrashing.
+    pub min_thrash_reversals: u8,
+    /// Fewest wide swings between options for hesitation.
+    pub min_swings: u8,
+    /// Shortest steady reading scroll for `engaged`, ms.
+    pub min_reading_ms: u32,
+}
+
+impl TraceParams {
+    /// The documented defaults.
+    pub const DEFAULT: TraceParams = TraceParams {
+        answers: true,
+        min_dead_clicks: 2,
+        min_scroll_reversals: 3,
+        min_thrash_reversals: 6,
+        min_swings: 3,
+        min_reading_ms: 4000,
+    };
+}
+
+impl Default for TraceParams {
+    fn default() -> Self {
+        TraceParams::DEFAULT
+    }
+}
+
+/// Clicks less than this far apart (px) are on the same spot.
+pub const SPOT_RADIUS_PX: f32 = 48.0;
+/// A dead click within this many ms of the previous dead click on the same spot belongs to the
+/// same episode (a burst counts once: that is rage's evidence, not frustration's).
+pub const EPISODE_GAP_MS: u32 = 700;
+/// Answered clicks on the same spot this far apart (ms) are repeated attempts (a submit that
+/// keeps failing), not a burst.
+pub const REPEAT_MS: (u32, u32) = (700, 5000);
+/// A scroll turn counts as a reversal when the swing since the last turn is at least this, px.
+pub const SCROLL_SWING_PX: i32 = 80;
+/// Window of the thrashing features, ms.
+pub const THRASH_WINDOW_MS: u32 = 5000;
+/// A pointer turn counts as a reversal when the swing since the last turn is at least this, px.
+pub const THRASH_SWING_PX: i32 = 40;
+/// A swing between options is at least this wide, px.
+pub const OPTION_SWING_PX: i32 = 120;
+/// The pointer dwells while it stays within this radius, px.
+pub const DWELL_RADIUS_PX: f32 = 24.0;
+/// A click this recent (ms) means the visitor acted: no hesitation, no thrash.
+pub const ACTED_MS: u32 = 2000;
+/// An exit is "at the top edge" when the last pointer position is at most this far down, px.
+pub const TOP_EDGE_PX: i16 = 48;
+
+fn confidence(z: f32, cal: Platt) -> f32 {
+    crate::detect::sigmoid(cal.a * z + cal.b).min(MAX_CONFIDENCE)
+}
+
+fn detection(emotion: Emotion, last: &Sample, section: u8, z: f32, features: Features) -> Detection {
+    let cal = calibration::platt(emotion);
+    Detection { emotion, confidence: confidence(z, cal), t_ms: last.t_ms, section, features: Features { score: z, ..features } }
+}
+
+/// The section of the newest pointer sample (move, down, click) in `ev`, 0 if none.
+fn current_section(ev: &[Sample]) -> u8 {
+    ev.iter().rev().find(|s| matches!(s.kind, Kind::Move | Kind::Down | Kind::Click)).map_or(0, |s| s.section)
+}
+
+fn dist(a: &Sample, b: &Sample) -> f32 {
+    crate::norm(a.x as f32 - b.x as f32, a.y as f32 - b.y as f32)
+}
+
+/// Counts reversals along one coordinate of `samples`: once the value has moved `swing` away
+/// from its start, a reversal is counted each time it comes back at least `swing` from its
+/// furthest point in the current direction (hysteresis: jitter and small back-steps never count).
+fn reversals<'a>(samples: impl Iterator<Item = &'a Sample>, coord: impl Fn(&Sample) -> i32, swing: i32) -> u8 {
+    let (mut count, mut dir, mut start, mut extreme) = (0u8, 0i32, None::<i32>, 0i32);
+    for s in samples {
+        let v = coord(s);
+        let Some(a) = start else {
+            start = Some(v);
+            continue;
+        };
+        if dir == 0 {
+            if (v - a).abs() >= swing {
+                dir = (v - a).signum();
+                extreme = v;
+            }
+        } else if (v - extreme) * dir > 0 {
+            extreme = v;
+        } else if (extreme - v) * dir >= swing {
+            count = count.saturating_add(1);
+            dir = -dir;
+            extreme = v;
+        }
+    }
+    count
+}
+
+/// `frustration`: dead clicks (clicks the page did not answer within [`RESPONSE_WINDOW_MS`]),
+/// counted once per episode, on several spots; or answered clicks on the same spot repeated
+/// [`REPEAT_MS`] apart (a submit that keeps failing with an error). Evaluated when a click's
+/// answer window closes or an answer arrives.
+///
+/// Score: `z = 1.0·dead + 0.5·(spots − 1) + 0.9·repeats − 2.5`.
+pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
+    let last = ev.last()?;
+    let (mut dead, mut spots, mut repeats) = (0u8, 0u8, 0u8);
+    let mut spot_at: [Option<Sample>; 8] = [None; 8];
+    let (mut prev_click, mut prev_dead, mut prev_answered): (Option<Sample>, Option<Sample>, Option<Sample>) = (None, None, None);
+    let clicks = ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click);
+    for (i, c) in clicks {
+        if prev_click.is_some_and(|p| c.t_ms.saturating_sub(p.t_ms) < MIN_HUMAN_ICI_MS) {
+            continue;
+        }
+        prev_click = Some(*c);
+        let mut answered = false;
+        let mut closed = last.t_ms.saturating_sub(c.t_ms) > RESPONSE_WINDOW_MS;
+        for s in ev.iter().skip(i + 1) {
+            match s.kind {
+                Kind::Click if s.t_ms.saturating_sub(c.t_ms) >= MIN_HUMAN_ICI_MS => {
+                    closed = true;
+                    break;
+                }
+                Kind::Response if s.t_ms.saturating_sub(c.t_ms) <= RESPONSE_WINDOW_MS => {
+                    answered = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if answered {
+            if prev_answered.is_some_and(|a| {
+                let gap = c.t_ms.saturating_sub(a.t_ms);
+                dist(&a, c) <= SPOT_RADIUS_PX && (REPEAT_MS.0..=REPEAT_MS.1).contains(&gap)
+            }) {
+                repeats = repeats.saturating_add(1);
+            }
+            prev_answered = Some(*c);
+        } else if closed && p.answers {
+            let same_episode = prev_dead.is_some_and(|d| c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c) <= SPOT_RADIUS_PX);
+            prev_dead = Some(*c);
+            if same_episode {
+                continue;
+            }
+            dead = dead.saturating_add(1);
+            if !spot_at.iter().flatten().any(|s| dist(s, c) <= SPOT_RADIUS_PX) {
+                if let Some(slot) = spot_at.iter_mut().find(|s| s.is_none()) {
+                    *slot = Some(*c);
+                }
+                spots = spots.saturating_add(1);
+            }
+        }
+    }
+    if dead < p.min_dead_clicks && repeats < p.min_dead_clicks {
+        return None;
+    }
+    let z = f32::from(dead) + 0.5 * (f32::from(spots.max(1)) - 1.0) + 0.9 * f32::from(repeats) - 2.5;
+    let features = Features { clicks: dead, dead_clicks: dead, reversals: repeats, ..Features::default() };
+    Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
+}
+
+/// Path length and straight-line distance of the moves in `ev` after `since`.
+fn path(ev: &[Sample], since: u32) -> (f32, f32) {
+    let mut moves = ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= since);
+    let Some(first) = moves.next() else { return (0.0, 0.0) };
+    let (mut len, mut prev) = (0.0, first);
+    for s in moves {
+        len += dist(prev, s);
+        prev = s;
+    }
+    (len, dist(first, prev))
+}
+
+/// Time of the newest click in `ev`, if any.
+fn last_click(ev: &[Sample]) -> Option<u32> {
+    ev.iter().rev().find(|s| s.kind == Kind::Click).map(|s| s.t_ms)
+}
+
+/// `confusion`: scroll reversals (up and down over the same content, each swing ≥
+/// [`SCROLL_SWING_PX`]) or thrashing (the pointer reversing ≥
+/// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
+/// [`THRASH_WINDOW_MS`] while getting nowhere, and no click for [`ACTED_MS`]).
+///
+/// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) − 3.0`.
+pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
+    let last = ev.last()?;
+    let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
+    let since = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
+    let acted = last_click(ev).is_some_and(|t| last.t_ms.saturating_sub(t) <= ACTED_MS);
+    let recent = || ev.iter().filter(move |s| s.kind == Kind::Move && s.t_ms >= since);
+    let thrash = if acted {
+        0
+    } else {
+        reversals(recent(), |s| s.x as i32, THRASH_SWING_PX).saturating_add(reversals(recent(), |s| s.y as i32, THRASH_SWING_PX))
+    };
+    if scrolls < p.min_scroll_reversals && thrash < p.min_thrash_reversals {
+        return None;
+    }
+    let (len, net) = path(ev, since);
+    let efficiency = if len > 0.0 { net / len } else { 1.0 };
+    let z = 0.9 * f32::from(scrolls) + 0.45 * f32::from(thrash) * (1.0 - efficiency) - 3.0;
+    let features = Features { reversals: scrolls.saturating_add(thrash), efficiency, ..Features::default() };
+    Some(detection(Emotion::Confusion, last, current_section(ev), z, features))
+}
+
+/// `hesitation`: in a decision or checkout section, swinging between options (x or y swings ≥
+/// [`OPTION_SWING_PX`]) and dwelling still (within [`DWELL_RADIUS_PX`]) without clicking for
+/// [`ACTED_MS`]. Elsewhere the same motion is capped below the intervention bar.
+///
+/// Score: `z = 0.8·swings + 1.0·min(dwell_s / 1.5, 2) + 1.5·[decision or checkout] − 4.0`.
+pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasses) -> Option<Detection> {
+    let last = ev.last()?;
+    if last_click(ev).is_some_and(|t| last.t_ms.saturating_sub(t) <= ACTED_MS) {
+        return None;
+    }
+    let moves = || ev.iter().filter(|s| s.kind == Kind::Move);
+    let swings = reversals(moves(), |s| s.x as i32, OPTION_SWING_PX).max(reversals(moves(), |s| s.y as i32, OPTION_SWING_PX));
+    // The longest stretch of moves that stays within the dwell radius of its first.
+    let (mut dwell_ms, mut anchor) = (0u32, None::<&Sample>);
+    for s in moves() {
+        match anchor {
+            Some(a) if dist(a, s) <= DWELL_RADIUS_PX => dwell_ms = dwell_ms.max(s.t_ms.saturating_sub(a.t_ms)),
+            _ => anchor = Some(s),
+        }
+    }
+    if swings < p.min_swings && dwell_ms < 1500 {
+        return None;
+    }
+    let section = current_section(ev);
+    let deciding = matches!(classes.get(section), SectionClass::Decision | SectionClass::Checkout);
+    let z = 0.8 * f32::from(swings) + (dwell_ms as f32 / 1500.0).min(2.0) + if deciding { 1.5 } else { 0.0 } - 4.0;
+    let features = Features { reversals: swings, dwell_ms, ..Features::default() };
+    let mut d = detection(Emotion::Hesitation, last, section, z, features);
+    if !deciding {
+        d.confidence = d.confidence.min(crate::detect::SHORT_BURST_CAP);
+    }
+    Some(d)
+}
+
+/// `abandonment`: exit intent. The trigger is a `leave` (the pointer left the document) or a
+/// `hidden` (the tab went away). A leave counts by the pointer's upward speed over its last
+/// move steps and whether it left at the top edge (towards the tab bar and the close button);
+/// either counts more in a checkout section.
+///
+/// Score: leave `z = 1.2·min(up_speed / 800, 2.5) + 1.5·[top edge] + 1.2·[checkout] − 3.0`;
+/// hidden `z = 2.2·[checkout] − 1.5`.
+pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Detection> {
+    let last = ev.last()?;
+    if !matches!(last.kind, Kind::Leave | Kind::Hidden) {
+        return None;
+    }
+    let section = current_section(ev);
+    let checkout = if classes.get(section) == SectionClass::Checkout { 1.0 } else { 0.0 };
+    let mut moves = ev.iter().rev().filter(|s| s.kind == Kind::Move && last.t_ms.saturating_sub(s.t_ms) <= 1000);
+    let end = moves.next();
+    // Upward speed from the newest move to the one at least 80 ms before it.
+    let start = end.and_then(|e| moves.find(|s| e.t_ms.saturating_sub(s.t_ms) >= 80));
+    let up_speed = match (start, end) {
+        (Some(s), Some(e)) => (s.y as f32 - e.y as f32) * 1000.0 / e.t_ms.saturating_sub(s.t_ms).max(1) as f32,
+        _ => 0.0,
+    };
+    let top = end.is_some_and(|e| e.y <= TOP_EDGE_PX);
+    let z = if last.kind == Kind::Hidden {
+        2.2 * checkout - 1.5
+    } else {
+        1.2 * (up_speed.max(0.0) / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 1.2 * checkout - 3.0
+    };
+    let features = Features { peak_speed: up_speed, ..Features::default() };
+    Some(detection(Emotion::Abandonment, last, section, z, features))
+}
+
+/// `engaged`: steady reading. The page scrolled mostly one way (back-scroll under a fifth of
+/// the way forward, at most one reversal) for at least [`TraceParams::min_reading_ms`] at a
+/// reading pace (20–600 px/s); more so in a content section.
+///
+/// Score: `z = 1.0·min(duration / 5 s, 2) + 0.8·[content] − 0.8·reversals − 1.2`.
+pub fn detect_engaged(ev: &[Sample], p: &TraceParams, classes: &SectionClasses) -> Option<Detection> {
+    let last = ev.last()?;
+    let mut scrolls = ev.iter().filter(|s| s.kind == Kind::Scroll);
+    let first = scrolls.next()?;
+    let (mut down, mut up, mut prev) = (0i32, 0i32, first);
+    for s in scrolls {
+        let d = s.y as i32 - prev.y as i32;
+        if d > 0 {
+            down += d;
+        } else {
+            up -= d;
+        }
+        prev = s;
+    }
+    let duration = prev.t_ms.saturating_sub(first.t_ms);
+    let turns = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
+    let pace = down as f32 * 1000.0 / duration.max(1) as f32;
+    if duration < p.min_reading_ms || turns > 1 || up * 5 > down || !(20.0..=600.0).contains(&pace) {
+        return None;
+    }
+    let section = current_section(ev);
+    let content = if classes.get(section) == SectionClass::Content { 0.8 } else { 0.0 };
+    let z = (duration as f32 / 5000.0).min(2.0) + content - 0.8 * f32::from(turns) - 1.2;
+    let features = Features { reversals: turns, dwell_ms: duration, peak_speed: pace, ..Features::default() };
+    Some(detection(Emotion::Engaged, last, section, z, features))
+}
+
+/// Runs the long-window detector for `emotion` over `ev` (what the server's confirm step
+/// calls). `None` for `rage`, which reads the raw window ([`crate::detect::detect_rage`]).
+pub fn detect(emotion: Emotion, ev: &[Sample], p: &TraceParams, classes: &SectionClasses) -> Option<Detection> {
+    match emotion {
+        Emotion::Rage => None,
+        Emotion::Frustration => detect_frustration(ev, p),
+        Emotion::Confusion => detect_confusion(ev, p),
+        Emotion::Hesitation => detect_hesitation(ev, p, classes),
+        Emotion::Abandonment => detect_abandonment(ev, classes),
+        Emotion::Engaged => detect_engaged(ev, p, classes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: u32, kind: Kind, x: i16, y: i16, section: u8) -> Sample {
+        Sample { t_ms: t, x, y, kind, section }
+    }
+    fn click(t: u32, x: i16, y: i16) -> Sample {
+        s(t, Kind::Click, x, y, 1)
+    }
+    fn resp(t: u32) -> Sample {
+        s(t, Kind::Response, 0, 0, 0)
+    }
+    fn mv(t: u32, x: i16, y: i16, section: u8) -> Sample {
+        s(t, Kind::Move, x, y, section)
+    }
+    fn scroll(t: u32, y: i16) -> Sample {
+        s(t, Kind::Scroll, 0, y, 0)
+    }
+
+    #[test]
+    fn classes_come_from_section_names() {
+        assert_eq!(classify(b"Pricing"), SectionClass::Decision);
+        assert_eq!(classify(b"checkout-form"), SectionClass::Checkout);
+        assert_eq!(classify(b"blog-article"), SectionClass::Content);
+        assert_eq!(classify(b"hero"), SectionClass::Other);
+        let mut c = SectionClasses::new();
+        c.set(200, SectionClass::Content);
+        c.set(3, SectionClass::Checkout);
+        c.set(3, SectionClass::Decision);
+        assert_eq!((c.get(200), c.get(3), c.get(4)), (SectionClass::Content, SectionClass::Decision, SectionClass::Other));
+    }
+
+    #[test]
+    fn reversals_need_a_wide_enough_swing() {
+        let ys = [0, 100, 200, 120, 20, 110, 200, 190, 195];
+        let ss: heapless::Vec<Sample, 16> = ys.iter().enumerate().map(|(i, &y)| scroll(i as u32 * 100, y)).collect();
+        // 0→200 down, 200→20 up, 20→200 down, 200→190 (10 px) up, then down: two reversals count.
+        assert_eq!(reversals(ss.iter(), |s| s.y as i32, 80), 2);
+    }
+
+    #[test]
+    fn dead_clicks_on_several_spots_are_frustration_and_answered_ones_are_not() {
+        let dead = [
+            click(0, 100, 100),
+            mv(500, 300, 100, 1),
+            click(1000, 400, 100),
+            mv(1500, 600, 300, 1),
+            click(2000, 600, 300),
+            mv(2400, 610, 300, 1),
+        ];
+        let d = detect_frustration(&dead, &TraceParams::DEFAULT).expect("frustration");
+        assert_eq!((d.features.dead_clicks, d.t_ms), (3, 2400));
+        assert!(d.confidence > 0.5, "{}", d.confidence);
+        let answered =
+            [click(0, 100, 100), resp(20), click(1000, 400, 100), resp(1030), click(2000, 600, 300), resp(2050), mv(2400, 610, 300, 1)];
+        assert_eq!(detect_frustration(&answered, &TraceParams::DEFAULT), None);
+        let unknown = TraceParams { answers: false, ..TraceParams::DEFAULT };
+        assert_eq!(detect_frustration(&dead, &unknown), None);
+    }
+
+    #[test]
+    fn a_burst_is_one_episode_and_a_failing_submit_repeats() {
+        let burst = [click(0, 100, 100), click(150, 101, 100), click(300, 100, 101), click(450, 100, 100), mv(900, 120, 100, 1)];
+        assert_eq!(detect_frustration(&burst, &TraceParams::DEFAULT), None);
+        let submits = [click(0, 100, 100), resp(40), click(1500, 102, 100), resp(1540), click(3200, 99, 101), resp(3230)];
+        let d = detect_frustration(&submits, &TraceParams::DEFAULT).expect("repeated failing submit");
+        assert_eq!(d.features.reversals, 2);
+    }
+
+    #[test]
+    fn scroll_ping_pong_is_confusion_and_steady_reading_is_engaged() {
+        let mut ping: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        for i in 0..40u32 {
+            // Down 600 px and back up, every second.
+            let phase = i % 10;
+            let y = if phase < 5 { phase * 120 } else { (10 - phase) * 120 };
+            ping.push(scroll(i * 100, y as i16)).unwrap();
+        }
+        let c = detect_confusion(&ping, &TraceParams::DEFAULT).expect("confusion");
+        assert!(c.features.reversals >= 6, "{:?}", c.features);
+        assert_eq!(detect_engaged(&ping, &TraceParams::DEFAULT, &SectionClasses::new()), None);
+
+        let read: heapless::Vec<Sample, 64> = (0..30u32).map(|i| scroll(i * 250, (i * 30) as i16)).collect();
+        let e = detect_engaged(&read, &TraceParams::DEFAULT, &SectionClasses::new()).expect("engaged");
+        assert_eq!(e.features.dwell_ms, 29 * 250);
+        assert_eq!(detect_confusion(&read, &TraceParams::DEFAULT), None);
+    }
+
+    #[test]
+    fn swinging_between_plans_is_hesitation_only_where_people_decide() {
+        let mut ev: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        for i in 0..16u32 {
+            let x = if (i / 2) % 2 == 0 { 300 } else { 700 };
+            ev.push(mv(i * 400, x, 400, 1)).unwrap();
+        }
+        let mut classes = SectionClasses::new();
+        let elsewhere = detect_hesitation(&ev, &TraceParams::DEFAULT, &classes).expect("detected, capped");
+        assert!(elsewhere.confidence <= crate::detect::SHORT_BURST_CAP);
+        classes.set(1, classify(b"pricing"));
+        let pricing = detect_hesitation(&ev, &TraceParams::DEFAULT, &classes).expect("hesitation");
+        assert!(pricing.confidence > elsewhere.confidence);
+        assert!(pricing.features.reversals >= 3);
+    }
+
+    #[test]
+    fn a_fast_exit_through_the_top_is_abandonment() {
+        let mut classes = SectionClasses::new();
+        classes.set(2, SectionClass::Checkout);
+        let exit = [mv(0, 500, 500, 2), mv(100, 505, 300, 2), mv(200, 510, 60, 2), mv(250, 512, 5, 2), s(260, Kind::Leave, 0, 0, 0)];
+        let d = detect_abandonment(&exit, &classes).expect("abandonment");
+        assert!(d.features.peak_speed > 1000.0, "{:?}", d.features);
+        assert!(d.confidence >= 0.85, "{}", d.confidence);
+        let sideways = [mv(0, 500, 500, 0), mv(200, 700, 505, 0), mv(400, 1270, 510, 0), s(420, Kind::Leave, 0, 0, 0)];
+        assert!(detect_abandonment(&sideways, &SectionClasses::new()).unwrap().confidence < 0.5);
+        assert_eq!(detect_abandonment(&exit[..4], &classes), None);
+    }
+}
