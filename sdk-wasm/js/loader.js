@@ -101,8 +101,12 @@
       raf = raf || requestAnimationFrame(flush);
     };
 
-    // The interned id of the target's section; a new name travels with the next batch.
+    // The interned id of the target's section; a new name travels with the next batch. The
+    // last target's id is kept: moves within one element look nothing up.
+    let lastEl, lastId;
     const section = (e) => {
+      if (e.target == lastEl) return lastId;
+      lastEl = e.target;
       const el = e.target.closest?.('[data-siq-section]');
       const name = el && el.dataset.siqSection;
       let id = names.get(name);
@@ -110,7 +114,7 @@
         names.set(name, (id = names.size + 1));
         fresh.push([id, name]);
       }
-      return id || 0;
+      return (lastId = id || 0);
     };
 
     const at = (kind, withSection) => (e) => put(kind, e, e.clientX, e.clientY, withSection ? section(e) : 0);
@@ -176,7 +180,7 @@
         m.v && show(m.v);
       };
       const on = (type, f, t) => (t || w).addEventListener(type, f, { capture: true, passive: true, signal: stop.signal });
-      on('pointermove', at(0));
+      on('pointermove', at(0, 1));
       on('pointerdown', at(1, 1));
       on('pointerup', at(2));
       on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
