@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::util::{cargo, ensure_target, run};
-use crate::{sdk, services};
+use crate::{package, sdk, services};
 
 /// The bare-metal target that proves `shared-physics` is `no_std` without an allocator.
 pub const BARE_METAL: &str = "thumbv7em-none-eabihf";
@@ -39,6 +39,9 @@ pub fn ci(root: &Path) -> Result<(), String> {
 
     step("unit, integration and browser tests");
     run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;
+
+    step("the npm package as a user meets it: npm pack, a fresh Vite app, Chromium, the real server");
+    package::test(root)?;
 
     eprintln!("\n=== xtask ci: all checks passed in {} s ===", started.elapsed().as_secs());
     Ok(())

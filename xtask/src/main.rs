@@ -7,10 +7,17 @@
 //! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
 //! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics.
+//! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
+//!   `target/package/`; `cargo xtask package-test` installs it into a fresh Vite app and checks
+//!   in Chromium that its frames reach the real server.
+//! * `cargo xtask bench peers` measures our SDK beside posthog-js, Clarity, Sentry (+ replay)
+//!   and OpenReplay in one Chromium on one page with the same input (needs the npm registry).
 
 mod ci;
 mod demo;
 mod eval;
+mod package;
+mod peers;
 mod sdk;
 mod services;
 mod util;
@@ -19,7 +26,8 @@ use std::process::ExitCode;
 
 use util::{cargo, run};
 
-const USAGE: &str = "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | bench latency | bench physics>";
+const USAGE: &str =
+    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -38,6 +46,9 @@ fn main() -> ExitCode {
         ["bench", "latency"] => bench_latency(&root),
         ["bench", "physics"] => run(cargo().current_dir(&root).args(["bench", "-p", "shared-physics", "--bench", "per_event"])),
         ["eval", rest @ ..] => eval::eval(&root, rest),
+        ["package"] => package::package(&root).map(|_| ()),
+        ["package-test"] => package::test(&root),
+        ["bench", "peers"] => peers::bench(&root),
         _ => Err(USAGE.to_string()),
     };
     match result {
