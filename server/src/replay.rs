@@ -725,21 +725,21 @@ mod tests {
             // A batched move: its positions precede the event (negative timeOffset).
             r#"{"type":3,"timestamp":1700000001000,"data":{"source":1,"positions":[{"x":380,"y":290,"id":7,"timeOffset":-100},{"x":398,"y":299,"id":7,"timeOffset":-50}]}}"#.to_string(),
         ];
-        for i in 0..4 {
+        for i in 0..5 {
             events.push(click(1_700_000_001_000 + i * 150, 400, 300));
         }
         let (out, s) = run_rrweb(&format!("[{}]", events.join(",\n"))).unwrap();
         assert!(s.errors.is_empty(), "{:?}", s.errors);
-        assert_eq!((s.events, s.ignored, s.rows), (6, 1, 6));
-        assert_eq!((s.by_kind.get(Kind::Move), s.by_kind.get(Kind::Click)), (2, 4));
+        assert_eq!((s.events, s.ignored, s.rows), (7, 1, 7));
+        assert_eq!((s.by_kind.get(Kind::Move), s.by_kind.get(Kind::Click)), (2, 5));
         let lines = lines(&out);
         assert!(!lines.is_empty());
         let last = lines.last().unwrap();
         assert_eq!(last["session"], "rec");
         assert_eq!(last["emotion"], "rage");
         assert_eq!(last["section"], "");
-        // ms since the first event: the fourth click is 1000 + 3·150 ms after the meta event.
-        assert_eq!(last["t_ms"], 1450);
+        // ms since the first event: the fifth click is 1000 + 4·150 ms after the meta event.
+        assert_eq!(last["t_ms"], 1600);
         assert!(last["confidence"].as_f64().unwrap() >= 0.85);
     }
 

@@ -102,6 +102,8 @@ pub struct TraceParams {
     pub min_swings: u8,
     /// Shortest steady reading scroll for `engaged`, ms.
     pub min_reading_ms: u32,
+    /// A long-window detection is emitted at this confidence (whole percent) or more.
+    pub emit_floor_pct: u8,
 }
 
 impl TraceParams {
@@ -113,6 +115,7 @@ impl TraceParams {
         min_thrash_reversals: 6,
         min_swings: 3,
         min_reading_ms: 4000,
+        emit_floor_pct: crate::detect::EMIT_FLOOR_PCT,
     };
 }
 
@@ -273,14 +276,16 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// `confusion`: scroll reversals (up and down over the same content, each swing ≥
 /// [`SCROLL_SWING_PX`]) or thrashing (the pointer reversing ≥
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
-/// [`THRASH_WINDOW_MS`] while getting nowhere, and no click for [`ACTED_MS`]).
+/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window).
 ///
 /// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) − 3.0`.
 pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
     let since = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
-    let acted = last_click(ev).is_some_and(|t| last.t_ms.saturating_sub(t) <= ACTED_MS);
+    // A press or click in the thrash window means the movement had a purpose (reaching for
+    // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task).
+    let acted = ev.iter().any(|s| s.t_ms >= since && matches!(s.kind, Kind::Down | Kind::Click));
     let recent = || ev.iter().filter(move |s| s.kind == Kind::Move && s.t_ms >= since);
     let thrash = if acted {
         0

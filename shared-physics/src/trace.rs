@@ -5,7 +5,7 @@
 //! emotions need up to [`TRACE_WINDOW_MS`]. The trace keeps what their features are made of and
 //! drops the rest:
 //!
-//! * every click, response, leave, hidden and visible sample;
+//! * every down, up, click, response, leave, hidden and visible sample;
 //! * the **vertices** of the pointer's path: a move is kept when the pointer turns (the sign of
 //!   its x or y step flips, steps under [`VERTEX_MIN_STEP_PX`] ignored as tremor: the kept
 //!   sample is the turning point), when it enters another section, or when
@@ -140,8 +140,7 @@ impl Trace {
                 }
                 false
             }
-            Kind::Down | Kind::Up => false,
-            Kind::Click | Kind::Response | Kind::Leave | Kind::Hidden | Kind::Visible => {
+            Kind::Down | Kind::Up | Kind::Click | Kind::Response | Kind::Leave | Kind::Hidden | Kind::Visible => {
                 self.ring.push(s);
                 true
             }

@@ -45,10 +45,12 @@
 //!   one and ≤ 100 px from it (Euclidean); the chain is rage when 3 consecutive clicks of it span
 //!   ≤ 1000 ms, counted once per chain (Datadog emits one rage action per chain).
 
+mod corpus;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use shared_physics::detect::{detect_rage, Detector, Params, RageParams};
+use shared_physics::detect::{detect_rage, Detection, Detector, Params, RageParams};
 use shared_physics::emotions::TraceParams;
 use shared_physics::{Emotion, Kind, Sample};
 
@@ -60,7 +62,7 @@ pub const INTERVENTION_GRADE: f32 = 0.85;
 const MIN_SESSION_MS: u32 = 1000;
 const MINUTE_MS: u32 = 60_000;
 
-const USAGE: &str = "usage: cargo xtask eval [--human DIR] [--list]";
+const USAGE: &str = "usage: cargo xtask eval [--human DIR] [--corpus DIR] [--list] [--fit]";
 
 /// One recording, ready to replay: every sample in time order, times since its start.
 #[derive(Clone, Debug, PartialEq)]
@@ -381,6 +383,8 @@ pub struct Outcome {
     pub firings: [Vec<u32>; 5],
     /// Ours, intervention grade, for `--list`.
     pub interventions: Vec<Firing>,
+    /// Every detection of the full detector (all emotions).
+    pub detections: Vec<Detection>,
 }
 
 /// Runs every detector over one session.
@@ -394,6 +398,7 @@ pub fn run_session(s: &Session) -> Outcome {
     let (mut ph, mut amp, mut dd) = (PostHog::default(), Amplitude::default(), Datadog::default());
     for smp in &s.samples {
         let emitted = det.push(*smp);
+        out.detections.extend(emitted);
         if smp.kind != Kind::Click {
             continue;
         }
@@ -544,15 +549,75 @@ fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-/// `cargo xtask eval [--human DIR] [--list]`.
+/// Which half of the human recordings a session belongs to: SapiMouse users whose number is a
+/// multiple of 4 and iweb's odd-numbered subjects are the test half; the rest is train.
+pub fn human_split(name: &str) -> corpus::Split {
+    let number = |after: &str| -> Option<u32> {
+        let at = name.find(after)? + after.len();
+        name[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    };
+    let test = if name.contains("(subject ") {
+        number("subject ").is_some_and(|n| n % 2 == 1)
+    } else {
+        number("user").is_some_and(|n| n % 4 == 0)
+    };
+    if test {
+        corpus::Split::Test
+    } else {
+        corpus::Split::Train
+    }
+}
+
+/// The emotions that lead to an intervention (all but `engaged`).
+const STRUGGLE: [Emotion; 5] = [Emotion::Rage, Emotion::Frustration, Emotion::Confusion, Emotion::Hesitation, Emotion::Abandonment];
+
+/// Intervention-grade firing of every struggle emotion on a set of human sessions.
+#[derive(Clone, Debug, Default)]
+struct HumanTotals {
+    sessions: u64,
+    duration_ms: u64,
+    /// Per [`STRUGGLE`] emotion, then "any": summed length of minutes with a firing.
+    firing_ms: [u64; 6],
+}
+
+impl HumanTotals {
+    fn add(&mut self, duration_ms: u32, detections: &[Detection]) {
+        self.sessions += 1;
+        self.duration_ms += u64::from(duration_ms);
+        let grade = |e: Option<Emotion>| -> Vec<u32> {
+            detections
+                .iter()
+                .filter(|d| d.confidence >= INTERVENTION_GRADE && e.map_or(d.emotion != Emotion::Engaged, |e| d.emotion == e))
+                .map(|d| d.t_ms)
+                .collect()
+        };
+        for (i, e) in STRUGGLE.iter().enumerate() {
+            self.firing_ms[i] += minutes_with_firing_ms(duration_ms, &grade(Some(*e)));
+        }
+        self.firing_ms[5] += minutes_with_firing_ms(duration_ms, &grade(None));
+    }
+
+    fn pct(&self, i: usize) -> f64 {
+        100.0 * self.firing_ms[i] as f64 / self.duration_ms.max(1) as f64
+    }
+
+    fn minutes(&self) -> f64 {
+        self.duration_ms as f64 / MINUTE_MS as f64
+    }
+}
+
+/// `cargo xtask eval [--human DIR] [--corpus DIR] [--list] [--fit]`.
 pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     let mut human = root.join("../shared/data/human");
-    let mut list = false;
+    let mut corpus_dir = root.join("corpus");
+    let (mut list, mut fit) = (false, false);
     let mut it = args.iter();
     while let Some(&a) = it.next() {
         match a {
             "--human" => human = PathBuf::from(it.next().ok_or(USAGE)?),
+            "--corpus" => corpus_dir = PathBuf::from(it.next().ok_or(USAGE)?),
             "--list" => list = true,
+            "--fit" => fit = true,
             _ => return Err(USAGE.to_string()),
         }
     }
@@ -568,13 +633,15 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     }
 
     let mut interventions = Vec::new();
+    let mut humans: Vec<(Session, Outcome)> = Vec::new();
     let files = sapimouse_files(&sapi_dir)?;
     let mut sapi = Totals::default();
     for (i, (name, path)) in files.iter().enumerate() {
         let s = parse_sapimouse(name, &read(path)?)?;
         let o = run_session(&s);
         sapi.add(&s, &o);
-        interventions.extend(o.interventions);
+        interventions.extend(o.interventions.iter().cloned());
+        humans.push((s, o));
         if (i + 1) % 20 == 0 || i + 1 == files.len() {
             eprintln!("eval: sapimouse {}/{} files", i + 1, files.len());
         }
@@ -586,12 +653,14 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
         eprintln!("eval: iweb line {line}: not parsed: {why}");
     }
     let mut iweb = Totals::default();
-    for s in &trials {
-        let o = run_session(s);
-        iweb.add(s, &o);
-        interventions.extend(o.interventions);
+    for s in trials {
+        let o = run_session(&s);
+        iweb.add(&s, &o);
+        interventions.extend(o.interventions.iter().cloned());
+        humans.push((s, o));
     }
 
+    println!("== rage on human recordings, ours beside the peers' published rules (no page answers in these recordings)\n");
     println!("{}", sapi.table("SapiMouse"));
     println!("   ({} left presses released > {CLICK_SLOP_PX} px away: drags, not clicks)\n", sapi.drags);
     println!("{}", iweb.table("iweb"));
@@ -607,7 +676,7 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     both.merge(&iweb);
     println!("{}", both.table("both"));
     if list {
-        println!("intervention-grade firings of ours:");
+        println!("intervention-grade rage firings of ours:");
         for f in &interventions {
             println!(
                 "  {:<48} t={:>7.1} s  conf {:.3}  clicks {}  mean ici {:>5.0} ms  dispersion {:>5.1} px",
@@ -619,10 +688,95 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
                 f.dispersion_px
             );
         }
+        println!("intervention-grade firings of the long-window emotions:");
+        for (s, o) in &humans {
+            for d in o.detections.iter().filter(|d| d.emotion != Emotion::Rage && d.confidence >= INTERVENTION_GRADE) {
+                println!("  {:<48} t={:>7.1} s  {} {:.2} {:?}", s.name, d.t_ms as f64 / 1000.0, d.emotion.name(), d.confidence, d.features);
+            }
+        }
         println!();
     }
-    println!("intervention-grade firing on human recordings: {:.2}% of {:.1} session-minutes", both.minute_pct(1), both.minutes());
+
+    // Every struggle emotion, by split.
+    let (mut train, mut test) = (HumanTotals::default(), HumanTotals::default());
+    let mut human_claims: [Vec<corpus::Claims>; 2] = [Vec::new(), Vec::new()];
+    for (s, o) in &humans {
+        let split = human_split(&s.name);
+        if split == corpus::Split::Test { &mut test } else { &mut train }.add(s.duration_ms, &o.detections);
+        human_claims[usize::from(split == corpus::Split::Test)].push(corpus::claims(&o.detections));
+    }
+    println!("== every emotion on human recordings, intervention grade (>= {INTERVENTION_GRADE}), % of session-minutes with a firing");
+    println!("   (these recordings carry no page answers, so no click counts as dead: frustration's dead clicks cannot be seen)");
+    println!(
+        "{:<6} {:>8} {:>9} {:>7} {:>12} {:>10} {:>11} {:>12} {:>8}",
+        "split", "sessions", "minutes", "rage", "frustration", "confusion", "hesitation", "abandonment", "any"
+    );
+    for (name, h) in [("train", &train), ("test", &test)] {
+        println!(
+            "{name:<6} {:>8} {:>9.1} {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>7.2}%",
+            h.sessions,
+            h.minutes(),
+            h.pct(0),
+            h.pct(1),
+            h.pct(2),
+            h.pct(3),
+            h.pct(4),
+            h.pct(5)
+        );
+    }
+    println!();
+
+    if corpus_dir.join("manifest.csv").is_file() {
+        let traces = corpus::load(&corpus_dir)?;
+        eprintln!("eval: corpus {} traces read from {}", traces.len(), corpus_dir.display());
+        let scored = corpus::score(&traces);
+        println!("{}", corpus::report(&scored, corpus::Split::Train, &human_claims[0]));
+        println!("{}", corpus::report(&scored, corpus::Split::Test, &human_claims[1]));
+        if fit {
+            println!("{}", fit_calibration(&traces, &humans));
+        }
+    } else {
+        println!("(no labelled corpus at {}: pass --corpus DIR)\n", corpus_dir.display());
+    }
+
+    println!("intervention-grade firing on human recordings: {:.2}% of {:.1} session-minutes", test.pct(5), test.minutes());
     Ok(())
+}
+
+/// `--fit`: Platt parameters per long-window emotion from the train split and the human train
+/// half, replayed with an emit floor of 1%.
+fn fit_calibration(traces: &[corpus::Trace], humans: &[(Session, Outcome)]) -> String {
+    let mut params = Params::DEFAULT;
+    params.trace.emit_floor_pct = 1;
+    let mut points: [Vec<(f32, bool)>; 6] = Default::default();
+    let mut add = |detections: &[Detection], label: Option<Emotion>| {
+        let mut best: [Option<f32>; 6] = [None; 6];
+        for d in detections {
+            let slot = &mut best[d.emotion as usize];
+            *slot = Some(slot.map_or(d.features.score, |b: f32| b.max(d.features.score)));
+        }
+        for (i, b) in best.iter().enumerate() {
+            if let Some(z) = b {
+                points[i].push((*z, label == Some(Emotion::ALL[i])));
+            }
+        }
+    };
+    for t in traces.iter().filter(|t| t.split == corpus::Split::Train) {
+        add(&corpus::replay(&t.samples, &t.sections, params), t.label);
+    }
+    let mut human_params = params;
+    human_params.trace.answers = false;
+    for (s, _) in humans.iter().filter(|(s, _)| human_split(&s.name) == corpus::Split::Train) {
+        add(&corpus::replay(&s.samples, &[], human_params), None);
+    }
+    let mut out = String::from("== Platt fit on the train split (paste into shared-physics/src/calibration.rs)\n");
+    for e in Emotion::ALL.into_iter().skip(1) {
+        let pts = &points[e as usize];
+        let positives = pts.iter().filter(|p| p.1).count();
+        let (a, b) = corpus::fit_platt(pts, 0.01);
+        let _ = writeln!(out, "{:<12} {} points ({positives} positive): a = {a:.4}, b = {b:.4}", e.name(), pts.len());
+    }
+    out
 }
 
 #[cfg(test)]
