@@ -15,6 +15,11 @@
  * are dropped (counted in `dropped`, warned once). Reconnects back off from 0.5 s doubling to
  * 30 s with jitter, except after close codes 4001 (unsupported protocol version) and 4003
  * (unknown site key).
+ *
+ * Two modules: sdk.wasm (rage only, small enough for the page-start budget) runs at once; about
+ * a second later sdk-emotions.wasm (every emotion) is fetched and takes over: it continues the
+ * frame numbering (set_seq) and learns the sections already named (learn). If it cannot be
+ * loaded, sdk.wasm keeps running.
  */
 'use strict';
 const EMOTIONS = ['rage', 'frustration', 'confusion', 'hesitation', 'abandonment', 'engaged'];
@@ -22,6 +27,7 @@ const enc = new TextEncoder();
 const session = crypto.getRandomValues(new Uint32Array(2));
 const early = [];
 const queue = []; // [seq, frame], oldest first
+const named = []; // [id, name] of every section, for a module loaded later
 let X; // the wasm exports
 let M; // the wasm memory
 let cfg; // the page's first message
@@ -83,7 +89,10 @@ const emit = (n) => {
 };
 
 const handle = (m) => {
-  for (const [id, name] of m.s || []) emit(X.section(id, write(name, X.inp(), 256).written));
+  for (const [id, name] of m.s || []) {
+    named.push([id, name]);
+    emit(X.section(id, write(name, X.inp(), 256).written));
+  }
   const r = new Int32Array(m.b || 0);
   for (let i = 0; i < r.length; i += 5) emit(X.sample(r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4]));
   if ('i' in m) {
@@ -124,21 +133,37 @@ const connect = () => {
   };
 };
 
-const start = async () => {
-  const res = await fetch(cfg.b + '/sdk.wasm');
-  let r;
+const load = async (file) => {
+  const res = await fetch(cfg.b + file);
+  if (!res.ok) throw file + ': ' + res.status;
   try {
-    r = await WebAssembly.instantiateStreaming(res.clone());
+    return (await WebAssembly.instantiateStreaming(res.clone())).instance.exports;
   } catch (_) {
     // A server without application/wasm, or a browser without streaming compilation.
-    r = await WebAssembly.instantiate(await res.arrayBuffer());
+    return (await WebAssembly.instantiate(await res.arrayBuffer())).instance.exports;
   }
-  X = r.instance.exports;
+};
+
+const use = (x) => {
+  X = x;
   M = new Uint8Array(X.memory.buffer);
+};
+
+// The module with every emotion takes over from the page-start one.
+const upgrade = async () => {
+  const x = await load('/sdk-emotions.wasm');
+  x.set_seq(X.seq());
+  use(x);
+  named.forEach(([id, name]) => X.learn(id, write(name, X.inp(), 256).written));
+};
+
+const start = async () => {
+  use(await load('/sdk.wasm'));
   greet();
   connect();
   setInterval(() => emit(X.tick(performance.timeOrigin + performance.now() - cfg.o)), 1000);
   early.splice(0).forEach(handle);
+  setTimeout(() => upgrade().catch(warn), 1000);
 };
 
 onmessage = ({ data: m }) => {

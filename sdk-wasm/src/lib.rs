@@ -22,6 +22,8 @@
 //! | `hello(session_lo, session_hi, key_len, page_len, token_len) -> out_len` | encodes `Frame::Hello` (seq 0) for session `hi << 32 \| lo`; site key, page and identity token lie consecutively at `inp()` (UTF-8, as `TextEncoder` writes it; each ≤ [`MAX_TEXT_BYTES`]); `token_len = 0` is anonymous |
 //! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden, 8 visible: [`Kind::from_code`]; `x`, `y` clamped to `i16`; `section` 0..=255). A click may yield a `Frame::Detection` (see below) |
 //! | `section(id, name_len) -> out_len` | `Frame::Section` binding `id` (1..=255) to the UTF-8 name at `inp()` (≤ [`MAX_TEXT_BYTES`]) |
+//! | `learn(id, name_len)` | files section `id` under the class of the name at `inp()` without a frame (a module loaded after page start learns the sections already named) |
+//! | `set_seq(seq)` | the next data frame is numbered `seq + 1` (a module loaded after page start continues the first one's numbering) |
 //! | `tick(t_ms) -> out_len` | `Frame::Physics` summarising the samples since the last tick, if there were any |
 //! | `seq() -> u32` | sequence number of the last data frame encoded (data frames count from 1; `Hello` is always 0) |
 //! | `recv(len) -> code` | decodes the server frame at `inp()[..len]`: `1` = `Ack`, `2` = `Intervene`, `0` = anything else or malformed |
@@ -33,12 +35,16 @@
 //!
 //! ## Detections
 //!
-//! Every sample goes through [`Detector::push`] of a rage-only detector
-//! ([`Detector::rage_only`]) with [`Params::DEFAULT`]: the same rage emit rule and evidence
-//! window `sentientiq detect` replays, documented in `docs/detectors.md`. The long-window
-//! emotions (frustration, confusion, hesitation, abandonment, engaged) are not in this module:
-//! with them it is about 7.4 KB gzip on its own, over the 8 KB page-start budget with the two
-//! scripts; they are meant for a second module the worker loads after page start. A
+//! Every sample goes through [`Detector::push`] with [`Params::DEFAULT`]: the same emit rules
+//! and evidence windows `sentientiq detect` replays, documented in `docs/detectors.md`.
+//!
+//! The crate builds two modules. `sdk.wasm` (default features), loaded at page start, detects
+//! rage alone ([`Detector::rage_only`]): with the long-window emotions it would be about 7.4 KB
+//! gzip, over the 8 KB page-start budget with the two scripts. `sdk-emotions.wasm` (feature
+//! `emotions`) detects every emotion; the worker loads it after page start and hands over to it
+//! (`set_seq`, `learn`), so from then on the page view's frustration, confusion, hesitation,
+//! abandonment and engagement are detected too. The hand-over starts the new module's ring and
+//! trace empty: a burst that straddles the moment is seen by neither module in full. A
 //! `Frame::Detection` carries exactly the evidence it was detected on.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 #![warn(missing_docs)]
@@ -60,16 +66,20 @@ pub const RECV_ACK: u32 = codec::ACKED;
 /// `recv` code: an `Intervene`; see `field`.
 pub const RECV_INTERVENE: u32 = codec::INTERVENED;
 
+/// Whether this build carries the long-window emotions (feature `emotions`: the module the
+/// worker loads after page start, `sdk-emotions.wasm`).
+pub const LONG: bool = cfg!(feature = "emotions");
+
 /// The physics of the page view.
 struct Engine {
     tracker: Tracker,
-    detector: Detector<false>,
+    detector: Detector<LONG>,
 }
 
 /// The engine in `slot`, created on first use (`ready` says whether it was).
 fn engine<'a>(slot: &'a mut core::mem::MaybeUninit<Engine>, ready: &mut bool) -> &'a mut Engine {
     if !*ready {
-        slot.write(Engine { tracker: Tracker::new(), detector: Detector::rage_only(Params::DEFAULT) });
+        slot.write(Engine { tracker: Tracker::new(), detector: Detector::build(Params::DEFAULT) });
         *ready = true;
     }
     // SAFETY: written just above or by an earlier call (`ready`).
@@ -185,8 +195,27 @@ impl State {
         let (Ok(id @ 1..=255), Some(name)) = (u8::try_from(id), text(&self.input, 0, name_len as usize)) else {
             return 0;
         };
+        if LONG {
+            let class = shared_physics::emotions::classify(name);
+            engine(&mut self.engine, &mut self.engine_ready).detector.set_section_class(id, class);
+        }
         let n = codec::section(&mut self.out, self.seq.wrapping_add(1), id, name);
         self.sent(n)
+    }
+
+    /// Learns section `id`'s name (at the start of the input) without sending a frame: how the
+    /// worker tells a module loaded later the sections the page already named.
+    pub fn learn(&mut self, id: u32, name_len: u32) {
+        if let (true, Ok(id @ 1..=255), Some(name)) = (LONG, u8::try_from(id), text(&self.input, 0, name_len as usize)) {
+            let class = shared_physics::emotions::classify(name);
+            engine(&mut self.engine, &mut self.engine_ready).detector.set_section_class(id, class);
+        }
+    }
+
+    /// Continues the numbering of data frames after `seq` (a module loaded later takes over
+    /// from the first).
+    pub fn set_seq(&mut self, seq: u32) {
+        self.seq = seq;
     }
 
     /// `Frame::Physics` for the samples since the last tick, if any arrived.
@@ -249,6 +278,18 @@ pub extern "C" fn sample(kind: u32, t_ms: u32, x: i32, y: i32, section: u32) -> 
 #[cfg_attr(target_arch = "wasm32", no_mangle)]
 pub extern "C" fn section(id: u32, name_len: u32) -> usize {
     st().section(id, name_len)
+}
+
+/// Learns a section's name without a frame; see the ABI table.
+#[cfg_attr(target_arch = "wasm32", no_mangle)]
+pub extern "C" fn learn(id: u32, name_len: u32) {
+    st().learn(id, name_len)
+}
+
+/// Continues the data-frame numbering after `seq`; see the ABI table.
+#[cfg_attr(target_arch = "wasm32", no_mangle)]
+pub extern "C" fn set_seq(seq: u32) {
+    st().set_seq(seq)
 }
 
 /// Encodes `Frame::Physics` when there was activity; see the ABI table.

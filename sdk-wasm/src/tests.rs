@@ -291,3 +291,17 @@ fn the_exports_share_one_state() {
     assert!(section(1, 0) > 0, "an empty name is still a name");
     assert_eq!(seq(), 2);
 }
+
+/// A module loaded after page start continues the first one's numbering.
+#[test]
+fn set_seq_continues_the_numbering() {
+    let mut st = State::new();
+    st.set_seq(41);
+    write(&mut st, 0, b"pricing");
+    let n = st.section(3, 7);
+    assert_eq!(frame(&st, n).seq, 42);
+    assert_eq!(st.seq(), 42);
+    // `learn` sends nothing.
+    st.learn(4, 7);
+    assert_eq!(st.seq(), 42);
+}

@@ -199,6 +199,7 @@ pub fn app(state: AppState) -> Router {
         .route_service("/sdk.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.js")))
         .route_service("/sdk-worker.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-worker.js")))
         .route_service("/sdk.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.wasm")))
+        .route_service("/sdk-emotions.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-emotions.wasm")))
         .layer(cors);
     let www = ServeDir::new(&state.config.www_dir);
     let static_files = match &state.config.site_dir {

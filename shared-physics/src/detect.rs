@@ -332,7 +332,8 @@ impl Detector<false> {
 }
 
 impl<const LONG: bool> Detector<LONG> {
-    const fn build(params: Params) -> Detector<LONG> {
+    /// A detector of this kind (every emotion or rage alone) with the given thresholds.
+    pub const fn build(params: Params) -> Detector<LONG> {
         Detector {
             ring: crate::ring::Ring::new(),
             trace: Trace::new(),

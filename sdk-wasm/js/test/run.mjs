@@ -89,6 +89,8 @@ check('Detections with strictly rising confidence', dets.length >= 2 && dets.eve
 check('detection section is the interned pricing id', dets.every((d) => d.section === sec?.id));
 check('evidence ends with the triggering click', dets.every((d) => d.evidence.at(-1).kind === 3 && d.evidence.at(-1).t === d.t));
 check('no trailing bytes in any frame', frames().every((f) => f.rest === 0));
+check('the module with every emotion is fetched after start (numbering stays consecutive across the hand-over, above)',
+  log.some((e) => e.ev === 'get' && e.path === '/sdk-emotions.wasm'), log.filter((e) => e.ev === 'get').map((e) => e.path));
 const box = await evaluate(`(() => { const e = document.querySelector('[data-siq-intervention]'); return e && { text: [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join(''), html: e.innerHTML.includes('<b>'), emotion: e.getAttribute('data-siq-intervention'), pos: getComputedStyle(e).position, button: !!e.querySelector('button') }; })()`);
 check('intervention box shows the text as text', box && box.text === 'Stuck? The coupon box is <b>below</b> — “here”.' && !box.html && box.pos === 'fixed' && box.button && box.emotion === 'rage', box);
 const ev = await evaluate('JSON.stringify(window.__ev)');

@@ -106,7 +106,7 @@ export async function start() {
       });
       return;
     }
-    const file = { '/sdk.js': 'sdk.js', '/sdk-worker.js': 'sdk-worker.js', '/sdk.wasm': 'sdk.wasm' }[url.pathname];
+    const file = { '/sdk.js': 'sdk.js', '/sdk-worker.js': 'sdk-worker.js', '/sdk.wasm': 'sdk.wasm', '/sdk-emotions.wasm': 'sdk-emotions.wasm' }[url.pathname];
     if (!file) { res.writeHead(404); res.end(); return; }
     const type = file.endsWith('.wasm') ? (ctl.wasmType || 'application/wasm') : 'text/javascript';
     log.push({ ev: 'get', path: url.pathname });
