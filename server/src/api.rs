@@ -18,6 +18,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::store::{Contact, Tenant};
+use crate::thresholds::Thresholds;
 use crate::AppState;
 
 /// Longest id, name or address accepted in a request, in bytes.
@@ -88,6 +89,7 @@ pub async fn create_tenant(
         secret_key_hash: auth::hash_key(&secret_key),
         jwt_secret: auth::new_key("jwt_"),
         created_ms: crate::now_ms(),
+        thresholds: "{}".into(),
     };
     app.store.create_tenant(&t).await?;
     app.identity_changed(&t.id).await?;
@@ -141,6 +143,29 @@ pub async fn add_transaction(
     let value = app.identity.account(&t.id, account).map_or(0, |a| a.value_cents);
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"id": id, "account": account, "recorded": inserted, "account_value_cents": value}))).into_response())
+}
+
+/// `GET /v1/thresholds`: the detector thresholds in effect for the tenant (`effective`) and the
+/// ones it set (`set`; the rest are the documented defaults).
+pub async fn thresholds(SecretKey(t): SecretKey) -> Json<serde_json::Value> {
+    let set = Thresholds::parse(&t.thresholds);
+    Json(json!({"effective": set.effective(), "set": set}))
+}
+
+/// `PUT /v1/thresholds`: replaces the thresholds the tenant sets (fields left out go back to the
+/// defaults). The confirm step uses them for every detection from then on.
+pub async fn set_thresholds(
+    State(app): State<AppState>,
+    SecretKey(t): SecretKey,
+    body: Result<Json<Thresholds>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(set) = body?;
+    set.validate().map_err(|e| ApiError::bad_request(format!("{} must be {}", e.field, e.expected), json!({"field": e.field})))?;
+    let stored = serde_json::to_string(&set).map_err(ApiError::internal)?;
+    app.store.set_thresholds(&t.id, &stored).await?;
+    app.identity_changed(&t.id).await?;
+    tracing::info!(tenant = %t.id, thresholds = %stored, "detector thresholds changed");
+    Ok(Json(json!({"effective": set.effective(), "set": set})).into_response())
 }
 
 /// Body of `POST /v1/contacts`.

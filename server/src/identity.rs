@@ -8,6 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::auth::{self, TokenError, VisitorClaims};
 use crate::store::{Account, Store, StoreError, Tenant};
+use crate::thresholds::Thresholds;
+use shared_physics::detect::Params;
 
 /// The resolved person behind a session.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +25,8 @@ struct Maps {
     by_site_key: HashMap<String, Arc<Tenant>>,
     by_secret_hash: HashMap<String, Arc<Tenant>>,
     accounts: HashMap<(String, String), Account>,
+    /// Each tenant's effective detector thresholds, parsed once per reload.
+    params: HashMap<String, Params>,
 }
 
 /// The in-memory identity cache.
@@ -44,6 +48,7 @@ impl IdentityCache {
         let tenants = store.tenants().await?;
         let accounts = store.all_accounts().await?;
         let mut m = self.maps.write().expect("identity cache lock");
+        m.params = tenants.iter().map(|t| (t.id.clone(), Thresholds::parse(&t.thresholds).params())).collect();
         m.by_site_key = tenants.iter().map(|t| (t.site_key.clone(), Arc::new(t.clone()))).collect();
         m.by_secret_hash = tenants.into_iter().map(|t| (t.secret_key_hash.clone(), Arc::new(t))).collect();
         m.accounts.retain(|(t, _), _| tenant.is_some_and(|only| only != t));
@@ -53,6 +58,11 @@ impl IdentityCache {
             }
         }
         Ok(())
+    }
+
+    /// The detector thresholds in effect for `tenant` (the defaults for an unknown one).
+    pub fn params(&self, tenant: &str) -> Params {
+        self.maps.read().expect("identity cache lock").params.get(tenant).copied().unwrap_or_default()
     }
 
     /// The tenant owning a publishable site key.

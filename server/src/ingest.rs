@@ -332,7 +332,7 @@ impl Conn {
             }
             classes
         };
-        let d = match confirm(frame, &app.params, &classes) {
+        let d = match confirm(frame, &app.identity.params(&b.tenant.id), &classes) {
             Verdict::Confirmed(d) => d,
             Verdict::Overturned(why) => {
                 inc(&b.counters.overturned);

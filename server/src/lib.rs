@@ -37,6 +37,7 @@ pub mod interventions;
 pub mod replay;
 pub mod store;
 pub mod telemetry;
+pub mod thresholds;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -46,7 +47,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
-use shared_physics::detect::Params;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -90,8 +90,6 @@ pub struct Inner {
     pub sessions: SessionTable,
     /// Sockets on this instance.
     pub sockets: PushRegistry,
-    /// Detector thresholds used by the confirm step.
-    pub params: Params,
     /// SMS provider, if configured.
     pub twilio: Option<escalation::Twilio>,
 }
@@ -215,6 +213,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/accounts", post(api::upsert_account))
         .route("/v1/transactions", post(api::add_transaction))
         .route("/v1/contacts", post(api::add_contact))
+        .route("/v1/thresholds", get(api::thresholds).put(api::set_thresholds))
         .route("/v1/detections", get(api::detections))
         .route("/v1/interventions", get(api::interventions))
         .route("/v1/alerts", get(api::alerts))
@@ -301,7 +300,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics: Metrics::default(),
         sessions: SessionTable::default(),
         sockets: PushRegistry::default(),
-        params: Params::default(),
         twilio,
     }));
     let prefix = state.config.bus_prefix.clone();

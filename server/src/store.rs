@@ -42,6 +42,8 @@ pub struct Tenant {
     pub jwt_secret: String,
     /// Creation time, ms.
     pub created_ms: i64,
+    /// The detector thresholds the tenant set, JSON (see `thresholds::Thresholds`).
+    pub thresholds: String,
 }
 
 /// An account with its lifetime value.
@@ -181,6 +183,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_tenant(&self, t: &Tenant) -> Result<(), StoreError>;
     /// All tenants (the identity cache loads them at start).
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Replaces a tenant's detector thresholds (JSON).
+    async fn set_thresholds(&self, tenant: &str, thresholds: &str) -> Result<(), StoreError>;
     /// Creates or renames an account.
     async fn upsert_account(&self, tenant: &str, account: &str, name: &str) -> Result<(), StoreError>;
     /// Records a transaction; false when the host id was already recorded (idempotent).
@@ -255,6 +259,7 @@ fn tenant_from(r: &AnyRow) -> Result<Tenant, sqlx::Error> {
         site_key: r.try_get("site_key")?,
         secret_key_hash: r.try_get("secret_key_hash")?,
         jwt_secret: r.try_get("jwt_secret")?,
+        thresholds: r.try_get("thresholds")?,
         created_ms: r.try_get("created_ms")?,
     })
 }
@@ -308,9 +313,15 @@ impl Store for SqlStore {
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms FROM tenants").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms, thresholds FROM tenants")
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn set_thresholds(&self, tenant: &str, thresholds: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET thresholds = $1 WHERE id = $2").bind(thresholds).bind(tenant).execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn upsert_account(&self, tenant: &str, account: &str, name: &str) -> Result<(), StoreError> {

@@ -96,6 +96,42 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
 }
 
 #[tokio::test]
+async fn a_tenants_own_thresholds_decide_what_is_confirmed_and_other_tenants_keep_theirs() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let (strict, strict_sk) = valuable_customer(&s).await;
+        let other = s.tenant("Other").await;
+        let other_sk = other["secret_key"].as_str().unwrap();
+
+        // Bad input is refused with the field named, and nothing is stored.
+        let (code, err) = s.put("/v1/thresholds", &strict_sk, json!({"rage_min_clicks": 1})).await;
+        assert_eq!((code, err["error_code"].as_str()), (400, Some("invalid_request")), "{err}");
+        assert_eq!(err["details"]["field"], "rage_min_clicks");
+        assert_eq!(s.put("/v1/thresholds", &strict_sk, json!({"rage_clicks": 9})).await.0, 400, "unknown fields are refused");
+        let (code, v) = s.get("/v1/thresholds", &strict_sk).await;
+        assert_eq!((code, &v["set"]), (200, &json!({})));
+        assert_eq!(v["effective"]["rage_min_clicks"], 3);
+
+        let (code, v) = s.put("/v1/thresholds", &strict_sk, json!({"rage_min_clicks": 6, "hesitation_min_swings": 4})).await;
+        assert_eq!(code, 200, "{v}");
+        assert_eq!((v["effective"]["rage_min_clicks"].as_u64(), v["effective"]["rage_max_ici_ms"].as_u64()), (Some(6), Some(700)));
+        assert_eq!(s.get("/v1/thresholds", &strict_sk).await.1["set"], json!({"rage_min_clicks": 6, "hesitation_min_swings": 4}));
+        assert_eq!(s.get("/v1/thresholds", other_sk).await.1["set"], json!({}), "another tenant's thresholds are its own");
+
+        // The same five-click burst: overturned for the strict tenant, confirmed for the other.
+        for (t, sk, confirmed) in [(&strict, strict_sk.as_str(), 0), (&other, other_sk, 1)] {
+            let mut ws = s.ws().await;
+            ws.send(0, &Frame::Hello(Hello { session: 0xdef, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+            ws.send(1, &Frame::Detection(rage_frame())).await;
+            assert_eq!(ws.next().await, In::Ack(1));
+            let stats = s.eventually("/v1/stats", sk, |v| v["detections"] == 1).await;
+            assert_eq!((stats["confirmed"].as_u64(), stats["overturned"].as_u64()), (Some(confirmed), Some(1 - confirmed)), "{stats}");
+        }
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn claims_without_evidence_are_overturned_and_anonymous_sessions_never_escalate() {
     for backend in BACKENDS {
         let s = TestServer::start(backend).await;

@@ -97,6 +97,12 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let r = self.http.put(format!("{}{path}", self.url)).bearer_auth(key).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(key).send().await.unwrap();
         let status = r.status().as_u16();
