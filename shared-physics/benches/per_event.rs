@@ -1,6 +1,7 @@
 //! What one pointer event costs the SDK's worker: `Tracker::push` + `Detector::push` per sample,
-//! on a recorded-like stream (moves every 16 ms with a click burst every 64 samples), and the
-//! rage detector alone on a full evidence window. Run with `cargo xtask bench physics`.
+//! on a recorded-like stream (moves every 16 ms with a click burst every 64 samples, scrolls in
+//! between), for the page-start module's rage-only detector and for the module with every
+//! emotion; and the rage detector alone on a full evidence window. Run with `cargo xtask bench physics`.
 //! Target: ≤ 1 µs per event, so the worker never falls behind a 1 kHz mouse.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -18,8 +19,14 @@ fn stream(n: usize) -> Vec<Sample> {
         state ^= state >> 17;
         state ^= state << 5;
         t += 16;
-        let kind = if i % 64 >= 59 { Kind::Click } else { Kind::Move };
-        if kind == Kind::Move {
+        let kind = match i % 64 {
+            59.. => Kind::Click,
+            20..=29 => Kind::Scroll,
+            _ => Kind::Move,
+        };
+        if kind == Kind::Scroll {
+            y = (y + 40) % 3000;
+        } else if kind == Kind::Move {
             x = (x + (state % 21) as i32 - 10).clamp(0, 1400);
             y = (y + ((state >> 8) % 21) as i32 - 10).clamp(0, 900);
         } else {
@@ -34,7 +41,21 @@ fn per_event(c: &mut Criterion) {
     let samples = stream(4096);
     let mut g = c.benchmark_group("per_event");
     g.throughput(Throughput::Elements(samples.len() as u64));
-    g.bench_function("tracker+detector", |b| {
+    g.bench_function("tracker+detector (rage only, sdk.wasm)", |b| {
+        b.iter_batched(
+            || (Tracker::new(), Detector::rage_only(Params::DEFAULT)),
+            |(mut tracker, mut detector)| {
+                let mut emitted = 0u32;
+                for s in &samples {
+                    tracker.push(s);
+                    emitted += detector.push(*s).is_some() as u32;
+                }
+                (tracker.take_summary(0), emitted)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("tracker+detector (every emotion, sdk-emotions.wasm)", |b| {
         b.iter_batched(
             || (Tracker::new(), Detector::new(Params::DEFAULT)),
             |(mut tracker, mut detector)| {
