@@ -77,10 +77,10 @@ mod tests {
         }
         let f = DetectionFrame { emotion: Emotion::Hesitation, confidence_pct: 90, t_ms: 6000, section: 1, evidence };
         let mut classes = SectionClasses::new();
-        let Verdict::Confirmed(plain) = confirm(&f, &Params::default(), &classes) else { panic!("not confirmed") };
+        assert!(matches!(confirm(&f, &Params::default(), &classes), Verdict::Overturned(_)), "not on a pricing section");
         classes.set(1, emotions::classify(b"pricing"));
         let Verdict::Confirmed(pricing) = confirm(&f, &Params::default(), &classes) else { panic!("not confirmed") };
-        assert!(pricing.confidence > plain.confidence);
+        assert_eq!(pricing.emotion, Emotion::Hesitation);
         let strict = Params { trace: emotions::TraceParams { min_swings: 9, ..Default::default() }, ..Params::default() };
         assert!(matches!(confirm(&f, &strict, &classes), Verdict::Overturned(_)));
     }

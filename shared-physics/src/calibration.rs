@@ -1,8 +1,10 @@
-//! Platt calibration of the long-window emotions: the confidence of a detection with score `z`
-//! is `σ(a·z + b)`. `a` and `b` are fitted by `cargo xtask eval --fit` (logistic regression of
-//! the label on `z`) on the **train** split of the labelled corpus (`corpus/`) plus the train
-//! half of the human recordings, and checked on the test split by `cargo xtask eval`; the
-//! values below are pasted from its output.
+//! Platt calibration of every emotion: the confidence of a detection with score `z` is
+//! `σ(a·z + b)`. `a` and `b` are fitted by `cargo xtask eval --fit` (logistic regression of the
+//! label on `z`) on the **train** split of the labelled corpus (`corpus/`), plus, for the
+//! emotions that do not depend on the page's answers to clicks (confusion, hesitation,
+//! abandonment, engaged), the train half of the human recordings as negatives; they are checked
+//! on the test split by `cargo xtask eval`. The values below are pasted from its output; an
+//! emotion without enough points of both kinds keeps the identity.
 
 use crate::Emotion;
 
@@ -18,8 +20,7 @@ pub struct Platt {
 /// Identity calibration: the score is the log-odds.
 pub const IDENTITY: Platt = Platt { a: 1.0, b: 0.0 };
 
-/// The calibration of `emotion` (rage keeps its own confidence formula in
-/// [`crate::detect::detect_rage`]).
+/// The calibration of `emotion` (for rage, applied before its short-burst cap).
 pub fn platt(emotion: Emotion) -> Platt {
     match emotion {
         Emotion::Rage => IDENTITY,

@@ -234,9 +234,10 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
         + 0.5 * (peak_jerk / JERK_REF).min(1.0)
         - 0.8;
     let cap = if n < MIN_INTERVENTION_CLICKS { SHORT_BURST_CAP } else { MAX_CONFIDENCE };
+    let cal = crate::calibration::platt(Emotion::Rage);
     Some(Detection {
         emotion: Emotion::Rage,
-        confidence: sigmoid(z).min(cap),
+        confidence: sigmoid(cal.a * z + cal.b).min(cap),
         t_ms: last.t_ms,
         section: last.section,
         features: Features {
@@ -246,6 +247,7 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
             peak_speed,
             peak_jerk,
             entropy: dirs.entropy(),
+            score: z,
             ..Features::default()
         },
     })

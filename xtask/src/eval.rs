@@ -703,7 +703,13 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     for (s, o) in &humans {
         let split = human_split(&s.name);
         if split == corpus::Split::Test { &mut test } else { &mut train }.add(s.duration_ms, &o.detections);
-        human_claims[usize::from(split == corpus::Split::Test)].push(corpus::claims(&o.detections));
+        // Rage and frustration read the page's answers, which these recordings lack: their
+        // claims here are out of the corpus's regime and left out of calibration.
+        let mut claims = corpus::claims(&o.detections);
+        for e in Emotion::ALL.into_iter().filter(|e| needs_answers(*e)) {
+            claims[e as usize] = None;
+        }
+        human_claims[usize::from(split == corpus::Split::Test)].push(claims);
     }
     println!("== every emotion on human recordings, intervention grade (>= {INTERVENTION_GRADE}), % of session-minutes with a firing");
     println!("   (these recordings carry no page answers, so no click counts as dead: frustration's dead clicks cannot be seen)");
@@ -743,37 +749,47 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// `--fit`: Platt parameters per long-window emotion from the train split and the human train
-/// half, replayed with an emit floor of 1%.
+/// Whether `emotion` can be judged on recordings without page answers (rage and frustration
+/// read the page's answers to clicks; the human recordings have none).
+pub fn needs_answers(emotion: Emotion) -> bool {
+    matches!(emotion, Emotion::Rage | Emotion::Frustration)
+}
+
+/// `--fit`: Platt parameters per emotion from the train split (and, for the emotions that do not
+/// need page answers, the human train half as negatives), replayed with an emit floor of 1%.
 fn fit_calibration(traces: &[corpus::Trace], humans: &[(Session, Outcome)]) -> String {
     let mut params = Params::DEFAULT;
     params.trace.emit_floor_pct = 1;
     let mut points: [Vec<(f32, bool)>; 6] = Default::default();
-    let mut add = |detections: &[Detection], label: Option<Emotion>| {
+    let mut add = |detections: &[Detection], label: Option<Emotion>, human: bool| {
         let mut best: [Option<f32>; 6] = [None; 6];
         for d in detections {
             let slot = &mut best[d.emotion as usize];
             *slot = Some(slot.map_or(d.features.score, |b: f32| b.max(d.features.score)));
         }
         for (i, b) in best.iter().enumerate() {
-            if let Some(z) = b {
+            if let (Some(z), false) = (b, human && needs_answers(Emotion::ALL[i])) {
                 points[i].push((*z, label == Some(Emotion::ALL[i])));
             }
         }
     };
     for t in traces.iter().filter(|t| t.split == corpus::Split::Train) {
-        add(&corpus::replay(&t.samples, &t.sections, params), t.label);
+        add(&corpus::replay(&t.samples, &t.sections, params), t.label, false);
     }
     let mut human_params = params;
     human_params.trace.answers = false;
     for (s, _) in humans.iter().filter(|(s, _)| human_split(&s.name) == corpus::Split::Train) {
-        add(&corpus::replay(&s.samples, &[], human_params), None);
+        add(&corpus::replay(&s.samples, &[], human_params), None, true);
     }
     let mut out = String::from("== Platt fit on the train split (paste into shared-physics/src/calibration.rs)\n");
-    for e in Emotion::ALL.into_iter().skip(1) {
+    for e in Emotion::ALL {
         let pts = &points[e as usize];
         let positives = pts.iter().filter(|p| p.1).count();
-        let (a, b) = corpus::fit_platt(pts, 0.01);
+        if positives < 3 || pts.len() - positives < 3 {
+            let _ = writeln!(out, "{:<12} {} points ({positives} positive): too few of one kind, identity kept", e.name(), pts.len());
+            continue;
+        }
+        let (a, b) = corpus::fit_platt(pts, 1.0);
         let _ = writeln!(out, "{:<12} {} points ({positives} positive): a = {a:.4}, b = {b:.4}", e.name(), pts.len());
     }
     out
