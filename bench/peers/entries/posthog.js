@@ -10,6 +10,8 @@ posthog.init('phc_bench', {
   capture_dead_clicks: true,
   disable_session_recording: true,
   persistence: 'memory',
+  // posthog-js drops events from headless browsers by default; the bench is one.
+  opt_out_useragent_filter: true,
   before_send: (event) => {
     if (event && (event.event === '$rageclick' || event.event === '$dead_click')) window.__bench.fired(event.event);
     return event;
