@@ -697,6 +697,26 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
         println!();
     }
 
+    // iweb's own label: each trial's opinion score (ACR 1 = bad .. 5 = excellent) under an
+    // injected network delay. Long delays made people click the map's controls again and again.
+    println!("== iweb trials by the subject's opinion score (ACR): share of trials with intervention-grade rage");
+    println!("{:<5} {:>7} {:>14} {:>16}", "ACR", "trials", "rage >= 0.85", "median delay ms");
+    for acr in 1..=5 {
+        let tag = format!("ACR {acr})");
+        let these: Vec<&(Session, Outcome)> =
+            humans.iter().filter(|(s, _)| s.name.contains("(subject ") && s.name.ends_with(&tag)).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let fired = these.iter().filter(|(_, o)| !o.firings[1].is_empty()).count();
+        let mut delays: Vec<u32> =
+            these.iter().filter_map(|(s, _)| s.name.split(", ").nth(1).and_then(|d| d.trim_end_matches("ms").parse().ok())).collect();
+        delays.sort_unstable();
+        let median = delays.get(delays.len() / 2).copied().unwrap_or(0);
+        println!("{acr:<5} {:>7} {:>13.1}% {median:>16}", these.len(), 100.0 * fired as f64 / these.len() as f64);
+    }
+    println!();
+
     // Every struggle emotion, by split.
     let (mut train, mut test) = (HumanTotals::default(), HumanTotals::default());
     let mut human_claims: [Vec<corpus::Claims>; 2] = [Vec::new(), Vec::new()];
