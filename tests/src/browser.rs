@@ -331,17 +331,38 @@ impl Tab {
     /// Moves the pointer to `to` along a human-ish path: minimum-jerk speed profile, a slight
     /// arc, sub-pixel tremor, one sample per frame, duration from Fitts' law.
     pub async fn move_to(&mut self, to: Point) -> Result<(), BrowserError> {
+        let d = self.pointer.distance(to);
+        let duration_ms = 250.0 + 110.0 * (1.0 + d / 30.0).log2();
+        self.move_path(to, duration_ms, false).await
+    }
+
+    /// Moves the pointer to `to` like [`Tab::move_to`] (minimum-jerk profile, arc, tremor), but
+    /// taking `duration` instead of the Fitts' law time: a quick flick, or a slow, careful
+    /// approach made of several such sub-movements. The path follows the clock rather than a
+    /// sample count, so the movement takes `duration` even when each dispatched event takes a
+    /// while to reach the page (fewer, farther apart samples instead of a slower movement).
+    pub async fn move_to_within(&mut self, to: Point, duration: Duration) -> Result<(), BrowserError> {
+        self.move_path(to, (duration.as_millis() as f64).max(1.0), true).await
+    }
+
+    /// The path of [`Tab::move_to`] and [`Tab::move_to_within`]: `steps` samples 16 ms apart, or
+    /// (`clocked`) samples at whatever pace the browser takes them, placed by the time elapsed.
+    async fn move_path(&mut self, to: Point, duration_ms: f64, clocked: bool) -> Result<(), BrowserError> {
         let from = self.pointer;
         let d = from.distance(to);
-        let duration_ms = 250.0 + 110.0 * (1.0 + d / 30.0).log2();
         let steps = ((duration_ms / MOVE_STEP_MS as f64).ceil() as usize).max(4);
         let bow = self.rng.gen_range(-0.12..0.12) * d;
         let (nx, ny) = if d > 0.0 { (-(to.y - from.y) / d, (to.x - from.x) / d) } else { (0.0, 0.0) };
-        for i in 1..=steps {
-            let tau = i as f64 / steps as f64;
+        let start = tokio::time::Instant::now();
+        for i in 1.. {
+            let tau = if clocked {
+                ((start.elapsed().as_secs_f64() * 1000.0 + MOVE_STEP_MS as f64) / duration_ms).min(1.0)
+            } else {
+                i as f64 / steps as f64
+            };
             let s = tau * tau * tau * (10.0 - 15.0 * tau + 6.0 * tau * tau);
             let arc = bow * (std::f64::consts::PI * tau).sin();
-            let tremor = if i < steps { 0.6 } else { 0.0 };
+            let tremor = if tau < 1.0 { 0.6 } else { 0.0 };
             let p = Point::new(
                 from.x + (to.x - from.x) * s + nx * arc + self.rng.gen_range(-1.0..=1.0) * tremor,
                 from.y + (to.y - from.y) * s + ny * arc + self.rng.gen_range(-1.0..=1.0) * tremor,
@@ -349,6 +370,9 @@ impl Tab {
             self.mouse_at(DispatchMouseEventType::MouseMoved, p, false, 0).await?;
             self.pointer = p;
             tokio::time::sleep(Duration::from_millis(MOVE_STEP_MS)).await;
+            if tau >= 1.0 {
+                break;
+            }
         }
         Ok(())
     }

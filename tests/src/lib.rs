@@ -9,14 +9,16 @@
 //! * [`fakes`]: local fakes of external providers (Twilio).
 //! * [`host`]: what the demo shop's backend does, through the server's API only.
 //! * [`browser`]: Chromium over the DevTools protocol, with human-ish pointer input.
+//! * [`corpus`]: the labelled trace corpus, recorded from the real SDK in scripted scenarios.
 //! * [`journey`]: steps the journeys share (settling in, raging, reading the alert).
 //! * [`stack`]: fake + server + provisioned shop, on the embedded or the PostgreSQL + NATS backend.
 //! * [`util`]: folders, temporary directories, waiting.
 //!
-//! The binaries `demo-host` (for `cargo xtask demo`) and `bench-latency` (for `cargo xtask bench
-//! latency`) are built from the same pieces.
+//! The binaries `demo-host` (for `cargo xtask demo`), `bench-latency` (for `cargo xtask bench
+//! latency`) and `record-corpus` (writes `corpus/`) are built from the same pieces.
 
 pub mod browser;
+pub mod corpus;
 pub mod fakes;
 pub mod host;
 pub mod journey;
