@@ -23,11 +23,13 @@ pub const IDENTITY: Platt = Platt { a: 1.0, b: 0.0 };
 /// The calibration of `emotion` (for rage, applied before its short-burst cap).
 pub fn platt(emotion: Emotion) -> Platt {
     match emotion {
+        // Too few negatives in the corpus to fit (every answered burst is no burst at all).
         Emotion::Rage => IDENTITY,
-        Emotion::Frustration => IDENTITY,
-        Emotion::Confusion => IDENTITY,
-        Emotion::Hesitation => IDENTITY,
+        Emotion::Frustration => Platt { a: 2.0953, b: 0.1599 },
+        Emotion::Confusion => Platt { a: 1.9233, b: -0.3197 },
+        Emotion::Hesitation => Platt { a: 1.4803, b: -0.4992 },
+        // No negatives in the corpus: no leave or hidden outside the exit scenario.
         Emotion::Abandonment => IDENTITY,
-        Emotion::Engaged => IDENTITY,
+        Emotion::Engaged => Platt { a: 2.0323, b: -0.2806 },
     }
 }

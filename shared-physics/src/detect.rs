@@ -29,8 +29,9 @@
 //! pushes one `Response` on the page's first visible answer to a click: a DOM mutation, a focus
 //! change, a selection change, an input/change event or a navigation). The decision is taken
 //! at the burst's last click, whose own answer cannot be known yet, so only the earlier clicks
-//! are looked at: if any of them was answered, the burst is not rage ([`detect_rage`] returns
-//! `None`). A stepper, a date picker, a map's zoom buttons and a triple-click selecting text all
+//! are looked at: the burst is the run of unanswered clicks back from the last one, so a page
+//! that answers every click never has one, and clicks after an answered one (a double-click
+//! that selected a fake button's text, then the hammering) start a new burst. A stepper, a date picker, a map's zoom buttons and a triple-click selecting text all
 //! answer every click; a dead button answers none. The `Response` samples are ordinary ring
 //! samples, so they travel in the evidence window and the server's recomputation sees them.
 //!
@@ -157,48 +158,39 @@ pub(crate) fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + crate::exp2(-z * core::f32::consts::LOG2_E))
 }
 
-/// True when a [`Kind::Response`] in `evidence` answers a click at `first_t..last_t` (a burst
-/// click before the last): the response comes after that click, before the next click in
-/// evidence order and at most [`RESPONSE_WINDOW_MS`] after it.
-fn answered_before(evidence: &[Sample], first_t: u32, last_t: u32) -> bool {
-    let mut click: Option<u32> = None;
-    for s in evidence {
-        match s.kind {
-            Kind::Click => click = Some(s.t_ms),
-            Kind::Response => {
-                if let Some(c) = click.take() {
-                    if c >= first_t && c < last_t && s.t_ms >= c && s.t_ms - c <= RESPONSE_WINDOW_MS {
-                        return true;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Recognises rage in an evidence window whose last click triggers it (see the module docs).
-/// Returns `None` when the window holds no qualifying burst, or when the page answered one of
-/// the burst's clicks before the last ([`RESPONSE_WINDOW_MS`]).
+/// Returns `None` when the window holds no qualifying burst: the burst is the run of clicks,
+/// back from the last, that the page did not answer ([`RESPONSE_WINDOW_MS`]).
 pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     let last = *evidence.iter().rev().find(|s| s.kind == Kind::Click)?;
     let within = |s: &Sample| {
         let (dx, dy) = (s.x as f32 - last.x as f32, s.y as f32 - last.y as f32);
         crate::norm(dx, dy) <= p.radius_px
     };
-    // Walk back over the clicks while they keep the burst's shape. Evidence comes from clients
-    // and may be out of order: time differences saturate instead of wrapping.
+    // Walk back over the clicks while they keep the burst's shape and the page did not answer
+    // them. Evidence comes from clients and may be out of order: time differences saturate
+    // instead of wrapping.
     let mut points = [(0.0f32, 0.0f32); MAX_EVIDENCE];
     let mut n: usize = 0;
     let mut first_t = last.t_ms;
     let mut next_t = last.t_ms;
-    for s in evidence.iter().rev().filter(|s| s.kind == Kind::Click && s.t_ms <= last.t_ms) {
+    // The earliest response seen after the click being looked at (and before the later one).
+    let mut response: Option<u32> = None;
+    for s in evidence.iter().rev() {
+        if s.kind == Kind::Response {
+            response = Some(s.t_ms);
+            continue;
+        }
+        if s.kind != Kind::Click || s.t_ms > last.t_ms {
+            continue;
+        }
+        let answered = n > 0 && response.is_some_and(|r| r >= s.t_ms && r - s.t_ms <= RESPONSE_WINDOW_MS);
+        response = None;
         let gap = next_t.saturating_sub(s.t_ms);
         if n > 0 && gap < MIN_HUMAN_ICI_MS {
             continue;
         }
-        if gap > p.max_ici_ms || last.t_ms - s.t_ms > p.window_ms || !within(s) {
+        if answered || gap > p.max_ici_ms || last.t_ms - s.t_ms > p.window_ms || !within(s) {
             break;
         }
         let Some(slot) = points.get_mut(n) else { break };
@@ -207,7 +199,7 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
         first_t = s.t_ms;
         next_t = s.t_ms;
     }
-    if n < p.min_clicks as usize || n < 2 || answered_before(evidence, first_t, last.t_ms) {
+    if n < p.min_clicks as usize || n < 2 {
         return None;
     }
     let n = n as u32;
@@ -623,10 +615,20 @@ mod tests {
     }
 
     #[test]
-    fn only_the_earlier_clicks_answers_count() {
-        // One answered click among the earlier ones is enough.
+    fn a_burst_is_the_run_of_unanswered_clicks_before_the_last() {
+        // An answered click ends the burst: two unanswered clicks after it are no burst.
         let ev = [click(1000, 400, 300), click(1150, 400, 300), response(1160), click(1300, 400, 300), click(1450, 400, 300)];
         assert!(detect_rage(&ev, &RageParams::default()).is_none());
+        // A fake button made of text: the double-click selected its word (answered), then the
+        // hammering goes on unanswered: rage.
+        let mut ev: heapless::Vec<Sample, 16> = heapless::Vec::new();
+        ev.extend_from_slice(&[click(1000, 400, 300), response(1090), click(1100, 400, 300), response(1190)]).unwrap();
+        for i in 0..6 {
+            ev.push(click(1240 + i * 140, 401, 300)).unwrap();
+        }
+        let d = detect_rage(&ev, &RageParams::default()).expect("rage after the selection");
+        assert_eq!(d.features.clicks, 6);
+        assert!(d.confidence >= 0.85, "{}", d.confidence);
         // An answer to the last click is not known when it is decided (and does not count).
         let ev = [click(1000, 400, 300), click(1150, 400, 300), click(1300, 400, 300), click(1450, 400, 300), response(1460)];
         assert!(detect_rage(&ev, &RageParams::default()).is_some());
@@ -650,10 +652,10 @@ mod tests {
         ];
         let d = detect_rage(&ev, &RageParams::default()).expect("late answers do not count");
         assert_eq!(d.features.clicks, 4);
-        // The same answers inside the window do.
+        // The same answer inside the window does: the answered click is not part of the burst.
         let early = RESPONSE_WINDOW_MS;
         let ev = [click(1000, 400, 300), response(1000 + early), click(1400, 400, 300), click(1800, 400, 300), click(2200, 400, 300)];
-        assert!(detect_rage(&ev, &RageParams::default()).is_none());
+        assert_eq!(detect_rage(&ev, &RageParams::default()).expect("three unanswered").features.clicks, 3);
     }
 
     #[test]

@@ -147,6 +147,10 @@ pub const DWELL_RADIUS_PX: f32 = 24.0;
 pub const ACTED_MS: u32 = 2000;
 /// An exit is "at the top edge" when the last pointer position is at most this far down, px.
 pub const TOP_EDGE_PX: i16 = 48;
+/// How far back (ms) from a leave the fastest upward step is looked for.
+pub const EXIT_SPEED_MS: u32 = 500;
+/// How far back (ms) from a leave or hidden a checkout section still counts.
+pub const EXIT_CONTEXT_MS: u32 = 3000;
 
 fn confidence(z: f32, cal: Platt) -> f32 {
     crate::detect::sigmoid(cal.a * z + cal.b).min(MAX_CONFIDENCE)
@@ -198,7 +202,11 @@ fn reversals<'a>(samples: impl Iterator<Item = &'a Sample>, coord: impl Fn(&Samp
 /// [`REPEAT_MS`] apart (a submit that keeps failing with an error). Evaluated when a click's
 /// answer window closes or an answer arrives.
 ///
-/// Score: `z = 1.0·dead + 0.5·(spots − 1) + 0.9·repeats − 2.5`.
+/// The unanswered last click of a multi-click gesture whose earlier clicks were answered (within
+/// [`EPISODE_GAP_MS`] and [`SPOT_RADIUS_PX`]: a triple-click selecting a paragraph) is part of
+/// that gesture, not a dead click.
+///
+/// Score: `z = 1.0·dead + 0.5·(spots − 1) + 1.5·repeats − 2.5`.
 pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let (mut dead, mut spots, mut repeats) = (0u8, 0u8, 0u8);
@@ -225,6 +233,9 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
                 _ => {}
             }
         }
+        // The unanswered last click of a multi-click gesture whose earlier clicks the page
+        // answered (a triple-click's third press selects nothing new) belongs to that gesture.
+        let gesture = prev_answered.is_some_and(|a| c.t_ms.saturating_sub(a.t_ms) <= EPISODE_GAP_MS && dist(&a, c) <= SPOT_RADIUS_PX);
         if answered {
             if prev_answered.is_some_and(|a| {
                 let gap = c.t_ms.saturating_sub(a.t_ms);
@@ -233,7 +244,7 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
                 repeats = repeats.saturating_add(1);
             }
             prev_answered = Some(*c);
-        } else if closed && p.answers {
+        } else if closed && p.answers && !gesture {
             let same_episode = prev_dead.is_some_and(|d| c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c) <= SPOT_RADIUS_PX);
             prev_dead = Some(*c);
             if same_episode {
@@ -251,7 +262,7 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     if dead < p.min_dead_clicks && repeats < p.min_dead_clicks {
         return None;
     }
-    let z = f32::from(dead) + 0.5 * (f32::from(spots.max(1)) - 1.0) + 0.9 * f32::from(repeats) - 2.5;
+    let z = f32::from(dead) + 0.5 * (f32::from(spots.max(1)) - 1.0) + 1.5 * f32::from(repeats) - 2.5;
     let features = Features { clicks: dead, dead_clicks: dead, reversals: repeats, ..Features::default() };
     Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
 }
@@ -319,11 +330,14 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
     let moves = || ev.iter().filter(|s| s.kind == Kind::Move);
     let swings = reversals(moves(), |s| s.x as i32, OPTION_SWING_PX).max(reversals(moves(), |s| s.y as i32, OPTION_SWING_PX));
     // The longest stretch of moves that stays within the dwell radius of its first.
+    // A press or click ends a stretch: a still pointer that keeps clicking is acting.
     let (mut dwell_ms, mut anchor) = (0u32, None::<&Sample>);
-    for s in moves() {
-        match anchor {
-            Some(a) if dist(a, s) <= DWELL_RADIUS_PX => dwell_ms = dwell_ms.max(s.t_ms.saturating_sub(a.t_ms)),
-            _ => anchor = Some(s),
+    for s in ev {
+        match (s.kind, anchor) {
+            (Kind::Down | Kind::Click, _) => anchor = None,
+            (Kind::Move, Some(a)) if dist(a, s) <= DWELL_RADIUS_PX => dwell_ms = dwell_ms.max(s.t_ms.saturating_sub(a.t_ms)),
+            (Kind::Move, _) => anchor = Some(s),
+            _ => {}
         }
     }
     if swings < p.min_swings && dwell_ms < 1500 {
@@ -335,9 +349,10 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
 }
 
 /// `abandonment`: exit intent. The trigger is a `leave` (the pointer left the document) or a
-/// `hidden` (the tab went away). A leave counts by the pointer's upward speed over its last
-/// move steps and whether it left at the top edge (towards the tab bar and the close button);
-/// either counts more in a checkout section.
+/// `hidden` (the tab went away). A leave counts by the pointer's fastest upward step in the last
+/// [`EXIT_SPEED_MS`] and whether it left at the top edge (towards the tab bar and the close
+/// button); either counts more when the visitor was in a checkout section in the last
+/// [`EXIT_CONTEXT_MS`].
 ///
 /// Score: leave `z = 1.2·min(up_speed / 800, 2.5) + 1.5·[top edge] + 1.2·[checkout] − 3.0`;
 /// hidden `z = 2.2·[checkout] − 1.5`.
@@ -347,20 +362,28 @@ pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Det
         return None;
     }
     let section = current_section(ev);
-    let checkout = if classes.get(section) == SectionClass::Checkout { 1.0 } else { 0.0 };
-    let mut moves = ev.iter().rev().filter(|s| s.kind == Kind::Move && last.t_ms.saturating_sub(s.t_ms) <= 1000);
-    let end = moves.next();
-    // Upward speed from the newest move to the one at least 80 ms before it.
-    let start = end.and_then(|e| moves.find(|s| e.t_ms.saturating_sub(s.t_ms) >= 80));
-    let up_speed = match (start, end) {
-        (Some(s), Some(e)) => (s.y as f32 - e.y as f32) * 1000.0 / e.t_ms.saturating_sub(s.t_ms).max(1) as f32,
-        _ => 0.0,
-    };
+    // In checkout: any pointer sample of the last 3 s there (on the way out the pointer crosses
+    // the page's header, which is another section).
+    let recent = |s: &&Sample| last.t_ms.saturating_sub(s.t_ms) <= EXIT_CONTEXT_MS;
+    let in_checkout = ev.iter().filter(recent).any(|s| s.kind.is_pointer() && classes.get(s.section) == SectionClass::Checkout);
+    let checkout = if in_checkout { 1.0 } else { 0.0 };
+    // The fastest upward step between consecutive moves of the last EXIT_SPEED_MS.
+    let (mut up_speed, mut prev, mut end) = (0.0f32, None::<&Sample>, None::<&Sample>);
+    for s in ev.iter().filter(|s| s.kind == Kind::Move && last.t_ms.saturating_sub(s.t_ms) <= EXIT_SPEED_MS) {
+        if let Some(p) = prev {
+            let dt = s.t_ms.saturating_sub(p.t_ms);
+            if dt >= 8 {
+                up_speed = up_speed.max((p.y as f32 - s.y as f32) * 1000.0 / dt as f32);
+            }
+        }
+        prev = Some(s);
+        end = Some(s);
+    }
     let top = end.is_some_and(|e| e.y <= TOP_EDGE_PX);
     let z = if last.kind == Kind::Hidden {
         2.2 * checkout - 1.5
     } else {
-        1.2 * (up_speed.max(0.0) / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 1.2 * checkout - 3.0
+        1.2 * (up_speed / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 1.2 * checkout - 3.0
     };
     let features = Features { peak_speed: up_speed, ..Features::default() };
     Some(detection(Emotion::Abandonment, last, section, z, features))
@@ -479,6 +502,17 @@ mod tests {
         let submits = [click(0, 100, 100), resp(40), click(1500, 102, 100), resp(1540), click(3200, 99, 101), resp(3230)];
         let d = detect_frustration(&submits, &TraceParams::DEFAULT).expect("repeated failing submit");
         assert_eq!(d.features.reversals, 2);
+        // Triple-clicks selecting paragraphs: the third press selects nothing new, so the third
+        // click goes unanswered; it is part of the gesture, not a dead click.
+        let mut triples: heapless::Vec<Sample, 32> = heapless::Vec::new();
+        for (k, y) in [100i16, 300, 500].into_iter().enumerate() {
+            let t = k as u32 * 2000;
+            triples
+                .extend_from_slice(&[click(t, 200, y), resp(t + 90), click(t + 100, 200, y), resp(t + 190), click(t + 200, 200, y)])
+                .unwrap();
+        }
+        triples.push(mv(6000, 220, 520, 1)).unwrap();
+        assert_eq!(detect_frustration(&triples, &TraceParams::DEFAULT), None);
     }
 
     #[test]

@@ -92,10 +92,11 @@ impl Trace {
         self.prev_move
     }
 
-    /// Keeps `s` unconditionally (a trigger sample the detectors need to see).
+    /// Keeps `s` (a sample the detectors need to see), unless it is already the newest kept
+    /// sample or older than it (the trace stays in time order).
     pub fn keep(&mut self, s: Sample) {
         let newest = self.ring.get(self.ring.len().wrapping_sub(1)).copied();
-        if newest != Some(s) {
+        if newest.is_none_or(|n| n != s && n.t_ms <= s.t_ms) {
             self.ring.push(s);
         }
     }

@@ -114,7 +114,8 @@ pub fn load(dir: &Path) -> Result<Vec<Trace>, String> {
             "test" => Split::Test,
             s => return Err(format!("{}: unknown split {s:?}", manifest.display())),
         };
-        let path = dir.join(file);
+        // `file` names a trace in `traces/` (as the recorder writes it), or a path from `dir`.
+        let path = if dir.join("traces").join(file).is_file() { dir.join("traces").join(file) } else { dir.join(file) };
         let body = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let name = Path::new(file).file_stem().map_or(file.to_string(), |s| s.to_string_lossy().into_owned());
         let (samples, sections) = parse_trace(&name, &body)?;
