@@ -41,34 +41,24 @@ fn per_event(c: &mut Criterion) {
     let samples = stream(4096);
     let mut g = c.benchmark_group("per_event");
     g.throughput(Throughput::Elements(samples.len() as u64));
-    g.bench_function("tracker+detector (rage only, sdk.wasm)", |b| {
-        b.iter_batched(
-            || (Tracker::new(), Detector::rage_only(Params::DEFAULT)),
-            |(mut tracker, mut detector)| {
-                let mut emitted = 0u32;
-                for s in &samples {
-                    tracker.push(s);
-                    emitted += detector.push(*s).is_some() as u32;
-                }
-                (tracker.take_summary(0), emitted)
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("tracker+detector (every emotion, sdk-emotions.wasm)", |b| {
-        b.iter_batched(
-            || (Tracker::new(), Detector::new(Params::DEFAULT)),
-            |(mut tracker, mut detector)| {
-                let mut emitted = 0u32;
-                for s in &samples {
-                    tracker.push(s);
-                    emitted += detector.push(*s).is_some() as u32;
-                }
-                (tracker.take_summary(0), emitted)
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    fn run<const LONG: bool>(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, samples: &[Sample]) {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || (Tracker::new(), Detector::<LONG>::build(Params::DEFAULT)),
+                |(mut tracker, mut detector)| {
+                    let mut emitted = 0u32;
+                    for s in samples {
+                        tracker.push(s);
+                        emitted += detector.push(*s).is_some() as u32;
+                    }
+                    (tracker.take_summary(0), emitted)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    run::<false>(&mut g, "tracker+detector (rage only, sdk.wasm)", &samples);
+    run::<true>(&mut g, "tracker+detector (every emotion, sdk-emotions.wasm)", &samples);
     g.finish();
 
     let mut window: Vec<Sample> = stream(MAX_EVIDENCE * 2).into_iter().rev().take(MAX_EVIDENCE).collect();

@@ -28,7 +28,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
-use shared_physics::Kind;
+use shared_physics::{Emotion, Kind};
 
 use crate::browser::{BrowserError, Chromium, Point, Tab, VIEWPORT};
 use crate::host::render_store;
@@ -79,44 +79,21 @@ const TRACE_JS: &str = "window.__siqTrace";
 /// JS: the page's clock, ms since its time origin (the trace's clock).
 const NOW_JS: &str = "Math.floor(performance.now())";
 
-/// What a detector should say about a scenario's episode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Label {
-    /// Repeated fast clicks on something that does not answer.
-    Rage,
-    /// Repeated attempts that fail (answered with an error, or not at all), spaced out.
-    Frustration,
-    /// Searching without finding: erratic movement, scrolling back and forth.
-    Confusion,
-    /// Comparing and approaching without committing.
-    Hesitation,
-    /// Walking away: the pointer leaves the page, or the page is hidden.
-    Abandonment,
-    /// Steady, productive use.
-    Engaged,
-    /// Must not fire: ordinary use that naive rules mistake for trouble.
-    None,
+/// What a detector should say about a scenario's episode: an emotion, or `None` for the
+/// must-not-fire scenarios (ordinary use that naive rules mistake for trouble).
+pub type Label = Option<Emotion>;
+
+/// The manifest's name of a label (`none` for must-not-fire).
+pub fn label_name(label: Label) -> &'static str {
+    label.map_or("none", Emotion::name)
 }
 
-impl Label {
-    /// The name in the manifest.
-    pub fn name(self) -> &'static str {
-        match self {
-            Label::Rage => "rage",
-            Label::Frustration => "frustration",
-            Label::Confusion => "confusion",
-            Label::Hesitation => "hesitation",
-            Label::Abandonment => "abandonment",
-            Label::Engaged => "engaged",
-            Label::None => "none",
-        }
-    }
-
-    /// The label named `name`.
-    pub fn from_name(name: &str) -> Option<Label> {
-        [Label::Rage, Label::Frustration, Label::Confusion, Label::Hesitation, Label::Abandonment, Label::Engaged, Label::None]
-            .into_iter()
-            .find(|l| l.name() == name)
+/// The label called `name` in the manifest.
+pub fn label_from_name(name: &str) -> Option<Label> {
+    if name == "none" {
+        Some(None)
+    } else {
+        Emotion::from_name(name).map(Some)
     }
 }
 
@@ -133,19 +110,19 @@ pub struct Scenario {
 
 /// Every scenario, in recording order.
 pub const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "rage_dead_button", label: Label::Rage, page: "dead_button.html" },
-    Scenario { name: "failed_submits", label: Label::Frustration, page: "broken_form.html" },
-    Scenario { name: "dead_clicks", label: Label::Frustration, page: "broken_form.html" },
-    Scenario { name: "thrash_form", label: Label::Confusion, page: "broken_form.html" },
-    Scenario { name: "scroll_hunt", label: Label::Confusion, page: "catalog.html" },
-    Scenario { name: "pricing_pingpong", label: Label::Hesitation, page: "pricing.html" },
-    Scenario { name: "exit_checkout", label: Label::Abandonment, page: "checkout.html" },
-    Scenario { name: "reading", label: Label::Engaged, page: "article.html" },
-    Scenario { name: "stepper", label: Label::None, page: "stepper.html" },
-    Scenario { name: "date_picker", label: Label::None, page: "date_picker.html" },
-    Scenario { name: "triple_click", label: Label::None, page: "article.html" },
-    Scenario { name: "map_zoom", label: Label::None, page: "map.html" },
-    Scenario { name: "browse", label: Label::None, page: "catalog.html" },
+    Scenario { name: "rage_dead_button", label: Some(Emotion::Rage), page: "dead_button.html" },
+    Scenario { name: "failed_submits", label: Some(Emotion::Frustration), page: "broken_form.html" },
+    Scenario { name: "dead_clicks", label: Some(Emotion::Frustration), page: "broken_form.html" },
+    Scenario { name: "thrash_form", label: Some(Emotion::Confusion), page: "broken_form.html" },
+    Scenario { name: "scroll_hunt", label: Some(Emotion::Confusion), page: "catalog.html" },
+    Scenario { name: "pricing_pingpong", label: Some(Emotion::Hesitation), page: "pricing.html" },
+    Scenario { name: "exit_checkout", label: Some(Emotion::Abandonment), page: "checkout.html" },
+    Scenario { name: "reading", label: Some(Emotion::Engaged), page: "article.html" },
+    Scenario { name: "stepper", label: None, page: "stepper.html" },
+    Scenario { name: "date_picker", label: None, page: "date_picker.html" },
+    Scenario { name: "triple_click", label: None, page: "article.html" },
+    Scenario { name: "map_zoom", label: None, page: "map.html" },
+    Scenario { name: "browse", label: None, page: "catalog.html" },
 ];
 
 /// The scenario named `name`.
@@ -223,7 +200,7 @@ impl Recording {
             "{}.csv,{},{},{},{},{},{}",
             self.session(),
             self.scenario.name,
-            self.scenario.label.name(),
+            label_name(self.scenario.label),
             split(self.seed),
             self.seed,
             self.episode.0,

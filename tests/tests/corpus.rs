@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use shared_physics::detect::RESPONSE_WINDOW_MS;
 use shared_physics::Kind;
 use siq_e2e::browser::Chromium;
-use siq_e2e::corpus::{self, Label, Pages, MANIFEST_HEADER, SCENARIOS};
+use siq_e2e::corpus::{self, Pages, MANIFEST_HEADER, SCENARIOS};
 use siq_e2e::stack::{Backend, Stack};
 use siq_e2e::util::workspace_root;
 
@@ -134,7 +134,7 @@ fn the_manifest_names_every_trace_with_its_scenario_label_and_split() {
     let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for e in &entries {
         let s = corpus::scenario(&e.scenario).unwrap_or_else(|| panic!("{}: unknown scenario {}", e.file, e.scenario));
-        assert_eq!(Label::from_name(&e.label), Some(s.label), "{}: label", e.file);
+        assert_eq!(corpus::label_from_name(&e.label), Some(s.label), "{}: label", e.file);
         assert_eq!(e.split, corpus::split(e.seed), "{}: seeds 1-7 are train, 8-10 test", e.file);
         assert_eq!(e.file, format!("{}.csv", corpus::session_name(&e.scenario, e.seed)), "file name");
         let c = per.entry(s.name).or_default();
