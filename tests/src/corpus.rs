@@ -14,7 +14,7 @@
 //! clock, where the labelled behaviour happens): `rage`, `frustration`, `confusion`,
 //! `hesitation`, `abandonment`, `engaged`, or `none` for things that look like trouble to naive
 //! rules but are not (a stepper clicked fast, a map zoomed, a paragraph triple-clicked).
-//! Seeds 1–7 are the `train` split (detectors are tuned on them), 8–10 the `test` split (only
+//! Seeds 1–7 are the `train` split (detectors are tuned on them), later seeds the `test` split (only
 //! reported). `corpus/README.md` describes every scenario.
 
 use std::collections::{HashMap, VecDeque};
