@@ -5,14 +5,14 @@
  *   <script src="https://HOST/sdk.js" data-key="pk_…" async></script>
  *
  * The main thread only copies (kind, t, x, y, section) of pointer, click and scroll events
- * into an Int32Array and hands it to a Web Worker (sdk-worker.js running sdk.wasm) at most once
- * per animation frame; the worker does the physics and owns the WebSocket.
+ * into an Int32Array and hands it to a Web Worker (sdk-worker.js running sdk.wasm) every 16 ms
+ * at most, and at once for a click; the worker does the physics and owns the WebSocket.
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible; t = integer ms since the page's time origin; x, y = viewport CSS px (scroll:
  * y = scrollY; kinds 5..8: 0); section = the interned id (1..255) of the nearest
- * [data-siq-section] of a move/down/click target (looked up once per target element, so a
- * move costs a closest() only when the pointer enters another element), 0 = none.
+ * [data-siq-section] of a down/click target, or for a move of the element the pointer is over
+ * (looked up on pointerover, so a move costs no lookup), 0 = none.
  *
  * Response (the page answered a click): after each click, for 300 ms (RESPONSE_WINDOW_MS of
  * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
@@ -72,7 +72,7 @@
     const rows = new Int32Array(SIZE);
     let worker;
     let n = 0;
-    let raf = 0;
+    let raf = 0; // the pending flush timer
     let fresh = [];
     let beacon;
     let box;
@@ -82,6 +82,7 @@
     // Hands the batch (a copy of the rows used), and the section names it introduced, to the
     // worker.
     const flush = () => {
+      clearTimeout(raf);
       raf = 0;
       if (n) {
         const b = rows.slice(0, n).buffer;
@@ -91,22 +92,24 @@
       }
     };
 
-    // One row; a move right after a move replaces it (at most one per frame).
+    // One row; a move right after a move replaces it (at most one per batch). A click goes to
+    // the worker at once (the detection path); anything else waits at most 16 ms. Each value
+    // is written on its own: no array is allocated per event.
     const put = (kind, e, x, y, section) => {
       if (kind || !n || rows[n - 5]) {
         if (n == SIZE) flush();
         n += 5;
       }
-      rows.set([kind, e.timeStamp || performance.now(), x, y, section], n - 5);
-      raf = raf || requestAnimationFrame(flush);
+      rows[n - 5] = kind;
+      rows[n - 4] = e.timeStamp || performance.now();
+      rows[n - 3] = x;
+      rows[n - 2] = y;
+      rows[n - 1] = section;
+      kind == 3 ? flush() : (raf = raf || setTimeout(flush, 16));
     };
 
-    // The interned id of the target's section; a new name travels with the next batch. The
-    // last target's id is kept: moves within one element look nothing up.
-    let lastEl, lastId;
+    // The interned id of the target's section; a new name travels with the next batch.
     const section = (e) => {
-      if (e.target == lastEl) return lastId;
-      lastEl = e.target;
       const el = e.target.closest?.('[data-siq-section]');
       const name = el && el.dataset.siqSection;
       let id = names.get(name);
@@ -114,8 +117,11 @@
         names.set(name, (id = names.size + 1));
         fresh.push([id, name]);
       }
-      return (lastId = id || 0);
+      return id || 0;
     };
+    // The section under the pointer, looked up when it enters an element (pointerover), so a
+    // move looks nothing up.
+    let over = 0;
 
     const at = (kind, withSection) => (e) => put(kind, e, e.clientX, e.clientY, withSection ? section(e) : 0);
 
@@ -180,7 +186,8 @@
         m.v && show(m.v);
       };
       const on = (type, f, t) => (t || w).addEventListener(type, f, { capture: true, passive: true, signal: stop.signal });
-      on('pointermove', at(0, 1));
+      on('pointerover', (e) => (over = section(e)));
+      on('pointermove', (e) => put(0, e, e.clientX, e.clientY, over));
       on('pointerdown', at(1, 1));
       on('pointerup', at(2));
       on('scroll', (e) => put(4, e, 0, w.scrollY, 0));

@@ -352,6 +352,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
+    // TCP_NODELAY on every connection: the server answers a detection with two small frames
+    // (Ack, then Intervene); with Nagle's algorithm the second waited for the browser's delayed
+    // ACK of the first, up to 40 ms, on about one detection in ten.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY could not be set");
+        }
+    });
     let served = tokio::spawn(async move {
         let r = axum::serve(listener, router).with_graceful_shutdown(async move {
             let _ = rx.await;
