@@ -7,6 +7,7 @@
 //! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
 //! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics.
+//! * `cargo xtask bench main-thread` measures what one pointer move costs the page's main thread.
 //! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
 //!   `target/package/`; `cargo xtask package-test` installs it into a fresh Vite app and checks
 //!   in Chromium that its frames reach the real server.
@@ -16,6 +17,7 @@
 mod ci;
 mod demo;
 mod eval;
+mod main_thread;
 mod package;
 mod peers;
 mod sdk;
@@ -27,7 +29,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers>";
+    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         ["package"] => package::package(&root).map(|_| ()),
         ["package-test"] => package::test(&root),
         ["bench", "peers"] => peers::bench(&root),
+        ["bench", "main-thread"] => main_thread::bench(&root),
         _ => Err(USAGE.to_string()),
     };
     match result {
