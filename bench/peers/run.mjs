@@ -8,7 +8,7 @@
 // later, gzip-encoded when the browser asks for it (Chromium always does), and accepts
 // everything the SDKs send: each peer's endpoint (api_host, DSN, upload URL, ingest point) is
 // this server. For SentientIQ it is the first-party proxy docs/sdk.md describes: it serves
-// /sdk.js, /sdk-worker.js and /sdk.wasm itself and passes /v1/ws and /v1/beacon to the real
+// /sdk.js, /sdk-worker.js, /sdk.wasm and /sdk-emotions.wasm itself and passes /v1/ws and /v1/beacon to the real
 // server. Peer bundles are built from their npm packages with esbuild (minified IIFE).
 //
 // Measured per SDK, each in a fresh browser context:
@@ -168,7 +168,7 @@ await new Promise((r) => sink.listen(0, '127.0.0.1', r));
 const SINK = `http://127.0.0.1:${sink.address().port}`;
 
 // --- the SDKs ---------------------------------------------------------------------------------
-for (const f of ['sdk.js', 'sdk-worker.js', 'sdk.wasm']) {
+for (const f of ['sdk.js', 'sdk-worker.js', 'sdk.wasm', 'sdk-emotions.wasm']) {
   files.set('/' + f, { body: fs.readFileSync(path.join(SDK_DIR, f)), type: f.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
 }
 const PEERS = [

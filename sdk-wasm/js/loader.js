@@ -6,7 +6,7 @@
  *
  * The main thread only copies (kind, t, x, y, section) of pointer, click and scroll events
  * into an Int32Array and hands it to a Web Worker (sdk-worker.js running sdk.wasm) every 16 ms
- * at most, and at once for a click; the worker does the physics and owns the WebSocket.
+ * at most, and right after the event for a click; the worker does the physics and owns the WebSocket.
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible; t = integer ms since the page's time origin; x, y = viewport CSS px (scroll:
@@ -93,8 +93,9 @@
     };
 
     // One row; a move right after a move replaces it (at most one per batch). A click goes to
-    // the worker at once (the detection path); anything else waits at most 16 ms. Each value
-    // is written on its own: no array is allocated per event.
+    // the worker in the task right after its event (the detection path, without lengthening
+    // the click's own handling); anything else waits at most 16 ms. Each value is written on
+    // its own: no array is allocated per event.
     const put = (kind, e, x, y, section) => {
       if (kind || !n || rows[n - 5]) {
         if (n == SIZE) flush();
@@ -105,7 +106,7 @@
       rows[n - 3] = x;
       rows[n - 2] = y;
       rows[n - 1] = section;
-      kind == 3 ? flush() : (raf = raf || setTimeout(flush, 16));
+      kind == 3 ? (clearTimeout(raf), (raf = setTimeout(flush))) : (raf = raf || setTimeout(flush, 16));
     };
 
     // The interned id of the target's section; a new name travels with the next batch.
