@@ -17,7 +17,8 @@
 //! `Visible`) with `x = y = 0` and no section, as the SDK's loader pushes them, and are fed to
 //! the detector like pointer rows: a `response` within
 //! [`shared_physics::detect::RESPONSE_WINDOW_MS`] of a burst's earlier click makes the burst an
-//! answered one, not rage. rrweb has no response signal and yields no context rows.
+//! answered one, not rage. In rrweb input every DOM mutation and input event becomes a `response`
+//! (`docs/event-csv.md`).
 //!
 //! A bad row (or rrweb event) is reported with its line number (or event index) and skipped; the
 //! command then exits non-zero.
@@ -347,6 +348,10 @@ pub const RRWEB_INCREMENTAL_SNAPSHOT: u64 = 3;
 
 /// The rrweb `IncrementalSource` values the replay maps.
 pub mod rrweb_source {
+    /// DOM mutations (`data.adds`, `removes`, `texts`, `attributes`): the page changed.
+    pub const MUTATION: u64 = 0;
+    /// A form value changed (`data.id`, `data.text`).
+    pub const INPUT: u64 = 5;
     /// `data.positions[]`, each `{x, y, id, timeOffset}`.
     pub const MOUSE_MOVE: u64 = 1;
     /// `data.type` (a `MouseInteractions` value), `data.x`, `data.y`.
@@ -405,7 +410,13 @@ fn coord(obj: &Object, path: &str, name: &str) -> Result<i16, String> {
 }
 
 /// Reads one rrweb event into `out`; returns whether it mapped to any sample.
-fn read_rrweb_event(index: u64, ev: &Value, first_ts: &mut Option<f64>, out: &mut Vec<RrwebSample>) -> Result<bool, String> {
+fn read_rrweb_event(
+    index: u64,
+    ev: &Value,
+    first_ts: &mut Option<f64>,
+    out: &mut Vec<RrwebSample>,
+    mutations: &mut bool,
+) -> Result<bool, String> {
     let ev = ev.as_object().ok_or("not an object")?;
     let ty = uint(ev, "", "type")?;
     let ts = number(ev, "", "timestamp")?;
@@ -440,6 +451,13 @@ fn read_rrweb_event(index: u64, ev: &Value, first_ts: &mut Option<f64>, out: &mu
                 _ => return Ok(false),
             };
             push(ts, kind, coord(data, "data.", "x")?, coord(data, "data.", "y")?);
+            Ok(true)
+        }
+        // The page visibly changed, or a value did: what the SDK's loader reports as a response
+        // (the detectors attribute it to a click at most 300 ms before it).
+        source @ (rrweb_source::MUTATION | rrweb_source::INPUT) => {
+            *mutations |= source == rrweb_source::MUTATION;
+            push(ts, Kind::Response, 0, 0);
             Ok(true)
         }
         rrweb_source::SCROLL => {
@@ -488,12 +506,13 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
     let mut samples = Vec::new();
     let mut errors = Vec::new();
     let (mut events, mut ignored) = (0u64, 0u64);
+    let mut mutations = false;
     let mut first_ts = None;
     let mut de = serde_json::Deserializer::from_reader(input);
     EachElement(|ev: Value| {
         let index = events;
         events += 1;
-        match read_rrweb_event(index, &ev, &mut first_ts, &mut samples) {
+        match read_rrweb_event(index, &ev, &mut first_ts, &mut samples, &mut mutations) {
             Ok(true) => {}
             Ok(false) => ignored += 1,
             Err(message) => errors.push(RowError { at: Location::Event(index), message }),
@@ -508,8 +527,9 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
 
     samples.sort_by(|a, b| a.abs_ms.total_cmp(&b.abs_ms));
     let origin = samples.first().map_or(0.0, |s| s.abs_ms).min(first_ts.unwrap_or(0.0));
-    // rrweb's mouse events carry no page answers: no click can be known to be dead.
-    let params = Params { trace: TraceParams { answers: false, ..params.trace }, ..params };
+    // A recording with DOM mutations carries the page's answers; one without any (a static page,
+    // or a recorder that drops them) cannot tell a dead click from an answered one.
+    let params = Params { trace: TraceParams { answers: mutations, ..params.trace }, ..params };
     let mut replay = Replay::new(Format::Rrweb, out, params);
     replay.summary.events = events;
     replay.summary.ignored = ignored;
@@ -760,7 +780,7 @@ mod tests {
     }
 
     #[test]
-    fn rrweb_interactions_map_to_down_up_click_scroll_and_others_are_ignored() {
+    fn rrweb_interactions_map_to_down_up_click_scroll_inputs_to_responses_and_others_are_ignored() {
         let events = r#"[
             {"type":2,"timestamp":0,"data":{"node":{"type":0,"childNodes":[],"id":1},"initialOffset":{"top":0,"left":0}}},
             {"type":3,"timestamp":10,"data":{"source":2,"type":1,"id":5,"x":10,"y":20}},
@@ -774,15 +794,40 @@ mod tests {
         let (out, s) = run_rrweb(events).unwrap();
         assert!(out.is_empty());
         assert!(s.errors.is_empty(), "{:?}", s.errors);
-        assert_eq!((s.events, s.ignored, s.rows), (8, 4, 4));
-        for k in [Kind::Down, Kind::Up, Kind::Click, Kind::Scroll] {
+        assert_eq!((s.events, s.ignored, s.rows), (8, 3, 5));
+        for k in [Kind::Down, Kind::Up, Kind::Click, Kind::Scroll, Kind::Response] {
             assert_eq!(s.by_kind.get(k), 1, "{k:?}");
         }
         assert_eq!(
             s.to_string(),
-            "8 events (4 ignored), 4 rows, 0 detections, 0 bad events; by kind: \
-             move 0, down 1, up 1, click 1, scroll 1, response 0, leave 0, hidden 0, visible 0"
+            "8 events (3 ignored), 5 rows, 0 detections, 0 bad events; by kind: \
+             move 0, down 1, up 1, click 1, scroll 1, response 1, leave 0, hidden 0, visible 0"
         );
+    }
+
+    #[test]
+    fn rrweb_mutations_answer_clicks_so_a_working_stepper_is_not_rage() {
+        let mutation = |ts: u64| {
+            format!(
+                r#"{{"type":3,"timestamp":{ts},"data":{{"source":0,"texts":[{{"id":9,"value":"{ts}"}}],"attributes":[],"removes":[],"adds":[]}}}}"#
+            )
+        };
+        let burst = |answered: bool| {
+            let mut events = Vec::new();
+            for i in 0..6u64 {
+                let t = 1000 + i * 150;
+                events.push(click(t, 400, 300));
+                if answered {
+                    events.push(mutation(t + 20));
+                }
+            }
+            run_rrweb(&format!("[{}]", events.join(","))).unwrap()
+        };
+        let (out, s) = burst(true);
+        assert_eq!(s.by_kind.get(Kind::Response), 6);
+        assert!(out.is_empty(), "a stepper that answers every click: {out}");
+        let (out, _) = burst(false);
+        assert!(lines(&out).iter().any(|l| l["emotion"] == "rage" && l["confidence"].as_f64().unwrap() >= 0.85), "{out}");
     }
 
     #[test]

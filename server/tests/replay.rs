@@ -74,11 +74,11 @@ fn a_rage_burst_in_an_rrweb_recording_is_one_session_named_after_the_file() {
     let rage = |t: u64| ("rrweb-rage".to_string(), t, "rage".to_string(), String::new());
     assert_eq!(keys, vec![rage(830), rage(1110)]);
     assert_rising_to_intervention_grade(&conf);
-    // Ignored: meta, full snapshot, a focus interaction, an input.
+    // Ignored: meta, full snapshot, a focus interaction; the input after the burst is a response.
     assert_eq!(
         stderr,
-        ["13 events (4 ignored), 11 rows, 2 detections, 0 bad events; by kind: \
-             move 3, down 1, up 1, click 5, scroll 1, response 0, leave 0, hidden 0, visible 0"]
+        ["13 events (3 ignored), 12 rows, 2 detections, 0 bad events; by kind: \
+             move 3, down 1, up 1, click 5, scroll 1, response 1, leave 0, hidden 0, visible 0"]
     );
     assert_eq!(code, Some(0));
 }
