@@ -370,6 +370,16 @@ impl Conn {
             "dwell_ms": d.features.dwell_ms,
             "score": round2(d.features.score),
         });
+        // The arm-dynamics estimate of the reach to the evidence's first click (informational).
+        let features = match shared_physics::features::reach_before_first_click(&frame.evidence) {
+            Some(a) => {
+                let mut f = features;
+                f["damping"] = round2(a.damping).into();
+                f["natural_freq"] = round2(a.natural_freq).into();
+                f
+            }
+            None => features,
+        };
         let mut evidence = vec![0u8; MAX_FRAME_BYTES];
         let evidence = postcard::to_slice(&frame.evidence, &mut evidence).map(|e| e.to_vec()).unwrap_or_default();
         let record = DetectionRecord {

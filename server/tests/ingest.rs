@@ -77,6 +77,9 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         assert_eq!(d["client_confidence"].as_f64().unwrap(), client_pct as f64 / 100.0);
         assert_eq!(d["confidence"], d["client_confidence"], "native recomputation agrees with the detector");
         assert_eq!(d["features"]["clicks"], 5);
+        // The reach to the first click arrived without overshoot: critically damped.
+        assert_eq!(d["features"]["damping"], 1.0, "{}", d["features"]);
+        assert!(d["features"]["natural_freq"].as_f64().is_some_and(|w| w > 0.0));
         assert!(d.get("evidence").is_none());
         // No SMS provider is configured here: the alert is recorded as failed, never silently lost.
         let a = s.eventually("/v1/alerts", &sk, |v| v["alerts"].as_array().is_some_and(|a| !a.is_empty())).await;

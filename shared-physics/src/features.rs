@@ -106,6 +106,85 @@ pub fn dispersion(points: impl Iterator<Item = (f32, f32)> + Clone) -> f32 {
     crate::sqrt(ss / n as f32)
 }
 
+/// The arm-dynamics estimate of one aimed sub-movement: the second-order (mass-spring-damper)
+/// system whose step response matches it, the model of the mouse-stress literature (e.g. Sun,
+/// Paredes & Canny, CHI 2014: stress stiffens the arm).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArmDynamics {
+    /// Damping ratio ζ (1 = critically damped; below 1 the hand overshoots the target).
+    pub damping: f32,
+    /// Natural frequency ωₙ, rad/s.
+    pub natural_freq: f32,
+    /// Overshoot past the target, as a share of the distance (0 when there was none).
+    pub overshoot: f32,
+}
+
+/// Fits [`ArmDynamics`] to the reach from `start` to `target` traced by `path` (`(t_ms, x, y)`,
+/// in time order, from the start of the reach): the progress along the start→target line is
+/// read as a step response. With an overshoot `Mₚ` at time `tₚ`,
+/// `ζ = −ln Mₚ / √(π² + ln² Mₚ)` and `ωₙ = π / (tₚ·√(1 − ζ²))`; without one (under 0.5% of the
+/// distance), `ζ = 1` and `ωₙ = 3.36 / t_r` from the 10–90% rise time (the critically damped
+/// step response). `None` for a reach shorter than 16 px or a path that never gets 90% of the
+/// way.
+pub fn arm_dynamics(start: (f32, f32), target: (f32, f32), path: impl Iterator<Item = (u32, f32, f32)>) -> Option<ArmDynamics> {
+    let (dx, dy) = (target.0 - start.0, target.1 - start.1);
+    let dist = crate::norm(dx, dy);
+    if dist < 16.0 {
+        return None;
+    }
+    let (ux, uy) = (dx / dist, dy / dist);
+    let (mut t0, mut t10, mut t90) = (None::<u32>, None::<u32>, None::<u32>);
+    let (mut peak, mut t_peak) = (0.0f32, 0u32);
+    for (t, x, y) in path {
+        let t0 = *t0.get_or_insert(t);
+        let progress = ((x - start.0) * ux + (y - start.1) * uy) / dist;
+        if progress >= 0.1 && t10.is_none() {
+            t10 = Some(t);
+        }
+        if progress >= 0.9 && t90.is_none() {
+            t90 = Some(t);
+        }
+        if progress > peak {
+            (peak, t_peak) = (progress, t.saturating_sub(t0));
+        }
+    }
+    let (t10, t90) = (t10?, t90?);
+    let overshoot = peak - 1.0;
+    if overshoot < 0.005 {
+        let rise_s = t90.saturating_sub(t10).max(1) as f32 / 1000.0;
+        return Some(ArmDynamics { damping: 1.0, natural_freq: 3.36 / rise_s, overshoot: 0.0 });
+    }
+    let ln = crate::log2(overshoot) * core::f32::consts::LN_2;
+    let pi = core::f32::consts::PI;
+    let damping = -ln / crate::sqrt(pi * pi + ln * ln);
+    let tp_s = t_peak.max(1) as f32 / 1000.0;
+    let natural_freq = pi / (tp_s * crate::sqrt(1.0 - damping * damping));
+    Some(ArmDynamics { damping, natural_freq, overshoot })
+}
+
+/// [`arm_dynamics`] of the reach that ended at the first click of `evidence`: the moves before
+/// that click back to the last pause of 100 ms or more (the start of the sub-movement), with
+/// the click as its target.
+pub fn reach_before_first_click(evidence: &[crate::Sample]) -> Option<ArmDynamics> {
+    use crate::Kind;
+    let click_at = evidence.iter().position(|s| s.kind == Kind::Click)?;
+    let click = evidence[click_at];
+    let before = &evidence[..click_at];
+    let mut start = None::<usize>;
+    let mut next_t = click.t_ms;
+    for (i, s) in before.iter().enumerate().rev().filter(|(_, s)| s.kind == Kind::Move) {
+        if next_t.saturating_sub(s.t_ms) >= 100 && start.is_some() {
+            break;
+        }
+        start = Some(i);
+        next_t = s.t_ms;
+    }
+    let first = before[start?];
+    let path =
+        before[start?..].iter().filter(|s| s.kind == Kind::Move).chain(core::iter::once(&click)).map(|s| (s.t_ms, s.x as f32, s.y as f32));
+    arm_dynamics((first.x as f32, first.y as f32), (click.x as f32, click.y as f32), path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +197,63 @@ mod tests {
             h.add(*dx, *dy);
             assert_eq!(h.bins[i], 1, "direction {i}");
         }
+    }
+
+    /// The unit step response of `ẍ + 2ζωₙẋ + ωₙ²x = ωₙ²`, sampled every 16 ms for `n` samples.
+    fn step_response(zeta: f32, wn: f32, n: u32) -> heapless::Vec<(u32, f32, f32), 128> {
+        let mut out = heapless::Vec::new();
+        let (mut x, mut v, dt) = (0.0f32, 0.0f32, 0.0005f32);
+        let mut t = 0.0f32;
+        for k in 0..n {
+            let target_t = k as f32 * 0.016;
+            while t < target_t {
+                let a = wn * wn * (1.0 - x) - 2.0 * zeta * wn * v;
+                v += a * dt;
+                x += v * dt;
+                t += dt;
+            }
+            // A 300 px reach along a diagonal.
+            out.push((k * 16, 100.0 + 300.0 * x * 0.6, 200.0 + 300.0 * x * 0.8)).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn arm_dynamics_recovers_the_damping_and_frequency_of_a_second_order_reach() {
+        for (zeta, wn) in [(0.5f32, 12.0f32), (0.7, 20.0), (0.35, 9.0)] {
+            let path = step_response(zeta, wn, 100);
+            let a = arm_dynamics((100.0, 200.0), (280.0, 440.0), path.iter().copied()).expect("a reach");
+            assert!((a.damping - zeta).abs() < 0.03, "ζ {zeta}: {a:?}");
+            // Peak time is read on a 16 ms grid.
+            assert!((a.natural_freq - wn).abs() / wn < 0.08, "ωₙ {wn}: {a:?}");
+            assert!(a.overshoot > 0.0);
+        }
+        // Critically damped: no overshoot, ζ = 1, ωₙ from the rise time.
+        let a = arm_dynamics((100.0, 200.0), (280.0, 440.0), step_response(1.0, 15.0, 100).iter().copied()).unwrap();
+        assert_eq!((a.damping, a.overshoot), (1.0, 0.0));
+        assert!((a.natural_freq - 15.0).abs() / 15.0 < 0.1, "{a:?}");
+        // Too short, or never arriving.
+        assert_eq!(arm_dynamics((0.0, 0.0), (5.0, 5.0), step_response(0.5, 12.0, 10).iter().copied()), None);
+        assert_eq!(arm_dynamics((100.0, 200.0), (280.0, 440.0), step_response(0.5, 12.0, 3).iter().copied()), None);
+    }
+
+    #[test]
+    fn the_reach_before_the_first_click_starts_after_the_last_pause() {
+        use crate::{Kind, Sample};
+        let mut ev: heapless::Vec<Sample, 160> = heapless::Vec::new();
+        let mv = |t: u32, x: f32, y: f32| Sample { t_ms: t, x: x as i16, y: y as i16, kind: Kind::Move, section: 0 };
+        // Wandering, a 300 ms pause, then an underdamped reach and a click on its target.
+        ev.push(mv(0, 10.0, 10.0)).unwrap();
+        ev.push(mv(16, 40.0, 30.0)).unwrap();
+        for &(t, x, y) in step_response(0.5, 12.0, 60).iter() {
+            ev.push(mv(400 + t, x, y)).unwrap();
+        }
+        ev.push(Sample { t_ms: 400 + 60 * 16, x: 280, y: 440, kind: Kind::Click, section: 0 }).unwrap();
+        ev.push(Sample { t_ms: 2000, x: 280, y: 440, kind: Kind::Click, section: 0 }).unwrap();
+        let a = reach_before_first_click(&ev).expect("a reach");
+        assert!((a.damping - 0.5).abs() < 0.05, "{a:?}");
+        assert!((a.natural_freq - 12.0).abs() / 12.0 < 0.1, "{a:?}");
+        assert_eq!(reach_before_first_click(&ev[..2]), None, "no click");
     }
 
     #[test]
