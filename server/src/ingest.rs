@@ -82,6 +82,8 @@ impl From<WireError> for Close {
 pub struct SessionState {
     last_seq: u32,
     sections: HashMap<u8, String>,
+    /// The class of each named section, filed when its `Section` frame arrives.
+    classes: SectionClasses,
     visitor: Option<Visitor>,
     page: String,
     started_ms: i64,
@@ -107,6 +109,7 @@ impl SessionTable {
                 Arc::new(Mutex::new(SessionState {
                     last_seq: 0,
                     sections: HashMap::new(),
+                    classes: SectionClasses::new(),
                     visitor: None,
                     page: page.to_string(),
                     started_ms: crate::now_ms(),
@@ -261,7 +264,9 @@ impl Conn {
                 if s.id != 0 {
                     let mut st = b.state.lock().expect("session lock");
                     if st.sections.len() < MAX_SECTIONS || st.sections.contains_key(&s.id) {
-                        st.sections.insert(s.id, truncate(s.name, MAX_SECTION_NAME).to_string());
+                        let name = truncate(s.name, MAX_SECTION_NAME);
+                        st.classes.set(s.id, classify(name.as_bytes()));
+                        st.sections.insert(s.id, name.to_string());
                     }
                 }
             }
@@ -324,14 +329,7 @@ impl Conn {
         let Some(b) = &self.bound else { return };
         let app = &self.app;
         inc(&b.counters.detections);
-        let classes = {
-            let st = b.state.lock().expect("session lock");
-            let mut classes = SectionClasses::new();
-            for (&id, name) in &st.sections {
-                classes.set(id, classify(name.as_bytes()));
-            }
-            classes
-        };
+        let classes = b.state.lock().expect("session lock").classes;
         let d = match confirm(frame, &app.identity.params(&b.tenant.id), &classes) {
             Verdict::Confirmed(d) => d,
             Verdict::Overturned(why) => {

@@ -286,7 +286,7 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         return Err("session is empty".into());
     }
     let t_ms = parse_num("t_ms", &rec[1], 0.0, u32::MAX as f64)? as u32;
-    let kind = Kind::ALL.into_iter().find(|k| k.name() == rec[2].trim()).ok_or_else(|| {
+    let kind = Kind::from_name(rec[2].trim()).ok_or_else(|| {
         let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
         format!("kind {:?} is not one of {}", &rec[2], names.join("|"))
     })?;

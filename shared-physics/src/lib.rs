@@ -146,6 +146,11 @@ impl Kind {
         }
     }
 
+    /// The kind called `name` (see [`Kind::name`]).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// True for the pointer kinds (`Move`..=`Scroll`), which carry coordinates.
     pub fn is_pointer(self) -> bool {
         (self as u8) <= Kind::Scroll as u8
@@ -233,7 +238,9 @@ mod tests {
             assert_eq!(Kind::from_code(i as u32), Some(k));
             assert_eq!(k as usize, i);
             assert_eq!(k.is_pointer(), i <= 4, "{}", k.name());
+            assert_eq!(Kind::from_name(k.name()), Some(k));
         }
+        assert_eq!(Kind::from_name("hover"), None);
         assert_eq!(Kind::from_code(Kind::ALL.len() as u32), None);
         let names: [&str; 9] = Kind::ALL.map(Kind::name);
         assert_eq!(names, ["move", "down", "up", "click", "scroll", "response", "leave", "hidden", "visible"]);

@@ -40,7 +40,7 @@ fn measure(dir: &Path, name: &str, html: &str) -> Result<f64, String> {
     std::fs::write(&file, html).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     let profile = dir.join(format!("profile-{name}"));
     let _ = std::fs::remove_dir_all(&profile);
-    let chromium = std::env::var("SIQ_CHROMIUM").unwrap_or_else(|_| crate::services::CHROMIUM.to_string());
+    let chromium = crate::services::chromium();
     let out = Command::new(&chromium)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
         .args(["--no-first-run", "--disable-sync", "--allow-file-access-from-files"])

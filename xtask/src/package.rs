@@ -208,7 +208,7 @@ pub fn test(root: &Path) -> Result<(), String> {
     npm_ci(&app)?;
     run(Command::new("npm").current_dir(&app).args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"]).arg(&tarball))?;
     let server = start_server(root, &bin, &app)?;
-    let chromium = std::env::var("SIQ_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium = crate::services::chromium();
     let result = run(Command::new("node")
         .current_dir(&app)
         .arg("e2e.mjs")

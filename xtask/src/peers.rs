@@ -22,7 +22,7 @@ pub fn bench(root: &Path) -> Result<(), String> {
     package::npm_ci(&dir)?;
     let scratch = package::scratch(root, "bench-peers")?;
     let server = package::start_server(root, &bin, &scratch)?;
-    let chromium = std::env::var("SIQ_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium = crate::services::chromium();
     let result = run(Command::new("node")
         .current_dir(&dir)
         .arg("run.mjs")

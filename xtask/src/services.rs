@@ -43,6 +43,11 @@ pub fn try_install_binaryen() -> bool {
     Command::new("wasm-opt").arg("--version").output().is_ok()
 }
 
+/// The Chromium the browser tests and benchmarks run: `SIQ_CHROMIUM`, else [`CHROMIUM`].
+pub fn chromium() -> String {
+    std::env::var("SIQ_CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_string())
+}
+
 /// Chromium for the browser tests.
 pub fn ensure_chromium() -> Result<(), String> {
     if let Ok(p) = std::env::var("SIQ_CHROMIUM") {

@@ -69,7 +69,7 @@ pub fn parse_trace(name: &str, text: &str) -> Result<(Vec<Sample>, Vec<String>),
         let bad = |why: String| format!("{name} line {line}: {why}");
         let t: f64 = rec.get(1).unwrap_or("").parse().map_err(|_| bad("t_ms is not a number".into()))?;
         let kind_name = rec.get(2).unwrap_or("");
-        let kind = Kind::ALL.into_iter().find(|k| k.name() == kind_name).ok_or_else(|| bad(format!("unknown kind {kind_name:?}")))?;
+        let kind = Kind::from_name(kind_name).ok_or_else(|| bad(format!("unknown kind {kind_name:?}")))?;
         let coord = |i: usize| -> Result<i16, String> {
             let v = rec.get(i).unwrap_or("");
             if v.is_empty() {
