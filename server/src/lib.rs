@@ -35,6 +35,7 @@ pub mod identity;
 pub mod ingest;
 pub mod interventions;
 pub mod replay;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod thresholds;
