@@ -266,7 +266,8 @@ impl Keyring {
                 return Err(KeyringError::DuplicateId { id: id.to_string() });
             }
             let raw = STANDARD.decode(b64).map_err(|_| KeyringError::BadBase64 { id: id.to_string() })?;
-            let bytes: [u8; KEY_LEN] = raw.as_slice().try_into().map_err(|_| KeyringError::WrongLength { id: id.to_string(), len: raw.len() })?;
+            let bytes: [u8; KEY_LEN] =
+                raw.as_slice().try_into().map_err(|_| KeyringError::WrongLength { id: id.to_string(), len: raw.len() })?;
             parsed.push(SealingKey { id: id.to_string(), bytes, cipher: Aes256Gcm::new(&bytes.into()) });
         }
         let raw = STANDARD.decode(index_key.trim()).map_err(|_| KeyringError::IndexKeyBase64)?;
@@ -287,7 +288,10 @@ impl Keyring {
         let mut index = [0u8; KEY_LEN];
         hk.expand(format!("seal|{label}").as_bytes(), &mut seal).expect("32 bytes is a valid HKDF-SHA256 output length");
         hk.expand(format!("index|{label}").as_bytes(), &mut index).expect("32 bytes is a valid HKDF-SHA256 output length");
-        Keyring { keys: vec![SealingKey { id: DERIVED_KEY_ID.to_string(), bytes: seal, cipher: Aes256Gcm::new(&seal.into()) }], index_key: index }
+        Keyring {
+            keys: vec![SealingKey { id: DERIVED_KEY_ID.to_string(), bytes: seal, cipher: Aes256Gcm::new(&seal.into()) }],
+            index_key: index,
+        }
     }
 
     /// A new sealing key entry for [`ENV_ENCRYPTION_KEYS`]: `k{8 hex}:{base64 of 32 random bytes}`
@@ -319,7 +323,10 @@ impl Keyring {
         let key = &self.keys[0];
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = full_aad(&key.id, aad);
-        let ct = key.cipher.encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad }).expect("AES-GCM seals any input shorter than 64 GiB");
+        let ct = key
+            .cipher
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .expect("AES-GCM seals any input shorter than 64 GiB");
         let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
         body.extend_from_slice(&nonce);
         body.extend_from_slice(&ct);
