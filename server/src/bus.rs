@@ -453,22 +453,27 @@ impl NatsBus {
         })
         .await
         .map_err(|e| connect_err(&e))?;
+        // The bucket is declared as the stream a JetStream key-value bucket is (`KV_{bucket}`
+        // on `$KV.{bucket}.>`, one message per key, rollups for purges, direct gets) rather than
+        // through the client's bucket creation, which first reads account fields that the
+        // JetStream servers packaged by Debian (2.9) do not send. Declaring an existing stream
+        // with the same configuration succeeds, so instances starting together do not race.
         let bucket = kv_bucket_name(prefix);
-        let kv = match js.get_key_value(&bucket).await {
-            Ok(kv) => kv,
-            // Creating a bucket that another instance has just created with the same
-            // configuration succeeds, so a race between two first starts is harmless.
-            Err(_) => js
-                .create_key_value(async_nats::jetstream::kv::Config {
-                    bucket,
-                    description: "per-account identity state shared by every instance".into(),
-                    history: 1,
-                    max_value_size: KV_MAX_VALUE_BYTES as i32,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| connect_err(&e))?,
-        };
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some("per-account identity state shared by every instance".into()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_message_size: KV_MAX_VALUE_BYTES as i32,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: async_nats::jetstream::stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| connect_err(&e))?;
+        let kv = js.get_key_value(&bucket).await.map_err(|e| connect_err(&e))?;
         Ok(Arc::new(NatsBus { client, js, stream, events_prefix, kv }))
     }
 }
