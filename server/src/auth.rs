@@ -1,57 +1,13 @@
-//! Who may do what: operator (admin) token, tenant secret keys, visitor JWTs from the host app,
-//! and signed one-click session links.
+//! Who may do what: operator (admin) token, tenant secret keys, visitor JWTs from the host app
+//! (verified in [`crate::jwt`]), and signed one-click session links.
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Visitor tokens are verified in [`crate::jwt`]; re-exported here for existing callers.
+pub use crate::jwt::{verify_visitor, TokenError, VisitorClaims, JWT_LEEWAY_SECS};
+
 type HmacSha256 = Hmac<Sha256>;
-
-/// Seconds of clock skew tolerated when checking a visitor JWT's `exp`.
-pub const JWT_LEEWAY_SECS: u64 = 30;
-
-/// The claims SentientIQ reads from the host's visitor JWT.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VisitorClaims {
-    /// The host's user id.
-    pub sub: String,
-    /// Email, if the host shares it.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Display name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The host's account (company) id.
-    #[serde(default)]
-    pub account: Option<String>,
-    /// Expiry (seconds since the epoch); required.
-    pub exp: u64,
-}
-
-/// Why a visitor token was refused.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum TokenError {
-    /// Expired.
-    #[error("identity token expired")]
-    Expired,
-    /// Bad signature, wrong algorithm, malformed or missing claims.
-    #[error("identity token invalid: {0}")]
-    Invalid(String),
-}
-
-/// Verifies a visitor JWT: HS256 only (the algorithm is pinned, so `none` or RS256 headers are
-/// refused), signature by the tenant's secret, `exp` required and checked.
-pub fn verify_visitor(token: &str, secret: &str) -> Result<VisitorClaims, TokenError> {
-    use jsonwebtoken::{decode, errors::ErrorKind, Algorithm, DecodingKey, Validation};
-    let mut v = Validation::new(Algorithm::HS256);
-    v.leeway = JWT_LEEWAY_SECS;
-    v.validate_aud = false;
-    v.set_required_spec_claims(&["exp", "sub"]);
-    decode::<VisitorClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map(|d| d.claims).map_err(|e| match e.kind() {
-        ErrorKind::ExpiredSignature => TokenError::Expired,
-        k => TokenError::Invalid(format!("{k:?}")),
-    })
-}
 
 /// SHA-256 of a secret API key, hex: what the store keeps instead of the key.
 pub fn hash_key(key: &str) -> String {
@@ -95,27 +51,6 @@ pub fn verify_link(secret: &[u8], tenant: &str, session: &str, exp: u64, sig: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{encode, EncodingKey, Header};
-
-    fn token(alg: jsonwebtoken::Algorithm, secret: &str, exp: u64) -> String {
-        let c = VisitorClaims { sub: "u1".into(), email: Some("a@b.c".into()), name: None, account: Some("acme".into()), exp };
-        encode(&Header::new(alg), &c, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
-    }
-
-    #[test]
-    fn visitor_tokens_are_pinned_signed_and_expiring() {
-        let now = crate::now_ms() as u64 / 1000;
-        let ok = verify_visitor(&token(jsonwebtoken::Algorithm::HS256, "s3cret", now + 60), "s3cret").unwrap();
-        assert_eq!(ok.account.as_deref(), Some("acme"));
-        assert!(matches!(verify_visitor(&token(jsonwebtoken::Algorithm::HS256, "other", now + 60), "s3cret"), Err(TokenError::Invalid(_))));
-        assert_eq!(verify_visitor(&token(jsonwebtoken::Algorithm::HS256, "s3cret", now - 3600), "s3cret"), Err(TokenError::Expired));
-        assert!(
-            matches!(verify_visitor(&token(jsonwebtoken::Algorithm::HS512, "s3cret", now + 60), "s3cret"), Err(TokenError::Invalid(_))),
-            "algorithm pinned"
-        );
-        assert!(verify_visitor("not.a.jwt", "s3cret").is_err());
-    }
-
     #[test]
     fn links_verify_only_untampered_and_unexpired() {
         let s = sign_link(b"k", "t1", "00ff", 1000);

@@ -26,6 +26,7 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod company;
 pub mod config;
 pub mod confirm;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod events;
 pub mod identity;
 pub mod ingest;
 pub mod interventions;
+pub mod jwt;
 pub mod replay;
 pub mod secrets;
 pub mod store;
