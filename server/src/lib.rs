@@ -36,6 +36,7 @@ pub mod ingest;
 pub mod interventions;
 pub mod replay;
 pub mod store;
+pub mod strength;
 pub mod telemetry;
 pub mod thresholds;
 
