@@ -39,6 +39,7 @@ pub mod jwt;
 pub mod replay;
 pub mod secrets;
 pub mod store;
+pub mod strength;
 pub mod telemetry;
 pub mod thresholds;
 
