@@ -48,6 +48,29 @@ pub fn verify_link(secret: &[u8], tenant: &str, session: &str, exp: u64, sig: &s
     exp >= now_secs && link_mac(secret, tenant, session, exp).verify_slice(&sig).is_ok()
 }
 
+fn dashboard_mac(secret: &[u8], tenant: &str, user: &str, exp: u64) -> HmacSha256 {
+    let mut m = HmacSha256::new_from_slice(secret).expect("any key length");
+    m.update(format!("dashboard|{tenant}|{user}|{exp}").as_bytes());
+    m
+}
+
+/// A dashboard session token for `user` of `tenant`, valid until `exp` (seconds since the
+/// epoch): `ds_{tenant}.{user}.{exp}.{hex signature}`.
+pub fn sign_dashboard_session(secret: &[u8], tenant: &str, user: &str, exp: u64) -> String {
+    let sig = hex::encode(dashboard_mac(secret, tenant, user, exp).finalize().into_bytes());
+    format!("ds_{tenant}.{user}.{exp}.{sig}")
+}
+
+/// `(tenant, user)` of an untampered, unexpired dashboard session token.
+pub fn verify_dashboard_session(secret: &[u8], token: &str, now_secs: u64) -> Option<(String, String)> {
+    let mut parts = token.strip_prefix("ds_")?.split('.');
+    let (tenant, user, exp, sig) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let exp: u64 = exp.parse().ok()?;
+    let sig = hex::decode(sig).ok()?;
+    (parts.next().is_none() && exp >= now_secs && dashboard_mac(secret, tenant, user, exp).verify_slice(&sig).is_ok())
+        .then(|| (tenant.to_string(), user.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +84,17 @@ mod tests {
         assert!(!verify_link(b"k", "t1", "00ff", 2000, &s, 999), "extended expiry");
         assert!(!verify_link(b"j", "t1", "00ff", 1000, &s, 999), "other key");
         assert!(!verify_link(b"k", "t1", "00ff", 1000, "zz", 999));
+    }
+
+    #[test]
+    fn dashboard_sessions_verify_only_untampered_and_unexpired() {
+        let t = sign_dashboard_session(b"k", "t_1", "u_2", 1000);
+        assert_eq!(verify_dashboard_session(b"k", &t, 999), Some(("t_1".into(), "u_2".into())));
+        assert_eq!(verify_dashboard_session(b"k", &t, 1001), None, "expired");
+        assert_eq!(verify_dashboard_session(b"j", &t, 999), None, "other key");
+        assert_eq!(verify_dashboard_session(b"k", &t.replace("u_2", "u_3"), 999), None, "other user");
+        assert_eq!(verify_dashboard_session(b"k", &t.replace(".1000.", ".2000."), 999), None, "extended");
+        assert_eq!(verify_dashboard_session(b"k", "ds_x", 0), None);
     }
 
     #[test]

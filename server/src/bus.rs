@@ -247,6 +247,10 @@ pub trait Bus: Send + Sync + 'static {
     /// Durable, acknowledged delivery of the event subjects matching `filter`, shared by every
     /// instance using the same `group`.
     async fn consume(&self, group: &str, filter: &str) -> Result<BoxStream<'static, Message>, BusError>;
+    /// Deletes every stored durable event on subjects matching `filter` whose payload `matches`
+    /// (erasure: the events that name a person); returns how many. The in-process bus stores
+    /// no events beyond the ones waiting for the persister, and forgets none.
+    async fn forget(&self, filter: &str, matches: &(dyn for<'p> Fn(&'p [u8]) -> bool + Send + Sync)) -> Result<u64, BusError>;
     /// Stores `value` under `key` (see [`kv_key`]) and returns the change's revision; every
     /// watcher of a matching filter, on every instance, sees it.
     async fn kv_put(&self, key: &str, value: Bytes) -> Result<u64, BusError>;
@@ -376,6 +380,10 @@ impl Bus for MemoryBus {
         Ok(s.boxed())
     }
 
+    async fn forget(&self, _filter: &str, _matches: &(dyn for<'p> Fn(&'p [u8]) -> bool + Send + Sync)) -> Result<u64, BusError> {
+        Ok(0)
+    }
+
     async fn consume(&self, _group: &str, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.groups.lock().await.push((filter.to_string(), tx));
@@ -493,6 +501,44 @@ impl Bus for NatsBus {
     async fn subscribe(&self, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {
         let sub = self.client.subscribe(filter.to_string()).await.map_err(|e| BusError::Io(e.to_string()))?;
         Ok(sub.map(|m| Message { subject: m.subject.to_string(), payload: m.payload, ack: None }).boxed())
+    }
+
+    async fn forget(&self, filter: &str, matches: &(dyn for<'p> Fn(&'p [u8]) -> bool + Send + Sync)) -> Result<u64, BusError> {
+        use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+        let io = |e: &dyn std::fmt::Display| BusError::Io(e.to_string());
+        let stream = self.js.get_stream(&self.stream).await.map_err(|e| io(&e))?;
+        // An ephemeral consumer reads every stored event of the filter once, oldest first.
+        let mut consumer = stream
+            .create_consumer(pull::Config {
+                filter_subject: filter.to_string(),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                inactive_threshold: std::time::Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| io(&e))?;
+        let mut left = consumer.info().await.map_err(|e| io(&e))?.num_pending;
+        let mut doomed = Vec::new();
+        let mut messages = consumer.messages().await.map_err(|e| io(&e))?;
+        while left > 0 {
+            let Ok(Some(m)) = tokio::time::timeout(std::time::Duration::from_secs(5), messages.next()).await else {
+                return Err(BusError::Io("reading stored events for erasure timed out".into()));
+            };
+            let m = m.map_err(|e| io(&e))?;
+            let (seq, pending) = match m.info() {
+                Ok(info) => (info.stream_sequence, info.pending),
+                Err(e) => return Err(BusError::Io(e.to_string())),
+            };
+            if matches(&m.payload) {
+                doomed.push(seq);
+            }
+            left = pending;
+        }
+        for seq in &doomed {
+            stream.delete_message(*seq).await.map_err(|e| io(&e))?;
+        }
+        Ok(doomed.len() as u64)
     }
 
     async fn consume(&self, group: &str, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {

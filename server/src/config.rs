@@ -41,6 +41,11 @@ pub struct Config {
     /// `SIQ_TWILIO_ACCOUNT_SID`, `SIQ_TWILIO_AUTH_TOKEN`, `SIQ_TWILIO_FROM`; SMS escalation is
     /// off (and says so in the log) until the last three are set.
     pub twilio: Option<TwilioConfig>,
+    /// Keys sealing personal fields at rest and the blind-index key: `SIQ_ENCRYPTION_KEYS`
+    /// (`id:BASE64,…`, the first seals, all open) and `SIQ_INDEX_KEY` (BASE64), both required
+    /// together (docs/security.md). Default none: a key derived from the link secret, with a
+    /// warning in the log (development only).
+    pub encryption_keys: Option<(String, String)>,
     /// Least server-confirmed confidence for an in-page intervention. `SIQ_INTERVENE_CONFIDENCE`,
     /// default 0.85.
     pub intervene_confidence: f32,
@@ -90,6 +95,7 @@ impl Default for Config {
             www_dir: "www".into(),
             site_dir: None,
             twilio: None,
+            encryption_keys: None,
             intervene_confidence: 0.85,
             critical_value_cents: 1_000_000,
             cooldown_secs: 120,
@@ -132,6 +138,12 @@ impl Config {
             }),
             _ => None,
         };
+        let encryption_keys = match (get("SIQ_ENCRYPTION_KEYS"), get("SIQ_INDEX_KEY")) {
+            (Some(k), Some(i)) => Some((k, i)),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError { var: "SIQ_INDEX_KEY", reason: "required with SIQ_ENCRYPTION_KEYS".into() }),
+            (None, Some(_)) => return Err(ConfigError { var: "SIQ_ENCRYPTION_KEYS", reason: "required with SIQ_INDEX_KEY".into() }),
+        };
         Ok(Config {
             addr: parse("SIQ_ADDR", get("SIQ_ADDR"), d.addr)?,
             public_url: get("SIQ_PUBLIC_URL"),
@@ -145,6 +157,7 @@ impl Config {
             www_dir: get("SIQ_WWW_DIR").map(Into::into).unwrap_or(d.www_dir),
             site_dir: get("SIQ_SITE_DIR").map(Into::into),
             twilio,
+            encryption_keys,
             intervene_confidence: parse("SIQ_INTERVENE_CONFIDENCE", get("SIQ_INTERVENE_CONFIDENCE"), d.intervene_confidence)?,
             critical_value_cents: parse("SIQ_CRITICAL_VALUE_CENTS", get("SIQ_CRITICAL_VALUE_CENTS"), d.critical_value_cents)?,
             cooldown_secs: parse("SIQ_COOLDOWN_SECS", get("SIQ_COOLDOWN_SECS"), d.cooldown_secs)?,

@@ -36,6 +36,10 @@ impl ApiError {
             details: serde_json::Value::Null,
         }
     }
+    /// 409: the request conflicts with what exists (a taken email, the last owner).
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::CONFLICT, code: "conflict", message: message.into(), details: serde_json::Value::Null }
+    }
     /// 500 from an internal failure, which is logged here and not shown.
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "internal error");

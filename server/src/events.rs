@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{AlertRecord, DetectionRecord, InterventionRecord, SessionRecord};
+use crate::customers::ErosionRecord;
+use crate::store::{AlertRecord, ContextRecord, CustomerSeen, DetectionRecord, InterventionRecord, SessionRecord};
 
 /// A durable event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +17,12 @@ pub enum Event {
     Intervention(InterventionRecord),
     /// A human was alerted (or the attempt failed).
     Alert(AlertRecord),
+    /// An identified customer was seen (email sealed).
+    Customer(CustomerSeen),
+    /// A customer shared a one-tap state (already stored by the API).
+    Context(ContextRecord),
+    /// A customer's identity strength eroded.
+    Erosion(ErosionRecord),
 }
 
 impl Event {
@@ -26,6 +33,9 @@ impl Event {
             Event::Detection(_) => "detection",
             Event::Intervention(_) => "intervention",
             Event::Alert(_) => "alert",
+            Event::Customer(_) => "customer",
+            Event::Context(_) => "context",
+            Event::Erosion(_) => "erosion",
         }
     }
 
@@ -36,6 +46,9 @@ impl Event {
             Event::Detection(r) => &r.tenant_id,
             Event::Intervention(r) => &r.tenant_id,
             Event::Alert(r) => &r.tenant_id,
+            Event::Customer(r) => &r.tenant_id,
+            Event::Context(r) => &r.tenant_id,
+            Event::Erosion(r) => &r.tenant_id,
         }
     }
 
@@ -44,11 +57,36 @@ impl Event {
         format!("{prefix}.events.{}.{}", self.kind(), self.tenant())
     }
 
-    /// The event as API JSON (evidence bytes left out).
+    /// The person the event is about, if any (what erasure looks for).
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            Event::Session(r) => r.user.as_deref(),
+            Event::Detection(r) => r.user.as_deref(),
+            Event::Customer(r) => Some(&r.sub),
+            Event::Context(r) => Some(&r.sub),
+            Event::Erosion(r) => Some(&r.sub),
+            Event::Intervention(_) | Event::Alert(_) => None,
+        }
+    }
+
+    /// The session the event is about, if any.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Event::Session(r) => Some(&r.session),
+            Event::Detection(r) => Some(&r.session),
+            Event::Intervention(r) => Some(&r.session),
+            Event::Alert(r) => Some(&r.session),
+            Event::Customer(_) | Event::Context(_) | Event::Erosion(_) => None,
+        }
+    }
+
+    /// The event as API JSON (evidence bytes and sealed values left out).
     pub fn public_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.remove("evidence");
+            o.remove("email_sealed");
+            o.remove("email_index");
         }
         v
     }

@@ -1,13 +1,18 @@
-//! Identity: which tenant a key belongs to, who the visitor is, and what their account is
-//! worth. Everything the hot path asks is answered from memory; the cache is loaded at start
-//! and refreshed through the bus (`{prefix}.cache.{tenant}`) whenever a tenant, account or
-//! transaction changes on any instance.
+//! Identity: which tenant a key belongs to, who the visitor is, what their account is worth and
+//! what they told us about themselves. Everything the hot path asks is answered from memory
+//! without allocating: tenants and keys are loaded at start and reloaded when one changes
+//! (`{prefix}.cache.{tenant}` on the bus); each account's values and each customer's one-tap
+//! state are updated one entry at a time as they change, on every instance (the bus's key-value
+//! facility: a JetStream KV bucket with NATS).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::auth::{self, TokenError, VisitorClaims};
-use crate::store::{Account, Store, StoreError, Tenant};
+use serde::{Deserialize, Serialize};
+
+use crate::auth;
+use crate::jwt::{JwksCache, TokenError, TokenPolicy, VisitorClaims};
+use crate::store::{Account, ApiKey, KeyKind, Store, StoreError, Tenant};
 use crate::thresholds::Thresholds;
 use shared_physics::detect::Params;
 
@@ -20,13 +25,37 @@ pub struct Visitor {
     pub account: Option<Account>,
 }
 
+/// A customer's one-tap state as the decision step sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedContext {
+    /// `busy`, `stuck`, `exploring` or `frustrated`.
+    pub state: String,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: i64,
+}
+
+/// A tenant's secret key as the cache holds it.
+#[derive(Clone, Debug)]
+pub struct SecretKeyEntry {
+    /// The tenant.
+    pub tenant: Arc<Tenant>,
+    /// The key's id (for the audit log).
+    pub key_id: String,
+}
+
 #[derive(Default)]
 struct Maps {
+    tenants: HashMap<String, Arc<Tenant>>,
     by_site_key: HashMap<String, Arc<Tenant>>,
-    by_secret_hash: HashMap<String, Arc<Tenant>>,
-    accounts: HashMap<(String, String), Account>,
+    by_secret_hash: HashMap<String, SecretKeyEntry>,
+    /// tenant → account → values.
+    accounts: HashMap<String, HashMap<String, Account>>,
+    /// tenant → customer → their latest one-tap state.
+    contexts: HashMap<String, HashMap<String, SharedContext>>,
     /// Each tenant's effective detector thresholds, parsed once per reload.
     params: HashMap<String, Params>,
+    /// How each tenant's visitor tokens are verified.
+    policies: HashMap<String, Arc<TokenPolicy>>,
 }
 
 /// The in-memory identity cache.
@@ -36,28 +65,72 @@ pub struct IdentityCache {
 }
 
 impl IdentityCache {
-    /// Loads every tenant and account from the store.
+    /// Loads every tenant, key and account from the store.
     pub async fn load(store: &dyn Store) -> Result<IdentityCache, StoreError> {
         let cache = IdentityCache::default();
         cache.reload(store, None).await?;
         Ok(cache)
     }
 
-    /// Reloads tenants and the accounts of `tenant` (or of all tenants).
+    /// Reloads tenants and keys, and the accounts of `tenant` (or of all tenants).
     pub async fn reload(&self, store: &dyn Store, tenant: Option<&str>) -> Result<(), StoreError> {
         let tenants = store.tenants().await?;
-        let accounts = store.all_accounts().await?;
+        let keys = store.active_api_keys().await?;
+        let accounts = store.all_accounts(tenant, crate::now_ms()).await?;
         let mut m = self.maps.write().expect("identity cache lock");
         m.params = tenants.iter().map(|t| (t.id.clone(), Thresholds::parse(&t.thresholds).params())).collect();
-        m.by_site_key = tenants.iter().map(|t| (t.site_key.clone(), Arc::new(t.clone()))).collect();
-        m.by_secret_hash = tenants.into_iter().map(|t| (t.secret_key_hash.clone(), Arc::new(t))).collect();
-        m.accounts.retain(|(t, _), _| tenant.is_some_and(|only| only != t));
-        for (t, a) in accounts {
-            if tenant.is_none_or(|only| only == t) {
-                m.accounts.insert((t, a.account.clone()), a);
+        m.policies = tenants.iter().map(|t| (t.id.clone(), Arc::new(policy_of(t)))).collect();
+        m.tenants = tenants.into_iter().map(|t| (t.id.clone(), Arc::new(t))).collect();
+        let (mut sites, mut secrets) = (HashMap::new(), HashMap::new());
+        for ApiKey { id, tenant_id, kind, lookup, .. } in keys {
+            let Some(t) = m.tenants.get(&tenant_id).cloned() else { continue };
+            match kind {
+                KeyKind::Publishable => {
+                    sites.insert(lookup, t);
+                }
+                KeyKind::Secret => {
+                    secrets.insert(lookup, SecretKeyEntry { tenant: t, key_id: id });
+                }
             }
         }
+        (m.by_site_key, m.by_secret_hash) = (sites, secrets);
+        match tenant {
+            Some(only) => {
+                m.accounts.remove(only);
+            }
+            None => m.accounts.clear(),
+        }
+        for (t, a) in accounts {
+            m.accounts.entry(t).or_default().insert(a.account.clone(), a);
+        }
         Ok(())
+    }
+
+    /// Replaces one account's values (a transaction arrived, here or on another instance).
+    pub fn set_account(&self, tenant: &str, account: Account) {
+        let mut m = self.maps.write().expect("identity cache lock");
+        m.accounts.entry(tenant.to_string()).or_default().insert(account.account.clone(), account);
+    }
+
+    /// Sets (or with `None` clears) a customer's one-tap state.
+    pub fn set_context(&self, tenant: &str, sub: &str, ctx: Option<SharedContext>) {
+        let mut m = self.maps.write().expect("identity cache lock");
+        match ctx {
+            Some(c) => {
+                m.contexts.entry(tenant.to_string()).or_default().insert(sub.to_string(), c);
+            }
+            None => {
+                if let Some(t) = m.contexts.get_mut(tenant) {
+                    t.remove(sub);
+                }
+            }
+        }
+    }
+
+    /// A customer's one-tap state, if set and not expired at `now_ms`.
+    pub fn context(&self, tenant: &str, sub: &str, now_ms: i64) -> Option<SharedContext> {
+        let m = self.maps.read().expect("identity cache lock");
+        m.contexts.get(tenant)?.get(sub).filter(|c| c.expires_ms > now_ms).cloned()
     }
 
     /// The detector thresholds in effect for `tenant` (the defaults for an unknown one).
@@ -65,25 +138,64 @@ impl IdentityCache {
         self.maps.read().expect("identity cache lock").params.get(tenant).copied().unwrap_or_default()
     }
 
+    /// A tenant by id.
+    pub fn tenant(&self, id: &str) -> Option<Arc<Tenant>> {
+        self.maps.read().expect("identity cache lock").tenants.get(id).cloned()
+    }
+
     /// The tenant owning a publishable site key.
     pub fn tenant_by_site_key(&self, key: &str) -> Option<Arc<Tenant>> {
         self.maps.read().expect("identity cache lock").by_site_key.get(key).cloned()
     }
 
-    /// The tenant owning a secret API key.
-    pub fn tenant_by_secret(&self, key: &str) -> Option<Arc<Tenant>> {
+    /// The tenant owning a secret API key, and the key's id.
+    pub fn secret_key(&self, key: &str) -> Option<SecretKeyEntry> {
         self.maps.read().expect("identity cache lock").by_secret_hash.get(&auth::hash_key(key)).cloned()
     }
 
-    /// An account of a tenant.
-    pub fn account(&self, tenant: &str, account: &str) -> Option<Account> {
-        self.maps.read().expect("identity cache lock").accounts.get(&(tenant.to_string(), account.to_string())).cloned()
+    /// The tenant owning a secret API key.
+    pub fn tenant_by_secret(&self, key: &str) -> Option<Arc<Tenant>> {
+        self.secret_key(key).map(|e| e.tenant)
     }
 
-    /// Verifies a visitor token for `tenant` and resolves their account.
-    pub fn resolve(&self, tenant: &Tenant, token: &str) -> Result<Visitor, TokenError> {
-        let claims = auth::verify_visitor(token, &tenant.jwt_secret)?;
+    /// An account of a tenant (no allocation: the hot path's lookup).
+    pub fn account(&self, tenant: &str, account: &str) -> Option<Account> {
+        self.maps.read().expect("identity cache lock").accounts.get(tenant)?.get(account).cloned()
+    }
+
+    /// Runs `f` on an account of a tenant without cloning it.
+    pub fn with_account<R>(&self, tenant: &str, account: &str, f: impl FnOnce(&Account) -> R) -> Option<R> {
+        self.maps.read().expect("identity cache lock").accounts.get(tenant)?.get(account).map(f)
+    }
+
+    /// Number of accounts cached for a tenant.
+    pub fn account_count(&self, tenant: &str) -> usize {
+        self.maps.read().expect("identity cache lock").accounts.get(tenant).map_or(0, HashMap::len)
+    }
+
+    /// How `tenant`'s visitor tokens are verified.
+    pub fn policy(&self, tenant: &Tenant) -> Arc<TokenPolicy> {
+        let cached = self.maps.read().expect("identity cache lock").policies.get(&tenant.id).cloned();
+        cached.unwrap_or_else(|| Arc::new(policy_of(tenant)))
+    }
+
+    /// Verifies a visitor token with the tenant's pinned algorithm (HS256 without the network;
+    /// RS256/ES256 against the cached JWKS) and resolves their account.
+    pub async fn resolve(&self, jwks: &JwksCache, tenant: &Tenant, token: &str) -> Result<Visitor, TokenError> {
+        let policy = self.policy(tenant);
+        let claims = jwks.verify(token, &policy).await?;
         let account = claims.account.as_deref().and_then(|a| self.account(&tenant.id, a));
         Ok(Visitor { claims, account })
     }
+}
+
+/// A tenant's stored token policy; none (or an unreadable one, logged) is HS256 with its secret.
+fn policy_of(t: &Tenant) -> TokenPolicy {
+    if t.token_policy.trim().is_empty() {
+        return TokenPolicy::hs256(t.jwt_secret.clone());
+    }
+    serde_json::from_str(&t.token_policy).unwrap_or_else(|e| {
+        tracing::error!(tenant = %t.id, error = %e, "stored token policy unreadable; HS256 with the tenant secret applies");
+        TokenPolicy::hs256(t.jwt_secret.clone())
+    })
 }

@@ -243,7 +243,7 @@ impl Conn {
             }
         };
         if let Frame::Hello(h) = &env.frame {
-            return self.hello(h).map(|_| Reply::None);
+            return self.hello(h).await.map(|_| Reply::None);
         }
         let Some(b) = &self.bound else {
             inc(&self.app.metrics.rejected_frames);
@@ -278,7 +278,7 @@ impl Conn {
         Ok(Reply::Ack(env.seq))
     }
 
-    fn hello(&mut self, h: &wire::Hello<'_>) -> Result<(), Close> {
+    async fn hello(&mut self, h: &wire::Hello<'_>) -> Result<(), Close> {
         if h.site_key.len() > MAX_TEXT_BYTES || h.page.len() > MAX_TEXT_BYTES || h.identity.is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
             return Err(Close { code: CLOSE_MALFORMED, reason: "hello field too long" });
         }
@@ -295,8 +295,12 @@ impl Conn {
         let state = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page);
         let visitor = match h.identity {
             None => None,
-            Some(token) => match self.app.identity.resolve(&tenant, token) {
-                Ok(v) => Some(v),
+            Some(token) => match self.app.identity.resolve(&self.app.jwks, &tenant, token).await {
+                Ok(v) => {
+                    let seen = crate::customers::seen(&self.app, &tenant.id, &v.claims, crate::now_ms());
+                    self.app.publish_event(Event::Customer(seen));
+                    Some(v)
+                }
                 Err(e) => {
                     inc(&counters.identity_rejected);
                     tracing::info!(tenant = %tenant.id, error = %e, "identity token refused; session measured as anonymous");
@@ -399,7 +403,13 @@ impl Conn {
             created_ms: crate::now_ms(),
         };
 
-        if let Decision::Intervene(text) = decide(d.emotion, d.confidence, app.config.intervene_confidence, cooling) {
+        // What the customer told us about themselves: "busy" means no in-page interruption.
+        let shared = visitor.as_ref().and_then(|v| app.identity.context(&b.tenant.id, &v.claims.sub, crate::now_ms()));
+        let busy = shared.as_ref().is_some_and(|c| c.state == "busy");
+        if busy {
+            inc(&b.counters.suppressed_busy);
+        }
+        if let Decision::Intervene(text) = decide(d.emotion, d.confidence, app.config.intervene_confidence, cooling || busy) {
             b.state.lock().expect("session lock").intervened.insert(d.emotion, now);
             inc(&b.counters.interventions);
             let id = crate::random_u32();

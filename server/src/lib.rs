@@ -29,6 +29,7 @@ pub mod bus;
 pub mod company;
 pub mod config;
 pub mod confirm;
+pub mod customers;
 pub mod error;
 pub mod escalation;
 pub mod events;
@@ -96,6 +97,10 @@ pub struct Inner {
     pub sockets: PushRegistry,
     /// SMS provider, if configured.
     pub twilio: Option<escalation::Twilio>,
+    /// Keys that seal personal fields at rest.
+    pub keyring: secrets::Keyring,
+    /// Host JWKS key sets, fetched and cached.
+    pub jwks: jwt::JwksCache,
 }
 
 impl Deref for AppState {
@@ -134,11 +139,71 @@ impl AppState {
         });
     }
 
+    /// Re-reads one account's values, puts them in this instance's cache and in the bus's
+    /// key-value bucket (every other instance applies them), and recomputes the strength of the
+    /// account's customers in the background.
+    pub async fn account_changed(&self, tenant: &str, account: &str) -> Result<(), error::ApiError> {
+        if let Some(a) = self.store.account(tenant, account, now_ms()).await? {
+            self.identity.set_account(tenant, a.clone());
+            let value = Bytes::from(serde_json::to_vec(&a).map_err(error::ApiError::internal)?);
+            self.bus.kv_put(&bus::kv_key(&[KV_ACCOUNT, tenant, account]), value).await?;
+        }
+        let app = self.clone();
+        let (tenant, account) = (tenant.to_string(), account.to_string());
+        tokio::spawn(async move {
+            let subs = match app.store.account_customers(&tenant, &account).await {
+                Ok(s) => s,
+                Err(e) => return tracing::error!(tenant = %tenant, error = %e, "cannot list an account's customers"),
+            };
+            for sub in subs {
+                if let Err(e) = customers::rescore(&app, &tenant, &sub).await {
+                    tracing::error!(tenant = %tenant, error = %e, "strength recomputation failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Refreshes this instance's identity cache for `tenant` and tells the other instances.
     pub async fn identity_changed(&self, tenant: &str) -> Result<(), error::ApiError> {
         self.identity.reload(self.store.as_ref(), Some(tenant)).await?;
         self.bus.publish(format!("{}.cache.{tenant}", self.config.bus_prefix), Bytes::new()).await?;
         Ok(())
+    }
+}
+
+/// Key-value prefix of an account's values (`acct.{tenant}.{account}`).
+pub const KV_ACCOUNT: &str = "acct";
+/// Key-value prefix of a customer's one-tap state (`ctx.{tenant}.{sub}`).
+pub const KV_CONTEXT: &str = "ctx";
+
+/// Sets (or clears) a customer's one-tap state in this instance's cache and in the bus's
+/// key-value bucket, so every instance's decision step sees it. A failure is logged: the state
+/// is stored, and other instances see it after their next start.
+pub async fn share_context(app: &AppState, tenant: &str, sub: &str, ctx: Option<identity::SharedContext>) {
+    app.identity.set_context(tenant, sub, ctx.clone());
+    let key = bus::kv_key(&[KV_CONTEXT, tenant, sub]);
+    let r = match ctx {
+        Some(c) => app.bus.kv_put(&key, Bytes::from(serde_json::to_vec(&c).unwrap_or_default())).await.map(|_| ()),
+        None => app.bus.kv_delete(&key).await,
+    };
+    if let Err(e) = r {
+        tracing::error!(tenant, error = %e, "a customer's state could not be shared with other instances");
+    }
+}
+
+/// Applies a change another instance made to the shared identity state.
+fn apply_kv(app: &AppState, change: bus::KvChange) {
+    let Some(parts) = bus::kv_key_parts(&change.key) else { return };
+    match (parts.first().map(String::as_str), &parts[..], change.value) {
+        (Some(KV_ACCOUNT), [_, tenant, _], Some(v)) => match serde_json::from_slice::<store::Account>(&v) {
+            Ok(a) => app.identity.set_account(tenant, a),
+            Err(e) => tracing::warn!(tenant = %tenant, error = %e, "unreadable shared account"),
+        },
+        (Some(KV_CONTEXT), [_, tenant, sub], v) => {
+            app.identity.set_context(tenant, sub, v.and_then(|v| serde_json::from_slice(&v).ok()));
+        }
+        _ => {}
     }
 }
 
@@ -151,10 +216,11 @@ pub async fn escalate(app: AppState, d: DetectionRecord, counters: Arc<Counters>
             return tracing::error!(tenant = %d.tenant_id, error = %e, "cannot read escalation chain");
         }
     };
-    let Some(contact) = contacts.into_iter().find(|c| c.channel == "sms") else {
+    let Some(mut contact) = contacts.into_iter().find(|c| c.channel == "sms") else {
         inc(&counters.alerts_failed);
         return tracing::warn!(tenant = %d.tenant_id, "no sms contact in the escalation chain; nobody alerted");
     };
+    contact.address = customers::open_address(&app, &d.tenant_id, &contact.id, &contact.address);
     let exp = (now_ms() / 1000) as u64 + app.config.link_ttl_secs;
     let sig = auth::sign_link(&app.config.link_secret, &d.tenant_id, &d.session, exp);
     let link = format!("{}/s/{}?t={}&exp={exp}&sig={sig}", app.public_url, d.session, d.tenant_id);
@@ -218,6 +284,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/transactions", post(api::add_transaction))
         .route("/v1/contacts", post(api::add_contact))
         .route("/v1/thresholds", get(api::thresholds).put(api::set_thresholds))
+        .merge(api::people::routes())
+        .merge(api::access::routes())
         .route("/v1/detections", get(api::detections))
         .route("/v1/interventions", get(api::interventions))
         .route("/v1/alerts", get(api::alerts))
@@ -240,6 +308,9 @@ pub enum StartError {
     /// Bus.
     #[error(transparent)]
     Bus(#[from] bus::BusError),
+    /// A configuration value is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
     /// Binding the listen address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -295,6 +366,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if twilio.is_none() {
         tracing::warn!("SMS escalation is off: set SIQ_TWILIO_ACCOUNT_SID, SIQ_TWILIO_AUTH_TOKEN and SIQ_TWILIO_FROM");
     }
+    let keyring = match &config.encryption_keys {
+        Some((keys, index)) => secrets::Keyring::parse(keys, index).map_err(|e| StartError::Config(e.to_string()))?,
+        None => {
+            tracing::warn!("personal fields are sealed with a key derived from the link secret: set SIQ_ENCRYPTION_KEYS and SIQ_INDEX_KEY in production (docs/security.md)");
+            secrets::Keyring::derived("sentientiq", &config.link_secret)
+        }
+    };
     let state = AppState(Arc::new(Inner {
         config,
         public_url: public_url.clone(),
@@ -305,6 +383,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         sessions: SessionTable::default(),
         sockets: PushRegistry::default(),
         twilio,
+        keyring,
+        jwks: jwt::JwksCache::new(),
     }));
     let prefix = state.config.bus_prefix.clone();
     let mut tasks = Vec::new();
@@ -344,6 +424,41 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }));
 
+    // Shared identity state: what other instances change, and what they changed before we started.
+    let mut kv = state.bus.kv_watch(">").await?;
+    for change in state.bus.kv_snapshot(">").await? {
+        apply_kv(&state, change);
+    }
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(change) = kv.next().await {
+            apply_kv(&s, change);
+        }
+    }));
+
+    // Daily: every customer rescored (tenure and windows move with time; one snapshot a day),
+    // and session data past each tenant's retention deleted.
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(DAILY_PASS_CHECK_SECS));
+        let mut done_day = None;
+        loop {
+            every.tick().await;
+            let day = strength::day_of(now_ms());
+            if done_day == Some(day) {
+                continue;
+            }
+            done_day = Some(day);
+            customers::retention_sweep(&s).await;
+            for t in s.store.tenants().await.unwrap_or_default() {
+                match customers::rescore_all(&s, &t.id).await {
+                    Ok(n) => tracing::info!(tenant = %t.id, customers = n, "daily strength pass"),
+                    Err(e) => tracing::error!(tenant = %t.id, error = %e, "daily strength pass failed"),
+                }
+            }
+        }
+    }));
+
     // Session sweeper.
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
@@ -376,6 +491,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     Ok(Running { addr, public_url, state, shutdown, served, tasks })
 }
 
+/// How often the daily pass checks whether a new UTC day began, seconds.
+const DAILY_PASS_CHECK_SECS: u64 = 600;
+
 /// Number of write attempts per event before it counts as a persistence failure.
 const PERSIST_ATTEMPTS: u32 = 3;
 
@@ -391,9 +509,24 @@ async fn persist(app: &AppState, payload: &[u8]) {
             Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
             Event::Intervention(i) => app.store.insert_intervention(i).await,
             Event::Alert(a) => app.store.insert_alert(a).await,
+            Event::Customer(c) => app.store.customer_seen(c).await,
+            Event::Context(c) => app.store.add_context(c).await,
+            Event::Erosion(_) => Ok(()),
         };
         match r {
-            Ok(()) => return,
+            Ok(()) => {
+                // What the person's strength reads changed: recompute it.
+                let rescore = match &ev {
+                    Event::Detection(_) | Event::Customer(_) | Event::Context(_) => ev.person(),
+                    _ => None,
+                };
+                if let Some(sub) = rescore {
+                    if let Err(e) = customers::rescore(app, ev.tenant(), sub).await {
+                        tracing::error!(tenant = %ev.tenant(), error = %e, "strength recomputation failed");
+                    }
+                }
+                return;
+            }
             Err(e) if attempt == PERSIST_ATTEMPTS => {
                 inc(&app.metrics.tenant(ev.tenant()).persist_failed);
                 tracing::error!(tenant = %ev.tenant(), kind = ev.kind(), error = %e, "event could not be stored");

@@ -398,14 +398,21 @@ fn argon2() -> Argon2<'static> {
 /// (`$argon2id$v=19$m=19456,t=2,p=1$…`). Refuses passwords shorter than
 /// [`MIN_PASSWORD_CHARS`] characters or longer than [`MAX_PASSWORD_BYTES`] bytes.
 pub fn hash_password(pw: &str) -> Result<String, SecretError> {
+    check_password(pw)?;
+    let salt = SaltString::generate(&mut OsRng);
+    argon2().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| SecretError::Hash(e.to_string()))
+}
+
+/// Refuses a password shorter than [`MIN_PASSWORD_CHARS`] characters or longer than
+/// [`MAX_PASSWORD_BYTES`] bytes (what [`hash_password`] checks first, without hashing).
+pub fn check_password(pw: &str) -> Result<(), SecretError> {
     if pw.len() > MAX_PASSWORD_BYTES {
         return Err(SecretError::PasswordTooLong);
     }
     if pw.chars().count() < MIN_PASSWORD_CHARS {
         return Err(SecretError::PasswordTooShort);
     }
-    let salt = SaltString::generate(&mut OsRng);
-    argon2().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| SecretError::Hash(e.to_string()))
+    Ok(())
 }
 
 /// True when `pw` matches the PHC string `phc` (comparison in constant time by the argon2

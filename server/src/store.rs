@@ -44,10 +44,15 @@ pub struct Tenant {
     pub created_ms: i64,
     /// The detector thresholds the tenant set, JSON (see `thresholds::Thresholds`).
     pub thresholds: String,
+    /// How visitor tokens are verified, JSON of `jwt::TokenPolicy` (empty: HS256 with
+    /// `jwt_secret`).
+    pub token_policy: String,
+    /// Days session data (sessions, detections, interventions, alerts, contexts) is kept.
+    pub retention_days: i64,
 }
 
 /// An account with its lifetime value.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Account {
     /// The host's account id.
     pub account: String,
@@ -55,6 +60,8 @@ pub struct Account {
     pub name: String,
     /// Sum of the account's transactions, cents.
     pub value_cents: i64,
+    /// Sum of its transactions in the last 90 days ([`RECENT_REVENUE_MS`]), cents.
+    pub recent_cents: i64,
 }
 
 /// One person in a tenant's escalation chain.
@@ -176,6 +183,250 @@ pub struct AlertRecord {
     pub created_ms: i64,
 }
 
+/// What an API key is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// The SDK's site key (`pk_…`): public, sent in `Hello`, stored as is.
+    Publishable,
+    /// The host backend's key (`sk_…`): stored as SHA-256 only, shown once.
+    Secret,
+}
+
+impl KeyKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Publishable => "publishable",
+            KeyKind::Secret => "secret",
+        }
+    }
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "publishable" => Some(KeyKind::Publishable),
+            "secret" => Some(KeyKind::Secret),
+            _ => None,
+        }
+    }
+}
+
+/// An API key as stored (never the secret itself).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiKey {
+    /// Stable id (`key_…`).
+    pub id: String,
+    /// Tenant.
+    #[serde(skip)]
+    pub tenant_id: String,
+    /// Publishable or secret.
+    pub kind: KeyKind,
+    /// The publishable key itself, or the SHA-256 (hex) of a secret key.
+    #[serde(skip)]
+    pub lookup: String,
+    /// Last characters of a publishable key (empty for secret keys).
+    pub hint: String,
+    /// Created, ms.
+    pub created_ms: i64,
+    /// Revoked, ms (a revoked key authenticates nothing).
+    pub revoked_ms: Option<i64>,
+}
+
+/// A dashboard user.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    /// Stable id (`u_…`).
+    pub id: String,
+    /// Tenant.
+    #[serde(skip)]
+    pub tenant_id: String,
+    /// Blind index of the normalised email (login lookup).
+    #[serde(skip)]
+    pub email_index: String,
+    /// The email, sealed (`secrets::Keyring`).
+    #[serde(skip)]
+    pub email_sealed: String,
+    /// argon2id PHC string.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// `owner`, `member` or `viewer`.
+    pub role: String,
+    /// Created, ms.
+    pub created_ms: i64,
+}
+
+/// A customer seen in an identified session (what the persister records).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct CustomerSeen {
+    /// Tenant.
+    pub tenant_id: String,
+    /// The host's user id.
+    pub sub: String,
+    /// Their account, if the token named one.
+    pub account: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Email, sealed (never plain on the bus or in the store).
+    pub email_sealed: Option<String>,
+    /// Blind index of the email.
+    pub email_index: Option<String>,
+    /// Company domain from the email (free-mail providers excluded).
+    pub company: Option<String>,
+    /// When, ms.
+    pub seen_ms: i64,
+}
+
+/// A customer with their current strength.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Customer {
+    /// The host's user id.
+    pub sub: String,
+    /// Account.
+    pub account: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Email, sealed (the API opens it).
+    #[serde(skip)]
+    pub email_sealed: Option<String>,
+    /// Company domain.
+    pub company: Option<String>,
+    /// First identified session, ms.
+    pub first_seen_ms: i64,
+    /// Latest identified session, ms.
+    pub last_seen_ms: i64,
+    /// Identity strength 0..=100 (0 until first scored).
+    pub strength: f64,
+    /// Segment name.
+    pub segment: String,
+    /// The factors of the strength (JSON array).
+    pub factors: serde_json::Value,
+    /// When the strength was computed, ms.
+    pub scored_ms: i64,
+}
+
+/// A one-tap state a customer shared.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ContextRecord {
+    /// Stable id.
+    pub id: String,
+    /// Tenant.
+    #[serde(skip_serializing)]
+    pub tenant_id: String,
+    /// The customer.
+    pub sub: String,
+    /// `busy`, `stuck`, `exploring` or `frustrated`.
+    pub state: String,
+    /// Set, ms.
+    pub set_ms: i64,
+    /// Expires, ms.
+    pub expires_ms: i64,
+}
+
+/// A daily strength snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SnapshotRecord {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    /// Strength that day (the last computed).
+    pub score: f64,
+    /// Its factors (JSON array).
+    pub factors: serde_json::Value,
+}
+
+/// One audit-log entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Stable id (time-ordered).
+    pub id: String,
+    /// Tenant.
+    #[serde(skip)]
+    pub tenant_id: String,
+    /// Who: `user:{id}`, `key:{id}` or `operator`.
+    pub actor: String,
+    /// What, e.g. `thresholds.set`.
+    pub action: String,
+    /// On what (people appear only as a pseudonymous reference).
+    pub target: String,
+    /// Details (JSON).
+    pub details: serde_json::Value,
+    /// When, ms.
+    pub at_ms: i64,
+}
+
+/// A recorded transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct TransactionRecord {
+    /// The host's id (idempotency key).
+    pub id: String,
+    /// Account.
+    pub account: String,
+    /// Amount, cents (refunds negative).
+    pub amount_cents: i64,
+    /// When, ms.
+    pub at_ms: i64,
+}
+
+/// What the strength model reads about one customer, as counted by the store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CustomerFacts {
+    /// The customer.
+    pub sub: String,
+    /// Their account.
+    pub account: Option<String>,
+    /// First seen, ms.
+    pub first_seen_ms: i64,
+    /// Last seen, ms.
+    pub last_seen_ms: i64,
+    /// Sessions started in the last 30 days.
+    pub sessions_30d: i64,
+    /// Distinct UTC days with a session in the last 30 days.
+    pub active_days_30d: i64,
+    /// Confirmed detections in the last 30 days: (emotion, summed confidence).
+    pub detections_30d: Vec<(String, f64)>,
+    /// Latest unexpired one-tap state.
+    pub context: Option<String>,
+    /// The account's transactions.
+    pub purchases: i64,
+    /// Distinct months (30-day buckets) with a purchase in the last 12.
+    pub months_with_purchase_12m: i64,
+    /// Lifetime value of the account, cents.
+    pub lifetime_value_cents: i64,
+    /// Revenue of the account in the last 90 days, cents.
+    pub revenue_90d_cents: i64,
+    /// The current strength before recomputation.
+    pub strength: f64,
+}
+
+/// Rows removed per table by an erasure or a retention sweep.
+pub type Removed = Vec<(&'static str, u64)>;
+
+/// Sort order of the customer list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomerOrder {
+    /// Weakest first (who needs attention).
+    StrengthAsc,
+    /// Strongest first.
+    StrengthDesc,
+}
+
+/// Where a page of customers starts: after this `(strength, sub)`.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct CustomerCursor {
+    /// Strength of the last row returned.
+    pub strength: f64,
+    /// Its sub.
+    pub sub: String,
+}
+
+/// Where a time-ordered page starts: after this `(ms, id)` going back in time.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct TimeCursor {
+    /// Time of the last row returned.
+    pub ms: i64,
+    /// Its id.
+    pub id: String,
+}
+
 /// The persistence the server needs. Every method is scoped by tenant.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -189,10 +440,10 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_account(&self, tenant: &str, account: &str, name: &str) -> Result<(), StoreError>;
     /// Records a transaction; false when the host id was already recorded (idempotent).
     async fn add_transaction(&self, tenant: &str, host_id: &str, account: &str, amount_cents: i64, at_ms: i64) -> Result<bool, StoreError>;
-    /// One account with its lifetime value.
-    async fn account(&self, tenant: &str, account: &str) -> Result<Option<Account>, StoreError>;
-    /// Every account of every tenant with its value, as `(tenant, account)`.
-    async fn all_accounts(&self) -> Result<Vec<(String, Account)>, StoreError>;
+    /// One account with its lifetime value and its revenue since `now_ms - RECENT_REVENUE_MS`.
+    async fn account(&self, tenant: &str, account: &str, now_ms: i64) -> Result<Option<Account>, StoreError>;
+    /// Every account of `tenant` (or of every tenant) with its values, as `(tenant, account)`.
+    async fn all_accounts(&self, tenant: Option<&str>, now_ms: i64) -> Result<Vec<(String, Account)>, StoreError>;
     /// Appends a contact to the tenant's escalation chain.
     async fn add_contact(&self, tenant: &str, c: &Contact) -> Result<(), StoreError>;
     /// The tenant's escalation chain, in order.
@@ -213,6 +464,97 @@ pub trait Store: Send + Sync + 'static {
     async fn alerts(&self, tenant: &str, limit: i64) -> Result<Vec<AlertRecord>, StoreError>;
     /// A session of a tenant.
     async fn session(&self, tenant: &str, session: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Every API key of every tenant that is not revoked (the identity cache loads them).
+    async fn active_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// A tenant's keys, revoked ones included, newest first.
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError>;
+    /// Adds a key.
+    async fn add_api_key(&self, k: &ApiKey) -> Result<(), StoreError>;
+    /// Revokes a key; false when the tenant has no such active key.
+    async fn revoke_api_key(&self, tenant: &str, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Replaces how the tenant's visitor tokens are verified (JSON).
+    async fn set_token_policy(&self, tenant: &str, policy: &str) -> Result<(), StoreError>;
+    /// Sets how many days session data is kept.
+    async fn set_retention(&self, tenant: &str, days: i64) -> Result<(), StoreError>;
+    /// Creates a dashboard user; false when the email is taken in the tenant.
+    async fn create_user(&self, u: &User) -> Result<bool, StoreError>;
+    /// A user by the blind index of their email.
+    async fn user_by_email(&self, tenant: &str, email_index: &str) -> Result<Option<User>, StoreError>;
+    /// A user by id.
+    async fn user(&self, tenant: &str, id: &str) -> Result<Option<User>, StoreError>;
+    /// The tenant's users, oldest first.
+    async fn users(&self, tenant: &str) -> Result<Vec<User>, StoreError>;
+    /// Changes a user's role; false when no such user.
+    async fn set_user_role(&self, tenant: &str, id: &str, role: &str) -> Result<bool, StoreError>;
+    /// Records that a customer was seen (creates them, or fills in what the token now says).
+    async fn customer_seen(&self, c: &CustomerSeen) -> Result<(), StoreError>;
+    /// One customer.
+    async fn customer(&self, tenant: &str, sub: &str) -> Result<Option<Customer>, StoreError>;
+    /// A page of customers, optionally of one segment, ordered by strength then sub.
+    async fn customers(
+        &self,
+        tenant: &str,
+        segment: Option<&str>,
+        order: CustomerOrder,
+        after: Option<&CustomerCursor>,
+        limit: i64,
+    ) -> Result<Vec<Customer>, StoreError>;
+    /// What the strength model reads, for one customer or (None) every customer of the tenant.
+    async fn customer_facts(&self, tenant: &str, sub: Option<&str>, now_ms: i64) -> Result<Vec<CustomerFacts>, StoreError>;
+    /// Stores a customer's new strength and segment, and the day's snapshot.
+    #[allow(clippy::too_many_arguments)] // one row's columns, named at every call site
+    async fn set_strength(
+        &self,
+        tenant: &str,
+        sub: &str,
+        score: f64,
+        segment: &str,
+        factors: &str,
+        at_ms: i64,
+        day: i64,
+    ) -> Result<(), StoreError>;
+    /// A customer's newest daily snapshots, newest first.
+    async fn snapshots(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<SnapshotRecord>, StoreError>;
+    /// `(segment, account)` of every customer of the tenant.
+    async fn segment_rows(&self, tenant: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
+    /// Records a one-tap state.
+    async fn add_context(&self, c: &ContextRecord) -> Result<(), StoreError>;
+    /// Unexpired states of the tenant, newest first.
+    async fn contexts(&self, tenant: &str, now_ms: i64, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<ContextRecord>, StoreError>;
+    /// A customer's states (expired ones too), newest first.
+    async fn customer_contexts(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<ContextRecord>, StoreError>;
+    /// Records a batch of transactions in one database transaction (all or none); returns how
+    /// many were new (the rest had ids already recorded).
+    async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError>;
+    /// A page of transactions, newest first, optionally of one account.
+    async fn transactions(
+        &self,
+        tenant: &str,
+        account: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<TransactionRecord>, StoreError>;
+    /// Appends to the audit log.
+    async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError>;
+    /// A page of the audit log, newest first.
+    async fn audit_log(&self, tenant: &str, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Every snapshot of the tenant from `since_day` on, as `(sub, day, score)`.
+    async fn snapshots_since(&self, tenant: &str, since_day: i64) -> Result<Vec<(String, i64, f64)>, StoreError>;
+    /// The interventions of one session.
+    async fn session_interventions(&self, tenant: &str, session: &str) -> Result<Vec<InterventionRecord>, StoreError>;
+    /// The alerts of one session.
+    async fn session_alerts(&self, tenant: &str, session: &str) -> Result<Vec<AlertRecord>, StoreError>;
+    /// A person's detections since `since_ms`, newest first.
+    async fn user_detections(&self, tenant: &str, sub: &str, since_ms: i64, limit: i64) -> Result<Vec<DetectionRecord>, StoreError>;
+    /// The customers of an account.
+    async fn account_customers(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+    /// A person's sessions.
+    async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Deletes everything about a person (customer, sessions, their detections, interventions
+    /// and alerts, contexts, snapshots) in one database transaction.
+    async fn erase_person(&self, tenant: &str, sub: &str) -> Result<Removed, StoreError>;
+    /// Deletes the tenant's session data older than `cutoff_ms` (retention).
+    async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError>;
 }
 
 /// The SQL store (SQLite or PostgreSQL).
@@ -261,8 +603,13 @@ fn tenant_from(r: &AnyRow) -> Result<Tenant, sqlx::Error> {
         jwt_secret: r.try_get("jwt_secret")?,
         thresholds: r.try_get("thresholds")?,
         created_ms: r.try_get("created_ms")?,
+        token_policy: r.try_get("token_policy")?,
+        retention_days: r.try_get("retention_days")?,
     })
 }
+
+const DETECTION_COLS: &str = "tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, user_name, account, \
+     account_name, value_cents, features, evidence, t_ms, created_ms";
 
 fn detection_from(r: &AnyRow) -> Result<DetectionRecord, sqlx::Error> {
     let features: String = r.try_get("features")?;
@@ -286,20 +633,109 @@ fn detection_from(r: &AnyRow) -> Result<DetectionRecord, sqlx::Error> {
     })
 }
 
+const KEY_COLS: &str = "id, tenant_id, kind, lookup, hint, created_ms, revoked_ms";
+
+fn key_from(r: &AnyRow) -> Result<ApiKey, sqlx::Error> {
+    let kind: String = r.try_get("kind")?;
+    Ok(ApiKey {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        kind: KeyKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown key kind {kind:?}").into()))?,
+        lookup: r.try_get("lookup")?,
+        hint: r.try_get("hint")?,
+        created_ms: r.try_get("created_ms")?,
+        revoked_ms: r.try_get("revoked_ms")?,
+    })
+}
+
+const USER_COLS: &str = "id, tenant_id, email_index, email, password_hash, role, created_ms";
+
+fn user_from(r: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        email_index: r.try_get("email_index")?,
+        email_sealed: r.try_get("email")?,
+        password_hash: r.try_get("password_hash")?,
+        role: r.try_get("role")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+const CUSTOMER_COLS: &str = "sub, account, name, email, company, first_seen_ms, last_seen_ms, strength, segment, factors, scored_ms";
+
+fn customer_from(r: &AnyRow) -> Result<Customer, sqlx::Error> {
+    let factors: String = r.try_get("factors")?;
+    Ok(Customer {
+        sub: r.try_get("sub")?,
+        account: r.try_get("account")?,
+        name: r.try_get("name")?,
+        email_sealed: r.try_get("email")?,
+        company: r.try_get("company")?,
+        first_seen_ms: r.try_get("first_seen_ms")?,
+        last_seen_ms: r.try_get("last_seen_ms")?,
+        strength: r.try_get("strength")?,
+        segment: r.try_get("segment")?,
+        factors: serde_json::from_str(&factors).unwrap_or_default(),
+        scored_ms: r.try_get("scored_ms")?,
+    })
+}
+
+const CONTEXT_COLS: &str = "id, tenant_id, sub, state, set_ms, expires_ms";
+
+fn context_from(r: &AnyRow) -> Result<ContextRecord, sqlx::Error> {
+    Ok(ContextRecord {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        sub: r.try_get("sub")?,
+        state: r.try_get("state")?,
+        set_ms: r.try_get("set_ms")?,
+        expires_ms: r.try_get("expires_ms")?,
+    })
+}
+
+fn alert_from(r: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
+    Ok(AlertRecord {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        session: r.try_get("session")?,
+        contact_id: r.try_get("contact_id")?,
+        channel: r.try_get("channel")?,
+        address: r.try_get("address")?,
+        status: r.try_get("status")?,
+        provider_id: r.try_get("provider_id")?,
+        error: r.try_get("error")?,
+        attempts: r.try_get("attempts")?,
+        link: r.try_get("link")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+/// Accounts with their lifetime value and their revenue since `$1` (ms).
 const ACCOUNT_VALUE_SQL: &str = "SELECT a.tenant_id, a.account, a.name, \
-     CAST(COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account), 0) AS BIGINT) AS value_cents \
+     CAST(COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account), 0) AS BIGINT) AS value_cents, \
+     CAST(COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account AND t.at_ms >= $1), 0) AS BIGINT) AS recent_cents \
      FROM accounts a";
+
+/// The window of an account's "recent revenue", ms (90 days).
+pub const RECENT_REVENUE_MS: i64 = 90 * 86_400_000;
 
 fn account_from(r: &AnyRow) -> Result<(String, Account), sqlx::Error> {
     Ok((
         r.try_get("tenant_id")?,
-        Account { account: r.try_get("account")?, name: r.try_get("name")?, value_cents: r.try_get("value_cents")? },
+        Account {
+            account: r.try_get("account")?,
+            name: r.try_get("name")?,
+            value_cents: r.try_get("value_cents")?,
+            recent_cents: r.try_get("recent_cents")?,
+        },
     ))
 }
 
 #[async_trait]
 impl Store for SqlStore {
     async fn create_tenant(&self, t: &Tenant) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO tenants (id, name, site_key, secret_key_hash, jwt_secret, created_ms) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&t.id)
             .bind(&t.name)
@@ -307,15 +743,33 @@ impl Store for SqlStore {
             .bind(&t.secret_key_hash)
             .bind(&t.jwt_secret)
             .bind(t.created_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        let hint = t.site_key.get(t.site_key.len().saturating_sub(4)..).unwrap_or_default();
+        for (id, kind, lookup, hint) in [
+            (format!("key_pk_{}", t.id), KeyKind::Publishable, &t.site_key, hint),
+            (format!("key_sk_{}", t.id), KeyKind::Secret, &t.secret_key_hash, ""),
+        ] {
+            sqlx::query("INSERT INTO api_keys (id, tenant_id, kind, lookup, hint, created_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(&t.id)
+                .bind(kind.as_str())
+                .bind(lookup)
+                .bind(hint)
+                .bind(t.created_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms, thresholds FROM tenants")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms, thresholds, token_policy, retention_days FROM tenants",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
     }
 
@@ -353,14 +807,20 @@ impl Store for SqlStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn account(&self, tenant: &str, account: &str) -> Result<Option<Account>, StoreError> {
-        let sql = format!("{ACCOUNT_VALUE_SQL} WHERE a.tenant_id = $1 AND a.account = $2");
-        let row = sqlx::query(&sql).bind(tenant).bind(account).fetch_optional(&self.pool).await?;
+    async fn account(&self, tenant: &str, account: &str, now_ms: i64) -> Result<Option<Account>, StoreError> {
+        let sql = format!("{ACCOUNT_VALUE_SQL} WHERE a.tenant_id = $2 AND a.account = $3");
+        let row = sqlx::query(&sql).bind(now_ms - RECENT_REVENUE_MS).bind(tenant).bind(account).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(account_from).transpose()?.map(|(_, a)| a))
     }
 
-    async fn all_accounts(&self) -> Result<Vec<(String, Account)>, StoreError> {
-        let rows = sqlx::query(ACCOUNT_VALUE_SQL).fetch_all(&self.pool).await?;
+    async fn all_accounts(&self, tenant: Option<&str>, now_ms: i64) -> Result<Vec<(String, Account)>, StoreError> {
+        let since = now_ms - RECENT_REVENUE_MS;
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query(&format!("{ACCOUNT_VALUE_SQL} WHERE a.tenant_id = $2")).bind(since).bind(t).fetch_all(&self.pool).await?
+            }
+            None => sqlx::query(ACCOUNT_VALUE_SQL).bind(since).fetch_all(&self.pool).await?,
+        };
         Ok(rows.iter().map(account_from).collect::<Result<_, _>>()?)
     }
 
@@ -480,8 +940,7 @@ impl Store for SqlStore {
     }
 
     async fn detections(&self, tenant: &str, session: Option<&str>, limit: i64) -> Result<Vec<DetectionRecord>, StoreError> {
-        let cols = "tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, user_name, account, account_name, \
-                    value_cents, features, evidence, t_ms, created_ms";
+        let cols = DETECTION_COLS;
         let rows = match session {
             Some(s) => {
                 let sql = format!(
@@ -526,23 +985,7 @@ impl Store for SqlStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let f = |r: &AnyRow| -> Result<AlertRecord, sqlx::Error> {
-            Ok(AlertRecord {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                session: r.try_get("session")?,
-                contact_id: r.try_get("contact_id")?,
-                channel: r.try_get("channel")?,
-                address: r.try_get("address")?,
-                status: r.try_get("status")?,
-                provider_id: r.try_get("provider_id")?,
-                error: r.try_get("error")?,
-                attempts: r.try_get("attempts")?,
-                link: r.try_get("link")?,
-                created_ms: r.try_get("created_ms")?,
-            })
-        };
-        Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(alert_from).collect::<Result<_, _>>()?)
     }
 
     async fn session(&self, tenant: &str, session: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -564,5 +1007,597 @@ impl Store for SqlStore {
             })
         };
         Ok(row.as_ref().map(f).transpose()?)
+    }
+
+    async fn active_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE revoked_ms IS NULL")).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(key_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_ms DESC, id"))
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(key_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn add_api_key(&self, k: &ApiKey) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_keys (id, tenant_id, kind, lookup, hint, created_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&k.id)
+            .bind(&k.tenant_id)
+            .bind(k.kind.as_str())
+            .bind(&k.lookup)
+            .bind(&k.hint)
+            .bind(k.created_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_api_key(&self, tenant: &str, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_ms IS NULL")
+            .bind(at_ms)
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_token_policy(&self, tenant: &str, policy: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET token_policy = $1 WHERE id = $2").bind(policy).bind(tenant).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn set_retention(&self, tenant: &str, days: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET retention_days = $1 WHERE id = $2").bind(days).bind(tenant).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, u: &User) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO users (id, tenant_id, email_index, email, password_hash, role, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, email_index) DO NOTHING",
+        )
+        .bind(&u.id)
+        .bind(&u.tenant_id)
+        .bind(&u.email_index)
+        .bind(&u.email_sealed)
+        .bind(&u.password_hash)
+        .bind(&u.role)
+        .bind(u.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn user_by_email(&self, tenant: &str, email_index: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND email_index = $2"))
+            .bind(tenant)
+            .bind(email_index)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from).transpose()?)
+    }
+
+    async fn user(&self, tenant: &str, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from).transpose()?)
+    }
+
+    async fn users(&self, tenant: &str) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY created_ms, id"))
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn set_user_role(&self, tenant: &str, id: &str, role: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(role)
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn customer_seen(&self, c: &CustomerSeen) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO customers (tenant_id, sub, account, name, email, email_index, company, first_seen_ms, last_seen_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (tenant_id, sub) DO UPDATE SET \
+             account = COALESCE(excluded.account, customers.account), name = COALESCE(excluded.name, customers.name), \
+             email = COALESCE(excluded.email, customers.email), email_index = COALESCE(excluded.email_index, customers.email_index), \
+             company = COALESCE(excluded.company, customers.company), \
+             first_seen_ms = CASE WHEN excluded.first_seen_ms < customers.first_seen_ms THEN excluded.first_seen_ms ELSE customers.first_seen_ms END, \
+             last_seen_ms = CASE WHEN excluded.last_seen_ms > customers.last_seen_ms THEN excluded.last_seen_ms ELSE customers.last_seen_ms END",
+        )
+        .bind(&c.tenant_id)
+        .bind(&c.sub)
+        .bind(&c.account)
+        .bind(&c.name)
+        .bind(&c.email_sealed)
+        .bind(&c.email_index)
+        .bind(&c.company)
+        .bind(c.seen_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn customer(&self, tenant: &str, sub: &str) -> Result<Option<Customer>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {CUSTOMER_COLS} FROM customers WHERE tenant_id = $1 AND sub = $2"))
+            .bind(tenant)
+            .bind(sub)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(customer_from).transpose()?)
+    }
+
+    async fn customers(
+        &self,
+        tenant: &str,
+        segment: Option<&str>,
+        order: CustomerOrder,
+        after: Option<&CustomerCursor>,
+        limit: i64,
+    ) -> Result<Vec<Customer>, StoreError> {
+        let (cmp, dir) = match order {
+            CustomerOrder::StrengthAsc => (">", "ASC"),
+            CustomerOrder::StrengthDesc => ("<", "DESC"),
+        };
+        let mut sql = format!("SELECT {CUSTOMER_COLS} FROM customers WHERE tenant_id = $1");
+        let mut n = 1;
+        if segment.is_some() {
+            n += 1;
+            sql += &format!(" AND segment = ${n}");
+        }
+        if after.is_some() {
+            sql += &format!(" AND (strength {cmp} ${} OR (strength = ${} AND sub {cmp} ${}))", n + 1, n + 1, n + 2);
+            n += 2;
+        }
+        sql += &format!(" ORDER BY strength {dir}, sub {dir} LIMIT ${}", n + 1);
+        let mut q = sqlx::query(&sql).bind(tenant);
+        if let Some(s) = segment {
+            q = q.bind(s);
+        }
+        if let Some(c) = after {
+            q = q.bind(c.strength).bind(&c.sub);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(customer_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn customer_facts(&self, tenant: &str, sub: Option<&str>, now_ms: i64) -> Result<Vec<CustomerFacts>, StoreError> {
+        use std::collections::HashMap;
+        const DAY: i64 = 86_400_000;
+        let only = if sub.is_some() { " AND sub = $2" } else { "" };
+        let sql = format!("SELECT sub, account, first_seen_ms, last_seen_ms, strength FROM customers WHERE tenant_id = $1{only}");
+        let mut q = sqlx::query_as::<_, (String, Option<String>, i64, i64, f64)>(&sql).bind(tenant);
+        if let Some(s) = sub {
+            q = q.bind(s);
+        }
+        let mut facts: Vec<CustomerFacts> = q
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(sub, account, first_seen_ms, last_seen_ms, strength)| CustomerFacts {
+                sub,
+                account,
+                first_seen_ms,
+                last_seen_ms,
+                strength,
+                ..Default::default()
+            })
+            .collect();
+        if facts.is_empty() {
+            return Ok(facts);
+        }
+        let index: HashMap<String, usize> = facts.iter().enumerate().map(|(i, f)| (f.sub.clone(), i)).collect();
+        let only_user = if sub.is_some() { " AND user_sub = $3" } else { "" };
+        let since = now_ms - 30 * DAY;
+
+        let sql = format!(
+            "SELECT user_sub, CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT started_ms / {DAY}) AS BIGINT) FROM sessions \
+             WHERE tenant_id = $1 AND started_ms >= $2 AND user_sub IS NOT NULL{only_user} GROUP BY user_sub"
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, i64)>(&sql).bind(tenant).bind(since);
+        if let Some(s) = sub {
+            q = q.bind(s);
+        }
+        for (u, n, days) in q.fetch_all(&self.pool).await? {
+            if let Some(&i) = index.get(&u) {
+                (facts[i].sessions_30d, facts[i].active_days_30d) = (n, days);
+            }
+        }
+
+        let sql = format!(
+            "SELECT user_sub, emotion, CAST(SUM(confidence) AS DOUBLE PRECISION) FROM detections \
+             WHERE tenant_id = $1 AND created_ms >= $2 AND user_sub IS NOT NULL{only_user} GROUP BY user_sub, emotion"
+        );
+        let mut q = sqlx::query_as::<_, (String, String, f64)>(&sql).bind(tenant).bind(since);
+        if let Some(s) = sub {
+            q = q.bind(s);
+        }
+        for (u, emotion, conf) in q.fetch_all(&self.pool).await? {
+            if let Some(&i) = index.get(&u) {
+                facts[i].detections_30d.push((emotion, conf));
+            }
+        }
+
+        let only_ctx = if sub.is_some() { " AND sub = $3" } else { "" };
+        let sql = format!("SELECT sub, state FROM contexts WHERE tenant_id = $1 AND expires_ms > $2{only_ctx} ORDER BY set_ms, id");
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(tenant).bind(now_ms);
+        if let Some(s) = sub {
+            q = q.bind(s);
+        }
+        for (u, state) in q.fetch_all(&self.pool).await? {
+            if let Some(&i) = index.get(&u) {
+                facts[i].context = Some(state); // ordered oldest first: the newest wins
+            }
+        }
+
+        let account_filter = match sub.and_then(|_| facts[0].account.clone()) {
+            Some(a) => Some(a),
+            None if sub.is_some() => return Ok(facts),
+            None => None,
+        };
+        let only_acct = if account_filter.is_some() { " AND account = $4" } else { "" };
+        let sql = format!(
+            "SELECT account, CAST(COUNT(*) AS BIGINT), CAST(SUM(amount_cents) AS BIGINT), \
+             CAST(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END) AS BIGINT), \
+             CAST(COUNT(DISTINCT CASE WHEN at_ms >= $3 THEN at_ms / {} END) AS BIGINT) \
+             FROM transactions WHERE tenant_id = $1{only_acct} GROUP BY account",
+            30 * DAY
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql).bind(tenant).bind(now_ms - 90 * DAY).bind(now_ms - 360 * DAY);
+        if let Some(a) = &account_filter {
+            q = q.bind(a);
+        }
+        let accounts: HashMap<String, (i64, i64, i64, i64)> =
+            q.fetch_all(&self.pool).await?.into_iter().map(|(a, n, ltv, r90, months)| (a, (n, ltv, r90, months))).collect();
+        for f in &mut facts {
+            if let Some(&(n, ltv, r90, months)) = f.account.as_ref().and_then(|a| accounts.get(a)) {
+                (f.purchases, f.lifetime_value_cents, f.revenue_90d_cents, f.months_with_purchase_12m) = (n, ltv, r90, months);
+            }
+        }
+        Ok(facts)
+    }
+
+    async fn set_strength(
+        &self,
+        tenant: &str,
+        sub: &str,
+        score: f64,
+        segment: &str,
+        factors: &str,
+        at_ms: i64,
+        day: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE customers SET strength = $1, segment = $2, factors = $3, scored_ms = $4 WHERE tenant_id = $5 AND sub = $6")
+            .bind(score)
+            .bind(segment)
+            .bind(factors)
+            .bind(at_ms)
+            .bind(tenant)
+            .bind(sub)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO strength_snapshots (tenant_id, sub, day, score, factors) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, sub, day) DO UPDATE SET score = excluded.score, factors = excluded.factors",
+        )
+        .bind(tenant)
+        .bind(sub)
+        .bind(day)
+        .bind(score)
+        .bind(factors)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshots(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, f64, String)>(
+            "SELECT day, score, factors FROM strength_snapshots WHERE tenant_id = $1 AND sub = $2 ORDER BY day DESC LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(sub)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, score, f)| SnapshotRecord { day, score, factors: serde_json::from_str(&f).unwrap_or_default() })
+            .collect())
+    }
+
+    async fn segment_rows(&self, tenant: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as("SELECT segment, account FROM customers WHERE tenant_id = $1").bind(tenant).fetch_all(&self.pool).await?)
+    }
+
+    async fn add_context(&self, c: &ContextRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO contexts (id, tenant_id, sub, state, set_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING")
+            .bind(&c.id)
+            .bind(&c.tenant_id)
+            .bind(&c.sub)
+            .bind(&c.state)
+            .bind(c.set_ms)
+            .bind(c.expires_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn contexts(&self, tenant: &str, now_ms: i64, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<ContextRecord>, StoreError> {
+        let page = if after.is_some() { " AND (set_ms < $3 OR (set_ms = $3 AND id < $4))" } else { "" };
+        let lim = if after.is_some() { "$5" } else { "$3" };
+        let sql = format!(
+            "SELECT {CONTEXT_COLS} FROM contexts WHERE tenant_id = $1 AND expires_ms > $2{page} ORDER BY set_ms DESC, id DESC LIMIT {lim}"
+        );
+        let mut q = sqlx::query(&sql).bind(tenant).bind(now_ms);
+        if let Some(c) = after {
+            q = q.bind(c.ms).bind(&c.id);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(context_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn customer_contexts(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<ContextRecord>, StoreError> {
+        let sql = format!("SELECT {CONTEXT_COLS} FROM contexts WHERE tenant_id = $1 AND sub = $2 ORDER BY set_ms DESC, id DESC LIMIT $3");
+        let rows = sqlx::query(&sql).bind(tenant).bind(sub).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(context_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        let mut accounts = std::collections::HashSet::new();
+        for r in rows {
+            if accounts.insert(r.account.as_str()) {
+                sqlx::query(
+                    "INSERT INTO accounts (tenant_id, account, name) VALUES ($1, $2, $2) ON CONFLICT (tenant_id, account) DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(&r.account)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let q = sqlx::query(
+                "INSERT INTO transactions (tenant_id, host_id, account, amount_cents, at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, host_id) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(&r.id)
+            .bind(&r.account)
+            .bind(r.amount_cents)
+            .bind(r.at_ms);
+            inserted += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn transactions(
+        &self,
+        tenant: &str,
+        account: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<TransactionRecord>, StoreError> {
+        let mut sql = "SELECT host_id, account, amount_cents, at_ms FROM transactions WHERE tenant_id = $1".to_string();
+        let mut n = 1;
+        if account.is_some() {
+            n += 1;
+            sql += &format!(" AND account = ${n}");
+        }
+        if after.is_some() {
+            sql += &format!(" AND (at_ms < ${} OR (at_ms = ${} AND host_id < ${}))", n + 1, n + 1, n + 2);
+            n += 2;
+        }
+        sql += &format!(" ORDER BY at_ms DESC, host_id DESC LIMIT ${}", n + 1);
+        let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(&sql).bind(tenant);
+        if let Some(a) = account {
+            q = q.bind(a);
+        }
+        if let Some(c) = after {
+            q = q.bind(c.ms).bind(&c.id);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(id, account, amount_cents, at_ms)| TransactionRecord { id, account, amount_cents, at_ms }).collect())
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_log (id, tenant_id, actor, action, target, details, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(e.details.to_string())
+            .bind(e.at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, tenant: &str, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let page = if after.is_some() { " AND (at_ms < $2 OR (at_ms = $2 AND id < $3))" } else { "" };
+        let lim = if after.is_some() { "$4" } else { "$2" };
+        let sql = format!(
+            "SELECT id, tenant_id, actor, action, target, details, at_ms FROM audit_log WHERE tenant_id = $1{page} ORDER BY at_ms DESC, id DESC LIMIT {lim}"
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String, String, String, String, i64)>(&sql).bind(tenant);
+        if let Some(c) = after {
+            q = q.bind(c.ms).bind(&c.id);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, tenant_id, actor, action, target, details, at_ms)| AuditEntry {
+                id,
+                tenant_id,
+                actor,
+                action,
+                target,
+                details: serde_json::from_str(&details).unwrap_or_default(),
+                at_ms,
+            })
+            .collect())
+    }
+
+    async fn snapshots_since(&self, tenant: &str, since_day: i64) -> Result<Vec<(String, i64, f64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT sub, day, score FROM strength_snapshots WHERE tenant_id = $1 AND day >= $2")
+            .bind(tenant)
+            .bind(since_day)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn session_interventions(&self, tenant: &str, session: &str) -> Result<Vec<InterventionRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, String, String, i64, String, String, i64)>(
+            "SELECT id, tenant_id, session, seq, emotion, text, created_ms FROM interventions WHERE tenant_id = $1 AND session = $2 ORDER BY created_ms",
+        )
+        .bind(tenant)
+        .bind(session)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, tenant_id, session, seq, emotion, text, created_ms)| InterventionRecord {
+                id,
+                tenant_id,
+                session,
+                seq,
+                emotion,
+                text,
+                created_ms,
+            })
+            .collect())
+    }
+
+    async fn session_alerts(&self, tenant: &str, session: &str) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms \
+             FROM alerts WHERE tenant_id = $1 AND session = $2 ORDER BY created_ms",
+        )
+        .bind(tenant)
+        .bind(session)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(alert_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn user_detections(&self, tenant: &str, sub: &str, since_ms: i64, limit: i64) -> Result<Vec<DetectionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DETECTION_COLS} FROM detections WHERE tenant_id = $1 AND user_sub = $2 AND created_ms >= $3 ORDER BY created_ms DESC, seq DESC LIMIT $4"
+        );
+        let rows = sqlx::query(&sql).bind(tenant).bind(sub).bind(since_ms).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(detection_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn account_customers(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT sub FROM customers WHERE tenant_id = $1 AND account = $2")
+            .bind(tenant)
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+
+    async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, String, Option<String>, Option<String>, String, i64)>(
+            "SELECT tenant_id, session, user_sub, account, page, started_ms FROM sessions WHERE tenant_id = $1 AND user_sub = $2 ORDER BY started_ms",
+        )
+        .bind(tenant)
+        .bind(sub)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, session, user, account, page, started_ms)| SessionRecord {
+                tenant_id,
+                session,
+                user,
+                account,
+                page,
+                started_ms,
+            })
+            .collect())
+    }
+
+    async fn erase_person(&self, tenant: &str, sub: &str) -> Result<Removed, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sessions: Vec<(String,)> = sqlx::query_as("SELECT session FROM sessions WHERE tenant_id = $1 AND user_sub = $2")
+            .bind(tenant)
+            .bind(sub)
+            .fetch_all(&mut *tx)
+            .await?;
+        let (mut interventions, mut alerts, mut detections) = (0, 0, 0);
+        for (s,) in &sessions {
+            for (table, n) in [("interventions", &mut interventions), ("alerts", &mut alerts), ("detections", &mut detections)] {
+                *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND session = $2"))
+                    .bind(tenant)
+                    .bind(s)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        detections += sqlx::query("DELETE FROM detections WHERE tenant_id = $1 AND user_sub = $2")
+            .bind(tenant)
+            .bind(sub)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let mut removed = vec![("interventions", interventions), ("alerts", alerts), ("detections", detections)];
+        for (table, col) in [("sessions", "user_sub"), ("contexts", "sub"), ("strength_snapshots", "sub"), ("customers", "sub")] {
+            let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} = $2"))
+                .bind(tenant)
+                .bind(sub)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            removed.push((table, n));
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut removed = Vec::new();
+        for (table, col) in [
+            ("interventions", "created_ms"),
+            ("alerts", "created_ms"),
+            ("detections", "created_ms"),
+            ("sessions", "started_ms"),
+            ("contexts", "expires_ms"),
+            ("customers", "last_seen_ms"),
+        ] {
+            let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} < $2"))
+                .bind(tenant)
+                .bind(cutoff_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            removed.push((table, n));
+        }
+        let n = sqlx::query("DELETE FROM strength_snapshots WHERE tenant_id = $1 AND day < $2")
+            .bind(tenant)
+            .bind(cutoff_ms.div_euclid(86_400_000))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        removed.push(("strength_snapshots", n));
+        tx.commit().await?;
+        Ok(removed)
     }
 }

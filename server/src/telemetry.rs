@@ -32,6 +32,8 @@ pub struct Counters {
     pub identity_rejected: AtomicU64,
     /// Events the persister failed to write.
     pub persist_failed: AtomicU64,
+    /// In-page interventions not shown because the customer said they were busy.
+    pub suppressed_busy: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -59,6 +61,8 @@ pub struct CountersSnapshot {
     pub identity_rejected: u64,
     #[allow(missing_docs)]
     pub persist_failed: u64,
+    #[allow(missing_docs)]
+    pub suppressed_busy: u64,
 }
 
 macro_rules! snapshot {
@@ -80,7 +84,8 @@ impl Counters {
             alerts_sent,
             alerts_failed,
             identity_rejected,
-            persist_failed
+            persist_failed,
+            suppressed_busy
         )
     }
 }
@@ -122,7 +127,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 11] = [
+        let rows: [(&str, Getter); 12] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -134,6 +139,7 @@ impl Metrics {
             ("alerts_failed", |s| s.alerts_failed),
             ("identity_rejected", |s| s.identity_rejected),
             ("persist_failed", |s| s.persist_failed),
+            ("suppressed_busy", |s| s.suppressed_busy),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

@@ -1,5 +1,10 @@
 //! The REST API under `/v1` (JSON; errors `{error_code, message, details}`), the signed session
-//! view, the live feed (server-sent events) and the static pages.
+//! view, the live feed (server-sent events) and the static pages. People, segments, contexts
+//! and data rights are in [`people`]; keys, users, roles, identity settings and the audit log in
+//! [`access`].
+
+pub mod access;
+pub mod people;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +16,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth;
@@ -25,20 +30,101 @@ use crate::AppState;
 pub const MAX_FIELD_BYTES: usize = 256;
 /// Most rows a list endpoint returns.
 pub const MAX_LIST: i64 = 500;
+/// Days of session data a new tenant keeps.
+pub const DEFAULT_RETENTION_DAYS: i64 = 365;
 
 fn bearer(parts: &Parts) -> Option<&str> {
     parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
 }
 
-/// A request authenticated by a tenant's secret key (`Authorization: Bearer sk_…`).
+/// What a dashboard user or key may do. Each role can do everything the ones below it can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads customers, segments, detections, interventions and alerts.
+    Viewer,
+    /// Also changes thresholds, contacts, contexts and transactions.
+    Member,
+    /// Also manages keys, users and roles, identity settings, retention, the audit log, and
+    /// exports or erases people. A secret API key acts as an owner.
+    Owner,
+}
+
+impl Role {
+    /// From its name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "member" => Some(Role::Member),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+/// Who is calling: a tenant's secret key (`Authorization: Bearer sk_…`) or a signed-in dashboard
+/// user (`Authorization: Bearer ds_…`, from `POST /v1/login`).
+pub struct Actor {
+    /// The tenant acted for.
+    pub tenant: Arc<Tenant>,
+    /// What they may do.
+    pub role: Role,
+    /// `key:{id}` or `user:{id}`, as the audit log records it.
+    pub id: String,
+}
+
+impl Actor {
+    /// Refuses (403) unless the actor has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the {} role (you have {})", role.as_str(), self.role.as_str())))
+        }
+    }
+
+    /// Appends to the tenant's audit log (a failure fails the request: an unaudited change is not made).
+    pub async fn audit(&self, app: &AppState, action: &str, target: &str, details: serde_json::Value) -> Result<(), ApiError> {
+        crate::customers::audit(app, &self.tenant.id, &self.id, action, target, details).await
+    }
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key or dashboard session"))?;
+        if token.starts_with("ds_") {
+            let now = crate::now_ms() as u64 / 1000;
+            let (tenant_id, user_id) = auth::verify_dashboard_session(&app.config.link_secret, token, now)
+                .ok_or_else(|| ApiError::unauthorized("dashboard session invalid or expired: sign in again"))?;
+            let tenant = app.identity.tenant(&tenant_id).ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
+            // The role is read at every request, so a changed role applies at once.
+            let user = app.store.user(&tenant_id, &user_id).await?.ok_or_else(|| ApiError::unauthorized("this user no longer exists"))?;
+            let role = Role::parse(&user.role).unwrap_or(Role::Viewer);
+            return Ok(Actor { tenant, role, id: format!("user:{user_id}") });
+        }
+        let e = app.identity.secret_key(token).ok_or_else(|| ApiError::unauthorized("unknown secret key"))?;
+        Ok(Actor { tenant: e.tenant, role: Role::Owner, id: format!("key:{}", e.key_id) })
+    }
+}
+
+/// A request authenticated by a tenant's secret key or dashboard session (any role).
 pub struct SecretKey(pub Arc<Tenant>);
 
 impl FromRequestParts<AppState> for SecretKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let key = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key"))?;
-        app.identity.tenant_by_secret(key).map(SecretKey).ok_or_else(|| ApiError::unauthorized("unknown secret key"))
+        Actor::from_request_parts(parts, app).await.map(|a| SecretKey(a.tenant))
     }
 }
 
@@ -67,10 +153,19 @@ fn field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
     Ok(t)
 }
 
+/// The tenant's first dashboard owner, optional in `POST /v1/admin/tenants`.
+#[derive(Deserialize)]
+pub struct FirstOwner {
+    email: String,
+    password: String,
+}
+
 /// Body of `POST /v1/admin/tenants`.
 #[derive(Deserialize)]
 pub struct NewTenant {
     name: String,
+    #[serde(default)]
+    owner: Option<FirstOwner>,
 }
 
 /// `POST /v1/admin/tenants`: creates a tenant; its keys are shown once.
@@ -90,11 +185,23 @@ pub async fn create_tenant(
         jwt_secret: auth::new_key("jwt_"),
         created_ms: crate::now_ms(),
         thresholds: "{}".into(),
+        token_policy: String::new(),
+        retention_days: DEFAULT_RETENTION_DAYS,
     };
+    if let Some(o) = &body.owner {
+        // Checked before the tenant exists, so a bad owner leaves nothing behind.
+        crate::secrets::check_password(&o.password)
+            .map_err(|e| ApiError::bad_request(e.to_string(), json!({"field": "owner.password"})))?;
+    }
     app.store.create_tenant(&t).await?;
     app.identity_changed(&t.id).await?;
+    let owner = match &body.owner {
+        Some(o) => Some(access::add_user(&app, &t.id, &o.email, &o.password, Role::Owner).await?.id),
+        None => None,
+    };
+    crate::customers::audit(&app, &t.id, "operator", "tenant.create", &format!("tenant:{}", t.id), json!({"owner": owner})).await?;
     tracing::info!(tenant = %t.id, "tenant created");
-    let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": t.jwt_secret});
+    let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": t.jwt_secret, "owner_id": owner});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -108,10 +215,12 @@ pub struct NewAccount {
 /// `POST /v1/accounts`: creates or renames an account.
 pub async fn upsert_account(
     State(app): State<AppState>,
-    SecretKey(t): SecretKey,
+    actor: Actor,
     body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let t = &actor.tenant;
     let (account, name) = (field("account", &b.account)?, field("name", &b.name)?);
     app.store.upsert_account(&t.id, account, name).await?;
     app.identity_changed(&t.id).await?;
@@ -132,10 +241,12 @@ pub struct NewTransaction {
 /// (201 the first time, 200 after).
 pub async fn add_transaction(
     State(app): State<AppState>,
-    SecretKey(t): SecretKey,
+    actor: Actor,
     body: Result<Json<NewTransaction>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let t = &actor.tenant;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::now_ms)).await?;
     app.identity_changed(&t.id).await?;
@@ -156,14 +267,17 @@ pub async fn thresholds(SecretKey(t): SecretKey) -> Json<serde_json::Value> {
 /// defaults). The confirm step uses them for every detection from then on.
 pub async fn set_thresholds(
     State(app): State<AppState>,
-    SecretKey(t): SecretKey,
+    actor: Actor,
     body: Result<Json<Thresholds>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(set) = body?;
+    actor.require(Role::Member)?;
+    let t = &actor.tenant;
     set.validate().map_err(|e| ApiError::bad_request(format!("{} must be {}", e.field, e.expected), json!({"field": e.field})))?;
     let stored = serde_json::to_string(&set).map_err(ApiError::internal)?;
     app.store.set_thresholds(&t.id, &stored).await?;
     app.identity_changed(&t.id).await?;
+    actor.audit(&app, "thresholds.set", "thresholds", serde_json::to_value(&set).unwrap_or_default()).await?;
     tracing::info!(tenant = %t.id, thresholds = %stored, "detector thresholds changed");
     Ok(Json(json!({"effective": set.effective(), "set": set})).into_response())
 }
@@ -181,10 +295,12 @@ pub struct NewContact {
 /// `POST /v1/contacts`: appends a person to the escalation chain.
 pub async fn add_contact(
     State(app): State<AppState>,
-    SecretKey(t): SecretKey,
+    actor: Actor,
     body: Result<Json<NewContact>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let t = &actor.tenant;
     if b.channel != "sms" {
         return Err(ApiError::bad_request("unsupported channel", json!({"field": "channel", "supported": ["sms"]})));
     }
@@ -201,7 +317,10 @@ pub async fn add_contact(
         channel: b.channel.clone(),
         address: address.to_string(),
     };
-    app.store.add_contact(&t.id, &c).await?;
+    let sealed =
+        Contact { address: app.keyring.seal(&c.address, &crate::customers::aad(&t.id, "contacts", "address", &c.id)), ..c.clone() };
+    app.store.add_contact(&t.id, &sealed).await?;
+    actor.audit(&app, "contact.add", &format!("contact:{}", c.id), json!({"name": c.name, "role": c.role, "channel": c.channel})).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": c.id}))).into_response())
 }
 
@@ -302,6 +421,7 @@ pub async fn session_page(
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, ApiError> {
     check_link(&app, &session, &q)?;
+    crate::customers::audit(&app, &q.t, "link", "session.view", &format!("session:{session}"), json!({"link_expires": q.exp})).await?;
     tracing::info!(tenant = %q.t, session = %session, "session view opened");
     let page = tokio::fs::read_to_string(app.config.www_dir.join("session.html")).await.map_err(ApiError::internal)?;
     Ok(Html(page).into_response())
@@ -331,4 +451,38 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
 /// `GET /healthz`.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// An opaque page cursor: hex of the JSON of where the next page starts.
+pub fn encode_cursor<T: Serialize>(c: &T) -> String {
+    hex::encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+/// Reads `?cursor=`; a cursor that is not one of ours is a 400.
+pub fn decode_cursor<T: serde::de::DeserializeOwned>(c: Option<&str>) -> Result<Option<T>, ApiError> {
+    let Some(c) = c.filter(|c| !c.is_empty()) else { return Ok(None) };
+    hex::decode(c)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request("cursor is not one this API returned", json!({"field": "cursor"})))
+}
+
+/// `limit` of a paged list: default 50, at most [`MAX_LIST`].
+pub fn page_limit(l: Option<i64>) -> i64 {
+    l.unwrap_or(50).clamp(1, MAX_LIST)
+}
+
+/// A page of items and the cursor of the next page (`null` on the last page).
+pub fn page<T: Serialize, C: Serialize>(items: &[T], limit: i64, next: impl Fn(&T) -> C) -> serde_json::Value {
+    let next_cursor = if items.len() as i64 == limit { items.last().map(|l| encode_cursor(&next(l))) } else { None };
+    json!({"items": items, "next_cursor": next_cursor})
+}
+
+/// A JSON body, with serde's complaint as a 400 `{error_code, message, details}`.
+pub type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+/// Validates a text field (trimmed, 1..=[`MAX_FIELD_BYTES`] bytes).
+pub fn text_field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
+    field(name, v)
 }

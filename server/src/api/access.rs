@@ -1,0 +1,295 @@
+//! Access: dashboard sign-in, users and roles, API keys (secret keys shown once), how the
+//! tenant's visitor tokens are verified, retention, and the audit log. Owners only, except
+//! sign-in.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use crate::auth;
+use crate::customers::aad;
+use crate::error::ApiError;
+use crate::jwt::TokenPolicy;
+use crate::secrets::{self, normalize_email};
+use crate::store::{ApiKey, KeyKind, TimeCursor, User};
+use crate::AppState;
+
+/// How long a dashboard session lasts, seconds (12 hours).
+pub const DASHBOARD_SESSION_SECS: u64 = 12 * 3600;
+/// Fewest and most days of retention a tenant may set.
+pub const RETENTION_DAYS: (i64, i64) = (1, 3650);
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/login", post(login))
+        .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/{id}", patch(set_role))
+        .route("/v1/keys", get(list_keys).post(create_key))
+        .route("/v1/keys/{id}", delete(revoke_key))
+        .route("/v1/identity-settings", get(token_policy).put(set_token_policy))
+        .route("/v1/retention", get(retention).put(set_retention))
+        .route("/v1/audit", get(audit_log))
+}
+
+/// Body of `POST /v1/login`.
+#[derive(Deserialize)]
+pub struct Login {
+    tenant_id: String,
+    email: String,
+    password: String,
+}
+
+/// `POST /v1/login`: a dashboard session token for a user's email and password.
+pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let refused = || ApiError::unauthorized("unknown tenant, email or password");
+    let index = app.keyring.blind_index("email", &normalize_email(&b.email));
+    let user = app.store.user_by_email(&b.tenant_id, &index).await?;
+    let pw = b.password;
+    // Verify against something even for an unknown email, so timing does not tell which emails exist.
+    let phc = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| secrets::hash_password("not-a-real-password").unwrap_or_default()).clone());
+    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+    let user = user.filter(|_| ok).ok_or_else(refused)?;
+    let exp = crate::now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
+    let token = auth::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
+    Ok(Json(json!({"token": token, "expires_at": exp, "user_id": user.id, "role": user.role})))
+}
+
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Body of `POST /v1/users`.
+#[derive(Deserialize)]
+pub struct NewUser {
+    email: String,
+    password: String,
+    role: String,
+}
+
+fn role(s: &str) -> Result<Role, ApiError> {
+    Role::parse(s).ok_or_else(|| ApiError::bad_request("role must be owner, member or viewer", json!({"field": "role"})))
+}
+
+/// Creates a dashboard user (the API and the tenant's first owner at creation share this).
+pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str, role: Role) -> Result<User, ApiError> {
+    let email = text_field("email", email)?;
+    if !email.contains('@') {
+        return Err(ApiError::bad_request("email must be an email address", json!({"field": "email"})));
+    }
+    let pw = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad_request(e.to_string(), json!({"field": "password"})))?;
+    let id = format!("u_{:08x}{:08x}", crate::random_u32(), crate::random_u32());
+    let u = User {
+        id: id.clone(),
+        tenant_id: tenant.to_string(),
+        email_index: app.keyring.blind_index("email", &normalize_email(email)),
+        email_sealed: app.keyring.seal(email, &aad(tenant, "users", "email", &id)),
+        password_hash: hash,
+        role: role.as_str().into(),
+        created_ms: crate::now_ms(),
+    };
+    if !app.store.create_user(&u).await? {
+        return Err(ApiError::conflict("a user with this email exists in this tenant"));
+    }
+    Ok(u)
+}
+
+fn user_json(app: &AppState, u: &User) -> serde_json::Value {
+    let email = app.keyring.open(&u.email_sealed, &aad(&u.tenant_id, "users", "email", &u.id)).unwrap_or_default();
+    json!({"id": u.id, "email": email, "role": u.role, "created_ms": u.created_ms})
+}
+
+/// `POST /v1/users`: adds a dashboard user.
+pub async fn create_user(State(app): State<AppState>, actor: Actor, body: Body<NewUser>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    let r = role(&b.role)?;
+    let u = add_user(&app, &actor.tenant.id, &b.email, &b.password, r).await?;
+    actor.audit(&app, "user.create", &format!("user:{}", u.id), json!({"role": u.role})).await?;
+    Ok((StatusCode::CREATED, Json(user_json(&app, &u))).into_response())
+}
+
+/// `GET /v1/users`.
+pub async fn list_users(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let users = app.store.users(&actor.tenant.id).await?;
+    Ok(Json(json!({"users": users.iter().map(|u| user_json(&app, u)).collect::<Vec<_>>()})))
+}
+
+/// Body of `PATCH /v1/users/{id}`.
+#[derive(Deserialize)]
+pub struct RoleChange {
+    role: String,
+}
+
+/// `PATCH /v1/users/{id}`: changes a user's role (the tenant's last owner stays an owner).
+pub async fn set_role(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Body<RoleChange>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    let t = &actor.tenant.id;
+    let r = role(&b.role)?;
+    let users = app.store.users(t).await?;
+    let user = users.iter().find(|u| u.id == id).ok_or_else(|| ApiError::not_found("user"))?;
+    let owners = users.iter().filter(|u| u.role == "owner").count();
+    if user.role == "owner" && r != Role::Owner && owners == 1 {
+        return Err(ApiError::conflict("this is the tenant's last owner"));
+    }
+    app.store.set_user_role(t, &id, r.as_str()).await?;
+    actor.audit(&app, "user.role", &format!("user:{id}"), json!({"from": user.role, "to": r.as_str()})).await?;
+    Ok(Json(json!({"id": id, "role": r.as_str()})))
+}
+
+/// `GET /v1/keys`: the tenant's keys (never a secret key itself).
+pub async fn list_keys(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    Ok(Json(json!({"keys": app.store.tenant_keys(&actor.tenant.id).await?})))
+}
+
+/// Body of `POST /v1/keys`.
+#[derive(Deserialize)]
+pub struct NewKey {
+    kind: KeyKind,
+}
+
+/// `POST /v1/keys`: a new publishable or secret key; a secret key is shown only in this answer.
+pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<NewKey>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    let t = &actor.tenant.id;
+    let (key, lookup, hint) = match b.kind {
+        KeyKind::Publishable => {
+            let k = auth::new_key("pk_");
+            let hint = k[k.len() - 4..].to_string();
+            (k.clone(), k, hint)
+        }
+        KeyKind::Secret => {
+            let k = auth::new_key("sk_");
+            let h = auth::hash_key(&k);
+            (k, h, String::new())
+        }
+    };
+    let k = ApiKey {
+        id: format!("key_{:08x}{:08x}", crate::random_u32(), crate::random_u32()),
+        tenant_id: t.clone(),
+        kind: b.kind,
+        lookup,
+        hint,
+        created_ms: crate::now_ms(),
+        revoked_ms: None,
+    };
+    app.store.add_api_key(&k).await?;
+    app.identity_changed(t).await?;
+    actor.audit(&app, "key.create", &format!("key:{}", k.id), json!({"kind": k.kind})).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": k.id, "kind": k.kind, "key": key}))).into_response())
+}
+
+/// `DELETE /v1/keys/{id}`: revokes a key at once, on every instance.
+pub async fn revoke_key(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let t = &actor.tenant.id;
+    if !app.store.revoke_api_key(t, &id, crate::now_ms()).await? {
+        return Err(ApiError::not_found("key"));
+    }
+    app.identity_changed(t).await?;
+    actor.audit(&app, "key.revoke", &format!("key:{id}"), json!({})).await?;
+    Ok(Json(json!({"id": id, "revoked": true})))
+}
+
+fn policy_json(p: &TokenPolicy) -> serde_json::Value {
+    json!({"alg": p.alg, "jwks_url": p.jwks_url, "audience": p.audience, "issuer": p.issuer, "hs_secret_set": p.hs_secret.is_some()})
+}
+
+/// `GET /v1/identity-settings`: how the tenant's visitor tokens are verified (secrets never shown).
+pub async fn token_policy(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    Ok(Json(policy_json(&app.identity.policy(&actor.tenant))))
+}
+
+/// `PUT /v1/identity-settings`: pins the algorithm (`HS256` with the tenant's secret or one
+/// given here, or `RS256`/`ES256` with a JWKS URL) and the expected `aud`/`iss`.
+pub async fn set_token_policy(
+    State(app): State<AppState>,
+    actor: Actor,
+    body: Body<TokenPolicy>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(mut p) = body?;
+    actor.require(Role::Owner)?;
+    let t = &actor.tenant;
+    if p.alg == crate::jwt::HostAlg::Hs256 && p.hs_secret.is_none() {
+        p.hs_secret = Some(t.jwt_secret.clone());
+    }
+    p.validate().map_err(|e| ApiError::bad_request(e.to_string(), json!({})))?;
+    if let Some(url) = &p.jwks_url {
+        // Warm the cache; an unreachable URL is reported but not fatal (the host may deploy it next).
+        if let Err(e) = app.jwks.prefetch(url).await {
+            tracing::warn!(tenant = %t.id, error = %e, "JWKS not reachable yet");
+        }
+    }
+    let stored = serde_json::to_string(&p).map_err(ApiError::internal)?;
+    app.store.set_token_policy(&t.id, &stored).await?;
+    app.identity_changed(&t.id).await?;
+    actor.audit(&app, "identity.policy", "identity-settings", policy_json(&p)).await?;
+    Ok(Json(policy_json(&p)))
+}
+
+/// `GET /v1/retention`.
+pub async fn retention(actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    Ok(Json(json!({"days": actor.tenant.retention_days})))
+}
+
+/// Body of `PUT /v1/retention`.
+#[derive(Deserialize)]
+pub struct Retention {
+    days: i64,
+}
+
+/// `PUT /v1/retention {days}`: session data older than this is deleted by the daily pass.
+pub async fn set_retention(State(app): State<AppState>, actor: Actor, body: Body<Retention>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    if !(RETENTION_DAYS.0..=RETENTION_DAYS.1).contains(&b.days) {
+        return Err(ApiError::bad_request(format!("days must be {}..={}", RETENTION_DAYS.0, RETENTION_DAYS.1), json!({"field": "days"})));
+    }
+    let t = &actor.tenant.id;
+    app.store.set_retention(t, b.days).await?;
+    app.identity_changed(t).await?;
+    actor.audit(&app, "retention.set", "retention", json!({"from": actor.tenant.retention_days, "to": b.days})).await?;
+    Ok(Json(json!({"days": b.days})))
+}
+
+/// `?cursor=&limit=`.
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/audit`: the audit log, newest first.
+pub async fn audit_log(
+    State(app): State<AppState>,
+    actor: Actor,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
+    let limit = page_limit(q.limit);
+    let rows = app.store.audit_log(&actor.tenant.id, after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, |e| TimeCursor { ms: e.at_ms, id: e.id.clone() })))
+}

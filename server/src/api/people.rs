@@ -1,0 +1,329 @@
+//! People: customers with their strength, factors and history; segments; the one-tap contexts
+//! customers share (from the host backend, or from the widget with the customer's own token);
+//! transactions (one by one, or a CSV file taken whole or not at all); the server-side
+//! confirmation API; and each person's data rights (export, erasure).
+
+use axum::body::Body as HttpBody;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use crate::customers::{self, CONTEXT_STATES, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
+use crate::error::ApiError;
+use crate::store::{CustomerCursor, CustomerOrder, TimeCursor};
+use crate::AppState;
+
+/// How far back `POST /v1/confirm` looks for a confirmed detection, ms.
+pub const CONFIRM_WINDOW_MS: i64 = 120_000;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers", get(list_customers))
+        .route("/v1/customers/{sub}", get(customer).delete(erase))
+        .route("/v1/customers/{sub}/export", get(export))
+        .route("/v1/segments", get(segments))
+        .route("/v1/contexts", get(list_contexts).post(share_context))
+        .route("/v1/me", get(me))
+        .route("/v1/me/context", post(my_context))
+        .route("/v1/transactions", get(list_transactions))
+        .route("/v1/transactions/csv", post(upload_transactions))
+        .route("/v1/confirm", post(confirm))
+}
+
+/// `?segment=&order=&cursor=&limit=` of `GET /v1/customers`.
+#[derive(Deserialize)]
+pub struct CustomerQuery {
+    segment: Option<String>,
+    /// `weakest` (default) or `strongest`.
+    order: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/customers`: customers by strength (weakest first by default), optionally of one
+/// segment, a page at a time.
+pub async fn list_customers(
+    State(app): State<AppState>,
+    actor: Actor,
+    Query(q): Query<CustomerQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let order = match q.order.as_deref() {
+        None | Some("weakest") => CustomerOrder::StrengthAsc,
+        Some("strongest") => CustomerOrder::StrengthDesc,
+        Some(o) => return Err(ApiError::bad_request(format!("order must be weakest or strongest, got {o:?}"), json!({"field": "order"}))),
+    };
+    if let Some(s) = q.segment.as_deref() {
+        if !["thriving", "steady", "eroding", "at_risk"].contains(&s) {
+            return Err(ApiError::bad_request("segment must be thriving, steady, eroding or at_risk", json!({"field": "segment"})));
+        }
+    }
+    let after: Option<CustomerCursor> = decode_cursor(q.cursor.as_deref())?;
+    let limit = page_limit(q.limit);
+    let rows = app.store.customers(&actor.tenant.id, q.segment.as_deref(), order, after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, |c| CustomerCursor { strength: c.strength, sub: c.sub.clone() })))
+}
+
+/// `GET /v1/customers/{sub}`: one customer with their factors, strength history, shared
+/// states, account values and recent detections. Members and owners see the email.
+pub async fn customer(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = &actor.tenant.id;
+    let c = app.store.customer(t, &sub).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let email = match (&c.email_sealed, actor.role >= Role::Member) {
+        (Some(s), true) => Some(app.keyring.open(s, &customers::aad(t, "customers", "email", &sub)).map_err(ApiError::internal)?),
+        _ => None,
+    };
+    let account = c.account.as_deref().and_then(|a| app.identity.account(t, a));
+    let history = app.store.snapshots(t, &sub, 90).await?;
+    let contexts = app.store.customer_contexts(t, &sub, 20).await?;
+    let detections = app.store.user_detections(t, &sub, 0, 20).await?;
+    Ok(Json(json!({
+        "customer": c,
+        "email": email,
+        "account": account,
+        "context": app.identity.context(t, &sub, crate::now_ms()),
+        "history": history,
+        "contexts": contexts,
+        "detections": super::without_evidence(detections),
+    })))
+}
+
+/// `GET /v1/segments`: every segment with its customers and their accounts' value (each
+/// account counted once per segment).
+pub async fn segments(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = &actor.tenant.id;
+    let rows = app.store.segment_rows(t).await?;
+    let mut counted = std::collections::HashSet::new();
+    let items = rows.iter().filter_map(|(segment, account)| {
+        let segment: crate::strength::Segment = serde_json::from_value(json!(segment)).ok()?;
+        let value = match account {
+            Some(a) if counted.insert((segment, a.as_str())) => app.identity.with_account(t, a, |a| a.value_cents).unwrap_or(0),
+            _ => 0,
+        };
+        Some((segment, value))
+    });
+    Ok(Json(json!({"segments": crate::strength::summarize(items.collect::<Vec<_>>())})))
+}
+
+/// `?cursor=&limit=` of time-ordered lists.
+#[derive(Deserialize)]
+pub struct TimeQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    account: Option<String>,
+}
+
+/// `GET /v1/contexts`: the states customers share now (unexpired), newest first.
+pub async fn list_contexts(
+    State(app): State<AppState>,
+    actor: Actor,
+    Query(q): Query<TimeQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
+    let limit = page_limit(q.limit);
+    let rows = app.store.contexts(&actor.tenant.id, crate::now_ms(), after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, |c| TimeCursor { ms: c.set_ms, id: c.id.clone() })))
+}
+
+/// Body of `POST /v1/contexts` and `POST /v1/me/context`.
+#[derive(Deserialize)]
+pub struct NewContext {
+    /// The customer (host backend only; the widget's token names its customer).
+    #[serde(default)]
+    sub: Option<String>,
+    state: String,
+    /// Seconds until it expires (default 7 days, at most 30).
+    #[serde(default)]
+    ttl_secs: Option<i64>,
+}
+
+fn context_ttl(b: &NewContext) -> Result<i64, ApiError> {
+    if !CONTEXT_STATES.contains(&b.state.as_str()) {
+        return Err(ApiError::bad_request(
+            "state must be busy, stuck, exploring or frustrated",
+            json!({"field": "state", "allowed": CONTEXT_STATES}),
+        ));
+    }
+    match b.ttl_secs {
+        None => Ok(DEFAULT_CONTEXT_TTL_MS),
+        Some(s) if s > 0 && s * 1000 <= MAX_CONTEXT_TTL_MS => Ok(s * 1000),
+        Some(_) => Err(ApiError::bad_request(format!("ttl_secs must be 1..={}", MAX_CONTEXT_TTL_MS / 1000), json!({"field": "ttl_secs"}))),
+    }
+}
+
+/// `POST /v1/contexts`: the host backend records a customer's one-tap state.
+pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body<NewContext>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let sub = text_field("sub", b.sub.as_deref().unwrap_or(""))?.to_string();
+    let ttl = context_ttl(&b)?;
+    let c = customers::set_context(&app, &actor.tenant.id, &sub, &b.state, ttl).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+/// The customer behind a widget request: `X-SIQ-Site-Key: pk_…` and `Authorization: Bearer`
+/// with the visitor token the host app signed.
+async fn visitor(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<(std::sync::Arc<crate::store::Tenant>, crate::auth::VisitorClaims), ApiError> {
+    let key =
+        headers.get("x-siq-site-key").and_then(|v| v.to_str().ok()).ok_or_else(|| ApiError::unauthorized("missing X-SIQ-Site-Key"))?;
+    let tenant = app.identity.tenant_by_site_key(key).ok_or_else(|| ApiError::unauthorized("unknown site key"))?;
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("missing bearer visitor token"))?;
+    let v = app.identity.resolve(&app.jwks, &tenant, token).await.map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    Ok((tenant, v.claims))
+}
+
+/// `GET /v1/me`: the customer's own view (the widget): their strength with its factors and
+/// top reasons, and the state they shared.
+pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    let (tenant, claims) = visitor(&app, &headers).await?;
+    let c = app.store.customer(&tenant.id, &claims.sub).await?;
+    Ok(Json(json!({
+        "sub": claims.sub,
+        "name": claims.name,
+        "strength": c.as_ref().map(|c| c.strength),
+        "segment": c.as_ref().map(|c| c.segment.clone()),
+        "factors": c.as_ref().map(|c| c.factors.clone()),
+        "history": app.store.snapshots(&tenant.id, &claims.sub, 30).await?,
+        "context": app.identity.context(&tenant.id, &claims.sub, crate::now_ms()),
+    })))
+}
+
+/// `POST /v1/me/context`: the customer's own one-tap state (the widget).
+pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: Body<NewContext>) -> Result<Response, ApiError> {
+    let (tenant, claims) = visitor(&app, &headers).await?;
+    let Json(b) = body?;
+    let ttl = context_ttl(&b)?;
+    let c = customers::set_context(&app, &tenant.id, &claims.sub, &b.state, ttl).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+/// `GET /v1/transactions?account=`: transactions, newest first.
+pub async fn list_transactions(
+    State(app): State<AppState>,
+    actor: Actor,
+    Query(q): Query<TimeQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
+    let limit = page_limit(q.limit);
+    let rows = app.store.transactions(&actor.tenant.id, q.account.as_deref(), after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, |t| TimeCursor { ms: t.at_ms, id: t.id.clone() })))
+}
+
+/// `POST /v1/transactions/csv` (`text/csv` body, header `id,account,amount_cents[,at_ms]`):
+/// streamed and validated row by row; any bad row refuses the whole file with a report of
+/// every row at fault (422); otherwise every row is stored in one database transaction.
+pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body: HttpBody) -> Result<Response, ApiError> {
+    actor.require(Role::Member)?;
+    let mut seen = 0usize;
+    let stream = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+        seen += chunk.len();
+        let over = seen > MAX_CSV_BYTES;
+        async move {
+            if over {
+                Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "too large"))
+            } else {
+                Ok(chunk)
+            }
+        }
+    });
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
+    let now = crate::now_ms();
+    let parsed = tokio::task::spawn_blocking(move || customers::parse_transactions(reader, now)).await.map_err(ApiError::internal)?;
+    let rows = match parsed {
+        Ok(rows) => rows,
+        Err(report) => {
+            if report.errors.iter().any(|e| e.message.contains("too large")) {
+                return Err(ApiError::bad_request(
+                    format!("the file is larger than {MAX_CSV_BYTES} bytes"),
+                    json!({"limit_bytes": MAX_CSV_BYTES}),
+                ));
+            }
+            let body = json!({
+                "error_code": "invalid_rows",
+                "message": format!("{} of {} rows are invalid; nothing was recorded", report.bad_rows, report.rows),
+                "details": report,
+            });
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+        }
+    };
+    let t = &actor.tenant.id;
+    let inserted = app.store.add_transactions(t, &rows).await?;
+    let mut accounts: Vec<&str> = rows.iter().map(|r| r.account.as_str()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    for a in &accounts {
+        app.account_changed(t, a).await?;
+    }
+    tracing::info!(tenant = %t, rows = rows.len(), inserted, "transactions uploaded");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"rows": rows.len(), "recorded": inserted, "duplicates": rows.len() as u64 - inserted, "accounts": accounts.len()})),
+    )
+        .into_response())
+}
+
+/// Body of `POST /v1/confirm`.
+#[derive(Deserialize)]
+pub struct ConfirmQuery {
+    sub: String,
+}
+
+/// `POST /v1/confirm {sub}`: is this customer struggling now? The newest server-confirmed
+/// detection of theirs in the last two minutes, with its confidence and evidence features.
+pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<ConfirmQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let sub = text_field("sub", &b.sub)?;
+    let now = crate::now_ms();
+    let recent = app.store.user_detections(&actor.tenant.id, sub, now - CONFIRM_WINDOW_MS, 20).await?;
+    let bar = app.config.intervene_confidence as f64;
+    let struggling = recent.iter().find(|d| d.emotion != "engaged" && d.confidence >= bar);
+    Ok(Json(json!({
+        "sub": sub,
+        "struggling": struggling.is_some(),
+        "window_ms": CONFIRM_WINDOW_MS,
+        "confidence_bar": bar,
+        "detection": struggling.map(|d| json!({
+            "emotion": d.emotion, "confidence": d.confidence, "section": d.section, "session": d.session,
+            "features": d.features, "at_ms": d.created_ms,
+        })),
+        "detections_in_window": recent.len(),
+        "context": app.identity.context(&actor.tenant.id, sub, now),
+    })))
+}
+
+/// `GET /v1/customers/{sub}/export`: everything stored about a person (owners only; audited).
+pub async fn export(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let t = &actor.tenant.id;
+    let data = customers::export(&app, t, &sub).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    actor.audit(&app, "person.export", &customers::person_ref(&app, t, &sub), json!({})).await?;
+    Ok(Json(data))
+}
+
+/// `DELETE /v1/customers/{sub}`: erases a person from every table, the shared state and the
+/// bus's stored events (owners only; audited under a pseudonymous reference).
+pub async fn erase(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let t = &actor.tenant.id;
+    if app.store.customer(t, &sub).await?.is_none() && app.store.sessions_of(t, &sub).await?.is_empty() {
+        return Err(ApiError::not_found("customer"));
+    }
+    let removed = customers::erase(&app, t, &sub).await?;
+    let removed: serde_json::Map<String, serde_json::Value> = removed.into_iter().map(|(k, n)| (k.to_string(), n.into())).collect();
+    actor.audit(&app, "person.erase", &customers::person_ref(&app, t, &sub), json!({"removed": removed})).await?;
+    Ok(Json(json!({"erased": true, "removed": removed})))
+}

@@ -1,0 +1,449 @@
+//! The customer record: who a host's end customer is (resolved from their verified token on
+//! hello), what they are worth, what they told us (one-tap contexts), how strong the
+//! relationship is ([`crate::strength`], recomputed as their facts change), and their data
+//! rights (export, erasure, retention). Also the audit log that records who changed what.
+//!
+//! Personal fields are sealed ([`crate::secrets::Keyring`]) before they leave this module for
+//! the bus or the store; people appear in the audit log only as a pseudonymous reference.
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::VisitorClaims;
+use crate::error::ApiError;
+use crate::events::Event;
+use crate::identity::SharedContext;
+use crate::store::{AuditEntry, ContextRecord, CustomerFacts, CustomerSeen, Removed, StoreError, TransactionRecord};
+use crate::strength::{self, Negatives, Signals, Snapshot};
+use crate::AppState;
+
+/// The one-tap states a customer can share.
+pub const CONTEXT_STATES: [&str; 4] = ["busy", "stuck", "exploring", "frustrated"];
+/// How long a shared state holds unless the request says otherwise, ms (7 days).
+pub const DEFAULT_CONTEXT_TTL_MS: i64 = 7 * 86_400_000;
+/// Longest expiry a state may ask for, ms (30 days).
+pub const MAX_CONTEXT_TTL_MS: i64 = 30 * 86_400_000;
+/// Snapshots read to compute a customer's trend (a week and a day).
+const TREND_HISTORY: i64 = 8;
+
+/// A strength drop of more than [`strength::EROSION_DROP_POINTS`] from the previous day's
+/// snapshot, published on the bus (`{prefix}.events.erosion.{tenant}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErosionRecord {
+    /// Tenant.
+    pub tenant_id: String,
+    /// The customer.
+    pub sub: String,
+    /// Day of the previous snapshot.
+    pub from_day: i64,
+    /// Previous score.
+    pub from: f64,
+    /// New score.
+    pub to: f64,
+    /// When, ms.
+    pub at_ms: i64,
+}
+
+/// Additional data the associated authenticated data of a sealed value binds it to.
+pub fn aad(tenant: &str, table: &str, column: &str, row: &str) -> String {
+    format!("{tenant}/{table}/{column}/{row}")
+}
+
+/// A pseudonymous reference to a person for the audit log: the blind index of their id, which
+/// reveals nothing without the index key and stays behind, meaningless, after erasure.
+pub fn person_ref(app: &AppState, tenant: &str, sub: &str) -> String {
+    let idx = app.keyring.blind_index("person", &format!("{tenant}/{sub}"));
+    format!("person:{}", &idx[..idx.len().min(24)])
+}
+
+/// Appends to a tenant's audit log.
+pub async fn audit(
+    app: &AppState,
+    tenant: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let at_ms = crate::now_ms();
+    let e = AuditEntry {
+        id: format!("au_{at_ms:013}_{:08x}", crate::random_u32()),
+        tenant_id: tenant.to_string(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        details,
+        at_ms,
+    };
+    app.store.audit(&e).await?;
+    tracing::info!(tenant, actor, action, target, "audited");
+    Ok(())
+}
+
+/// What the persister records about an identified visitor: the email sealed, its blind index
+/// and the company domain (free-mail providers excluded).
+pub fn seen(app: &AppState, tenant: &str, claims: &VisitorClaims, seen_ms: i64) -> CustomerSeen {
+    let email = claims.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    CustomerSeen {
+        tenant_id: tenant.to_string(),
+        sub: claims.sub.clone(),
+        account: claims.account.clone(),
+        name: claims.name.clone(),
+        email_sealed: email.map(|e| app.keyring.seal(e, &aad(tenant, "customers", "email", &claims.sub))),
+        email_index: email.map(|e| app.keyring.blind_index("email", &crate::secrets::normalize_email(e))),
+        company: email.and_then(crate::company::company_domain),
+        seen_ms,
+    }
+}
+
+/// The model's signals from the store's facts.
+pub fn signals(f: &CustomerFacts, value_scale_cents: i64) -> Signals {
+    let mut neg = Negatives::default();
+    let mut engaged = 0.0;
+    for (emotion, conf) in &f.detections_30d {
+        match emotion.as_str() {
+            "rage" => neg.rage += conf,
+            "frustration" => neg.frustration += conf,
+            "confusion" => neg.confusion += conf,
+            "hesitation" => neg.hesitation += conf,
+            "abandonment" => neg.abandonment += conf,
+            "engaged" => engaged += conf,
+            _ => {}
+        }
+    }
+    let context = match f.context.as_deref() {
+        Some("busy") => Some(strength::Context::Busy),
+        Some("stuck") => Some(strength::Context::Stuck),
+        Some("exploring") => Some(strength::Context::Exploring),
+        Some("frustrated") => Some(strength::Context::Frustrated),
+        _ => None,
+    };
+    let n = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Signals {
+        first_seen_ms: Some(f.first_seen_ms),
+        sessions_30d: n(f.sessions_30d),
+        active_days_30d: n(f.active_days_30d),
+        last_seen_ms: Some(f.last_seen_ms),
+        negatives_30d: neg,
+        engaged_30d: engaged,
+        context,
+        purchases: n(f.purchases),
+        months_with_purchase_12m: n(f.months_with_purchase_12m),
+        lifetime_value_cents: f.lifetime_value_cents,
+        revenue_90d_cents: f.revenue_90d_cents,
+        value_scale_cents,
+    }
+}
+
+/// A scored customer: strength, segment and the erosion to publish, if any.
+pub struct Scored {
+    /// The strength.
+    pub strength: strength::Strength,
+    /// Its segment.
+    pub segment: strength::Segment,
+    /// The erosion since the previous day's snapshot.
+    pub erosion: Option<strength::Erosion>,
+}
+
+/// Scores one customer's facts against their snapshot history (pure).
+pub fn score(f: &CustomerFacts, history: &[Snapshot], value_scale_cents: i64, now_ms: i64) -> Scored {
+    let s = strength::score(&signals(f, value_scale_cents), now_ms);
+    let today = Snapshot { day: strength::day_of(now_ms), score: s.score };
+    let trend = strength::trend(history, &today);
+    let previous = history.iter().filter(|h| h.day < today.day).max_by_key(|h| h.day);
+    Scored { strength: s, segment: strength::segment(s.score, &trend), erosion: strength::erosion(previous, s.score) }
+}
+
+/// Recomputes one customer's strength now, stores it with the day's snapshot and publishes an
+/// erosion if the score fell by more than the rule's points since the previous day.
+pub async fn rescore(app: &AppState, tenant: &str, sub: &str) -> Result<Option<Scored>, StoreError> {
+    let now = crate::now_ms();
+    let Some(facts) = app.store.customer_facts(tenant, Some(sub), now).await?.pop() else { return Ok(None) };
+    let history: Vec<Snapshot> =
+        app.store.snapshots(tenant, sub, TREND_HISTORY).await?.into_iter().map(|s| Snapshot { day: s.day, score: s.score }).collect();
+    let scored = score(&facts, &history, app.config.critical_value_cents, now);
+    store_score(app, tenant, sub, &scored, now).await?;
+    Ok(Some(scored))
+}
+
+/// Recomputes every customer of a tenant (the daily pass); returns how many were scored.
+pub async fn rescore_all(app: &AppState, tenant: &str) -> Result<usize, StoreError> {
+    let now = crate::now_ms();
+    let facts = app.store.customer_facts(tenant, None, now).await?;
+    let since = strength::day_of(now) - TREND_HISTORY;
+    let mut history: std::collections::HashMap<String, Vec<Snapshot>> = std::collections::HashMap::new();
+    for (sub, day, score) in app.store.snapshots_since(tenant, since).await? {
+        history.entry(sub).or_default().push(Snapshot { day, score });
+    }
+    for f in &facts {
+        let scored = score(f, history.get(&f.sub).map_or(&[][..], Vec::as_slice), app.config.critical_value_cents, now);
+        store_score(app, tenant, &f.sub, &scored, now).await?;
+    }
+    Ok(facts.len())
+}
+
+async fn store_score(app: &AppState, tenant: &str, sub: &str, s: &Scored, now: i64) -> Result<(), StoreError> {
+    let factors = serde_json::to_string(&s.strength.factors).unwrap_or_else(|_| "[]".into());
+    let segment = serde_json::to_value(s.segment).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    app.store.set_strength(tenant, sub, s.strength.score, &segment, &factors, now, strength::day_of(now)).await?;
+    if let Some(e) = s.erosion {
+        tracing::info!(tenant, from = e.from, to = e.to, "identity strength eroded");
+        app.publish_event(Event::Erosion(ErosionRecord {
+            tenant_id: tenant.to_string(),
+            sub: sub.to_string(),
+            from_day: e.from_day,
+            from: e.from,
+            to: e.to,
+            at_ms: now,
+        }));
+    }
+    Ok(())
+}
+
+/// Records a customer's one-tap state: stored, in every instance's cache (for the decision
+/// step), on the live feed, and their strength recomputed.
+pub async fn set_context(app: &AppState, tenant: &str, sub: &str, state: &str, ttl_ms: i64) -> Result<ContextRecord, ApiError> {
+    let now = crate::now_ms();
+    let c = ContextRecord {
+        id: format!("cx_{now:013}_{:08x}", crate::random_u32()),
+        tenant_id: tenant.to_string(),
+        sub: sub.to_string(),
+        state: state.to_string(),
+        set_ms: now,
+        expires_ms: now + ttl_ms,
+    };
+    app.store.add_context(&c).await?;
+    crate::share_context(app, tenant, sub, Some(SharedContext { state: c.state.clone(), expires_ms: c.expires_ms })).await;
+    app.publish_event(Event::Context(c.clone()));
+    Ok(c)
+}
+
+/// Everything stored about a person, as JSON (emails opened).
+pub async fn export(app: &AppState, tenant: &str, sub: &str) -> Result<Option<serde_json::Value>, ApiError> {
+    let Some(c) = app.store.customer(tenant, sub).await? else { return Ok(None) };
+    let email = match &c.email_sealed {
+        Some(s) => Some(app.keyring.open(s, &aad(tenant, "customers", "email", sub)).map_err(ApiError::internal)?),
+        None => None,
+    };
+    let sessions = app.store.sessions_of(tenant, sub).await?;
+    let mut detections = Vec::new();
+    let mut interventions = Vec::new();
+    let mut alerts = Vec::new();
+    for s in &sessions {
+        for d in app.store.detections(tenant, Some(&s.session), i64::MAX).await? {
+            let mut v = serde_json::to_value(&d).unwrap_or_default();
+            v["evidence"] = hex::encode(&d.evidence).into();
+            detections.push(v);
+        }
+        interventions.extend(app.store.session_interventions(tenant, &s.session).await?);
+        alerts.extend(app.store.session_alerts(tenant, &s.session).await?);
+    }
+    for a in &mut alerts {
+        a.address = open_address(app, tenant, &a.contact_id, &a.address);
+    }
+    Ok(Some(json!({
+        "customer": {"email": email, "record": c},
+        "account": c.account.as_deref().and_then(|a| app.identity.account(tenant, a)),
+        "sessions": sessions,
+        "detections": detections,
+        "interventions": interventions,
+        "alerts": alerts,
+        "contexts": app.store.customer_contexts(tenant, sub, i64::MAX).await?,
+        "strength_history": app.store.snapshots(tenant, sub, i64::MAX).await?,
+        "exported_ms": crate::now_ms(),
+    })))
+}
+
+/// A contact address as stored: sealed (opened here) or, from before sealing, plain.
+pub fn open_address(app: &AppState, tenant: &str, contact_id: &str, stored: &str) -> String {
+    if !crate::secrets::is_sealed(stored) {
+        return stored.to_string();
+    }
+    app.keyring.open(stored, &aad(tenant, "contacts", "address", contact_id)).unwrap_or_else(|e| {
+        tracing::error!(tenant, contact = contact_id, error = %e, "a contact address could not be opened");
+        String::new()
+    })
+}
+
+/// Erases a person: every row about them, their shared state in the cache and the bus's
+/// key-value bucket, and the durable events that name them.
+pub async fn erase(app: &AppState, tenant: &str, sub: &str) -> Result<Removed, ApiError> {
+    let mut removed = app.store.erase_person(tenant, sub).await?;
+    crate::share_context(app, tenant, sub, None).await;
+    let filter = format!("{}.events.*.{tenant}", app.config.bus_prefix);
+    let about = |payload: &[u8]| serde_json::from_slice::<Event>(payload).is_ok_and(|e| e.person() == Some(sub));
+    let events = app.bus.forget(&filter, &about).await?;
+    removed.push(("bus_events", events));
+    Ok(removed)
+}
+
+/// Deletes every tenant's session data older than its retention.
+pub async fn retention_sweep(app: &AppState) {
+    let tenants = match app.store.tenants().await {
+        Ok(t) => t,
+        Err(e) => return tracing::error!(error = %e, "retention sweep: cannot list tenants"),
+    };
+    for t in tenants {
+        let cutoff = crate::now_ms() - t.retention_days.max(1) * 86_400_000;
+        match app.store.purge_before(&t.id, cutoff).await {
+            Ok(removed) => {
+                let n: u64 = removed.iter().map(|(_, n)| n).sum();
+                if n > 0 {
+                    tracing::info!(tenant = %t.id, rows = n, days = t.retention_days, "retention: old session data deleted");
+                }
+            }
+            Err(e) => tracing::error!(tenant = %t.id, error = %e, "retention sweep failed"),
+        }
+    }
+}
+
+/// Largest transaction CSV accepted, bytes.
+pub const MAX_CSV_BYTES: usize = 64 << 20;
+/// Row errors reported for one file (the count of all is reported too).
+pub const MAX_ROW_ERRORS: usize = 100;
+
+/// One rejected CSV row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowError {
+    /// 1-based line number (the header is line 1).
+    pub line: u64,
+    /// The column at fault, when one is.
+    pub column: Option<&'static str>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a transaction CSV was refused as a whole.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct CsvReport {
+    /// Rows with errors (all of them).
+    pub bad_rows: u64,
+    /// Rows read.
+    pub rows: u64,
+    /// The first [`MAX_ROW_ERRORS`] errors.
+    pub errors: Vec<RowError>,
+}
+
+/// Parses and validates a transaction CSV with the header `id,account,amount_cents[,at_ms]`
+/// (any column order; `at_ms` defaults to `now_ms`). Every row is checked; any error refuses
+/// the file with a report of the rows at fault.
+pub fn parse_transactions(input: impl Read, now_ms: i64) -> Result<Vec<TransactionRecord>, CsvReport> {
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(input);
+    let mut report = CsvReport { bad_rows: 0, rows: 0, errors: Vec::new() };
+    let fail = |report: &mut CsvReport, e: RowError| {
+        report.bad_rows += 1;
+        if report.errors.len() < MAX_ROW_ERRORS {
+            report.errors.push(e);
+        }
+    };
+    let header = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            fail(&mut report, RowError { line: 1, column: None, message: format!("unreadable header: {e}") });
+            return Err(report);
+        }
+    };
+    let col = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(id), Some(account), Some(amount)) = (col("id"), col("account"), col("amount_cents")) else {
+        fail(
+            &mut report,
+            RowError { line: 1, column: None, message: "the header must name id, account and amount_cents (at_ms optional)".into() },
+        );
+        return Err(report);
+    };
+    let at = col("at_ms");
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        report.rows += 1;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                fail(&mut report, RowError { line, column: None, message: format!("unreadable row: {e}") });
+                continue;
+            }
+        };
+        let get = |c: usize| rec.get(c).unwrap_or("");
+        let text = |c: usize, name: &'static str| -> Result<String, RowError> {
+            let v = get(c);
+            if v.is_empty() || v.len() > crate::api::MAX_FIELD_BYTES {
+                return Err(RowError {
+                    line,
+                    column: Some(name),
+                    message: format!("{name} must be 1..={} bytes", crate::api::MAX_FIELD_BYTES),
+                });
+            }
+            Ok(v.to_string())
+        };
+        let row = (|| {
+            let id = text(id, "id")?;
+            let account = text(account, "account")?;
+            let amount_cents = get(amount).parse::<i64>().map_err(|_| RowError {
+                line,
+                column: Some("amount_cents"),
+                message: format!("amount_cents must be a whole number of cents, got {:?}", get(amount)),
+            })?;
+            let at_ms = match at.map(get).filter(|v| !v.is_empty()) {
+                None => now_ms,
+                Some(v) => v.parse::<i64>().ok().filter(|&t| t >= 0).ok_or_else(|| RowError {
+                    line,
+                    column: Some("at_ms"),
+                    message: format!("at_ms must be ms since the epoch, got {v:?}"),
+                })?,
+            };
+            if !seen.insert(id.clone()) {
+                return Err(RowError { line, column: Some("id"), message: format!("id {id:?} appears twice in this file") });
+            }
+            Ok(TransactionRecord { id, account, amount_cents, at_ms })
+        })();
+        match row {
+            Ok(r) => rows.push(r),
+            Err(e) => fail(&mut report, e),
+        }
+    }
+    if report.bad_rows > 0 {
+        Err(report)
+    } else {
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_is_taken_whole_or_refused_with_every_bad_row() {
+        let ok = "id,account,amount_cents,at_ms\ninv-1,acme,2500,1000\ninv-2, globex ,-300,\n";
+        let rows = parse_transactions(ok.as_bytes(), 7).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[1].account.as_str(), rows[1].amount_cents, rows[1].at_ms), ("globex", -300, 7));
+
+        let bad = "account,id,amount_cents\nacme,a,10\nacme,,10\nacme,b,ten\nacme,a,5\nacme,c,1\n";
+        let r = parse_transactions(bad.as_bytes(), 0).unwrap_err();
+        assert_eq!((r.rows, r.bad_rows), (5, 3));
+        let at: Vec<(u64, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(at, [(3, Some("id")), (4, Some("amount_cents")), (5, Some("id"))]);
+        assert!(r.errors[2].message.contains("twice"));
+
+        let r = parse_transactions("who,what\n1,2\n".as_bytes(), 0).unwrap_err();
+        assert_eq!(r.errors[0].line, 1);
+    }
+
+    #[test]
+    fn signals_sort_detections_into_their_factors() {
+        let f = CustomerFacts {
+            detections_30d: vec![("rage".into(), 1.8), ("engaged".into(), 0.9), ("confusion".into(), 0.5)],
+            context: Some("stuck".into()),
+            purchases: 3,
+            ..Default::default()
+        };
+        let s = signals(&f, 1_000_000);
+        assert_eq!((s.negatives_30d.rage, s.negatives_30d.confusion, s.engaged_30d), (1.8, 0.5, 0.9));
+        assert_eq!(s.context, Some(strength::Context::Stuck));
+        assert_eq!(s.purchases, 3);
+    }
+}
