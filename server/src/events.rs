@@ -107,3 +107,40 @@ pub struct Push {
     /// Text to show.
     pub text: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ContextRecord, CustomerSeen};
+
+    #[test]
+    fn every_event_survives_the_bus_and_names_its_person() {
+        let events = [
+            Event::Customer(CustomerSeen {
+                tenant_id: "t".into(),
+                sub: "u".into(),
+                account: None,
+                name: None,
+                email_sealed: Some("enc1:k:x".into()),
+                email_index: None,
+                company: None,
+                seen_ms: 1,
+            }),
+            Event::Context(ContextRecord {
+                id: "c".into(),
+                tenant_id: "t".into(),
+                sub: "u".into(),
+                state: "busy".into(),
+                set_ms: 1,
+                expires_ms: 2,
+            }),
+            Event::Erosion(ErosionRecord { tenant_id: "t".into(), sub: "u".into(), from_day: 1, from: 50.0, to: 30.0, at_ms: 3 }),
+        ];
+        for ev in events {
+            let back: Event = serde_json::from_slice(&serde_json::to_vec(&ev).unwrap()).unwrap();
+            assert_eq!(back, ev);
+            assert_eq!((back.tenant(), back.person()), ("t", Some("u")));
+            assert!(!back.public_json().to_string().contains("enc1"), "sealed values stay off the live feed");
+        }
+    }
+}

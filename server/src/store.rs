@@ -310,7 +310,6 @@ pub struct ContextRecord {
     /// Stable id.
     pub id: String,
     /// Tenant.
-    #[serde(skip_serializing)]
     pub tenant_id: String,
     /// The customer.
     pub sub: String,

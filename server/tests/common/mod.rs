@@ -109,6 +109,23 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete(&self, path: &str, key: &str) -> (u16, Value) {
+        let r = self.http.delete(format!("{}{path}", self.url)).bearer_auth(key).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let r = self.http.patch(format!("{}{path}", self.url)).bearer_auth(key).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The database URL this server uses.
+    pub fn database_url(&self) -> String {
+        self.running.as_ref().unwrap().state.config.database_url.clone()
+    }
+
     /// Creates a tenant through the admin API.
     pub async fn tenant(&self, name: &str) -> Value {
         let (s, t) = self.post("/v1/admin/tenants", ADMIN, json!({"name": name})).await;
