@@ -299,6 +299,52 @@ pub async fn retention_sweep(app: &AppState) {
     }
 }
 
+/// What a key rotation did, per column: `(column, resealed, already current, unreadable)`.
+pub type RotationReport = Vec<(&'static str, u64, u64, u64)>;
+
+/// Re-seals every personal field not sealed with the active key (and seals fields stored
+/// before sealing existed). A value that no configured key opens is counted and left as is.
+pub async fn rotate_keys(store: &dyn crate::store::Store, keyring: &crate::secrets::Keyring) -> Result<RotationReport, StoreError> {
+    use crate::store::SealedColumn;
+    let mut report = Vec::new();
+    for column in SealedColumn::ALL {
+        let (table, _, col) = column.sql();
+        let (mut resealed, mut current, mut unreadable) = (0, 0, 0);
+        for (tenant, row, value) in store.sealed_fields(column).await? {
+            let aad = aad(&tenant, table, col, &row);
+            let new = if crate::secrets::is_sealed(&value) {
+                match keyring.reseal(&value, &aad) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => {
+                        current += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(tenant = %tenant, table, error = %e, "a sealed value could not be opened; left as is");
+                        unreadable += 1;
+                        continue;
+                    }
+                }
+            } else {
+                keyring.seal(&value, &aad)
+            };
+            if store.replace_sealed(column, &tenant, &row, &value, &new).await? {
+                resealed += 1;
+            }
+        }
+        report.push((column_name(column), resealed, current, unreadable));
+    }
+    Ok(report)
+}
+
+fn column_name(c: crate::store::SealedColumn) -> &'static str {
+    match c {
+        crate::store::SealedColumn::CustomerEmail => "customers.email",
+        crate::store::SealedColumn::UserEmail => "users.email",
+        crate::store::SealedColumn::ContactAddress => "contacts.address",
+    }
+}
+
 /// Largest transaction CSV accepted, bytes.
 pub const MAX_CSV_BYTES: usize = 64 << 20;
 /// Row errors reported for one file (the count of all is reported too).

@@ -459,6 +459,7 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// `GET /v1/ws`: upgrades to the SDK's binary WebSocket.
+#[utoipa::path(get, path = "/v1/ws", tag = "sdk", responses((status = 101, description = "binary WebSocket of postcard frames (docs/protocol.md)")))]
 pub async fn ws(State(app): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.max_message_size(MAX_FRAME_BYTES).max_frame_size(MAX_FRAME_BYTES).on_upgrade(move |socket| run_socket(app, socket))
 }
@@ -534,6 +535,7 @@ async fn run_socket(app: AppState, socket: WebSocket) {
 /// `POST /v1/beacon`: the SDK's last frames when the page goes away. The body is a sequence of
 /// `[u16 little-endian length][frame]`, the first frame a `Hello`. Answers 204, or 400 with the
 /// offending frame's index.
+#[utoipa::path(post, path = "/v1/beacon", tag = "sdk", request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 204, description = "accepted"), (status = 400, description = "malformed")))]
 pub async fn beacon(State(app): State<AppState>, body: Bytes) -> Response {
     if body.len() > MAX_BEACON_BYTES {
         return (StatusCode::PAYLOAD_TOO_LARGE, "beacon too large").into_response();

@@ -51,7 +51,7 @@ pub const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 pub const JWKS_MAX_BYTES: usize = 256 * 1024;
 
 /// The signing algorithm a tenant pins for its visitor tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum HostAlg {
     /// HMAC-SHA256 with a shared secret.
     #[serde(rename = "HS256")]
@@ -112,7 +112,7 @@ impl FromStr for HostAlg {
 }
 
 /// How a tenant's visitor tokens are verified.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenPolicy {
     /// The one algorithm accepted.
     pub alg: HostAlg,

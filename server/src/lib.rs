@@ -37,6 +37,7 @@ pub mod identity;
 pub mod ingest;
 pub mod interventions;
 pub mod jwt;
+pub mod openapi;
 pub mod replay;
 pub mod secrets;
 pub mod store;
@@ -276,6 +277,7 @@ pub fn app(state: AppState) -> Router {
     };
     Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(api::metrics))
         .route("/v1/ws", get(ingest::ws))
         .route("/v1/beacon", post(ingest::beacon))

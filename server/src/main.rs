@@ -14,7 +14,10 @@ const USAGE: &str = "usage:
                                   replay an event CSV (session,t_ms,kind,x,y,target) or an rrweb
                                   recording (a JSON array of events; the default for *.json) and
                                   print one JSON line per detection (docs/event-csv.md).
-                                  Exit 0: all rows used; 1: bad rows or unreadable input; 2: usage";
+                                  Exit 0: all rows used; 1: bad rows or unreadable input; 2: usage
+  sentientiq openapi              print the REST API's OpenAPI 3 document (also GET /v1/openapi.json)
+  sentientiq rotate-keys          re-seal every personal field with the active key of
+                                  SIQ_ENCRYPTION_KEYS (docs/security.md); prints what it did";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +30,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        ["openapi"] => {
+            println!("{}", sentientiq_server::openapi::json());
+            ExitCode::SUCCESS
+        }
+        ["rotate-keys"] => rotate_keys(),
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -59,6 +67,56 @@ fn serve() -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
         running.shutdown().await;
         ExitCode::SUCCESS
+    })
+}
+
+fn rotate_keys() -> ExitCode {
+    sentientiq_server::telemetry::init_logging();
+    let config = match sentientiq_server::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sentientiq: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some((keys, index)) = &config.encryption_keys else {
+        eprintln!("sentientiq rotate-keys: set SIQ_ENCRYPTION_KEYS (new key first) and SIQ_INDEX_KEY");
+        return ExitCode::from(2);
+    };
+    let keyring = match sentientiq_server::secrets::Keyring::parse(keys, index) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sentientiq rotate-keys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async move {
+        let store = match sentientiq_server::store::SqlStore::connect(&config.database_url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("sentientiq rotate-keys: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match sentientiq_server::customers::rotate_keys(&store, &keyring).await {
+            Ok(report) => {
+                let mut unreadable = 0;
+                for (column, resealed, current, bad) in report {
+                    println!("{column}: {resealed} re-sealed with {}, {current} already current, {bad} unreadable", keyring.active_id());
+                    unreadable += bad;
+                }
+                if unreadable > 0 {
+                    eprintln!("sentientiq rotate-keys: {unreadable} values open with none of the configured keys (left as they were)");
+                    return ExitCode::FAILURE;
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sentientiq rotate-keys: {e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

@@ -184,7 +184,7 @@ pub struct AlertRecord {
 }
 
 /// What an API key is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
     /// The SDK's site key (`pk_…`): public, sent in `Hello`, stored as is.
@@ -396,6 +396,31 @@ pub struct CustomerFacts {
     pub strength: f64,
 }
 
+/// A column holding a sealed personal field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedColumn {
+    /// `customers.email` (row id: `sub`).
+    CustomerEmail,
+    /// `users.email` (row id: `id`).
+    UserEmail,
+    /// `contacts.address` (row id: `id`).
+    ContactAddress,
+}
+
+impl SealedColumn {
+    /// Every sealed column.
+    pub const ALL: [SealedColumn; 3] = [SealedColumn::CustomerEmail, SealedColumn::UserEmail, SealedColumn::ContactAddress];
+
+    /// `(table, row id column, value column)`.
+    pub fn sql(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            SealedColumn::CustomerEmail => ("customers", "sub", "email"),
+            SealedColumn::UserEmail => ("users", "id", "email"),
+            SealedColumn::ContactAddress => ("contacts", "id", "address"),
+        }
+    }
+}
+
 /// Rows removed per table by an erasure or a retention sweep.
 pub type Removed = Vec<(&'static str, u64)>;
 
@@ -547,6 +572,11 @@ pub trait Store: Send + Sync + 'static {
     async fn user_detections(&self, tenant: &str, sub: &str, since_ms: i64, limit: i64) -> Result<Vec<DetectionRecord>, StoreError>;
     /// The customers of an account.
     async fn account_customers(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+    /// Every sealed personal field of `column` (`customers.email`, `users.email`,
+    /// `contacts.address`): `(tenant, row id, stored value)`.
+    async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// Replaces one sealed field (key rotation); false when the row no longer holds `old`.
+    async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError>;
     /// A person's sessions.
     async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes everything about a person (customer, sessions, their detections, interventions
@@ -1509,6 +1539,23 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+
+    async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError> {
+        let (table, id, col) = column.sql();
+        Ok(sqlx::query_as(&format!("SELECT tenant_id, {id}, {col} FROM {table} WHERE {col} IS NOT NULL")).fetch_all(&self.pool).await?)
+    }
+
+    async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let (table, id, col) = column.sql();
+        let r = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE tenant_id = $2 AND {id} = $3 AND {col} = $4"))
+            .bind(new)
+            .bind(tenant)
+            .bind(row)
+            .bind(old)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError> {

@@ -7,7 +7,7 @@ use shared_physics::detect::{Params, RageParams};
 use shared_physics::emotions::TraceParams;
 
 /// What a tenant may set, and the range each value must lie in.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     /// Fewest clicks that make a rage burst (3..=20).

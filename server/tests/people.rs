@@ -301,3 +301,46 @@ async fn a_person_is_exported_then_erased_from_every_table_and_stream() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn personal_fields_are_sealed_at_rest_and_survive_a_key_rotation() {
+    use sentientiq_server::secrets::Keyring;
+    let (k1, k2, index) = (Keyring::generate_key(), Keyring::generate_key(), Keyring::generate_index_key());
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("rot.db").display());
+    let with_keys = |keys: String, db: String, index: String| move |c: &mut sentientiq_server::config::Config| {
+        c.database_url = db;
+        c.encryption_keys = Some((keys, index));
+        c.link_secret = b"fixed link secret for the test".to_vec();
+    };
+    let s = TestServer::start_with(Backend::Embedded, with_keys(k1.clone(), db.clone(), index.clone())).await;
+    let t = tenant_with_owner(&s, "Shop", "owner@shop.example").await;
+    let (tid, sk) = (t["tenant_id"].as_str().unwrap().to_string(), t["secret_key"].as_str().unwrap().to_string());
+    assert_eq!(s.post("/v1/contacts", &sk, json!({"name": "Dana", "channel": "sms", "address": "+15550100"})).await.0, 201);
+    visit(&s, &t, 0x51, "zoe", "acme").await;
+    s.eventually("/v1/customers", &sk, |v| v["items"].as_array().is_some_and(|i| i.len() == 1)).await;
+    s.stop().await;
+
+    // At rest, no email or phone number is readable.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    for (table, col) in [("customers", "email"), ("users", "email"), ("contacts", "address")] {
+        let v: Vec<(String,)> = sqlx::query_as(&format!("SELECT {col} FROM {table}")).fetch_all(&pool).await.unwrap();
+        assert_eq!(v.len(), 1);
+        assert!(v[0].0.starts_with("enc1:") && !v[0].0.contains('@') && !v[0].0.contains("5550100"), "{table}.{col} = {}", v[0].0);
+    }
+    pool.close().await;
+
+    // Rotate: k2 first, k1 still listed to open; then k1 can go.
+    let store = sentientiq_server::store::SqlStore::connect(&db).await.unwrap();
+    let ring = Keyring::parse(&format!("{k2},{k1}"), &index).unwrap();
+    let report = sentientiq_server::customers::rotate_keys(&store, &ring).await.unwrap();
+    assert_eq!(report.iter().map(|r| r.1).sum::<u64>(), 3, "{report:?}");
+    let again = sentientiq_server::customers::rotate_keys(&store, &ring).await.unwrap();
+    assert_eq!(again.iter().map(|r| (r.1, r.2)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (0, 3), "idempotent");
+
+    let s = TestServer::start_with(Backend::Embedded, with_keys(k2, db, index)).await;
+    assert_eq!(login(&s, &tid, "owner@shop.example", OWNER_PW).await.0, 200, "the blind index survives rotation");
+    assert_eq!(s.get("/v1/customers/zoe", &sk).await.1["email"], "jane@acme.example");
+    s.stop().await;
+}

@@ -38,7 +38,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Body of `POST /v1/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
     tenant_id: String,
     email: String,
@@ -46,6 +46,7 @@ pub struct Login {
 }
 
 /// `POST /v1/login`: a dashboard session token for a user's email and password.
+#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "a dashboard session token"), (status = 401, description = "unknown tenant, email or password")))]
 pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
@@ -67,7 +68,7 @@ pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Jso
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Body of `POST /v1/users`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     email: String,
     password: String,
@@ -111,6 +112,7 @@ fn user_json(app: &AppState, u: &User) -> serde_json::Value {
 }
 
 /// `POST /v1/users`: adds a dashboard user.
+#[utoipa::path(post, path = "/v1/users", tag = "access", request_body = NewUser, responses((status = 201, description = "created"), (status = 400, description = "bad email, password or role"), (status = 409, description = "email taken")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn create_user(State(app): State<AppState>, actor: Actor, body: Body<NewUser>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     actor.require(Role::Owner)?;
@@ -121,6 +123,7 @@ pub async fn create_user(State(app): State<AppState>, actor: Actor, body: Body<N
 }
 
 /// `GET /v1/users`.
+#[utoipa::path(get, path = "/v1/users", tag = "access", responses((status = 200, description = "the users")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn list_users(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let users = app.store.users(&actor.tenant.id).await?;
@@ -128,12 +131,13 @@ pub async fn list_users(State(app): State<AppState>, actor: Actor) -> Result<Jso
 }
 
 /// Body of `PATCH /v1/users/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RoleChange {
     role: String,
 }
 
 /// `PATCH /v1/users/{id}`: changes a user's role (the tenant's last owner stays an owner).
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "access", request_body = RoleChange, params(("id" = String, Path)), responses((status = 200, description = "changed"), (status = 404, description = "no such user"), (status = 409, description = "last owner")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn set_role(
     State(app): State<AppState>,
     actor: Actor,
@@ -156,18 +160,20 @@ pub async fn set_role(
 }
 
 /// `GET /v1/keys`: the tenant's keys (never a secret key itself).
+#[utoipa::path(get, path = "/v1/keys", tag = "access", responses((status = 200, description = "the keys (never a secret)")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn list_keys(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     Ok(Json(json!({"keys": app.store.tenant_keys(&actor.tenant.id).await?})))
 }
 
 /// Body of `POST /v1/keys`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
     kind: KeyKind,
 }
 
 /// `POST /v1/keys`: a new publishable or secret key; a secret key is shown only in this answer.
+#[utoipa::path(post, path = "/v1/keys", tag = "access", request_body = NewKey, responses((status = 201, description = "the new key (a secret key is shown only here)")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<NewKey>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     actor.require(Role::Owner)?;
@@ -200,6 +206,7 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
 }
 
 /// `DELETE /v1/keys/{id}`: revokes a key at once, on every instance.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "access", params(("id" = String, Path)), responses((status = 200, description = "revoked"), (status = 404, description = "no such active key")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn revoke_key(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let t = &actor.tenant.id;
@@ -216,6 +223,7 @@ fn policy_json(p: &TokenPolicy) -> serde_json::Value {
 }
 
 /// `GET /v1/identity-settings`: how the tenant's visitor tokens are verified (secrets never shown).
+#[utoipa::path(get, path = "/v1/identity-settings", tag = "access", responses((status = 200, description = "how visitor tokens are verified")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn token_policy(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     Ok(Json(policy_json(&app.identity.policy(&actor.tenant))))
@@ -223,6 +231,7 @@ pub async fn token_policy(State(app): State<AppState>, actor: Actor) -> Result<J
 
 /// `PUT /v1/identity-settings`: pins the algorithm (`HS256` with the tenant's secret or one
 /// given here, or `RS256`/`ES256` with a JWKS URL) and the expected `aud`/`iss`.
+#[utoipa::path(put, path = "/v1/identity-settings", tag = "access", request_body = crate::jwt::TokenPolicy, responses((status = 200, description = "stored"), (status = 400, description = "invalid policy")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn set_token_policy(
     State(app): State<AppState>,
     actor: Actor,
@@ -249,18 +258,20 @@ pub async fn set_token_policy(
 }
 
 /// `GET /v1/retention`.
+#[utoipa::path(get, path = "/v1/retention", tag = "data rights", responses((status = 200, description = "days kept")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn retention(actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     Ok(Json(json!({"days": actor.tenant.retention_days})))
 }
 
 /// Body of `PUT /v1/retention`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Retention {
     days: i64,
 }
 
 /// `PUT /v1/retention {days}`: session data older than this is deleted by the daily pass.
+#[utoipa::path(put, path = "/v1/retention", tag = "data rights", request_body = Retention, responses((status = 200, description = "stored"), (status = 400, description = "out of range")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn set_retention(State(app): State<AppState>, actor: Actor, body: Body<Retention>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     actor.require(Role::Owner)?;
@@ -275,13 +286,15 @@ pub async fn set_retention(State(app): State<AppState>, actor: Actor, body: Body
 }
 
 /// `?cursor=&limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
 /// `GET /v1/audit`: the audit log, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "access", params(AuditQuery), responses((status = 200, description = "a page of the audit log, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn audit_log(
     State(app): State<AppState>,
     actor: Actor,

@@ -154,14 +154,14 @@ fn field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
 }
 
 /// The tenant's first dashboard owner, optional in `POST /v1/admin/tenants`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct FirstOwner {
     email: String,
     password: String,
 }
 
 /// Body of `POST /v1/admin/tenants`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTenant {
     name: String,
     #[serde(default)]
@@ -169,6 +169,7 @@ pub struct NewTenant {
 }
 
 /// `POST /v1/admin/tenants`: creates a tenant; its keys are shown once.
+#[utoipa::path(post, path = "/v1/admin/tenants", tag = "tenants", request_body = NewTenant, responses((status = 201, description = "the tenant and its keys (the secret key is shown only here)"), (status = 400, description = "bad field"), (status = 401, description = "bad operator token")), security(("operator_token" = [])))]
 pub async fn create_tenant(
     State(app): State<AppState>,
     _: Admin,
@@ -206,13 +207,14 @@ pub async fn create_tenant(
 }
 
 /// Body of `POST /v1/accounts`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
     account: String,
     name: String,
 }
 
 /// `POST /v1/accounts`: creates or renames an account.
+#[utoipa::path(post, path = "/v1/accounts", tag = "revenue", request_body = NewAccount, responses((status = 201, description = "created or renamed"), (status = 400, description = "bad field"), (status = 403, description = "needs member")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn upsert_account(
     State(app): State<AppState>,
     actor: Actor,
@@ -228,7 +230,7 @@ pub async fn upsert_account(
 }
 
 /// Body of `POST /v1/transactions`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTransaction {
     id: String,
     account: String,
@@ -239,6 +241,7 @@ pub struct NewTransaction {
 
 /// `POST /v1/transactions`: records revenue for an account, idempotent by the host's id
 /// (201 the first time, 200 after).
+#[utoipa::path(post, path = "/v1/transactions", tag = "revenue", request_body = NewTransaction, responses((status = 201, description = "recorded"), (status = 200, description = "already recorded (idempotent by id)"), (status = 400, description = "bad field")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn add_transaction(
     State(app): State<AppState>,
     actor: Actor,
@@ -258,6 +261,7 @@ pub async fn add_transaction(
 
 /// `GET /v1/thresholds`: the detector thresholds in effect for the tenant (`effective`) and the
 /// ones it set (`set`; the rest are the documented defaults).
+#[utoipa::path(get, path = "/v1/thresholds", tag = "detectors", responses((status = 200, description = "effective and set thresholds")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn thresholds(SecretKey(t): SecretKey) -> Json<serde_json::Value> {
     let set = Thresholds::parse(&t.thresholds);
     Json(json!({"effective": set.effective(), "set": set}))
@@ -265,6 +269,7 @@ pub async fn thresholds(SecretKey(t): SecretKey) -> Json<serde_json::Value> {
 
 /// `PUT /v1/thresholds`: replaces the thresholds the tenant sets (fields left out go back to the
 /// defaults). The confirm step uses them for every detection from then on.
+#[utoipa::path(put, path = "/v1/thresholds", tag = "detectors", request_body = crate::thresholds::Thresholds, responses((status = 200, description = "stored"), (status = 400, description = "out of range"), (status = 403, description = "needs member")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn set_thresholds(
     State(app): State<AppState>,
     actor: Actor,
@@ -283,7 +288,7 @@ pub async fn set_thresholds(
 }
 
 /// Body of `POST /v1/contacts`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewContact {
     name: String,
     #[serde(default)]
@@ -293,6 +298,7 @@ pub struct NewContact {
 }
 
 /// `POST /v1/contacts`: appends a person to the escalation chain.
+#[utoipa::path(post, path = "/v1/contacts", tag = "escalation", request_body = NewContact, responses((status = 201, description = "appended to the chain"), (status = 400, description = "bad channel or address")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn add_contact(
     State(app): State<AppState>,
     actor: Actor,
@@ -325,7 +331,8 @@ pub async fn add_contact(
 }
 
 /// `?limit=` of list endpoints.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     limit: Option<i64>,
 }
@@ -347,6 +354,7 @@ fn without_evidence(v: impl serde::Serialize) -> serde_json::Value {
 }
 
 /// `GET /v1/detections`: confirmed detections, newest first.
+#[utoipa::path(get, path = "/v1/detections", tag = "activity", params(ListQuery), responses((status = 200, description = "newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn detections(
     State(app): State<AppState>,
     SecretKey(t): SecretKey,
@@ -357,6 +365,7 @@ pub async fn detections(
 }
 
 /// `GET /v1/interventions`: interventions pushed, newest first.
+#[utoipa::path(get, path = "/v1/interventions", tag = "activity", params(ListQuery), responses((status = 200, description = "newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn interventions(
     State(app): State<AppState>,
     SecretKey(t): SecretKey,
@@ -366,6 +375,7 @@ pub async fn interventions(
 }
 
 /// `GET /v1/alerts`: alerts and their delivery, newest first.
+#[utoipa::path(get, path = "/v1/alerts", tag = "activity", params(ListQuery), responses((status = 200, description = "newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn alerts(
     State(app): State<AppState>,
     SecretKey(t): SecretKey,
@@ -375,6 +385,7 @@ pub async fn alerts(
 }
 
 /// `GET /v1/stats`: the tenant's counters on this instance since it started.
+#[utoipa::path(get, path = "/v1/stats", tag = "activity", responses((status = 200, description = "counters of this instance, failures included")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn stats(State(app): State<AppState>, SecretKey(t): SecretKey) -> Json<serde_json::Value> {
     let s = app.metrics.tenant(&t.id).snapshot();
     let mut v = serde_json::to_value(s).unwrap_or_default();
@@ -385,6 +396,7 @@ pub async fn stats(State(app): State<AppState>, SecretKey(t): SecretKey) -> Json
 }
 
 /// `GET /v1/live`: the tenant's events as server-sent events (`event: detection|intervention|alert|session`).
+#[utoipa::path(get, path = "/v1/live", tag = "activity", responses((status = 200, description = "server-sent events")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn live(
     State(app): State<AppState>,
     SecretKey(t): SecretKey,
@@ -398,7 +410,8 @@ pub async fn live(
 }
 
 /// The query of a signed session link.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     t: String,
     exp: u64,
@@ -415,6 +428,7 @@ fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiErr
 }
 
 /// `GET /s/{session}?t=&exp=&sig=`: the one-click session view for an alerted human.
+#[utoipa::path(get, path = "/s/{session}", tag = "sessions", params(("session" = String, Path), LinkQuery), responses((status = 200, description = "the session view page"), (status = 403, description = "invalid or expired link")))]
 pub async fn session_page(
     State(app): State<AppState>,
     Path(session): Path<String>,
@@ -428,6 +442,7 @@ pub async fn session_page(
 }
 
 /// `GET /v1/sessions/{session}?t=&exp=&sig=`: what the session view shows.
+#[utoipa::path(get, path = "/v1/sessions/{session}", tag = "sessions", params(("session" = String, Path), LinkQuery), responses((status = 200, description = "session, account and detections"), (status = 403, description = "invalid or expired link"), (status = 404, description = "no such session")))]
 pub async fn session_json(
     State(app): State<AppState>,
     Path(session): Path<String>,
@@ -444,11 +459,13 @@ pub async fn session_json(
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.prometheus()).into_response()
 }
 
 /// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }

@@ -38,7 +38,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `?segment=&order=&cursor=&limit=` of `GET /v1/customers`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     segment: Option<String>,
     /// `weakest` (default) or `strongest`.
@@ -49,6 +50,7 @@ pub struct CustomerQuery {
 
 /// `GET /v1/customers`: customers by strength (weakest first by default), optionally of one
 /// segment, a page at a time.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerQuery), responses((status = 200, description = "a page of customers and the next cursor"), (status = 400, description = "bad segment, order or cursor")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn list_customers(
     State(app): State<AppState>,
     actor: Actor,
@@ -72,6 +74,7 @@ pub async fn list_customers(
 
 /// `GET /v1/customers/{sub}`: one customer with their factors, strength history, shared
 /// states, account values and recent detections. Members and owners see the email.
+#[utoipa::path(get, path = "/v1/customers/{sub}", tag = "customers", params(("sub" = String, Path)), responses((status = 200, description = "the customer with factors, history, contexts, account, detections"), (status = 404, description = "no such customer in this tenant")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn customer(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant.id;
     let c = app.store.customer(t, &sub).await?.ok_or_else(|| ApiError::not_found("customer"))?;
@@ -96,6 +99,7 @@ pub async fn customer(State(app): State<AppState>, actor: Actor, Path(sub): Path
 
 /// `GET /v1/segments`: every segment with its customers and their accounts' value (each
 /// account counted once per segment).
+#[utoipa::path(get, path = "/v1/segments", tag = "customers", responses((status = 200, description = "the four segments with customers and value")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn segments(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant.id;
     let rows = app.store.segment_rows(t).await?;
@@ -112,7 +116,8 @@ pub async fn segments(State(app): State<AppState>, actor: Actor) -> Result<Json<
 }
 
 /// `?cursor=&limit=` of time-ordered lists.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TimeQuery {
     cursor: Option<String>,
     limit: Option<i64>,
@@ -120,6 +125,7 @@ pub struct TimeQuery {
 }
 
 /// `GET /v1/contexts`: the states customers share now (unexpired), newest first.
+#[utoipa::path(get, path = "/v1/contexts", tag = "contexts", params(TimeQuery), responses((status = 200, description = "a page of unexpired states")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn list_contexts(
     State(app): State<AppState>,
     actor: Actor,
@@ -132,7 +138,7 @@ pub async fn list_contexts(
 }
 
 /// Body of `POST /v1/contexts` and `POST /v1/me/context`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewContext {
     /// The customer (host backend only; the widget's token names its customer).
     #[serde(default)]
@@ -158,6 +164,7 @@ fn context_ttl(b: &NewContext) -> Result<i64, ApiError> {
 }
 
 /// `POST /v1/contexts`: the host backend records a customer's one-tap state.
+#[utoipa::path(post, path = "/v1/contexts", tag = "contexts", request_body = NewContext, responses((status = 201, description = "stored and shared"), (status = 400, description = "bad state or ttl")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body<NewContext>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     actor.require(Role::Member)?;
@@ -187,6 +194,7 @@ async fn visitor(
 
 /// `GET /v1/me`: the customer's own view (the widget): their strength with its factors and
 /// top reasons, and the state they shared.
+#[utoipa::path(get, path = "/v1/me", tag = "widget", responses((status = 200, description = "the customer's own strength, factors, history and state"), (status = 401, description = "bad site key or visitor token")), security(("site_key_and_visitor_token" = [])))]
 pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
     let (tenant, claims) = visitor(&app, &headers).await?;
     let c = app.store.customer(&tenant.id, &claims.sub).await?;
@@ -202,6 +210,7 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<
 }
 
 /// `POST /v1/me/context`: the customer's own one-tap state (the widget).
+#[utoipa::path(post, path = "/v1/me/context", tag = "widget", request_body = NewContext, responses((status = 201, description = "stored and shared"), (status = 400, description = "bad state"), (status = 401, description = "bad site key or visitor token")), security(("site_key_and_visitor_token" = [])))]
 pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: Body<NewContext>) -> Result<Response, ApiError> {
     let (tenant, claims) = visitor(&app, &headers).await?;
     let Json(b) = body?;
@@ -211,6 +220,7 @@ pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: B
 }
 
 /// `GET /v1/transactions?account=`: transactions, newest first.
+#[utoipa::path(get, path = "/v1/transactions", tag = "revenue", params(TimeQuery), responses((status = 200, description = "a page of transactions, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn list_transactions(
     State(app): State<AppState>,
     actor: Actor,
@@ -225,6 +235,7 @@ pub async fn list_transactions(
 /// `POST /v1/transactions/csv` (`text/csv` body, header `id,account,amount_cents[,at_ms]`):
 /// streamed and validated row by row; any bad row refuses the whole file with a report of
 /// every row at fault (422); otherwise every row is stored in one database transaction.
+#[utoipa::path(post, path = "/v1/transactions/csv", tag = "revenue", request_body(content = String, content_type = "text/csv"), responses((status = 201, description = "every row recorded"), (status = 422, description = "invalid rows: nothing recorded, every bad row reported"), (status = 400, description = "too large")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body: HttpBody) -> Result<Response, ApiError> {
     actor.require(Role::Member)?;
     let mut seen = 0usize;
@@ -276,13 +287,14 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
 }
 
 /// Body of `POST /v1/confirm`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConfirmQuery {
     sub: String,
 }
 
 /// `POST /v1/confirm {sub}`: is this customer struggling now? The newest server-confirmed
 /// detection of theirs in the last two minutes, with its confidence and evidence features.
+#[utoipa::path(post, path = "/v1/confirm", tag = "customers", request_body = ConfirmQuery, responses((status = 200, description = "struggling now, with the detection and its evidence features")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<ConfirmQuery>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     actor.require(Role::Member)?;
@@ -306,6 +318,7 @@ pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<Confi
 }
 
 /// `GET /v1/customers/{sub}/export`: everything stored about a person (owners only; audited).
+#[utoipa::path(get, path = "/v1/customers/{sub}/export", tag = "data rights", params(("sub" = String, Path)), responses((status = 200, description = "everything stored about the person"), (status = 404, description = "no such customer")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn export(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let t = &actor.tenant.id;
@@ -316,6 +329,7 @@ pub async fn export(State(app): State<AppState>, actor: Actor, Path(sub): Path<S
 
 /// `DELETE /v1/customers/{sub}`: erases a person from every table, the shared state and the
 /// bus's stored events (owners only; audited under a pseudonymous reference).
+#[utoipa::path(delete, path = "/v1/customers/{sub}", tag = "data rights", params(("sub" = String, Path)), responses((status = 200, description = "erased; rows removed per table"), (status = 404, description = "no such customer")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn erase(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let t = &actor.tenant.id;
