@@ -167,7 +167,10 @@ async fn run(postgres: bool) -> Result<(), String> {
     }
     drop(writes);
     let took = t.elapsed();
-    row("seed customers (customer_seen)", format!("{:.1} s ({:.0} µs each)", took.as_secs_f64(), took.as_secs_f64() * 1e6 / N_CUSTOMERS as f64));
+    row(
+        "seed customers (customer_seen)",
+        format!("{:.1} s ({:.0} µs each)", took.as_secs_f64(), took.as_secs_f64() * 1e6 / N_CUSTOMERS as f64),
+    );
 
     println!("seeding {N_TRANSACTIONS} transactions in batches of {TRANSACTION_BATCH}…");
     let t = Instant::now();
@@ -244,13 +247,10 @@ async fn run(postgres: bool) -> Result<(), String> {
         cache.set_context(TENANT, &customer_id(i), Some(SharedContext { state: "busy".into(), expires_ms: now + DAY_MS }));
     }
     let subs: Vec<String> = (0..LOOKUPS).map(|_| customer_id(rng.gen_range(0..N_CUSTOMERS))).collect();
-    let account = median_ns(|| {
-        accounts.iter().filter(|a| black_box(cache.account(black_box(TENANT), a)).is_some()).count()
-    })?;
+    let account = median_ns(|| accounts.iter().filter(|a| black_box(cache.account(black_box(TENANT), a)).is_some()).count())?;
     row("IdentityCache::account (clone)", format!("{account:.0} ns per lookup"));
-    let with = median_ns(|| {
-        accounts.iter().filter(|a| black_box(cache.with_account(black_box(TENANT), a, |a| a.value_cents)).is_some()).count()
-    })?;
+    let with =
+        median_ns(|| accounts.iter().filter(|a| black_box(cache.with_account(black_box(TENANT), a, |a| a.value_cents)).is_some()).count())?;
     row("IdentityCache::with_account (borrow)", format!("{with:.0} ns per lookup"));
     let context = median_ns(|| subs.iter().filter(|s| black_box(cache.context(black_box(TENANT), s, now)).is_some()).count())?;
     row("IdentityCache::context", format!("{context:.0} ns per lookup"));
