@@ -8,6 +8,8 @@
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
 //! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics.
 //! * `cargo xtask bench main-thread` measures what one pointer move costs the page's main thread.
+//! * `cargo xtask bench identity [--postgres]` measures identity resolution and strength for
+//!   100k customers and 1M transactions, and the cached hot-path lookups.
 //! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
 //!   `target/package/`; `cargo xtask package-test` installs it into a fresh Vite app and checks
 //!   in Chromium that its frames reach the real server.
@@ -29,12 +31,19 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread>";
+    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres]>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
     services::ensure_chromium()?;
     run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-latency"]))
+}
+
+fn bench_identity(root: &std::path::Path, args: &[&str]) -> Result<(), String> {
+    if args.contains(&"--postgres") {
+        services::ensure_postgres()?;
+    }
+    run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-identity", "--"]).args(args))
 }
 
 fn main() -> ExitCode {
@@ -52,6 +61,7 @@ fn main() -> ExitCode {
         ["package-test"] => package::test(&root),
         ["bench", "peers"] => peers::bench(&root),
         ["bench", "main-thread"] => main_thread::bench(&root),
+        ["bench", "identity", rest @ ..] => bench_identity(&root, rest),
         _ => Err(USAGE.to_string()),
     };
     match result {
