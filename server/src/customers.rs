@@ -177,27 +177,50 @@ pub async fn rescore_all(app: &AppState, tenant: &str) -> Result<usize, StoreErr
     for (sub, day, score) in app.store.snapshots_since(tenant, since).await? {
         history.entry(sub).or_default().push(Snapshot { day, score });
     }
-    for f in &facts {
-        let scored = score(f, history.get(&f.sub).map_or(&[][..], Vec::as_slice), app.config.critical_value_cents, now);
-        store_score(app, tenant, &f.sub, &scored, now).await?;
+    let day = strength::day_of(now);
+    for chunk in facts.chunks(STRENGTH_BATCH) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for f in chunk {
+            let scored = score(f, history.get(&f.sub).map_or(&[][..], Vec::as_slice), app.config.critical_value_cents, now);
+            if let Some(e) = scored.erosion {
+                publish_erosion(app, tenant, &f.sub, e, now);
+            }
+            rows.push(strength_row(&f.sub, &scored));
+        }
+        app.store.set_strengths(tenant, &rows, now, day).await?;
     }
     Ok(facts.len())
 }
 
+/// Customers written per database transaction by the daily pass.
+pub const STRENGTH_BATCH: usize = 1000;
+
+/// The stored form of a score.
+pub fn strength_row(sub: &str, s: &Scored) -> crate::store::StrengthRow {
+    crate::store::StrengthRow {
+        sub: sub.to_string(),
+        score: s.strength.score,
+        segment: serde_json::to_value(s.segment).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        factors: serde_json::to_string(&s.strength.factors).unwrap_or_else(|_| "[]".into()),
+    }
+}
+
+fn publish_erosion(app: &AppState, tenant: &str, sub: &str, e: strength::Erosion, now: i64) {
+    tracing::info!(tenant, from = e.from, to = e.to, "identity strength eroded");
+    app.publish_event(Event::Erosion(ErosionRecord {
+        tenant_id: tenant.to_string(),
+        sub: sub.to_string(),
+        from_day: e.from_day,
+        from: e.from,
+        to: e.to,
+        at_ms: now,
+    }));
+}
+
 async fn store_score(app: &AppState, tenant: &str, sub: &str, s: &Scored, now: i64) -> Result<(), StoreError> {
-    let factors = serde_json::to_string(&s.strength.factors).unwrap_or_else(|_| "[]".into());
-    let segment = serde_json::to_value(s.segment).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    app.store.set_strength(tenant, sub, s.strength.score, &segment, &factors, now, strength::day_of(now)).await?;
+    app.store.set_strengths(tenant, &[strength_row(sub, s)], now, strength::day_of(now)).await?;
     if let Some(e) = s.erosion {
-        tracing::info!(tenant, from = e.from, to = e.to, "identity strength eroded");
-        app.publish_event(Event::Erosion(ErosionRecord {
-            tenant_id: tenant.to_string(),
-            sub: sub.to_string(),
-            from_day: e.from_day,
-            from: e.from,
-            to: e.to,
-            at_ms: now,
-        }));
+        publish_erosion(app, tenant, sub, e, now);
     }
     Ok(())
 }
@@ -270,7 +293,7 @@ pub fn open_address(app: &AppState, tenant: &str, contact_id: &str, stored: &str
 /// Erases a person: every row about them, their shared state in the cache and the bus's
 /// key-value bucket, and the durable events that name them.
 pub async fn erase(app: &AppState, tenant: &str, sub: &str) -> Result<Removed, ApiError> {
-    let mut removed = app.store.erase_person(tenant, sub).await?;
+    let mut removed = app.store.erase_person(tenant, sub, &person_ref(app, tenant, sub), crate::now_ms()).await?;
     crate::share_context(app, tenant, sub, None).await;
     let filter = format!("{}.events.*.{tenant}", app.config.bus_prefix);
     let about = |payload: &[u8]| serde_json::from_slice::<Event>(payload).is_ok_and(|e| e.person() == Some(sub));

@@ -69,6 +69,19 @@ impl Event {
         }
     }
 
+    /// When what the event records happened, ms since the epoch (0 when it carries no time).
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            Event::Session(r) => r.started_ms,
+            Event::Detection(r) => r.created_ms,
+            Event::Intervention(r) => r.created_ms,
+            Event::Alert(r) => r.created_ms,
+            Event::Customer(r) => r.seen_ms,
+            Event::Context(r) => r.set_ms,
+            Event::Erosion(r) => r.at_ms,
+        }
+    }
+
     /// The session the event is about, if any.
     pub fn session(&self) -> Option<&str> {
         match self {

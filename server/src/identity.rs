@@ -68,15 +68,29 @@ impl IdentityCache {
     /// Loads every tenant, key and account from the store.
     pub async fn load(store: &dyn Store) -> Result<IdentityCache, StoreError> {
         let cache = IdentityCache::default();
-        cache.reload(store, None).await?;
+        cache.reload(store).await?;
+        cache.load_accounts(store).await?;
         Ok(cache)
     }
 
-    /// Reloads tenants and keys, and the accounts of `tenant` (or of all tenants).
-    pub async fn reload(&self, store: &dyn Store, tenant: Option<&str>) -> Result<(), StoreError> {
+    /// Loads every account's values (at start; afterwards each account is updated on its own,
+    /// see [`IdentityCache::set_account`]).
+    pub async fn load_accounts(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let accounts = store.all_accounts(None, crate::now_ms()).await?;
+        let n = accounts.len();
+        let mut by_tenant: HashMap<String, HashMap<String, Account>> = HashMap::new();
+        for (t, a) in accounts {
+            by_tenant.entry(t).or_default().insert(a.account.clone(), a);
+        }
+        self.maps.write().expect("identity cache lock").accounts = by_tenant;
+        Ok(n)
+    }
+
+    /// Reloads tenants, keys, thresholds and token policies (a tenant changed, here or on
+    /// another instance). Accounts are not reloaded: they change one at a time.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
         let tenants = store.tenants().await?;
         let keys = store.active_api_keys().await?;
-        let accounts = store.all_accounts(tenant, crate::now_ms()).await?;
         let mut m = self.maps.write().expect("identity cache lock");
         m.params = tenants.iter().map(|t| (t.id.clone(), Thresholds::parse(&t.thresholds).params())).collect();
         m.policies = tenants.iter().map(|t| (t.id.clone(), Arc::new(policy_of(t)))).collect();
@@ -94,15 +108,6 @@ impl IdentityCache {
             }
         }
         (m.by_site_key, m.by_secret_hash) = (sites, secrets);
-        match tenant {
-            Some(only) => {
-                m.accounts.remove(only);
-            }
-            None => m.accounts.clear(),
-        }
-        for (t, a) in accounts {
-            m.accounts.entry(t).or_default().insert(a.account.clone(), a);
-        }
         Ok(())
     }
 
@@ -158,7 +163,7 @@ impl IdentityCache {
         self.secret_key(key).map(|e| e.tenant)
     }
 
-    /// An account of a tenant (no allocation: the hot path's lookup).
+    /// An account of a tenant (a copy; [`IdentityCache::with_account`] reads without one).
     pub fn account(&self, tenant: &str, account: &str) -> Option<Account> {
         self.maps.read().expect("identity cache lock").accounts.get(tenant)?.get(account).cloned()
     }

@@ -167,7 +167,7 @@ impl AppState {
 
     /// Refreshes this instance's identity cache for `tenant` and tells the other instances.
     pub async fn identity_changed(&self, tenant: &str) -> Result<(), error::ApiError> {
-        self.identity.reload(self.store.as_ref(), Some(tenant)).await?;
+        self.identity.reload(self.store.as_ref()).await?;
         self.bus.publish(format!("{}.cache.{tenant}", self.config.bus_prefix), Bytes::new()).await?;
         Ok(())
     }
@@ -420,7 +420,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tasks.push(tokio::spawn(async move {
         while let Some(m) = changes.next().await {
             let tenant = m.subject.rsplit('.').next().unwrap_or_default().to_string();
-            if let Err(e) = s.identity.reload(s.store.as_ref(), Some(&tenant)).await {
+            if let Err(e) = s.identity.reload(s.store.as_ref()).await {
                 tracing::error!(tenant = %tenant, error = %e, "identity cache refresh failed");
             }
         }
@@ -504,6 +504,16 @@ async fn persist(app: &AppState, payload: &[u8]) {
         Ok(e) => e,
         Err(e) => return tracing::error!(error = %e, "unreadable event on the bus"),
     };
+    // An event about a person erased after it happened is not written (it was in flight).
+    if let Some(sub) = ev.person() {
+        match app.store.erased_at(ev.tenant(), &customers::person_ref(app, ev.tenant(), sub)).await {
+            Ok(Some(erased)) if erased >= ev.at_ms() => {
+                return tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(tenant = %ev.tenant(), error = %e, "erasure check failed; writing the event"),
+        }
+    }
     let mut delay = std::time::Duration::from_millis(50);
     for attempt in 1..=PERSIST_ATTEMPTS {
         let r = match &ev {

@@ -86,10 +86,14 @@ mod tests {
         let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
         let src = [include_str!("lib.rs"), include_str!("api/people.rs"), include_str!("api/access.rs")].concat();
         // Every `.route("…"` in the routers has its document entry, and the reverse.
-        let routed: Vec<&str> = src.match_indices(".route(\"").map(|(i, _)| {
-            let rest = &src[i + 8..];
-            &rest[..rest.find('"').unwrap()]
-        }).filter(|p| *p != "/").collect();
+        let routed: Vec<&str> = src
+            .match_indices(".route(\"")
+            .map(|(i, _)| {
+                let rest = &src[i + 8..];
+                &rest[..rest.find('"').unwrap()]
+            })
+            .filter(|p| *p != "/")
+            .collect();
         for r in &routed {
             assert!(paths.contains(r), "{r} is routed but not documented");
         }

@@ -396,6 +396,19 @@ pub struct CustomerFacts {
     pub strength: f64,
 }
 
+/// One customer's new strength, for [`Store::set_strengths`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrengthRow {
+    /// The customer.
+    pub sub: String,
+    /// Score 0..=100.
+    pub score: f64,
+    /// Segment name.
+    pub segment: String,
+    /// Factors, JSON.
+    pub factors: String,
+}
+
 /// A column holding a sealed personal field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SealedColumn {
@@ -525,19 +538,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Customer>, StoreError>;
     /// What the strength model reads, for one customer or (None) every customer of the tenant.
     async fn customer_facts(&self, tenant: &str, sub: Option<&str>, now_ms: i64) -> Result<Vec<CustomerFacts>, StoreError>;
-    /// Stores a customer's new strength and segment, and the day's snapshot.
-    #[allow(clippy::too_many_arguments)] // one row's columns, named at every call site
-    async fn set_strength(
-        &self,
-        tenant: &str,
-        sub: &str,
-        score: f64,
-        segment: &str,
-        factors: &str,
-        at_ms: i64,
-        day: i64,
-    ) -> Result<(), StoreError>;
+    /// Stores many customers' strengths (the daily pass) in one database transaction.
+    async fn set_strengths(&self, tenant: &str, rows: &[StrengthRow], at_ms: i64, day: i64) -> Result<(), StoreError>;
     /// A customer's newest daily snapshots, newest first.
+
     async fn snapshots(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<SnapshotRecord>, StoreError>;
     /// `(segment, account)` of every customer of the tenant.
     async fn segment_rows(&self, tenant: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
@@ -580,8 +584,11 @@ pub trait Store: Send + Sync + 'static {
     /// A person's sessions.
     async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes everything about a person (customer, sessions, their detections, interventions
-    /// and alerts, contexts, snapshots) in one database transaction.
-    async fn erase_person(&self, tenant: &str, sub: &str) -> Result<Removed, StoreError>;
+    /// and alerts, contexts, snapshots) in one database transaction, and records the erasure
+    /// under the person's pseudonymous reference.
+    async fn erase_person(&self, tenant: &str, sub: &str, person_ref: &str, at_ms: i64) -> Result<Removed, StoreError>;
+    /// When a person (by pseudonymous reference) was last erased.
+    async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError>;
     /// Deletes the tenant's session data older than `cutoff_ms` (retention).
     async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError>;
 }
@@ -740,11 +747,13 @@ fn alert_from(r: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
     })
 }
 
-/// Accounts with their lifetime value and their revenue since `$1` (ms).
+/// Accounts with their lifetime value and their revenue since `$1` (ms): one grouped pass over
+/// the transactions, joined to the accounts.
 const ACCOUNT_VALUE_SQL: &str = "SELECT a.tenant_id, a.account, a.name, \
-     CAST(COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account), 0) AS BIGINT) AS value_cents, \
-     CAST(COALESCE((SELECT SUM(t.amount_cents) FROM transactions t WHERE t.tenant_id = a.tenant_id AND t.account = a.account AND t.at_ms >= $1), 0) AS BIGINT) AS recent_cents \
-     FROM accounts a";
+     CAST(COALESCE(t.value_cents, 0) AS BIGINT) AS value_cents, CAST(COALESCE(t.recent_cents, 0) AS BIGINT) AS recent_cents \
+     FROM accounts a LEFT JOIN (SELECT tenant_id, account, SUM(amount_cents) AS value_cents, \
+     SUM(CASE WHEN at_ms >= $1 THEN amount_cents ELSE 0 END) AS recent_cents FROM transactions GROUP BY tenant_id, account) t \
+     ON t.tenant_id = a.tenant_id AND t.account = a.account";
 
 /// The window of an account's "recent revenue", ms (90 days).
 pub const RECENT_REVENUE_MS: i64 = 90 * 86_400_000;
@@ -837,8 +846,12 @@ impl Store for SqlStore {
     }
 
     async fn account(&self, tenant: &str, account: &str, now_ms: i64) -> Result<Option<Account>, StoreError> {
-        let sql = format!("{ACCOUNT_VALUE_SQL} WHERE a.tenant_id = $2 AND a.account = $3");
-        let row = sqlx::query(&sql).bind(now_ms - RECENT_REVENUE_MS).bind(tenant).bind(account).fetch_optional(&self.pool).await?;
+        // One account: its own transactions through the (tenant, account, at_ms) index.
+        let sql = "SELECT a.tenant_id, a.account, a.name, CAST(COALESCE(SUM(t.amount_cents), 0) AS BIGINT) AS value_cents, \
+                   CAST(COALESCE(SUM(CASE WHEN t.at_ms >= $1 THEN t.amount_cents ELSE 0 END), 0) AS BIGINT) AS recent_cents \
+                   FROM accounts a LEFT JOIN transactions t ON t.tenant_id = a.tenant_id AND t.account = a.account \
+                   WHERE a.tenant_id = $2 AND a.account = $3 GROUP BY a.tenant_id, a.account, a.name";
+        let row = sqlx::query(sql).bind(now_ms - RECENT_REVENUE_MS).bind(tenant).bind(account).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(account_from).transpose()?.map(|(_, a)| a))
     }
 
@@ -1299,37 +1312,30 @@ impl Store for SqlStore {
         Ok(facts)
     }
 
-    async fn set_strength(
-        &self,
-        tenant: &str,
-        sub: &str,
-        score: f64,
-        segment: &str,
-        factors: &str,
-        at_ms: i64,
-        day: i64,
-    ) -> Result<(), StoreError> {
+    async fn set_strengths(&self, tenant: &str, rows: &[StrengthRow], at_ms: i64, day: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE customers SET strength = $1, segment = $2, factors = $3, scored_ms = $4 WHERE tenant_id = $5 AND sub = $6")
-            .bind(score)
-            .bind(segment)
-            .bind(factors)
-            .bind(at_ms)
+        for r in rows {
+            sqlx::query("UPDATE customers SET strength = $1, segment = $2, factors = $3, scored_ms = $4 WHERE tenant_id = $5 AND sub = $6")
+                .bind(r.score)
+                .bind(&r.segment)
+                .bind(&r.factors)
+                .bind(at_ms)
+                .bind(tenant)
+                .bind(&r.sub)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO strength_snapshots (tenant_id, sub, day, score, factors) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, sub, day) DO UPDATE SET score = excluded.score, factors = excluded.factors",
+            )
             .bind(tenant)
-            .bind(sub)
+            .bind(&r.sub)
+            .bind(day)
+            .bind(r.score)
+            .bind(&r.factors)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO strength_snapshots (tenant_id, sub, day, score, factors) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (tenant_id, sub, day) DO UPDATE SET score = excluded.score, factors = excluded.factors",
-        )
-        .bind(tenant)
-        .bind(sub)
-        .bind(day)
-        .bind(score)
-        .bind(factors)
-        .execute(&mut *tx)
-        .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -1579,8 +1585,23 @@ impl Store for SqlStore {
             .collect())
     }
 
-    async fn erase_person(&self, tenant: &str, sub: &str) -> Result<Removed, StoreError> {
+    async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT at_ms FROM erasures WHERE tenant_id = $1 AND person = $2")
+            .bind(tenant)
+            .bind(person_ref)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(t,)| t))
+    }
+
+    async fn erase_person(&self, tenant: &str, sub: &str, person_ref: &str, at_ms: i64) -> Result<Removed, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO erasures (tenant_id, person, at_ms) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, person) DO UPDATE SET at_ms = excluded.at_ms")
+            .bind(tenant)
+            .bind(person_ref)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
         let sessions: Vec<(String,)> = sqlx::query_as("SELECT session FROM sessions WHERE tenant_id = $1 AND user_sub = $2")
             .bind(tenant)
             .bind(sub)

@@ -308,10 +308,12 @@ async fn personal_fields_are_sealed_at_rest_and_survive_a_key_rotation() {
     let (k1, k2, index) = (Keyring::generate_key(), Keyring::generate_key(), Keyring::generate_index_key());
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("rot.db").display());
-    let with_keys = |keys: String, db: String, index: String| move |c: &mut sentientiq_server::config::Config| {
-        c.database_url = db;
-        c.encryption_keys = Some((keys, index));
-        c.link_secret = b"fixed link secret for the test".to_vec();
+    let with_keys = |keys: String, db: String, index: String| {
+        move |c: &mut sentientiq_server::config::Config| {
+            c.database_url = db;
+            c.encryption_keys = Some((keys, index));
+            c.link_secret = b"fixed link secret for the test".to_vec();
+        }
     };
     let s = TestServer::start_with(Backend::Embedded, with_keys(k1.clone(), db.clone(), index.clone())).await;
     let t = tenant_with_owner(&s, "Shop", "owner@shop.example").await;

@@ -94,6 +94,15 @@ $$;
 CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 
+-- Erasures: which person (pseudonymous reference, never their id) was erased when, so events
+-- about them still in flight when they were erased are not written afterwards.
+CREATE TABLE erasures (
+    tenant_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, person)
+);
+
 CREATE INDEX transactions_by_account ON transactions (tenant_id, account, at_ms);
 CREATE INDEX sessions_by_user ON sessions (tenant_id, user_sub, started_ms);
 CREATE INDEX detections_by_user ON detections (tenant_id, user_sub, created_ms);

@@ -89,6 +89,15 @@ CREATE INDEX audit_by_time ON audit_log (tenant_id, at_ms, id);
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 
+-- Erasures: which person (pseudonymous reference, never their id) was erased when, so events
+-- about them still in flight when they were erased are not written afterwards.
+CREATE TABLE erasures (
+    tenant_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, person)
+);
+
 CREATE INDEX transactions_by_account ON transactions (tenant_id, account, at_ms);
 CREATE INDEX sessions_by_user ON sessions (tenant_id, user_sub, started_ms);
 CREATE INDEX detections_by_user ON detections (tenant_id, user_sub, created_ms);

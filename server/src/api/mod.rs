@@ -225,7 +225,7 @@ pub async fn upsert_account(
     let t = &actor.tenant;
     let (account, name) = (field("account", &b.account)?, field("name", &b.name)?);
     app.store.upsert_account(&t.id, account, name).await?;
-    app.identity_changed(&t.id).await?;
+    app.account_changed(&t.id, account).await?;
     Ok((StatusCode::CREATED, Json(json!({"account": account, "name": name}))).into_response())
 }
 
@@ -252,8 +252,8 @@ pub async fn add_transaction(
     let t = &actor.tenant;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::now_ms)).await?;
-    app.identity_changed(&t.id).await?;
-    // `identity_changed` just reloaded the cache from the store: read the value there.
+    app.account_changed(&t.id, account).await?;
+    // `account_changed` just put the account's values from the store in the cache: read them there.
     let value = app.identity.account(&t.id, account).map_or(0, |a| a.value_cents);
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"id": id, "account": account, "recorded": inserted, "account_value_cents": value}))).into_response())

@@ -12,7 +12,8 @@
 //!   value and 90-day revenue;
 //! * strength: the grouped facts of every customer (`Store::customer_facts`), scoring them
 //!   (`customers::score`, pure) and writing each score with its day's snapshot
-//!   (`Store::set_strength`, one row at a time, as the daily pass does);
+//!   (`Store::set_strengths`, `customers::STRENGTH_BATCH` rows per database transaction, as
+//!   the daily pass does);
 //! * the hot path: 1,000,000 cached lookups of existing accounts through
 //!   `IdentityCache::account` (clones the entry) and `IdentityCache::with_account` (borrows it),
 //!   and of customers' one-tap states through `IdentityCache::context`; the figure is the median
@@ -220,23 +221,20 @@ async fn run(postgres: bool) -> Result<(), String> {
     let took = t.elapsed();
     row("score (pure)", format!("{:.0} ms ({:.2} µs per customer)", ms(took), took.as_secs_f64() * 1e6 / scored.len().max(1) as f64));
 
-    println!("writing {} strengths one by one…", scored.len());
+    println!("writing {} strengths, {} per database transaction…", scored.len(), customers::STRENGTH_BATCH);
     let t = Instant::now();
     let day = strength::day_of(now);
-    for (i, (f, s)) in facts.iter().zip(&scored).enumerate() {
-        let factors = serde_json::to_string(&s.strength.factors).map_err(|e| format!("factors: {e}"))?;
-        let segment = serde_json::to_value(s.segment).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        store
-            .set_strength(TENANT, &f.sub, s.strength.score, &segment, &factors, now, day)
-            .await
-            .map_err(|e| format!("set_strength: {e}"))?;
-        if (i + 1) % WRITE_PROGRESS_EVERY == 0 {
-            println!("  {} written, {:.1} s", i + 1, t.elapsed().as_secs_f64());
+    let strength_rows: Vec<_> = facts.iter().zip(&scored).map(|(f, s)| customers::strength_row(&f.sub, s)).collect();
+    for (i, chunk) in strength_rows.chunks(customers::STRENGTH_BATCH).enumerate() {
+        store.set_strengths(TENANT, chunk, now, day).await.map_err(|e| format!("set_strengths: {e}"))?;
+        let done = (i + 1) * customers::STRENGTH_BATCH;
+        if done % WRITE_PROGRESS_EVERY == 0 {
+            println!("  {done} written, {:.1} s", t.elapsed().as_secs_f64());
         }
     }
     let took = t.elapsed();
     row(
-        "set_strength (one by one)",
+        "set_strengths (batches)",
         format!("{:.1} s ({:.0} µs per customer)", took.as_secs_f64(), took.as_secs_f64() * 1e6 / scored.len().max(1) as f64),
     );
 
