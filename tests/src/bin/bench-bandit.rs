@@ -155,10 +155,7 @@ fn main() -> ExitCode {
 
     println!();
     println!("cumulative regret (expected conversions lost to the oracle), mean over {RUNS} runs");
-    println!(
-        "{:<12} {:>12} {:>12} {:>12} {:>20} {:>20}",
-        "strategy", "@1k", "@5k", "@10k", "treated conv / n", "holdout conv / n"
-    );
+    println!("{:<12} {:>12} {:>12} {:>12} {:>20} {:>20}", "strategy", "@1k", "@5k", "@10k", "treated conv / n", "holdout conv / n");
     for (s, (_, name)) in STRATEGIES.iter().enumerate() {
         let r = &results[s];
         let at = |c: usize| mean(r.iter().map(|x| x.regret_at[c]));
