@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bandit;
 pub mod bus;
 pub mod company;
 pub mod config;

@@ -541,7 +541,6 @@ pub trait Store: Send + Sync + 'static {
     /// Stores many customers' strengths (the daily pass) in one database transaction.
     async fn set_strengths(&self, tenant: &str, rows: &[StrengthRow], at_ms: i64, day: i64) -> Result<(), StoreError>;
     /// A customer's newest daily snapshots, newest first.
-
     async fn snapshots(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<SnapshotRecord>, StoreError>;
     /// `(segment, account)` of every customer of the tenant.
     async fn segment_rows(&self, tenant: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;

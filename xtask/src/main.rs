@@ -10,6 +10,8 @@
 //! * `cargo xtask bench main-thread` measures what one pointer move costs the page's main thread.
 //! * `cargo xtask bench identity [--postgres]` measures identity resolution and strength for
 //!   100k customers and 1M transactions, and the cached hot-path lookups.
+//! * `cargo xtask bench bandit` simulates Thompson sampling against uniform A/B and the oracle
+//!   (regret, uplift against the holdout and its interval's coverage).
 //! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
 //!   `target/package/`; `cargo xtask package-test` installs it into a fresh Vite app and checks
 //!   in Chromium that its frames reach the real server.
@@ -31,7 +33,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres]>";
+    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         ["bench", "peers"] => peers::bench(&root),
         ["bench", "main-thread"] => main_thread::bench(&root),
         ["bench", "identity", rest @ ..] => bench_identity(&root, rest),
+        ["bench", "bandit"] => run(cargo().current_dir(&root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-bandit"])),
         _ => Err(USAGE.to_string()),
     };
     match result {

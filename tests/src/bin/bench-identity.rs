@@ -189,7 +189,7 @@ async fn run(postgres: bool) -> Result<(), String> {
             return Err(format!("add_transactions: {added} of {} rows were new", batch.len()));
         }
         let end = start + batch.len();
-        if end % (N_TRANSACTIONS / 10) == 0 {
+        if end.is_multiple_of(N_TRANSACTIONS / 10) {
             println!("  {end} transactions, {:.1} s", t.elapsed().as_secs_f64());
         }
     }
@@ -228,7 +228,7 @@ async fn run(postgres: bool) -> Result<(), String> {
     for (i, chunk) in strength_rows.chunks(customers::STRENGTH_BATCH).enumerate() {
         store.set_strengths(TENANT, chunk, now, day).await.map_err(|e| format!("set_strengths: {e}"))?;
         let done = (i + 1) * customers::STRENGTH_BATCH;
-        if done % WRITE_PROGRESS_EVERY == 0 {
+        if done.is_multiple_of(WRITE_PROGRESS_EVERY) {
             println!("  {done} written, {:.1} s", t.elapsed().as_secs_f64());
         }
     }
