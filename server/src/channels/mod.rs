@@ -312,7 +312,13 @@ pub(crate) fn request_error(e: reqwest::Error) -> SendError {
     } else {
         "request failed"
     };
-    SendError::temporary(format!("{what}: {e}"))
+    let mut reason = format!("{what}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        reason.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    SendError::temporary(reason)
 }
 
 /// `Retry-After` as delay-seconds (the form Slack, Twilio and PagerDuty send). An HTTP-date is

@@ -39,7 +39,7 @@ pub const SIGNATURE_VERSION: &str = "v1";
 pub const EVENT_TYPE: &str = "alert.triggered";
 
 /// Why a webhook secret or delivery does not check out.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
     /// The secret is not `whsec_` followed by base64 of 24 to 64 bytes.
     #[error("invalid webhook secret: {0}")]
