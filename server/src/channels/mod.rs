@@ -229,7 +229,11 @@ pub const E164_DIGITS: std::ops::RangeInclusive<usize> = 8..=15;
 pub fn validate_address(kind: ChannelKind, address: &str) -> Result<(), String> {
     match kind {
         ChannelKind::Sms | ChannelKind::Whatsapp => {
-            let number = address.strip_prefix("whatsapp:").unwrap_or(address);
+            // Only WhatsApp contacts may carry Twilio's `whatsapp:` prefix.
+            let number = match kind {
+                ChannelKind::Whatsapp => address.strip_prefix(twilio::WHATSAPP_PREFIX).unwrap_or(address),
+                _ => address,
+            };
             let Some(digits) = number.strip_prefix('+') else {
                 return Err(format!(
                     "{address:?} is not an E.164 phone number: it must start with + and the country code, e.g. +14155550123"
@@ -548,6 +552,7 @@ mod tests {
         assert!(validate_address(ChannelKind::Sms, "+14155550123").is_ok());
         assert!(validate_address(ChannelKind::Whatsapp, "+447700900123").is_ok());
         assert!(validate_address(ChannelKind::Whatsapp, "whatsapp:+447700900123").is_ok());
+        assert!(validate_address(ChannelKind::Sms, "whatsapp:+447700900123").is_err(), "an SMS contact is not a WhatsApp one");
         assert!(validate_address(ChannelKind::Sms, "4155550123").unwrap_err().contains("must start with +"));
         assert!(validate_address(ChannelKind::Sms, "+1 415 555 0123").unwrap_err().contains("only digits"));
         assert!(validate_address(ChannelKind::Sms, "+1234567").unwrap_err().contains("7 digits"));
