@@ -27,6 +27,7 @@ pub mod api;
 pub mod auth;
 pub mod bandit;
 pub mod bus;
+pub mod channels;
 pub mod company;
 pub mod config;
 pub mod confirm;

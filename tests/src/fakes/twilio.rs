@@ -14,6 +14,9 @@
 //!
 //! Every accepted message is recorded (and optionally printed, for the demo); every refused
 //! request is recorded too, so a test waiting for an SMS can say *why* none arrived.
+//!
+//! Failures on demand ([`FakeTwilio::fail_next`]): 429 is Twilio's error 20429 with
+//! `Retry-After`, 5xx its error 20500, or a hang / a slow answer.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +33,8 @@ use base64::Engine as _;
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+
+use super::faults::{Failure, Faults};
 
 /// The API version segment of every Messages API path.
 pub const API_VERSION: &str = "2010-04-01";
@@ -93,6 +98,7 @@ pub struct FakeTwilio {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    faults: Faults,
 }
 
 impl std::fmt::Debug for FakeTwilio {
@@ -112,6 +118,8 @@ impl FakeTwilio {
             .route(&format!("/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"), post(create_message))
             .fallback(not_found)
             .with_state(shared.clone());
+        let faults = Faults::new(error_answer);
+        let app = app.layer(axum::middleware::from_fn_with_state(faults.clone(), Faults::layer));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -121,7 +129,7 @@ impl FakeTwilio {
                 tracing::error!("fake twilio stopped: {e}");
             }
         });
-        Ok(FakeTwilio { addr, shared, stop: Some(stop), task })
+        Ok(FakeTwilio { addr, shared, stop: Some(stop), task, faults })
     }
 
     /// The bound address.
@@ -137,6 +145,16 @@ impl FakeTwilio {
     /// The credentials the fake accepts.
     pub fn credentials(&self) -> &TwilioCredentials {
         &self.shared.creds
+    }
+
+    /// The next `n` requests fail with `failure`.
+    pub fn fail_next(&self, n: usize, failure: Failure) {
+        self.faults.fail_next(n, failure);
+    }
+
+    /// The failure queue (requests seen, `Retry-After`).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Prints every accepted message to stdout (for the demo) when `on`.
@@ -259,6 +277,16 @@ fn refuse(shared: &Shared, status: StatusCode, code: u32, message: String) -> Re
         response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"Twilio API\""));
     }
     response
+}
+
+/// Twilio's answer to an injected failure: error 20429 for 429, 20500 otherwise.
+fn error_answer(status: StatusCode) -> Response {
+    let (code, message) = match status.as_u16() {
+        429 => (20429, "Too Many Requests"),
+        _ => (20500, "An internal server error has occurred"),
+    };
+    let body = json!({ "code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status.as_u16() });
+    (status, Json(body)).into_response()
 }
 
 /// Whether the request carries `Authorization: Basic base64(sid:token)` with the right pair.
