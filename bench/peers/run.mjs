@@ -52,6 +52,12 @@ const tenant = await (
   })
 ).json();
 if (!tenant.site_key) throw new Error('no tenant: ' + JSON.stringify(tenant));
+// Every burst answered (no holdout), so the rage column measures the detector, not the control group.
+await fetch(SERVER.origin + '/v1/intervention-policy', {
+  method: 'PUT',
+  headers: { authorization: 'Bearer ' + tenant.secret_key, 'content-type': 'application/json' },
+  body: JSON.stringify({ holdout_share: 0 }),
+});
 
 // --- the sink ---------------------------------------------------------------------------------
 let acct; // accounting of the SDK being measured

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::customers::ErosionRecord;
-use crate::store::{AlertRecord, ContextRecord, CustomerSeen, DetectionRecord, InterventionRecord, SessionRecord};
+use crate::store::{AlertRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, InterventionRecord, SessionRecord};
 
 /// A durable event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub enum Event {
     Context(ContextRecord),
     /// A customer's identity strength eroded.
     Erosion(ErosionRecord),
+    /// The intervention policy decided (holdout included) for a detection.
+    Decision(DecisionRecord),
 }
 
 impl Event {
@@ -36,6 +38,7 @@ impl Event {
             Event::Customer(_) => "customer",
             Event::Context(_) => "context",
             Event::Erosion(_) => "erosion",
+            Event::Decision(_) => "decision",
         }
     }
 
@@ -49,6 +52,7 @@ impl Event {
             Event::Customer(r) => &r.tenant_id,
             Event::Context(r) => &r.tenant_id,
             Event::Erosion(r) => &r.tenant_id,
+            Event::Decision(r) => &r.tenant_id,
         }
     }
 
@@ -65,6 +69,7 @@ impl Event {
             Event::Customer(r) => Some(&r.sub),
             Event::Context(r) => Some(&r.sub),
             Event::Erosion(r) => Some(&r.sub),
+            Event::Decision(r) => r.sub.as_deref(),
             Event::Intervention(_) | Event::Alert(_) => None,
         }
     }
@@ -79,6 +84,7 @@ impl Event {
             Event::Customer(r) => r.seen_ms,
             Event::Context(r) => r.set_ms,
             Event::Erosion(r) => r.at_ms,
+            Event::Decision(r) => r.created_ms,
         }
     }
 
@@ -89,6 +95,7 @@ impl Event {
             Event::Detection(r) => Some(&r.session),
             Event::Intervention(r) => Some(&r.session),
             Event::Alert(r) => Some(&r.session),
+            Event::Decision(r) => Some(&r.session),
             Event::Customer(_) | Event::Context(_) | Event::Erosion(_) => None,
         }
     }

@@ -409,21 +409,50 @@ impl Conn {
         if busy {
             inc(&b.counters.suppressed_busy);
         }
-        if let Decision::Intervene(text) = decide(d.emotion, d.confidence, app.config.intervene_confidence, cooling || busy) {
+        if let Decision::Intervene(_) = decide(d.emotion, d.confidence, app.config.intervene_confidence, cooling || busy) {
             b.state.lock().expect("session lock").intervened.insert(d.emotion, now);
-            inc(&b.counters.interventions);
-            let id = crate::random_u32();
-            let push = Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion: d.emotion.name().into(), text: text.into() };
-            app.push(push);
-            app.publish_event(Event::Intervention(InterventionRecord {
-                id: format!("iv_{id:08x}_{}", b.hex),
+            let seed = crate::bandit::decision_seed(&b.tenant.id, &b.hex, seq as u64, &app.config.link_secret);
+            let choice = app.learning.choose(&b.tenant.id, d.emotion, &record.section, b.tenant.holdout_share, seed);
+            let decided_ms = crate::now_ms();
+            app.publish_event(Event::Decision(crate::store::DecisionRecord {
+                id: format!("dc_{}_{seq}", b.hex),
                 tenant_id: b.tenant.id.clone(),
                 session: b.hex.clone(),
                 seq: seq as i64,
+                sub: record.user.clone(),
                 emotion: d.emotion.name().into(),
-                text: text.into(),
-                created_ms: crate::now_ms(),
+                section: choice.section.clone(),
+                holdout: choice.decision.holdout,
+                variant_id: choice.decision.chosen.clone(),
+                holdout_share: b.tenant.holdout_share,
+                decision: serde_json::to_value(&choice.decision).unwrap_or_default(),
+                created_ms: decided_ms,
             }));
+            match choice.action {
+                crate::interventions::Action::Holdout => inc(&b.counters.held_out),
+                crate::interventions::Action::Show(text) => {
+                    inc(&b.counters.interventions);
+                    let id = crate::random_u32();
+                    let push = Push {
+                        tenant_id: b.tenant.id.clone(),
+                        session: b.session,
+                        id,
+                        emotion: d.emotion.name().into(),
+                        text: text.clone(),
+                    };
+                    app.push(push);
+                    app.publish_event(Event::Intervention(InterventionRecord {
+                        id: format!("iv_{id:08x}_{}", b.hex),
+                        tenant_id: b.tenant.id.clone(),
+                        session: b.hex.clone(),
+                        seq: seq as i64,
+                        emotion: d.emotion.name().into(),
+                        text,
+                        created_ms: decided_ms,
+                    }));
+                }
+                crate::interventions::Action::Card | crate::interventions::Action::Nothing => {}
+            }
         }
 
         // Engaged visitors are doing fine: nobody is paged about them.

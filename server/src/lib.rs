@@ -104,6 +104,8 @@ pub struct Inner {
     pub keyring: secrets::Keyring,
     /// Host JWKS key sets, fetched and cached.
     pub jwks: jwt::JwksCache,
+    /// Intervention variants and their arm counts.
+    pub learning: interventions::Learning,
 }
 
 impl Deref for AppState {
@@ -290,6 +292,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/thresholds", get(api::thresholds).put(api::set_thresholds))
         .merge(api::people::routes())
         .merge(api::access::routes())
+        .merge(api::learning::routes())
         .route("/v1/detections", get(api::detections))
         .route("/v1/interventions", get(api::interventions))
         .route("/v1/alerts", get(api::alerts))
@@ -363,6 +366,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => Arc::new(MemoryBus::new()),
     };
     let identity = IdentityCache::load(store.as_ref()).await?;
+    let learning = interventions::Learning::default();
+    learning.reload(store.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
@@ -389,6 +394,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         twilio,
         keyring,
         jwks: jwt::JwksCache::new(),
+        learning,
     }));
     let prefix = state.config.bus_prefix.clone();
     let mut tasks = Vec::new();
@@ -463,6 +469,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }));
 
+    // Variants and arm counts: every instance rereads them (outcomes may land on any).
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(interventions::ARMS_REFRESH);
+        loop {
+            every.tick().await;
+            if let Err(e) = s.learning.reload(s.store.as_ref()).await {
+                tracing::error!(error = %e, "variants and arms could not be reread");
+            }
+        }
+    }));
+
     // Session sweeper.
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
@@ -526,6 +544,7 @@ async fn persist(app: &AppState, payload: &[u8]) {
             Event::Customer(c) => app.store.customer_seen(c).await,
             Event::Context(c) => app.store.add_context(c).await,
             Event::Erosion(_) => Ok(()),
+            Event::Decision(d) => app.store.insert_decision(d).await,
         };
         match r {
             Ok(()) => {

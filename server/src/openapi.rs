@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{self, access, people};
+use crate::api::{self, access, learning, people};
 
 /// The API's document.
 #[derive(OpenApi)]
@@ -20,6 +20,8 @@ use crate::api::{self, access, people};
         access::login, access::create_user, access::list_users, access::set_role, access::list_keys, access::create_key,
         access::revoke_key, access::token_policy, access::set_token_policy, access::retention, access::set_retention,
         access::audit_log,
+        learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
+        learning::outcome, learning::uplift,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
     components(schemas(ErrorBody)),
@@ -84,7 +86,8 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&json()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-        let src = [include_str!("lib.rs"), include_str!("api/people.rs"), include_str!("api/access.rs")].concat();
+        let src = [include_str!("lib.rs"), include_str!("api/people.rs"), include_str!("api/access.rs"), include_str!("api/learning.rs")]
+            .concat();
         // Every `.route("…"` in the routers has its document entry, and the reverse.
         let routed: Vec<&str> = src
             .match_indices(".route(\"")

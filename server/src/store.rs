@@ -47,6 +47,10 @@ pub struct Tenant {
     /// How visitor tokens are verified, JSON of `jwt::TokenPolicy` (empty: HS256 with
     /// `jwt_secret`).
     pub token_policy: String,
+    /// Share of decisions held out as control (no intervention).
+    pub holdout_share: f64,
+    /// How long after a decision an outcome is attributed to it, ms.
+    pub outcome_window_ms: i64,
     /// Days session data (sessions, detections, interventions, alerts, contexts) is kept.
     pub retention_days: i64,
 }
@@ -182,6 +186,68 @@ pub struct AlertRecord {
     /// Time, ms.
     pub created_ms: i64,
 }
+
+/// A tenant-defined intervention variant for an (emotion, section); section `""` means any.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct VariantRecord {
+    /// Stable id, unique in the tenant.
+    pub id: String,
+    /// Emotion it answers.
+    pub emotion: String,
+    /// Section name it is for (`""`: any section without its own variants).
+    pub section: String,
+    /// `message`, `help`, `discount`, `callback`, `card` or `nothing`.
+    pub kind: String,
+    /// What the customer sees (empty for `card` and `nothing`).
+    pub text: String,
+    /// Created, ms.
+    pub created_ms: i64,
+}
+
+/// One decision of the intervention policy, as recorded (replayable from `decision`).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct DecisionRecord {
+    /// Stable id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Session.
+    pub session: String,
+    /// Sequence number of the detection decided on.
+    pub seq: i64,
+    /// The customer, when identified.
+    pub sub: Option<String>,
+    /// Emotion.
+    pub emotion: String,
+    /// Section key the variants were chosen for (`""`: the tenant-wide variants).
+    pub section: String,
+    /// In the holdout (no intervention).
+    pub holdout: bool,
+    /// The variant chosen (none in the holdout).
+    pub variant_id: Option<String>,
+    /// The holdout share in force.
+    pub holdout_share: f64,
+    /// `bandit::Decision` as JSON: seed, draws and posteriors.
+    pub decision: serde_json::Value,
+    /// Decided, ms.
+    pub created_ms: i64,
+}
+
+/// Whose newest decision an outcome belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutcomeFor<'a> {
+    /// A session (hex id).
+    Session(&'a str),
+    /// A person (`sub`).
+    Person(&'a str),
+}
+
+/// One arm's counts: `(tenant, emotion, section, variant, successes, failures)`.
+pub type ArmRow = (String, String, String, String, i64, i64);
+
+/// Conversions among decisions, for the uplift: `(emotion, treated conversions, treated n,
+/// holdout conversions, holdout n)`.
+pub type UpliftCounts = Vec<(String, i64, i64, i64, i64)>;
 
 /// What an API key is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -575,6 +641,33 @@ pub trait Store: Send + Sync + 'static {
     async fn user_detections(&self, tenant: &str, sub: &str, since_ms: i64, limit: i64) -> Result<Vec<DetectionRecord>, StoreError>;
     /// The customers of an account.
     async fn account_customers(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+    /// Sets the holdout share and the outcome window.
+    async fn set_intervention_policy(&self, tenant: &str, holdout_share: f64, outcome_window_ms: i64) -> Result<(), StoreError>;
+    /// Every tenant's variants.
+    async fn all_variants(&self) -> Result<Vec<(String, VariantRecord)>, StoreError>;
+    /// Adds a variant; false when the id is taken.
+    async fn add_variant(&self, tenant: &str, v: &VariantRecord) -> Result<bool, StoreError>;
+    /// Deletes a variant; false when there is none.
+    async fn delete_variant(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+    /// Every arm's counts: `(tenant, emotion, section, variant, successes, failures)`.
+    async fn all_arms(&self) -> Result<Vec<ArmRow>, StoreError>;
+    /// Records a decision (idempotent by id).
+    async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), StoreError>;
+    /// Attributes an outcome to the newest decision without one of a session (or else of a
+    /// person) made since `since_ms`, and counts it on the chosen variant's arm, in one
+    /// transaction. Returns the decision's id, or None when there is none to attribute to.
+    async fn record_outcome(
+        &self,
+        tenant: &str,
+        who: OutcomeFor<'_>,
+        since_ms: i64,
+        outcome: &str,
+        converted: bool,
+        at_ms: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Conversions of treated and held-out decisions whose outcome is in or whose window
+    /// closed before `until_ms`, per emotion.
+    async fn uplift_counts(&self, tenant: &str, until_ms: i64) -> Result<UpliftCounts, StoreError>;
     /// Every sealed personal field of `column` (`customers.email`, `users.email`,
     /// `contacts.address`): `(tenant, row id, stored value)`.
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError>;
@@ -640,6 +733,8 @@ fn tenant_from(r: &AnyRow) -> Result<Tenant, sqlx::Error> {
         created_ms: r.try_get("created_ms")?,
         token_policy: r.try_get("token_policy")?,
         retention_days: r.try_get("retention_days")?,
+        holdout_share: r.try_get("holdout_share")?,
+        outcome_window_ms: r.try_get("outcome_window_ms")?,
     })
 }
 
@@ -803,7 +898,7 @@ impl Store for SqlStore {
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms, thresholds, token_policy, retention_days FROM tenants",
+            "SELECT id, name, site_key, secret_key_hash, jwt_secret, created_ms, thresholds, token_policy, retention_days, holdout_share, outcome_window_ms FROM tenants",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -1546,6 +1641,139 @@ impl Store for SqlStore {
         Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
+    async fn set_intervention_policy(&self, tenant: &str, holdout_share: f64, outcome_window_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET holdout_share = $1, outcome_window_ms = $2 WHERE id = $3")
+            .bind(holdout_share)
+            .bind(outcome_window_ms)
+            .bind(tenant)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn all_variants(&self) -> Result<Vec<(String, VariantRecord)>, StoreError> {
+        let rows: Vec<(String, String, String, String, String, String, i64)> =
+            sqlx::query_as("SELECT tenant_id, id, emotion, section, kind, text, created_ms FROM variants ORDER BY created_ms, id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, id, emotion, section, kind, text, created_ms)| (t, VariantRecord { id, emotion, section, kind, text, created_ms }))
+            .collect())
+    }
+
+    async fn add_variant(&self, tenant: &str, v: &VariantRecord) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO variants (tenant_id, id, emotion, section, kind, text, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&v.id)
+        .bind(&v.emotion)
+        .bind(&v.section)
+        .bind(&v.kind)
+        .bind(&v.text)
+        .bind(v.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_variant(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM variants WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(&self.pool).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn all_arms(&self) -> Result<Vec<ArmRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT tenant_id, emotion, section, variant_id, successes, failures FROM arms").fetch_all(&self.pool).await?)
+    }
+
+    async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO decisions (id, tenant_id, session, seq, sub, emotion, section, holdout, variant_id, holdout_share, decision, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(&d.tenant_id)
+        .bind(&d.session)
+        .bind(d.seq)
+        .bind(&d.sub)
+        .bind(&d.emotion)
+        .bind(&d.section)
+        .bind(d.holdout as i64)
+        .bind(&d.variant_id)
+        .bind(d.holdout_share)
+        .bind(d.decision.to_string())
+        .bind(d.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        tenant: &str,
+        who: OutcomeFor<'_>,
+        since_ms: i64,
+        outcome: &str,
+        converted: bool,
+        at_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let (col, id) = match who {
+            OutcomeFor::Session(s) => ("session", s),
+            OutcomeFor::Person(u) => ("sub", u),
+        };
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT id, emotion, section, holdout, variant_id FROM decisions WHERE tenant_id = $1 AND {col} = $2 AND created_ms >= $3 \
+             AND outcome IS NULL ORDER BY created_ms DESC, id DESC LIMIT 1"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .bind(since_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((decision, emotion, section, holdout, variant)) = row else { return Ok(None) };
+        sqlx::query("UPDATE decisions SET outcome = $1, converted = $2, outcome_ms = $3 WHERE tenant_id = $4 AND id = $5")
+            .bind(outcome)
+            .bind(converted as i64)
+            .bind(at_ms)
+            .bind(tenant)
+            .bind(&decision)
+            .execute(&mut *tx)
+            .await?;
+        if let (0, Some(v)) = (holdout, variant) {
+            let (s, f) = if converted { (1i64, 0i64) } else { (0, 1) };
+            sqlx::query(
+                "INSERT INTO arms (tenant_id, emotion, section, variant_id, successes, failures) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant_id, emotion, section, variant_id) DO UPDATE SET successes = arms.successes + excluded.successes, \
+                 failures = arms.failures + excluded.failures",
+            )
+            .bind(tenant)
+            .bind(&emotion)
+            .bind(&section)
+            .bind(&v)
+            .bind(s)
+            .bind(f)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(decision))
+    }
+
+    async fn uplift_counts(&self, tenant: &str, until_ms: i64) -> Result<UpliftCounts, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT emotion, \
+             CAST(SUM(CASE WHEN holdout = 0 AND converted = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN holdout = 0 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN holdout = 1 AND converted = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN holdout = 1 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM decisions WHERE tenant_id = $1 AND (created_ms < $2 OR outcome IS NOT NULL) GROUP BY emotion ORDER BY emotion",
+        )
+        .bind(tenant)
+        .bind(until_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError> {
         let (table, id, col) = column.sql();
         Ok(sqlx::query_as(&format!("SELECT tenant_id, {id}, {col} FROM {table} WHERE {col} IS NOT NULL")).fetch_all(&self.pool).await?)
@@ -1606,9 +1834,14 @@ impl Store for SqlStore {
             .bind(sub)
             .fetch_all(&mut *tx)
             .await?;
-        let (mut interventions, mut alerts, mut detections) = (0, 0, 0);
+        let (mut interventions, mut alerts, mut detections, mut decisions) = (0, 0, 0, 0);
         for (s,) in &sessions {
-            for (table, n) in [("interventions", &mut interventions), ("alerts", &mut alerts), ("detections", &mut detections)] {
+            for (table, n) in [
+                ("interventions", &mut interventions),
+                ("alerts", &mut alerts),
+                ("detections", &mut detections),
+                ("decisions", &mut decisions),
+            ] {
                 *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND session = $2"))
                     .bind(tenant)
                     .bind(s)
@@ -1623,7 +1856,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let mut removed = vec![("interventions", interventions), ("alerts", alerts), ("detections", detections)];
+        let mut removed = vec![("interventions", interventions), ("alerts", alerts), ("detections", detections), ("decisions", decisions)];
         for (table, col) in [("sessions", "user_sub"), ("contexts", "sub"), ("strength_snapshots", "sub"), ("customers", "sub")] {
             let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} = $2"))
                 .bind(tenant)
@@ -1643,6 +1876,7 @@ impl Store for SqlStore {
         for (table, col) in [
             ("interventions", "created_ms"),
             ("alerts", "created_ms"),
+            ("decisions", "created_ms"),
             ("detections", "created_ms"),
             ("sessions", "started_ms"),
             ("contexts", "expires_ms"),

@@ -34,6 +34,8 @@ pub struct Counters {
     pub persist_failed: AtomicU64,
     /// In-page interventions not shown because the customer said they were busy.
     pub suppressed_busy: AtomicU64,
+    /// Decisions in the holdout (control: no intervention, on purpose).
+    pub held_out: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -63,6 +65,8 @@ pub struct CountersSnapshot {
     pub persist_failed: u64,
     #[allow(missing_docs)]
     pub suppressed_busy: u64,
+    #[allow(missing_docs)]
+    pub held_out: u64,
 }
 
 macro_rules! snapshot {
@@ -85,7 +89,8 @@ impl Counters {
             alerts_failed,
             identity_rejected,
             persist_failed,
-            suppressed_busy
+            suppressed_busy,
+            held_out
         )
     }
 }
@@ -127,7 +132,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 12] = [
+        let rows: [(&str, Getter); 13] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -140,6 +145,7 @@ impl Metrics {
             ("identity_rejected", |s| s.identity_rejected),
             ("persist_failed", |s| s.persist_failed),
             ("suppressed_busy", |s| s.suppressed_busy),
+            ("held_out", |s| s.held_out),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

@@ -391,6 +391,12 @@ impl TenantApi {
         expect_json(&format!("POST {path}"), answer, expected).await
     }
 
+    /// `PUT path` with a JSON body; any status of `expected` is success.
+    pub async fn put(&self, path: &str, body: &Value, expected: &[StatusCode]) -> Result<Value, HostError> {
+        let answer = self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.secret_key).json(body).send().await;
+        expect_json(&format!("PUT {path}"), answer, expected).await
+    }
+
     /// `GET path`, expecting 200 and a JSON body of type `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HostError> {
         let answer = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.secret_key).send().await;

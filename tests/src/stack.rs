@@ -143,6 +143,9 @@ impl Stack {
         let server = sentientiq_server::start(config).await.map_err(|e| StackError::Server(e.to_string()))?;
         let site = host::provision(&server.public_url, ADMIN_TOKEN, &site_dir, &util::www_dir()).await?;
         let api = site.api();
+        // The journeys check that every rage is answered: no holdout here (the server's suite
+        // tests the holdout; the demo keeps the default 10%).
+        api.put("/v1/intervention-policy", &serde_json::json!({"holdout_share": 0.0}), &[reqwest::StatusCode::OK]).await?;
         Ok(Stack { twilio, site, api, server, database, _dir: dir })
     }
 

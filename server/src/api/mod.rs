@@ -4,6 +4,7 @@
 //! [`access`].
 
 pub mod access;
+pub mod learning;
 pub mod people;
 
 use std::convert::Infallible;
@@ -188,6 +189,8 @@ pub async fn create_tenant(
         thresholds: "{}".into(),
         token_policy: String::new(),
         retention_days: DEFAULT_RETENTION_DAYS,
+        holdout_share: crate::bandit::DEFAULT_HOLDOUT_SHARE,
+        outcome_window_ms: crate::interventions::DEFAULT_OUTCOME_WINDOW_MS,
     };
     if let Some(o) = &body.owner {
         // Checked before the tenant exists, so a bad owner leaves nothing behind.

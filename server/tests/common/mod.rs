@@ -127,9 +127,13 @@ impl TestServer {
     }
 
     /// Creates a tenant through the admin API.
+    /// Creates a tenant through the admin API, with no holdout (every decision intervenes:
+    /// what most tests check; `people.rs`/`learning.rs` test the holdout).
     pub async fn tenant(&self, name: &str) -> Value {
         let (s, t) = self.post("/v1/admin/tenants", ADMIN, json!({"name": name})).await;
         assert_eq!(s, 201, "{t}");
+        let (s, p) = self.put("/v1/intervention-policy", t["secret_key"].as_str().unwrap(), json!({"holdout_share": 0.0})).await;
+        assert_eq!(s, 200, "{p}");
         t
     }
 

@@ -139,6 +139,8 @@ async fn run(postgres: bool) -> Result<(), String> {
             thresholds: "{}".into(),
             token_policy: String::new(),
             retention_days: 30,
+            holdout_share: sentientiq_server::bandit::DEFAULT_HOLDOUT_SHARE,
+            outcome_window_ms: sentientiq_server::interventions::DEFAULT_OUTCOME_WINDOW_MS,
         })
         .await
         .map_err(|e| format!("create tenant: {e}"))?;

@@ -1,0 +1,216 @@
+//! Interventions that learn: the tenant's variants, its holdout share and outcome window,
+//! outcomes reported by the host backend, and the uplift against the holdout with its interval.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{text_field, Actor, Body, Role};
+use crate::bandit::{self, MAX_VARIANT_TEXT_BYTES};
+use crate::error::ApiError;
+use crate::store::{OutcomeFor, VariantRecord};
+use crate::AppState;
+
+/// Longest outcome window a tenant may set, ms (7 days).
+pub const MAX_OUTCOME_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/variants", get(list_variants).post(add_variant))
+        .route("/v1/variants/{id}", delete(delete_variant))
+        .route("/v1/intervention-policy", get(policy).put(set_policy))
+        .route("/v1/outcomes", post(outcome))
+        .route("/v1/uplift", get(uplift))
+}
+
+/// `GET /v1/variants`: the tenant's intervention variants.
+#[utoipa::path(get, path = "/v1/variants", tag = "interventions", responses((status = 200, description = "the variants")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn list_variants(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    let all = app.store.all_variants().await?;
+    let mine: Vec<&VariantRecord> = all.iter().filter(|(t, _)| *t == actor.tenant.id).map(|(_, v)| v).collect();
+    let arms: Vec<serde_json::Value> = app
+        .store
+        .all_arms()
+        .await?
+        .into_iter()
+        .filter(|a| a.0 == actor.tenant.id)
+        .map(|(_, emotion, section, variant, successes, failures)| json!({"emotion": emotion, "section": section, "variant_id": variant, "successes": successes, "failures": failures}))
+        .collect();
+    Ok(Json(json!({"variants": mine, "arms": arms})))
+}
+
+/// Body of `POST /v1/variants`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewVariant {
+    id: String,
+    emotion: String,
+    /// A section name, or empty/absent for every section without its own variants.
+    #[serde(default)]
+    section: String,
+    /// `message`, `help`, `discount`, `callback`, `card` or `nothing`.
+    kind: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /v1/variants`: adds a variant for (emotion, section); it starts with a uniform prior.
+#[utoipa::path(post, path = "/v1/variants", tag = "interventions", request_body = NewVariant, responses((status = 201, description = "added"), (status = 400, description = "bad field"), (status = 409, description = "id taken")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<NewVariant>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let id = text_field("id", &b.id)?;
+    if shared_physics::Emotion::from_name(&b.emotion).is_none_or(|e| e == shared_physics::Emotion::Engaged) {
+        return Err(ApiError::bad_request(
+            "emotion must be rage, frustration, confusion, hesitation or abandonment",
+            json!({"field": "emotion"}),
+        ));
+    }
+    let kind: bandit::VariantKind = serde_json::from_value(json!(b.kind))
+        .map_err(|_| ApiError::bad_request("kind must be message, help, discount, callback, card or nothing", json!({"field": "kind"})))?;
+    let shows = matches!(
+        kind,
+        bandit::VariantKind::Message | bandit::VariantKind::Help | bandit::VariantKind::Discount | bandit::VariantKind::Callback
+    );
+    if shows && (b.text.trim().is_empty() || b.text.len() > MAX_VARIANT_TEXT_BYTES) {
+        return Err(ApiError::bad_request(
+            format!("text must be 1..={MAX_VARIANT_TEXT_BYTES} bytes for a {} variant", b.kind),
+            json!({"field": "text"}),
+        ));
+    }
+    let v = VariantRecord {
+        id: id.to_string(),
+        emotion: b.emotion.clone(),
+        section: b.section.trim().to_string(),
+        kind: b.kind.clone(),
+        text: b.text.trim().to_string(),
+        created_ms: crate::now_ms(),
+    };
+    if !app.store.add_variant(&actor.tenant.id, &v).await? {
+        return Err(ApiError::conflict("a variant with this id exists"));
+    }
+    app.learning.reload(app.store.as_ref()).await?;
+    actor
+        .audit(&app, "variant.add", &format!("variant:{}", v.id), json!({"emotion": v.emotion, "section": v.section, "kind": v.kind}))
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `DELETE /v1/variants/{id}`.
+#[utoipa::path(delete, path = "/v1/variants/{id}", tag = "interventions", params(("id" = String, Path)), responses((status = 200, description = "deleted"), (status = 404, description = "no such variant")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn delete_variant(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Member)?;
+    if !app.store.delete_variant(&actor.tenant.id, &id).await? {
+        return Err(ApiError::not_found("variant"));
+    }
+    app.learning.reload(app.store.as_ref()).await?;
+    actor.audit(&app, "variant.delete", &format!("variant:{id}"), json!({})).await?;
+    Ok(Json(json!({"id": id, "deleted": true})))
+}
+
+/// `GET /v1/intervention-policy`.
+#[utoipa::path(get, path = "/v1/intervention-policy", tag = "interventions", responses((status = 200, description = "holdout share and outcome window")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn policy(actor: Actor) -> Json<serde_json::Value> {
+    Json(json!({"holdout_share": actor.tenant.holdout_share, "outcome_window_ms": actor.tenant.outcome_window_ms}))
+}
+
+/// Body of `PUT /v1/intervention-policy`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PolicyBody {
+    /// Share of decisions held out as control, 0..=0.5 (default 0.1).
+    holdout_share: f64,
+    /// How long after a decision an outcome counts for it, ms (default 30 minutes).
+    #[serde(default)]
+    outcome_window_ms: Option<i64>,
+}
+
+/// `PUT /v1/intervention-policy`.
+#[utoipa::path(put, path = "/v1/intervention-policy", tag = "interventions", request_body = PolicyBody, responses((status = 200, description = "stored"), (status = 400, description = "out of range")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn set_policy(State(app): State<AppState>, actor: Actor, body: Body<PolicyBody>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    bandit::Policy::new(b.holdout_share).map_err(|e| ApiError::bad_request(e.to_string(), json!({"field": "holdout_share"})))?;
+    let window = b.outcome_window_ms.unwrap_or(actor.tenant.outcome_window_ms);
+    if !(60_000..=MAX_OUTCOME_WINDOW_MS).contains(&window) {
+        return Err(ApiError::bad_request(
+            format!("outcome_window_ms must be 60000..={MAX_OUTCOME_WINDOW_MS}"),
+            json!({"field": "outcome_window_ms"}),
+        ));
+    }
+    let t = &actor.tenant.id;
+    app.store.set_intervention_policy(t, b.holdout_share, window).await?;
+    app.identity_changed(t).await?;
+    let after = json!({"holdout_share": b.holdout_share, "outcome_window_ms": window});
+    actor.audit(&app, "interventions.policy", "intervention-policy", after.clone()).await?;
+    Ok(Json(after))
+}
+
+/// Body of `POST /v1/outcomes`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct OutcomeBody {
+    /// The session (16 hex digits) the outcome happened in, or
+    #[serde(default)]
+    session: Option<String>,
+    /// the customer it happened to.
+    #[serde(default)]
+    sub: Option<String>,
+    /// What happened, e.g. `purchase`, `cancel`, `signup`.
+    event: String,
+    /// Whether it is a conversion (default: true for anything but `cancel`/`churn`).
+    #[serde(default)]
+    converted: Option<bool>,
+}
+
+/// `POST /v1/outcomes`: what happened after a decision, from the host backend; attributed to
+/// the newest decision of the session (or person) within the tenant's outcome window, once.
+#[utoipa::path(post, path = "/v1/outcomes", tag = "interventions", request_body = OutcomeBody, responses((status = 201, description = "attributed to a decision"), (status = 200, description = "no decision in the window to attribute to"), (status = 400, description = "bad field")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<OutcomeBody>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let event = text_field("event", &b.event)?;
+    let converted = b.converted.unwrap_or(!matches!(event, "cancel" | "churn"));
+    let who = match (b.session.as_deref(), b.sub.as_deref()) {
+        (Some(s), _) => OutcomeFor::Session(text_field("session", s)?),
+        (None, Some(u)) => OutcomeFor::Person(text_field("sub", u)?),
+        (None, None) => {
+            return Err(ApiError::bad_request("give the session or the sub the outcome belongs to", json!({"field": "session"})))
+        }
+    };
+    let now = crate::now_ms();
+    let t = &actor.tenant;
+    match app.store.record_outcome(&t.id, who, now - t.outcome_window_ms, event, converted, now).await? {
+        Some(decision) => {
+            app.learning.reload(app.store.as_ref()).await?;
+            Ok((StatusCode::CREATED, Json(json!({"decision": decision, "event": event, "converted": converted}))).into_response())
+        }
+        None => Ok(Json(
+            json!({"decision": null, "event": event, "converted": converted, "reason": "no decision without an outcome in the window"}),
+        )
+        .into_response()),
+    }
+}
+
+/// `GET /v1/uplift`: per emotion, the conversion of treated decisions against the holdout,
+/// the uplift and its 95% interval (Newcombe), over decisions whose outcome is in or whose
+/// window has closed.
+#[utoipa::path(get, path = "/v1/uplift", tag = "interventions", responses((status = 200, description = "uplift per emotion with its interval")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn uplift(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = &actor.tenant;
+    let rows = app.store.uplift_counts(&t.id, crate::now_ms() - t.outcome_window_ms).await?;
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|(emotion, tc, tn, hc, hn)| {
+            let u = bandit::uplift((tc.max(0) as u64, tn.max(0) as u64), (hc.max(0) as u64, hn.max(0) as u64), 0.95);
+            json!({"emotion": emotion, "treated": {"conversions": tc, "n": tn}, "holdout": {"conversions": hc, "n": hn}, "uplift": u})
+        })
+        .collect();
+    Ok(Json(json!({"holdout_share": t.holdout_share, "emotions": items})))
+}
