@@ -112,7 +112,7 @@ impl Widget {
     /// with every listener bound to `signal`. `options`: `{host, siteKey, token, container?,
     /// interventions?}` (see [`read::Options`]). Throws an `Error` naming the bad option.
     pub fn mount(host: HtmlElement, signal: AbortSignal, options: JsValue) -> Result<Widget, JsValue> {
-        let options = read::options(&options).map_err(|e| js_sys::Error::new(&e.to_string()))?;
+        let options = read::options(&options).map_err(|e| js_sys::Error::new(e.message()))?;
         let window = web_sys::window().ok_or_else(|| js_sys::Error::new("no window"))?;
         let doc = window.document().ok_or_else(|| js_sys::Error::new("no document"))?;
         let root = host.attach_shadow(&ShadowRootInit::new(ShadowRootMode::Closed))?;

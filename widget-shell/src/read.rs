@@ -59,6 +59,18 @@ pub enum OptionsError {
     Container,
 }
 
+impl OptionsError {
+    /// The error's text, without `core::fmt` (which the module otherwise needs little of).
+    pub fn message(&self) -> &'static str {
+        match self {
+            OptionsError::Host => "options.host must be the server's origin, like https://api.example.com",
+            OptionsError::SiteKey => "options.siteKey must be the publishable site key (pk_…)",
+            OptionsError::Token => "options.token must be the visitor token the host app signed",
+            OptionsError::Container => "options.container must be an element",
+        }
+    }
+}
+
 /// The options of `SentientIQWidget.mount`.
 #[derive(Debug)]
 pub struct Options {

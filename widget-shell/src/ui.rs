@@ -148,7 +148,9 @@ impl View {
         let doc = &self.doc;
         let c = el(doc, "div", "", "")?;
         if let Some(name) = &me.name {
-            add(doc, &c, "p", "hello", &format!("Hi {name}"))?;
+            let mut hello = String::from("Hi ");
+            hello.push_str(name);
+            add(doc, &c, "p", "hello", &hello)?;
         }
         match me.strength {
             Some(s) => {
@@ -209,7 +211,7 @@ impl View {
             let mut best = String::from("Best strength: ");
             best.push_str(&int(rounded(y.best)));
             items.push(best);
-            let mut change = String::from("Change since then: ");
+            let mut change = String::from("Change over this time: ");
             change.push_str(&signed(y.change));
             items.push(change);
             list(doc, &c, "Your year with us", "year", &items)?;
