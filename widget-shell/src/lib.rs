@@ -43,8 +43,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    AbortSignal, AddEventListenerOptions, CssStyleSheet, Event, EventTarget, Headers, HtmlElement, KeyboardEvent, Request, RequestCredentials,
-    RequestInit, RequestMode, Response, ShadowRootInit, ShadowRootMode, Window,
+    AbortSignal, AddEventListenerOptions, CssStyleSheet, Event, EventTarget, Headers, HtmlElement, KeyboardEvent, Request,
+    RequestCredentials, RequestInit, RequestMode, Response, ShadowRootInit, ShadowRootMode, Window,
 };
 
 use crate::model::Context;
@@ -129,14 +129,7 @@ impl Widget {
                 doc.body().ok_or_else(|| js_sys::Error::new("no body"))?.append_child(&host)?;
             }
         }
-        let inner = Rc::new(Inner {
-            options,
-            window,
-            host,
-            signal,
-            view,
-            alive: Cell::new(true),
-        });
+        let inner = Rc::new(Inner { options, window, host, signal, view, alive: Cell::new(true) });
         listen(&inner)?;
         load(&inner)?;
         Ok(Widget { inner })
@@ -225,7 +218,7 @@ fn listen(inner: &Rc<Inner>) -> Result<(), JsValue> {
 /// guarded callback never throws), so nothing reaches the page as an unhandled rejection.
 fn then(p: &Promise, ok: impl FnOnce(JsValue) -> JsValue + 'static, err: impl FnOnce(JsValue) -> JsValue + 'static) {
     let (ok, err) = (guarded(Closure::once_into_js(ok)), guarded(Closure::once_into_js(err)));
-    if let Ok(then) = Reflect::get(p, &"then".into()).and_then(|t| t.dyn_into::<Function>().map_err(JsValue::from)) {
+    if let Ok(then) = Reflect::get(p, &"then".into()).and_then(|t| t.dyn_into::<Function>()) {
         let _ = then.call2(p, &ok, &err);
     }
 }

@@ -58,7 +58,7 @@ fn add(doc: &Document, parent: &Element, tag: &str, class: &str, text: &str) -> 
 
 /// Appends `<h2>` with `title` and a `<ul>` of `items` to `parent`; returns the list.
 fn list(doc: &Document, parent: &Element, title: &str, class: &str, items: &[String]) -> Result<Element, JsValue> {
-    add(doc, &parent, "h2", "", title)?;
+    add(doc, parent, "h2", "", title)?;
     let ul = el(doc, "ul", class, "")?;
     for item in items {
         add(doc, &ul, "li", "", item)?;
