@@ -19,18 +19,20 @@
  */
 import init, { install, Widget } from './widget_shell.js';
 
+// Mounted widgets: {ctl, host, widget}. Holding the module's Widget object here keeps it from
+// being freed (and so removed from the page) when the host drops its handle without destroy().
 const live = new Set();
 let dead = false;
 let loading;
 
-// Removes every widget; the module is not entered again.
+// Removes every widget; the module is not entered again. `live` keeps its entries: dropping
+// them would let wasm-bindgen's finalizer call into the stopped module.
 const fault = () => {
   dead = true;
   for (const w of live) {
     w.ctl.abort();
     w.host.remove();
   }
-  live.clear();
 };
 
 // `f`, made unable to throw into the page.
@@ -53,14 +55,15 @@ export function mount(options) {
   const stop = () => {
     w.ctl.abort();
     w.host.remove();
-    live.delete(w);
+    // After a fault the entry stays (see fault).
+    dead || live.delete(w);
   };
   return {
     ready: load()
       .then(() => {
         if (dead || w.ctl.signal.aborted) return false;
         live.add(w);
-        widget = Widget.mount(w.host, w.ctl.signal, options || {});
+        w.widget = widget = Widget.mount(w.host, w.ctl.signal, options || {});
         return true;
       })
       .catch((e) => {

@@ -399,6 +399,18 @@ await evaluate(`mountWidget({ container: document.getElementById('container') })
 check('mounted inline in a container when one is given', await evaluate(`document.querySelector('siq-widget')?.parentElement?.id === 'container' &&
   getComputedStyle(document.querySelector('siq-widget')).position === 'static'`));
 
+// 14. A host that drops its handle without destroy(): the widget stays through garbage collection.
+await open();
+await mount();
+await loaded();
+await evaluate(`window.__w = null`);
+await send('HeapProfiler.collectGarbage');
+await sleep(300);
+await send('HeapProfiler.collectGarbage');
+await sleep(300);
+check('a dropped handle is not a destroy: the widget survives garbage collection', (await evaluate(`!!document.querySelector('siq-widget')`)) &&
+  (await inShadow((root) => root.querySelector('.score').textContent)) === '72');
+
 check('no uncaught exception or unhandled rejection reached any page', exceptions.length === 0, exceptions);
 const failed = results.filter((r) => !r.ok).length;
 console.log(`\nwidget browser checks: ${results.length - failed} passed, ${failed} failed, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
