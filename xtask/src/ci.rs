@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::util::{cargo, ensure_target, run};
-use crate::{package, sdk, services};
+use crate::{package, sdk, services, widget};
 
 /// The bare-metal target that proves `shared-physics` is `no_std` without an allocator.
 pub const BARE_METAL: &str = "thumbv7em-none-eabihf";
@@ -36,6 +36,11 @@ pub fn ci(root: &Path) -> Result<(), String> {
 
     step("the SDK's JavaScript in Chromium (reconnect, offline queue, beacon, CSP, XSS-safe text)");
     run(std::process::Command::new("node").current_dir(root).args(["--experimental-websocket", "sdk-wasm/js/test/run.mjs"]))?;
+
+    step("the customer widget: build, size budget, Chromium checks (CSP, XSS, errors, panics, listeners, keyboard, hostile CSS)");
+    widget::build_all(root)?;
+    widget::size(root)?;
+    widget::check(root)?;
 
     step("unit, integration and browser tests");
     run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;

@@ -15,6 +15,8 @@
 //! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
 //!   `target/package/`; `cargo xtask package-test` installs it into a fresh Vite app and checks
 //!   in Chromium that its frames reach the real server.
+//! * `cargo xtask build-widget` builds the customer widget into `target/widget/` and prints its
+//!   size against its own budget; `cargo xtask widget-check` also runs its Chromium checks.
 //! * `cargo xtask bench peers` measures our SDK beside posthog-js, Clarity, Sentry (+ replay)
 //!   and OpenReplay in one Chromium on one page with the same input (needs the npm registry).
 
@@ -27,13 +29,14 @@ mod peers;
 mod sdk;
 mod services;
 mod util;
+mod widget;
 
 use std::process::ExitCode;
 
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench bandit>";
+    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -53,6 +56,8 @@ fn main() -> ExitCode {
     let root = util::workspace_root();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["build-sdk"] => sdk::build(&root).map(|_| ()),
+        ["build-widget"] => widget::build_all(&root).and_then(|_| widget::size(&root)).map(|_| ()),
+        ["widget-check"] => widget::build_all(&root).and_then(|_| widget::size(&root)).and_then(|_| widget::check(&root)),
         ["size"] => sdk::build(&root).and_then(|_| sdk::size(&root)).map(|_| ()),
         ["demo"] => demo::demo(&root),
         ["ci"] => ci::ci(&root),
