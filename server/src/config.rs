@@ -32,6 +32,9 @@ pub struct Config {
     /// Folder of the built SDK (`sdk.js`, `sdk-worker.js`, `sdk.wasm`). `SIQ_SDK_DIR`, default
     /// `target/sdk`.
     pub sdk_dir: PathBuf,
+    /// Folder of the built customer widget (`widget.js`, `widget_shell.js`,
+    /// `widget_shell_bg.wasm`), served at `/widget/`. `SIQ_WIDGET_DIR`, default `target/widget`.
+    pub widget_dir: PathBuf,
     /// Folder of the static pages (dashboard, session view). `SIQ_WWW_DIR`, default `www`.
     pub www_dir: PathBuf,
     /// Optional folder served before `www_dir` (a host's rendered pages, e.g. the demo store).
@@ -92,6 +95,7 @@ impl Default for Config {
             link_secret: random_secret(),
             link_ttl_secs: 86_400,
             sdk_dir: "target/sdk".into(),
+            widget_dir: "target/widget".into(),
             www_dir: "www".into(),
             site_dir: None,
             twilio: None,
@@ -154,6 +158,7 @@ impl Config {
             link_secret: get("SIQ_LINK_SECRET").map(String::into_bytes).unwrap_or(d.link_secret),
             link_ttl_secs: parse("SIQ_LINK_TTL_SECS", get("SIQ_LINK_TTL_SECS"), d.link_ttl_secs)?,
             sdk_dir: get("SIQ_SDK_DIR").map(Into::into).unwrap_or(d.sdk_dir),
+            widget_dir: get("SIQ_WIDGET_DIR").map(Into::into).unwrap_or(d.widget_dir),
             www_dir: get("SIQ_WWW_DIR").map(Into::into).unwrap_or(d.www_dir),
             site_dir: get("SIQ_SITE_DIR").map(Into::into),
             twilio,

@@ -274,6 +274,21 @@ pub fn app(state: AppState) -> Router {
         .route_service("/sdk.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.wasm")))
         .route_service("/sdk-emotions.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-emotions.wasm")))
         .layer(cors);
+    // The widget and the customer's own routes are called from the host's pages, on another
+    // origin: CORS without credentials (the visitor token travels in a header).
+    let widget_cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static("x-siq-site-key"),
+        ]);
+    let widget = Router::new()
+        .nest_service("/widget", ServeDir::new(&state.config.widget_dir))
+        .route("/v1/me", get(api::people::me))
+        .route("/v1/me/context", post(api::people::my_context))
+        .layer(widget_cors);
     let www = ServeDir::new(&state.config.www_dir);
     let static_files = match &state.config.site_dir {
         Some(site) => Router::new().fallback_service(ServeDir::new(site).fallback(www)),
@@ -302,6 +317,7 @@ pub fn app(state: AppState) -> Router {
         .route("/s/{session}", get(api::session_page))
         .route("/", get(|| async { axum::response::Redirect::temporary("/dashboard.html") }))
         .merge(sdk)
+        .merge(widget)
         .merge(static_files)
         .with_state(state)
 }

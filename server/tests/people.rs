@@ -346,3 +346,62 @@ async fn personal_fields_are_sealed_at_rest_and_survive_a_key_rotation() {
     assert_eq!(s.get("/v1/customers/zoe", &sk).await.1["email"], "jane@acme.example");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_customer_sees_and_shapes_their_own_record_from_another_origin() {
+    let s = TestServer::start(Backend::Embedded).await;
+    let t = s.tenant("Shop").await;
+    let (pk, sk) = (t["site_key"].as_str().unwrap(), t["secret_key"].as_str().unwrap());
+    visit(&s, &t, 0x77, "mia", "acme").await;
+    s.eventually("/v1/customers", sk, |v| v["items"].as_array().is_some_and(|i| i.len() == 1)).await;
+    let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "mia", "acme");
+
+    // The browser's preflight from the host's origin is answered for the widget's headers.
+    let pre = s
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/me/context", s.url))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type,x-siq-site-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.status().is_success());
+    let allowed = pre.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed.contains("x-siq-site-key") && allowed.contains("authorization"), "{allowed}");
+
+    let me = |key: &'static str, token: String| {
+        let (http, url, pk) = (s.http.clone(), format!("{}/v1/me", s.url), pk.to_string());
+        async move {
+            let key = if key == "pk" { pk } else { key.to_string() };
+            let r = http
+                .get(url)
+                .header("x-siq-site-key", key)
+                .bearer_auth(token)
+                .header("origin", "https://shop.example")
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.headers().get("access-control-allow-origin").is_some(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (st, cors, v) = me("pk", token.clone()).await;
+    assert_eq!((st, cors), (200, true), "{v}");
+    assert_eq!(v["sub"], "mia");
+    assert_eq!(v["factors"].as_array().unwrap().len(), 5);
+    assert_eq!(me("pk", "not-a-token".into()).await.0, 401);
+    assert_eq!(me("pk_unknown", token.clone()).await.0, 401);
+
+    let r = s
+        .http
+        .post(format!("{}/v1/me/context", s.url))
+        .header("x-siq-site-key", pk)
+        .bearer_auth(&token)
+        .json(&json!({"state": "exploring"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(s.get("/v1/customers/mia", sk).await.1["context"]["state"], "exploring", "the business sees it");
+    s.stop().await;
+}

@@ -19,6 +19,9 @@ use crate::error::ApiError;
 use crate::store::{CustomerCursor, CustomerOrder, TimeCursor};
 use crate::AppState;
 
+/// Daily snapshots `GET /v1/me` returns (a year and a day: the widget's "your year with us").
+pub const ME_HISTORY_DAYS: i64 = 366;
+
 /// How far back `POST /v1/confirm` looks for a confirmed detection, ms.
 pub const CONFIRM_WINDOW_MS: i64 = 120_000;
 
@@ -30,8 +33,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/customers/{sub}/export", get(export))
         .route("/v1/segments", get(segments))
         .route("/v1/contexts", get(list_contexts).post(share_context))
-        .route("/v1/me", get(me))
-        .route("/v1/me/context", post(my_context))
         .route("/v1/transactions", get(list_transactions))
         .route("/v1/transactions/csv", post(upload_transactions))
         .route("/v1/confirm", post(confirm))
@@ -204,7 +205,7 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<
         "strength": c.as_ref().map(|c| c.strength),
         "segment": c.as_ref().map(|c| c.segment.clone()),
         "factors": c.as_ref().map(|c| c.factors.clone()),
-        "history": app.store.snapshots(&tenant.id, &claims.sub, 30).await?,
+        "history": app.store.snapshots(&tenant.id, &claims.sub, ME_HISTORY_DAYS).await?,
         "context": app.identity.context(&tenant.id, &claims.sub, crate::now_ms()),
     })))
 }
