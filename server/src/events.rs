@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::customers::ErosionRecord;
-use crate::store::{AlertRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, InterventionRecord, SessionRecord};
+use crate::store::{
+    AlertRecord, CardRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, InterventionRecord, SessionRecord,
+};
 
 /// A durable event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,8 @@ pub enum Event {
     Erosion(ErosionRecord),
     /// The intervention policy decided (holdout included) for a detection.
     Decision(DecisionRecord),
+    /// A conversation card was queued for a human.
+    Card(CardRecord),
 }
 
 impl Event {
@@ -39,6 +43,7 @@ impl Event {
             Event::Context(_) => "context",
             Event::Erosion(_) => "erosion",
             Event::Decision(_) => "decision",
+            Event::Card(_) => "card",
         }
     }
 
@@ -53,6 +58,7 @@ impl Event {
             Event::Context(r) => &r.tenant_id,
             Event::Erosion(r) => &r.tenant_id,
             Event::Decision(r) => &r.tenant_id,
+            Event::Card(r) => &r.tenant_id,
         }
     }
 
@@ -70,6 +76,7 @@ impl Event {
             Event::Context(r) => Some(&r.sub),
             Event::Erosion(r) => Some(&r.sub),
             Event::Decision(r) => r.sub.as_deref(),
+            Event::Card(r) => r.sub.as_deref(),
             Event::Intervention(_) | Event::Alert(_) => None,
         }
     }
@@ -85,6 +92,7 @@ impl Event {
             Event::Context(r) => r.set_ms,
             Event::Erosion(r) => r.at_ms,
             Event::Decision(r) => r.created_ms,
+            Event::Card(r) => r.created_ms,
         }
     }
 
@@ -96,6 +104,7 @@ impl Event {
             Event::Intervention(r) => Some(&r.session),
             Event::Alert(r) => Some(&r.session),
             Event::Decision(r) => Some(&r.session),
+            Event::Card(r) => Some(&r.session),
             Event::Customer(_) | Event::Context(_) | Event::Erosion(_) => None,
         }
     }

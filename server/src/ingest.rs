@@ -451,7 +451,32 @@ impl Conn {
                         created_ms: decided_ms,
                     }));
                 }
-                crate::interventions::Action::Card | crate::interventions::Action::Nothing => {}
+                crate::interventions::Action::Card => {
+                    inc(&b.counters.cards);
+                    let facts = crate::interventions::CardFacts {
+                        name: record.user_name.as_deref(),
+                        account: record.account_name.as_deref(),
+                        value_cents: record.value_cents,
+                        context: shared.as_ref().map(|c| c.state.as_str()),
+                        emotion: d.emotion,
+                        section: &record.section,
+                    };
+                    app.publish_event(Event::Card(crate::store::CardRecord {
+                        id: format!("cd_{}_{seq}", b.hex),
+                        tenant_id: b.tenant.id.clone(),
+                        session: b.hex.clone(),
+                        sub: record.user.clone(),
+                        emotion: d.emotion.name().into(),
+                        section: record.section.clone(),
+                        opener: crate::interventions::opener(&facts),
+                        state: "pending".into(),
+                        outcome: None,
+                        actor: None,
+                        created_ms: decided_ms,
+                        updated_ms: decided_ms,
+                    }));
+                }
+                crate::interventions::Action::Nothing => {}
             }
         }
 

@@ -156,6 +156,59 @@ impl Learning {
     }
 }
 
+/// What a card's opener is written from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CardFacts<'a> {
+    /// The customer's name, if their token carried one.
+    pub name: Option<&'a str>,
+    /// Their account's name.
+    pub account: Option<&'a str>,
+    /// The account's lifetime value, cents.
+    pub value_cents: i64,
+    /// What they told us (`busy`, `stuck`, `exploring`, `frustrated`).
+    pub context: Option<&'a str>,
+    /// The emotion detected.
+    pub emotion: Emotion,
+    /// Where (section name, may be empty).
+    pub section: &'a str,
+}
+
+/// The opener a human gets on a conversation card: rule-based, from the identity, the shared
+/// state and the detection only (no invented facts). The first sentence is for the human
+/// (who, worth what, what happened where), the quoted one is what they might say.
+pub fn opener(f: &CardFacts<'_>) -> String {
+    let who = match (f.name, f.account) {
+        (Some(n), Some(a)) => format!("{n} ({a})"),
+        (Some(n), None) => n.to_string(),
+        (None, Some(a)) => format!("A customer of {a}"),
+        (None, None) => "An anonymous visitor".to_string(),
+    };
+    let worth = if f.value_cents > 0 { format!(", an account worth ${}", f.value_cents / 100) } else { String::new() };
+    let place = if f.section.is_empty() { String::new() } else { format!(" on {}", f.section) };
+    let what = match f.emotion {
+        Emotion::Rage => "is clicking repeatedly at something that does not respond",
+        Emotion::Frustration => "keeps clicking things that do nothing",
+        Emotion::Confusion => "is going back and forth without finding their way",
+        Emotion::Hesitation => "is hesitating between options",
+        Emotion::Abandonment => "looks about to leave",
+        Emotion::Engaged => "is reading attentively",
+    };
+    let said = match f.context {
+        Some("stuck") => " They told us they are stuck.",
+        Some("frustrated") => " They told us they are frustrated.",
+        Some("exploring") => " They told us they are just exploring.",
+        Some("busy") => " They told us they are busy: keep it short.",
+        _ => "",
+    };
+    let first = f.name.map(|n| n.split_whitespace().next().unwrap_or(n)).unwrap_or("there");
+    let line = match f.emotion {
+        Emotion::Hesitation => format!("Hi {first}, happy to help you compare{place}: what matters most to you?"),
+        Emotion::Abandonment => format!("Hi {first}, before you go: is there anything I can sort out for you right now?"),
+        _ => format!("Hi {first}, it looks like something{place} is not working for you. I can fix it with you right now."),
+    };
+    format!("{who}{worth} {what}{place}.{said} Suggested opener: \"{line}\"")
+}
+
 /// A variant kind from its stored name (unknown names read as `message`).
 pub fn kind_of(name: &str) -> VariantKind {
     serde_json::from_value(serde_json::Value::String(name.to_string())).unwrap_or(VariantKind::Message)
@@ -183,6 +236,25 @@ mod tests {
         assert!((70..130).contains(&held), "{held} of 1000 held out at 10%");
         assert!(choices.iter().all(|a| *a == Action::Holdout || *a == Action::Show(message(Emotion::Rage).into())));
         assert!((0..200).all(|seed| l.choose("t", Emotion::Rage, "x", 0.0, seed).action != Action::Holdout), "no holdout at 0");
+    }
+
+    #[test]
+    fn openers_say_who_what_where_and_only_that() {
+        let f = CardFacts {
+            name: Some("Jane Doe"),
+            account: Some("Acme Corp"),
+            value_cents: 1_500_000,
+            context: Some("stuck"),
+            emotion: Emotion::Rage,
+            section: "checkout",
+        };
+        let o = opener(&f);
+        assert!(o.starts_with("Jane Doe (Acme Corp), an account worth $15000 is clicking repeatedly"), "{o}");
+        assert!(o.contains(" on checkout.") && o.contains("told us they are stuck") && o.contains("\"Hi Jane,"), "{o}");
+        let anon =
+            opener(&CardFacts { name: None, account: None, value_cents: 0, context: None, emotion: Emotion::Hesitation, section: "" });
+        assert!(anon.starts_with("An anonymous visitor is hesitating") && !anon.contains("worth"), "{anon}");
+        assert!(anon.contains("Hi there"), "{anon}");
     }
 
     #[test]

@@ -561,6 +561,7 @@ async fn persist(app: &AppState, payload: &[u8]) {
             Event::Context(c) => app.store.add_context(c).await,
             Event::Erosion(_) => Ok(()),
             Event::Decision(d) => app.store.insert_decision(d).await,
+            Event::Card(c) => app.store.insert_card(c).await,
         };
         match r {
             Ok(()) => {

@@ -21,7 +21,7 @@ use crate::api::{self, access, learning, people};
         access::revoke_key, access::token_policy, access::set_token_policy, access::retention, access::set_retention,
         access::audit_log,
         learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
-        learning::outcome, learning::uplift,
+        learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
     components(schemas(ErrorBody)),

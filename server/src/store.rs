@@ -233,6 +233,35 @@ pub struct DecisionRecord {
     pub created_ms: i64,
 }
 
+/// A conversation card: a prepared opener for a human.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CardRecord {
+    /// Stable id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Session.
+    pub session: String,
+    /// The customer, when identified.
+    pub sub: Option<String>,
+    /// Emotion detected.
+    pub emotion: String,
+    /// Section it happened in.
+    pub section: String,
+    /// The opener for the human (from `cards::opener`).
+    pub opener: String,
+    /// `pending`, `actioned` or `completed`.
+    pub state: String,
+    /// How it ended (completed cards).
+    pub outcome: Option<String>,
+    /// Who last moved it (`user:{id}` or `key:{id}`).
+    pub actor: Option<String>,
+    /// Created, ms.
+    pub created_ms: i64,
+    /// Last moved, ms.
+    pub updated_ms: i64,
+}
+
 /// Whose newest decision an outcome belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutcomeFor<'a> {
@@ -668,6 +697,25 @@ pub trait Store: Send + Sync + 'static {
     /// Conversions of treated and held-out decisions whose outcome is in or whose window
     /// closed before `until_ms`, per emotion.
     async fn uplift_counts(&self, tenant: &str, until_ms: i64) -> Result<UpliftCounts, StoreError>;
+    /// Queues a card (idempotent by id).
+    async fn insert_card(&self, c: &CardRecord) -> Result<(), StoreError>;
+    /// A page of cards, optionally in one state, newest first.
+    async fn cards(&self, tenant: &str, state: Option<&str>, after: Option<&TimeCursor>, limit: i64)
+        -> Result<Vec<CardRecord>, StoreError>;
+    /// Whether the tenant has a card with this id.
+    async fn card_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+    /// Moves a card from one of `from` to `to`; false when it is not in one of them.
+    #[allow(clippy::too_many_arguments)] // the transition, named at the call site
+    async fn move_card(
+        &self,
+        tenant: &str,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        outcome: Option<&str>,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Every sealed personal field of `column` (`customers.email`, `users.email`,
     /// `contacts.address`): `(tenant, row id, stored value)`.
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError>;
@@ -1774,6 +1822,105 @@ impl Store for SqlStore {
         .await?)
     }
 
+    async fn insert_card(&self, c: &CardRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cards (id, tenant_id, session, sub, emotion, section, opener, state, outcome, actor, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.tenant_id)
+        .bind(&c.session)
+        .bind(&c.sub)
+        .bind(&c.emotion)
+        .bind(&c.section)
+        .bind(&c.opener)
+        .bind(&c.state)
+        .bind(&c.outcome)
+        .bind(&c.actor)
+        .bind(c.created_ms)
+        .bind(c.updated_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn cards(
+        &self,
+        tenant: &str,
+        state: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        let mut sql = "SELECT id, tenant_id, session, sub, emotion, section, opener, state, outcome, actor, created_ms, updated_ms FROM cards WHERE tenant_id = $1".to_string();
+        let mut n = 1;
+        if state.is_some() {
+            n += 1;
+            sql += &format!(" AND state = ${n}");
+        }
+        if after.is_some() {
+            sql += &format!(" AND (created_ms < ${} OR (created_ms = ${} AND id < ${}))", n + 1, n + 1, n + 2);
+            n += 2;
+        }
+        sql += &format!(" ORDER BY created_ms DESC, id DESC LIMIT ${}", n + 1);
+        let mut q = sqlx::query(&sql).bind(tenant);
+        if let Some(st) = state {
+            q = q.bind(st);
+        }
+        if let Some(c) = after {
+            q = q.bind(c.ms).bind(&c.id);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        let f = |r: &AnyRow| -> Result<CardRecord, sqlx::Error> {
+            Ok(CardRecord {
+                id: r.try_get("id")?,
+                tenant_id: r.try_get("tenant_id")?,
+                session: r.try_get("session")?,
+                sub: r.try_get("sub")?,
+                emotion: r.try_get("emotion")?,
+                section: r.try_get("section")?,
+                opener: r.try_get("opener")?,
+                state: r.try_get("state")?,
+                outcome: r.try_get("outcome")?,
+                actor: r.try_get("actor")?,
+                created_ms: r.try_get("created_ms")?,
+                updated_ms: r.try_get("updated_ms")?,
+            })
+        };
+        Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
+    }
+
+    async fn card_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM cards WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn move_card(
+        &self,
+        tenant: &str,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        outcome: Option<&str>,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let states: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 7)).collect();
+        let sql = format!(
+            "UPDATE cards SET state = $1, outcome = COALESCE($2, outcome), actor = $3, updated_ms = $4 WHERE tenant_id = $5 AND id = $6 AND state IN ({})",
+            states.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(to).bind(outcome).bind(actor).bind(at_ms).bind(tenant).bind(id);
+        for f in from {
+            q = q.bind(*f);
+        }
+        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+    }
+
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError> {
         let (table, id, col) = column.sql();
         Ok(sqlx::query_as(&format!("SELECT tenant_id, {id}, {col} FROM {table} WHERE {col} IS NOT NULL")).fetch_all(&self.pool).await?)
@@ -1834,13 +1981,14 @@ impl Store for SqlStore {
             .bind(sub)
             .fetch_all(&mut *tx)
             .await?;
-        let (mut interventions, mut alerts, mut detections, mut decisions) = (0, 0, 0, 0);
+        let (mut interventions, mut alerts, mut detections, mut decisions, mut cards) = (0, 0, 0, 0, 0);
         for (s,) in &sessions {
             for (table, n) in [
                 ("interventions", &mut interventions),
                 ("alerts", &mut alerts),
                 ("detections", &mut detections),
                 ("decisions", &mut decisions),
+                ("cards", &mut cards),
             ] {
                 *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND session = $2"))
                     .bind(tenant)
@@ -1856,7 +2004,21 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let mut removed = vec![("interventions", interventions), ("alerts", alerts), ("detections", detections), ("decisions", decisions)];
+        for (table, n) in [("decisions", &mut decisions), ("cards", &mut cards)] {
+            *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND sub = $2"))
+                .bind(tenant)
+                .bind(sub)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        let mut removed = vec![
+            ("interventions", interventions),
+            ("alerts", alerts),
+            ("detections", detections),
+            ("decisions", decisions),
+            ("cards", cards),
+        ];
         for (table, col) in [("sessions", "user_sub"), ("contexts", "sub"), ("strength_snapshots", "sub"), ("customers", "sub")] {
             let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} = $2"))
                 .bind(tenant)
@@ -1877,6 +2039,7 @@ impl Store for SqlStore {
             ("interventions", "created_ms"),
             ("alerts", "created_ms"),
             ("decisions", "created_ms"),
+            ("cards", "created_ms"),
             ("detections", "created_ms"),
             ("sessions", "started_ms"),
             ("contexts", "expires_ms"),

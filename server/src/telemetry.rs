@@ -36,6 +36,8 @@ pub struct Counters {
     pub suppressed_busy: AtomicU64,
     /// Decisions in the holdout (control: no intervention, on purpose).
     pub held_out: AtomicU64,
+    /// Conversation cards queued for a human.
+    pub cards: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -67,6 +69,8 @@ pub struct CountersSnapshot {
     pub suppressed_busy: u64,
     #[allow(missing_docs)]
     pub held_out: u64,
+    #[allow(missing_docs)]
+    pub cards: u64,
 }
 
 macro_rules! snapshot {
@@ -90,7 +94,8 @@ impl Counters {
             identity_rejected,
             persist_failed,
             suppressed_busy,
-            held_out
+            held_out,
+            cards
         )
     }
 }
@@ -132,7 +137,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 13] = [
+        let rows: [(&str, Getter); 14] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -146,6 +151,7 @@ impl Metrics {
             ("persist_failed", |s| s.persist_failed),
             ("suppressed_busy", |s| s.suppressed_busy),
             ("held_out", |s| s.held_out),
+            ("cards", |s| s.cards),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

@@ -160,3 +160,32 @@ async fn variants_compete_and_outcomes_feed_them_and_the_uplift() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_card_variant_queues_an_opener_for_a_human() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let a = s.tenant("A").await;
+        let b = s.tenant("B").await;
+        let (pk, sk, skb) = (a["site_key"].as_str().unwrap(), a["secret_key"].as_str().unwrap(), b["secret_key"].as_str().unwrap());
+        assert_eq!(s.post("/v1/variants", sk, json!({"id": "call-them", "emotion": "rage", "kind": "card"})).await.0, 201);
+        assert_eq!(rage_session(&s, pk, 0x3000).await, None, "a card shows nothing in the page");
+        let cards = s.eventually("/v1/cards?state=pending", sk, |v| v["items"].as_array().is_some_and(|i| i.len() == 1)).await;
+        let card = &cards["items"][0];
+        let opener = card["opener"].as_str().unwrap();
+        assert!(opener.starts_with("An anonymous visitor is clicking repeatedly") && opener.contains("on pricing"), "{opener}");
+        let id = card["id"].as_str().unwrap();
+        assert_eq!(s.get("/v1/stats", sk).await.1["cards"], 1);
+
+        assert_eq!(s.post(&format!("/v1/cards/{id}/action"), skb, json!({})).await.0, 404, "another tenant's card");
+        assert_eq!(s.post(&format!("/v1/cards/{id}/action"), sk, json!({})).await.0, 200);
+        assert_eq!(s.post(&format!("/v1/cards/{id}/action"), sk, json!({})).await.0, 409, "already actioned");
+        let done = s.post(&format!("/v1/cards/{id}/complete"), sk, json!({"outcome": "saved"})).await;
+        assert_eq!((done.0, done.1["state"].as_str()), (200, Some("completed")));
+        assert_eq!(s.post(&format!("/v1/cards/{id}/complete"), sk, json!({"outcome": "saved"})).await.0, 409);
+        let c = &s.get("/v1/cards?state=completed", sk).await.1["items"][0];
+        assert_eq!((c["outcome"].as_str(), c["actor"].as_str().map(|a| a.starts_with("key:"))), (Some("saved"), Some(true)));
+        assert_eq!(s.get("/v1/cards?state=lost", sk).await.0, 400);
+        s.stop().await;
+    }
+}

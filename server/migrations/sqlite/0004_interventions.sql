@@ -41,3 +41,19 @@ CREATE TABLE decisions (
 CREATE INDEX decisions_by_session ON decisions (tenant_id, session, created_ms);
 CREATE INDEX decisions_by_user ON decisions (tenant_id, sub, created_ms);
 CREATE INDEX decisions_by_time ON decisions (tenant_id, created_ms);
+-- Conversation cards: a prepared opener for a human, queued pending -> actioned -> completed.
+CREATE TABLE cards (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    session TEXT NOT NULL,
+    sub TEXT,
+    emotion TEXT NOT NULL,
+    section TEXT NOT NULL,
+    opener TEXT NOT NULL,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    actor TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE INDEX cards_by_state ON cards (tenant_id, state, created_ms);

@@ -1,7 +1,7 @@
 //! Interventions that learn: the tenant's variants, its holdout share and outcome window,
 //! outcomes reported by the host backend, and the uplift against the holdout with its interval.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -9,10 +9,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{text_field, Actor, Body, Role};
+use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
 use crate::bandit::{self, MAX_VARIANT_TEXT_BYTES};
 use crate::error::ApiError;
-use crate::store::{OutcomeFor, VariantRecord};
+use crate::store::{OutcomeFor, TimeCursor, VariantRecord};
 use crate::AppState;
 
 /// Longest outcome window a tenant may set, ms (7 days).
@@ -26,6 +26,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/intervention-policy", get(policy).put(set_policy))
         .route("/v1/outcomes", post(outcome))
         .route("/v1/uplift", get(uplift))
+        .route("/v1/cards", get(list_cards))
+        .route("/v1/cards/{id}/action", post(action_card))
+        .route("/v1/cards/{id}/complete", post(complete_card))
 }
 
 /// `GET /v1/variants`: the tenant's intervention variants.
@@ -213,4 +216,81 @@ pub async fn uplift(State(app): State<AppState>, actor: Actor) -> Result<Json<se
         })
         .collect();
     Ok(Json(json!({"holdout_share": t.holdout_share, "emotions": items})))
+}
+
+/// `?state=&cursor=&limit=` of `GET /v1/cards`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardQuery {
+    /// `pending`, `actioned` or `completed`.
+    state: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/cards`: conversation cards for the tenant's people, newest first.
+#[utoipa::path(get, path = "/v1/cards", tag = "interventions", params(CardQuery), responses((status = 200, description = "a page of cards")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn list_cards(
+    State(app): State<AppState>,
+    actor: Actor,
+    Query(q): Query<CardQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(st) = q.state.as_deref() {
+        if !["pending", "actioned", "completed"].contains(&st) {
+            return Err(ApiError::bad_request("state must be pending, actioned or completed", json!({"field": "state"})));
+        }
+    }
+    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
+    let limit = page_limit(q.limit);
+    let rows = app.store.cards(&actor.tenant.id, q.state.as_deref(), after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, |c| TimeCursor { ms: c.created_ms, id: c.id.clone() })))
+}
+
+/// `POST /v1/cards/{id}/action`: a human took the card (pending → actioned).
+#[utoipa::path(post, path = "/v1/cards/{id}/action", tag = "interventions", params(("id" = String, Path)), responses((status = 200, description = "actioned"), (status = 404, description = "no such card"), (status = 409, description = "not pending")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn action_card(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Member)?;
+    move_card(&app, &actor, &id, &["pending"], "actioned", None).await
+}
+
+/// Body of `POST /v1/cards/{id}/complete`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CardOutcome {
+    /// How it ended, e.g. `saved`, `lost`, `no_answer`.
+    outcome: String,
+}
+
+/// `POST /v1/cards/{id}/complete {outcome}`: the conversation happened (pending or actioned →
+/// completed, with its outcome).
+#[utoipa::path(post, path = "/v1/cards/{id}/complete", tag = "interventions", params(("id" = String, Path)), request_body = CardOutcome, responses((status = 200, description = "completed"), (status = 404, description = "no such card"), (status = 409, description = "already completed")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn complete_card(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Body<CardOutcome>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let outcome = text_field("outcome", &b.outcome)?.to_string();
+    move_card(&app, &actor, &id, &["pending", "actioned"], "completed", Some(&outcome)).await
+}
+
+async fn move_card(
+    app: &AppState,
+    actor: &Actor,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    outcome: Option<&str>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = &actor.tenant.id;
+    if app.store.move_card(t, id, from, to, outcome, &actor.id, crate::now_ms()).await? {
+        return Ok(Json(json!({"id": id, "state": to, "outcome": outcome})));
+    }
+    // Either no such card in this tenant (404) or not in a state that allows the move (409).
+    if app.store.card_exists(t, id).await? {
+        Err(ApiError::conflict(format!("the card cannot become {to} from its current state")))
+    } else {
+        Err(ApiError::not_found("card"))
+    }
 }
