@@ -1467,7 +1467,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO strength_snapshots (tenant_id, sub, day, score, factors) VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO strength_snapshots (tenant_id, sub, day, score, factors) SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND sub = $2) \
                  ON CONFLICT (tenant_id, sub, day) DO UPDATE SET score = excluded.score, factors = excluded.factors",
             )
             .bind(tenant)
@@ -2019,7 +2019,10 @@ impl Store for SqlStore {
             ("decisions", decisions),
             ("cards", cards),
         ];
-        for (table, col) in [("sessions", "user_sub"), ("contexts", "sub"), ("strength_snapshots", "sub"), ("customers", "sub")] {
+        // The customer row first: a strength recomputation racing with the erasure either
+        // finishes before (and its snapshot is deleted below) or finds no customer and writes
+        // nothing (`set_strengths` only snapshots existing customers).
+        for (table, col) in [("customers", "sub"), ("sessions", "user_sub"), ("contexts", "sub"), ("strength_snapshots", "sub")] {
             let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} = $2"))
                 .bind(tenant)
                 .bind(sub)
