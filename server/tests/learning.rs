@@ -7,28 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use shared_physics::detect::{Detector, Params};
-use shared_physics::wire::{DetectionFrame, Frame, Hello, Section};
-use shared_physics::{Kind, Sample};
-
-fn rage_frame() -> DetectionFrame {
-    let mut det = Detector::new(Params::default());
-    let mut last = None;
-    for i in 0..5u32 {
-        det.push(Sample { t_ms: 900 + i * 10, x: 300 + i as i16 * 10, y: 200, kind: Kind::Move, section: 0 });
-    }
-    for i in 0..5u32 {
-        if let Some(d) = det.push(Sample { t_ms: 1000 + i * 140, x: 400 + (i % 2) as i16, y: 300, kind: Kind::Click, section: 1 }) {
-            let mut evidence = heapless::Vec::new();
-            for s in det.evidence() {
-                evidence.push(*s).unwrap();
-            }
-            last =
-                Some(DetectionFrame { emotion: d.emotion, confidence_pct: d.confidence_pct(), t_ms: d.t_ms, section: d.section, evidence });
-        }
-    }
-    last.expect("a five-click burst is rage")
-}
+use shared_physics::wire::{Frame, Hello, Section};
 
 /// One session rages once on "pricing"; returns the intervention text, if one was pushed.
 async fn rage_session(s: &TestServer, site_key: &str, session: u64) -> Option<String> {

@@ -211,3 +211,40 @@ pub fn visitor_token(jwt_secret: &str, sub: &str, account: &str) -> String {
     let claims = json!({"sub": sub, "name": "Jane Doe", "email": "jane@acme.example", "account": account, "exp": exp});
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(jwt_secret.as_bytes())).unwrap()
 }
+
+/// A five-click burst on section 1 as the SDK's detector emits it: the last detection frame.
+pub fn rage_frame() -> shared_physics::wire::DetectionFrame {
+    let mut det = shared_physics::detect::Detector::new(shared_physics::detect::Params::default());
+    let mut last = None;
+    for i in 0..5u32 {
+        det.push(shared_physics::Sample {
+            t_ms: 900 + i * 10,
+            x: 300 + i as i16 * 10,
+            y: 200,
+            kind: shared_physics::Kind::Move,
+            section: 0,
+        });
+    }
+    for i in 0..5u32 {
+        if let Some(d) = det.push(shared_physics::Sample {
+            t_ms: 1000 + i * 140,
+            x: 400 + (i % 2) as i16,
+            y: 300,
+            kind: shared_physics::Kind::Click,
+            section: 1,
+        }) {
+            let mut evidence = heapless::Vec::new();
+            for s in det.evidence() {
+                evidence.push(*s).unwrap();
+            }
+            last = Some(shared_physics::wire::DetectionFrame {
+                emotion: d.emotion,
+                confidence_pct: d.confidence_pct(),
+                t_ms: d.t_ms,
+                section: d.section,
+                evidence,
+            });
+        }
+    }
+    last.expect("a five-click burst is rage")
+}
