@@ -1,5 +1,7 @@
 // The one-click session view an alerted human opens: the signed link's query is passed on to
-// the API as it is. Text only, never HTML.
+// the API as it is. Opening an alert's link acknowledges the escalation for the person paged
+// (its `e`, `c` and `ack` parameters), so nobody further down the chain is paged. Text only,
+// never HTML.
 (function () {
   'use strict';
   var id = location.pathname.split('/').pop();
@@ -26,6 +28,20 @@
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     }).catch(function (e) { $('error').hidden = false; $('error').textContent = e.message; });
   }
+  function acknowledge() {
+    var q = new URLSearchParams(location.search);
+    if (!q.get('e') || !q.get('c') || !q.get('ack')) return;
+    var body = { t: q.get('t'), e: q.get('e'), c: q.get('c'), exp: Number(q.get('exp')), ack: q.get('ack') };
+    fetch('/v1/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(function (r) {
+      return r.json().then(function (v) { if (!r.ok) throw new Error(v.message || r.status); return v; });
+    }).then(function (v) {
+      var a = $('ack'); a.hidden = false;
+      if (v.acknowledged) a.textContent = 'Acknowledged: it is yours, nobody else will be paged.';
+      else if (v.state === 'acknowledged') a.textContent = 'Already taken by ' + (v.acked_by || 'a colleague') + '.';
+      else a.textContent = 'This escalation is ' + v.state + '.';
+    }).catch(function (e) { $('error').hidden = false; $('error').textContent = 'Acknowledgement failed: ' + e.message; });
+  }
+  acknowledge();
   load();
   setInterval(load, 2000);
 })();

@@ -48,6 +48,24 @@ pub fn verify_link(secret: &[u8], tenant: &str, session: &str, exp: u64, sig: &s
     exp >= now_secs && link_mac(secret, tenant, session, exp).verify_slice(&sig).is_ok()
 }
 
+fn ack_mac(secret: &[u8], tenant: &str, escalation: &str, contact: &str, exp: u64) -> HmacSha256 {
+    let mut m = HmacSha256::new_from_slice(secret).expect("any key length");
+    m.update(format!("acknowledge|{tenant}|{escalation}|{contact}|{exp}").as_bytes());
+    m
+}
+
+/// Signature that lets `contact` acknowledge `escalation` of `tenant` until `exp` (seconds since
+/// the epoch), hex: the `ack` of an alert's one-click link.
+pub fn sign_ack(secret: &[u8], tenant: &str, escalation: &str, contact: &str, exp: u64) -> String {
+    hex::encode(ack_mac(secret, tenant, escalation, contact, exp).finalize().into_bytes())
+}
+
+/// True when `sig` signs `(tenant, escalation, contact, exp)` and `exp` is not past `now_secs`.
+pub fn verify_ack(secret: &[u8], tenant: &str, escalation: &str, contact: &str, exp: u64, sig: &str, now_secs: u64) -> bool {
+    let Ok(sig) = hex::decode(sig) else { return false };
+    exp >= now_secs && ack_mac(secret, tenant, escalation, contact, exp).verify_slice(&sig).is_ok()
+}
+
 fn dashboard_mac(secret: &[u8], tenant: &str, user: &str, exp: u64) -> HmacSha256 {
     let mut m = HmacSha256::new_from_slice(secret).expect("any key length");
     m.update(format!("dashboard|{tenant}|{user}|{exp}").as_bytes());
@@ -74,6 +92,19 @@ pub fn verify_dashboard_session(secret: &[u8], token: &str, now_secs: u64) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn acknowledgements_are_bound_to_their_escalation_and_contact() {
+        let s = sign_ack(b"k", "t1", "es_1", "c_1", 1000);
+        assert!(verify_ack(b"k", "t1", "es_1", "c_1", 1000, &s, 1000));
+        assert!(!verify_ack(b"k", "t1", "es_1", "c_1", 1000, &s, 1001), "expired");
+        assert!(!verify_ack(b"k", "t1", "es_1", "c_2", 1000, &s, 0), "another contact");
+        assert!(!verify_ack(b"k", "t1", "es_2", "c_1", 1000, &s, 0), "another escalation");
+        assert!(!verify_ack(b"k", "t2", "es_1", "c_1", 1000, &s, 0), "another tenant");
+        assert!(!verify_ack(b"other", "t1", "es_1", "c_1", 1000, &s, 0), "another key");
+        assert!(!verify_ack(b"k", "t1", "es_1", "c_1", 1000, "zz", 0), "not hex");
+        assert_ne!(s, sign_link(b"k", "t1", "es_1", 1000), "an ack is not a session-view signature");
+    }
+
     #[test]
     fn links_verify_only_untampered_and_unexpired() {
         let s = sign_link(b"k", "t1", "00ff", 1000);

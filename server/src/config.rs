@@ -40,10 +40,12 @@ pub struct Config {
     /// Optional folder served before `www_dir` (a host's rendered pages, e.g. the demo store).
     /// `SIQ_SITE_DIR`, default none.
     pub site_dir: Option<PathBuf>,
-    /// Twilio Messages API. `SIQ_TWILIO_BASE_URL` (default `https://api.twilio.com`),
-    /// `SIQ_TWILIO_ACCOUNT_SID`, `SIQ_TWILIO_AUTH_TOKEN`, `SIQ_TWILIO_FROM`; SMS escalation is
-    /// off (and says so in the log) until the last three are set.
-    pub twilio: Option<TwilioConfig>,
+    /// Escalation channels: Twilio (SMS, WhatsApp), PagerDuty, SMTP, signed webhooks (Slack needs
+    /// nothing: the contact's address is the webhook). Read by
+    /// [`crate::channels::ChannelsConfig::from_lookup`] (`SIQ_TWILIO_*`, `SIQ_PAGERDUTY_*`,
+    /// `SIQ_SMTP_URL`, `SIQ_EMAIL_FROM`, `SIQ_WEBHOOK_SECRET`, `SIQ_CHANNEL_TIMEOUT_MS`); a channel
+    /// without its settings is off and says so in the log.
+    pub channels: crate::channels::ChannelsConfig,
     /// Keys sealing personal fields at rest and the blind-index key: `SIQ_ENCRYPTION_KEYS`
     /// (`id:BASE64,…`, the first seals, all open) and `SIQ_INDEX_KEY` (BASE64), both required
     /// together (docs/security.md). Default none: a key derived from the link secret, with a
@@ -58,6 +60,17 @@ pub struct Config {
     /// Seconds during which a session gets no second intervention or alert for the same
     /// emotion. `SIQ_COOLDOWN_SECS`, default 120.
     pub cooldown_secs: u64,
+    /// Least server-confirmed confidence of a detection that counts towards paging a human
+    /// (with persistence over a second burst, [`shared_physics::paging`]). `SIQ_PAGE_CONFIDENCE`,
+    /// default 0.90.
+    pub page_confidence: f32,
+    /// How long a paged contact has to acknowledge before the next is paged, ms.
+    /// `SIQ_ACK_TIMEOUT_MS`, default 60000.
+    pub ack_timeout_ms: u64,
+    /// How long an instance's claim on an escalation lasts while it pages (after a crash, another
+    /// instance takes over when it lapses), ms. `SIQ_ESCALATION_LEASE_MS`, default 120000 (longer
+    /// than the slowest page: every channel of a contact with its retries).
+    pub escalation_lease_ms: u64,
 }
 
 /// Credentials and endpoint of the Twilio Messages API.
@@ -98,11 +111,14 @@ impl Default for Config {
             widget_dir: "target/widget".into(),
             www_dir: "www".into(),
             site_dir: None,
-            twilio: None,
+            channels: crate::channels::ChannelsConfig::default(),
             encryption_keys: None,
             intervene_confidence: 0.85,
             critical_value_cents: 1_000_000,
             cooldown_secs: 120,
+            page_confidence: shared_physics::paging::DEFAULT_CONFIDENCE_PCT as f32 / 100.0,
+            ack_timeout_ms: 60_000,
+            escalation_lease_ms: 120_000,
         }
     }
 }
@@ -133,15 +149,7 @@ impl Config {
             }
         }
         let d = Config::default();
-        let twilio = match (get("SIQ_TWILIO_ACCOUNT_SID"), get("SIQ_TWILIO_AUTH_TOKEN"), get("SIQ_TWILIO_FROM")) {
-            (Some(account_sid), Some(auth_token), Some(from)) => Some(TwilioConfig {
-                base_url: get("SIQ_TWILIO_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
-                account_sid,
-                auth_token,
-                from,
-            }),
-            _ => None,
-        };
+        let channels = crate::channels::ChannelsConfig::from_lookup(&get).map_err(|e| ConfigError { var: e.var, reason: e.reason })?;
         let encryption_keys = match (get("SIQ_ENCRYPTION_KEYS"), get("SIQ_INDEX_KEY")) {
             (Some(k), Some(i)) => Some((k, i)),
             (None, None) => None,
@@ -161,11 +169,14 @@ impl Config {
             widget_dir: get("SIQ_WIDGET_DIR").map(Into::into).unwrap_or(d.widget_dir),
             www_dir: get("SIQ_WWW_DIR").map(Into::into).unwrap_or(d.www_dir),
             site_dir: get("SIQ_SITE_DIR").map(Into::into),
-            twilio,
+            channels,
             encryption_keys,
             intervene_confidence: parse("SIQ_INTERVENE_CONFIDENCE", get("SIQ_INTERVENE_CONFIDENCE"), d.intervene_confidence)?,
             critical_value_cents: parse("SIQ_CRITICAL_VALUE_CENTS", get("SIQ_CRITICAL_VALUE_CENTS"), d.critical_value_cents)?,
             cooldown_secs: parse("SIQ_COOLDOWN_SECS", get("SIQ_COOLDOWN_SECS"), d.cooldown_secs)?,
+            page_confidence: parse("SIQ_PAGE_CONFIDENCE", get("SIQ_PAGE_CONFIDENCE"), d.page_confidence)?,
+            ack_timeout_ms: parse("SIQ_ACK_TIMEOUT_MS", get("SIQ_ACK_TIMEOUT_MS"), d.ack_timeout_ms)?,
+            escalation_lease_ms: parse("SIQ_ESCALATION_LEASE_MS", get("SIQ_ESCALATION_LEASE_MS"), d.escalation_lease_ms)?,
         })
     }
 }
@@ -182,7 +193,8 @@ mod tests {
         assert_eq!(c.database_url, "postgres://x/y");
         assert_eq!(c.cooldown_secs, 5);
         assert_eq!(c.addr.port(), 8080);
-        assert!(c.twilio.is_none());
+        assert!(c.channels.twilio.is_none());
+        assert_eq!((c.page_confidence, c.ack_timeout_ms), (0.9, 60_000));
     }
 
     #[test]

@@ -365,6 +365,7 @@ fn column_name(c: crate::store::SealedColumn) -> &'static str {
         crate::store::SealedColumn::CustomerEmail => "customers.email",
         crate::store::SealedColumn::UserEmail => "users.email",
         crate::store::SealedColumn::ContactAddress => "contacts.address",
+        crate::store::SealedColumn::FallbackAddress => "contact_fallbacks.address",
     }
 }
 

@@ -89,7 +89,10 @@ pub struct SessionState {
     started_ms: i64,
     last_seen: Instant,
     intervened: HashMap<Emotion, Instant>,
-    alerted: HashMap<Emotion, Instant>,
+    /// When this session last opened an escalation.
+    paged: Option<Instant>,
+    /// Its struggle detections, for the paging bar.
+    struggle: shared_physics::paging::Persistence,
 }
 
 /// `(tenant id, session id)`.
@@ -115,7 +118,8 @@ impl SessionTable {
                     started_ms: crate::now_ms(),
                     last_seen: Instant::now(),
                     intervened: HashMap::new(),
-                    alerted: HashMap::new(),
+                    paged: None,
+                    struggle: shared_physics::paging::Persistence::new(),
                 }))
             })
             .clone()
@@ -349,12 +353,14 @@ impl Conn {
         }
         let now = Instant::now();
         let cooldown = Duration::from_secs(app.config.cooldown_secs);
-        let (section, visitor, cooling, alert_due) = {
-            let st = b.state.lock().expect("session lock");
+        let page_pct = (app.config.page_confidence * 100.0).round().clamp(0.0, 100.0) as u8;
+        let (section, visitor, cooling, persisted) = {
+            let mut st = b.state.lock().expect("session lock");
             let section = st.sections.get(&d.section).cloned().unwrap_or_default();
             let cooling = st.intervened.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
-            let alert_cooling = st.alerted.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
-            (section, st.visitor.clone(), cooling, !alert_cooling)
+            let paged_lately = st.paged.is_some_and(|t| now.duration_since(t) < cooldown);
+            let persisted = st.struggle.note(d.emotion, d.confidence_pct(), d.t_ms, page_pct);
+            (section, st.visitor.clone(), cooling, persisted && !paged_lately)
         };
         // The account's value now (transactions may have arrived since hello).
         let account = visitor.as_ref().and_then(|v| v.claims.account.as_deref()).and_then(|a| app.identity.account(&b.tenant.id, a));
@@ -480,18 +486,19 @@ impl Conn {
             }
         }
 
-        // Engaged visitors are doing fine: nobody is paged about them.
-        let escalate = alert_due
-            && d.emotion != Emotion::Engaged
-            && visitor.as_ref().is_some()
-            && value_cents >= app.config.critical_value_cents
-            && d.confidence >= app.config.intervene_confidence;
+        // A person is paged on the stricter bar (the module docs of `escalation`): identified,
+        // valuable, and a struggle that persisted over a second burst at the paging confidence.
+        let escalate = persisted && visitor.is_some() && value_cents >= app.config.critical_value_cents;
         if escalate {
-            b.state.lock().expect("session lock").alerted.insert(d.emotion, now);
+            b.state.lock().expect("session lock").paged = Some(now);
             let app2 = app.clone();
             let rec = record.clone();
-            let counters = b.counters.clone();
-            tokio::spawn(async move { crate::escalate(app2, rec, counters).await });
+            tokio::spawn(async move {
+                if let Err(e) = crate::escalation::open(&app2, &rec).await {
+                    inc(&app2.metrics.tenant(&rec.tenant_id).alerts_failed);
+                    tracing::error!(tenant = %rec.tenant_id, session = %rec.session, error = %e, "escalation could not be opened");
+                }
+            });
         }
         app.publish_event(Event::Detection(record));
     }

@@ -13,9 +13,11 @@
 //! 3. **decide** ([`interventions`]): above the bar and outside the cooldown, an `Intervene`
 //!    is published on the bus (`{prefix}.push.{tenant}.{session}`); whichever instance holds the
 //!    session's socket pushes it into the page.
-//! 4. **escalate** ([`escalation`]): an identified session of an account worth at least the
-//!    critical value texts the first contact of the tenant's chain (Twilio Messages API) with a
-//!    signed, expiring link to the session view ([`auth::sign_link`]).
+//! 4. **escalate** ([`escalation`]): when an identified visitor of an account worth at least the
+//!    critical value struggles over more than one burst, an escalation is persisted and the
+//!    tenant's chain is paged contact by contact ([`channels`]: SMS, WhatsApp, Slack, PagerDuty,
+//!    email, webhooks) with a signed, expiring one-click link to the session view that also
+//!    acknowledges ([`auth::sign_link`], [`auth::sign_ack`]).
 //! 5. **persist**: sessions, detections, interventions and alerts are published as durable
 //!    events (`{prefix}.events.*`, [`bus`]) and written by the persister through the [`store`],
 //!    never on the hot path. The dashboard's live feed reads the same events.
@@ -63,8 +65,8 @@ use crate::config::Config;
 use crate::events::{Event, Push};
 use crate::identity::IdentityCache;
 use crate::ingest::{PushRegistry, SessionTable};
-use crate::store::{AlertRecord, DetectionRecord, SqlStore, Store};
-use crate::telemetry::{inc, Counters, Metrics};
+use crate::store::{SqlStore, Store};
+use crate::telemetry::{inc, Metrics};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -98,8 +100,8 @@ pub struct Inner {
     pub sessions: SessionTable,
     /// Sockets on this instance.
     pub sockets: PushRegistry,
-    /// SMS provider, if configured.
-    pub twilio: Option<escalation::Twilio>,
+    /// Escalation engine: channels and this instance's claims.
+    pub escalation: escalation::Engine,
     /// Keys that seal personal fields at rest.
     pub keyring: secrets::Keyring,
     /// Host JWKS key sets, fetched and cached.
@@ -212,58 +214,6 @@ fn apply_kv(app: &AppState, change: bus::KvChange) {
     }
 }
 
-/// Texts the tenant's first SMS contact about a confirmed detection and records the alert.
-pub async fn escalate(app: AppState, d: DetectionRecord, counters: Arc<Counters>) {
-    let contacts = match app.store.contacts(&d.tenant_id).await {
-        Ok(c) => c,
-        Err(e) => {
-            inc(&counters.alerts_failed);
-            return tracing::error!(tenant = %d.tenant_id, error = %e, "cannot read escalation chain");
-        }
-    };
-    let Some(mut contact) = contacts.into_iter().find(|c| c.channel == "sms") else {
-        inc(&counters.alerts_failed);
-        return tracing::warn!(tenant = %d.tenant_id, "no sms contact in the escalation chain; nobody alerted");
-    };
-    contact.address = customers::open_address(&app, &d.tenant_id, &contact.id, &contact.address);
-    let exp = (now_ms() / 1000) as u64 + app.config.link_ttl_secs;
-    let sig = auth::sign_link(&app.config.link_secret, &d.tenant_id, &d.session, exp);
-    let link = format!("{}/s/{}?t={}&exp={exp}&sig={sig}", app.public_url, d.session, d.tenant_id);
-    let account = d.account_name.clone().or(d.account.clone()).unwrap_or_default();
-    let person = d.user_name.clone().or(d.user.clone()).unwrap_or_default();
-    let body = escalation::alert_text(&person, &account, d.value_cents, &d.emotion, &d.section, d.confidence, &link);
-    let (result, attempts) = match &app.twilio {
-        Some(t) => t.send_with_retries(&contact.address, &body).await,
-        None => (Err(escalation::SendError::NotConfigured), 0),
-    };
-    let (status, provider_id, error) = match result {
-        Ok(sid) => {
-            inc(&counters.alerts_sent);
-            tracing::info!(tenant = %d.tenant_id, session = %d.session, contact = %contact.id, "alert sent");
-            ("sent", Some(sid), None)
-        }
-        Err(e) => {
-            inc(&counters.alerts_failed);
-            tracing::error!(tenant = %d.tenant_id, session = %d.session, error = %e, "alert failed");
-            ("failed", None, Some(e.to_string()))
-        }
-    };
-    app.publish_event(Event::Alert(AlertRecord {
-        id: format!("al_{}_{}_{}", d.session, d.seq, contact.position),
-        tenant_id: d.tenant_id.clone(),
-        session: d.session.clone(),
-        contact_id: contact.id,
-        channel: contact.channel,
-        address: contact.address,
-        status: status.into(),
-        provider_id,
-        error,
-        attempts: attempts as i64,
-        link,
-        created_ms: now_ms(),
-    }));
-}
-
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
     let cors =
@@ -303,11 +253,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/tenants", post(api::create_tenant))
         .route("/v1/accounts", post(api::upsert_account))
         .route("/v1/transactions", post(api::add_transaction))
-        .route("/v1/contacts", post(api::add_contact))
         .route("/v1/thresholds", get(api::thresholds).put(api::set_thresholds))
         .merge(api::people::routes())
         .merge(api::access::routes())
         .merge(api::learning::routes())
+        .merge(api::escalations::routes())
         .route("/v1/detections", get(api::detections))
         .route("/v1/interventions", get(api::interventions))
         .route("/v1/alerts", get(api::alerts))
@@ -387,10 +337,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
-    let twilio = config.twilio.clone().map(escalation::Twilio::new);
-    if twilio.is_none() {
-        tracing::warn!("SMS escalation is off: set SIQ_TWILIO_ACCOUNT_SID, SIQ_TWILIO_AUTH_TOKEN and SIQ_TWILIO_FROM");
-    }
+    let channels = escalation::channels(&config.channels).map_err(|e| StartError::Config(e.to_string()))?;
     let keyring = match &config.encryption_keys {
         Some((keys, index)) => secrets::Keyring::parse(keys, index).map_err(|e| StartError::Config(e.to_string()))?,
         None => {
@@ -407,7 +354,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics: Metrics::default(),
         sessions: SessionTable::default(),
         sockets: PushRegistry::default(),
-        twilio,
+        escalation: escalation::Engine::new(channels),
         keyring,
         jwks: jwt::JwksCache::new(),
         learning,
@@ -496,6 +443,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
         }
     }));
+
+    // Escalations: due pages, next contacts, and what a stopped instance left behind.
+    tasks.push(tokio::spawn(escalation::run(state.clone())));
 
     // Session sweeper.
     let s = state.clone();

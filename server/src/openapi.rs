@@ -5,14 +5,14 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{self, access, learning, people};
+use crate::api::{self, access, escalations, learning, people};
 
 /// The API's document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "SentientIQ API", description = "Errors are `{error_code, message, details}`. Lists are paged with `cursor` and `limit`; `next_cursor` is null on the last page. Another tenant's ids answer 404."),
     paths(
-        api::create_tenant, api::upsert_account, api::add_transaction, api::thresholds, api::set_thresholds, api::add_contact,
+        api::create_tenant, api::upsert_account, api::add_transaction, api::thresholds, api::set_thresholds,
         api::detections, api::interventions, api::alerts, api::stats, api::live, api::session_page, api::session_json,
         api::metrics, api::healthz,
         people::list_customers, people::customer, people::segments, people::list_contexts, people::share_context, people::me,
@@ -22,6 +22,8 @@ use crate::api::{self, access, learning, people};
         access::audit_log,
         learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
         learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
+        escalations::add_contact, escalations::list_contacts, escalations::list_escalations, escalations::ack_escalation,
+        escalations::ack_link,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
     components(schemas(ErrorBody)),
@@ -86,7 +88,7 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&json()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-        let src = [include_str!("lib.rs"), include_str!("api/people.rs"), include_str!("api/access.rs"), include_str!("api/learning.rs")]
+        let src = [include_str!("lib.rs"), include_str!("api/people.rs"), include_str!("api/access.rs"), include_str!("api/learning.rs"), include_str!("api/escalations.rs")]
             .concat();
         // Every `.route("…"` in the routers has its document entry, and the reverse.
         let routed: Vec<&str> = src

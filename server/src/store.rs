@@ -79,10 +79,73 @@ pub struct Contact {
     pub name: String,
     /// Role, e.g. `CEO`.
     pub role: String,
-    /// `sms` (more channels come with the escalation issue).
+    /// First channel: `sms`, `whatsapp`, `slack`, `pagerduty`, `email` or `webhook`.
     pub channel: String,
-    /// Phone number (E.164) or other channel address.
+    /// Its address: phone number (E.164), webhook URL, routing key or email address.
     pub address: String,
+    /// Paged only for accounts worth at least this, cents (0: every escalation).
+    pub min_value_cents: i64,
+    /// Further channels, tried in order when the ones before fail.
+    pub fallbacks: Vec<Endpoint>,
+}
+
+/// One way of reaching a contact: a channel and its address (sealed at rest).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Endpoint {
+    /// Stable id (`cf_…`; the contact's own id for its first channel).
+    pub id: String,
+    /// `sms`, `whatsapp`, `slack`, `pagerduty`, `email` or `webhook`.
+    pub channel: String,
+    /// Phone number, webhook URL, routing key or email address.
+    pub address: String,
+}
+
+/// An escalation of one confirmed struggle, persisted before its first page and walked down the
+/// tenant's chain until somebody acknowledges it (docs/escalation.md).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct EscalationRecord {
+    /// `es_{session}_{seq}`: one per detection, whichever instance opens it.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Session struggling.
+    pub session: String,
+    /// Sequence number of the detection that met the paging bar.
+    pub seq: i64,
+    /// The visitor (`sub`).
+    pub sub: Option<String>,
+    /// The visitor's display name (or `sub`).
+    pub person_name: String,
+    /// Account name (or id).
+    pub account_name: String,
+    /// Emotion.
+    pub emotion: String,
+    /// Section.
+    pub section: String,
+    /// Server-confirmed confidence.
+    pub confidence: f64,
+    /// Account lifetime value, cents.
+    pub value_cents: i64,
+    /// `open`, `acknowledged` or `exhausted` (everyone paged, nobody acknowledged).
+    pub state: String,
+    /// Contacts of the chain paged so far (the index of the next one).
+    pub step: i64,
+    /// When the next contact is due, ms.
+    pub next_at_ms: i64,
+    /// Instance holding the claim, if any.
+    pub claimed_by: Option<String>,
+    /// When the claim lapses, ms.
+    pub claim_until_ms: i64,
+    /// Contact (or dashboard user) who acknowledged.
+    pub acked_by: Option<String>,
+    /// When, ms.
+    pub acked_ms: Option<i64>,
+    /// When the detection was confirmed, ms.
+    pub detected_ms: i64,
+    /// When the escalation was opened, ms.
+    pub created_ms: i64,
+    /// Last change, ms.
+    pub updated_ms: i64,
 }
 
 /// A session's identity, recorded when it says hello.
@@ -185,6 +248,10 @@ pub struct AlertRecord {
     pub link: String,
     /// Time, ms.
     pub created_ms: i64,
+    /// The escalation it belongs to.
+    pub escalation_id: Option<String>,
+    /// Every delivery attempt ([`crate::channels::Attempt`]s, JSON).
+    pub attempt_log: serde_json::Value,
 }
 
 /// A tenant-defined intervention variant for an (emotion, section); section `""` means any.
@@ -513,11 +580,14 @@ pub enum SealedColumn {
     UserEmail,
     /// `contacts.address` (row id: `id`).
     ContactAddress,
+    /// `contact_fallbacks.address` (row id: `id`).
+    FallbackAddress,
 }
 
 impl SealedColumn {
     /// Every sealed column.
-    pub const ALL: [SealedColumn; 3] = [SealedColumn::CustomerEmail, SealedColumn::UserEmail, SealedColumn::ContactAddress];
+    pub const ALL: [SealedColumn; 4] =
+        [SealedColumn::CustomerEmail, SealedColumn::UserEmail, SealedColumn::ContactAddress, SealedColumn::FallbackAddress];
 
     /// `(table, row id column, value column)`.
     pub fn sql(self) -> (&'static str, &'static str, &'static str) {
@@ -525,6 +595,7 @@ impl SealedColumn {
             SealedColumn::CustomerEmail => ("customers", "sub", "email"),
             SealedColumn::UserEmail => ("users", "id", "email"),
             SealedColumn::ContactAddress => ("contacts", "id", "address"),
+            SealedColumn::FallbackAddress => ("contact_fallbacks", "id", "address"),
         }
     }
 }
@@ -731,6 +802,26 @@ pub trait Store: Send + Sync + 'static {
     async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError>;
     /// Deletes the tenant's session data older than `cutoff_ms` (retention).
     async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError>;
+    /// Records an escalation; false when one with its id exists (another instance opened it).
+    async fn insert_escalation(&self, e: &EscalationRecord) -> Result<bool, StoreError>;
+    /// Ids of open escalations due at `now_ms` and not claimed (or whose claim lapsed), oldest first.
+    async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Claims an open, due, unclaimed escalation for `instance` until `until_ms`; `None` when
+    /// another instance holds it, it is not due, or it is no longer open.
+    async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError>;
+    /// Moves a claimed escalation on (next step, when it is due, state) and releases the claim;
+    /// false when `instance` no longer holds it or it stopped being open (acknowledged).
+    async fn advance_escalation(&self, id: &str, instance: &str, step: i64, next_at_ms: i64, state: &str, now_ms: i64)
+        -> Result<bool, StoreError>;
+    /// Acknowledges an open escalation of the tenant by `who`; returns whether this call
+    /// acknowledged it and the escalation as it is afterwards (`None`: no such escalation).
+    async fn acknowledge_escalation(&self, tenant: &str, id: &str, who: &str, now_ms: i64)
+        -> Result<Option<(bool, EscalationRecord)>, StoreError>;
+    /// One escalation of the tenant.
+    async fn escalation(&self, tenant: &str, id: &str) -> Result<Option<EscalationRecord>, StoreError>;
+    /// A page of the tenant's escalations, optionally in one state, newest first.
+    async fn escalations(&self, tenant: &str, state: Option<&str>, after: Option<&TimeCursor>, limit: i64)
+        -> Result<Vec<EscalationRecord>, StoreError>;
 }
 
 /// The SQL store (SQLite or PostgreSQL).
@@ -872,6 +963,35 @@ fn context_from(r: &AnyRow) -> Result<ContextRecord, sqlx::Error> {
     })
 }
 
+const ESCALATION_COLS: &str = "id, tenant_id, session, seq, sub, person_name, account_name, emotion, section, confidence, value_cents, \
+     state, step, next_at_ms, claimed_by, claim_until_ms, acked_by, acked_ms, detected_ms, created_ms, updated_ms";
+
+fn escalation_from(r: &AnyRow) -> Result<EscalationRecord, sqlx::Error> {
+    Ok(EscalationRecord {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        session: r.try_get("session")?,
+        seq: r.try_get("seq")?,
+        sub: r.try_get("sub")?,
+        person_name: r.try_get("person_name")?,
+        account_name: r.try_get("account_name")?,
+        emotion: r.try_get("emotion")?,
+        section: r.try_get("section")?,
+        confidence: r.try_get("confidence")?,
+        value_cents: r.try_get("value_cents")?,
+        state: r.try_get("state")?,
+        step: r.try_get("step")?,
+        next_at_ms: r.try_get("next_at_ms")?,
+        claimed_by: r.try_get("claimed_by")?,
+        claim_until_ms: r.try_get("claim_until_ms")?,
+        acked_by: r.try_get("acked_by")?,
+        acked_ms: r.try_get("acked_ms")?,
+        detected_ms: r.try_get("detected_ms")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
+
 fn alert_from(r: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
     Ok(AlertRecord {
         id: r.try_get("id")?,
@@ -886,6 +1006,8 @@ fn alert_from(r: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
         attempts: r.try_get("attempts")?,
         link: r.try_get("link")?,
         created_ms: r.try_get("created_ms")?,
+        escalation_id: r.try_get("escalation_id")?,
+        attempt_log: serde_json::from_str(&r.try_get::<String, _>("attempt_log")?).unwrap_or_default(),
     })
 }
 
@@ -1009,9 +1131,11 @@ impl Store for SqlStore {
     }
 
     async fn add_contact(&self, tenant: &str, c: &Contact) -> Result<(), StoreError> {
+        let now = crate::now_ms();
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO contacts (id, tenant_id, position, name, role, channel, address, created_ms) \
-             VALUES ($1, $2, (SELECT COUNT(*) FROM contacts WHERE tenant_id = $2), $3, $4, $5, $6, $7)",
+            "INSERT INTO contacts (id, tenant_id, position, name, role, channel, address, min_value_cents, created_ms) \
+             VALUES ($1, $2, (SELECT COUNT(*) FROM contacts WHERE tenant_id = $2), $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.id)
         .bind(tenant)
@@ -1019,17 +1143,35 @@ impl Store for SqlStore {
         .bind(&c.role)
         .bind(&c.channel)
         .bind(&c.address)
-        .bind(crate::now_ms())
-        .execute(&self.pool)
+        .bind(c.min_value_cents)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        for (i, f) in c.fallbacks.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO contact_fallbacks (id, tenant_id, contact_id, priority, channel, address, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&f.id)
+            .bind(tenant)
+            .bind(&c.id)
+            .bind(i as i64 + 1)
+            .bind(&f.channel)
+            .bind(&f.address)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn contacts(&self, tenant: &str) -> Result<Vec<Contact>, StoreError> {
-        let rows = sqlx::query("SELECT id, position, name, role, channel, address FROM contacts WHERE tenant_id = $1 ORDER BY position")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, position, name, role, channel, address, min_value_cents FROM contacts WHERE tenant_id = $1 ORDER BY position",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
         let c = |r: &AnyRow| -> Result<Contact, sqlx::Error> {
             Ok(Contact {
                 id: r.try_get("id")?,
@@ -1038,9 +1180,23 @@ impl Store for SqlStore {
                 role: r.try_get("role")?,
                 channel: r.try_get("channel")?,
                 address: r.try_get("address")?,
+                min_value_cents: r.try_get("min_value_cents")?,
+                fallbacks: Vec::new(),
             })
         };
-        Ok(rows.iter().map(c).collect::<Result<_, _>>()?)
+        let mut contacts: Vec<Contact> = rows.iter().map(c).collect::<Result<_, _>>()?;
+        let fallbacks: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT contact_id, id, channel, address FROM contact_fallbacks WHERE tenant_id = $1 ORDER BY contact_id, priority",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        for (contact, id, channel, address) in fallbacks {
+            if let Some(c) = contacts.iter_mut().find(|c| c.id == contact) {
+                c.fallbacks.push(Endpoint { id, channel, address });
+            }
+        }
+        Ok(contacts)
     }
 
     async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
@@ -1103,8 +1259,8 @@ impl Store for SqlStore {
 
     async fn insert_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO alerts (id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO alerts (id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms, escalation_id, attempt_log) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&a.id)
         .bind(&a.tenant_id)
@@ -1118,6 +1274,8 @@ impl Store for SqlStore {
         .bind(a.attempts)
         .bind(&a.link)
         .bind(a.created_ms)
+        .bind(&a.escalation_id)
+        .bind(a.attempt_log.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1162,7 +1320,7 @@ impl Store for SqlStore {
 
     async fn alerts(&self, tenant: &str, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms \
+            "SELECT id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms, escalation_id, attempt_log \
              FROM alerts WHERE tenant_id = $1 ORDER BY created_ms DESC LIMIT $2",
         )
         .bind(tenant)
@@ -1662,7 +1820,7 @@ impl Store for SqlStore {
 
     async fn session_alerts(&self, tenant: &str, session: &str) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms \
+            "SELECT id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms, escalation_id, attempt_log \
              FROM alerts WHERE tenant_id = $1 AND session = $2 ORDER BY created_ms",
         )
         .bind(tenant)
@@ -1959,6 +2117,151 @@ impl Store for SqlStore {
             .collect())
     }
 
+    async fn insert_escalation(&self, e: &EscalationRecord) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO escalations (id, tenant_id, session, seq, sub, person_name, account_name, emotion, section, confidence, \
+             value_cents, state, step, next_at_ms, claimed_by, claim_until_ms, acked_by, acked_ms, detected_ms, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(&e.session)
+        .bind(e.seq)
+        .bind(&e.sub)
+        .bind(&e.person_name)
+        .bind(&e.account_name)
+        .bind(&e.emotion)
+        .bind(&e.section)
+        .bind(e.confidence)
+        .bind(e.value_cents)
+        .bind(&e.state)
+        .bind(e.step)
+        .bind(e.next_at_ms)
+        .bind(&e.claimed_by)
+        .bind(e.claim_until_ms)
+        .bind(&e.acked_by)
+        .bind(e.acked_ms)
+        .bind(e.detected_ms)
+        .bind(e.created_ms)
+        .bind(e.updated_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM escalations WHERE state = 'open' AND next_at_ms <= $1 AND claim_until_ms < $1 ORDER BY next_at_ms LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError> {
+        // One conditional UPDATE: PostgreSQL re-checks the condition on the row it locked and
+        // SQLite serialises writers, so two instances cannot both see their claim succeed.
+        let r = sqlx::query(
+            "UPDATE escalations SET claimed_by = $2, claim_until_ms = $3, updated_ms = $4 \
+             WHERE id = $1 AND state = 'open' AND next_at_ms <= $4 AND claim_until_ms < $4",
+        )
+        .bind(id)
+        .bind(instance)
+        .bind(until_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("SELECT {ESCALATION_COLS} FROM escalations WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(escalation_from).transpose()?)
+    }
+
+    async fn advance_escalation(
+        &self,
+        id: &str,
+        instance: &str,
+        step: i64,
+        next_at_ms: i64,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE escalations SET step = $3, next_at_ms = $4, state = $5, claimed_by = NULL, claim_until_ms = 0, updated_ms = $6 \
+             WHERE id = $1 AND claimed_by = $2 AND state = 'open'",
+        )
+        .bind(id)
+        .bind(instance)
+        .bind(step)
+        .bind(next_at_ms)
+        .bind(state)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn acknowledge_escalation(
+        &self,
+        tenant: &str,
+        id: &str,
+        who: &str,
+        now_ms: i64,
+    ) -> Result<Option<(bool, EscalationRecord)>, StoreError> {
+        let r = sqlx::query(
+            "UPDATE escalations SET state = 'acknowledged', acked_by = $3, acked_ms = $4, updated_ms = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND state = 'open'",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(who)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(self.escalation(tenant, id).await?.map(|e| (r.rows_affected() == 1, e)))
+    }
+
+    async fn escalation(&self, tenant: &str, id: &str) -> Result<Option<EscalationRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {ESCALATION_COLS} FROM escalations WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(escalation_from).transpose()?)
+    }
+
+    async fn escalations(
+        &self,
+        tenant: &str,
+        state: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<EscalationRecord>, StoreError> {
+        let mut sql = format!("SELECT {ESCALATION_COLS} FROM escalations WHERE tenant_id = $1");
+        let mut n = 1;
+        if state.is_some() {
+            n += 1;
+            sql += &format!(" AND state = ${n}");
+        }
+        if after.is_some() {
+            sql += &format!(" AND (created_ms < ${} OR (created_ms = ${} AND id < ${}))", n + 1, n + 1, n + 2);
+            n += 2;
+        }
+        sql += &format!(" ORDER BY created_ms DESC, id DESC LIMIT ${}", n + 1);
+        let mut q = sqlx::query(&sql).bind(tenant);
+        if let Some(st) = state {
+            q = q.bind(st);
+        }
+        if let Some(c) = after {
+            q = q.bind(c.ms).bind(&c.id);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(escalation_from).collect::<Result<_, _>>()?)
+    }
+
     async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT at_ms FROM erasures WHERE tenant_id = $1 AND person = $2")
             .bind(tenant)
@@ -2004,7 +2307,8 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        for (table, n) in [("decisions", &mut decisions), ("cards", &mut cards)] {
+        let mut escalations = 0;
+        for (table, n) in [("decisions", &mut decisions), ("cards", &mut cards), ("escalations", &mut escalations)] {
             *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND sub = $2"))
                 .bind(tenant)
                 .bind(sub)
@@ -2018,6 +2322,7 @@ impl Store for SqlStore {
             ("detections", detections),
             ("decisions", decisions),
             ("cards", cards),
+            ("escalations", escalations),
         ];
         // The customer row first: a strength recomputation racing with the erasure either
         // finishes before (and its snapshot is deleted below) or finds no customer and writes
@@ -2043,6 +2348,7 @@ impl Store for SqlStore {
             ("alerts", "created_ms"),
             ("decisions", "created_ms"),
             ("cards", "created_ms"),
+            ("escalations", "created_ms"),
             ("detections", "created_ms"),
             ("sessions", "started_ms"),
             ("contexts", "expires_ms"),

@@ -38,6 +38,12 @@ pub struct Counters {
     pub held_out: AtomicU64,
     /// Conversation cards queued for a human.
     pub cards: AtomicU64,
+    /// Escalations opened (a struggle met the paging bar).
+    pub escalations: AtomicU64,
+    /// Escalations a person acknowledged.
+    pub escalations_acked: AtomicU64,
+    /// Escalations that paged the whole chain without an acknowledgement (or had nobody to page).
+    pub escalations_exhausted: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -71,6 +77,12 @@ pub struct CountersSnapshot {
     pub held_out: u64,
     #[allow(missing_docs)]
     pub cards: u64,
+    #[allow(missing_docs)]
+    pub escalations: u64,
+    #[allow(missing_docs)]
+    pub escalations_acked: u64,
+    #[allow(missing_docs)]
+    pub escalations_exhausted: u64,
 }
 
 macro_rules! snapshot {
@@ -95,7 +107,10 @@ impl Counters {
             persist_failed,
             suppressed_busy,
             held_out,
-            cards
+            cards,
+            escalations,
+            escalations_acked,
+            escalations_exhausted
         )
     }
 }
@@ -137,7 +152,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 14] = [
+        let rows: [(&str, Getter); 17] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -152,6 +167,9 @@ impl Metrics {
             ("suppressed_busy", |s| s.suppressed_busy),
             ("held_out", |s| s.held_out),
             ("cards", |s| s.cards),
+            ("escalations", |s| s.escalations),
+            ("escalations_acked", |s| s.escalations_acked),
+            ("escalations_exhausted", |s| s.escalations_exhausted),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

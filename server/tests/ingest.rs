@@ -60,6 +60,15 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         assert_eq!(d["features"]["damping"], 1.0, "{}", d["features"]);
         assert!(d["features"]["natural_freq"].as_f64().is_some_and(|w| w > 0.0));
         assert!(d.get("evidence").is_none());
+        // One burst is not enough to page a person…
+        assert_eq!(s.get("/v1/escalations", &sk).await.1["items"], json!([]), "{backend:?}: one burst paged somebody");
+        // …a second one 5 s later in the page is: the struggle persisted (no second intervention:
+        // the cooldown).
+        ws.send(3, &Frame::Detection(rage_frame_at(5_000))).await;
+        assert_eq!(ws.next().await, In::Ack(3));
+        let e = s.eventually("/v1/escalations", &sk, |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;
+        assert_eq!(e["items"][0]["id"], "es_0000000000000abc_3", "{e}");
+        assert_eq!(e["items"][0]["value_cents"], 10_000_000);
         // No SMS provider is configured here: the alert is recorded as failed, never silently lost.
         let a = s.eventually("/v1/alerts", &sk, |v| v["alerts"].as_array().is_some_and(|a| !a.is_empty())).await;
         assert_eq!(a["alerts"][0]["status"], "failed");
@@ -67,7 +76,7 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         let stats = s.get("/v1/stats", &sk).await.1;
         assert_eq!(
             (stats["confirmed"].as_u64(), stats["duplicates"].as_u64(), stats["interventions"].as_u64()),
-            (Some(1), Some(1), Some(1)),
+            (Some(2), Some(1), Some(1)),
             "{stats}"
         );
         assert_eq!(stats["alerts_failed"], 1);

@@ -28,6 +28,7 @@ pub mod detect;
 pub mod emotions;
 pub mod features;
 pub mod kinematics;
+pub mod paging;
 pub mod ring;
 pub mod trace;
 pub mod wire;

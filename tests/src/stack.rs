@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use sentientiq_server::channels::ChannelsConfig;
 use sentientiq_server::config::{Config, TwilioConfig};
 use sentientiq_server::Running;
 use sqlx::Connection as _;
@@ -131,12 +132,15 @@ impl Stack {
             sdk_dir,
             www_dir: util::www_dir(),
             site_dir: Some(site_dir.clone()),
-            twilio: Some(TwilioConfig {
-                base_url: twilio.base_url(),
-                account_sid: creds.account_sid,
-                auth_token: creds.auth_token,
-                from: SMS_FROM.into(),
-            }),
+            channels: ChannelsConfig {
+                twilio: Some(TwilioConfig {
+                    base_url: twilio.base_url(),
+                    account_sid: creds.account_sid,
+                    auth_token: creds.auth_token,
+                    from: SMS_FROM.into(),
+                }),
+                ..ChannelsConfig::default()
+            },
             ..Config::default()
         };
         tweak(&mut config);

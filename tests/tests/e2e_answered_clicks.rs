@@ -72,6 +72,9 @@ async fn fast_clicks_on_a_working_stepper_are_not_rage_but_the_dead_button_still
         .await
         .unwrap_or_else(|e| panic!("no [data-siq-intervention] appeared after raging at the dead button: {e}"));
     assert!(!help.is_empty());
+    // A person is paged when the struggle persists over a second burst.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    journey::rage_at(&mut tab, DEAD_BUTTON).await.unwrap_or_else(|e| panic!("{e}"));
     let sms = stack.twilio.wait_for_messages(1, PATIENCE).await;
     assert_eq!(sms.len(), 1, "expected one SMS for the dead button; Twilio refused: {:?}", stack.twilio.rejections());
 

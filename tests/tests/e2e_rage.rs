@@ -3,9 +3,10 @@
 //! Jane Doe of Acme Corp (lifetime value $100,000) is on the Demo Store's checkout. The
 //! "Apply coupon" button is dead; she clicks it five times in a row. In her page, the SDK's
 //! worker recognises rage and sends the detection with its evidence; the server recomputes it,
-//! agrees, knows who she is and what Acme is worth, pushes help into her page, and texts the
-//! CEO, Dana Reyes, a signed link to watch the session — which opens, and which a forged
-//! signature does not.
+//! agrees, knows who she is and what Acme is worth, and pushes help into her page. A person is
+//! paged on a stricter bar: she tries again a few seconds later, the struggle has persisted over
+//! a second burst, and the CEO, Dana Reyes, is texted a signed link to watch the session — which
+//! opens, and which a forged signature does not.
 //!
 //! The same journey runs on the embedded backend (SQLite + in-process bus) and on PostgreSQL +
 //! NATS JetStream.
@@ -20,6 +21,9 @@ use siq_e2e::util::eventually;
 
 /// Fixes Jane's pointer paths and jitter.
 const SEED: u64 = 0x5eed_ca11;
+/// The pause before her second burst: longer than the 3 s that separate two bursts of the
+/// paging bar (`shared_physics::paging::MIN_GAP_MS`).
+const SECOND_BURST_AFTER: Duration = Duration::from_millis(3_500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100k_customer_rages_on_checkout_and_the_ceo_is_texted() {
@@ -81,6 +85,11 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     .unwrap_or_else(|| panic!("no rage intervention stored for session {}", detection.session));
     assert_eq!(recorded.text, help);
 
+    // One burst pages nobody; she tries again a few seconds later.
+    tokio::time::sleep(SECOND_BURST_AFTER).await;
+    assert_eq!(stack.twilio.messages(), vec![], "one burst paged the CEO");
+    journey::rage_at(&mut tab, DEAD_BUTTON).await.unwrap_or_else(|e| panic!("{e}"));
+
     // The CEO is texted, once, with a link to the session.
     let sms = stack.twilio.wait_for_messages(1, PATIENCE).await;
     assert_eq!(sms.len(), 1, "expected one SMS; Twilio refused: {:?}", stack.twilio.rejections());
@@ -109,7 +118,7 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     assert_eq!((alert.channel.as_str(), alert.address.as_str(), alert.status.as_str()), ("sms", "+15550100", "sent"));
     assert_eq!(alert.link, link);
 
-    // Still exactly one text and one intervention: the rest of the burst did not page Dana or
+    // Still exactly one text and one intervention: the rest of the bursts did not page Dana or
     // pop up help again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stack.twilio.messages().len(), 1, "{:?}", stack.twilio.messages());

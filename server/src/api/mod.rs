@@ -4,6 +4,7 @@
 //! [`access`].
 
 pub mod access;
+pub mod escalations;
 pub mod learning;
 pub mod people;
 
@@ -23,7 +24,7 @@ use serde_json::json;
 use crate::auth;
 use crate::error::ApiError;
 use crate::events::Event;
-use crate::store::{Contact, Tenant};
+use crate::store::Tenant;
 use crate::thresholds::Thresholds;
 use crate::AppState;
 
@@ -288,49 +289,6 @@ pub async fn set_thresholds(
     actor.audit(&app, "thresholds.set", "thresholds", serde_json::to_value(&set).unwrap_or_default()).await?;
     tracing::info!(tenant = %t.id, thresholds = %stored, "detector thresholds changed");
     Ok(Json(json!({"effective": set.effective(), "set": set})).into_response())
-}
-
-/// Body of `POST /v1/contacts`.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct NewContact {
-    name: String,
-    #[serde(default)]
-    role: String,
-    channel: String,
-    address: String,
-}
-
-/// `POST /v1/contacts`: appends a person to the escalation chain.
-#[utoipa::path(post, path = "/v1/contacts", tag = "escalation", request_body = NewContact, responses((status = 201, description = "appended to the chain"), (status = 400, description = "bad channel or address")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn add_contact(
-    State(app): State<AppState>,
-    actor: Actor,
-    body: Result<Json<NewContact>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(b) = body?;
-    actor.require(Role::Member)?;
-    let t = &actor.tenant;
-    if b.channel != "sms" {
-        return Err(ApiError::bad_request("unsupported channel", json!({"field": "channel", "supported": ["sms"]})));
-    }
-    let address = field("address", &b.address)?;
-    let e164 = address.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()));
-    if !e164 {
-        return Err(ApiError::bad_request("address must be an E.164 phone number like +15550100", json!({"field": "address"})));
-    }
-    let c = Contact {
-        id: format!("c_{:08x}{:08x}", crate::random_u32(), crate::random_u32()),
-        position: 0,
-        name: field("name", &b.name)?.to_string(),
-        role: b.role.trim().chars().take(MAX_FIELD_BYTES).collect(),
-        channel: b.channel.clone(),
-        address: address.to_string(),
-    };
-    let sealed =
-        Contact { address: app.keyring.seal(&c.address, &crate::customers::aad(&t.id, "contacts", "address", &c.id)), ..c.clone() };
-    app.store.add_contact(&t.id, &sealed).await?;
-    actor.audit(&app, "contact.add", &format!("contact:{}", c.id), json!({"name": c.name, "role": c.role, "channel": c.channel})).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": c.id}))).into_response())
 }
 
 /// `?limit=` of list endpoints.

@@ -214,11 +214,16 @@ pub fn visitor_token(jwt_secret: &str, sub: &str, account: &str) -> String {
 
 /// A five-click burst on section 1 as the SDK's detector emits it: the last detection frame.
 pub fn rage_frame() -> shared_physics::wire::DetectionFrame {
+    rage_frame_at(0)
+}
+
+/// [`rage_frame`] `later_ms` later in the page (a second burst, when 3 s or more).
+pub fn rage_frame_at(later_ms: u32) -> shared_physics::wire::DetectionFrame {
     let mut det = shared_physics::detect::Detector::new(shared_physics::detect::Params::default());
     let mut last = None;
     for i in 0..5u32 {
         det.push(shared_physics::Sample {
-            t_ms: 900 + i * 10,
+            t_ms: later_ms + 900 + i * 10,
             x: 300 + i as i16 * 10,
             y: 200,
             kind: shared_physics::Kind::Move,
@@ -227,7 +232,7 @@ pub fn rage_frame() -> shared_physics::wire::DetectionFrame {
     }
     for i in 0..5u32 {
         if let Some(d) = det.push(shared_physics::Sample {
-            t_ms: 1000 + i * 140,
+            t_ms: later_ms + 1000 + i * 140,
             x: 400 + (i % 2) as i16,
             y: 300,
             kind: shared_physics::Kind::Click,

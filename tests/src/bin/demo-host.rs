@@ -114,7 +114,8 @@ SentientIQ demo is ready.
   Escalation    {contact}, {role} by {channel} {address}
   Customer      {name} <{email}> of {account_name} ({account}), lifetime value {value}
 
-  Store         {store_url}   <- rage-click \"Apply coupon\" here
+  Store         {store_url}   <- rage-click \"Apply coupon\" (help appears),
+                then again a few seconds later (the struggle persisted: {contact} is paged)
   Dashboard     {dashboard_url}#key={secret_key}   (the key stays in this browser)
 
   The one line a site embeds:

@@ -1,0 +1,217 @@
+//! Escalation chains and escalations: the contacts paged for valuable accounts (with value
+//! thresholds and channels in order), the escalations opened and who acknowledged them, and the
+//! acknowledgement behind an alert's one-click link (docs/escalation.md).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use crate::channels::{validate_address, ChannelKind};
+use crate::error::ApiError;
+use crate::escalation::{self, Acked};
+use crate::store::{Contact, Endpoint, TimeCursor};
+use crate::AppState;
+
+/// Most further channels per contact.
+pub const MAX_FALLBACKS: usize = 4;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/contacts", get(list_contacts).post(add_contact))
+        .route("/v1/escalations", get(list_escalations))
+        .route("/v1/escalations/{id}/ack", post(ack_escalation))
+        .route("/v1/ack", post(ack_link))
+}
+
+/// A channel and address of a contact.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewEndpoint {
+    /// `sms`, `whatsapp`, `slack`, `pagerduty`, `email` or `webhook`.
+    channel: String,
+    /// E.164 number, Slack webhook URL, PagerDuty routing key, email address or https URL.
+    address: String,
+}
+
+/// Body of `POST /v1/contacts`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewContact {
+    name: String,
+    #[serde(default)]
+    role: String,
+    /// The first channel tried.
+    channel: String,
+    address: String,
+    /// Paged only for accounts worth at least this, cents (default 0: every escalation).
+    #[serde(default)]
+    min_value_cents: i64,
+    /// Further channels, tried in order when the ones before fail (at most 4).
+    #[serde(default)]
+    fallbacks: Vec<NewEndpoint>,
+}
+
+fn endpoint(field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {
+    let kind = ChannelKind::parse(channel).ok_or_else(|| {
+        ApiError::bad_request(
+            format!("{field}: unknown channel {channel:?}"),
+            json!({"field": field, "supported": ChannelKind::ALL.map(ChannelKind::as_str)}),
+        )
+    })?;
+    let address = address.trim();
+    validate_address(kind, address).map_err(|why| ApiError::bad_request(format!("{field}: {why}"), json!({"field": field})))?;
+    Ok((kind.as_str().to_string(), address.to_string()))
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{:08x}{:08x}", crate::random_u32(), crate::random_u32())
+}
+
+/// `POST /v1/contacts`: appends a person to the escalation chain.
+#[utoipa::path(post, path = "/v1/contacts", tag = "escalation", request_body = NewContact, responses((status = 201, description = "appended to the chain"), (status = 400, description = "bad channel, address or threshold")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<NewContact>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Member)?;
+    let t = &actor.tenant;
+    let (channel, address) = endpoint("address", &b.channel, &b.address)?;
+    if b.min_value_cents < 0 {
+        return Err(ApiError::bad_request("min_value_cents must be 0 or more", json!({"field": "min_value_cents"})));
+    }
+    if b.fallbacks.len() > MAX_FALLBACKS {
+        return Err(ApiError::bad_request(format!("at most {MAX_FALLBACKS} fallbacks"), json!({"field": "fallbacks"})));
+    }
+    let id = new_id("c");
+    let mut fallbacks = Vec::new();
+    for (i, f) in b.fallbacks.iter().enumerate() {
+        let (channel, address) = endpoint(&format!("fallbacks[{i}]"), &f.channel, &f.address)?;
+        let fid = new_id("cf");
+        let sealed = app.keyring.seal(&address, &crate::customers::aad(&t.id, "contact_fallbacks", "address", &fid));
+        fallbacks.push(Endpoint { id: fid, channel, address: sealed });
+    }
+    let c = Contact {
+        address: app.keyring.seal(&address, &crate::customers::aad(&t.id, "contacts", "address", &id)),
+        id,
+        position: 0,
+        name: text_field("name", &b.name)?.to_string(),
+        role: b.role.trim().chars().take(super::MAX_FIELD_BYTES).collect(),
+        channel,
+        min_value_cents: b.min_value_cents,
+        fallbacks,
+    };
+    app.store.add_contact(&t.id, &c).await?;
+    let channels: Vec<&str> = std::iter::once(c.channel.as_str()).chain(c.fallbacks.iter().map(|f| f.channel.as_str())).collect();
+    actor
+        .audit(
+            &app,
+            "contact.add",
+            &format!("contact:{}", c.id),
+            json!({"name": c.name, "role": c.role, "channels": channels, "min_value_cents": c.min_value_cents}),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": c.id}))).into_response())
+}
+
+/// `GET /v1/contacts`: the escalation chain in order, with each contact's channels.
+#[utoipa::path(get, path = "/v1/contacts", tag = "escalation", responses((status = 200, description = "the chain")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn list_contacts(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Member)?;
+    let t = &actor.tenant.id;
+    let mut contacts = app.store.contacts(t).await?;
+    for c in &mut contacts {
+        c.address = crate::customers::open_address(&app, t, &c.id, &c.address);
+        for f in &mut c.fallbacks {
+            f.address = escalation::open_fallback(&app, t, f);
+        }
+    }
+    Ok(Json(json!({"contacts": contacts})))
+}
+
+/// `?state=&cursor=&limit=` of `GET /v1/escalations`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EscalationQuery {
+    /// `open`, `acknowledged` or `exhausted`.
+    state: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/escalations`: escalations, newest first, with who acknowledged them.
+#[utoipa::path(get, path = "/v1/escalations", tag = "escalation", params(EscalationQuery), responses((status = 200, description = "a page of escalations"), (status = 400, description = "bad state or cursor")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn list_escalations(
+    State(app): State<AppState>,
+    actor: Actor,
+    Query(q): Query<EscalationQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(st) = q.state.as_deref() {
+        if !["open", "acknowledged", "exhausted"].contains(&st) {
+            return Err(ApiError::bad_request("state must be open, acknowledged or exhausted", json!({"field": "state"})));
+        }
+    }
+    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
+    let limit = page_limit(q.limit);
+    let rows = app.store.escalations(&actor.tenant.id, q.state.as_deref(), after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, |e| TimeCursor { ms: e.created_ms, id: e.id.clone() })))
+}
+
+fn acked_json(a: Acked) -> Result<Json<serde_json::Value>, ApiError> {
+    match a {
+        Acked::Now(e) => Ok(Json(json!({"acknowledged": true, "escalation": e}))),
+        Acked::Already(e) => Ok(Json(json!({"acknowledged": false, "escalation": e}))),
+        Acked::Unknown => Err(ApiError::not_found("escalation")),
+    }
+}
+
+/// `POST /v1/escalations/{id}/ack`: a dashboard user (or the backend) takes the escalation;
+/// nobody further down the chain is paged.
+#[utoipa::path(post, path = "/v1/escalations/{id}/ack", tag = "escalation", params(("id" = String, Path)), responses((status = 200, description = "`acknowledged`: whether this call did it, and the escalation"), (status = 404, description = "no such escalation")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn ack_escalation(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Member)?;
+    let acked = escalation::acknowledge(&app, &actor.tenant.id, &id, &actor.id).await?;
+    if matches!(acked, Acked::Now(_)) {
+        actor.audit(&app, "escalation.ack", &format!("escalation:{id}"), json!({})).await?;
+    }
+    acked_json(acked)
+}
+
+/// Body of `POST /v1/ack`: the query of an alert's one-click link.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AckLink {
+    /// Tenant (`t`).
+    t: String,
+    /// Escalation (`e`).
+    e: String,
+    /// Contact paged (`c`).
+    c: String,
+    /// Expiry of the link, seconds since the epoch.
+    exp: u64,
+    /// The acknowledgement signature (`ack`).
+    ack: String,
+}
+
+/// `POST /v1/ack`: the paged contact acknowledges through the signed link of their alert (the
+/// session view posts it when it opens).
+#[utoipa::path(post, path = "/v1/ack", tag = "escalation", request_body = AckLink, responses((status = 200, description = "`acknowledged`: whether this call did it, and who had"), (status = 403, description = "bad or expired signature"), (status = 404, description = "no such escalation")))]
+pub async fn ack_link(State(app): State<AppState>, body: Body<AckLink>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let now = (crate::now_ms() / 1000) as u64;
+    if !crate::auth::verify_ack(&app.config.link_secret, &b.t, &b.e, &b.c, b.exp, &b.ack, now) {
+        return Err(ApiError::forbidden("this acknowledgement link is not valid or has expired"));
+    }
+    let who = format!("contact:{}", b.c);
+    let acked = escalation::acknowledge(&app, &b.t, &b.e, &who).await?;
+    if matches!(acked, Acked::Now(_)) {
+        crate::customers::audit(&app, &b.t, &who, "escalation.ack", &format!("escalation:{}", b.e), json!({"via": "link"})).await?;
+    }
+    // The contact sees only the state and who acknowledged, not the customer's details.
+    let Json(v) = acked_json(acked)?;
+    Ok(Json(json!({
+        "acknowledged": v["acknowledged"],
+        "state": v["escalation"]["state"],
+        "acked_by": v["escalation"]["acked_by"],
+    })))
+}
