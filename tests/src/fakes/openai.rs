@@ -148,7 +148,7 @@ fn invalid(body: &Value) -> Option<(&'static str, Option<&'static str>)> {
     if !body.is_object() {
         return Some(("We could not parse the JSON body of your request.", None));
     }
-    if !body["model"].as_str().is_some_and(|m| !m.is_empty()) {
+    if body["model"].as_str().is_none_or(str::is_empty) {
         return Some(("you must provide a model parameter", Some("model")));
     }
     let messages = body["messages"].as_array().filter(|m| !m.is_empty());
