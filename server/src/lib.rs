@@ -42,6 +42,7 @@ pub mod ingest;
 pub mod interventions;
 pub mod jwt;
 pub mod openapi;
+pub mod opener;
 pub mod replay;
 pub mod secrets;
 pub mod store;
