@@ -71,6 +71,10 @@ pub struct Config {
     /// instance takes over when it lapses), ms. `SIQ_ESCALATION_LEASE_MS`, default 120000 (longer
     /// than the slowest page: every channel of a contact with its retries).
     pub escalation_lease_ms: u64,
+    /// An OpenAI-compatible endpoint that writes conversation-card openers
+    /// ([`crate::opener::OpenerConfig::from_lookup`]: `SIQ_CARD_LLM_URL`, `SIQ_CARD_LLM_MODEL`,
+    /// `SIQ_CARD_LLM_KEY`, `SIQ_CARD_LLM_TIMEOUT_MS`). Default none: the template writes them.
+    pub card_model: Option<crate::opener::OpenerConfig>,
 }
 
 /// Credentials and endpoint of the Twilio Messages API.
@@ -119,6 +123,7 @@ impl Default for Config {
             page_confidence: shared_physics::paging::DEFAULT_CONFIDENCE_PCT as f32 / 100.0,
             ack_timeout_ms: 60_000,
             escalation_lease_ms: 120_000,
+            card_model: None,
         }
     }
 }
@@ -177,6 +182,7 @@ impl Config {
             page_confidence: parse("SIQ_PAGE_CONFIDENCE", get("SIQ_PAGE_CONFIDENCE"), d.page_confidence)?,
             ack_timeout_ms: parse("SIQ_ACK_TIMEOUT_MS", get("SIQ_ACK_TIMEOUT_MS"), d.ack_timeout_ms)?,
             escalation_lease_ms: parse("SIQ_ESCALATION_LEASE_MS", get("SIQ_ESCALATION_LEASE_MS"), d.escalation_lease_ms)?,
+            card_model: crate::opener::OpenerConfig::from_lookup(&get).map_err(|e| ConfigError { var: e.var, reason: e.reason })?,
         })
     }
 }

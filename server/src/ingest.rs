@@ -459,28 +459,40 @@ impl Conn {
                 }
                 crate::interventions::Action::Card => {
                     inc(&b.counters.cards);
-                    let facts = crate::interventions::CardFacts {
-                        name: record.user_name.as_deref(),
-                        account: record.account_name.as_deref(),
-                        value_cents: record.value_cents,
-                        context: shared.as_ref().map(|c| c.state.as_str()),
-                        emotion: d.emotion,
-                        section: &record.section,
-                    };
-                    app.publish_event(Event::Card(crate::store::CardRecord {
-                        id: format!("cd_{}_{seq}", b.hex),
-                        tenant_id: b.tenant.id.clone(),
-                        session: b.hex.clone(),
-                        sub: record.user.clone(),
-                        emotion: d.emotion.name().into(),
-                        section: record.section.clone(),
-                        opener: crate::interventions::opener(&facts),
-                        state: "pending".into(),
-                        outcome: None,
-                        actor: None,
-                        created_ms: decided_ms,
-                        updated_ms: decided_ms,
-                    }));
+                    // The opener may come from a model (up to its timeout): written off the hot path.
+                    let app = app.clone();
+                    let counters = b.counters.clone();
+                    let (tenant, hex, emotion) = (b.tenant.id.clone(), b.hex.clone(), d.emotion);
+                    let (record, context) = (record.clone(), shared.as_ref().map(|c| c.state.clone()));
+                    tokio::spawn(async move {
+                        let facts = crate::interventions::CardFacts {
+                            name: record.user_name.as_deref(),
+                            account: record.account_name.as_deref(),
+                            value_cents: record.value_cents,
+                            context: context.as_deref(),
+                            emotion,
+                            section: &record.section,
+                        };
+                        let written = app.opener.write(&facts).await;
+                        if let Some(e) = &written.error {
+                            inc(&counters.card_model_failed);
+                            tracing::warn!(tenant = %tenant, error = %e, "card opener from the model failed; template used");
+                        }
+                        app.publish_event(Event::Card(crate::store::CardRecord {
+                            id: format!("cd_{hex}_{seq}"),
+                            tenant_id: tenant,
+                            session: hex,
+                            sub: record.user.clone(),
+                            emotion: emotion.name().into(),
+                            section: record.section.clone(),
+                            opener: written.text,
+                            state: "pending".into(),
+                            outcome: None,
+                            actor: None,
+                            created_ms: decided_ms,
+                            updated_ms: decided_ms,
+                        }));
+                    });
                 }
                 crate::interventions::Action::Nothing => {}
             }

@@ -109,6 +109,8 @@ pub struct Inner {
     pub jwks: jwt::JwksCache,
     /// Intervention variants and their arm counts.
     pub learning: interventions::Learning,
+    /// Writes conversation-card openers (template, or a configured model).
+    pub opener: opener::Opener,
 }
 
 impl Deref for AppState {
@@ -338,6 +340,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
+    let config_card_model = config.card_model.clone();
     let channels = escalation::channels(&config.channels).map_err(|e| StartError::Config(e.to_string()))?;
     let keyring = match &config.encryption_keys {
         Some((keys, index)) => secrets::Keyring::parse(keys, index).map_err(|e| StartError::Config(e.to_string()))?,
@@ -358,6 +361,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         escalation: escalation::Engine::new(channels),
         keyring,
         jwks: jwt::JwksCache::new(),
+        opener: opener::Opener::new(config_card_model),
         learning,
     }));
     let prefix = state.config.bus_prefix.clone();

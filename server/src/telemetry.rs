@@ -38,6 +38,8 @@ pub struct Counters {
     pub held_out: AtomicU64,
     /// Conversation cards queued for a human.
     pub cards: AtomicU64,
+    /// Card openers the configured model failed to write (the template wrote them).
+    pub card_model_failed: AtomicU64,
     /// Escalations opened (a struggle met the paging bar).
     pub escalations: AtomicU64,
     /// Escalations a person acknowledged.
@@ -78,6 +80,8 @@ pub struct CountersSnapshot {
     #[allow(missing_docs)]
     pub cards: u64,
     #[allow(missing_docs)]
+    pub card_model_failed: u64,
+    #[allow(missing_docs)]
     pub escalations: u64,
     #[allow(missing_docs)]
     pub escalations_acked: u64,
@@ -108,6 +112,7 @@ impl Counters {
             suppressed_busy,
             held_out,
             cards,
+            card_model_failed,
             escalations,
             escalations_acked,
             escalations_exhausted
@@ -152,7 +157,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 17] = [
+        let rows: [(&str, Getter); 18] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -167,6 +172,7 @@ impl Metrics {
             ("suppressed_busy", |s| s.suppressed_busy),
             ("held_out", |s| s.held_out),
             ("cards", |s| s.cards),
+            ("card_model_failed", |s| s.card_model_failed),
             ("escalations", |s| s.escalations),
             ("escalations_acked", |s| s.escalations_acked),
             ("escalations_exhausted", |s| s.escalations_exhausted),
