@@ -10,6 +10,8 @@
 //! * `cargo xtask bench main-thread` measures what one pointer move costs the page's main thread.
 //! * `cargo xtask bench identity [--postgres]` measures identity resolution and strength for
 //!   100k customers and 1M transactions, and the cached hot-path lookups.
+//! * `cargo xtask bench escalation [--postgres]` measures detection → provider request latency
+//!   (the SMS to Twilio's Messages API) under 100 concurrent escalations.
 //! * `cargo xtask bench bandit` simulates Thompson sampling against uniform A/B and the oracle
 //!   (regret, uplift against the holdout and its interval's coverage).
 //! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
@@ -36,7 +38,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench bandit>";
+    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -49,6 +51,14 @@ fn bench_identity(root: &std::path::Path, args: &[&str]) -> Result<(), String> {
         services::ensure_postgres()?;
     }
     run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-identity", "--"]).args(args))
+}
+
+fn bench_escalation(root: &std::path::Path, args: &[&str]) -> Result<(), String> {
+    if args.contains(&"--postgres") {
+        services::ensure_postgres()?;
+        services::ensure_nats()?;
+    }
+    run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-escalation", "--"]).args(args))
 }
 
 fn main() -> ExitCode {
@@ -69,6 +79,7 @@ fn main() -> ExitCode {
         ["bench", "peers"] => peers::bench(&root),
         ["bench", "main-thread"] => main_thread::bench(&root),
         ["bench", "identity", rest @ ..] => bench_identity(&root, rest),
+        ["bench", "escalation", rest @ ..] => bench_escalation(&root, rest),
         ["bench", "bandit"] => run(cargo().current_dir(&root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-bandit"])),
         _ => Err(USAGE.to_string()),
     };

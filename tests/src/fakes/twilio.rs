@@ -21,7 +21,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -72,6 +72,8 @@ pub struct SentSms {
     pub body: String,
     /// RFC 2822 creation date, as in the response.
     pub date_created: String,
+    /// When the request reached the fake (monotonic clock of this process), for latency figures.
+    pub received: Instant,
 }
 
 /// A request the fake refused, with the Twilio error it answered.
@@ -203,6 +205,7 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received = Instant::now();
     if !authenticated(&headers, &shared.creds) || account_sid != shared.creds.account_sid {
         return refuse(&shared, StatusCode::UNAUTHORIZED, 20003, "Authenticate".into());
     }
@@ -250,7 +253,7 @@ async fn create_message(
         "to": to,
         "uri": resource_uri,
     });
-    let sms = SentSms { sid, account_sid, to, from, body: text, date_created: now };
+    let sms = SentSms { sid, account_sid, to, from, body: text, date_created: now, received };
     if shared.echo.load(Ordering::Relaxed) {
         println!("[fake twilio] SMS {} from {} to {}:\n    {}", sms.sid, sms.from, sms.to, sms.body);
     }
