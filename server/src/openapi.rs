@@ -88,8 +88,14 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&json()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-        let src = [include_str!("lib.rs"), include_str!("api/people.rs"), include_str!("api/access.rs"), include_str!("api/learning.rs"), include_str!("api/escalations.rs")]
-            .concat();
+        let src = [
+            include_str!("lib.rs"),
+            include_str!("api/people.rs"),
+            include_str!("api/access.rs"),
+            include_str!("api/learning.rs"),
+            include_str!("api/escalations.rs"),
+        ]
+        .concat();
         // Every `.route("…"` in the routers has its document entry, and the reverse.
         let routed: Vec<&str> = src
             .match_indices(".route(\"")

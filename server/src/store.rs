@@ -811,17 +811,34 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError>;
     /// Moves a claimed escalation on (next step, when it is due, state) and releases the claim;
     /// false when `instance` no longer holds it or it stopped being open (acknowledged).
-    async fn advance_escalation(&self, id: &str, instance: &str, step: i64, next_at_ms: i64, state: &str, now_ms: i64)
-        -> Result<bool, StoreError>;
+    async fn advance_escalation(
+        &self,
+        id: &str,
+        instance: &str,
+        step: i64,
+        next_at_ms: i64,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Acknowledges an open escalation of the tenant by `who`; returns whether this call
     /// acknowledged it and the escalation as it is afterwards (`None`: no such escalation).
-    async fn acknowledge_escalation(&self, tenant: &str, id: &str, who: &str, now_ms: i64)
-        -> Result<Option<(bool, EscalationRecord)>, StoreError>;
+    async fn acknowledge_escalation(
+        &self,
+        tenant: &str,
+        id: &str,
+        who: &str,
+        now_ms: i64,
+    ) -> Result<Option<(bool, EscalationRecord)>, StoreError>;
     /// One escalation of the tenant.
     async fn escalation(&self, tenant: &str, id: &str) -> Result<Option<EscalationRecord>, StoreError>;
     /// A page of the tenant's escalations, optionally in one state, newest first.
-    async fn escalations(&self, tenant: &str, state: Option<&str>, after: Option<&TimeCursor>, limit: i64)
-        -> Result<Vec<EscalationRecord>, StoreError>;
+    async fn escalations(
+        &self,
+        tenant: &str,
+        state: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<EscalationRecord>, StoreError>;
 }
 
 /// The SQL store (SQLite or PostgreSQL).
@@ -2176,7 +2193,8 @@ impl Store for SqlStore {
         if r.rows_affected() != 1 {
             return Ok(None);
         }
-        let row = sqlx::query(&format!("SELECT {ESCALATION_COLS} FROM escalations WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(&format!("SELECT {ESCALATION_COLS} FROM escalations WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(escalation_from).transpose()?)
     }
 

@@ -19,7 +19,7 @@ use sentientiq_server::Running;
 use serde_json::{json, Value};
 use siq_e2e::fakes::{Failure, FakePagerDuty, FakeSlack, FakeTwilio, TwilioCredentials};
 use siq_e2e::stack::{PgDatabase, ADMIN_TOKEN, POSTGRES_ADMIN_URL};
-use siq_e2e::util::eventually;
+use siq_e2e::util::{eventually, TempDir};
 
 const SMS_FROM: &str = "+15550199";
 const CEO_PHONE: &str = "+15550100";
@@ -94,7 +94,7 @@ impl Tenant {
             .json()
             .await
             .unwrap();
-        Tenant { url, id: t["id"].as_str().unwrap().into(), key: t["secret_key"].as_str().unwrap().into(), http }
+        Tenant { url, id: t["tenant_id"].as_str().unwrap().into(), key: t["secret_key"].as_str().unwrap().into(), http }
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -161,8 +161,8 @@ async fn acknowledge(t: &Tenant, p: &BTreeMap<String, String>) -> (StatusCode, V
     (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
-fn temp_sqlite() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
+fn temp_sqlite() -> (TempDir, String) {
+    let dir = TempDir::new("siq-escalation").unwrap();
     let url = format!("sqlite://{}", dir.path().join("siq.db").display());
     (dir, url)
 }
@@ -175,9 +175,12 @@ async fn the_chain_is_paged_in_turn_by_value_until_someone_acknowledges() {
     let t = Tenant::create(&server).await;
     // The CEO only for accounts worth $50k or more; then the VP of Sales on Slack; then the
     // account manager through PagerDuty.
-    let ceo = t.contact(json!({"name": "Dana Reyes", "role": "CEO", "channel": "sms", "address": CEO_PHONE, "min_value_cents": 5_000_000})).await;
+    let ceo =
+        t.contact(json!({"name": "Dana Reyes", "role": "CEO", "channel": "sms", "address": CEO_PHONE, "min_value_cents": 5_000_000})).await;
     let vp = t.contact(json!({"name": "Sam Ortiz", "role": "VP Sales", "channel": "slack", "address": p.slack.webhook_url()})).await;
-    let am = t.contact(json!({"name": "Lee Park", "role": "Account manager", "channel": "pagerduty", "address": p.pagerduty.routing_key()})).await;
+    let am = t
+        .contact(json!({"name": "Lee Park", "role": "Account manager", "channel": "pagerduty", "address": p.pagerduty.routing_key()}))
+        .await;
     let chain = t.get("/v1/contacts").await;
     let ids: Vec<&str> = chain["contacts"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [ceo.as_str(), vp.as_str(), am.as_str()]);
@@ -192,7 +195,11 @@ async fn the_chain_is_paged_in_turn_by_value_until_someone_acknowledges() {
     let sms = p.twilio.wait_for_messages(1, PATIENCE).await;
     assert_eq!(sms.len(), 1, "{:?}", p.twilio.rejections());
     assert_eq!(sms[0].to, CEO_PHONE);
-    assert!(sms[0].body.contains("Jane Doe (Acme Corp, $100,000 lifetime value) is showing rage in the checkout section"), "{}", sms[0].body);
+    assert!(
+        sms[0].body.contains("Jane Doe (Acme Corp, $100,000 lifetime value) is showing rage in the checkout section"),
+        "{}",
+        sms[0].body
+    );
     assert!(p.slack.messages().is_empty(), "the VP was paged before the CEO's minute was up");
 
     // The CEO does not answer: after the acknowledgement window the VP is paged on Slack.

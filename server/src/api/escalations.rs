@@ -169,7 +169,11 @@ fn acked_json(a: Acked) -> Result<Json<serde_json::Value>, ApiError> {
 /// `POST /v1/escalations/{id}/ack`: a dashboard user (or the backend) takes the escalation;
 /// nobody further down the chain is paged.
 #[utoipa::path(post, path = "/v1/escalations/{id}/ack", tag = "escalation", params(("id" = String, Path)), responses((status = 200, description = "`acknowledged`: whether this call did it, and the escalation"), (status = 404, description = "no such escalation")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn ack_escalation(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn ack_escalation(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Member)?;
     let acked = escalation::acknowledge(&app, &actor.tenant.id, &id, &actor.id).await?;
     if matches!(acked, Acked::Now(_)) {
