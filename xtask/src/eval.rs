@@ -578,6 +578,10 @@ struct HumanTotals {
     duration_ms: u64,
     /// Per [`STRUGGLE`] emotion, then "any": summed length of minutes with a firing.
     firing_ms: [u64; 6],
+    /// Summed length of minutes in which a person would have been paged (the server's paging
+    /// bar, [`shared_physics::paging`]), and the sessions with such a page.
+    paging_ms: u64,
+    paged_sessions: u64,
 }
 
 impl HumanTotals {
@@ -595,6 +599,21 @@ impl HumanTotals {
             self.firing_ms[i] += minutes_with_firing_ms(duration_ms, &grade(Some(*e)));
         }
         self.firing_ms[5] += minutes_with_firing_ms(duration_ms, &grade(None));
+        // The same detections through the paging bar, in page-time order, as the server applies it.
+        let mut bar = shared_physics::paging::Persistence::new();
+        let mut ordered: Vec<&Detection> = detections.iter().collect();
+        ordered.sort_by_key(|d| d.t_ms);
+        let pages: Vec<u32> = ordered
+            .into_iter()
+            .filter(|d| bar.note(d.emotion, d.confidence_pct(), d.t_ms, shared_physics::paging::DEFAULT_CONFIDENCE_PCT))
+            .map(|d| d.t_ms)
+            .collect();
+        self.paging_ms += minutes_with_firing_ms(duration_ms, &pages);
+        self.paged_sessions += u64::from(!pages.is_empty());
+    }
+
+    fn paging_pct(&self) -> f64 {
+        100.0 * self.paging_ms as f64 / self.duration_ms.max(1) as f64
     }
 
     fn pct(&self, i: usize) -> f64 {
@@ -765,6 +784,22 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
         println!("(no labelled corpus at {}: pass --corpus DIR)\n", corpus_dir.display());
     }
 
+    println!(
+        "== the paging bar on human recordings (a struggle >= {}% persisting over a second burst {}-{} s later)",
+        shared_physics::paging::DEFAULT_CONFIDENCE_PCT,
+        shared_physics::paging::MIN_GAP_MS / 1000,
+        shared_physics::paging::WINDOW_MS / 1000
+    );
+    for (name, h) in [("train", &train), ("test", &test)] {
+        println!(
+            "{name:<6} {:>5} of {:>4} sessions would page a person; {:.2}% of {:.1} session-minutes",
+            h.paged_sessions,
+            h.sessions,
+            h.paging_pct(),
+            h.minutes()
+        );
+    }
+    println!("paging-grade firing on human recordings: {:.2}% of {:.1} session-minutes\n", test.paging_pct(), test.minutes());
     println!("intervention-grade firing on human recordings: {:.2}% of {:.1} session-minutes", test.pct(5), test.minutes());
     Ok(())
 }
