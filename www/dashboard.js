@@ -1,5 +1,6 @@
 // The business dashboard: live confirmed detections with who, what they are worth, where, how
-// sure, and the physics behind it; interventions and alerts; and every failure counted.
+// sure, and the physics behind it; interventions and alerts; escalations and who took them (a
+// member can take an open one); and every failure counted.
 // Everything is inserted as text (never as HTML).
 (function () {
   'use strict';
@@ -11,8 +12,8 @@
   function money(c) { return '$' + Math.floor((c || 0) / 100).toLocaleString('en-US'); }
   function num(v, d) { return v == null ? '–' : Number(v).toLocaleString('en-US', { maximumFractionDigits: d || 0 }); }
   function time(ms) { return new Date(ms).toLocaleTimeString(); }
-  function api(path) {
-    return fetch(path, { headers: { Authorization: 'Bearer ' + key } }).then(function (r) {
+  function api(path, method) {
+    return fetch(path, { method: method || 'GET', headers: { Authorization: 'Bearer ' + key } }).then(function (r) {
       if (r.status === 401) { localStorage.removeItem('siq.key'); throw new Error('That secret key is not valid.'); }
       if (!r.ok) throw new Error(path + ' answered ' + r.status);
       return r.json();
@@ -78,10 +79,34 @@
   }
   function alertCard(a) {
     var c = el('article', 'card alert');
-    c.appendChild(el('div', null, (a.status === 'sent' ? 'Texted ' : 'FAILED to text ') + a.address + ' about session ' + a.session + (a.error ? ' — ' + a.error : '')));
+    c.appendChild(el('div', null, (a.status === 'sent' ? 'Paged ' : 'FAILED to page ') + a.address + ' by ' + a.channel + ' about session ' + a.session + (a.error ? ' — ' + a.error : '')));
     c.appendChild(el('div', 'muted', a.channel + ' · ' + a.attempts + ' attempt(s) · ' + time(a.created_ms)));
     return c;
   }
+
+  function escalationRow(e) {
+    var tr = document.createElement('tr');
+    tr.className = 'escalation ' + e.state;
+    [time(e.created_ms), e.person_name || e.sub || '–', e.account_name || '–', money(e.value_cents), e.emotion + ' in ' + (e.section || 'no section'),
+     e.state, String(e.step), e.acked_by || '–'].forEach(function (v) { tr.appendChild(el('td', null, v)); });
+    var td = el('td');
+    if (e.state === 'open') {
+      var b = el('button', null, 'Take it');
+      b.addEventListener('click', function () { b.disabled = true; api('/v1/escalations/' + encodeURIComponent(e.id) + '/ack', 'POST').then(refreshEscalations).catch(showError); });
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    return tr;
+  }
+  function refreshEscalations() {
+    return api('/v1/escalations?limit=20').then(function (r) {
+      var body = $('escalations'); body.textContent = '';
+      r.items.forEach(function (e) { body.appendChild(escalationRow(e)); });
+      $('no-escalations').hidden = r.items.length > 0;
+    }).catch(showError);
+  }
+  refreshEscalations();
+  setInterval(refreshEscalations, 2000);
 
   api('/v1/detections?limit=50').then(function (r) { r.detections.forEach(function (d) { add(detectionCard(d), 'd' + d.session + d.seq); }); }).catch(showError);
   refreshStats();

@@ -15,6 +15,7 @@ use siq_e2e::browser::Chromium;
 use siq_e2e::host::render_store;
 use siq_e2e::journey::{self, InterveneDetail, DEAD_BUTTON, INTERVENE_EVENTS_JS, INTERVENTION_TEXT_JS, PATIENCE};
 use siq_e2e::stack::{Backend, Stack};
+use siq_e2e::util::eventually;
 use siq_e2e::util::www_dir;
 
 /// Fixes Jane's pointer paths and jitter.
@@ -77,6 +78,33 @@ async fn fast_clicks_on_a_working_stepper_are_not_rage_but_the_dead_button_still
     journey::rage_at(&mut tab, DEAD_BUTTON).await.unwrap_or_else(|e| panic!("{e}"));
     let sms = stack.twilio.wait_for_messages(1, PATIENCE).await;
     assert_eq!(sms.len(), 1, "expected one SMS for the dead button; Twilio refused: {:?}", stack.twilio.rejections());
+
+    // The dashboard lists the open escalation; a member takes it from there.
+    let dashboard =
+        chromium.open(&format!("{}/dashboard.html#key={}", stack.url(), site.secret_key), SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    let took: bool = dashboard
+        .wait_for(
+            "(() => { const b = document.querySelector('tr.escalation.open button'); if (!b) return null; b.click(); return true; })()",
+            PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no open escalation with a button on the dashboard: {e}"));
+    assert!(took);
+    let taken = eventually(PATIENCE, Duration::from_millis(200), || async {
+        let v: serde_json::Value = stack.api.get("/v1/escalations?state=acknowledged").await.ok()?;
+        v["items"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await
+    .expect("the escalation was not acknowledged from the dashboard");
+    assert!(taken["acked_by"].as_str().is_some_and(|by| by.starts_with("key:")), "{taken}");
+    let row: String = dashboard
+        .wait_for(
+            "(() => { const r = document.querySelector('tr.escalation.acknowledged'); return r ? r.textContent : null; })()",
+            PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the dashboard did not show the escalation taken: {e}"));
+    assert!(row.contains("Jane Doe") && row.contains("$100,000"), "{row}");
 
     chromium.close().await;
     stack.shutdown().await;

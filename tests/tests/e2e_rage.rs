@@ -118,6 +118,21 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     assert_eq!((alert.channel.as_str(), alert.address.as_str(), alert.status.as_str()), ("sms", "+15550100", "sent"));
     assert_eq!(alert.link, link);
 
+    // Dana opens her link in a browser: that one click acknowledges the escalation for her.
+    let view = chromium.open(&link, SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    let said: String = view
+        .wait_for(
+            "(() => { const a = document.getElementById('ack'); return a && !a.hidden && a.textContent ? a.textContent : null; })()",
+            PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the session view did not acknowledge: {e}"));
+    assert!(said.starts_with("Acknowledged"), "{said}");
+    let escalations: serde_json::Value = stack.api.get("/v1/escalations").await.expect("GET /v1/escalations");
+    let e = &escalations["items"][0];
+    assert_eq!((e["state"].as_str(), e["session"].as_str()), (Some("acknowledged"), Some(detection.session.as_str())), "{escalations}");
+    assert!(e["acked_by"].as_str().is_some_and(|by| by.starts_with("contact:")), "{e}");
+
     // Still exactly one text and one intervention: the rest of the bursts did not page Dana or
     // pop up help again.
     tokio::time::sleep(Duration::from_secs(2)).await;
