@@ -33,7 +33,8 @@
     ['alerts_sent', 'alerts delivered'], ['overturned', 'client claims overturned', 1], ['disagreed', 'confidence disagreements', 1],
     ['alerts_failed', 'alerts failed', 1], ['identity_rejected', 'identity tokens refused', 1], ['persist_failed', 'storage failures', 1], ['duplicates', 'duplicate frames'],
     ['escalations', 'escalations opened'], ['escalations_acked', 'escalations acknowledged'], ['escalations_exhausted', 'escalations nobody took', 1],
-    ['held_out', 'held out (control)'], ['cards', 'cards queued'], ['card_model_failed', 'card openers the model failed', 1]
+    ['held_out', 'held out (control)'], ['cards', 'cards queued'], ['card_model_failed', 'card openers the model failed', 1],
+    ['outcomes', 'outcomes from pages'], ['notes_refused', 'page notes refused', 1]
   ];
   function renderStats(s) {
     $('tenant').textContent = s.tenant ? s.tenant.name : '';

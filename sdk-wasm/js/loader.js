@@ -31,8 +31,10 @@
  *   connect-src https://HOST wss://HOST  sdk.wasm, the WebSocket, the beacon
  *
  * API: SentientIQ.identify(token) passes the host's identity JWT for this visitor (a falsy
- * token reverts to anonymous). SentientIQ.track(outcome) and SentientIQ.context(state) are
- * accepted (and may be queued) but send nothing yet: the wire has no frame for them.
+ * token reverts to anonymous). SentientIQ.track(outcome) reports an outcome ('purchase',
+ * 'cancel', …) for the server to attribute to this session's newest intervention decision;
+ * SentientIQ.context(state) shares the identified visitor's state ('busy', 'stuck', …). Both
+ * travel as a Note frame.
  * SentientIQ.destroy() removes every listener, the worker (and so its socket) and the box.
  * Calls queued before the script ran, as
  *   (window.SentientIQ = window.SentientIQ || []).push(['identify', token])
@@ -209,9 +211,9 @@
 
     const api = {
       identify: (token) => post({ i: token ? '' + token : '' }),
-      // No frame carries these yet (docs/sdk.md): accepted, and queued like the rest.
-      track() {},
-      context() {},
+      // An outcome or the visitor's state, on the wire as a Note frame (docs/sdk.md).
+      track: (o) => post({ n: [0, '' + ((o && o.name) || o)] }),
+      context: (c) => post({ n: [1, '' + c] }),
       consent: (yes) => yes || api.destroy(),
       destroy: () => {
         stop.abort();

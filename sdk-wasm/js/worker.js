@@ -5,8 +5,8 @@
  * WebSocket to HOST/v1/ws.
  *
  * From the page: first {k: site key, b: base URL, p: page path, o: the page's time origin},
- * then batches {b: Int32Array buffer of rows, s: [[id, name]…] new sections} and
- * {i: identity token, '' = anonymous}.
+ * then batches {b: Int32Array buffer of rows, s: [[id, name]…] new sections},
+ * {i: identity token, '' = anonymous} and {n: [kind, text]} notes (0 track, 1 context).
  * To the page: {v: {id, emotion, text}} interventions, and after every change of the
  * unacknowledged frames {q: beacon body or 0, n: true when new frames could not be sent}.
  *
@@ -93,6 +93,7 @@ const handle = (m) => {
     named.push([id, name]);
     emit(X.section(id, write(name, X.inp(), 256).written));
   }
+  if (m.n) emit(X.note(m.n[0], write(m.n[1], X.inp(), 256).written));
   const r = new Int32Array(m.b || 0);
   for (let i = 0; i < r.length; i += 5) emit(X.sample(r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4]));
   if ('i' in m) {

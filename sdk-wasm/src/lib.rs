@@ -22,6 +22,7 @@
 //! | `hello(session_lo, session_hi, key_len, page_len, token_len) -> out_len` | encodes `Frame::Hello` (seq 0) for session `hi << 32 \| lo`; site key, page and identity token lie consecutively at `inp()` (UTF-8, as `TextEncoder` writes it; each ≤ [`MAX_TEXT_BYTES`]); `token_len = 0` is anonymous |
 //! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden, 8 visible: [`Kind::from_code`]; `x`, `y` clamped to `i16`; `section` 0..=255). A click may yield a `Frame::Detection` (see below) |
 //! | `section(id, name_len) -> out_len` | `Frame::Section` binding `id` (1..=255) to the UTF-8 name at `inp()` (≤ [`MAX_TEXT_BYTES`]) |
+//! | `note(kind, text_len) -> out_len` | `Frame::Note` of `kind` (0 outcome, 1 context) with the UTF-8 text at `inp()` (1..=[`MAX_TEXT_BYTES`]): `SentientIQ.track` and `SentientIQ.context` |
 //! | `learn(id, name_len)` | files section `id` under the class of the name at `inp()` without a frame (a module loaded after page start learns the sections already named) |
 //! | `set_seq(seq)` | the next data frame is numbered `seq + 1` (a module loaded after page start continues the first one's numbering) |
 //! | `tick(t_ms) -> out_len` | `Frame::Physics` summarising the samples since the last tick, if there were any |
@@ -203,6 +204,15 @@ impl State {
         self.sent(n)
     }
 
+    /// `Frame::Note` of `kind` for the text at the start of the input.
+    pub fn note(&mut self, kind: u32, text_len: u32) -> usize {
+        let (Ok(kind @ 0..=1), Some(text @ [_, ..])) = (u8::try_from(kind), text(&self.input, 0, text_len as usize)) else {
+            return 0;
+        };
+        let n = codec::note(&mut self.out, self.seq.wrapping_add(1), kind, text);
+        self.sent(n)
+    }
+
     /// Learns section `id`'s name (at the start of the input) without sending a frame: how the
     /// worker tells a module loaded later the sections the page already named.
     pub fn learn(&mut self, id: u32, name_len: u32) {
@@ -278,6 +288,12 @@ pub extern "C" fn sample(kind: u32, t_ms: u32, x: i32, y: i32, section: u32) -> 
 #[cfg_attr(target_arch = "wasm32", no_mangle)]
 pub extern "C" fn section(id: u32, name_len: u32) -> usize {
     st().section(id, name_len)
+}
+
+/// Encodes `Frame::Note`; see the ABI table.
+#[cfg_attr(target_arch = "wasm32", no_mangle)]
+pub extern "C" fn note(kind: u32, text_len: u32) -> usize {
+    st().note(kind, text_len)
 }
 
 /// Learns a section's name without a frame; see the ABI table.

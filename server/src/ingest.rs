@@ -276,10 +276,62 @@ impl Conn {
             }
             Frame::Detection(d) => self.detection(env.seq, &d),
             Frame::Physics(_) => {}
+            Frame::Note(n) => self.note(n.kind, n.text),
             // Server-to-client frames sent by a client are ignored, not fatal.
             Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => {}
         }
         Ok(Reply::Ack(env.seq))
+    }
+
+    /// What the host page said (`SentientIQ.track` / `SentientIQ.context`): an outcome for the
+    /// session's newest decision within the tenant's window, or the identified visitor's state.
+    /// Anything unusable is counted as `notes_refused` and logged with the tenant.
+    fn note(&self, kind: u8, text: &str) {
+        let Some(b) = &self.bound else { return };
+        let text = truncate(text.trim(), MAX_NOTE_BYTES).to_string();
+        let refuse = |why: &str| {
+            inc(&b.counters.notes_refused);
+            tracing::info!(tenant = %b.tenant.id, session = %b.hex, kind, why, "note from the page refused");
+        };
+        if text.is_empty() {
+            return refuse("empty");
+        }
+        let app = self.app.clone();
+        let (tenant, hex, counters) = (b.tenant.clone(), b.hex.clone(), b.counters.clone());
+        match kind {
+            wire::note::OUTCOME => {
+                tokio::spawn(async move {
+                    let now = crate::now_ms();
+                    let converted = crate::api::learning::converted_by_default(&text);
+                    let who = crate::store::OutcomeFor::Session(&hex);
+                    match app.store.record_outcome(&tenant.id, who, now - tenant.outcome_window_ms, &text, converted, now).await {
+                        Ok(Some(decision)) => {
+                            inc(&counters.outcomes);
+                            tracing::info!(tenant = %tenant.id, session = %hex, decision, event = %text, "outcome from the page attributed");
+                        }
+                        Ok(None) => {
+                            tracing::debug!(tenant = %tenant.id, session = %hex, "outcome from the page without a decision in the window")
+                        }
+                        Err(e) => tracing::error!(tenant = %tenant.id, session = %hex, error = %e, "outcome from the page not recorded"),
+                    }
+                });
+            }
+            wire::note::CONTEXT => {
+                let sub = b.state.lock().expect("session lock").visitor.as_ref().map(|v| v.claims.sub.clone());
+                let Some(sub) = sub else { return refuse("context from an anonymous session") };
+                if !crate::customers::CONTEXT_STATES.contains(&text.as_str()) {
+                    return refuse("unknown context state");
+                }
+                tokio::spawn(async move {
+                    if let Err(e) =
+                        crate::customers::set_context(&app, &tenant.id, &sub, &text, crate::customers::DEFAULT_CONTEXT_TTL_MS).await
+                    {
+                        tracing::error!(tenant = %tenant.id, session = %hex, error = ?e, "context from the page not recorded");
+                    }
+                });
+            }
+            _ => refuse("unknown note kind"),
+        }
     }
 
     async fn hello(&mut self, h: &wire::Hello<'_>) -> Result<(), Close> {
@@ -515,6 +567,9 @@ impl Conn {
         app.publish_event(Event::Detection(record));
     }
 }
+
+/// Longest outcome or state kept from a page, bytes.
+pub const MAX_NOTE_BYTES: usize = 64;
 
 fn round2(v: f32) -> f64 {
     ((v as f64) * 100.0).round() / 100.0

@@ -1945,25 +1945,24 @@ impl Store for SqlStore {
             OutcomeFor::Session(s) => ("session", s),
             OutcomeFor::Person(u) => ("sub", u),
         };
+        // The write comes first (one UPDATE picking the newest open decision, RETURNING it): a
+        // transaction that read first could not upgrade to a write on SQLite while another
+        // connection wrote meanwhile ("database is locked").
         let mut tx = self.pool.begin().await?;
         let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT id, emotion, section, holdout, variant_id FROM decisions WHERE tenant_id = $1 AND {col} = $2 AND created_ms >= $3 \
-             AND outcome IS NULL ORDER BY created_ms DESC, id DESC LIMIT 1"
+            "UPDATE decisions SET outcome = $1, converted = $2, outcome_ms = $3 WHERE tenant_id = $4 AND outcome IS NULL AND id = \
+             (SELECT id FROM decisions WHERE tenant_id = $4 AND {col} = $5 AND created_ms >= $6 AND outcome IS NULL \
+             ORDER BY created_ms DESC, id DESC LIMIT 1) RETURNING id, emotion, section, holdout, variant_id"
         ))
+        .bind(outcome)
+        .bind(converted as i64)
+        .bind(at_ms)
         .bind(tenant)
         .bind(id)
         .bind(since_ms)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((decision, emotion, section, holdout, variant)) = row else { return Ok(None) };
-        sqlx::query("UPDATE decisions SET outcome = $1, converted = $2, outcome_ms = $3 WHERE tenant_id = $4 AND id = $5")
-            .bind(outcome)
-            .bind(converted as i64)
-            .bind(at_ms)
-            .bind(tenant)
-            .bind(&decision)
-            .execute(&mut *tx)
-            .await?;
         if let (0, Some(v)) = (holdout, variant) {
             let (s, f) = if converted { (1i64, 0i64) } else { (0, 1) };
             sqlx::query(

@@ -40,6 +40,10 @@ pub struct Counters {
     pub cards: AtomicU64,
     /// Card openers the configured model failed to write (the template wrote them).
     pub card_model_failed: AtomicU64,
+    /// Outcomes reported by pages (`SentientIQ.track`) and attributed to a decision.
+    pub outcomes: AtomicU64,
+    /// Notes from pages that could not be used (empty, unknown state, context while anonymous).
+    pub notes_refused: AtomicU64,
     /// Escalations opened (a struggle met the paging bar).
     pub escalations: AtomicU64,
     /// Escalations a person acknowledged.
@@ -82,6 +86,10 @@ pub struct CountersSnapshot {
     #[allow(missing_docs)]
     pub card_model_failed: u64,
     #[allow(missing_docs)]
+    pub outcomes: u64,
+    #[allow(missing_docs)]
+    pub notes_refused: u64,
+    #[allow(missing_docs)]
     pub escalations: u64,
     #[allow(missing_docs)]
     pub escalations_acked: u64,
@@ -113,6 +121,8 @@ impl Counters {
             held_out,
             cards,
             card_model_failed,
+            outcomes,
+            notes_refused,
             escalations,
             escalations_acked,
             escalations_exhausted
@@ -157,7 +167,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 18] = [
+        let rows: [(&str, Getter); 20] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -173,6 +183,8 @@ impl Metrics {
             ("held_out", |s| s.held_out),
             ("cards", |s| s.cards),
             ("card_model_failed", |s| s.card_model_failed),
+            ("outcomes", |s| s.outcomes),
+            ("notes_refused", |s| s.notes_refused),
             ("escalations", |s| s.escalations),
             ("escalations_acked", |s| s.escalations_acked),
             ("escalations_exhausted", |s| s.escalations_exhausted),

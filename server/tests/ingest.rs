@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use shared_physics::wire::{DetectionFrame, Frame, Hello, Section};
+use shared_physics::wire::{note, DetectionFrame, Frame, Hello, Note, Section};
 use shared_physics::{Emotion, Kind, Sample};
 
 async fn valuable_customer(s: &TestServer) -> (serde_json::Value, String) {
@@ -82,6 +82,23 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         assert_eq!(stats["alerts_failed"], 1);
         let iv = s.eventually("/v1/interventions", &sk, |v| v["interventions"].as_array().is_some_and(|a| a.len() == 1)).await;
         assert_eq!(iv["interventions"][0]["emotion"], "rage");
+
+        // The page reports what happened next (`SentientIQ.track`, `SentientIQ.context`): the
+        // outcome lands on the session's decision, the state on Jane; junk is refused, counted.
+        ws.send(4, &Frame::Note(Note { kind: note::OUTCOME, text: "purchase" })).await;
+        assert_eq!(ws.next().await, In::Ack(4));
+        ws.send(5, &Frame::Note(Note { kind: note::CONTEXT, text: "busy" })).await;
+        assert_eq!(ws.next().await, In::Ack(5));
+        ws.send(6, &Frame::Note(Note { kind: note::CONTEXT, text: "angry" })).await;
+        assert_eq!(ws.next().await, In::Ack(6));
+        ws.send(7, &Frame::Note(Note { kind: 9, text: "x" })).await;
+        assert_eq!(ws.next().await, In::Ack(7));
+        let u = s.eventually("/v1/uplift", &sk, |v| v["emotions"][0]["treated"]["conversions"] == 1).await;
+        assert_eq!(u["emotions"][0]["treated"]["n"], 1, "{u}");
+        let cx = s.eventually("/v1/contexts", &sk, |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;
+        assert_eq!((cx["items"][0]["sub"].as_str(), cx["items"][0]["state"].as_str()), (Some("u_jane"), Some("busy")), "{cx}");
+        let stats = s.get("/v1/stats", &sk).await.1;
+        assert_eq!((stats["outcomes"].as_u64(), stats["notes_refused"].as_u64()), (Some(1), Some(2)), "{stats}");
         s.stop().await;
     }
 }

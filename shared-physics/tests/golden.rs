@@ -50,6 +50,7 @@ fn detection_with_a_response_in_its_evidence() {
 #[test]
 fn section_ack_intervene() {
     roundtrip(9, Frame::Section(Section { id: 2, name: "cart" }), &[1, 9, 3, 2, 4, 99, 97, 114, 116]);
+    roundtrip(10, Frame::Note(Note { kind: 0, text: "buy" }), &[1, 10, 6, 0, 3, 98, 117, 121]);
     roundtrip(0, Frame::Ack(Ack { seq: 300 }), &[1, 0, 4, 172, 2]);
     let iv = Frame::Intervene(Intervene { id: 5, emotion: Emotion::Rage, text: "Hi" });
     roundtrip(1, iv, &[1, 1, 5, 5, 0, 2, 72, 105]);

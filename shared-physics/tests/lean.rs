@@ -4,7 +4,9 @@
 
 use shared_physics::detect::{Detection, Features};
 use shared_physics::wire::lean as codec;
-use shared_physics::wire::{decode, encode, Ack, DetectionFrame, Envelope, Frame, Hello, Intervene, Physics, Section, MAX_FRAME_BYTES};
+use shared_physics::wire::{
+    decode, encode, Ack, DetectionFrame, Envelope, Frame, Hello, Intervene, Note, Physics, Section, MAX_FRAME_BYTES,
+};
 use shared_physics::{detect::MAX_EVIDENCE, Emotion, Kind, Sample};
 
 /// A small deterministic generator for the codec comparisons (xorshift32).
@@ -69,6 +71,9 @@ fn the_hand_codec_writes_what_wire_encode_writes() {
         let id = rng.num() as u8;
         let n = codec::section(&mut buf, seq, id, name.as_bytes());
         assert_eq!(buf[..n], wire_bytes(seq, &Frame::Section(Section { id, name: &name }))[..]);
+        let kind = rng.num() as u8 % 2;
+        let n = codec::note(&mut buf, seq, kind, name.as_bytes());
+        assert_eq!(buf[..n], wire_bytes(seq, &Frame::Note(Note { kind, text: &name }))[..]);
 
         let kinds = [Kind::Move, Kind::Down, Kind::Up, Kind::Click, Kind::Scroll, Kind::Response, Kind::Leave, Kind::Hidden, Kind::Visible];
         let evidence: Vec<Sample> = (0..rng.next() as usize % (MAX_EVIDENCE + 1))

@@ -14,8 +14,8 @@ export interface InitOptions {
 /** A business outcome, e.g. `"signup"` or `{ name: "checkout", value_cents: 4200 }`. */
 export type Outcome = string | { name: string; [field: string]: unknown };
 
-/** The app's state for this view, e.g. `{ plan: "pro", step: "billing" }`. */
-export type Context = Record<string, string | number | boolean | null>;
+/** What the visitor says about themselves right now (the one-tap states of the widget). */
+export type Context = "busy" | "stuck" | "exploring" | "frustrated";
 
 /**
  * Starts the SDK (one instance per page). Returns `true` when it started; `false` outside a
@@ -27,10 +27,13 @@ export function init(options: InitOptions): boolean;
 /** Passes the host's identity JWT for this visitor; a falsy token reverts to anonymous. */
 export function identify(token: string | null | undefined): void;
 
-/** Records an outcome. Accepted and queued; not sent on the wire yet. */
+/**
+ * Reports an outcome of this visit (`"purchase"`, `"cancel"`, …; an object's `name`): the server
+ * attributes it to the session's newest intervention decision within the tenant's outcome window.
+ */
 export function track(outcome: Outcome): void;
 
-/** Records the app's state. Accepted and queued; not sent on the wire yet. */
+/** Shares the identified visitor's state (`busy` holds in-page interventions back for 7 days). */
 export function context(state: Context): void;
 
 /** For `consent: "required"`: `true` starts collection, `false` stops it (as `destroy`). */

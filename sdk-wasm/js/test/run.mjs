@@ -223,6 +223,13 @@ const afterConsent = since().filter((e) => e.ev === 'frame');
 check('consent(true) starts: Hello with the queued identity, then Physics', afterConsent[0]?.type === 'hello' && afterConsent[0].identity === 'early.jwt.token' &&
   afterConsent.some((f) => f.type === 'physics') && (await evaluate(`typeof SentientIQ.identify`)) === 'function', afterConsent.map((f) => f.type));
 
+// 8a. track and context travel as Note frames (kind 0 outcome, 1 state; an object's name).
+const markNote = log.length;
+await evaluate(`SentientIQ.track('purchase'); SentientIQ.track({ name: 'signup', value_cents: 900 }); SentientIQ.context('busy')`);
+await sleep(800);
+const notes = log.slice(markNote).filter((e) => e.ev === 'frame' && e.type === 'note').map((f) => [f.kind, f.text]);
+check('track() and context() send Note frames', JSON.stringify(notes) === JSON.stringify([[0, 'purchase'], [0, 'signup'], [1, 'busy']]), notes);
+
 // 8b. A consent the host queued before the script ran counts.
 const mark2 = log.length;
 await send('Page.navigate', { url: PAGE + 'consent-queued' });

@@ -34,6 +34,8 @@ export function decode(b) {
     for (let k = 0; k < n; k++) f.evidence.push({ t: Number(varint(b, at)), x: zig(varint(b, at)), y: zig(varint(b, at)), kind: Number(varint(b, at)), section: b[at.i++] });
   } else if (variant === 3) {
     f.type = 'section'; f.id = b[at.i++]; f.name = str(b, at);
+  } else if (variant === 6) {
+    f.type = 'note'; f.kind = b[at.i++]; f.text = str(b, at);
   } else f.type = 'other';
   f.rest = b.length - at.i;
   return f;

@@ -179,7 +179,7 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let event = text_field("event", &b.event)?;
-    let converted = b.converted.unwrap_or(!matches!(event, "cancel" | "churn"));
+    let converted = b.converted.unwrap_or_else(|| converted_by_default(event));
     let who = match (b.session.as_deref(), b.sub.as_deref()) {
         (Some(s), _) => OutcomeFor::Session(text_field("session", s)?),
         (None, Some(u)) => OutcomeFor::Person(text_field("sub", u)?),
@@ -199,6 +199,12 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
         )
         .into_response()),
     }
+}
+
+/// Whether an outcome without an explicit `converted` counts as a conversion: every event but
+/// `cancel` and `churn`.
+pub fn converted_by_default(event: &str) -> bool {
+    !matches!(event, "cancel" | "churn")
 }
 
 /// `GET /v1/uplift`: per emotion, the conversion of treated decisions against the holdout,

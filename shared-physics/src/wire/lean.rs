@@ -29,6 +29,8 @@ pub const SECTION: u32 = 3;
 pub const ACK: u32 = 4;
 /// Variant index of `Frame::Intervene`.
 pub const INTERVENE: u32 = 5;
+/// Variant index of `Frame::Note`.
+pub const NOTE: u32 = 6;
 /// Number of `Emotion` variants.
 pub const EMOTIONS: u32 = 6;
 
@@ -145,9 +147,19 @@ pub fn detection(buf: &mut [u8], seq: u32, d: &Detection, evidence: &[Sample]) -
 
 /// `Frame::Section`.
 pub fn section(buf: &mut [u8], seq: u32, id: u8, name: &[u8]) -> usize {
-    let mut w = Writer::envelope(buf, seq, SECTION);
-    w.byte(id);
-    w.bytes(name);
+    byte_and_text(buf, seq, SECTION, id, name)
+}
+
+/// `Frame::Note`.
+pub fn note(buf: &mut [u8], seq: u32, kind: u8, text: &[u8]) -> usize {
+    byte_and_text(buf, seq, NOTE, kind, text)
+}
+
+/// A frame of `variant` whose fields are one `u8` and one `&str` (`Section`, `Note`).
+fn byte_and_text(buf: &mut [u8], seq: u32, variant: u32, b: u8, text: &[u8]) -> usize {
+    let mut w = Writer::envelope(buf, seq, variant);
+    w.byte(b);
+    w.bytes(text);
     w.finish()
 }
 

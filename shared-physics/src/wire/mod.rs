@@ -61,6 +61,30 @@ pub enum Frame<'a> {
     /// Server → client: show an intervention.
     #[serde(borrow)]
     Intervene(Intervene<'a>),
+    /// Client → server: what the host page said through `SentientIQ.track` or
+    /// `SentientIQ.context` (added in the same protocol version: a server that predates it
+    /// closes with "malformed frame", so upgrade servers first).
+    #[serde(borrow)]
+    Note(Note<'a>),
+}
+
+/// Kinds of [`Note`].
+pub mod note {
+    /// An outcome the host reported (`SentientIQ.track('purchase')`): attributed to the
+    /// session's newest decision within the tenant's window, like `POST /v1/outcomes`.
+    pub const OUTCOME: u8 = 0;
+    /// The visitor's state (`SentientIQ.context('busy')`): `busy`, `stuck`, `exploring` or
+    /// `frustrated`, for an identified visitor.
+    pub const CONTEXT: u8 = 1;
+}
+
+/// A word from the host page: an outcome or the visitor's state ([`note`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note<'a> {
+    /// [`note::OUTCOME`] or [`note::CONTEXT`].
+    pub kind: u8,
+    /// The outcome's event name or the state.
+    pub text: &'a str,
 }
 
 /// Opens a session on a connection.

@@ -5,7 +5,7 @@ import { init, identify, track, context, destroy } from 'sentientiq';
 const started = init({ key: import.meta.env.VITE_SIQ_KEY, host: import.meta.env.VITE_SIQ_HOST });
 identify(null);
 track('plans-viewed');
-context({ plan: 'pro', step: 'pricing' });
+context('exploring');
 
 window.__app = { started, destroy, interventions: [] };
 addEventListener('sentientiq:intervene', (e) => window.__app.interventions.push(e.detail));
