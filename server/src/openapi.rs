@@ -22,7 +22,7 @@ use crate::api::{self, access, escalations, learning, people};
         access::audit_log,
         learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
         learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
-        escalations::add_contact, escalations::list_contacts, escalations::list_escalations, escalations::ack_escalation,
+        escalations::add_contact, escalations::list_contacts, escalations::delete_contact, escalations::list_escalations, escalations::ack_escalation,
         escalations::ack_link,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),

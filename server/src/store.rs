@@ -651,6 +651,9 @@ pub trait Store: Send + Sync + 'static {
     async fn add_contact(&self, tenant: &str, c: &Contact) -> Result<(), StoreError>;
     /// The tenant's escalation chain, in order.
     async fn contacts(&self, tenant: &str) -> Result<Vec<Contact>, StoreError>;
+    /// Removes a contact (and its fallback channels) from the chain; false when the tenant has
+    /// no such contact.
+    async fn delete_contact(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
     /// Records a session (first hello wins; later hellos fill in the identity).
     async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
     /// Records a detection; false when `(tenant, session, seq)` was already recorded.
@@ -1152,7 +1155,7 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO contacts (id, tenant_id, position, name, role, channel, address, min_value_cents, created_ms) \
-             VALUES ($1, $2, (SELECT COUNT(*) FROM contacts WHERE tenant_id = $2), $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, (SELECT COALESCE(MAX(position) + 1, 0) FROM contacts WHERE tenant_id = $2), $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.id)
         .bind(tenant)
@@ -1180,6 +1183,23 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn delete_contact(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM contact_fallbacks WHERE tenant_id = $1 AND contact_id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn contacts(&self, tenant: &str) -> Result<Vec<Contact>, StoreError> {

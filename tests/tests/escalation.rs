@@ -290,6 +290,16 @@ async fn a_failing_channel_falls_back_to_the_contacts_next_one() {
     assert!(attempts.iter().all(|a| a["status"] == 500), "{sms}");
     assert_eq!(sms["attempts"].as_u64(), Some(attempts.len() as u64));
     assert_eq!(fallback["status"], "sent");
+
+    // The contact leaves the chain; an unknown id answers 404.
+    let id = t.get("/v1/contacts").await["contacts"][0]["id"].as_str().unwrap().to_string();
+    let del = |id: String| {
+        let req = t.http.delete(format!("{}/v1/contacts/{id}", t.url)).bearer_auth(&t.key);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(del(id.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(t.get("/v1/contacts").await["contacts"], json!([]));
+    assert_eq!(del(id).await, StatusCode::NOT_FOUND);
     server.shutdown().await;
 }
 

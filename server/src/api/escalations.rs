@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,6 +24,7 @@ pub const MAX_FALLBACKS: usize = 4;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/contacts", get(list_contacts).post(add_contact))
+        .route("/v1/contacts/{id}", delete(delete_contact))
         .route("/v1/escalations", get(list_escalations))
         .route("/v1/escalations/{id}/ack", post(ack_escalation))
         .route("/v1/ack", post(ack_link))
@@ -128,6 +129,18 @@ pub async fn list_contacts(State(app): State<AppState>, actor: Actor) -> Result<
         }
     }
     Ok(Json(json!({"contacts": contacts})))
+}
+
+/// `DELETE /v1/contacts/{id}`: removes a person from the chain (open escalations skip them from
+/// their next step on).
+#[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "escalation", params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 404, description = "no such contact")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn delete_contact(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Response, ApiError> {
+    actor.require(Role::Member)?;
+    if !app.store.delete_contact(&actor.tenant.id, &id).await? {
+        return Err(ApiError::not_found("contact"));
+    }
+    actor.audit(&app, "contact.delete", &format!("contact:{id}"), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `?state=&cursor=&limit=` of `GET /v1/escalations`.
