@@ -347,6 +347,68 @@ impl Rule for Datadog {
     }
 }
 
+/// OpenReplay's mouse thrashing (`@openreplay/tracker`, `modules/mouse.ts`): a timer every
+/// [`OpenReplay::TICK_MS`] (225 ms) compares the pointer's travel in the last interval with the
+/// one before; it reports thrashing when the interval held more than 4 changes of the sign of
+/// `movementX` (a zero step is a sign of its own, as in their code) and the speed rose by more
+/// than 0.008 px/ms per ms. After an interval without travel the counts are not reset (their
+/// `if (!velocity)` early return), so they carry into the next interval. Fed the pointer moves
+/// of a recording with their own timestamps; ticks run from the recording's time origin.
+/// Counted once per run of consecutive firing ticks.
+#[derive(Debug, Default)]
+pub struct OpenReplay {
+    next_tick: u32,
+    velocity: f32,
+    direction: i32,
+    changes: u32,
+    distance: f32,
+    prev: Option<(i32, i32)>,
+    edge: RisingEdge,
+}
+
+impl OpenReplay {
+    /// Their `shakeCheckInterval`, ms.
+    pub const TICK_MS: u32 = 225;
+    /// Their `shakeThreshold`, px/ms².
+    pub const ACCELERATION: f32 = 0.008;
+
+    /// Runs the timer up to `t_ms`; true when a tick in between starts a thrashing run.
+    fn ticks_until(&mut self, t_ms: u32) -> bool {
+        let mut fired = false;
+        while self.next_tick <= t_ms {
+            self.next_tick += Self::TICK_MS;
+            let next = self.distance / Self::TICK_MS as f32;
+            if self.velocity == 0.0 {
+                self.velocity = next;
+                self.edge.update(false);
+                continue;
+            }
+            let acceleration = (next - self.velocity) / Self::TICK_MS as f32;
+            fired |= self.edge.update(self.changes > 4 && acceleration > Self::ACCELERATION);
+            self.distance = 0.0;
+            self.changes = 0;
+            self.velocity = next;
+        }
+        fired
+    }
+
+    /// Feeds one sample (only moves count); true when thrashing starts at a tick up to it.
+    pub fn sample(&mut self, s: &Sample) -> bool {
+        let fired = self.ticks_until(s.t_ms);
+        if s.kind == Kind::Move {
+            let p = (i32::from(s.x), i32::from(s.y));
+            let (dx, dy) = self.prev.map_or((0, 0), |q| (p.0 - q.0, p.1 - q.1));
+            self.prev = Some(p);
+            self.distance += (dx.abs() + dy.abs()) as f32;
+            if dx.signum() != self.direction {
+                self.direction = dx.signum();
+                self.changes += 1;
+            }
+        }
+        fired
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
@@ -385,6 +447,8 @@ pub struct Outcome {
     pub interventions: Vec<Firing>,
     /// Every detection of the full detector (all emotions).
     pub detections: Vec<Detection>,
+    /// OpenReplay's mouse thrashing rule: firing times (pointer moves only; none in iweb).
+    pub thrashing: Vec<u32>,
 }
 
 /// Runs every detector over one session.
@@ -396,7 +460,11 @@ pub fn run_session(s: &Session) -> Outcome {
     let mut burst = RisingEdge::default();
     let (mut burst_any, mut burst_intervened) = (false, false);
     let (mut ph, mut amp, mut dd) = (PostHog::default(), Amplitude::default(), Datadog::default());
+    let mut thrash = OpenReplay::default();
     for smp in &s.samples {
+        if thrash.sample(smp) {
+            out.thrashing.push(smp.t_ms);
+        }
         let emitted = det.push(*smp);
         out.detections.extend(emitted);
         if smp.kind != Kind::Click {
@@ -582,10 +650,18 @@ struct HumanTotals {
     /// bar, [`shared_physics::paging`]), and the sessions with such a page.
     paging_ms: u64,
     paged_sessions: u64,
+    /// Summed length of minutes with a firing of OpenReplay's thrashing rule, and of the
+    /// sessions that have pointer moves for it to read.
+    thrashing_ms: u64,
+    moves_ms: u64,
 }
 
 impl HumanTotals {
-    fn add(&mut self, duration_ms: u32, detections: &[Detection]) {
+    fn add(&mut self, duration_ms: u32, detections: &[Detection], thrashing: &[u32], has_moves: bool) {
+        if has_moves {
+            self.moves_ms += u64::from(duration_ms);
+            self.thrashing_ms += minutes_with_firing_ms(duration_ms, thrashing);
+        }
         self.sessions += 1;
         self.duration_ms += u64::from(duration_ms);
         let grade = |e: Option<Emotion>| -> Vec<u32> {
@@ -741,7 +817,12 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     let mut human_claims: [Vec<corpus::Claims>; 2] = [Vec::new(), Vec::new()];
     for (s, o) in &humans {
         let split = human_split(&s.name);
-        if split == corpus::Split::Test { &mut test } else { &mut train }.add(s.duration_ms, &o.detections);
+        if split == corpus::Split::Test { &mut test } else { &mut train }.add(
+            s.duration_ms,
+            &o.detections,
+            &o.thrashing,
+            s.samples.iter().any(|m| m.kind == Kind::Move),
+        );
         // Rage and frustration read the page's answers, which these recordings lack: their
         // claims here are out of the corpus's regime and left out of calibration.
         let mut claims = corpus::claims(&o.detections);
@@ -753,12 +834,16 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     println!("== every emotion on human recordings, intervention grade (>= {INTERVENTION_GRADE}), % of session-minutes with a firing");
     println!("   (these recordings carry no page answers, so no click counts as dead: frustration's dead clicks cannot be seen)");
     println!(
-        "{:<6} {:>8} {:>9} {:>7} {:>12} {:>10} {:>11} {:>12} {:>8}",
-        "split", "sessions", "minutes", "rage", "frustration", "confusion", "hesitation", "abandonment", "any"
+        "   (beside confusion: OpenReplay's mouse-thrashing rule, > 4 x-direction changes and a speed rise > 0.008 px/ms² per 225 ms;"
+    );
+    println!("    it reads pointer moves, which only SapiMouse has: its column is a share of the SapiMouse minutes alone)");
+    println!(
+        "{:<6} {:>8} {:>9} {:>7} {:>12} {:>10} {:>11} {:>12} {:>8}   {:>16}",
+        "split", "sessions", "minutes", "rage", "frustration", "confusion", "hesitation", "abandonment", "any", "OpenReplay thrash"
     );
     for (name, h) in [("train", &train), ("test", &test)] {
         println!(
-            "{name:<6} {:>8} {:>9.1} {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>7.2}%",
+            "{name:<6} {:>8} {:>9.1} {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>7.2}%   {:>15.2}%",
             h.sessions,
             h.minutes(),
             h.pct(0),
@@ -766,7 +851,8 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
             h.pct(2),
             h.pct(3),
             h.pct(4),
-            h.pct(5)
+            h.pct(5),
+            100.0 * h.thrashing_ms as f64 / h.moves_ms.max(1) as f64
         );
     }
     println!();
@@ -943,6 +1029,42 @@ mod tests {
         assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (400, 90.0, 0.0), (1000, 150.0, 50.0)]), 1);
         assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (400, 101.0, 0.0), (800, 101.0, 0.0)]), 0);
         assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (600, 0.0, 0.0), (1200, 0.0, 0.0)]), 0);
+    }
+
+    /// Moves every 16 ms from `t0` for `n` steps, `step(i)` giving the x offset of step `i`.
+    fn moves(t0: u32, n: u32, step: impl Fn(u32) -> i32) -> Vec<Sample> {
+        let mut x = 500i64;
+        (0..n)
+            .map(|i| {
+                x += i64::from(step(i));
+                sample(t0 + i * 16, x, 300, Kind::Move)
+            })
+            .collect()
+    }
+
+    fn openreplay(samples: &[Sample]) -> Vec<u32> {
+        let mut r = OpenReplay::default();
+        samples.iter().filter(|s| r.sample(s)).map(|s| s.t_ms).collect()
+    }
+
+    #[test]
+    fn openreplay_fires_when_the_pointer_starts_shaking_and_not_on_a_fast_sweep() {
+        // A slow drift (2 px a step), then shaking: ±60 px every 16 ms for about a second.
+        let mut shake = moves(0, 60, |_| 2);
+        shake.extend(moves(960, 60, |i| if i % 2 == 0 { 60 } else { -60 }));
+        shake.push(sample(3_000, 500, 300, Kind::Move));
+        let fired = openreplay(&shake);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert!((960..=1_500).contains(&fired[0]), "{fired:?}");
+        // The same speed rise without reversals: a sweep from rest.
+        let mut sweep = moves(0, 60, |_| 2);
+        sweep.extend(moves(960, 60, |_| 60));
+        sweep.push(sample(3_000, 500, 300, Kind::Move));
+        assert!(openreplay(&sweep).is_empty());
+        // Shaking with no rise in speed (it has been shaking since the start) fires at most once,
+        // at its start: the rule looks at a rise, not a level.
+        let steady: Vec<Sample> = moves(0, 200, |i| if i % 2 == 0 { 60 } else { -60 });
+        assert!(openreplay(&steady).len() <= 1);
     }
 
     #[test]

@@ -278,10 +278,15 @@ pub fn fit_platt(points: &[(f32, bool)], lambda: f64) -> (f64, f64) {
     (a, b)
 }
 
-/// Whether each peer rule fires anywhere in `samples` (PostHog, Amplitude/Mixpanel, Datadog).
-pub fn peers_fire(samples: &[Sample]) -> [bool; 3] {
+/// Whether each peer rule fires anywhere in `samples` (PostHog, Amplitude/Mixpanel, Datadog,
+/// OpenReplay's thrashing).
+pub fn peers_fire(samples: &[Sample]) -> [bool; 4] {
     let (mut ph, mut amp, mut dd) = (super::PostHog::default(), super::Amplitude::default(), super::Datadog::default());
-    let mut fired = [false; 3];
+    let mut thrash = super::OpenReplay::default();
+    let mut fired = [false; 4];
+    for s in samples {
+        fired[3] |= thrash.sample(s);
+    }
     for s in samples.iter().filter(|s| s.kind == Kind::Click) {
         let c = Click::from(s);
         for (i, f) in [ph.click(c), amp.click(c), dd.click(c)].into_iter().enumerate() {
@@ -302,7 +307,7 @@ pub struct Scored<'a> {
     /// Its claims.
     pub claims: [Option<(f32, f32)>; 6],
     /// Peer rules firing.
-    pub peers: [bool; 3],
+    pub peers: [bool; 4],
 }
 
 /// Scores every trace with the default parameters.
@@ -364,11 +369,11 @@ pub fn report(scored: &[Scored<'_>], split: Split, human_claims: &[[Option<(f32,
         let _ = writeln!(t);
     }
     // Per scenario, with the peers.
-    let _ = writeln!(t, "\nper scenario ({which}): traces where each fired (ours: any emotion at >= {INTERVENTION}, and which)");
+    let _ = writeln!(t, "\nper scenario ({which}): traces where each fired (ours: any emotion at >= {INTERVENTION}, and which; PostHog, Amplitude, Datadog: rage clicks; OpenReplay: mouse thrashing)");
     let _ = writeln!(
         t,
-        "{:<18} {:<12} {:>3} {:>26} {:>8} {:>10} {:>8}",
-        "scenario", "label", "n", "ours >= 0.85", "PostHog", "Amplitude", "Datadog"
+        "{:<18} {:<12} {:>3} {:>26} {:>8} {:>10} {:>8} {:>11}",
+        "scenario", "label", "n", "ours >= 0.85", "PostHog", "Amplitude", "Datadog", "OpenReplay"
     );
     let mut scenarios: Vec<&str> = items.iter().map(|s| s.trace.scenario.as_str()).collect();
     scenarios.dedup();
@@ -389,13 +394,14 @@ pub fn report(scored: &[Scored<'_>], split: Split, human_claims: &[[Option<(f32,
         let peer = |i: usize| these.iter().filter(|s| s.peers[i]).count();
         let _ = writeln!(
             t,
-            "{sc:<18} {:<12} {:>3} {:>26} {:>8} {:>10} {:>8}",
+            "{sc:<18} {:<12} {:>3} {:>26} {:>8} {:>10} {:>8} {:>11}",
             label_name(these[0].trace.label),
             these.len(),
             format!("{fired} ({})", if what.is_empty() { "-".into() } else { what.join(", ") }),
             peer(0),
             peer(1),
-            peer(2)
+            peer(2),
+            peer(3)
         );
     }
     let wrong: Vec<String> = items
