@@ -430,16 +430,17 @@ impl Conn {
             "dwell_ms": d.features.dwell_ms,
             "score": round2(d.features.score),
         });
-        // The arm-dynamics estimate of the reach to the evidence's first click (informational).
-        let features = match shared_physics::features::reach_before_first_click(&frame.evidence) {
-            Some(a) => {
-                let mut f = features;
-                f["damping"] = round2(a.damping).into();
-                f["natural_freq"] = round2(a.natural_freq).into();
-                f
-            }
-            None => features,
-        };
+        // Informational: the arm-dynamics estimate of the reach to the evidence's first click,
+        // and the curvature of the pointer's path over the evidence.
+        let mut features = features;
+        if let Some(a) = shared_physics::features::reach_before_first_click(&frame.evidence) {
+            features["damping"] = round2(a.damping).into();
+            features["natural_freq"] = round2(a.natural_freq).into();
+        }
+        let moves = frame.evidence.iter().filter(|s| s.kind == shared_physics::Kind::Move);
+        let curvature = shared_physics::features::curvature(moves.map(|s| (s.x as f32, s.y as f32)));
+        // 1/px: four decimals keep radii up to 10,000 px apart.
+        features["curvature"] = (((curvature as f64) * 1e4).round() / 1e4).into();
         let mut evidence = vec![0u8; MAX_FRAME_BYTES];
         let evidence = postcard::to_slice(&frame.evidence, &mut evidence).map(|e| e.to_vec()).unwrap_or_default();
         let record = DetectionRecord {

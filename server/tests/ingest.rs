@@ -59,6 +59,8 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         // The reach to the first click arrived without overshoot: critically damped.
         assert_eq!(d["features"]["damping"], 1.0, "{}", d["features"]);
         assert!(d["features"]["natural_freq"].as_f64().is_some_and(|w| w > 0.0));
+        // …along a straight line: no curvature.
+        assert_eq!(d["features"]["curvature"], 0.0, "{}", d["features"]);
         assert!(d.get("evidence").is_none());
         // One burst is not enough to page a person…
         assert_eq!(s.get("/v1/escalations", &sk).await.1["items"], json!([]), "{backend:?}: one burst paged somebody");

@@ -106,6 +106,49 @@ pub fn dispersion(points: impl Iterator<Item = (f32, f32)> + Clone) -> f32 {
     crate::sqrt(ss / n as f32)
 }
 
+/// Mean unsigned curvature (1/px) of a pointer path: over each three consecutive points at
+/// least [`MIN_STEP_PX`] apart, the Menger curvature `κ = 2·|(b − a) × (c − b)| / (|b − a|·|c − b|·|c − a|)`
+/// (the inverse radius of the circle through them), averaged with each triple weighted by its
+/// path length, so dense sampling does not count a bend more often. A straight path gives 0, an
+/// arc of radius r gives 1/r, a reversal on the spot a large value (capped at 1/px: points
+/// 2 px apart cannot resolve tighter bends). Points closer than [`MIN_STEP_PX`] to the previous
+/// kept one are tremor and skipped. Fewer than three kept points give 0.
+pub fn curvature(points: impl Iterator<Item = (f32, f32)>) -> f32 {
+    let (mut a, mut b) = (None::<(f32, f32)>, None::<(f32, f32)>);
+    let (mut weighted, mut length) = (0.0f32, 0.0f32);
+    for c in points {
+        let Some(pb) = b else {
+            if a.is_none_or(|pa| crate::norm(c.0 - pa.0, c.1 - pa.1) >= MIN_STEP_PX as f32) {
+                if a.is_none() {
+                    a = Some(c);
+                } else {
+                    b = Some(c);
+                }
+            }
+            continue;
+        };
+        let bc = crate::norm(c.0 - pb.0, c.1 - pb.1);
+        if bc < MIN_STEP_PX as f32 {
+            continue;
+        }
+        let pa = a.unwrap_or(pb);
+        let ab = crate::norm(pb.0 - pa.0, pb.1 - pa.1);
+        let ac = crate::norm(c.0 - pa.0, c.1 - pa.1);
+        let cross = (pb.0 - pa.0) * (c.1 - pb.1) - (pb.1 - pa.1) * (c.0 - pb.0);
+        // Back over the same line (`ac` = 0): the tightest bend there is.
+        let k = if ac > 0.0 { (2.0 * cross.abs() / (ab * bc * ac)).min(1.0) } else { 1.0 };
+        let w = 0.5 * (ab + bc);
+        weighted += k * w;
+        length += w;
+        (a, b) = (Some(pb), Some(c));
+    }
+    if length > 0.0 {
+        weighted / length
+    } else {
+        0.0
+    }
+}
+
 /// The arm-dynamics estimate of one aimed sub-movement: the second-order (mass-spring-damper)
 /// system whose step response matches it, the model of the mouse-stress literature (e.g. Sun,
 /// Paredes & Canny, CHI 2014: stress stiffens the arm).
@@ -275,6 +318,27 @@ mod tests {
             all.add(dx, dy);
         }
         assert!((all.entropy() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn curvature_is_zero_on_a_line_the_inverse_radius_on_an_arc_and_large_on_a_reversal() {
+        let line = (0..50).map(|i| (i as f32 * 5.0, i as f32 * 3.0));
+        assert!(curvature(line) < 1e-6);
+        for r in [50.0f32, 200.0] {
+            let arc = (0..60).map(|i| {
+                let a = i as f32 * 0.05;
+                (r * libm::cosf(a), r * libm::sinf(a))
+            });
+            let k = curvature(arc);
+            assert!((k * r - 1.0).abs() < 0.02, "r {r}: k {k}");
+        }
+        // Back and forth over the same 40 px: every vertex is a turn on the spot.
+        let zigzag = (0..20).map(|i| (if i % 2 == 0 { 0.0 } else { 40.0 }, 0.0));
+        assert!(curvature(zigzag) > 0.9);
+        // Tremor under MIN_STEP_PX is skipped; too few points give 0.
+        let tremor = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (10.0, 0.0), (20.0, 0.0)];
+        assert!(curvature(tremor.into_iter()) < 1e-6);
+        assert_eq!(curvature([(0.0, 0.0), (10.0, 0.0)].into_iter()), 0.0);
     }
 
     #[test]
