@@ -6,7 +6,8 @@
 //! * `cargo xtask demo` runs the product with embedded defaults and a demo tenant.
 //! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
-//! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics.
+//! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics:
+//!   natively (criterion) and as the built wasm modules in a Web Worker in headless Chromium.
 //! * `cargo xtask bench main-thread` measures what one pointer move costs the page's main thread.
 //! * `cargo xtask bench identity [--postgres]` measures identity resolution and strength for
 //!   100k customers and 1M transactions, and the cached hot-path lookups.
@@ -28,6 +29,7 @@ mod eval;
 mod main_thread;
 mod package;
 mod peers;
+mod physics;
 mod sdk;
 mod services;
 mod util;
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
         ["demo"] => demo::demo(&root),
         ["ci"] => ci::ci(&root),
         ["bench", "latency"] => bench_latency(&root),
-        ["bench", "physics"] => run(cargo().current_dir(&root).args(["bench", "-p", "shared-physics", "--bench", "per_event"])),
+        ["bench", "physics"] => physics::bench(&root),
         ["eval", rest @ ..] => eval::eval(&root, rest),
         ["package"] => package::package(&root).map(|_| ()),
         ["package-test"] => package::test(&root),
