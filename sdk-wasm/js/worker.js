@@ -17,9 +17,9 @@
  * (unknown site key).
  *
  * Two modules: sdk.wasm (rage only, small enough for the page-start budget) runs at once; about
- * a second later sdk-emotions.wasm (every emotion) is fetched and takes over: it continues the
- * frame numbering (set_seq) and learns the sections already named (learn). If it cannot be
- * loaded, sdk.wasm keeps running.
+ * a second later sdk-emotions.wasm (every emotion) is fetched and takes over: it learns the
+ * sections already named (learn), is fed the rows sdk.wasm saw, and continues the frame
+ * numbering (set_seq). If it cannot be loaded, sdk.wasm keeps running.
  */
 'use strict';
 const EMOTIONS = ['rage', 'frustration', 'confusion', 'hesitation', 'abandonment', 'engaged'];
@@ -28,6 +28,7 @@ const session = crypto.getRandomValues(new Uint32Array(2));
 const early = [];
 const queue = []; // [seq, frame], oldest first
 const named = []; // [id, name] of every section, for a module loaded later
+let kept = []; // the newest rows until the module with every emotion takes over
 let X; // the wasm exports
 let M; // the wasm memory
 let cfg; // the page's first message
@@ -95,7 +96,10 @@ const handle = (m) => {
   }
   if (m.n) emit(X.note(m.n[0], write(m.n[1], X.inp(), 256).written));
   const r = new Int32Array(m.b || 0);
-  for (let i = 0; i < r.length; i += 5) emit(X.sample(r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4]));
+  for (let i = 0; i < r.length; i += 5) {
+    emit(X.sample(r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4]));
+    kept && kept.push(r.slice(i, i + 5)) > 1024 && kept.shift();
+  }
   if ('i' in m) {
     token = m.i;
     greet();
@@ -150,12 +154,20 @@ const use = (x) => {
   M = new Uint8Array(X.memory.buffer);
 };
 
-// The module with every emotion takes over from the page-start one.
+// The module with every emotion takes over from the page-start one, warm: it learns the
+// sections and is fed the rows the page-start module saw (the newest 1,024), so an episode
+// that began before it arrived is seen whole. What it encodes meanwhile is dropped (those rows'
+// frames were sent already; a tick empties its movement summary, which sdk.wasm reported), and
+// the numbering continues from the page-start module's.
 const upgrade = async () => {
   const x = await load('/sdk-emotions.wasm');
-  x.set_seq(X.seq());
+  const seq = X.seq();
   use(x);
   named.forEach(([id, name]) => X.learn(id, write(name, X.inp(), 256).written));
+  kept.forEach((r) => X.sample(...r));
+  kept.length && X.tick(kept.at(-1)[1]);
+  kept = 0;
+  X.set_seq(seq);
 };
 
 const start = async () => {
@@ -164,7 +176,7 @@ const start = async () => {
   connect();
   setInterval(() => emit(X.tick(performance.timeOrigin + performance.now() - cfg.o)), 1000);
   early.splice(0).forEach(handle);
-  setTimeout(() => upgrade().catch(warn), 1000);
+  setTimeout(() => upgrade().catch((e) => { kept = 0; warn(e); }), 1000);
 };
 
 onmessage = ({ data: m }) => {

@@ -247,6 +247,27 @@ check('Do Not Track: no worker, no socket, no listener, the queue left alone', !
   (await listeners()).length === 0 && (await evaluate(`Array.isArray(window.SentientIQ)`)), log.slice(mark3).map((e) => e.ev + (e.path || '')));
 await send('Page.removeScriptToEvaluateOnNewDocument', { identifier: dnt });
 
+// 9b. The hand-over is warm: a burst begun under sdk.wasm goes on under sdk-emotions.wasm, which
+// was fed the rows sdk.wasm saw (the emotions module is held back until the burst has begun).
+ctl.hold = true; ctl.release = null;
+await send('Page.navigate', { url: PAGE });
+await sleep(1500);
+const connH = log.filter((e) => e.ev === 'open').at(-1).conn;
+const tap = async () => { await mouse('mousePressed', 400, 250); await sleep(40); await mouse('mouseReleased', 400, 250); await sleep(80); };
+for (let i = 0; i < 3; i++) await tap();
+const held = typeof ctl.release === 'function';
+ctl.hold = false;
+held && ctl.release();
+await sleep(250);
+for (let i = 0; i < 2; i++) await tap();
+await sleep(800);
+const detsH = frames((f) => f.conn === connH && f.type === 'detection');
+const lastH = detsH.at(-1);
+check('hand-over mid-burst: the module with every emotion continues the burst it did not see begin (5 clicks in its evidence), numbering consecutive',
+  held && detsH.length >= 2 && lastH.evidence.filter((e) => e.kind === 3).length === 5 && lastH.pct >= 85 &&
+  frames((f) => f.conn === connH && f.type !== 'hello').every((f, i) => f.seq === i + 1),
+  { held, dets: detsH.map((d) => [d.seq, d.pct, d.evidence.filter((e) => e.kind === 3).length]) });
+
 // 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.
 await send('Page.navigate', { url: PAGE });
 await sleep(1500);

@@ -111,9 +111,14 @@ export async function start() {
     const file = { '/sdk.js': 'sdk.js', '/sdk-worker.js': 'sdk-worker.js', '/sdk.wasm': 'sdk.wasm', '/sdk-emotions.wasm': 'sdk-emotions.wasm' }[url.pathname];
     if (!file) { res.writeHead(404); res.end(); return; }
     const type = file.endsWith('.wasm') ? (ctl.wasmType || 'application/wasm') : 'text/javascript';
-    log.push({ ev: 'get', path: url.pathname });
-    res.writeHead(200, { 'content-type': type, 'access-control-allow-origin': '*', 'cache-control': 'no-store' });
-    res.end(fs.readFileSync(SDK_DIR + '/' + file));
+    const serve = () => {
+      log.push({ ev: 'get', path: url.pathname });
+      res.writeHead(200, { 'content-type': type, 'access-control-allow-origin': '*', 'cache-control': 'no-store' });
+      res.end(fs.readFileSync(SDK_DIR + '/' + file));
+    };
+    // ctl.hold: the emotions module is answered only when the check calls ctl.release().
+    if (ctl.hold && file === 'sdk-emotions.wasm') ctl.release = serve;
+    else serve();
   });
   sdk.on('upgrade', (req, sock) => (req.url === '/v1/ws' ? upgrade(req, sock) : sock.destroy()));
   await new Promise((r) => sdk.listen(0, '127.0.0.1', r));
