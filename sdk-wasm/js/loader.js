@@ -17,7 +17,8 @@
  * Response (the page answered a click): after each click, for 300 ms (RESPONSE_WINDOW_MS of
  * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
  * while that window is open; records about the SDK's own [data-siq-intervention] box are
- * skipped), focusin, selectionchange, input/change, pagehide, hashchange or popstate pushes one
+ * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel,
+ * learnt by a second observer for 1.5 s once 2 s have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange or popstate pushes one
  * row of kind 5 and closes the window. Leave: mouseout without a relatedTarget (the pointer left
  * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
@@ -141,7 +142,19 @@
       const n = r.addedNodes[0] || r.removedNodes[0] || r.target;
       return (n.closest ? n : n.parentNode)?.closest('[data-siq-intervention]');
     };
-    const mo = new MutationObserver((rs) => rs.some((r) => !mine(r)) && answer());
+    // Nodes the page changes on its own (a clock, a countdown, a carousel), learnt while nobody
+    // clicks: for 1.5 s once 2 s have passed without a click (after start and after each
+    // click; a click cuts it short and drops what it saw). Their changes answer no click.
+    const ambient = new WeakSet();
+    const all = { childList: true, subtree: true, attributes: true, characterData: true };
+    const mo = new MutationObserver((rs) => rs.some((r) => !mine(r) && !ambient.has(r.target)) && answer());
+    const watch = new MutationObserver((rs) => rs.forEach((r) => ambient.add(r.target)));
+    let quiet = 0;
+    const rest = () => {
+      clearTimeout(quiet);
+      watch.disconnect();
+      quiet = setTimeout(() => (watch.observe(d.documentElement, all), (quiet = setTimeout(() => watch.disconnect(), 1500))), 2000);
+    };
     const click = at(3, 1);
 
     const send = () => {
@@ -199,12 +212,14 @@
         click(e);
         shut();
         open = setTimeout(shut, 300);
-        mo.observe(d.documentElement, { childList: true, subtree: true, attributes: true, characterData: true });
+        mo.observe(d.documentElement, all);
+        rest();
       });
       ['focusin', 'input', 'change', 'pagehide', 'hashchange', 'popstate'].forEach((t) => on(t, answer));
       on('selectionchange', answer, d);
       on('pagehide', hide);
       on('visibilitychange', () => (put(d.hidden ? 7 : 8, 0, 0, 0, 0), d.hidden && hide()), d);
+      rest();
       w.SentientIQ = api;
       q.forEach(api.push);
     };
@@ -218,6 +233,8 @@
       destroy: () => {
         stop.abort();
         shut();
+        clearTimeout(quiet);
+        watch.disconnect();
         worker?.terminate();
         box?.remove();
       },

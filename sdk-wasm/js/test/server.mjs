@@ -94,6 +94,9 @@ const page = (url) => `<!doctype html><html><head><meta charset="utf-8"><title>h
 <div data-siq-section="pricing" style="position:absolute;left:300px;top:200px;width:200px;height:100px">
 <button id="dead" style="width:200px;height:100px">Apply coupon</button></div>
 <div data-siq-section="footer" style="position:absolute;left:50px;top:330px;width:100px;height:50px" id="foot">foot</div>
+${url === '/ticker' ? `<span id="clock" style="position:absolute;left:600px;top:50px">0</span>
+<button id="plus" style="position:absolute;left:600px;top:200px;width:60px;height:40px">+</button><span id="qty" style="position:absolute;left:680px;top:210px">1</span>
+<script>setInterval(() => (clock.textContent = Date.now()), 200); plus.addEventListener('click', () => (qty.textContent = +qty.textContent + 1));</script>` : ''}
 </body></html>`;
 
 export async function start() {
