@@ -17,8 +17,9 @@
  * Response (the page answered a click): after each click, for 300 ms (RESPONSE_WINDOW_MS of
  * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
  * while that window is open; records about the SDK's own [data-siq-intervention] box are
- * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel,
- * learnt by a second observer for 1.5 s once 2 s have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange or popstate pushes one
+ * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel:
+ * nodes a second observer sees change in two separate tasks during 2.5 s that start once 2 s
+ * have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange or popstate pushes one
  * row of kind 5 and closes the window. Leave: mouseout without a relatedTarget (the pointer left
  * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
@@ -143,17 +144,21 @@
       return (n.closest ? n : n.parentNode)?.closest('[data-siq-intervention]');
     };
     // Nodes the page changes on its own (a clock, a countdown, a carousel), learnt while nobody
-    // clicks: for 1.5 s once 2 s have passed without a click (after start and after each
-    // click; a click cuts it short and drops what it saw). Their changes answer no click.
+    // clicks: for 2.5 s once 2 s have passed without a click (after start and after each
+    // click; a click cuts it short and drops what it saw), a node that changes in two separate
+    // tasks is ambient (one change, as a page finishing its load sets a value, is not). Their
+    // changes answer no click.
     const ambient = new WeakSet();
+    let once;
     const all = { childList: true, subtree: true, attributes: true, characterData: true };
     const mo = new MutationObserver((rs) => rs.some((r) => !mine(r) && !ambient.has(r.target)) && answer());
-    const watch = new MutationObserver((rs) => rs.forEach((r) => ambient.add(r.target)));
+    const watch = new MutationObserver((rs) => new Set(rs.map((r) => r.target)).forEach((t) => (once.has(t) ? ambient.add(t) : once.add(t))));
     let quiet = 0;
     const rest = () => {
       clearTimeout(quiet);
       watch.disconnect();
-      quiet = setTimeout(() => (watch.observe(d.documentElement, all), (quiet = setTimeout(() => watch.disconnect(), 1500))), 2000);
+      once = new WeakSet();
+      quiet = setTimeout(() => (watch.observe(d.documentElement, all), (quiet = setTimeout(() => watch.disconnect(), 2500))), 2000);
     };
     const click = at(3, 1);
 

@@ -269,9 +269,10 @@ check('hand-over mid-burst: the module with every emotion continues the burst it
   { held, dets: detsH.map((d) => [d.seq, d.pct, d.evidence.filter((e) => e.kind === 3).length]) });
 
 // 9c. A clock ticking every 200 ms answers no click once the loader has learnt it (while nobody
-// clicked): rage at the dead button is still rage, the stepper beside it still answers.
+// clicked): rage at the dead button is still rage; the stepper beside it, whose value the page
+// set once while the loader was learning, still answers.
 await send('Page.navigate', { url: PAGE + 'ticker' });
-await sleep(4000);
+await sleep(5000);
 const connT = log.filter((e) => e.ev === 'open').at(-1).conn;
 for (let i = 0; i < 6; i++) { await mouse('mousePressed', 400, 250); await sleep(40); await mouse('mouseReleased', 400, 250); await sleep(90); }
 await sleep(800);
@@ -280,7 +281,7 @@ const markT = log.length;
 for (let i = 0; i < 6; i++) { await mouse('mousePressed', 630, 220); await sleep(40); await mouse('mouseReleased', 630, 220); await sleep(90); }
 await sleep(800);
 const stepT = log.slice(markT).filter((e) => e.ev === 'frame' && e.conn === connT && e.type === 'detection');
-check('a page ticking on its own does not answer a dead button (rage at intervention grade), a stepper still answers (no rage)',
+check('a page ticking on its own does not answer a dead button (rage at intervention grade), a stepper set once at load still answers (no rage)',
   rageT.some((d) => d.pct >= 85) && stepT.length === 0 && (await evaluate('qty.textContent')) === '7',
   { rage: rageT.map((d) => d.pct), stepper: stepT.map((d) => d.pct) });
 

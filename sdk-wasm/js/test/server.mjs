@@ -96,7 +96,8 @@ const page = (url) => `<!doctype html><html><head><meta charset="utf-8"><title>h
 <div data-siq-section="footer" style="position:absolute;left:50px;top:330px;width:100px;height:50px" id="foot">foot</div>
 ${url === '/ticker' ? `<span id="clock" style="position:absolute;left:600px;top:50px">0</span>
 <button id="plus" style="position:absolute;left:600px;top:200px;width:60px;height:40px">+</button><span id="qty" style="position:absolute;left:680px;top:210px">1</span>
-<script>setInterval(() => (clock.textContent = Date.now()), 200); plus.addEventListener('click', () => (qty.textContent = +qty.textContent + 1));</script>` : ''}
+<script>setInterval(() => (clock.textContent = Date.now()), 200); plus.addEventListener('click', () => (qty.textContent = +qty.textContent + 1));
+setTimeout(() => (qty.textContent = 1), 2600); /* a value set once as the page finishes loading, while the loader learns */</script>` : ''}
 </body></html>`;
 
 export async function start() {
