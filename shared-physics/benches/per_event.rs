@@ -7,34 +7,11 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use shared_physics::detect::{detect_rage, Detector, Params, RageParams, MAX_EVIDENCE};
 use shared_physics::kinematics::Tracker;
-use shared_physics::{Kind, Sample};
+use shared_physics::Sample;
 
-/// A deterministic stream: a wandering pointer, and every 64 samples a five-click burst.
+/// The benchmarks' deterministic stream (`shared_physics::synthetic::stream`).
 fn stream(n: usize) -> Vec<Sample> {
-    let mut v = Vec::with_capacity(n);
-    let (mut x, mut y, mut t) = (400i32, 300i32, 0u32);
-    let mut state = 0x2545_f491u32;
-    for i in 0..n {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        t += 16;
-        let kind = match i % 64 {
-            59.. => Kind::Click,
-            20..=29 => Kind::Scroll,
-            _ => Kind::Move,
-        };
-        if kind == Kind::Scroll {
-            y = (y + 40) % 3000;
-        } else if kind == Kind::Move {
-            x = (x + (state % 21) as i32 - 10).clamp(0, 1400);
-            y = (y + ((state >> 8) % 21) as i32 - 10).clamp(0, 900);
-        } else {
-            t += 120;
-        }
-        v.push(Sample { t_ms: t, x: x as i16, y: y as i16, kind, section: 1 });
-    }
-    v
+    shared_physics::synthetic::stream(n).collect()
 }
 
 fn per_event(c: &mut Criterion) {

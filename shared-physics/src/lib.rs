@@ -30,6 +30,7 @@ pub mod features;
 pub mod kinematics;
 pub mod paging;
 pub mod ring;
+pub mod synthetic;
 pub mod trace;
 pub mod wire;
 

@@ -8,8 +8,9 @@
 //!   `sdk-emotions.wasm` (every emotion, loaded after), each run in headless Chromium **inside a
 //!   dedicated Web Worker**, where the SDK runs them, through their real exports: a fresh
 //!   instance, the `hello` the worker writes first, then `sample(kind, t, x, y, 1)` per event
-//!   from JS, as the worker's batch handler calls it. The events are `per_event.rs`'s stream,
-//!   its xorshift generator ported to JS ([`STREAM_JS`]; the page reports a checksum of what it
+//!   from JS, as the worker's batch handler calls it. The events are
+//!   `shared_physics::synthetic::stream` (as in `per_event.rs`), its xorshift generator ported
+//!   to JS ([`STREAM_JS`]; the page reports a checksum of what it
 //!   generated and it must equal [`checksum`] of the Rust [`stream`], and each module's number of
 //!   detections over the first 4,096 events must equal the native detector's). Each module warms
 //!   up for at least [`WARM_MS`] (V8 compiles wasm with its baseline compiler first and tiers hot
@@ -47,9 +48,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use shared_physics::detect::{Detector, Params};
-use shared_physics::{Kind, Sample};
+use shared_physics::Sample;
 
-/// Events in the stream (`per_event.rs`'s `stream(4096)`).
+/// Events in the stream (`per_event.rs` feeds `stream(4096)` too).
 const EVENTS: usize = 4096;
 /// Timed rounds per module; the median counts.
 const ROUNDS: usize = 9;
@@ -65,33 +66,9 @@ const TARGET_NS: f64 = 1000.0;
 /// The two modules: served name, what it detects, and the criterion benchmark's label.
 const MODULES: [(&str, &str); 2] = [("sdk.wasm", "rage only"), ("sdk-emotions.wasm", "every emotion")];
 
-/// `shared-physics/benches/per_event.rs`'s `stream`: a wandering pointer (moves every 16 ms),
-/// scrolls at `i % 64` in `20..=29`, and a five-click burst at `59..`.
+/// The benchmarks' stream, [`shared_physics::synthetic::stream`] (the one `per_event.rs` feeds).
 fn stream(n: usize) -> Vec<Sample> {
-    let mut v = Vec::with_capacity(n);
-    let (mut x, mut y, mut t) = (400i32, 300i32, 0u32);
-    let mut state = 0x2545_f491u32;
-    for i in 0..n {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        t += 16;
-        let kind = match i % 64 {
-            59.. => Kind::Click,
-            20..=29 => Kind::Scroll,
-            _ => Kind::Move,
-        };
-        if kind == Kind::Scroll {
-            y = (y + 40) % 3000;
-        } else if kind == Kind::Move {
-            x = (x + (state % 21) as i32 - 10).clamp(0, 1400);
-            y = (y + ((state >> 8) % 21) as i32 - 10).clamp(0, 900);
-        } else {
-            t += 120;
-        }
-        v.push(Sample { t_ms: t, x: x as i16, y: y as i16, kind, section: 1 });
-    }
-    v
+    shared_physics::synthetic::stream(n).collect()
 }
 
 /// FNV-1a over `kind, t, x, y` of every sample, 32-bit words (the JS computes the same).
@@ -300,13 +277,13 @@ impl Report {
         self.user_agent[at..].split(' ').next()
     }
 
-    /// Fails unless the worker fed exactly `per_event.rs`'s stream to both modules and they
+    /// Fails unless the worker fed exactly the benchmarks' stream to both modules and they
     /// detected what the native detectors detect on it.
     fn check(&self, samples: &[Sample]) -> Result<(), String> {
         let want = checksum(samples);
         if self.checksum != want {
             return Err(format!(
-                "the worker's stream differs from per_event.rs's (checksum {} != {want}): update STREAM_JS in xtask/src/physics.rs",
+                "the worker's stream differs from shared_physics::synthetic::stream (checksum {} != {want}): update STREAM_JS in xtask/src/physics.rs",
                 self.checksum
             ));
         }
@@ -632,6 +609,7 @@ pub fn bench(root: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared_physics::Kind;
 
     /// Runs `script` with Node.js, or `None` (with a note) when it is not installed.
     fn node(script: &str) -> Option<String> {
@@ -672,23 +650,6 @@ mod tests {
         let mut moved = s.clone();
         moved[100].x += 1;
         assert_ne!(checksum(&moved), checksum(&s));
-    }
-
-    /// The port follows `per_event.rs`: fails when its generator's constants change.
-    #[test]
-    fn the_port_follows_the_criterion_bench() {
-        let bench = std::fs::read_to_string(crate::util::workspace_root().join("shared-physics/benches/per_event.rs")).unwrap();
-        for needle in ["stream(4096)", "0x2545_f491u32", "(400i32, 300i32, 0u32)", "59.. => Kind::Click", "20..=29 => Kind::Scroll"] {
-            assert!(bench.contains(needle), "per_event.rs no longer has {needle:?}: update stream() and STREAM_JS here");
-        }
-        for needle in [
-            "y = (y + 40) % 3000;",
-            "t += 120;",
-            "(state % 21) as i32 - 10).clamp(0, 1400)",
-            "((state >> 8) % 21) as i32 - 10).clamp(0, 900)",
-        ] {
-            assert!(bench.contains(needle), "per_event.rs no longer has {needle:?}: update stream() and STREAM_JS here");
-        }
     }
 
     #[test]
