@@ -19,8 +19,8 @@
  * while that window is open; records about the SDK's own [data-siq-intervention] box are
  * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel:
  * nodes a second observer sees change in two separate tasks during 2.5 s that start once 2 s
- * have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange or popstate pushes one
- * row of kind 5 and closes the window. Leave: mouseout without a relatedTarget (the pointer left
+ * have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange
+ * or popstate pushes one row of kind 5 and closes the window. Leave: mouseout without a relatedTarget (the pointer left
  * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
  * (and the wasm takes integers anyway).

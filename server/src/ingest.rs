@@ -417,7 +417,7 @@ impl Conn {
         // The account's value now (transactions may have arrived since hello).
         let account = visitor.as_ref().and_then(|v| v.claims.account.as_deref()).and_then(|a| app.identity.account(&b.tenant.id, a));
         let value_cents = account.as_ref().map_or(0, |a| a.value_cents);
-        let features = serde_json::json!({
+        let mut features = serde_json::json!({
             "clicks": d.features.clicks,
             "mean_ici_ms": round2(d.features.mean_ici_ms),
             "dispersion_px": round2(d.features.dispersion_px),
@@ -432,7 +432,6 @@ impl Conn {
         });
         // Informational: the arm-dynamics estimate of the reach to the evidence's first click,
         // and the curvature of the pointer's path over the evidence.
-        let mut features = features;
         if let Some(a) = shared_physics::features::reach_before_first_click(&frame.evidence) {
             features["damping"] = round2(a.damping).into();
             features["natural_freq"] = round2(a.natural_freq).into();
