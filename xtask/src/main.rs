@@ -4,6 +4,8 @@
 //! * `cargo xtask size` prints raw and gzip bytes of every file loaded at page start; its last
 //!   line is `sdk gzip total: N bytes`; it fails above the 8 KB budget.
 //! * `cargo xtask demo` runs the product with embedded defaults and a demo tenant.
+//! * `cargo xtask deps` prints the import cycles between the modules of `shared-physics` and
+//!   `server` (see `deps.rs`) and fails if there is any.
 //! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
 //! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics:
@@ -25,6 +27,7 @@
 
 mod ci;
 mod demo;
+mod deps;
 mod eval;
 mod main_thread;
 mod package;
@@ -40,7 +43,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
+    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         ["widget-check"] => widget::build_all(&root).and_then(|_| widget::size(&root)).and_then(|_| widget::check(&root)),
         ["size"] => sdk::build(&root).and_then(|_| sdk::size(&root)).map(|_| ()),
         ["demo"] => demo::demo(&root),
+        ["deps"] => deps::check(&root, &deps::CHECKED),
         ["ci"] => ci::ci(&root),
         ["bench", "latency"] => bench_latency(&root),
         ["bench", "physics"] => physics::bench(&root),
