@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sentientiq_server::strength::{self, Context, Negatives, Signals, DAY_MS};
+use sentientiq_server::identity::strength::{self, Context, Negatives, Signals, DAY_MS};
 
 /// 2026-05-28T00:00:00Z.
 const NOW: i64 = 1_779_926_400_000;

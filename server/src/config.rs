@@ -42,10 +42,10 @@ pub struct Config {
     pub site_dir: Option<PathBuf>,
     /// Escalation channels: Twilio (SMS, WhatsApp), PagerDuty, SMTP, signed webhooks (Slack needs
     /// nothing: the contact's address is the webhook). Read by
-    /// [`crate::channels::ChannelsConfig::from_lookup`] (`SIQ_TWILIO_*`, `SIQ_PAGERDUTY_*`,
+    /// [`crate::escalation::channels::ChannelsConfig::from_lookup`] (`SIQ_TWILIO_*`, `SIQ_PAGERDUTY_*`,
     /// `SIQ_SMTP_URL`, `SIQ_EMAIL_FROM`, `SIQ_WEBHOOK_SECRET`, `SIQ_CHANNEL_TIMEOUT_MS`); a channel
     /// without its settings is off and says so in the log.
-    pub channels: crate::channels::ChannelsConfig,
+    pub channels: crate::escalation::channels::ChannelsConfig,
     /// Keys sealing personal fields at rest and the blind-index key: `SIQ_ENCRYPTION_KEYS`
     /// (`id:BASE64,…`, the first seals, all open) and `SIQ_INDEX_KEY` (BASE64), both required
     /// together (docs/security.md). Default none: a key derived from the link secret, with a
@@ -72,9 +72,9 @@ pub struct Config {
     /// than the slowest page: every channel of a contact with its retries).
     pub escalation_lease_ms: u64,
     /// An OpenAI-compatible endpoint that writes conversation-card openers
-    /// ([`crate::opener::OpenerConfig::from_lookup`]: `SIQ_CARD_LLM_URL`, `SIQ_CARD_LLM_MODEL`,
+    /// ([`crate::interventions::opener::OpenerConfig::from_lookup`]: `SIQ_CARD_LLM_URL`, `SIQ_CARD_LLM_MODEL`,
     /// `SIQ_CARD_LLM_KEY`, `SIQ_CARD_LLM_TIMEOUT_MS`). Default none: the template writes them.
-    pub card_model: Option<crate::opener::OpenerConfig>,
+    pub card_model: Option<crate::interventions::opener::OpenerConfig>,
 }
 
 /// Credentials and endpoint of the Twilio Messages API.
@@ -115,7 +115,7 @@ impl Default for Config {
             widget_dir: "target/widget".into(),
             www_dir: "www".into(),
             site_dir: None,
-            channels: crate::channels::ChannelsConfig::default(),
+            channels: crate::escalation::channels::ChannelsConfig::default(),
             encryption_keys: None,
             intervene_confidence: 0.85,
             critical_value_cents: 1_000_000,
@@ -154,7 +154,8 @@ impl Config {
             }
         }
         let d = Config::default();
-        let channels = crate::channels::ChannelsConfig::from_lookup(&get).map_err(|e| ConfigError { var: e.var, reason: e.reason })?;
+        let channels =
+            crate::escalation::channels::ChannelsConfig::from_lookup(&get).map_err(|e| ConfigError { var: e.var, reason: e.reason })?;
         let encryption_keys = match (get("SIQ_ENCRYPTION_KEYS"), get("SIQ_INDEX_KEY")) {
             (Some(k), Some(i)) => Some((k, i)),
             (None, None) => None,
@@ -182,7 +183,8 @@ impl Config {
             page_confidence: parse("SIQ_PAGE_CONFIDENCE", get("SIQ_PAGE_CONFIDENCE"), d.page_confidence)?,
             ack_timeout_ms: parse("SIQ_ACK_TIMEOUT_MS", get("SIQ_ACK_TIMEOUT_MS"), d.ack_timeout_ms)?,
             escalation_lease_ms: parse("SIQ_ESCALATION_LEASE_MS", get("SIQ_ESCALATION_LEASE_MS"), d.escalation_lease_ms)?,
-            card_model: crate::opener::OpenerConfig::from_lookup(&get).map_err(|e| ConfigError { var: e.var, reason: e.reason })?,
+            card_model: crate::interventions::opener::OpenerConfig::from_lookup(&get)
+                .map_err(|e| ConfigError { var: e.var, reason: e.reason })?,
         })
     }
 }

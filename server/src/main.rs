@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sentientiq_server::replay::{self, Format, Location, ReplayError};
+use sentientiq_server::confirm::replay::{self, Format, Location, ReplayError};
 
 const USAGE: &str = "usage:
   sentientiq [serve]              run the server (configuration from SIQ_* environment variables)
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             }
         },
         ["openapi"] => {
-            println!("{}", sentientiq_server::openapi::json());
+            println!("{}", sentientiq_server::api::openapi::json());
             ExitCode::SUCCESS
         }
         ["rotate-keys"] => rotate_keys(),
@@ -83,7 +83,7 @@ fn rotate_keys() -> ExitCode {
         eprintln!("sentientiq rotate-keys: set SIQ_ENCRYPTION_KEYS (new key first) and SIQ_INDEX_KEY");
         return ExitCode::from(2);
     };
-    let keyring = match sentientiq_server::secrets::Keyring::parse(keys, index) {
+    let keyring = match sentientiq_server::identity::keyring::Keyring::parse(keys, index) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("sentientiq rotate-keys: {e}");
@@ -99,7 +99,7 @@ fn rotate_keys() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match sentientiq_server::customers::rotate_keys(&store, &keyring).await {
+        match sentientiq_server::identity::customers::rotate_keys(&store, &keyring).await {
             Ok(report) => {
                 let mut unreadable = 0;
                 for (column, resealed, current, bad) in report {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use sentientiq_server::jwt::{HostAlg, JwksCache, TokenError, TokenPolicy};
+use sentientiq_server::identity::jwt::{HostAlg, JwksCache, TokenError, TokenPolicy};
 use serde_json::{json, Value};
 
 const RSA_1: &[u8] = include_bytes!("data/jwt/rsa-1.pem");

@@ -68,10 +68,10 @@ async fn the_holdout_gets_nothing_and_every_decision_replays() {
         }
         assert_eq!(rows.len(), 30);
         assert_eq!(rows.iter().filter(|r| r.0 == 1).count() as u64, held);
-        let policy = sentientiq_server::bandit::Policy::new(0.5).unwrap();
+        let policy = sentientiq_server::interventions::bandit::Policy::new(0.5).unwrap();
         for (holdout, variant, share, d) in &rows {
-            let d: sentientiq_server::bandit::Decision = serde_json::from_str(d).unwrap();
-            assert!(sentientiq_server::bandit::replay(&d, &policy), "{d:?}");
+            let d: sentientiq_server::interventions::bandit::Decision = serde_json::from_str(d).unwrap();
+            assert!(sentientiq_server::interventions::bandit::replay(&d, &policy), "{d:?}");
             assert_eq!((*holdout == 1, variant.clone(), *share), (d.holdout, d.chosen.clone(), 0.5));
         }
         s.stop().await;

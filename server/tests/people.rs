@@ -304,7 +304,7 @@ async fn a_person_is_exported_then_erased_from_every_table_and_stream() {
 
 #[tokio::test]
 async fn personal_fields_are_sealed_at_rest_and_survive_a_key_rotation() {
-    use sentientiq_server::secrets::Keyring;
+    use sentientiq_server::identity::keyring::Keyring;
     let (k1, k2, index) = (Keyring::generate_key(), Keyring::generate_key(), Keyring::generate_index_key());
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("rot.db").display());
@@ -336,9 +336,9 @@ async fn personal_fields_are_sealed_at_rest_and_survive_a_key_rotation() {
     // Rotate: k2 first, k1 still listed to open; then k1 can go.
     let store = sentientiq_server::store::SqlStore::connect(&db).await.unwrap();
     let ring = Keyring::parse(&format!("{k2},{k1}"), &index).unwrap();
-    let report = sentientiq_server::customers::rotate_keys(&store, &ring).await.unwrap();
+    let report = sentientiq_server::identity::customers::rotate_keys(&store, &ring).await.unwrap();
     assert_eq!(report.iter().map(|r| r.1).sum::<u64>(), 3, "{report:?}");
-    let again = sentientiq_server::customers::rotate_keys(&store, &ring).await.unwrap();
+    let again = sentientiq_server::identity::customers::rotate_keys(&store, &ring).await.unwrap();
     assert_eq!(again.iter().map(|r| (r.1, r.2)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (0, 3), "idempotent");
 
     let s = TestServer::start_with(Backend::Embedded, with_keys(k2, db, index)).await;

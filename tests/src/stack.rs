@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use sentientiq_server::channels::ChannelsConfig;
 use sentientiq_server::config::{Config, TwilioConfig};
+use sentientiq_server::escalation::channels::ChannelsConfig;
 use sentientiq_server::Running;
 use sqlx::Connection as _;
 

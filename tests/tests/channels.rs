@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use sentientiq_server::channels::retry::{BreakerState, ManualClock};
-use sentientiq_server::channels::webhook::{Webhook, WebhookError, WebhookSecret};
-use sentientiq_server::channels::{
+use sentientiq_server::clock::ManualClock;
+use sentientiq_server::config::TwilioConfig;
+use sentientiq_server::escalation::channels::retry::BreakerState;
+use sentientiq_server::escalation::channels::webhook::{Webhook, WebhookError, WebhookSecret};
+use sentientiq_server::escalation::channels::{
     email::Email, pagerduty::PagerDuty, send_with_retry, slack::Slack, twilio::Twilio, Alert, Channel, ChannelKind, Channels,
     CircuitBreaker, Outcome, RetryPolicy, SendError, Severity, SystemClock,
 };
-use sentientiq_server::config::TwilioConfig;
 use serde_json::Value;
 use siq_e2e::fakes::{Failure, FakePagerDuty, FakeSlack, FakeSmtp, FakeTwilio, FakeWebhookReceiver, Faults, TwilioCredentials};
 
@@ -368,7 +369,7 @@ async fn webhooks_verify_and_the_receiver_rejects_tampering_stale_timestamps_and
                 .as_u16()
         }
     };
-    let now = sentientiq_server::now_ms() / 1000;
+    let now = sentientiq_server::clock::now_ms() / 1000;
     assert_eq!(post(now, b"{\"v\":1}", b"{\"v\":2}").await, 401);
     assert_eq!(fake.deliveries().last().unwrap().verified, Err(WebhookError::BadSignature));
     assert_eq!(post(now - 600, b"{}", b"{}").await, 401);

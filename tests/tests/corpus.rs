@@ -3,7 +3,7 @@
 //! `corpus/` holds traces the real SDK's loader produced in real Chromium while scripted
 //! scenarios ran (`cargo run --release -p siq-e2e --bin record-corpus -- --out corpus`). These
 //! tests read it back: the manifest parses and names every file, every file is an event CSV the
-//! product's own parser accepts (`sentientiq_server::replay::parse_csv_row`), in time order,
+//! product's own parser accepts (`sentientiq_server::confirm::replay::parse_csv_row`), in time order,
 //! every scenario has train and test traces, and the traces show what their labels rest on —
 //! the must-not-fire clicks were answered by the page, the rage burst was not, the abandoning
 //! visitor left or hid the page. A last test records one scenario live, to prove the recorder
@@ -76,7 +76,7 @@ fn trace(entry: &Entry) -> Vec<Row> {
     for rec in rdr.records() {
         let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", entry.file));
         let line = rec.position().map_or(0, |p| p.line());
-        let row = sentientiq_server::replay::parse_csv_row(&rec).unwrap_or_else(|e| panic!("{}:{line}: {e}", entry.file));
+        let row = sentientiq_server::confirm::replay::parse_csv_row(&rec).unwrap_or_else(|e| panic!("{}:{line}: {e}", entry.file));
         assert_eq!(row.session, stem, "{}:{line}: the session is the file stem", entry.file);
         let s = row.sample;
         if let Some(prev) = rows.last() {

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sentientiq_server::channels::ChannelsConfig;
 use sentientiq_server::config::{Config, TwilioConfig};
+use sentientiq_server::escalation::channels::ChannelsConfig;
 use sentientiq_server::store::DetectionRecord;
 use sentientiq_server::Running;
 use serde_json::{json, Value};
@@ -143,7 +143,7 @@ fn detection(tenant: &str, session: &str, value_cents: i64) -> DetectionRecord {
         features: json!({}),
         evidence: Vec::new(),
         t_ms: 9_000,
-        created_ms: sentientiq_server::now_ms(),
+        created_ms: sentientiq_server::clock::now_ms(),
     }
 }
 

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use sentientiq_server::interventions::opener::{Opener, OpenerConfig, OpenerSource, Written, MAX_OPENER_CHARS, MAX_TOKENS};
 use sentientiq_server::interventions::{opener as template, CardFacts};
-use sentientiq_server::opener::{Opener, OpenerConfig, OpenerSource, Written, MAX_OPENER_CHARS, MAX_TOKENS};
 use serde_json::{json, Value};
 use shared_physics::Emotion;
 use siq_e2e::fakes::openai::{Reply, DEMO_KEY, REPLY_PREFIX};

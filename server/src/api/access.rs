@@ -11,13 +11,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
-use crate::auth;
-use crate::customers::aad;
-use crate::error::ApiError;
-use crate::jwt::TokenPolicy;
-use crate::secrets::{self, normalize_email};
+use crate::api::auth;
+use crate::api::error::ApiError;
+use crate::identity::customers::aad;
+use crate::identity::jwt::TokenPolicy;
+use crate::identity::keyring::{self, normalize_email};
+use crate::state::AppState;
 use crate::store::{ApiKey, KeyKind, TimeCursor, User};
-use crate::AppState;
 
 /// How long a dashboard session lasts, seconds (12 hours).
 pub const DASHBOARD_SESSION_SECS: u64 = 12 * 3600;
@@ -57,10 +57,10 @@ pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Jso
     let phc = user
         .as_ref()
         .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| secrets::hash_password("not-a-real-password").unwrap_or_default()).clone());
-    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+        .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| keyring::hash_password("not-a-real-password").unwrap_or_default()).clone());
+    let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
     let user = user.filter(|_| ok).ok_or_else(refused)?;
-    let exp = crate::now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
+    let exp = crate::clock::now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
     let token = auth::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
     Ok(Json(json!({"token": token, "expires_at": exp, "user_id": user.id, "role": user.role})))
 }
@@ -86,11 +86,11 @@ pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str,
         return Err(ApiError::bad_request("email must be an email address", json!({"field": "email"})));
     }
     let pw = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+    let hash = tokio::task::spawn_blocking(move || keyring::hash_password(&pw))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad_request(e.to_string(), json!({"field": "password"})))?;
-    let id = format!("u_{:08x}{:08x}", crate::random_u32(), crate::random_u32());
+    let id = format!("u_{:08x}{:08x}", crate::records::random_u32(), crate::records::random_u32());
     let u = User {
         id: id.clone(),
         tenant_id: tenant.to_string(),
@@ -98,7 +98,7 @@ pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str,
         email_sealed: app.keyring.seal(email, &aad(tenant, "users", "email", &id)),
         password_hash: hash,
         role: role.as_str().into(),
-        created_ms: crate::now_ms(),
+        created_ms: crate::clock::now_ms(),
     };
     if !app.store.create_user(&u).await? {
         return Err(ApiError::conflict("a user with this email exists in this tenant"));
@@ -191,12 +191,12 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
         }
     };
     let k = ApiKey {
-        id: format!("key_{:08x}{:08x}", crate::random_u32(), crate::random_u32()),
+        id: format!("key_{:08x}{:08x}", crate::records::random_u32(), crate::records::random_u32()),
         tenant_id: t.clone(),
         kind: b.kind,
         lookup,
         hint,
-        created_ms: crate::now_ms(),
+        created_ms: crate::clock::now_ms(),
         revoked_ms: None,
     };
     app.store.add_api_key(&k).await?;
@@ -210,7 +210,7 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
 pub async fn revoke_key(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let t = &actor.tenant.id;
-    if !app.store.revoke_api_key(t, &id, crate::now_ms()).await? {
+    if !app.store.revoke_api_key(t, &id, crate::clock::now_ms()).await? {
         return Err(ApiError::not_found("key"));
     }
     app.identity_changed(t).await?;
@@ -231,7 +231,7 @@ pub async fn token_policy(State(app): State<AppState>, actor: Actor) -> Result<J
 
 /// `PUT /v1/identity-settings`: pins the algorithm (`HS256` with the tenant's secret or one
 /// given here, or `RS256`/`ES256` with a JWKS URL) and the expected `aud`/`iss`.
-#[utoipa::path(put, path = "/v1/identity-settings", tag = "access", request_body = crate::jwt::TokenPolicy, responses((status = 200, description = "stored"), (status = 400, description = "invalid policy")), security(("secret_key" = []), ("dashboard_session" = [])))]
+#[utoipa::path(put, path = "/v1/identity-settings", tag = "access", request_body = crate::identity::jwt::TokenPolicy, responses((status = 200, description = "stored"), (status = 400, description = "invalid policy")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn set_token_policy(
     State(app): State<AppState>,
     actor: Actor,
@@ -240,7 +240,7 @@ pub async fn set_token_policy(
     let Json(mut p) = body?;
     actor.require(Role::Owner)?;
     let t = &actor.tenant;
-    if p.alg == crate::jwt::HostAlg::Hs256 && p.hs_secret.is_none() {
+    if p.alg == crate::identity::jwt::HostAlg::Hs256 && p.hs_secret.is_none() {
         p.hs_secret = Some(t.jwt_secret.clone());
     }
     p.validate().map_err(|e| ApiError::bad_request(e.to_string(), json!({})))?;

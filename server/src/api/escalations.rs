@@ -11,11 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
-use crate::channels::{validate_address, ChannelKind};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::escalation::channels::{validate_address, ChannelKind};
 use crate::escalation::{self, Acked};
+use crate::state::AppState;
 use crate::store::{Contact, Endpoint, TimeCursor};
-use crate::AppState;
 
 /// Most further channels per contact.
 pub const MAX_FALLBACKS: usize = 4;
@@ -69,7 +69,7 @@ fn endpoint(field: &str, channel: &str, address: &str) -> Result<(String, String
 }
 
 fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{:08x}{:08x}", crate::random_u32(), crate::random_u32())
+    format!("{prefix}_{:08x}{:08x}", crate::records::random_u32(), crate::records::random_u32())
 }
 
 /// `POST /v1/contacts`: appends a person to the escalation chain.
@@ -90,11 +90,11 @@ pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<N
     for (i, f) in b.fallbacks.iter().enumerate() {
         let (channel, address) = endpoint(&format!("fallbacks[{i}]"), &f.channel, &f.address)?;
         let fid = new_id("cf");
-        let sealed = app.keyring.seal(&address, &crate::customers::aad(&t.id, "contact_fallbacks", "address", &fid));
+        let sealed = app.keyring.seal(&address, &crate::identity::customers::aad(&t.id, "contact_fallbacks", "address", &fid));
         fallbacks.push(Endpoint { id: fid, channel, address: sealed });
     }
     let c = Contact {
-        address: app.keyring.seal(&address, &crate::customers::aad(&t.id, "contacts", "address", &id)),
+        address: app.keyring.seal(&address, &crate::identity::customers::aad(&t.id, "contacts", "address", &id)),
         id,
         position: 0,
         name: text_field("name", &b.name)?.to_string(),
@@ -123,7 +123,7 @@ pub async fn list_contacts(State(app): State<AppState>, actor: Actor) -> Result<
     let t = &actor.tenant.id;
     let mut contacts = app.store.contacts(t).await?;
     for c in &mut contacts {
-        c.address = crate::customers::open_address(&app, t, &c.id, &c.address);
+        c.address = crate::identity::customers::open_address(&app, t, &c.id, &c.address);
         for f in &mut c.fallbacks {
             f.address = escalation::open_fallback(&app, t, f);
         }
@@ -215,14 +215,15 @@ pub struct AckLink {
 #[utoipa::path(post, path = "/v1/ack", tag = "escalation", request_body = AckLink, responses((status = 200, description = "`acknowledged`: whether this call did it, and who had"), (status = 403, description = "bad or expired signature"), (status = 404, description = "no such escalation")))]
 pub async fn ack_link(State(app): State<AppState>, body: Body<AckLink>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
-    let now = (crate::now_ms() / 1000) as u64;
-    if !crate::auth::verify_ack(&app.config.link_secret, &b.t, &b.e, &b.c, b.exp, &b.ack, now) {
+    let now = (crate::clock::now_ms() / 1000) as u64;
+    if !crate::api::auth::verify_ack(&app.config.link_secret, &b.t, &b.e, &b.c, b.exp, &b.ack, now) {
         return Err(ApiError::forbidden("this acknowledgement link is not valid or has expired"));
     }
     let who = format!("contact:{}", b.c);
     let acked = escalation::acknowledge(&app, &b.t, &b.e, &who).await?;
     if matches!(acked, Acked::Now(_)) {
-        crate::customers::audit(&app, &b.t, &who, "escalation.ack", &format!("escalation:{}", b.e), json!({"via": "link"})).await?;
+        crate::identity::customers::audit(&app, &b.t, &who, "escalation.ack", &format!("escalation:{}", b.e), json!({"via": "link"}))
+            .await?;
     }
     // The contact sees only the state and who acknowledged, not the customer's details.
     let Json(v) = acked_json(acked)?;

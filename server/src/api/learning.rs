@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
-use crate::bandit::{self, MAX_VARIANT_TEXT_BYTES};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::interventions::bandit::{self, MAX_VARIANT_TEXT_BYTES};
+use crate::state::AppState;
 use crate::store::{OutcomeFor, TimeCursor, VariantRecord};
-use crate::AppState;
 
 /// Longest outcome window a tenant may set, ms (7 days).
 pub const MAX_OUTCOME_WINDOW_MS: i64 = 7 * 86_400_000;
@@ -91,7 +91,7 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
         section: b.section.trim().to_string(),
         kind: b.kind.clone(),
         text: b.text.trim().to_string(),
-        created_ms: crate::now_ms(),
+        created_ms: crate::clock::now_ms(),
     };
     if !app.store.add_variant(&actor.tenant.id, &v).await? {
         return Err(ApiError::conflict("a variant with this id exists"));
@@ -187,7 +187,7 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
             return Err(ApiError::bad_request("give the session or the sub the outcome belongs to", json!({"field": "session"})))
         }
     };
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let t = &actor.tenant;
     match app.store.record_outcome(&t.id, who, now - t.outcome_window_ms, event, converted, now).await? {
         Some(decision) => {
@@ -213,7 +213,7 @@ pub fn converted_by_default(event: &str) -> bool {
 #[utoipa::path(get, path = "/v1/uplift", tag = "interventions", responses((status = 200, description = "uplift per emotion with its interval")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn uplift(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant;
-    let rows = app.store.uplift_counts(&t.id, crate::now_ms() - t.outcome_window_ms).await?;
+    let rows = app.store.uplift_counts(&t.id, crate::clock::now_ms() - t.outcome_window_ms).await?;
     let items: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|(emotion, tc, tn, hc, hn)| {
@@ -290,7 +290,7 @@ async fn move_card(
     outcome: Option<&str>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant.id;
-    if app.store.move_card(t, id, from, to, outcome, &actor.id, crate::now_ms()).await? {
+    if app.store.move_card(t, id, from, to, outcome, &actor.id, crate::clock::now_ms()).await? {
         return Ok(Json(json!({"id": id, "state": to, "outcome": outcome})));
     }
     // Either no such card in this tenant (404) or not in a state that allows the move (409).

@@ -4,8 +4,11 @@
 //! [`access`].
 
 pub mod access;
+pub mod auth;
+pub mod error;
 pub mod escalations;
 pub mod learning;
+pub mod openapi;
 pub mod people;
 
 use std::convert::Infallible;
@@ -21,12 +24,11 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth;
-use crate::error::ApiError;
-use crate::events::Event;
+use crate::api::error::ApiError;
+use crate::confirm::thresholds::Thresholds;
+use crate::records::events::Event;
+use crate::state::AppState;
 use crate::store::Tenant;
-use crate::thresholds::Thresholds;
-use crate::AppState;
 
 /// Longest id, name or address accepted in a request, in bytes.
 pub const MAX_FIELD_BYTES: usize = 256;
@@ -95,7 +97,7 @@ impl Actor {
 
     /// Appends to the tenant's audit log (a failure fails the request: an unaudited change is not made).
     pub async fn audit(&self, app: &AppState, action: &str, target: &str, details: serde_json::Value) -> Result<(), ApiError> {
-        crate::customers::audit(app, &self.tenant.id, &self.id, action, target, details).await
+        crate::identity::customers::audit(app, &self.tenant.id, &self.id, action, target, details).await
     }
 }
 
@@ -105,7 +107,7 @@ impl FromRequestParts<AppState> for Actor {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key or dashboard session"))?;
         if token.starts_with("ds_") {
-            let now = crate::now_ms() as u64 / 1000;
+            let now = crate::clock::now_ms() as u64 / 1000;
             let (tenant_id, user_id) = auth::verify_dashboard_session(&app.config.link_secret, token, now)
                 .ok_or_else(|| ApiError::unauthorized("dashboard session invalid or expired: sign in again"))?;
             let tenant = app.identity.tenant(&tenant_id).ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
@@ -181,21 +183,22 @@ pub async fn create_tenant(
     let name = field("name", &body.name)?;
     let secret_key = auth::new_key("sk_");
     let t = Tenant {
-        id: format!("t_{}", hex::encode(crate::random_u32().to_be_bytes())) + &hex::encode(crate::random_u32().to_be_bytes()),
+        id: format!("t_{}", hex::encode(crate::records::random_u32().to_be_bytes()))
+            + &hex::encode(crate::records::random_u32().to_be_bytes()),
         name: name.to_string(),
         site_key: auth::new_key("pk_"),
         secret_key_hash: auth::hash_key(&secret_key),
         jwt_secret: auth::new_key("jwt_"),
-        created_ms: crate::now_ms(),
+        created_ms: crate::clock::now_ms(),
         thresholds: "{}".into(),
         token_policy: String::new(),
         retention_days: DEFAULT_RETENTION_DAYS,
-        holdout_share: crate::bandit::DEFAULT_HOLDOUT_SHARE,
+        holdout_share: crate::interventions::bandit::DEFAULT_HOLDOUT_SHARE,
         outcome_window_ms: crate::interventions::DEFAULT_OUTCOME_WINDOW_MS,
     };
     if let Some(o) = &body.owner {
         // Checked before the tenant exists, so a bad owner leaves nothing behind.
-        crate::secrets::check_password(&o.password)
+        crate::identity::keyring::check_password(&o.password)
             .map_err(|e| ApiError::bad_request(e.to_string(), json!({"field": "owner.password"})))?;
     }
     app.store.create_tenant(&t).await?;
@@ -204,7 +207,8 @@ pub async fn create_tenant(
         Some(o) => Some(access::add_user(&app, &t.id, &o.email, &o.password, Role::Owner).await?.id),
         None => None,
     };
-    crate::customers::audit(&app, &t.id, "operator", "tenant.create", &format!("tenant:{}", t.id), json!({"owner": owner})).await?;
+    crate::identity::customers::audit(&app, &t.id, "operator", "tenant.create", &format!("tenant:{}", t.id), json!({"owner": owner}))
+        .await?;
     tracing::info!(tenant = %t.id, "tenant created");
     let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": t.jwt_secret, "owner_id": owner});
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -255,7 +259,7 @@ pub async fn add_transaction(
     actor.require(Role::Member)?;
     let t = &actor.tenant;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
-    let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::now_ms)).await?;
+    let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::clock::now_ms)).await?;
     app.account_changed(&t.id, account).await?;
     // `account_changed` just put the account's values from the store in the cache: read them there.
     let value = app.identity.account(&t.id, account).map_or(0, |a| a.value_cents);
@@ -273,7 +277,7 @@ pub async fn thresholds(SecretKey(t): SecretKey) -> Json<serde_json::Value> {
 
 /// `PUT /v1/thresholds`: replaces the thresholds the tenant sets (fields left out go back to the
 /// defaults). The confirm step uses them for every detection from then on.
-#[utoipa::path(put, path = "/v1/thresholds", tag = "detectors", request_body = crate::thresholds::Thresholds, responses((status = 200, description = "stored"), (status = 400, description = "out of range"), (status = 403, description = "needs member")), security(("secret_key" = []), ("dashboard_session" = [])))]
+#[utoipa::path(put, path = "/v1/thresholds", tag = "detectors", request_body = crate::confirm::thresholds::Thresholds, responses((status = 200, description = "stored"), (status = 400, description = "out of range"), (status = 403, description = "needs member")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn set_thresholds(
     State(app): State<AppState>,
     actor: Actor,
@@ -380,7 +384,7 @@ pub struct LinkQuery {
 }
 
 fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiError> {
-    let now = crate::now_ms() as u64 / 1000;
+    let now = crate::clock::now_ms() as u64 / 1000;
     if auth::verify_link(&app.config.link_secret, &q.t, session, q.exp, &q.sig, now) {
         Ok(())
     } else {
@@ -396,7 +400,8 @@ pub async fn session_page(
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, ApiError> {
     check_link(&app, &session, &q)?;
-    crate::customers::audit(&app, &q.t, "link", "session.view", &format!("session:{session}"), json!({"link_expires": q.exp})).await?;
+    crate::identity::customers::audit(&app, &q.t, "link", "session.view", &format!("session:{session}"), json!({"link_expires": q.exp}))
+        .await?;
     tracing::info!(tenant = %q.t, session = %session, "session view opened");
     let page = tokio::fs::read_to_string(app.config.www_dir.join("session.html")).await.map_err(ApiError::internal)?;
     Ok(Html(page).into_response())

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
-use crate::customers::{self, CONTEXT_STATES, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::identity::customers::{self, CONTEXT_STATES, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
+use crate::state::AppState;
 use crate::store::{CustomerCursor, CustomerOrder, TimeCursor};
-use crate::AppState;
 
 /// Daily snapshots `GET /v1/me` returns (a year and a day: the widget's "your year with us").
 pub const ME_HISTORY_DAYS: i64 = 366;
@@ -91,7 +91,7 @@ pub async fn customer(State(app): State<AppState>, actor: Actor, Path(sub): Path
         "customer": c,
         "email": email,
         "account": account,
-        "context": app.identity.context(t, &sub, crate::now_ms()),
+        "context": app.identity.context(t, &sub, crate::clock::now_ms()),
         "history": history,
         "contexts": contexts,
         "detections": super::without_evidence(detections),
@@ -106,14 +106,14 @@ pub async fn segments(State(app): State<AppState>, actor: Actor) -> Result<Json<
     let rows = app.store.segment_rows(t).await?;
     let mut counted = std::collections::HashSet::new();
     let items = rows.iter().filter_map(|(segment, account)| {
-        let segment: crate::strength::Segment = serde_json::from_value(json!(segment)).ok()?;
+        let segment: crate::identity::strength::Segment = serde_json::from_value(json!(segment)).ok()?;
         let value = match account {
             Some(a) if counted.insert((segment, a.as_str())) => app.identity.with_account(t, a, |a| a.value_cents).unwrap_or(0),
             _ => 0,
         };
         Some((segment, value))
     });
-    Ok(Json(json!({"segments": crate::strength::summarize(items.collect::<Vec<_>>())})))
+    Ok(Json(json!({"segments": crate::identity::strength::summarize(items.collect::<Vec<_>>())})))
 }
 
 /// `?cursor=&limit=` of time-ordered lists.
@@ -134,7 +134,7 @@ pub async fn list_contexts(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
     let limit = page_limit(q.limit);
-    let rows = app.store.contexts(&actor.tenant.id, crate::now_ms(), after.as_ref(), limit).await?;
+    let rows = app.store.contexts(&actor.tenant.id, crate::clock::now_ms(), after.as_ref(), limit).await?;
     Ok(Json(page(&rows, limit, |c| TimeCursor { ms: c.set_ms, id: c.id.clone() })))
 }
 
@@ -180,7 +180,7 @@ pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body
 async fn visitor(
     app: &AppState,
     headers: &HeaderMap,
-) -> Result<(std::sync::Arc<crate::store::Tenant>, crate::auth::VisitorClaims), ApiError> {
+) -> Result<(std::sync::Arc<crate::store::Tenant>, crate::api::auth::VisitorClaims), ApiError> {
     let key =
         headers.get("x-siq-site-key").and_then(|v| v.to_str().ok()).ok_or_else(|| ApiError::unauthorized("missing X-SIQ-Site-Key"))?;
     let tenant = app.identity.tenant_by_site_key(key).ok_or_else(|| ApiError::unauthorized("unknown site key"))?;
@@ -206,7 +206,7 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<
         "segment": c.as_ref().map(|c| c.segment.clone()),
         "factors": c.as_ref().map(|c| c.factors.clone()),
         "history": app.store.snapshots(&tenant.id, &claims.sub, ME_HISTORY_DAYS).await?,
-        "context": app.identity.context(&tenant.id, &claims.sub, crate::now_ms()),
+        "context": app.identity.context(&tenant.id, &claims.sub, crate::clock::now_ms()),
     })))
 }
 
@@ -252,7 +252,7 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
         }
     });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let parsed = tokio::task::spawn_blocking(move || customers::parse_transactions(reader, now)).await.map_err(ApiError::internal)?;
     let rows = match parsed {
         Ok(rows) => rows,
@@ -300,7 +300,7 @@ pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<Confi
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let sub = text_field("sub", &b.sub)?;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let recent = app.store.user_detections(&actor.tenant.id, sub, now - CONFIRM_WINDOW_MS, 20).await?;
     let bar = app.config.intervene_confidence as f64;
     let struggling = recent.iter().find(|d| d.emotion != "engaged" && d.confidence >= bar);

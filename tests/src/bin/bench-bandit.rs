@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sentientiq_server::bandit::{self, Arm, Policy};
+use sentientiq_server::interventions::bandit::{self, Arm, Policy};
 
 /// The variants and their true conversion rates; the last is the best.
 const VARIANTS: [(&str, f64); 4] = [("nothing", 0.05), ("message", 0.06), ("help", 0.075), ("discount", 0.09)];

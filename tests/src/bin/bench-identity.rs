@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sentientiq_server::customers;
+use sentientiq_server::identity::customers;
+use sentientiq_server::identity::strength;
 use sentientiq_server::identity::{IdentityCache, SharedContext};
 use sentientiq_server::store::{CustomerSeen, SqlStore, Store, Tenant, TransactionRecord};
-use sentientiq_server::strength;
 use siq_e2e::stack::{PgDatabase, POSTGRES_ADMIN_URL};
 use siq_e2e::util::TempDir;
 
@@ -124,7 +124,7 @@ async fn run(postgres: bool) -> Result<(), String> {
         println!("  {what}: {figure}");
         rows.push(Row(what.to_string(), figure));
     };
-    let now = sentientiq_server::now_ms();
+    let now = sentientiq_server::clock::now_ms();
     let mut rng = StdRng::seed_from_u64(SEED);
 
     // Seed.
@@ -133,13 +133,13 @@ async fn run(postgres: bool) -> Result<(), String> {
             id: TENANT.into(),
             name: "Bench".into(),
             site_key: "pk_bench_identity".into(),
-            secret_key_hash: sentientiq_server::auth::hash_key("sk_bench_identity"),
+            secret_key_hash: sentientiq_server::api::auth::hash_key("sk_bench_identity"),
             jwt_secret: "jwt_bench_identity".into(),
             created_ms: now,
             thresholds: "{}".into(),
             token_policy: String::new(),
             retention_days: 30,
-            holdout_share: sentientiq_server::bandit::DEFAULT_HOLDOUT_SHARE,
+            holdout_share: sentientiq_server::interventions::bandit::DEFAULT_HOLDOUT_SHARE,
             outcome_window_ms: sentientiq_server::interventions::DEFAULT_OUTCOME_WINDOW_MS,
         })
         .await

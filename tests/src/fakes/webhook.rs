@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use sentientiq_server::channels::webhook::{verify_webhook, WebhookError, WebhookHeaders, DEFAULT_TOLERANCE_SECS};
+use sentientiq_server::escalation::channels::webhook::{verify_webhook, WebhookError, WebhookHeaders, DEFAULT_TOLERANCE_SECS};
 use tokio::task::JoinHandle;
 
 use super::faults::{spawn_http, Failure, Faults};
@@ -99,7 +99,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let (Some(id), Some(timestamp), Some(signature)) = (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")) else {
         return (StatusCode::BAD_REQUEST, "missing webhook-id, webhook-timestamp or webhook-signature").into_response();
     };
-    let now_secs = sentientiq_server::now_ms() / 1000;
+    let now_secs = sentientiq_server::clock::now_ms() / 1000;
     let verified = verify_webhook(
         &shared.secret,
         WebhookHeaders { id: &id, timestamp: &timestamp, signature: &signature },

@@ -1,11 +1,11 @@
 //! Who may do what: operator (admin) token, tenant secret keys, visitor JWTs from the host app
-//! (verified in [`crate::jwt`]), and signed one-click session links.
+//! (verified in [`crate::identity::jwt`]), and signed one-click session links.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-/// Visitor tokens are verified in [`crate::jwt`]; re-exported here for existing callers.
-pub use crate::jwt::{verify_visitor, TokenError, VisitorClaims, JWT_LEEWAY_SECS};
+/// Visitor tokens are verified in [`crate::identity::jwt`]; re-exported here for existing callers.
+pub use crate::identity::jwt::{verify_visitor, TokenError, VisitorClaims, JWT_LEEWAY_SECS};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -8,13 +8,13 @@
 //! * **Persisted before sending**: [`open`] writes the escalation (id `es_{session}_{seq}`, so a
 //!   detection escalates once however many instances see it) and only then pages anybody.
 //! * **The chain**: the tenant's contacts in order, those whose `min_value_cents` the account
-//!   reaches. Each page tries the contact's channels in order ([`crate::channels`]: retries with
+//!   reaches. Each page tries the contact's channels in order ([`crate::escalation::channels`]: retries with
 //!   back-off on temporary failures, a circuit breaker per channel); when every channel of a
 //!   contact fails the next contact is paged at once, otherwise after [`crate::config::Config::ack_timeout_ms`]
 //!   (default 60 s) without an acknowledgement. After the last contact's window the escalation is
 //!   `exhausted` (counted and shown on the dashboard).
 //! * **Acknowledgement**: every alert carries a signed, expiring one-click link to the live session
-//!   view; opening it acknowledges for that contact ([`crate::auth::sign_ack`]) and nobody else is
+//!   view; opening it acknowledges for that contact ([`crate::api::auth::sign_ack`]) and nobody else is
 //!   paged.
 //! * **One instance at a time, and restarts**: an instance pages only the escalations it has
 //!   claimed in the store (a conditional update with a lease, [`crate::store::Store::claim_escalation`]).
@@ -22,14 +22,18 @@
 //!   same one after a restart, which sends that page again: delivery is at-least-once, and the
 //!   alert id is the providers' de-duplication key where they have one.
 
+pub mod channels;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::channels::{Alert, ChannelKind, Channels, Outcome, RetryPolicy, SendError, Severity};
-use crate::events::Event;
+use crate::api::auth;
+use crate::clock::now_ms;
+use crate::escalation::channels::{Alert, ChannelKind, Channels, Outcome, RetryPolicy, SendError, Severity};
+use crate::records::events::Event;
+use crate::state::AppState;
 use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord};
 use crate::telemetry::inc;
-use crate::{auth, now_ms, AppState};
 
 /// How often every instance looks for due escalations (new ones are paged at once; this finds
 /// the next contact's turn, and escalations another instance left behind).
@@ -54,7 +58,7 @@ impl Engine {
     pub fn new(channels: Channels) -> Engine {
         Engine {
             channels,
-            instance: format!("i_{:08x}{:08x}", crate::random_u32(), crate::random_u32()),
+            instance: format!("i_{:08x}{:08x}", crate::records::random_u32(), crate::records::random_u32()),
             policy: RetryPolicy::default(),
             wake: tokio::sync::Notify::new(),
         }
@@ -222,7 +226,7 @@ async fn page(app: &AppState, e: &EscalationRecord, contact: &Contact) -> bool {
 /// An endpoint's address, opened (the first is the contact row's, the others fallback rows').
 fn open_endpoint(app: &AppState, tenant: &str, ep: &Endpoint, first: bool) -> String {
     if first {
-        crate::customers::open_address(app, tenant, &ep.id, &ep.address)
+        crate::identity::customers::open_address(app, tenant, &ep.id, &ep.address)
     } else {
         open_fallback(app, tenant, ep)
     }
@@ -230,10 +234,10 @@ fn open_endpoint(app: &AppState, tenant: &str, ep: &Endpoint, first: bool) -> St
 
 /// A fallback channel's address, opened.
 pub fn open_fallback(app: &AppState, tenant: &str, ep: &Endpoint) -> String {
-    if !crate::secrets::is_sealed(&ep.address) {
+    if !crate::identity::keyring::is_sealed(&ep.address) {
         return ep.address.clone();
     }
-    app.keyring.open(&ep.address, &crate::customers::aad(tenant, "contact_fallbacks", "address", &ep.id)).unwrap_or_else(|err| {
+    app.keyring.open(&ep.address, &crate::identity::customers::aad(tenant, "contact_fallbacks", "address", &ep.id)).unwrap_or_else(|err| {
         tracing::error!(tenant, endpoint = %ep.id, error = %err, "a contact address could not be opened");
         String::new()
     })
@@ -310,8 +314,8 @@ pub async fn acknowledge(app: &AppState, tenant: &str, id: &str, who: &str) -> R
 }
 
 /// The engine's channels from the configuration, on the system clock.
-pub fn channels(cfg: &crate::channels::ChannelsConfig) -> Result<Channels, crate::channels::ChannelsConfigError> {
-    Channels::new(cfg, Arc::new(crate::channels::SystemClock))
+pub fn channels(cfg: &crate::escalation::channels::ChannelsConfig) -> Result<Channels, crate::escalation::channels::ChannelsConfigError> {
+    Channels::new(cfg, Arc::new(crate::escalation::channels::SystemClock))
 }
 
 #[cfg(test)]

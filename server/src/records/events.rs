@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::customers::ErosionRecord;
-use crate::store::{
-    AlertRecord, CardRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, InterventionRecord, SessionRecord,
+use crate::records::{
+    AlertRecord, CardRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, ErosionRecord, InterventionRecord, SessionRecord,
 };
 
 /// A durable event.
@@ -140,7 +139,7 @@ pub struct Push {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ContextRecord, CustomerSeen};
+    use crate::records::{ContextRecord, CustomerSeen};
 
     #[test]
     fn every_event_survives_the_bus_and_names_its_person() {

@@ -5,15 +5,21 @@
 //! state are updated one entry at a time as they change, on every instance (the bus's key-value
 //! facility: a JetStream KV bucket with NATS).
 
+pub mod company;
+pub mod customers;
+pub mod jwt;
+pub mod keyring;
+pub mod strength;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth;
-use crate::jwt::{JwksCache, TokenError, TokenPolicy, VisitorClaims};
+use crate::api::auth;
+use crate::confirm::thresholds::Thresholds;
+use crate::identity::jwt::{JwksCache, TokenError, TokenPolicy, VisitorClaims};
 use crate::store::{Account, ApiKey, KeyKind, Store, StoreError, Tenant};
-use crate::thresholds::Thresholds;
 use shared_physics::detect::Params;
 
 /// The resolved person behind a session.
@@ -76,7 +82,7 @@ impl IdentityCache {
     /// Loads every account's values (at start; afterwards each account is updated on its own,
     /// see [`IdentityCache::set_account`]).
     pub async fn load_accounts(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let accounts = store.all_accounts(None, crate::now_ms()).await?;
+        let accounts = store.all_accounts(None, crate::clock::now_ms()).await?;
         let n = accounts.len();
         let mut by_tenant: HashMap<String, HashMap<String, Account>> = HashMap::new();
         for (t, a) in accounts {

@@ -4,11 +4,14 @@
 //! A detection at or above the bar (default 0.85), outside the session's cooldown for its
 //! emotion, gets a decision: the tenant's variants for its (emotion, section) — or the
 //! tenant-wide ones for the emotion, or the built-in message — compete by Thompson sampling on
-//! their recorded outcomes ([`crate::bandit`]), with a fixed holdout share (default 10%) that
+//! their recorded outcomes ([`crate::interventions::bandit`]), with a fixed holdout share (default 10%) that
 //! gets no intervention, so every uplift is measured against control. The seed of each decision
 //! is an HMAC of (tenant, session, seq) under the server's secret; the decision, its draws and
 //! the posteriors it saw are stored, so it replays exactly. Variants and arm counts are read
 //! from memory, refreshed from the store every [`ARMS_REFRESH`] and after every change here.
+
+pub mod bandit;
+pub mod opener;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -16,7 +19,7 @@ use std::time::Duration;
 
 use shared_physics::Emotion;
 
-use crate::bandit::{self, Arm, Policy, Variant, VariantKind};
+use crate::interventions::bandit::{Arm, Policy, Variant, VariantKind};
 use crate::store::{Store, StoreError, VariantRecord};
 
 /// How long after a decision an outcome is attributed to it by default, ms (30 minutes).

@@ -654,7 +654,7 @@ mod tests {
     use serde_json::json;
 
     fn now() -> u64 {
-        crate::now_ms() as u64 / 1000
+        crate::clock::now_ms() as u64 / 1000
     }
 
     fn sign(alg: Algorithm, secret: &str, claims: serde_json::Value) -> String {
@@ -777,7 +777,7 @@ mod tests {
 
     #[test]
     fn jwks_parsing_keeps_only_keys_usable_for_the_pinned_algorithm() {
-        let mut rsa: serde_json::Value = serde_json::from_str(include_str!("../tests/data/jwt/rsa-1.jwk.json")).unwrap();
+        let mut rsa: serde_json::Value = serde_json::from_str(include_str!("../../tests/data/jwt/rsa-1.jwk.json")).unwrap();
         let obj = rsa.as_object_mut().unwrap();
         obj.remove("alg");
         obj.remove("use");

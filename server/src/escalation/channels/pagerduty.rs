@@ -106,7 +106,7 @@ impl Channel for PagerDuty {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::Severity;
+    use crate::escalation::channels::Severity;
 
     #[test]
     fn events_carry_the_dedup_key_and_respect_the_summary_limit() {

@@ -109,7 +109,7 @@ impl Channel for Twilio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::Severity;
+    use crate::escalation::channels::Severity;
 
     fn alert(text: String) -> Alert {
         Alert {

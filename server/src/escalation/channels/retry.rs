@@ -21,13 +21,13 @@
 //! * **Record**: every attempt is returned as an [`Attempt`] (when, how long, status, error,
 //!   the wait before the next one), for the alert's audit trail.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Alert, Channel, ChannelKind, Delivered, SendError};
+use crate::clock::Clock;
 
 /// Attempts per alert and channel (the first try and its retries), unless configured.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
@@ -43,44 +43,6 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 /// How long an open breaker fails sends fast before letting one trial through.
 pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(30);
-
-/// A source of wall-clock time in milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        crate::now_ms()
-    }
-}
-
-/// A clock that moves only when told to (tests).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// A clock reading `start_ms`.
-    pub fn new(start_ms: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(start_ms))
-    }
-
-    /// Moves the clock forward by `d`.
-    pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_millis() as i64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// How often and how patiently to retry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -343,9 +305,11 @@ pub async fn send_with_retry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::Severity;
+    use crate::clock::ManualClock;
+    use crate::escalation::channels::Severity;
     use async_trait::async_trait;
     use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicI64, Ordering};
 
     /// A channel answering from a script, counting calls.
     struct Scripted {

@@ -25,12 +25,12 @@ use shared_physics::Emotion;
 use tokio::sync::mpsc;
 
 use crate::confirm::{confirm, Verdict};
-use crate::events::{Event, Push};
 use crate::identity::Visitor;
 use crate::interventions::{decide, Decision};
+use crate::records::events::{Event, Push};
+use crate::state::AppState;
 use crate::store::{DetectionRecord, InterventionRecord, SessionRecord, Tenant};
 use crate::telemetry::{inc, Counters};
-use crate::AppState;
 
 /// The first byte names a protocol version this server does not speak.
 pub const CLOSE_UNSUPPORTED_VERSION: u16 = 4001;
@@ -115,7 +115,7 @@ impl SessionTable {
                     classes: SectionClasses::new(),
                     visitor: None,
                     page: page.to_string(),
-                    started_ms: crate::now_ms(),
+                    started_ms: crate::clock::now_ms(),
                     last_seen: Instant::now(),
                     intervened: HashMap::new(),
                     paged: None,
@@ -301,7 +301,7 @@ impl Conn {
         match kind {
             wire::note::OUTCOME => {
                 tokio::spawn(async move {
-                    let now = crate::now_ms();
+                    let now = crate::clock::now_ms();
                     let converted = crate::api::learning::converted_by_default(&text);
                     let who = crate::store::OutcomeFor::Session(&hex);
                     match app.store.record_outcome(&tenant.id, who, now - tenant.outcome_window_ms, &text, converted, now).await {
@@ -319,12 +319,18 @@ impl Conn {
             wire::note::CONTEXT => {
                 let sub = b.state.lock().expect("session lock").visitor.as_ref().map(|v| v.claims.sub.clone());
                 let Some(sub) = sub else { return refuse("context from an anonymous session") };
-                if !crate::customers::CONTEXT_STATES.contains(&text.as_str()) {
+                if !crate::identity::customers::CONTEXT_STATES.contains(&text.as_str()) {
                     return refuse("unknown context state");
                 }
                 tokio::spawn(async move {
-                    if let Err(e) =
-                        crate::customers::set_context(&app, &tenant.id, &sub, &text, crate::customers::DEFAULT_CONTEXT_TTL_MS).await
+                    if let Err(e) = crate::identity::customers::set_context(
+                        &app,
+                        &tenant.id,
+                        &sub,
+                        &text,
+                        crate::identity::customers::DEFAULT_CONTEXT_TTL_MS,
+                    )
+                    .await
                     {
                         tracing::error!(tenant = %tenant.id, session = %hex, error = ?e, "context from the page not recorded");
                     }
@@ -353,7 +359,7 @@ impl Conn {
             None => None,
             Some(token) => match self.app.identity.resolve(&self.app.jwks, &tenant, token).await {
                 Ok(v) => {
-                    let seen = crate::customers::seen(&self.app, &tenant.id, &v.claims, crate::now_ms());
+                    let seen = crate::identity::customers::seen(&self.app, &tenant.id, &v.claims, crate::clock::now_ms());
                     self.app.publish_event(Event::Customer(seen));
                     Some(v)
                 }
@@ -458,20 +464,20 @@ impl Conn {
             features,
             evidence,
             t_ms: d.t_ms as i64,
-            created_ms: crate::now_ms(),
+            created_ms: crate::clock::now_ms(),
         };
 
         // What the customer told us about themselves: "busy" means no in-page interruption.
-        let shared = visitor.as_ref().and_then(|v| app.identity.context(&b.tenant.id, &v.claims.sub, crate::now_ms()));
+        let shared = visitor.as_ref().and_then(|v| app.identity.context(&b.tenant.id, &v.claims.sub, crate::clock::now_ms()));
         let busy = shared.as_ref().is_some_and(|c| c.state == "busy");
         if busy {
             inc(&b.counters.suppressed_busy);
         }
         if let Decision::Intervene(_) = decide(d.emotion, d.confidence, app.config.intervene_confidence, cooling || busy) {
             b.state.lock().expect("session lock").intervened.insert(d.emotion, now);
-            let seed = crate::bandit::decision_seed(&b.tenant.id, &b.hex, seq as u64, &app.config.link_secret);
+            let seed = crate::interventions::bandit::decision_seed(&b.tenant.id, &b.hex, seq as u64, &app.config.link_secret);
             let choice = app.learning.choose(&b.tenant.id, d.emotion, &record.section, b.tenant.holdout_share, seed);
-            let decided_ms = crate::now_ms();
+            let decided_ms = crate::clock::now_ms();
             app.publish_event(Event::Decision(crate::store::DecisionRecord {
                 id: format!("dc_{}_{seq}", b.hex),
                 tenant_id: b.tenant.id.clone(),
@@ -490,7 +496,7 @@ impl Conn {
                 crate::interventions::Action::Holdout => inc(&b.counters.held_out),
                 crate::interventions::Action::Show(text) => {
                     inc(&b.counters.interventions);
-                    let id = crate::random_u32();
+                    let id = crate::records::random_u32();
                     let push = Push {
                         tenant_id: b.tenant.id.clone(),
                         session: b.session,

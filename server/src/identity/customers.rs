@@ -1,23 +1,24 @@
 //! The customer record: who a host's end customer is (resolved from their verified token on
 //! hello), what they are worth, what they told us (one-tap contexts), how strong the
-//! relationship is ([`crate::strength`], recomputed as their facts change), and their data
+//! relationship is ([`crate::identity::strength`], recomputed as their facts change), and their data
 //! rights (export, erasure, retention). Also the audit log that records who changed what.
 //!
-//! Personal fields are sealed ([`crate::secrets::Keyring`]) before they leave this module for
+//! Personal fields are sealed ([`crate::identity::keyring::Keyring`]) before they leave this module for
 //! the bus or the store; people appear in the audit log only as a pseudonymous reference.
 
 use std::io::Read;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::VisitorClaims;
-use crate::error::ApiError;
-use crate::events::Event;
+use crate::api::auth::VisitorClaims;
+use crate::api::error::ApiError;
+use crate::identity::strength::{self, Negatives, Signals, Snapshot};
 use crate::identity::SharedContext;
+use crate::records::events::Event;
+use crate::records::ErosionRecord;
+use crate::state::AppState;
 use crate::store::{AuditEntry, ContextRecord, CustomerFacts, CustomerSeen, Removed, StoreError, TransactionRecord};
-use crate::strength::{self, Negatives, Signals, Snapshot};
-use crate::AppState;
 
 /// The one-tap states a customer can share.
 pub const CONTEXT_STATES: [&str; 4] = ["busy", "stuck", "exploring", "frustrated"];
@@ -27,24 +28,6 @@ pub const DEFAULT_CONTEXT_TTL_MS: i64 = 7 * 86_400_000;
 pub const MAX_CONTEXT_TTL_MS: i64 = 30 * 86_400_000;
 /// Snapshots read to compute a customer's trend (a week and a day).
 const TREND_HISTORY: i64 = 8;
-
-/// A strength drop of more than [`strength::EROSION_DROP_POINTS`] from the previous day's
-/// snapshot, published on the bus (`{prefix}.events.erosion.{tenant}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ErosionRecord {
-    /// Tenant.
-    pub tenant_id: String,
-    /// The customer.
-    pub sub: String,
-    /// Day of the previous snapshot.
-    pub from_day: i64,
-    /// Previous score.
-    pub from: f64,
-    /// New score.
-    pub to: f64,
-    /// When, ms.
-    pub at_ms: i64,
-}
 
 /// Additional data the associated authenticated data of a sealed value binds it to.
 pub fn aad(tenant: &str, table: &str, column: &str, row: &str) -> String {
@@ -67,9 +50,9 @@ pub async fn audit(
     target: &str,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let at_ms = crate::now_ms();
+    let at_ms = crate::clock::now_ms();
     let e = AuditEntry {
-        id: format!("au_{at_ms:013}_{:08x}", crate::random_u32()),
+        id: format!("au_{at_ms:013}_{:08x}", crate::records::random_u32()),
         tenant_id: tenant.to_string(),
         actor: actor.to_string(),
         action: action.to_string(),
@@ -92,8 +75,8 @@ pub fn seen(app: &AppState, tenant: &str, claims: &VisitorClaims, seen_ms: i64) 
         account: claims.account.clone(),
         name: claims.name.clone(),
         email_sealed: email.map(|e| app.keyring.seal(e, &aad(tenant, "customers", "email", &claims.sub))),
-        email_index: email.map(|e| app.keyring.blind_index("email", &crate::secrets::normalize_email(e))),
-        company: email.and_then(crate::company::company_domain),
+        email_index: email.map(|e| app.keyring.blind_index("email", &crate::identity::keyring::normalize_email(e))),
+        company: email.and_then(crate::identity::company::company_domain),
         seen_ms,
     }
 }
@@ -159,7 +142,7 @@ pub fn score(f: &CustomerFacts, history: &[Snapshot], value_scale_cents: i64, no
 /// Recomputes one customer's strength now, stores it with the day's snapshot and publishes an
 /// erosion if the score fell by more than the rule's points since the previous day.
 pub async fn rescore(app: &AppState, tenant: &str, sub: &str) -> Result<Option<Scored>, StoreError> {
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let Some(facts) = app.store.customer_facts(tenant, Some(sub), now).await?.pop() else { return Ok(None) };
     let history: Vec<Snapshot> =
         app.store.snapshots(tenant, sub, TREND_HISTORY).await?.into_iter().map(|s| Snapshot { day: s.day, score: s.score }).collect();
@@ -170,7 +153,7 @@ pub async fn rescore(app: &AppState, tenant: &str, sub: &str) -> Result<Option<S
 
 /// Recomputes every customer of a tenant (the daily pass); returns how many were scored.
 pub async fn rescore_all(app: &AppState, tenant: &str) -> Result<usize, StoreError> {
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let facts = app.store.customer_facts(tenant, None, now).await?;
     let since = strength::day_of(now) - TREND_HISTORY;
     let mut history: std::collections::HashMap<String, Vec<Snapshot>> = std::collections::HashMap::new();
@@ -228,9 +211,9 @@ async fn store_score(app: &AppState, tenant: &str, sub: &str, s: &Scored, now: i
 /// Records a customer's one-tap state: stored, in every instance's cache (for the decision
 /// step), on the live feed, and their strength recomputed.
 pub async fn set_context(app: &AppState, tenant: &str, sub: &str, state: &str, ttl_ms: i64) -> Result<ContextRecord, ApiError> {
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let c = ContextRecord {
-        id: format!("cx_{now:013}_{:08x}", crate::random_u32()),
+        id: format!("cx_{now:013}_{:08x}", crate::records::random_u32()),
         tenant_id: tenant.to_string(),
         sub: sub.to_string(),
         state: state.to_string(),
@@ -238,7 +221,7 @@ pub async fn set_context(app: &AppState, tenant: &str, sub: &str, state: &str, t
         expires_ms: now + ttl_ms,
     };
     app.store.add_context(&c).await?;
-    crate::share_context(app, tenant, sub, Some(SharedContext { state: c.state.clone(), expires_ms: c.expires_ms })).await;
+    crate::state::share_context(app, tenant, sub, Some(SharedContext { state: c.state.clone(), expires_ms: c.expires_ms })).await;
     app.publish_event(Event::Context(c.clone()));
     Ok(c)
 }
@@ -275,13 +258,13 @@ pub async fn export(app: &AppState, tenant: &str, sub: &str) -> Result<Option<se
         "alerts": alerts,
         "contexts": app.store.customer_contexts(tenant, sub, i64::MAX).await?,
         "strength_history": app.store.snapshots(tenant, sub, i64::MAX).await?,
-        "exported_ms": crate::now_ms(),
+        "exported_ms": crate::clock::now_ms(),
     })))
 }
 
 /// A contact address as stored: sealed (opened here) or, from before sealing, plain.
 pub fn open_address(app: &AppState, tenant: &str, contact_id: &str, stored: &str) -> String {
-    if !crate::secrets::is_sealed(stored) {
+    if !crate::identity::keyring::is_sealed(stored) {
         return stored.to_string();
     }
     app.keyring.open(stored, &aad(tenant, "contacts", "address", contact_id)).unwrap_or_else(|e| {
@@ -293,8 +276,8 @@ pub fn open_address(app: &AppState, tenant: &str, contact_id: &str, stored: &str
 /// Erases a person: every row about them, their shared state in the cache and the bus's
 /// key-value bucket, and the durable events that name them.
 pub async fn erase(app: &AppState, tenant: &str, sub: &str) -> Result<Removed, ApiError> {
-    let mut removed = app.store.erase_person(tenant, sub, &person_ref(app, tenant, sub), crate::now_ms()).await?;
-    crate::share_context(app, tenant, sub, None).await;
+    let mut removed = app.store.erase_person(tenant, sub, &person_ref(app, tenant, sub), crate::clock::now_ms()).await?;
+    crate::state::share_context(app, tenant, sub, None).await;
     let filter = format!("{}.events.*.{tenant}", app.config.bus_prefix);
     let about = |payload: &[u8]| serde_json::from_slice::<Event>(payload).is_ok_and(|e| e.person() == Some(sub));
     let events = app.bus.forget(&filter, &about).await?;
@@ -309,7 +292,7 @@ pub async fn retention_sweep(app: &AppState) {
         Err(e) => return tracing::error!(error = %e, "retention sweep: cannot list tenants"),
     };
     for t in tenants {
-        let cutoff = crate::now_ms() - t.retention_days.max(1) * 86_400_000;
+        let cutoff = crate::clock::now_ms() - t.retention_days.max(1) * 86_400_000;
         match app.store.purge_before(&t.id, cutoff).await {
             Ok(removed) => {
                 let n: u64 = removed.iter().map(|(_, n)| n).sum();
@@ -327,7 +310,10 @@ pub type RotationReport = Vec<(&'static str, u64, u64, u64)>;
 
 /// Re-seals every personal field not sealed with the active key (and seals fields stored
 /// before sealing existed). A value that no configured key opens is counted and left as is.
-pub async fn rotate_keys(store: &dyn crate::store::Store, keyring: &crate::secrets::Keyring) -> Result<RotationReport, StoreError> {
+pub async fn rotate_keys(
+    store: &dyn crate::store::Store,
+    keyring: &crate::identity::keyring::Keyring,
+) -> Result<RotationReport, StoreError> {
     use crate::store::SealedColumn;
     let mut report = Vec::new();
     for column in SealedColumn::ALL {
@@ -335,7 +321,7 @@ pub async fn rotate_keys(store: &dyn crate::store::Store, keyring: &crate::secre
         let (mut resealed, mut current, mut unreadable) = (0, 0, 0);
         for (tenant, row, value) in store.sealed_fields(column).await? {
             let aad = aad(&tenant, table, col, &row);
-            let new = if crate::secrets::is_sealed(&value) {
+            let new = if crate::identity::keyring::is_sealed(&value) {
                 match keyring.reseal(&value, &aad) {
                     Ok(Some(v)) => v,
                     Ok(None) => {

@@ -42,7 +42,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TwilioConfig;
 
-pub use retry::{send_with_retry, Attempt, CircuitBreaker, Clock, ManualClock, Outcome, RetryPolicy, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use retry::{send_with_retry, Attempt, CircuitBreaker, Outcome, RetryPolicy};
 
 /// Time limit of one provider request (HTTP request or whole SMTP conversation) unless configured.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -47,7 +47,7 @@ pub struct Email {
 }
 
 impl Email {
-    /// A client of the server at `smtp_url` (see [`crate::channels::ChannelsConfig::smtp_url`])
+    /// A client of the server at `smtp_url` (see [`crate::escalation::channels::ChannelsConfig::smtp_url`])
     /// sending as `from`, each whole conversation limited to `timeout`.
     pub fn new(smtp_url: &str, from: &str, timeout: Duration) -> Result<Email, EmailConfigError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
@@ -111,7 +111,7 @@ impl Channel for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::Severity;
+    use crate::escalation::channels::Severity;
 
     #[test]
     fn the_message_has_subject_id_and_link() {

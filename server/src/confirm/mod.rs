@@ -1,6 +1,9 @@
 //! Confirm: the server never trusts a client's confidence. It recomputes every detection from
 //! the evidence in the frame with the same `shared-physics` code and the tenant's thresholds.
 
+pub mod replay;
+pub mod thresholds;
+
 use shared_physics::detect::{detect_rage, Detection, Params};
 use shared_physics::emotions::{self, SectionClasses};
 use shared_physics::wire::DetectionFrame;

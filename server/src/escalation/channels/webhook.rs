@@ -180,7 +180,7 @@ impl Channel for Webhook {
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
         validate_address(ChannelKind::Webhook, address).map_err(SendError::InvalidAddress)?;
         let body = Webhook::body(alert);
-        let timestamp = crate::now_ms().div_euclid(1000);
+        let timestamp = crate::clock::now_ms().div_euclid(1000);
         let signature = self.secret.sign(&alert.id, timestamp, &body);
         let resp = self
             .http

@@ -1,0 +1,350 @@
+//! Start-up and the router: connect the store and the bus, load the caches, start the background
+//! tasks, and serve [`app`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use futures::StreamExt;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::bus::{Bus, MemoryBus, NatsBus};
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::identity::IdentityCache;
+use crate::ingest::{PushRegistry, SessionTable};
+use crate::records::events::{Event, Push};
+use crate::state::{apply_kv, AppState, Inner};
+use crate::store::{SqlStore, Store};
+use crate::telemetry::{inc, Metrics};
+use crate::{api, bus, escalation, identity, ingest, interventions, store};
+
+/// The HTTP application.
+pub fn app(state: AppState) -> Router {
+    let cors =
+        SetResponseHeaderLayer::overriding(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*"));
+    let sdk = Router::new()
+        .route_service("/sdk.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.js")))
+        .route_service("/sdk-worker.js", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-worker.js")))
+        .route_service("/sdk.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk.wasm")))
+        .route_service("/sdk-emotions.wasm", tower_http::services::ServeFile::new(state.config.sdk_dir.join("sdk-emotions.wasm")))
+        .layer(cors);
+    // The widget and the customer's own routes are called from the host's pages, on another
+    // origin: CORS without credentials (the visitor token travels in a header).
+    let widget_cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static("x-siq-site-key"),
+        ]);
+    let widget = Router::new()
+        .nest_service("/widget", ServeDir::new(&state.config.widget_dir))
+        .route("/v1/me", get(api::people::me))
+        .route("/v1/me/context", post(api::people::my_context))
+        .layer(widget_cors);
+    let www = ServeDir::new(&state.config.www_dir);
+    let static_files = match &state.config.site_dir {
+        Some(site) => Router::new().fallback_service(ServeDir::new(site).fallback(www)),
+        None => Router::new().fallback_service(www),
+    };
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/v1/openapi.json", get(api::openapi::openapi_json))
+        .route("/metrics", get(api::metrics))
+        .route("/v1/ws", get(ingest::ws))
+        .route("/v1/beacon", post(ingest::beacon))
+        .route("/v1/admin/tenants", post(api::create_tenant))
+        .route("/v1/accounts", post(api::upsert_account))
+        .route("/v1/transactions", post(api::add_transaction))
+        .route("/v1/thresholds", get(api::thresholds).put(api::set_thresholds))
+        .merge(api::people::routes())
+        .merge(api::access::routes())
+        .merge(api::learning::routes())
+        .merge(api::escalations::routes())
+        .route("/v1/detections", get(api::detections))
+        .route("/v1/interventions", get(api::interventions))
+        .route("/v1/alerts", get(api::alerts))
+        .route("/v1/stats", get(api::stats))
+        .route("/v1/live", get(api::live))
+        .route("/v1/sessions/{session}", get(api::session_json))
+        .route("/s/{session}", get(api::session_page))
+        .route("/", get(|| async { axum::response::Redirect::temporary("/dashboard.html") }))
+        .merge(sdk)
+        .merge(widget)
+        .merge(static_files)
+        .with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Bus.
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    /// A configuration value is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Binding the listen address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The base URL used in links.
+    pub public_url: String,
+    /// The shared state (for tests and tools in the same process).
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, closes connections and background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.served).await;
+    }
+
+    /// Waits until the server stops (Ctrl-C handling is the binary's).
+    pub async fn wait(self) {
+        let _ = self.served.await;
+    }
+}
+
+/// Connects the store and bus, loads the identity cache, starts the background tasks
+/// (persister, push dispatcher, cache refresher, session sweeper) and serves.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.database_url).await?);
+    let bus: Arc<dyn Bus> = match &config.nats_url {
+        Some(url) => NatsBus::connect(url, &config.bus_prefix).await?,
+        None => Arc::new(MemoryBus::new()),
+    };
+    let identity = IdentityCache::load(store.as_ref()).await?;
+    let learning = interventions::Learning::default();
+    learning.reload(store.as_ref()).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
+    let config_card_model = config.card_model.clone();
+    let channels = escalation::channels(&config.channels).map_err(|e| StartError::Config(e.to_string()))?;
+    let keyring = match &config.encryption_keys {
+        Some((keys, index)) => identity::keyring::Keyring::parse(keys, index).map_err(|e| StartError::Config(e.to_string()))?,
+        None => {
+            tracing::warn!("personal fields are sealed with a key derived from the link secret: set SIQ_ENCRYPTION_KEYS and SIQ_INDEX_KEY in production (docs/security.md)");
+            identity::keyring::Keyring::derived("sentientiq", &config.link_secret)
+        }
+    };
+    let state = AppState(Arc::new(Inner {
+        config,
+        public_url: public_url.clone(),
+        store,
+        bus,
+        identity,
+        metrics: Metrics::default(),
+        sessions: SessionTable::default(),
+        sockets: PushRegistry::default(),
+        escalation: escalation::Engine::new(channels),
+        keyring,
+        jwks: identity::jwt::JwksCache::new(),
+        opener: interventions::opener::Opener::new(config_card_model),
+        learning,
+    }));
+    let prefix = state.config.bus_prefix.clone();
+    let mut tasks = Vec::new();
+
+    // Persister: durable events → store.
+    let mut events = state.bus.consume("persist", &format!("{prefix}.events.>")).await?;
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = events.next().await {
+            persist(&s, &m.payload).await;
+            if let Err(e) = m.ack().await {
+                tracing::warn!(error = %e, "could not acknowledge an event");
+            }
+        }
+    }));
+
+    // Push dispatcher: interventions → local sockets.
+    let mut pushes = state.bus.subscribe(&format!("{prefix}.push.>")).await?;
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = pushes.next().await {
+            if let Ok(p) = serde_json::from_slice::<Push>(&m.payload) {
+                s.sockets.deliver(&p);
+            }
+        }
+    }));
+
+    // Cache refresher: another instance changed a tenant's identity data.
+    let mut changes = state.bus.subscribe(&format!("{prefix}.cache.*")).await?;
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = changes.next().await {
+            let tenant = m.subject.rsplit('.').next().unwrap_or_default().to_string();
+            if let Err(e) = s.identity.reload(s.store.as_ref()).await {
+                tracing::error!(tenant = %tenant, error = %e, "identity cache refresh failed");
+            }
+        }
+    }));
+
+    // Shared identity state: what other instances change, and what they changed before we started.
+    let mut kv = state.bus.kv_watch(">").await?;
+    for change in state.bus.kv_snapshot(">").await? {
+        apply_kv(&state, change);
+    }
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(change) = kv.next().await {
+            apply_kv(&s, change);
+        }
+    }));
+
+    // Daily: every customer rescored (tenure and windows move with time; one snapshot a day),
+    // and session data past each tenant's retention deleted.
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(DAILY_PASS_CHECK_SECS));
+        let mut done_day = None;
+        loop {
+            every.tick().await;
+            let day = identity::strength::day_of(now_ms());
+            if done_day == Some(day) {
+                continue;
+            }
+            done_day = Some(day);
+            identity::customers::retention_sweep(&s).await;
+            for t in s.store.tenants().await.unwrap_or_default() {
+                match identity::customers::rescore_all(&s, &t.id).await {
+                    Ok(n) => tracing::info!(tenant = %t.id, customers = n, "daily strength pass"),
+                    Err(e) => tracing::error!(tenant = %t.id, error = %e, "daily strength pass failed"),
+                }
+            }
+        }
+    }));
+
+    // Variants and arm counts: every instance rereads them (outcomes may land on any).
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(interventions::ARMS_REFRESH);
+        loop {
+            every.tick().await;
+            if let Err(e) = s.learning.reload(s.store.as_ref()).await {
+                tracing::error!(error = %e, "variants and arms could not be reread");
+            }
+        }
+    }));
+
+    // Escalations: due pages, next contacts, and what a stopped instance left behind.
+    tasks.push(tokio::spawn(escalation::run(state.clone())));
+
+    // Session sweeper.
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            s.sessions.sweep();
+        }
+    }));
+
+    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = app(state.clone());
+    // TCP_NODELAY on every connection: the server answers a detection with two small frames
+    // (Ack, then Intervene); with Nagle's algorithm the second waited for the browser's delayed
+    // ACK of the first, up to 40 ms, on about one detection in ten.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY could not be set");
+        }
+    });
+    let served = tokio::spawn(async move {
+        let r = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = r.await {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, %public_url, "SentientIQ server listening");
+    Ok(Running { addr, public_url, state, shutdown, served, tasks })
+}
+
+/// How often the daily pass checks whether a new UTC day began, seconds.
+const DAILY_PASS_CHECK_SECS: u64 = 600;
+
+/// Number of write attempts per event before it counts as a persistence failure.
+const PERSIST_ATTEMPTS: u32 = 3;
+
+async fn persist(app: &AppState, payload: &[u8]) {
+    let ev: Event = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => return tracing::error!(error = %e, "unreadable event on the bus"),
+    };
+    // An event about a person erased after it happened is not written (it was in flight).
+    if let Some(sub) = ev.person() {
+        match app.store.erased_at(ev.tenant(), &identity::customers::person_ref(app, ev.tenant(), sub)).await {
+            Ok(Some(erased)) if erased >= ev.at_ms() => {
+                return tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(tenant = %ev.tenant(), error = %e, "erasure check failed; writing the event"),
+        }
+    }
+    let mut delay = std::time::Duration::from_millis(50);
+    for attempt in 1..=PERSIST_ATTEMPTS {
+        let r = match &ev {
+            Event::Session(s) => app.store.upsert_session(s).await,
+            Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
+            Event::Intervention(i) => app.store.insert_intervention(i).await,
+            Event::Alert(a) => app.store.insert_alert(a).await,
+            Event::Customer(c) => app.store.customer_seen(c).await,
+            Event::Context(c) => app.store.add_context(c).await,
+            Event::Erosion(_) => Ok(()),
+            Event::Decision(d) => app.store.insert_decision(d).await,
+            Event::Card(c) => app.store.insert_card(c).await,
+        };
+        match r {
+            Ok(()) => {
+                // What the person's strength reads changed: recompute it.
+                let rescore = match &ev {
+                    Event::Detection(_) | Event::Customer(_) | Event::Context(_) => ev.person(),
+                    _ => None,
+                };
+                if let Some(sub) = rescore {
+                    if let Err(e) = identity::customers::rescore(app, ev.tenant(), sub).await {
+                        tracing::error!(tenant = %ev.tenant(), error = %e, "strength recomputation failed");
+                    }
+                }
+                return;
+            }
+            Err(e) if attempt == PERSIST_ATTEMPTS => {
+                inc(&app.metrics.tenant(ev.tenant()).persist_failed);
+                tracing::error!(tenant = %ev.tenant(), kind = ev.kind(), error = %e, "event could not be stored");
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %ev.tenant(), attempt, error = %e, "store write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
+}
