@@ -1,5 +1,7 @@
-//! The emotion detectors. Each is a pure function of an evidence window (a slice of
-//! [`Sample`]s), so the server recomputes exactly what the client computed.
+//! The rage detector and the streaming [`Detector`] of every emotion. Each detector is a pure
+//! function of an evidence window (a slice of [`Sample`]s), so the server recomputes exactly
+//! what the client computed. What they return, [`Detection`], is defined in
+//! [`crate::detection`]; the long-window emotions are in [`crate::emotions`].
 //!
 //! ## `rage`
 //!
@@ -40,27 +42,24 @@
 //! territory (an error after a click), a detector not built yet. A page that answers only after
 //! [`RESPONSE_WINDOW_MS`] (a slow server round trip with no spinner) still looks dead.
 
+use crate::calibration;
+use crate::detection::sigmoid;
 use crate::emotions::{self, SectionClass, SectionClasses, TraceParams};
 use crate::features::{dispersion, DirectionHistogram};
 use crate::kinematics::Filter;
+use crate::ring::Ring;
 use crate::trace::{Trace, TRACE_WINDOW_MS};
 use crate::{Emotion, Kind, Sample};
 
+// Owned by lower layers (see the crate docs); re-exported so that the paths the SDK, the server
+// and the tools use (`detect::Detection`, `detect::MAX_EVIDENCE`, …) keep working.
+pub use crate::detection::{Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MIN_HUMAN_ICI_MS, RESPONSE_WINDOW_MS};
+pub use crate::emotions::EMIT_FLOOR_PCT;
+
 /// How far back (ms) from the triggering click the evidence window reaches.
 pub const EVIDENCE_WINDOW_MS: u32 = 2500;
-/// The most samples a detection carries as evidence (also the wire limit).
-pub const MAX_EVIDENCE: usize = 64;
 /// Jerk (px/s³) at which the jerk term of the rage confidence saturates.
 pub const JERK_REF: f32 = 2.0e6;
-/// Confidence ceiling: no detector claims certainty.
-pub const MAX_CONFIDENCE: f32 = 0.99;
-/// Clicks closer than this (ms) to the next click of a burst are the same click: faster than a
-/// person can click again, they are a `<label>` echoing onto its input or a bouncing switch.
-pub const MIN_HUMAN_ICI_MS: u32 = 40;
-/// How long after a click (ms) a [`Kind::Response`] still answers it (and before the next
-/// click). 300 ms covers a synchronous DOM update, a framework's next render and a CSS-free
-/// spinner being inserted; an answer later than that is one a person has already missed.
-pub const RESPONSE_WINDOW_MS: u32 = 300;
 /// Bursts of fewer clicks than this are capped at [`SHORT_BURST_CAP`]: a double- or triple-click
 /// in place is an ordinary gesture (selecting a word or a line), however fast.
 pub const MIN_INTERVENTION_CLICKS: u32 = 5;
@@ -92,58 +91,8 @@ impl Default for RageParams {
     }
 }
 
-/// The measured features behind a detection.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Features {
-    /// Clicks in the burst.
-    pub clicks: u8,
-    /// Mean interval between the burst's clicks, ms.
-    pub mean_ici_ms: f32,
-    /// RMS distance of the burst's clicks from their centroid, px.
-    pub dispersion_px: f32,
-    /// Peak filtered pointer speed in the window, px/s.
-    pub peak_speed: f32,
-    /// Peak smoothed jerk in the window, px/s³.
-    pub peak_jerk: f32,
-    /// Normalised direction entropy of the moves in the window, 0..=1.
-    pub entropy: f32,
-    /// Frustration: dead-click episodes.
-    pub dead_clicks: u8,
-    /// Reversals (confusion: scroll + pointer; hesitation: swings; engaged: scroll turns;
-    /// frustration: repeated answered clicks).
-    pub reversals: u8,
-    /// Path efficiency (net distance / path length) of the recent moves, 0..=1.
-    pub efficiency: f32,
-    /// Hesitation: longest dwell, ms; engaged: reading duration, ms.
-    pub dwell_ms: u32,
-    /// The score the confidence is calibrated from (long-window emotions).
-    pub score: f32,
-}
-
-/// A detection: what, how sure, when, where, and why.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Detection {
-    /// The emotion recognised.
-    pub emotion: Emotion,
-    /// Confidence in `0.0..=MAX_CONFIDENCE`.
-    pub confidence: f32,
-    /// Time of the triggering sample, ms since page start.
-    pub t_ms: u32,
-    /// Section id of the triggering sample.
-    pub section: u8,
-    /// The features the confidence was computed from.
-    pub features: Features,
-}
-
-impl Detection {
-    /// Confidence as a whole percentage, as sent on the wire.
-    pub fn confidence_pct(&self) -> u8 {
-        libm::roundf(self.confidence * 100.0) as u8
-    }
-}
-
 /// Copies the evidence window ending at the newest sample of `ring` into `out` and returns it.
-pub fn evidence_window<'a>(ring: &crate::ring::Ring, out: &'a mut [Sample; MAX_EVIDENCE]) -> &'a [Sample] {
+pub fn evidence_window<'a>(ring: &Ring, out: &'a mut [Sample; MAX_EVIDENCE]) -> &'a [Sample] {
     let end = match ring.get(ring.len().wrapping_sub(1)) {
         Some(s) => s.t_ms,
         None => return &out[..0],
@@ -151,11 +100,6 @@ pub fn evidence_window<'a>(ring: &crate::ring::Ring, out: &'a mut [Sample; MAX_E
     let n = ring.copy_since(end.saturating_sub(EVIDENCE_WINDOW_MS), out);
     // `get` rather than indexing: no panic path, so the SDK's wasm links no formatting code.
     out.get(..n).unwrap_or(&[])
-}
-
-/// The logistic function.
-pub(crate) fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + crate::exp2(-z * core::f32::consts::LOG2_E))
 }
 
 /// Recognises rage in an evidence window whose last click triggers it (see the module docs).
@@ -226,7 +170,7 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
         + 0.5 * (peak_jerk / JERK_REF).min(1.0)
         - 0.8;
     let cap = if n < MIN_INTERVENTION_CLICKS { SHORT_BURST_CAP } else { MAX_CONFIDENCE };
-    let cal = crate::calibration::platt(Emotion::Rage);
+    let cal = calibration::platt(Emotion::Rage);
     Some(Detection {
         emotion: Emotion::Rage,
         confidence: sigmoid(cal.a * z + cal.b).min(cap),
@@ -259,10 +203,6 @@ impl Params {
     pub const DEFAULT: Params = Params { rage: RageParams::DEFAULT, trace: TraceParams::DEFAULT };
 }
 
-/// A long-window detection is emitted at this confidence (whole percent) or more, by default
-/// ([`TraceParams::emit_floor_pct`]).
-pub const EMIT_FLOOR_PCT: u8 = 50;
-
 /// The streaming detector the SDK runs and `sentientiq detect` replays: it keeps the ring of
 /// recent samples and the salient trace ([`crate::trace`]), and decides when a detection is
 /// worth sending.
@@ -285,7 +225,7 @@ pub const EMIT_FLOOR_PCT: u8 = 50;
 /// SDK's page-start module uses it to stay inside the 8 KB budget (see `docs/detectors.md`).
 #[derive(Clone, Debug)]
 pub struct Detector<const LONG: bool = true> {
-    ring: crate::ring::Ring,
+    ring: Ring,
     trace: Trace,
     classes: SectionClasses,
     params: Params,
@@ -329,7 +269,7 @@ impl<const LONG: bool> Detector<LONG> {
     /// A detector of this kind (every emotion or rage alone) with the given thresholds.
     pub const fn build(params: Params) -> Detector<LONG> {
         Detector {
-            ring: crate::ring::Ring::new(),
+            ring: Ring::new(),
             trace: Trace::new(),
             classes: SectionClasses::new(),
             params,
@@ -460,7 +400,6 @@ impl<const LONG: bool> Detector<LONG> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::Ring;
 
     fn click(t: u32, x: i16, y: i16) -> Sample {
         Sample { t_ms: t, x, y, kind: Kind::Click, section: 2 }

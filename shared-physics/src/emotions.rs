@@ -19,7 +19,7 @@
 //! click counts as dead.
 
 use crate::calibration::{self, Platt};
-use crate::detect::{Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS, RESPONSE_WINDOW_MS};
+use crate::detection::{sigmoid, Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS, RESPONSE_WINDOW_MS};
 use crate::{Emotion, Kind, Sample};
 
 /// What a section is for, from its name.
@@ -86,6 +86,10 @@ impl SectionClasses {
     }
 }
 
+/// A long-window detection is emitted at this confidence (whole percent) or more, by default
+/// ([`TraceParams::emit_floor_pct`]).
+pub const EMIT_FLOOR_PCT: u8 = 50;
+
 /// Tenant-tunable thresholds of the long-window emotions. The defaults are the documented
 /// ones (`docs/detectors.md`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,7 +119,7 @@ impl TraceParams {
         min_thrash_reversals: 6,
         min_swings: 3,
         min_reading_ms: 4000,
-        emit_floor_pct: crate::detect::EMIT_FLOOR_PCT,
+        emit_floor_pct: EMIT_FLOOR_PCT,
     };
 }
 
@@ -153,7 +157,7 @@ pub const EXIT_SPEED_MS: u32 = 500;
 pub const EXIT_CONTEXT_MS: u32 = 3000;
 
 fn confidence(z: f32, cal: Platt) -> f32 {
-    crate::detect::sigmoid(cal.a * z + cal.b).min(MAX_CONFIDENCE)
+    sigmoid(cal.a * z + cal.b).min(MAX_CONFIDENCE)
 }
 
 fn detection(emotion: Emotion, last: &Sample, section: u8, z: f32, features: Features) -> Detection {

@@ -16,15 +16,39 @@
 //!    same [`detect::detect_rage`] on the same slice with the tenant's [`detect::RageParams`] and
 //!    gets bit-identical features, so it never has to trust the client's confidence.
 //!
-//! Modules: [`kinematics`] (smoothed derivatives), [`features`] (direction entropy, path
-//! efficiency, click dispersion), [`detect`] (the emotion detectors), [`ring`] (the sample ring
-//! buffer) and [`wire`] (the versioned postcard protocol).
+//! ## Modules, in layers
+//!
+//! A module uses only the crate root and modules listed before it; `cargo xtask deps` checks
+//! that the module graph has no cycle.
+//!
+//! 1. The crate root: the vocabulary every module shares ([`Sample`], [`Kind`], [`Emotion`])
+//!    and the small deterministic math ([`norm`], [`sqrt`], [`exp2`], [`log2`]).
+//! 2. What a detection is and how sure it may be: [`detection`] (the
+//!    [`detection::Detection`] result and its [`detection::Features`], the confidence ceiling
+//!    and the logistic function, the evidence limit, the click and answer timing) and
+//!    [`calibration`] (each emotion's Platt scaling).
+//! 3. Measurements over samples: [`features`] (direction entropy, path efficiency, click
+//!    dispersion, curvature, arm dynamics), [`ring`] (the sample ring buffer) and [`trace`] (the
+//!    salient trace, kept in a ring).
+//! 4. [`wire`]: the versioned postcard protocol, frames made of samples and detection
+//!    vocabulary, and [`wire::lean`], its serde-free codec for the SDK.
+//! 5. [`kinematics`]: smoothed derivatives, and the [`kinematics::Tracker`] that fills a
+//!    [`wire::Physics`] summary.
+//! 6. The detectors: [`emotions`] (the long-window emotions, their section classes and
+//!    thresholds), then [`detect`] (rage, and the streaming [`detect::Detector`] that runs every
+//!    emotion over a ring and a trace with the tenant's [`detect::Params`]).
+//!
+//! Beside the layers, on the crate root alone: [`paging`] (the bar a human is paged on) and
+//! [`synthetic`] (the benchmark stream). `detect` re-exports what moved down to `detection`
+//! (and `emotions::EMIT_FLOOR_PCT`), so `detect::Detection`, `detect::MAX_EVIDENCE` and the
+//! other earlier paths still name the same items.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod calibration;
 pub mod detect;
+pub mod detection;
 pub mod emotions;
 pub mod features;
 pub mod kinematics;
@@ -100,7 +124,7 @@ pub enum Kind {
     /// The page scrolled; `y` holds the vertical scroll offset in px (clamped to `i16`).
     Scroll,
     /// The page visibly answered the most recent click (a DOM change, a focus, a selection, a
-    /// value change or a navigation), observed within [`detect::RESPONSE_WINDOW_MS`] of it;
+    /// value change or a navigation), observed within [`detection::RESPONSE_WINDOW_MS`] of it;
     /// `x`, `y` are 0.
     Response,
     /// The pointer left the document; `x`, `y` are 0.

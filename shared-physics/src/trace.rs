@@ -14,7 +14,7 @@
 //! * scroll offsets at the same rules (turns of direction, and one per [`VERTEX_EVERY_MS`]).
 //!
 //! A detection of these emotions carries the trace's newest samples within
-//! [`TRACE_WINDOW_MS`] as its evidence (at most [`crate::detect::MAX_EVIDENCE`]), so the server
+//! [`TRACE_WINDOW_MS`] as its evidence (at most [`crate::detection::MAX_EVIDENCE`]), so the server
 //! recomputes it from exactly what the client used.
 
 use crate::ring::Ring;

@@ -13,7 +13,7 @@
 //! varint index; `Option` is a `0`/`1` byte; `&str` and sequences are a varint length and the
 //! items. An envelope is `[version u8][seq varint][variant varint][fields…]`.
 
-use crate::detect::Detection;
+use crate::detection::Detection;
 use crate::wire::{Physics, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use crate::Sample;
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod lean;
 
-use crate::detect::MAX_EVIDENCE;
+use crate::detection::MAX_EVIDENCE;
 use crate::{Emotion, Sample};
 
 /// The protocol version this crate speaks.
