@@ -1,62 +1,10 @@
-//! Identity strength: how strong a customer's relationship with the tenant is, 0–100, with the
-//! exact share of the score each of five factors earned, a daily trend, erosion events and
-//! segments.
-//!
-//! Why additive: a customer-success manager (and, in the widget, the customer) must be able to
-//! read *why* a score is what it is. The score is the plain sum of five terms, each a saturating
-//! function of its own signals only, so a term **is** its factor's exact contribution: relative
-//! to the "nobody" baseline ([`Signals::nobody`]), the Shapley value of a factor equals its term
-//! minus its baseline term (an additive game with no interactions; proved by enumeration in
-//! `tests::shapley_values_are_the_terms`). Each term lies in `[0, max]` and the maxima sum to
-//! 100, so the score is in `0..=100` with no clamping (clamping the sum would break additivity).
-//!
-//! Everything here is pure and deterministic: no I/O, no clock (`now_ms` is a parameter), no
-//! randomness. The store computes [`Signals`] (cheap aggregates over the last 30 days, 12 months
-//! and lifetime), the caller scores, keeps one [`Snapshot`] per customer per UTC day, derives the
-//! [`Trend`] and the [`Segment`], and publishes an [`Erosion`] when [`erosion`] returns one.
-//!
-//! # The five terms
-//!
-//! Notation: `h(x, k) = x / (x + k)` for `x ≥ 0` ("half the points at `k`", never quite all);
-//! `days` are fractional days of 86 400 000 ms.
-//!
-//! | factor | max | term |
-//! |---|---|---|
-//! | tenure | 15 | `15 · h(days since first seen, 180)` |
-//! | engagement | 25 | `25 · (0.6 · h(active days in 30, 6) + 0.4 · h(sessions in 30 days, 8)) · 0.5^(days since last seen / 14)` |
-//! | satisfaction | 25 | `25 · (engaged + 2) / (engaged + negative + 4) · context` |
-//! | loyalty | 20 | `20 · (0.6 · months with a purchase in 12 / 12 + 0.4 · h(purchases − 1, 3))` |
-//! | value | 15 | `15 · (0.7 · v(lifetime value) + 0.3 · v(4 · revenue in 90 days))` |
-//!
-//! * **Tenure** (15): time is the slowest signal and cannot be earned quickly, so it weighs
-//!   least with value; six months give half its points, a year about two thirds.
-//! * **Engagement** (25): how often the customer comes (active days weigh more than sessions,
-//!   which a single busy day can inflate), discounted by how long ago they last came (the
-//!   discount halves every 14 days), so a customer who stopped coming loses it within weeks.
-//! * **Satisfaction** (25): the share of good moments among the detections of the last 30 days,
-//!   starting from two imaginary good and two imaginary bad ones (so no evidence reads 50 %, and
-//!   one rage click does not sink a customer). Good moments are `engaged` detections; bad ones
-//!   are negative detections weighted by confidence and by severity ([`SEVERITY_RAGE`] …).
-//!   The customer's own latest one-tap context multiplies it: `stuck` × 0.8, `frustrated` ×
-//!   0.6, `busy` and `exploring` × 1.
-//! * **Loyalty** (20): coming back to buy: regularity (months with a purchase among the last
-//!   12) weighs more than the raw count of repeat purchases.
-//! * **Value** (15): `v(x) = min(1, ln(1 + x/c) / ln(1001))` with `c` = the tenant's value scale
-//!   / 1000: every tenfold counts the same and the term is full at the scale (default
-//!   1 000 000 cents = 10 000 in the tenant's currency). Recent revenue is annualised (× 4).
-//!
-//! The baseline, "nobody", is a customer seen for the first time, with no activity, no
-//! detections, no context, no purchases and no value: 0 + 0 + 12.5 + 0 + 0 = **12.5**.
-//!
-//! Reasons are lazy: [`Reason`] keeps the numbers a factor read and formats them only when
-//! displayed or serialised, so [`score`] allocates nothing.
+//! The additive model: its constants, what it reads about a customer ([`Signals`]), the five
+//! terms and [`score`], which returns each factor's exact contribution with the numbers it read
+//! ([`Reason`]). The formulas are in the [parent module](super)'s docs.
 
-use std::fmt;
+use serde::{Deserialize, Serialize};
 
-use serde::{Deserialize, Serialize, Serializer};
-
-/// Milliseconds in a day.
-pub const DAY_MS: i64 = 86_400_000;
+use super::DAY_MS;
 
 /// Maximum points of the tenure term.
 pub const TENURE_MAX: f64 = 15.0;
@@ -112,19 +60,6 @@ pub const VALUE_DECADES_DIVISOR: f64 = 1000.0;
 pub const LIFETIME_SHARE: f64 = 0.7;
 /// Factor that annualises 90-day revenue.
 pub const ANNUALISE_90D: f64 = 4.0;
-
-/// A drop of strictly more than this many points from the previous snapshot is an erosion.
-pub const EROSION_DROP_POINTS: f64 = 10.0;
-/// Days over which [`trend`] measures the change.
-pub const TREND_DAYS: i64 = 7;
-/// Below this score a customer is at risk, whatever the trend.
-pub const AT_RISK_BELOW: f64 = 40.0;
-/// A fall of strictly more than this many points in [`TREND_DAYS`] puts a customer at risk.
-pub const AT_RISK_FALL: f64 = 10.0;
-/// A fall of strictly more than this many points in [`TREND_DAYS`] makes a customer eroding.
-pub const ERODING_FALL: f64 = 3.0;
-/// From this score (and not eroding) a customer is thriving.
-pub const THRIVING_FROM: f64 = 70.0;
 
 /// Counts above this are treated as this (keeps garbage input finite).
 const MAX_COUNT: f64 = 1e12;
@@ -286,7 +221,7 @@ impl FactorName {
 }
 
 /// The numbers behind a factor, formatted as a short sentence only when displayed or
-/// serialised (so scoring allocates nothing).
+/// serialised (so scoring allocates nothing; the sentences are in `strength/reasons.rs`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reason {
     /// Whole days since first seen (`None`: not seen yet).
@@ -326,87 +261,6 @@ pub enum Reason {
         /// Revenue in the last 90 days, cents.
         revenue_90d_cents: i64,
     },
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Reason::Tenure { days: None } => f.write_str("not seen yet"),
-            Reason::Tenure { days: Some(0) } => f.write_str("new today"),
-            Reason::Tenure { days: Some(1) } => f.write_str("customer for 1 day"),
-            Reason::Tenure { days: Some(d) } => write!(f, "customer for {d} days"),
-            Reason::Engagement { days_since_last: None, .. } => f.write_str("no visits yet"),
-            Reason::Engagement { active_days, sessions, days_since_last: Some(d) } => {
-                write!(f, "active {active_days} of the last 30 days, {sessions} session{}, ", plural(sessions as i64))?;
-                match d {
-                    0 => f.write_str("last seen today"),
-                    1 => f.write_str("last seen yesterday"),
-                    d => write!(f, "last seen {d} days ago"),
-                }
-            }
-            Reason::Satisfaction { engaged, negative, context } => {
-                if engaged == 0.0 && negative == 0.0 {
-                    f.write_str("no strong moments in 30 days")?;
-                } else {
-                    write!(f, "{engaged:.1} engaged vs {negative:.1} difficult moments in 30 days")?;
-                }
-                match context {
-                    Some(Context::Stuck) => f.write_str("; said they are stuck"),
-                    Some(Context::Frustrated) => f.write_str("; said they are frustrated"),
-                    _ => Ok(()),
-                }
-            }
-            Reason::Loyalty { purchases: 0, .. } => f.write_str("no purchase yet"),
-            Reason::Loyalty { months, purchases } => {
-                write!(f, "{purchases} purchase{}, in {months} of the last 12 months", plural(purchases as i64))
-            }
-            Reason::Value { lifetime_cents, revenue_90d_cents } => {
-                f.write_str("lifetime value ")?;
-                money(f, lifetime_cents)?;
-                f.write_str(", ")?;
-                money(f, revenue_90d_cents)?;
-                f.write_str(" in 90 days")
-            }
-        }
-    }
-}
-
-impl Serialize for Reason {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-fn plural(n: i64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// Cents as `12,345.67` (the tenant's currency; no symbol).
-fn money(f: &mut fmt::Formatter<'_>, cents: i64) -> fmt::Result {
-    let c = cents.unsigned_abs();
-    if cents < 0 {
-        f.write_str("-")?;
-    }
-    let units = c / 100;
-    let mut groups = [0u64; 7];
-    let (mut n, mut u) = (0, units);
-    loop {
-        groups[n] = u % 1000;
-        n += 1;
-        u /= 1000;
-        if u == 0 {
-            break;
-        }
-    }
-    write!(f, "{}", groups[n - 1])?;
-    for g in groups[..n - 1].iter().rev() {
-        write!(f, ",{g:03}")?;
-    }
-    write!(f, ".{:02}", c % 100)
 }
 
 /// One factor's part of a score.
@@ -553,153 +407,40 @@ pub fn baseline_score() -> f64 {
     score(&Signals::nobody(), 0).score
 }
 
-/// What the widget shows: up to `n` factors that help most (at least half their points, fullest
-/// first), then up to `n` that hold the score back most (under half their points, emptiest
-/// first). Each factor appears at most once; ties keep [`FactorName::ALL`] order.
-pub fn top_reasons(s: &Strength, n: usize) -> Vec<&Factor> {
-    let mut helps: Vec<&Factor> = s.factors.iter().filter(|f| f.helps()).collect();
-    let mut holds: Vec<&Factor> = s.factors.iter().filter(|f| !f.helps()).collect();
-    // Stable sorts: equal fills keep factor order.
-    helps.sort_by(|a, b| b.fill().total_cmp(&a.fill()));
-    holds.sort_by(|a, b| a.fill().total_cmp(&b.fill()));
-    helps.truncate(n);
-    holds.truncate(n);
-    helps.extend(holds);
-    helps
-}
+/// Customers the tests of every part share.
+#[cfg(test)]
+pub(super) mod fixtures {
+    use super::*;
 
-/// A customer's score on one UTC day (the last score of that day).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// Days since the Unix epoch, UTC (see [`day_of`]).
-    pub day: i64,
-    /// The score, `0..=100`.
-    pub score: f64,
-}
+    /// 2026-05-28T00:00:00Z, a fixed "now".
+    pub const NOW: i64 = 1_779_926_400_000;
 
-/// The UTC day (days since the Unix epoch) of a time in ms; floors, so instants before 1970
-/// fall on negative days.
-pub fn day_of(ms: i64) -> i64 {
-    ms.div_euclid(DAY_MS)
-}
-
-/// How a score moved over the last [`TREND_DAYS`] days.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Trend {
-    /// Points gained (negative: lost) since `since_day`; 0 when there is no earlier snapshot.
-    pub change_7d: f64,
-    /// The day of the snapshot compared with, if any.
-    pub since_day: Option<i64>,
-}
-
-/// The change of `today`'s score from the **earliest** snapshot in the window of the
-/// [`TREND_DAYS`] days before it (`today.day − 7 ..= today.day − 1`). With daily snapshots that
-/// is the score of exactly a week ago; for a customer younger than a week, the change since
-/// their first snapshot; with no snapshot in the window, no change. `history` may be in any
-/// order; snapshots outside the window are ignored.
-pub fn trend(history: &[Snapshot], today: &Snapshot) -> Trend {
-    let from = today.day - TREND_DAYS;
-    let reference = history.iter().filter(|s| s.day >= from && s.day < today.day).min_by_key(|s| s.day);
-    match reference {
-        Some(r) => Trend { change_7d: today.score - r.score, since_day: Some(r.day) },
-        None => Trend { change_7d: 0.0, since_day: None },
+    /// A customer with a bit of everything (used for the formula and reason vectors).
+    pub fn regular() -> Signals {
+        Signals {
+            first_seen_ms: Some(NOW - 400 * DAY_MS),
+            sessions_30d: 20,
+            active_days_30d: 12,
+            last_seen_ms: Some(NOW - 2 * DAY_MS),
+            negatives_30d: Negatives { rage: 1.5, frustration: 0.5, ..Negatives::default() },
+            engaged_30d: 6.0,
+            context: Some(Context::Stuck),
+            purchases: 14,
+            months_with_purchase_12m: 7,
+            lifetime_value_cents: 1_234_567,
+            revenue_90d_cents: 120_000,
+            value_scale_cents: DEFAULT_VALUE_SCALE_CENTS,
+        }
     }
-}
-
-/// A drop of strictly more than [`EROSION_DROP_POINTS`] from the previous snapshot: what the
-/// caller publishes on the bus.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Erosion {
-    /// The day of the previous snapshot.
-    pub from_day: i64,
-    /// The previous score.
-    pub from: f64,
-    /// The current score.
-    pub to: f64,
-    /// `from − to`, more than [`EROSION_DROP_POINTS`].
-    pub drop: f64,
-}
-
-/// The erosion from `previous` to `current`, if the score fell by strictly more than
-/// [`EROSION_DROP_POINTS`]; `None` without a previous snapshot.
-pub fn erosion(previous: Option<&Snapshot>, current: f64) -> Option<Erosion> {
-    let p = previous?;
-    let drop = p.score - current;
-    (drop > EROSION_DROP_POINTS).then_some(Erosion { from_day: p.day, from: p.score, to: current, drop })
-}
-
-/// A group of customers by strength band and trend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Segment {
-    /// Strong (≥ [`THRIVING_FROM`]) and not falling by more than [`ERODING_FALL`].
-    Thriving,
-    /// Everything else: between the bands, or strong and barely moving.
-    Steady,
-    /// Falling by more than [`ERODING_FALL`] points in a week (but not at risk).
-    Eroding,
-    /// Below [`AT_RISK_BELOW`], or falling by more than [`AT_RISK_FALL`] points in a week.
-    AtRisk,
-}
-
-impl Segment {
-    /// Every segment, in the order of [`summarize`].
-    pub const ALL: [Segment; 4] = [Segment::Thriving, Segment::Steady, Segment::Eroding, Segment::AtRisk];
-}
-
-/// The segment of a score and its trend; the first matching row wins:
-///
-/// | segment | when |
-/// |---|---|
-/// | at_risk | score < 40, or change in 7 days < −10 |
-/// | eroding | change in 7 days < −3 |
-/// | thriving | score ≥ 70 |
-/// | steady | otherwise |
-pub fn segment(score: f64, trend: &Trend) -> Segment {
-    let fall = -trend.change_7d;
-    if score < AT_RISK_BELOW || fall > AT_RISK_FALL {
-        Segment::AtRisk
-    } else if fall > ERODING_FALL {
-        Segment::Eroding
-    } else if score >= THRIVING_FROM {
-        Segment::Thriving
-    } else {
-        Segment::Steady
-    }
-}
-
-/// One segment's size and value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SegmentSummary {
-    /// The segment.
-    pub segment: Segment,
-    /// Customers in it.
-    pub customers: u64,
-    /// Σ of their value, cents (saturating).
-    pub value_cents: i64,
-}
-
-/// Counts customers and sums their value per segment: all four segments, always in
-/// [`Segment::ALL`] order, empty ones with zeros.
-pub fn summarize<I: IntoIterator<Item = (Segment, i64)>>(customers: I) -> Vec<SegmentSummary> {
-    let mut out: Vec<SegmentSummary> =
-        Segment::ALL.iter().map(|&segment| SegmentSummary { segment, customers: 0, value_cents: 0 }).collect();
-    for (segment, value_cents) in customers {
-        let s = &mut out[segment as usize];
-        s.customers += 1;
-        s.value_cents = s.value_cents.saturating_add(value_cents);
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{regular, NOW};
     use super::*;
     use proptest::prelude::*;
     use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-
-    /// 2026-05-28T00:00:00Z, a fixed "now".
-    const NOW: i64 = 1_779_926_400_000;
+    use std::fmt;
 
     /// Runs a property on `cases` values drawn from a fixed seed (the same values on every run).
     fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
@@ -809,24 +550,6 @@ mod tests {
             }
         }
         phi
-    }
-
-    /// A customer with a bit of everything (used for the formula and reason vectors).
-    fn regular() -> Signals {
-        Signals {
-            first_seen_ms: Some(NOW - 400 * DAY_MS),
-            sessions_30d: 20,
-            active_days_30d: 12,
-            last_seen_ms: Some(NOW - 2 * DAY_MS),
-            negatives_30d: Negatives { rage: 1.5, frustration: 0.5, ..Negatives::default() },
-            engaged_30d: 6.0,
-            context: Some(Context::Stuck),
-            purchases: 14,
-            months_with_purchase_12m: 7,
-            lifetime_value_cents: 1_234_567,
-            revenue_90d_cents: 120_000,
-            value_scale_cents: DEFAULT_VALUE_SCALE_CENTS,
-        }
     }
 
     #[test]
@@ -1018,202 +741,5 @@ mod tests {
         // Infinite rage reads as 10¹² moments: satisfaction all but gone.
         assert!(s.factor(FactorName::Satisfaction).contribution < 1e-9);
         assert_eq!(s.factor(FactorName::Engagement).contribution, 0.0);
-    }
-
-    #[test]
-    fn reasons_read_as_sentences() {
-        let s = score(&regular(), NOW);
-        let reasons: Vec<String> = s.factors.iter().map(|f| f.reason.to_string()).collect();
-        assert_eq!(
-            reasons,
-            [
-                "customer for 400 days",
-                "active 12 of the last 30 days, 20 sessions, last seen 2 days ago",
-                "6.0 engaged vs 2.0 difficult moments in 30 days; said they are stuck",
-                "14 purchases, in 7 of the last 12 months",
-                "lifetime value 12,345.67, 1,200.00 in 90 days",
-            ]
-        );
-        let nobody: Vec<String> = score(&Signals::nobody(), NOW).factors.iter().map(|f| f.reason.to_string()).collect();
-        assert_eq!(
-            nobody,
-            ["not seen yet", "no visits yet", "no strong moments in 30 days", "no purchase yet", "lifetime value 0.00, 0.00 in 90 days"]
-        );
-        let one = Signals {
-            first_seen_ms: Some(NOW - DAY_MS),
-            sessions_30d: 1,
-            active_days_30d: 1,
-            last_seen_ms: Some(NOW),
-            purchases: 1,
-            months_with_purchase_12m: 1,
-            ..Signals::nobody()
-        };
-        let r: Vec<String> = score(&one, NOW).factors.iter().map(|f| f.reason.to_string()).collect();
-        assert_eq!(&r[..2], ["customer for 1 day", "active 1 of the last 30 days, 1 session, last seen today"]);
-        assert_eq!(r[3], "1 purchase, in 1 of the last 12 months");
-        let money = |cents| Reason::Value { lifetime_cents: cents, revenue_90d_cents: 5 }.to_string();
-        assert_eq!(money(10_000_000_000), "lifetime value 100,000,000.00, 0.05 in 90 days");
-        assert_eq!(money(i64::MAX), "lifetime value 92,233,720,368,547,758.07, 0.05 in 90 days");
-        assert_eq!(money(-150), "lifetime value -1.50, 0.05 in 90 days");
-    }
-
-    #[test]
-    fn the_json_names_factors_and_segments_in_lower_case() {
-        let v = serde_json::to_value(score(&regular(), NOW)).unwrap();
-        assert_eq!(v["factors"][0]["name"], "tenure");
-        assert_eq!(v["factors"][2]["reason"], "6.0 engaged vs 2.0 difficult moments in 30 days; said they are stuck");
-        assert_eq!(v["factors"][4]["max"], 15.0);
-        assert_eq!(serde_json::to_value(Segment::AtRisk).unwrap(), "at_risk");
-        assert_eq!(serde_json::to_value(Segment::Thriving).unwrap(), "thriving");
-        assert_eq!(serde_json::from_str::<Context>("\"frustrated\"").unwrap(), Context::Frustrated);
-        assert_eq!(serde_json::to_value(Context::Exploring).unwrap(), Context::Exploring.name());
-    }
-
-    fn strength(fills: [f64; 5]) -> Strength {
-        let factors = FactorName::ALL.map(|name| Factor {
-            name,
-            contribution: fills[name as usize] * name.max_points(),
-            max: name.max_points(),
-            reason: Reason::Tenure { days: None },
-        });
-        Strength { score: factors.iter().map(|f| f.contribution).sum(), factors }
-    }
-
-    #[test]
-    fn top_reasons_are_the_strongest_helps_then_the_heaviest_brakes() {
-        use FactorName::*;
-        let s = strength([1.0, 0.2, 0.8, 0.0, 0.5]);
-        let names = |n| top_reasons(&s, n).iter().map(|f| f.name).collect::<Vec<_>>();
-        assert_eq!(names(1), [Tenure, Loyalty]);
-        assert_eq!(names(2), [Tenure, Satisfaction, Loyalty, Engagement]);
-        // Half its points counts as helping; every factor at most once.
-        assert_eq!(names(5), [Tenure, Satisfaction, Value, Loyalty, Engagement]);
-        assert_eq!(names(0), []);
-        assert!(top_reasons(&s, 5).iter().take(3).all(|f| f.helps()));
-        assert!(top_reasons(&s, 5).iter().skip(3).all(|f| !f.helps()));
-        // Ties keep factor order; nothing helps a new customer.
-        let new = strength([0.1, 0.0, 0.3, 0.0, 0.0]);
-        assert_eq!(top_reasons(&new, 3).iter().map(|f| f.name).collect::<Vec<_>>(), [Engagement, Loyalty, Value]);
-    }
-
-    #[test]
-    fn days_are_utc_and_floor() {
-        assert_eq!(day_of(0), 0);
-        assert_eq!(day_of(DAY_MS - 1), 0);
-        assert_eq!(day_of(DAY_MS), 1);
-        assert_eq!(day_of(-1), -1);
-        assert_eq!(day_of(NOW), 20_601);
-        assert_eq!(day_of(NOW + 23 * 3_600_000), 20_601);
-    }
-
-    #[test]
-    fn the_trend_is_the_change_over_the_last_seven_days() {
-        let today = Snapshot { day: 100, score: 60.0 };
-        // Daily history, days 80..=99, scores rising one point a day to 59 yesterday.
-        let daily: Vec<Snapshot> = (80..100).map(|day| Snapshot { day, score: day as f64 - 40.0 }).collect();
-        assert_eq!(trend(&daily, &today), Trend { change_7d: 7.0, since_day: Some(93) });
-        // Order does not matter; today's and later snapshots are ignored.
-        let mut shuffled: Vec<Snapshot> = daily.iter().rev().copied().collect();
-        shuffled.push(Snapshot { day: 100, score: 0.0 });
-        shuffled.push(Snapshot { day: 101, score: 0.0 });
-        assert_eq!(trend(&shuffled, &today), Trend { change_7d: 7.0, since_day: Some(93) });
-        // A customer three days old: the change since their first snapshot.
-        let young = [Snapshot { day: 98, score: 70.0 }, Snapshot { day: 97, score: 75.0 }, Snapshot { day: 99, score: 64.0 }];
-        assert_eq!(trend(&young, &today), Trend { change_7d: -15.0, since_day: Some(97) });
-        // A snapshot older than the window says nothing about this week.
-        assert_eq!(trend(&[Snapshot { day: 92, score: 10.0 }], &today), Trend { change_7d: 0.0, since_day: None });
-        assert_eq!(trend(&[], &today), Trend { change_7d: 0.0, since_day: None });
-    }
-
-    #[test]
-    fn erosion_is_a_drop_of_strictly_more_than_ten_points() {
-        let yesterday = Snapshot { day: 9, score: 50.0 };
-        assert_eq!(erosion(Some(&yesterday), 40.0), None);
-        let e = erosion(Some(&yesterday), 39.99).expect("10.01 points is an erosion");
-        assert_eq!((e.from_day, e.from, e.to), (9, 50.0, 39.99));
-        assert!((e.drop - 10.01).abs() < 1e-9);
-        assert_eq!(erosion(None, 0.0), None);
-        assert_eq!(erosion(Some(&yesterday), 80.0), None);
-        let json = serde_json::to_value(e).unwrap();
-        assert_eq!(json["from_day"], 9);
-    }
-
-    #[test]
-    fn segments_follow_the_table() {
-        let t = |change_7d| Trend { change_7d, since_day: Some(0) };
-        use Segment::*;
-        let cases = [
-            (39.99, 5.0, AtRisk),
-            (40.0, 0.0, Steady),
-            (95.0, -10.01, AtRisk),
-            (95.0, -10.0, Eroding),
-            (50.0, -3.01, Eroding),
-            (70.0, -3.0, Thriving),
-            (70.0, -3.01, Eroding),
-            (69.99, 20.0, Steady),
-            (100.0, 0.0, Thriving),
-        ];
-        for (score, change, want) in cases {
-            assert_eq!(segment(score, &t(change)), want, "score {score}, change {change}");
-        }
-        assert_eq!(segment(80.0, &Trend { change_7d: 0.0, since_day: None }), Thriving);
-    }
-
-    #[test]
-    fn summaries_cover_every_segment_in_order() {
-        let s = summarize([(Segment::AtRisk, 500), (Segment::Thriving, 1_000), (Segment::AtRisk, 250), (Segment::AtRisk, i64::MAX)]);
-        assert_eq!(
-            s,
-            [
-                SegmentSummary { segment: Segment::Thriving, customers: 1, value_cents: 1_000 },
-                SegmentSummary { segment: Segment::Steady, customers: 0, value_cents: 0 },
-                SegmentSummary { segment: Segment::Eroding, customers: 0, value_cents: 0 },
-                SegmentSummary { segment: Segment::AtRisk, customers: 3, value_cents: i64::MAX },
-            ]
-        );
-        assert_eq!(summarize(std::iter::empty()).iter().map(|s| s.segment).collect::<Vec<_>>(), Segment::ALL);
-    }
-
-    /// A loyal customer hits a broken checkout: a day of rage and frustration, and they say so.
-    /// The score falls by more than ten points overnight (an erosion); still above 70, they are
-    /// at risk because of the fall, not the level.
-    #[test]
-    fn a_loyal_customer_who_rages_at_checkout_erodes_and_is_at_risk() {
-        let loyal = Signals {
-            first_seen_ms: Some(NOW - 730 * DAY_MS),
-            sessions_30d: 40,
-            active_days_30d: 20,
-            last_seen_ms: Some(NOW - DAY_MS),
-            engaged_30d: 10.0,
-            purchases: 25,
-            months_with_purchase_12m: 10,
-            lifetime_value_cents: 2_000_000,
-            revenue_90d_cents: 300_000,
-            ..Signals::nobody()
-        };
-        let today = day_of(NOW);
-        let history: Vec<Snapshot> = (1..=7).map(|d| Snapshot { day: today - d, score: score(&loyal, NOW - d * DAY_MS).score }).collect();
-        let before = score(&loyal, NOW);
-        let b = Snapshot { day: today, score: before.score };
-        assert_eq!(segment(b.score, &trend(&history, &b)), Segment::Thriving, "{b:?}");
-
-        let raging = Signals {
-            last_seen_ms: Some(NOW),
-            negatives_30d: Negatives { rage: 6.0, frustration: 4.0, ..Negatives::default() },
-            context: Some(Context::Frustrated),
-            ..loyal
-        };
-        let after = score(&raging, NOW);
-        let a = Snapshot { day: today, score: after.score };
-        let e = erosion(history.first(), a.score).expect("an erosion");
-        assert!(e.drop > EROSION_DROP_POINTS && a.score >= THRIVING_FROM, "{e:?}");
-        assert_eq!(segment(a.score, &trend(&history, &a)), Segment::AtRisk);
-        // The widget names satisfaction as what holds the score back.
-        let reasons = top_reasons(&after, 1);
-        assert_eq!(reasons.last().map(|f| f.name), Some(FactorName::Satisfaction));
-        assert_eq!(
-            reasons.last().unwrap().reason.to_string(),
-            "10.0 engaged vs 10.0 difficult moments in 30 days; said they are frustrated"
-        );
     }
 }
