@@ -77,18 +77,7 @@ pub struct Config {
     pub card_model: Option<crate::interventions::opener::OpenerConfig>,
 }
 
-/// Credentials and endpoint of the Twilio Messages API.
-#[derive(Clone, Debug)]
-pub struct TwilioConfig {
-    /// Base URL, e.g. `https://api.twilio.com` or a local fake.
-    pub base_url: String,
-    /// Account SID (`AC…`), also the basic-auth user.
-    pub account_sid: String,
-    /// Auth token, the basic-auth password.
-    pub auth_token: String,
-    /// Sender number in E.164.
-    pub from: String,
-}
+pub use crate::escalation::channels::twilio::TwilioConfig;
 
 /// A configuration value that could not be parsed.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +175,31 @@ impl Config {
             card_model: crate::interventions::opener::OpenerConfig::from_lookup(&get)
                 .map_err(|e| ConfigError { var: e.var, reason: e.reason })?,
         })
+    }
+}
+
+impl Config {
+    /// What the escalation subsystem is told, with links under `public_url`.
+    pub fn escalation_settings(&self, public_url: &str) -> crate::escalation::Settings {
+        crate::escalation::Settings {
+            public_url: public_url.to_string(),
+            link_secret: self.link_secret.clone(),
+            link_ttl_secs: self.link_ttl_secs,
+            critical_value_cents: self.critical_value_cents,
+            ack_timeout_ms: self.ack_timeout_ms,
+            escalation_lease_ms: self.escalation_lease_ms,
+        }
+    }
+
+    /// What the socket edge is told.
+    pub fn ingest_settings(&self) -> crate::ingest::Settings {
+        crate::ingest::Settings {
+            intervene_confidence: self.intervene_confidence,
+            page_confidence: self.page_confidence,
+            cooldown_secs: self.cooldown_secs,
+            critical_value_cents: self.critical_value_cents,
+            seed_secret: self.link_secret.clone(),
+        }
     }
 }
 

@@ -10,19 +10,77 @@ use futures::StreamExt;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::bus::{Bus, MemoryBus, NatsBus};
-use crate::clock::now_ms;
+use crate::bus::persister::Persister;
+use crate::bus::{Bus, MemoryBus, NatsBus, Publisher, Subjects};
 use crate::config::Config;
-use crate::identity::IdentityCache;
+use crate::escalation::Escalation;
+use crate::identity::{IdentityCache, People};
 use crate::ingest::{PushRegistry, SessionTable};
-use crate::records::events::{Event, Push};
-use crate::state::{apply_kv, AppState, Inner};
+use crate::records::events::Push;
+use crate::state::{AppState, Inner};
 use crate::store::{SqlStore, Store};
-use crate::telemetry::{inc, Metrics};
+use crate::telemetry::Metrics;
 use crate::{api, bus, escalation, identity, ingest, interventions, store};
 
-/// The HTTP application.
+/// The HTTP application. Every route that takes a body has a limit, enforced as the body
+/// arrives, so a body past it is answered 413 without being read whole: JSON bodies
+/// [`api::MAX_JSON_BODY_BYTES`] (413 `payload_too_large`), the beacon
+/// [`ingest::MAX_BEACON_BYTES`], the transactions CSV [`identity::customers::MAX_CSV_BYTES`]
+/// (413 `payload_too_large`).
 pub fn app(state: AppState) -> Router {
+    use axum::extract::DefaultBodyLimit;
+
+    /// `POST /v1/transactions/csv` streams its body into the parser without an extractor, which
+    /// `DefaultBodyLimit` does not reach: past [`identity::customers::MAX_CSV_BYTES`], at once
+    /// when `Content-Length` says so, else as soon as the streamed bytes pass it, the body ends
+    /// (the parser sees an error, then the end) and whatever the handler answered becomes 413.
+    async fn csv_limit(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        const MAX: usize = identity::customers::MAX_CSV_BYTES;
+        let too_large = || {
+            tracing::debug!(limit_bytes = MAX, "transactions CSV past its limit");
+            let body = serde_json::json!({
+                "error_code": "payload_too_large",
+                "message": format!("the file is larger than {MAX} bytes"),
+                "details": {"limit_bytes": MAX},
+            });
+            (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+        };
+        let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX as u64) {
+            return too_large();
+        }
+        let over = Arc::new(AtomicBool::new(false));
+        let flag = over.clone();
+        let (parts, body) = req.into_parts();
+        // The state is the bytes passed on so far, or `None` once an error was passed on (the end).
+        let chunks = futures::stream::unfold((body.into_data_stream(), Some(0usize)), move |(mut data, seen)| {
+            let flag = flag.clone();
+            async move {
+                let seen = seen?;
+                let (item, seen) = match data.next().await? {
+                    Ok(chunk) if seen + chunk.len() > MAX => {
+                        flag.store(true, Ordering::Relaxed);
+                        (Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "too large")), None)
+                    }
+                    Ok(chunk) => {
+                        let seen = seen + chunk.len();
+                        (Ok(chunk), Some(seen))
+                    }
+                    Err(e) => (Err(std::io::Error::other(e)), None),
+                };
+                Some((item, (data, seen)))
+            }
+        });
+        let answer = next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from_stream(chunks))).await;
+        if over.load(Ordering::Relaxed) {
+            too_large()
+        } else {
+            answer
+        }
+    }
+
     let cors =
         SetResponseHeaderLayer::overriding(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, axum::http::HeaderValue::from_static("*"));
     let sdk = Router::new()
@@ -45,18 +103,16 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/widget", ServeDir::new(&state.config.widget_dir))
         .route("/v1/me", get(api::people::me))
         .route("/v1/me/context", post(api::people::my_context))
+        .layer(DefaultBodyLimit::max(api::MAX_JSON_BODY_BYTES))
         .layer(widget_cors);
     let www = ServeDir::new(&state.config.www_dir);
     let static_files = match &state.config.site_dir {
         Some(site) => Router::new().fallback_service(ServeDir::new(site).fallback(www)),
         None => Router::new().fallback_service(www),
     };
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/v1/openapi.json", get(api::openapi::openapi_json))
-        .route("/metrics", get(api::metrics))
-        .route("/v1/ws", get(ingest::ws))
-        .route("/v1/beacon", post(ingest::beacon))
+    // The REST API: JSON bodies up to MAX_JSON_BODY_BYTES. The people routes also carry the
+    // CSV upload's own limit (their JSON routes meet the smaller one first).
+    let rest = Router::new()
         .route("/v1/admin/tenants", post(api::create_tenant))
         .route("/v1/accounts", post(api::upsert_account))
         .route("/v1/transactions", post(api::add_transaction))
@@ -71,6 +127,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats", get(api::stats))
         .route("/v1/live", get(api::live))
         .route("/v1/sessions/{session}", get(api::session_json))
+        ;
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/v1/openapi.json", get(api::openapi::openapi_json))
+        .route("/metrics", get(api::metrics))
+        .route("/v1/ws", get(ingest::ws))
+        .route("/v1/beacon", post(ingest::beacon).layer(DefaultBodyLimit::max(ingest::MAX_BEACON_BYTES)))
+        .merge(rest)
         .route("/s/{session}", get(api::session_page))
         .route("/", get(|| async { axum::response::Redirect::temporary("/dashboard.html") }))
         .merge(sdk)
@@ -153,30 +217,71 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             identity::keyring::Keyring::derived("sentientiq", &config.link_secret)
         }
     };
+    let clock = crate::clock::system();
+    let metrics = Arc::new(Metrics::default());
+    let identity = Arc::new(identity);
+    let keyring = Arc::new(keyring);
+    let learning = Arc::new(learning);
+    let jwks = Arc::new(identity::jwt::JwksCache::new());
+    let opener = interventions::opener::Opener::new(config_card_model);
+    let events = Publisher::new(bus.clone(), Subjects::new(&config.bus_prefix), metrics.clone());
+    let people = People {
+        store: store.clone(),
+        keyring: keyring.clone(),
+        cache: identity.clone(),
+        events: events.clone(),
+        critical_value_cents: config.critical_value_cents,
+        clock: clock.clone(),
+    };
+    let escalation = Escalation {
+        store: store.clone(),
+        keyring: keyring.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        engine: Arc::new(escalation::Engine::new(channels)),
+        settings: Arc::new(config.escalation_settings(&public_url)),
+        clock: clock.clone(),
+    };
+    let ingest = ingest::Hub {
+        store: store.clone(),
+        events: events.clone(),
+        people: people.clone(),
+        jwks: jwks.clone(),
+        metrics: metrics.clone(),
+        learning: learning.clone(),
+        opener: opener.clone(),
+        escalation: escalation.clone(),
+        settings: Arc::new(config.ingest_settings()),
+        sessions: Arc::new(SessionTable::default()),
+        sockets: Arc::new(PushRegistry::default()),
+        clock: clock.clone(),
+    };
     let state = AppState(Arc::new(Inner {
         config,
         public_url: public_url.clone(),
         store,
         bus,
+        events,
         identity,
-        metrics: Metrics::default(),
-        sessions: SessionTable::default(),
-        sockets: PushRegistry::default(),
-        escalation: escalation::Engine::new(channels),
+        people,
+        metrics,
+        ingest,
+        escalation,
         keyring,
-        jwks: identity::jwt::JwksCache::new(),
-        opener: interventions::opener::Opener::new(config_card_model),
+        jwks,
+        opener,
         learning,
+        clock,
     }));
-    let prefix = state.config.bus_prefix.clone();
+    let subjects = state.events.subjects().clone();
     let mut tasks = Vec::new();
 
     // Persister: durable events → store.
-    let mut events = state.bus.consume("persist", &format!("{prefix}.events.>")).await?;
-    let s = state.clone();
+    let mut events = state.bus.consume("persist", &subjects.all_events()).await?;
+    let persister = Persister::new(state.store.clone(), Arc::new(state.people.clone()), state.metrics.clone());
     tasks.push(tokio::spawn(async move {
         while let Some(m) = events.next().await {
-            persist(&s, &m.payload).await;
+            persister.write(&m.payload).await;
             if let Err(e) = m.ack().await {
                 tracing::warn!(error = %e, "could not acknowledge an event");
             }
@@ -184,18 +289,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }));
 
     // Push dispatcher: interventions → local sockets.
-    let mut pushes = state.bus.subscribe(&format!("{prefix}.push.>")).await?;
+    let mut pushes = state.bus.subscribe(&subjects.all_pushes()).await?;
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(m) = pushes.next().await {
             if let Ok(p) = serde_json::from_slice::<Push>(&m.payload) {
-                s.sockets.deliver(&p);
+                s.ingest.sockets.deliver(&p);
             }
         }
     }));
 
     // Cache refresher: another instance changed a tenant's identity data.
-    let mut changes = state.bus.subscribe(&format!("{prefix}.cache.*")).await?;
+    let mut changes = state.bus.subscribe(&subjects.all_caches()).await?;
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(m) = changes.next().await {
@@ -209,12 +314,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Shared identity state: what other instances change, and what they changed before we started.
     let mut kv = state.bus.kv_watch(">").await?;
     for change in state.bus.kv_snapshot(">").await? {
-        apply_kv(&state, change);
+        state.people.apply_kv(change);
     }
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(change) = kv.next().await {
-            apply_kv(&s, change);
+            s.people.apply_kv(change);
         }
     }));
 
@@ -226,14 +331,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let mut done_day = None;
         loop {
             every.tick().await;
-            let day = identity::strength::day_of(now_ms());
+            let day = identity::strength::day_of(s.clock.now_ms());
             if done_day == Some(day) {
                 continue;
             }
             done_day = Some(day);
-            identity::customers::retention_sweep(&s).await;
+            identity::customers::retention_sweep(&s.people).await;
             for t in s.store.tenants().await.unwrap_or_default() {
-                match identity::customers::rescore_all(&s, &t.id).await {
+                match identity::customers::rescore_all(&s.people, &t.id).await {
                     Ok(n) => tracing::info!(tenant = %t.id, customers = n, "daily strength pass"),
                     Err(e) => tracing::error!(tenant = %t.id, error = %e, "daily strength pass failed"),
                 }
@@ -254,7 +359,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }));
 
     // Escalations: due pages, next contacts, and what a stopped instance left behind.
-    tasks.push(tokio::spawn(escalation::run(state.clone())));
+    tasks.push(tokio::spawn(escalation::run(state.escalation.clone())));
 
     // Session sweeper.
     let s = state.clone();
@@ -262,7 +367,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
-            s.sessions.sweep();
+            s.ingest.sessions.sweep();
         }
     }));
 
@@ -290,61 +395,3 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
 /// How often the daily pass checks whether a new UTC day began, seconds.
 const DAILY_PASS_CHECK_SECS: u64 = 600;
-
-/// Number of write attempts per event before it counts as a persistence failure.
-const PERSIST_ATTEMPTS: u32 = 3;
-
-async fn persist(app: &AppState, payload: &[u8]) {
-    let ev: Event = match serde_json::from_slice(payload) {
-        Ok(e) => e,
-        Err(e) => return tracing::error!(error = %e, "unreadable event on the bus"),
-    };
-    // An event about a person erased after it happened is not written (it was in flight).
-    if let Some(sub) = ev.person() {
-        match app.store.erased_at(ev.tenant(), &identity::customers::person_ref(app, ev.tenant(), sub)).await {
-            Ok(Some(erased)) if erased >= ev.at_ms() => {
-                return tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(tenant = %ev.tenant(), error = %e, "erasure check failed; writing the event"),
-        }
-    }
-    let mut delay = std::time::Duration::from_millis(50);
-    for attempt in 1..=PERSIST_ATTEMPTS {
-        let r = match &ev {
-            Event::Session(s) => app.store.upsert_session(s).await,
-            Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
-            Event::Intervention(i) => app.store.insert_intervention(i).await,
-            Event::Alert(a) => app.store.insert_alert(a).await,
-            Event::Customer(c) => app.store.customer_seen(c).await,
-            Event::Context(c) => app.store.add_context(c).await,
-            Event::Erosion(_) => Ok(()),
-            Event::Decision(d) => app.store.insert_decision(d).await,
-            Event::Card(c) => app.store.insert_card(c).await,
-        };
-        match r {
-            Ok(()) => {
-                // What the person's strength reads changed: recompute it.
-                let rescore = match &ev {
-                    Event::Detection(_) | Event::Customer(_) | Event::Context(_) => ev.person(),
-                    _ => None,
-                };
-                if let Some(sub) = rescore {
-                    if let Err(e) = identity::customers::rescore(app, ev.tenant(), sub).await {
-                        tracing::error!(tenant = %ev.tenant(), error = %e, "strength recomputation failed");
-                    }
-                }
-                return;
-            }
-            Err(e) if attempt == PERSIST_ATTEMPTS => {
-                inc(&app.metrics.tenant(ev.tenant()).persist_failed);
-                tracing::error!(tenant = %ev.tenant(), kind = ev.kind(), error = %e, "event could not be stored");
-            }
-            Err(e) => {
-                tracing::warn!(tenant = %ev.tenant(), attempt, error = %e, "store write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-        }
-    }
-}

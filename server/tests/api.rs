@@ -47,7 +47,7 @@ async fn one_tenant_never_sees_anothers_data_and_links_are_bound_to_their_tenant
     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
     let ta = a["tenant_id"].as_str().unwrap();
     let tb = b["tenant_id"].as_str().unwrap();
-    let sig = sentientiq_server::api::auth::sign_link(&cfg_secret, ta, "00000000000000aa", exp);
+    let sig = sentientiq_server::identity::tokens::sign_link(&cfg_secret, ta, "00000000000000aa", exp);
     let get = |q: String| {
         let http = s.http.clone();
         let url = format!("{}{q}", s.url);

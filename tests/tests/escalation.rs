@@ -187,9 +187,11 @@ async fn the_chain_is_paged_in_turn_by_value_until_someone_acknowledges() {
     assert_eq!(chain["contacts"][0]["address"], CEO_PHONE, "addresses are opened for the chain's owners");
 
     // A $100k account: the CEO is texted first, at once.
-    assert!(sentientiq_server::escalation::open(&server.state, &detection(&t.id, "00000000000000a1", 10_000_000)).await.unwrap());
+    assert!(sentientiq_server::escalation::open(&server.state.escalation, &detection(&t.id, "00000000000000a1", 10_000_000))
+        .await
+        .unwrap());
     assert!(
-        !sentientiq_server::escalation::open(&server.state, &detection(&t.id, "00000000000000a1", 10_000_000)).await.unwrap(),
+        !sentientiq_server::escalation::open(&server.state.escalation, &detection(&t.id, "00000000000000a1", 10_000_000)).await.unwrap(),
         "the same detection escalates once"
     );
     let sms = p.twilio.wait_for_messages(1, PATIENCE).await;
@@ -241,7 +243,7 @@ async fn the_chain_is_paged_in_turn_by_value_until_someone_acknowledges() {
     // A $20k account: below the CEO's threshold, so the chain starts with the VP; nobody
     // acknowledges, the account manager is paged, then the escalation is exhausted.
     let id = "es_00000000000000b2_7";
-    assert!(sentientiq_server::escalation::open(&server.state, &detection(&t.id, "00000000000000b2", 2_000_000)).await.unwrap());
+    assert!(sentientiq_server::escalation::open(&server.state.escalation, &detection(&t.id, "00000000000000b2", 2_000_000)).await.unwrap());
     let events = eventually(PATIENCE, POLL, || async { Some(p.pagerduty.events()).filter(|e| !e.is_empty()) }).await.expect("paged");
     assert_eq!(p.slack.messages().len(), 2, "the VP was paged first");
     assert_eq!(p.twilio.messages().len(), 1, "the CEO is not paged below their threshold");
@@ -272,7 +274,9 @@ async fn a_failing_channel_falls_back_to_the_contacts_next_one() {
 
     // Twilio is down: every attempt answers 500.
     p.twilio.fail_next(1_000, Failure::Status(500));
-    assert!(sentientiq_server::escalation::open(&server.state, &detection(&t.id, "00000000000000c3", 10_000_000)).await.unwrap());
+    assert!(sentientiq_server::escalation::open(&server.state.escalation, &detection(&t.id, "00000000000000c3", 10_000_000))
+        .await
+        .unwrap());
     let slack = eventually(PATIENCE, POLL, || async { p.slack.messages().first().cloned() }).await;
     assert!(slack.is_some(), "the Slack fallback was never used");
     assert!(p.twilio.messages().is_empty());
@@ -316,7 +320,7 @@ async fn an_escalation_left_mid_page_by_a_stopped_server_is_paged_by_the_next() 
     let state = first.state.clone();
     let tenant = t.id.clone();
     let paging = tokio::spawn(async move {
-        sentientiq_server::escalation::open(&state, &detection(&tenant, "00000000000000d4", 10_000_000)).await.unwrap();
+        sentientiq_server::escalation::open(&state.escalation, &detection(&tenant, "00000000000000d4", 10_000_000)).await.unwrap();
     });
     eventually(PATIENCE, POLL, || async { (p.slack.faults().requests() >= 1).then_some(()) }).await.expect("the page started");
     paging.abort();
@@ -351,8 +355,8 @@ async fn two_servers_on_one_database_page_every_step_exactly_once() {
         let d = detection(&t.id, &format!("{:016x}", 0xe0 + i), 10_000_000);
         let (sa, sb) = (a.state.clone(), b.state.clone());
         let (da, db) = (d.clone(), d);
-        opened.push(tokio::spawn(async move { sentientiq_server::escalation::open(&sa, &da).await.unwrap() }));
-        opened.push(tokio::spawn(async move { sentientiq_server::escalation::open(&sb, &db).await.unwrap() }));
+        opened.push(tokio::spawn(async move { sentientiq_server::escalation::open(&sa.escalation, &da).await.unwrap() }));
+        opened.push(tokio::spawn(async move { sentientiq_server::escalation::open(&sb.escalation, &db).await.unwrap() }));
     }
     let mut firsts = 0;
     for o in opened {

@@ -11,11 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
-use crate::api::auth;
 use crate::api::error::ApiError;
 use crate::identity::customers::aad;
 use crate::identity::jwt::TokenPolicy;
 use crate::identity::keyring::{self, normalize_email};
+use crate::identity::tokens;
 use crate::state::AppState;
 use crate::store::{ApiKey, KeyKind, TimeCursor, User};
 
@@ -61,7 +61,7 @@ pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Jso
     let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
     let user = user.filter(|_| ok).ok_or_else(refused)?;
     let exp = crate::clock::now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
-    let token = auth::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
+    let token = tokens::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
     Ok(Json(json!({"token": token, "expires_at": exp, "user_id": user.id, "role": user.role})))
 }
 
@@ -180,13 +180,13 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
     let t = &actor.tenant.id;
     let (key, lookup, hint) = match b.kind {
         KeyKind::Publishable => {
-            let k = auth::new_key("pk_");
+            let k = tokens::new_key("pk_");
             let hint = k[k.len() - 4..].to_string();
             (k.clone(), k, hint)
         }
         KeyKind::Secret => {
-            let k = auth::new_key("sk_");
-            let h = auth::hash_key(&k);
+            let k = tokens::new_key("sk_");
+            let h = tokens::hash_key(&k);
             (k, h, String::new())
         }
     };
@@ -200,7 +200,7 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
         revoked_ms: None,
     };
     app.store.add_api_key(&k).await?;
-    app.identity_changed(t).await?;
+    app.people.identity_changed(t).await?;
     actor.audit(&app, "key.create", &format!("key:{}", k.id), json!({"kind": k.kind})).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": k.id, "kind": k.kind, "key": key}))).into_response())
 }
@@ -213,7 +213,7 @@ pub async fn revoke_key(State(app): State<AppState>, actor: Actor, Path(id): Pat
     if !app.store.revoke_api_key(t, &id, crate::clock::now_ms()).await? {
         return Err(ApiError::not_found("key"));
     }
-    app.identity_changed(t).await?;
+    app.people.identity_changed(t).await?;
     actor.audit(&app, "key.revoke", &format!("key:{id}"), json!({})).await?;
     Ok(Json(json!({"id": id, "revoked": true})))
 }
@@ -252,7 +252,7 @@ pub async fn set_token_policy(
     }
     let stored = serde_json::to_string(&p).map_err(ApiError::internal)?;
     app.store.set_token_policy(&t.id, &stored).await?;
-    app.identity_changed(&t.id).await?;
+    app.people.identity_changed(&t.id).await?;
     actor.audit(&app, "identity.policy", "identity-settings", policy_json(&p)).await?;
     Ok(Json(policy_json(&p)))
 }
@@ -280,7 +280,7 @@ pub async fn set_retention(State(app): State<AppState>, actor: Actor, body: Body
     }
     let t = &actor.tenant.id;
     app.store.set_retention(t, b.days).await?;
-    app.identity_changed(t).await?;
+    app.people.identity_changed(t).await?;
     actor.audit(&app, "retention.set", "retention", json!({"from": actor.tenant.retention_days, "to": b.days})).await?;
     Ok(Json(json!({"days": b.days})))
 }

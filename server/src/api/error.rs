@@ -74,8 +74,29 @@ impl From<crate::bus::BusError> for ApiError {
     }
 }
 
+impl From<crate::identity::IdentityError> for ApiError {
+    /// A bus failure is a dependency that is down (503, worth retrying); the rest is ours (500).
+    fn from(e: crate::identity::IdentityError) -> Self {
+        match e {
+            crate::identity::IdentityError::Bus(e) => ApiError::from(e),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    /// A body past the route's limit (`DefaultBodyLimit`) is a 413 `payload_too_large`: the
+    /// client must send less, not mend its JSON. Any other rejection is a 400.
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection};
+        if matches!(e, JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)))) {
+            return ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: e.body_text(),
+                details: serde_json::Value::Null,
+            };
+        }
         ApiError::bad_request(e.body_text(), serde_json::Value::Null)
     }
 }

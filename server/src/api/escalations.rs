@@ -123,9 +123,9 @@ pub async fn list_contacts(State(app): State<AppState>, actor: Actor) -> Result<
     let t = &actor.tenant.id;
     let mut contacts = app.store.contacts(t).await?;
     for c in &mut contacts {
-        c.address = crate::identity::customers::open_address(&app, t, &c.id, &c.address);
+        c.address = crate::identity::customers::open_address(&app.keyring, t, &c.id, &c.address);
         for f in &mut c.fallbacks {
-            f.address = escalation::open_fallback(&app, t, f);
+            f.address = escalation::open_fallback(&app.keyring, t, f);
         }
     }
     Ok(Json(json!({"contacts": contacts})))
@@ -188,7 +188,7 @@ pub async fn ack_escalation(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Member)?;
-    let acked = escalation::acknowledge(&app, &actor.tenant.id, &id, &actor.id).await?;
+    let acked = escalation::acknowledge(&app.escalation, &actor.tenant.id, &id, &actor.id).await?;
     if matches!(acked, Acked::Now(_)) {
         actor.audit(&app, "escalation.ack", &format!("escalation:{id}"), json!({})).await?;
     }
@@ -216,14 +216,21 @@ pub struct AckLink {
 pub async fn ack_link(State(app): State<AppState>, body: Body<AckLink>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     let now = (crate::clock::now_ms() / 1000) as u64;
-    if !crate::api::auth::verify_ack(&app.config.link_secret, &b.t, &b.e, &b.c, b.exp, &b.ack, now) {
+    if !crate::identity::tokens::verify_ack(&app.config.link_secret, &b.t, &b.e, &b.c, b.exp, &b.ack, now) {
         return Err(ApiError::forbidden("this acknowledgement link is not valid or has expired"));
     }
     let who = format!("contact:{}", b.c);
-    let acked = escalation::acknowledge(&app, &b.t, &b.e, &who).await?;
+    let acked = escalation::acknowledge(&app.escalation, &b.t, &b.e, &who).await?;
     if matches!(acked, Acked::Now(_)) {
-        crate::identity::customers::audit(&app, &b.t, &who, "escalation.ack", &format!("escalation:{}", b.e), json!({"via": "link"}))
-            .await?;
+        crate::identity::customers::audit(
+            &app.people,
+            &b.t,
+            &who,
+            "escalation.ack",
+            &format!("escalation:{}", b.e),
+            json!({"via": "link"}),
+        )
+        .await?;
     }
     // The contact sees only the state and who acknowledged, not the customer's details.
     let Json(v) = acked_json(acked)?;

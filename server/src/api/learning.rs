@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
 use crate::api::error::ApiError;
 use crate::interventions::bandit::{self, MAX_VARIANT_TEXT_BYTES};
+use crate::interventions::outcomes;
 use crate::state::AppState;
 use crate::store::{OutcomeFor, TimeCursor, VariantRecord};
 
@@ -150,7 +151,7 @@ pub async fn set_policy(State(app): State<AppState>, actor: Actor, body: Body<Po
     }
     let t = &actor.tenant.id;
     app.store.set_intervention_policy(t, b.holdout_share, window).await?;
-    app.identity_changed(t).await?;
+    app.people.identity_changed(t).await?;
     let after = json!({"holdout_share": b.holdout_share, "outcome_window_ms": window});
     actor.audit(&app, "interventions.policy", "intervention-policy", after.clone()).await?;
     Ok(Json(after))
@@ -179,7 +180,6 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let event = text_field("event", &b.event)?;
-    let converted = b.converted.unwrap_or_else(|| converted_by_default(event));
     let who = match (b.session.as_deref(), b.sub.as_deref()) {
         (Some(s), _) => OutcomeFor::Session(text_field("session", s)?),
         (None, Some(u)) => OutcomeFor::Person(text_field("sub", u)?),
@@ -187,9 +187,9 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
             return Err(ApiError::bad_request("give the session or the sub the outcome belongs to", json!({"field": "session"})))
         }
     };
-    let now = crate::clock::now_ms();
-    let t = &actor.tenant;
-    match app.store.record_outcome(&t.id, who, now - t.outcome_window_ms, event, converted, now).await? {
+    let recorded = outcomes::record(app.store.as_ref(), &actor.tenant, who, event, b.converted, app.clock.now_ms()).await?;
+    let converted = recorded.converted;
+    match recorded.decision {
         Some(decision) => {
             app.learning.reload(app.store.as_ref()).await?;
             Ok((StatusCode::CREATED, Json(json!({"decision": decision, "event": event, "converted": converted}))).into_response())
@@ -199,12 +199,6 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
         )
         .into_response()),
     }
-}
-
-/// Whether an outcome without an explicit `converted` counts as a conversion: every event but
-/// `cancel` and `churn`.
-pub fn converted_by_default(event: &str) -> bool {
-    !matches!(event, "cancel" | "churn")
 }
 
 /// `GET /v1/uplift`: per emotion, the conversion of treated decisions against the holdout,

@@ -4,7 +4,7 @@
 //! [`access`].
 
 pub mod access;
-pub mod auth;
+
 pub mod error;
 pub mod escalations;
 pub mod learning;
@@ -26,14 +26,19 @@ use serde_json::json;
 
 use crate::api::error::ApiError;
 use crate::confirm::thresholds::Thresholds;
+use crate::identity::tokens;
 use crate::records::events::Event;
 use crate::state::AppState;
 use crate::store::Tenant;
 
-/// Longest id, name or address accepted in a request, in bytes.
-pub const MAX_FIELD_BYTES: usize = 256;
+pub use crate::records::MAX_FIELD_BYTES;
 /// Most rows a list endpoint returns.
 pub const MAX_LIST: i64 = 500;
+/// Largest JSON request body, bytes (64 KiB). The largest legitimate ones are a contact with
+/// its four fallbacks, an identity-settings document with a JWKS URL, or a variant with its
+/// 1000-byte text: a few KiB, even with every character escaped. Past this the body is refused
+/// with 413 `payload_too_large` as it arrives, before it is read whole.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 /// Days of session data a new tenant keeps.
 pub const DEFAULT_RETENTION_DAYS: i64 = 365;
 
@@ -97,7 +102,7 @@ impl Actor {
 
     /// Appends to the tenant's audit log (a failure fails the request: an unaudited change is not made).
     pub async fn audit(&self, app: &AppState, action: &str, target: &str, details: serde_json::Value) -> Result<(), ApiError> {
-        crate::identity::customers::audit(app, &self.tenant.id, &self.id, action, target, details).await
+        crate::identity::customers::audit(&app.people, &self.tenant.id, &self.id, action, target, details).await.map_err(ApiError::from)
     }
 }
 
@@ -108,7 +113,7 @@ impl FromRequestParts<AppState> for Actor {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key or dashboard session"))?;
         if token.starts_with("ds_") {
             let now = crate::clock::now_ms() as u64 / 1000;
-            let (tenant_id, user_id) = auth::verify_dashboard_session(&app.config.link_secret, token, now)
+            let (tenant_id, user_id) = tokens::verify_dashboard_session(&app.config.link_secret, token, now)
                 .ok_or_else(|| ApiError::unauthorized("dashboard session invalid or expired: sign in again"))?;
             let tenant = app.identity.tenant(&tenant_id).ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
             // The role is read at every request, so a changed role applies at once.
@@ -143,7 +148,7 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::forbidden("the admin API is disabled: set SIQ_ADMIN_TOKEN"));
         };
         match bearer(parts) {
-            Some(t) if auth::secrets_equal(t, expected) => Ok(Admin),
+            Some(t) if tokens::secrets_equal(t, expected) => Ok(Admin),
             _ => Err(ApiError::unauthorized("bad admin token")),
         }
     }
@@ -181,14 +186,14 @@ pub async fn create_tenant(
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
     let name = field("name", &body.name)?;
-    let secret_key = auth::new_key("sk_");
+    let secret_key = tokens::new_key("sk_");
     let t = Tenant {
         id: format!("t_{}", hex::encode(crate::records::random_u32().to_be_bytes()))
             + &hex::encode(crate::records::random_u32().to_be_bytes()),
         name: name.to_string(),
-        site_key: auth::new_key("pk_"),
-        secret_key_hash: auth::hash_key(&secret_key),
-        jwt_secret: auth::new_key("jwt_"),
+        site_key: tokens::new_key("pk_"),
+        secret_key_hash: tokens::hash_key(&secret_key),
+        jwt_secret: tokens::new_key("jwt_"),
         created_ms: crate::clock::now_ms(),
         thresholds: "{}".into(),
         token_policy: String::new(),
@@ -202,13 +207,20 @@ pub async fn create_tenant(
             .map_err(|e| ApiError::bad_request(e.to_string(), json!({"field": "owner.password"})))?;
     }
     app.store.create_tenant(&t).await?;
-    app.identity_changed(&t.id).await?;
+    app.people.identity_changed(&t.id).await?;
     let owner = match &body.owner {
         Some(o) => Some(access::add_user(&app, &t.id, &o.email, &o.password, Role::Owner).await?.id),
         None => None,
     };
-    crate::identity::customers::audit(&app, &t.id, "operator", "tenant.create", &format!("tenant:{}", t.id), json!({"owner": owner}))
-        .await?;
+    crate::identity::customers::audit(
+        &app.people,
+        &t.id,
+        "operator",
+        "tenant.create",
+        &format!("tenant:{}", t.id),
+        json!({"owner": owner}),
+    )
+    .await?;
     tracing::info!(tenant = %t.id, "tenant created");
     let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": t.jwt_secret, "owner_id": owner});
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -233,7 +245,7 @@ pub async fn upsert_account(
     let t = &actor.tenant;
     let (account, name) = (field("account", &b.account)?, field("name", &b.name)?);
     app.store.upsert_account(&t.id, account, name).await?;
-    app.account_changed(&t.id, account).await?;
+    app.people.account_changed(&t.id, account).await?;
     Ok((StatusCode::CREATED, Json(json!({"account": account, "name": name}))).into_response())
 }
 
@@ -260,7 +272,7 @@ pub async fn add_transaction(
     let t = &actor.tenant;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::clock::now_ms)).await?;
-    app.account_changed(&t.id, account).await?;
+    app.people.account_changed(&t.id, account).await?;
     // `account_changed` just put the account's values from the store in the cache: read them there.
     let value = app.identity.account(&t.id, account).map_or(0, |a| a.value_cents);
     let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
@@ -289,7 +301,7 @@ pub async fn set_thresholds(
     set.validate().map_err(|e| ApiError::bad_request(format!("{} must be {}", e.field, e.expected), json!({"field": e.field})))?;
     let stored = serde_json::to_string(&set).map_err(ApiError::internal)?;
     app.store.set_thresholds(&t.id, &stored).await?;
-    app.identity_changed(&t.id).await?;
+    app.people.identity_changed(&t.id).await?;
     actor.audit(&app, "thresholds.set", "thresholds", serde_json::to_value(&set).unwrap_or_default()).await?;
     tracing::info!(tenant = %t.id, thresholds = %stored, "detector thresholds changed");
     Ok(Json(json!({"effective": set.effective(), "set": set})).into_response())
@@ -385,7 +397,7 @@ pub struct LinkQuery {
 
 fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiError> {
     let now = crate::clock::now_ms() as u64 / 1000;
-    if auth::verify_link(&app.config.link_secret, &q.t, session, q.exp, &q.sig, now) {
+    if tokens::verify_link(&app.config.link_secret, &q.t, session, q.exp, &q.sig, now) {
         Ok(())
     } else {
         Err(ApiError::forbidden("this session link is invalid or has expired"))
@@ -400,8 +412,15 @@ pub async fn session_page(
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, ApiError> {
     check_link(&app, &session, &q)?;
-    crate::identity::customers::audit(&app, &q.t, "link", "session.view", &format!("session:{session}"), json!({"link_expires": q.exp}))
-        .await?;
+    crate::identity::customers::audit(
+        &app.people,
+        &q.t,
+        "link",
+        "session.view",
+        &format!("session:{session}"),
+        json!({"link_expires": q.exp}),
+    )
+    .await?;
     tracing::info!(tenant = %q.t, session = %session, "session view opened");
     let page = tokio::fs::read_to_string(app.config.www_dir.join("session.html")).await.map_err(ApiError::internal)?;
     Ok(Html(page).into_response())

@@ -171,7 +171,7 @@ pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body
     actor.require(Role::Member)?;
     let sub = text_field("sub", b.sub.as_deref().unwrap_or(""))?.to_string();
     let ttl = context_ttl(&b)?;
-    let c = customers::set_context(&app, &actor.tenant.id, &sub, &b.state, ttl).await?;
+    let c = customers::set_context(&app.people, &actor.tenant.id, &sub, &b.state, ttl).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -180,7 +180,7 @@ pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body
 async fn visitor(
     app: &AppState,
     headers: &HeaderMap,
-) -> Result<(std::sync::Arc<crate::store::Tenant>, crate::api::auth::VisitorClaims), ApiError> {
+) -> Result<(std::sync::Arc<crate::store::Tenant>, crate::identity::jwt::VisitorClaims), ApiError> {
     let key =
         headers.get("x-siq-site-key").and_then(|v| v.to_str().ok()).ok_or_else(|| ApiError::unauthorized("missing X-SIQ-Site-Key"))?;
     let tenant = app.identity.tenant_by_site_key(key).ok_or_else(|| ApiError::unauthorized("unknown site key"))?;
@@ -216,7 +216,7 @@ pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: B
     let (tenant, claims) = visitor(&app, &headers).await?;
     let Json(b) = body?;
     let ttl = context_ttl(&b)?;
-    let c = customers::set_context(&app, &tenant.id, &claims.sub, &b.state, ttl).await?;
+    let c = customers::set_context(&app.people, &tenant.id, &claims.sub, &b.state, ttl).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -277,7 +277,7 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
     accounts.sort_unstable();
     accounts.dedup();
     for a in &accounts {
-        app.account_changed(t, a).await?;
+        app.people.account_changed(t, a).await?;
     }
     tracing::info!(tenant = %t, rows = rows.len(), inserted, "transactions uploaded");
     Ok((
@@ -323,8 +323,8 @@ pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<Confi
 pub async fn export(State(app): State<AppState>, actor: Actor, Path(sub): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let t = &actor.tenant.id;
-    let data = customers::export(&app, t, &sub).await?.ok_or_else(|| ApiError::not_found("customer"))?;
-    actor.audit(&app, "person.export", &customers::person_ref(&app, t, &sub), json!({})).await?;
+    let data = customers::export(&app.people, t, &sub).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    actor.audit(&app, "person.export", &customers::person_ref(&app.people, t, &sub), json!({})).await?;
     Ok(Json(data))
 }
 
@@ -337,8 +337,8 @@ pub async fn erase(State(app): State<AppState>, actor: Actor, Path(sub): Path<St
     if app.store.customer(t, &sub).await?.is_none() && app.store.sessions_of(t, &sub).await?.is_empty() {
         return Err(ApiError::not_found("customer"));
     }
-    let removed = customers::erase(&app, t, &sub).await?;
+    let removed = customers::erase(&app.people, t, &sub).await?;
     let removed: serde_json::Map<String, serde_json::Value> = removed.into_iter().map(|(k, n)| (k.to_string(), n.into())).collect();
-    actor.audit(&app, "person.erase", &customers::person_ref(&app, t, &sub), json!({"removed": removed})).await?;
+    actor.audit(&app, "person.erase", &customers::person_ref(&app.people, t, &sub), json!({"removed": removed})).await?;
     Ok(Json(json!({"erased": true, "removed": removed})))
 }

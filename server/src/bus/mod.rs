@@ -22,6 +22,11 @@
 //! [`Bus::kv_watch`] first, then [`Bus::kv_snapshot`], and applies a change only when its
 //! revision is above the one it holds for that key; nothing written in between is lost.
 
+pub mod persister;
+pub mod publisher;
+
+pub use publisher::{Publisher, Subjects};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 

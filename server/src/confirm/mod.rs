@@ -6,8 +6,10 @@ pub mod thresholds;
 
 use shared_physics::detect::{detect_rage, Detection, Params};
 use shared_physics::emotions::{self, SectionClasses};
-use shared_physics::wire::DetectionFrame;
+use shared_physics::wire::{DetectionFrame, MAX_FRAME_BYTES};
 use shared_physics::Emotion;
+
+use crate::records::{Account, DetectionRecord};
 
 /// The server's verdict on a client detection.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +32,83 @@ pub fn confirm(frame: &DetectionFrame, params: &Params, classes: &SectionClasses
         Some(_) => Verdict::Overturned("the evidence ends at another time than claimed"),
         None => Verdict::Overturned("the evidence does not show this emotion"),
     }
+}
+
+/// Who a detection is about, as far as the session knows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Who<'a> {
+    /// The verified visitor's id.
+    pub sub: Option<&'a str>,
+    /// Their name, if their token carried one.
+    pub name: Option<&'a str>,
+    /// Their account and its value now.
+    pub account: Option<&'a Account>,
+}
+
+/// Where a detection happened.
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The session, 16 hex digits.
+    pub session: &'a str,
+    /// The frame's sequence number.
+    pub seq: u32,
+    /// The section's name (empty when the page named none).
+    pub section: &'a str,
+}
+
+/// The record of a confirmed detection: the server's numbers and features (with the
+/// informational arm-dynamics estimate and curvature over the evidence), the evidence itself,
+/// and who it is about.
+pub fn record(at: Place<'_>, d: &Detection, frame: &DetectionFrame, who: Who<'_>, now_ms: i64) -> DetectionRecord {
+    let mut features = serde_json::json!({
+        "clicks": d.features.clicks,
+        "mean_ici_ms": round2(d.features.mean_ici_ms),
+        "dispersion_px": round2(d.features.dispersion_px),
+        "peak_speed": round2(d.features.peak_speed),
+        "peak_jerk": round2(d.features.peak_jerk),
+        "entropy": round2(d.features.entropy),
+        "dead_clicks": d.features.dead_clicks,
+        "reversals": d.features.reversals,
+        "efficiency": round2(d.features.efficiency),
+        "dwell_ms": d.features.dwell_ms,
+        "score": round2(d.features.score),
+    });
+    // Informational: the arm-dynamics estimate of the reach to the evidence's first click,
+    // and the curvature of the pointer's path over the evidence.
+    if let Some(a) = shared_physics::features::reach_before_first_click(&frame.evidence) {
+        features["damping"] = round2(a.damping).into();
+        features["natural_freq"] = round2(a.natural_freq).into();
+    }
+    let moves = frame.evidence.iter().filter(|s| s.kind == shared_physics::Kind::Move);
+    let curvature = shared_physics::features::curvature(moves.map(|s| (s.x as f32, s.y as f32)));
+    // 1/px: four decimals keep radii up to 10,000 px apart.
+    features["curvature"] = (((curvature as f64) * 1e4).round() / 1e4).into();
+    let mut evidence = vec![0u8; MAX_FRAME_BYTES];
+    let evidence = postcard::to_slice(&frame.evidence, &mut evidence).map(|e| e.to_vec()).unwrap_or_default();
+    DetectionRecord {
+        tenant_id: at.tenant.to_string(),
+        session: at.session.to_string(),
+        seq: at.seq as i64,
+        emotion: d.emotion.name().to_string(),
+        confidence: (d.confidence_pct() as f64) / 100.0,
+        client_confidence: frame.confidence_pct as f64 / 100.0,
+        section: at.section.to_string(),
+        user: who.sub.map(str::to_string),
+        user_name: who.name.map(str::to_string),
+        account: who.account.map(|a| a.account.clone()),
+        account_name: who.account.map(|a| a.name.clone()),
+        value_cents: who.account.map_or(0, |a| a.value_cents),
+        features,
+        evidence,
+        t_ms: d.t_ms as i64,
+        created_ms: now_ms,
+    }
+}
+
+fn round2(v: f32) -> f64 {
+    ((v as f64) * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

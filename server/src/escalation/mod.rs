@@ -10,36 +10,75 @@
 //! * **The chain**: the tenant's contacts in order, those whose `min_value_cents` the account
 //!   reaches. Each page tries the contact's channels in order ([`crate::escalation::channels`]: retries with
 //!   back-off on temporary failures, a circuit breaker per channel); when every channel of a
-//!   contact fails the next contact is paged at once, otherwise after [`crate::config::Config::ack_timeout_ms`]
+//!   contact fails the next contact is paged at once, otherwise after [`Settings::ack_timeout_ms`]
 //!   (default 60 s) without an acknowledgement. After the last contact's window the escalation is
 //!   `exhausted` (counted and shown on the dashboard).
 //! * **Acknowledgement**: every alert carries a signed, expiring one-click link to the live session
-//!   view; opening it acknowledges for that contact ([`crate::api::auth::sign_ack`]) and nobody else is
+//!   view; opening it acknowledges for that contact ([`crate::identity::tokens::sign_ack`]) and nobody else is
 //!   paged.
 //! * **One instance at a time, and restarts**: an instance pages only the escalations it has
-//!   claimed in the store (a conditional update with a lease, [`crate::store::Store::claim_escalation`]).
+//!   claimed in the store (a conditional update with a lease, [`crate::store::EscalationStore::claim_escalation`]).
 //!   A claim that lapses (the instance died mid-page) is taken over by any instance, including the
 //!   same one after a restart, which sends that page again: delivery is at-least-once, and the
 //!   alert id is the providers' de-duplication key where they have one.
 
 pub mod channels;
+pub mod text;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::auth;
-use crate::clock::now_ms;
+use crate::bus::Publisher;
+use crate::clock::SharedClock;
 use crate::escalation::channels::{Alert, ChannelKind, Channels, Outcome, RetryPolicy, SendError, Severity};
+use crate::identity::keyring::Keyring;
 use crate::records::events::Event;
-use crate::state::AppState;
+use crate::store::EscalationStore;
 use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord};
-use crate::telemetry::inc;
+use crate::telemetry::{inc, Metrics};
+pub use text::{alert_text, dollars, link, summary};
 
 /// How often every instance looks for due escalations (new ones are paged at once; this finds
 /// the next contact's turn, and escalations another instance left behind).
 pub const POLL: Duration = Duration::from_millis(500);
 /// Escalations claimed per look.
 const BATCH: i64 = 50;
+
+/// What the escalation subsystem is told at start-up.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base URL of the one-click links.
+    pub public_url: String,
+    /// Key of the links' and acknowledgements' signatures.
+    pub link_secret: Vec<u8>,
+    /// How long a link holds, seconds.
+    pub link_ttl_secs: u64,
+    /// Accounts worth at least this many cents are paged as critical.
+    pub critical_value_cents: i64,
+    /// How long a paged contact has to acknowledge before the next is paged, ms.
+    pub ack_timeout_ms: u64,
+    /// How long a claim on an escalation holds, ms (a stopped instance's are taken over after it).
+    pub escalation_lease_ms: u64,
+}
+
+/// The escalation subsystem with its ports; cheap to clone.
+#[derive(Clone)]
+pub struct Escalation {
+    /// Escalations and contacts.
+    pub store: Arc<dyn EscalationStore>,
+    /// Opens sealed contact addresses.
+    pub keyring: Arc<Keyring>,
+    /// Alerts as durable events.
+    pub events: Publisher,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Channels, this instance's name in claims, the loop's bell.
+    pub engine: Arc<Engine>,
+    /// Links, bars and timeouts.
+    pub settings: Arc<Settings>,
+    /// Time.
+    pub clock: SharedClock,
+}
 
 /// The escalation engine of one instance: its channels, its name in claims, and a bell that
 /// wakes its loop.
@@ -50,7 +89,7 @@ pub struct Engine {
     pub instance: String,
     /// Retries of one channel.
     pub policy: RetryPolicy,
-    wake: tokio::sync::Notify,
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -68,8 +107,8 @@ impl Engine {
 /// Opens an escalation for a detection that met the paging bar: persisted first, then paged by
 /// whichever instance claims it (this one, at once, unless another was quicker). Returns false
 /// when the detection had been escalated already.
-pub async fn open(app: &AppState, d: &DetectionRecord) -> Result<bool, crate::store::StoreError> {
-    let now = now_ms();
+pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::store::StoreError> {
+    let now = app.clock.now_ms();
     let e = EscalationRecord {
         id: format!("es_{}_{}", d.session, d.seq),
         tenant_id: d.tenant_id.clone(),
@@ -103,9 +142,9 @@ pub async fn open(app: &AppState, d: &DetectionRecord) -> Result<bool, crate::st
 }
 
 /// The engine's loop: pages every due escalation, then sleeps until [`POLL`] passes or it is woken.
-pub async fn run(app: AppState) {
+pub async fn run(app: Escalation) {
     loop {
-        match app.store.due_escalations(now_ms(), BATCH).await {
+        match app.store.due_escalations(app.clock.now_ms(), BATCH).await {
             Ok(ids) => {
                 for id in ids {
                     let app = app.clone();
@@ -114,15 +153,15 @@ pub async fn run(app: AppState) {
             }
             Err(e) => tracing::error!(error = %e, "due escalations could not be read"),
         }
-        let _ = tokio::time::timeout(POLL, app.escalation.wake.notified()).await;
+        let _ = tokio::time::timeout(POLL, app.engine.wake.notified()).await;
     }
 }
 
 /// Claims escalation `id` if it is due and nobody holds it, and takes its next step.
-async fn page_due(app: &AppState, id: &str) {
-    let now = now_ms();
-    let until = now + app.config.escalation_lease_ms as i64;
-    let e = match app.store.claim_escalation(id, &app.escalation.instance, now, until).await {
+async fn page_due(app: &Escalation, id: &str) {
+    let now = app.clock.now_ms();
+    let until = now + app.settings.escalation_lease_ms as i64;
+    let e = match app.store.claim_escalation(id, &app.engine.instance, now, until).await {
         Ok(Some(e)) => e,
         Ok(None) => return,
         Err(err) => return tracing::error!(escalation = id, error = %err, "escalation could not be claimed"),
@@ -144,16 +183,16 @@ async fn page_due(app: &AppState, id: &str) {
         return;
     };
     let delivered = page(app, &e, contact).await;
-    let next_at = if delivered { now_ms() + app.config.ack_timeout_ms as i64 } else { now_ms() };
+    let next_at = if delivered { app.clock.now_ms() + app.settings.ack_timeout_ms as i64 } else { app.clock.now_ms() };
     advance(app, &e, e.step + 1, next_at, "open").await;
     if !delivered {
         // Every channel of this contact failed: the next one is due now.
-        app.escalation.wake.notify_one();
+        app.engine.wake.notify_one();
     }
 }
 
-async fn advance(app: &AppState, e: &EscalationRecord, step: i64, next_at: i64, state: &str) {
-    match app.store.advance_escalation(&e.id, &app.escalation.instance, step, next_at, state, now_ms()).await {
+async fn advance(app: &Escalation, e: &EscalationRecord, step: i64, next_at: i64, state: &str) {
+    match app.store.advance_escalation(&e.id, &app.engine.instance, step, next_at, state, app.clock.now_ms()).await {
         Ok(true) => {}
         Ok(false) => tracing::info!(tenant = %e.tenant_id, escalation = %e.id, "escalation acknowledged or taken over meanwhile"),
         Err(err) => tracing::error!(tenant = %e.tenant_id, escalation = %e.id, error = %err, "escalation could not be moved on"),
@@ -169,18 +208,18 @@ pub fn chain(contacts: Vec<Contact>, value_cents: i64) -> Vec<Contact> {
 
 /// Pages one contact: each of its channels in order until one delivers. Records every channel
 /// tried as an alert with its attempts. True when one delivered.
-async fn page(app: &AppState, e: &EscalationRecord, contact: &Contact) -> bool {
+async fn page(app: &Escalation, e: &EscalationRecord, contact: &Contact) -> bool {
     let tenant = &e.tenant_id;
     let counters = app.metrics.tenant(tenant);
-    let exp = (now_ms() / 1000) as u64 + app.config.link_ttl_secs;
-    let link = link(app, e, &contact.id, exp);
+    let exp = (app.clock.now_ms() / 1000) as u64 + app.settings.link_ttl_secs;
+    let link = link(&app.settings, e, &contact.id, exp);
     let alert = Alert {
         id: format!("al_{}_{}", e.id, e.step),
         tenant: tenant.clone(),
         summary: summary(e),
         text: alert_text(&e.person_name, &e.account_name, e.value_cents, &e.emotion, &e.section, e.confidence),
         link: link.clone(),
-        severity: if e.value_cents >= app.config.critical_value_cents { Severity::Critical } else { Severity::Error },
+        severity: if e.value_cents >= app.settings.critical_value_cents { Severity::Critical } else { Severity::Error },
         value_cents: e.value_cents,
         at_ms: e.detected_ms,
     };
@@ -188,7 +227,7 @@ async fn page(app: &AppState, e: &EscalationRecord, contact: &Contact) -> bool {
     for (i, ep) in std::iter::once(&first).chain(contact.fallbacks.iter()).enumerate() {
         let address = open_endpoint(app, tenant, ep, i == 0);
         let outcome = match ChannelKind::parse(&ep.channel) {
-            Some(kind) => app.escalation.channels.deliver(kind, &address, &alert, &app.escalation.policy).await,
+            Some(kind) => app.engine.channels.deliver(kind, &address, &alert, &app.engine.policy).await,
             None => Outcome { result: Err(SendError::InvalidAddress(format!("unknown channel {:?}", ep.channel))), attempts: Vec::new() },
         };
         let ok = outcome.result.is_ok();
@@ -200,7 +239,7 @@ async fn page(app: &AppState, e: &EscalationRecord, contact: &Contact) -> bool {
             let error = outcome.result.as_ref().err().map(ToString::to_string).unwrap_or_default();
             tracing::error!(tenant = %tenant, escalation = %e.id, contact = %contact.id, channel = %ep.channel, error, "alert not delivered");
         }
-        app.publish_event(Event::Alert(AlertRecord {
+        app.events.event(Event::Alert(AlertRecord {
             id: format!("{}_{i}", alert.id),
             tenant_id: tenant.clone(),
             session: e.session.clone(),
@@ -212,7 +251,7 @@ async fn page(app: &AppState, e: &EscalationRecord, contact: &Contact) -> bool {
             error: outcome.result.as_ref().err().map(ToString::to_string),
             attempts: outcome.attempts.len() as i64,
             link: link.clone(),
-            created_ms: now_ms(),
+            created_ms: app.clock.now_ms(),
             escalation_id: Some(e.id.clone()),
             attempt_log: serde_json::to_value(&outcome.attempts).unwrap_or_default(),
         }));
@@ -224,68 +263,23 @@ async fn page(app: &AppState, e: &EscalationRecord, contact: &Contact) -> bool {
 }
 
 /// An endpoint's address, opened (the first is the contact row's, the others fallback rows').
-fn open_endpoint(app: &AppState, tenant: &str, ep: &Endpoint, first: bool) -> String {
+fn open_endpoint(app: &Escalation, tenant: &str, ep: &Endpoint, first: bool) -> String {
     if first {
-        crate::identity::customers::open_address(app, tenant, &ep.id, &ep.address)
+        crate::identity::customers::open_address(&app.keyring, tenant, &ep.id, &ep.address)
     } else {
-        open_fallback(app, tenant, ep)
+        open_fallback(&app.keyring, tenant, ep)
     }
 }
 
 /// A fallback channel's address, opened.
-pub fn open_fallback(app: &AppState, tenant: &str, ep: &Endpoint) -> String {
+pub fn open_fallback(keyring: &Keyring, tenant: &str, ep: &Endpoint) -> String {
     if !crate::identity::keyring::is_sealed(&ep.address) {
         return ep.address.clone();
     }
-    app.keyring.open(&ep.address, &crate::identity::customers::aad(tenant, "contact_fallbacks", "address", &ep.id)).unwrap_or_else(|err| {
+    keyring.open(&ep.address, &crate::identity::customers::aad(tenant, "contact_fallbacks", "address", &ep.id)).unwrap_or_else(|err| {
         tracing::error!(tenant, endpoint = %ep.id, error = %err, "a contact address could not be opened");
         String::new()
     })
-}
-
-/// The one-click link of an alert to `contact`: the live session view, signed and expiring at
-/// `exp`, carrying the contact's acknowledgement.
-pub fn link(app: &AppState, e: &EscalationRecord, contact: &str, exp: u64) -> String {
-    let secret = &app.config.link_secret;
-    let sig = auth::sign_link(secret, &e.tenant_id, &e.session, exp);
-    let ack = auth::sign_ack(secret, &e.tenant_id, &e.id, contact, exp);
-    format!("{}/s/{}?t={}&exp={exp}&sig={sig}&e={}&c={contact}&ack={ack}", app.public_url, e.session, e.tenant_id, e.id)
-}
-
-/// The one line of an alert: who, how valuable, what, where.
-pub fn summary(e: &EscalationRecord) -> String {
-    format!("{} ({}, {}): {} on {}", e.person_name, e.account_name, dollars(e.value_cents), e.emotion, section_name(&e.section))
-}
-
-fn section_name(section: &str) -> String {
-    if section.is_empty() {
-        "the product".to_string()
-    } else {
-        format!("the {section} section")
-    }
-}
-
-/// The text of an alert (each channel places the link after it).
-pub fn alert_text(person: &str, account: &str, value_cents: i64, emotion: &str, section: &str, confidence: f64) -> String {
-    format!(
-        "SentientIQ: {person} ({account}, {} lifetime value) is showing {emotion} in {} ({:.0}% confidence). Live session:",
-        dollars(value_cents),
-        section_name(section),
-        confidence * 100.0
-    )
-}
-
-/// `$1,234,567` from cents (rounded down to the dollar).
-pub fn dollars(cents: i64) -> String {
-    let d = (cents / 100).to_string();
-    let mut out = String::new();
-    for (i, ch) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) && ch != '-' {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("${out}")
 }
 
 /// What [`acknowledge`] did.
@@ -301,8 +295,8 @@ pub enum Acked {
 
 /// Acknowledges escalation `id` of `tenant` for `who` (`contact:{id}` or `user:{id}`): nobody
 /// further down the chain is paged.
-pub async fn acknowledge(app: &AppState, tenant: &str, id: &str, who: &str) -> Result<Acked, crate::store::StoreError> {
-    match app.store.acknowledge_escalation(tenant, id, who, now_ms()).await? {
+pub async fn acknowledge(app: &Escalation, tenant: &str, id: &str, who: &str) -> Result<Acked, crate::store::StoreError> {
+    match app.store.acknowledge_escalation(tenant, id, who, app.clock.now_ms()).await? {
         None => Ok(Acked::Unknown),
         Some((true, e)) => {
             inc(&app.metrics.tenant(tenant).escalations_acked);

@@ -11,13 +11,12 @@ use std::io::Read;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::auth::VisitorClaims;
-use crate::api::error::ApiError;
+use crate::identity::jwt::VisitorClaims;
+use crate::identity::keyring::Keyring;
 use crate::identity::strength::{self, Negatives, Signals, Snapshot};
-use crate::identity::SharedContext;
+use crate::identity::{IdentityError, People, SharedContext};
 use crate::records::events::Event;
 use crate::records::ErosionRecord;
-use crate::state::AppState;
 use crate::store::{AuditEntry, ContextRecord, CustomerFacts, CustomerSeen, Removed, StoreError, TransactionRecord};
 
 /// The one-tap states a customer can share.
@@ -36,21 +35,21 @@ pub fn aad(tenant: &str, table: &str, column: &str, row: &str) -> String {
 
 /// A pseudonymous reference to a person for the audit log: the blind index of their id, which
 /// reveals nothing without the index key and stays behind, meaningless, after erasure.
-pub fn person_ref(app: &AppState, tenant: &str, sub: &str) -> String {
+pub fn person_ref(app: &People, tenant: &str, sub: &str) -> String {
     let idx = app.keyring.blind_index("person", &format!("{tenant}/{sub}"));
     format!("person:{}", &idx[..idx.len().min(24)])
 }
 
 /// Appends to a tenant's audit log.
 pub async fn audit(
-    app: &AppState,
+    app: &People,
     tenant: &str,
     actor: &str,
     action: &str,
     target: &str,
     details: serde_json::Value,
-) -> Result<(), ApiError> {
-    let at_ms = crate::clock::now_ms();
+) -> Result<(), IdentityError> {
+    let at_ms = app.now_ms();
     let e = AuditEntry {
         id: format!("au_{at_ms:013}_{:08x}", crate::records::random_u32()),
         tenant_id: tenant.to_string(),
@@ -67,7 +66,7 @@ pub async fn audit(
 
 /// What the persister records about an identified visitor: the email sealed, its blind index
 /// and the company domain (free-mail providers excluded).
-pub fn seen(app: &AppState, tenant: &str, claims: &VisitorClaims, seen_ms: i64) -> CustomerSeen {
+pub fn seen(app: &People, tenant: &str, claims: &VisitorClaims, seen_ms: i64) -> CustomerSeen {
     let email = claims.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     CustomerSeen {
         tenant_id: tenant.to_string(),
@@ -141,19 +140,19 @@ pub fn score(f: &CustomerFacts, history: &[Snapshot], value_scale_cents: i64, no
 
 /// Recomputes one customer's strength now, stores it with the day's snapshot and publishes an
 /// erosion if the score fell by more than the rule's points since the previous day.
-pub async fn rescore(app: &AppState, tenant: &str, sub: &str) -> Result<Option<Scored>, StoreError> {
-    let now = crate::clock::now_ms();
+pub async fn rescore(app: &People, tenant: &str, sub: &str) -> Result<Option<Scored>, StoreError> {
+    let now = app.now_ms();
     let Some(facts) = app.store.customer_facts(tenant, Some(sub), now).await?.pop() else { return Ok(None) };
     let history: Vec<Snapshot> =
         app.store.snapshots(tenant, sub, TREND_HISTORY).await?.into_iter().map(|s| Snapshot { day: s.day, score: s.score }).collect();
-    let scored = score(&facts, &history, app.config.critical_value_cents, now);
+    let scored = score(&facts, &history, app.critical_value_cents, now);
     store_score(app, tenant, sub, &scored, now).await?;
     Ok(Some(scored))
 }
 
 /// Recomputes every customer of a tenant (the daily pass); returns how many were scored.
-pub async fn rescore_all(app: &AppState, tenant: &str) -> Result<usize, StoreError> {
-    let now = crate::clock::now_ms();
+pub async fn rescore_all(app: &People, tenant: &str) -> Result<usize, StoreError> {
+    let now = app.now_ms();
     let facts = app.store.customer_facts(tenant, None, now).await?;
     let since = strength::day_of(now) - TREND_HISTORY;
     let mut history: std::collections::HashMap<String, Vec<Snapshot>> = std::collections::HashMap::new();
@@ -164,7 +163,7 @@ pub async fn rescore_all(app: &AppState, tenant: &str) -> Result<usize, StoreErr
     for chunk in facts.chunks(STRENGTH_BATCH) {
         let mut rows = Vec::with_capacity(chunk.len());
         for f in chunk {
-            let scored = score(f, history.get(&f.sub).map_or(&[][..], Vec::as_slice), app.config.critical_value_cents, now);
+            let scored = score(f, history.get(&f.sub).map_or(&[][..], Vec::as_slice), app.critical_value_cents, now);
             if let Some(e) = scored.erosion {
                 publish_erosion(app, tenant, &f.sub, e, now);
             }
@@ -188,9 +187,9 @@ pub fn strength_row(sub: &str, s: &Scored) -> crate::store::StrengthRow {
     }
 }
 
-fn publish_erosion(app: &AppState, tenant: &str, sub: &str, e: strength::Erosion, now: i64) {
+fn publish_erosion(app: &People, tenant: &str, sub: &str, e: strength::Erosion, now: i64) {
     tracing::info!(tenant, from = e.from, to = e.to, "identity strength eroded");
-    app.publish_event(Event::Erosion(ErosionRecord {
+    app.events.event(Event::Erosion(ErosionRecord {
         tenant_id: tenant.to_string(),
         sub: sub.to_string(),
         from_day: e.from_day,
@@ -200,7 +199,7 @@ fn publish_erosion(app: &AppState, tenant: &str, sub: &str, e: strength::Erosion
     }));
 }
 
-async fn store_score(app: &AppState, tenant: &str, sub: &str, s: &Scored, now: i64) -> Result<(), StoreError> {
+async fn store_score(app: &People, tenant: &str, sub: &str, s: &Scored, now: i64) -> Result<(), StoreError> {
     app.store.set_strengths(tenant, &[strength_row(sub, s)], now, strength::day_of(now)).await?;
     if let Some(e) = s.erosion {
         publish_erosion(app, tenant, sub, e, now);
@@ -210,8 +209,8 @@ async fn store_score(app: &AppState, tenant: &str, sub: &str, s: &Scored, now: i
 
 /// Records a customer's one-tap state: stored, in every instance's cache (for the decision
 /// step), on the live feed, and their strength recomputed.
-pub async fn set_context(app: &AppState, tenant: &str, sub: &str, state: &str, ttl_ms: i64) -> Result<ContextRecord, ApiError> {
-    let now = crate::clock::now_ms();
+pub async fn set_context(app: &People, tenant: &str, sub: &str, state: &str, ttl_ms: i64) -> Result<ContextRecord, IdentityError> {
+    let now = app.now_ms();
     let c = ContextRecord {
         id: format!("cx_{now:013}_{:08x}", crate::records::random_u32()),
         tenant_id: tenant.to_string(),
@@ -221,16 +220,16 @@ pub async fn set_context(app: &AppState, tenant: &str, sub: &str, state: &str, t
         expires_ms: now + ttl_ms,
     };
     app.store.add_context(&c).await?;
-    crate::state::share_context(app, tenant, sub, Some(SharedContext { state: c.state.clone(), expires_ms: c.expires_ms })).await;
-    app.publish_event(Event::Context(c.clone()));
+    app.share_context(tenant, sub, Some(SharedContext { state: c.state.clone(), expires_ms: c.expires_ms })).await;
+    app.events.event(Event::Context(c.clone()));
     Ok(c)
 }
 
 /// Everything stored about a person, as JSON (emails opened).
-pub async fn export(app: &AppState, tenant: &str, sub: &str) -> Result<Option<serde_json::Value>, ApiError> {
+pub async fn export(app: &People, tenant: &str, sub: &str) -> Result<Option<serde_json::Value>, IdentityError> {
     let Some(c) = app.store.customer(tenant, sub).await? else { return Ok(None) };
     let email = match &c.email_sealed {
-        Some(s) => Some(app.keyring.open(s, &aad(tenant, "customers", "email", sub)).map_err(ApiError::internal)?),
+        Some(s) => Some(app.keyring.open(s, &aad(tenant, "customers", "email", sub))?),
         None => None,
     };
     let sessions = app.store.sessions_of(tenant, sub).await?;
@@ -247,27 +246,27 @@ pub async fn export(app: &AppState, tenant: &str, sub: &str) -> Result<Option<se
         alerts.extend(app.store.session_alerts(tenant, &s.session).await?);
     }
     for a in &mut alerts {
-        a.address = open_address(app, tenant, &a.contact_id, &a.address);
+        a.address = open_address(&app.keyring, tenant, &a.contact_id, &a.address);
     }
     Ok(Some(json!({
         "customer": {"email": email, "record": c},
-        "account": c.account.as_deref().and_then(|a| app.identity.account(tenant, a)),
+        "account": c.account.as_deref().and_then(|a| app.cache.account(tenant, a)),
         "sessions": sessions,
         "detections": detections,
         "interventions": interventions,
         "alerts": alerts,
         "contexts": app.store.customer_contexts(tenant, sub, i64::MAX).await?,
         "strength_history": app.store.snapshots(tenant, sub, i64::MAX).await?,
-        "exported_ms": crate::clock::now_ms(),
+        "exported_ms": app.now_ms(),
     })))
 }
 
 /// A contact address as stored: sealed (opened here) or, from before sealing, plain.
-pub fn open_address(app: &AppState, tenant: &str, contact_id: &str, stored: &str) -> String {
+pub fn open_address(keyring: &Keyring, tenant: &str, contact_id: &str, stored: &str) -> String {
     if !crate::identity::keyring::is_sealed(stored) {
         return stored.to_string();
     }
-    app.keyring.open(stored, &aad(tenant, "contacts", "address", contact_id)).unwrap_or_else(|e| {
+    keyring.open(stored, &aad(tenant, "contacts", "address", contact_id)).unwrap_or_else(|e| {
         tracing::error!(tenant, contact = contact_id, error = %e, "a contact address could not be opened");
         String::new()
     })
@@ -275,24 +274,24 @@ pub fn open_address(app: &AppState, tenant: &str, contact_id: &str, stored: &str
 
 /// Erases a person: every row about them, their shared state in the cache and the bus's
 /// key-value bucket, and the durable events that name them.
-pub async fn erase(app: &AppState, tenant: &str, sub: &str) -> Result<Removed, ApiError> {
-    let mut removed = app.store.erase_person(tenant, sub, &person_ref(app, tenant, sub), crate::clock::now_ms()).await?;
-    crate::state::share_context(app, tenant, sub, None).await;
-    let filter = format!("{}.events.*.{tenant}", app.config.bus_prefix);
+pub async fn erase(app: &People, tenant: &str, sub: &str) -> Result<Removed, IdentityError> {
+    let mut removed = app.store.erase_person(tenant, sub, &person_ref(app, tenant, sub), app.now_ms()).await?;
+    app.share_context(tenant, sub, None).await;
+    let filter = app.events.subjects().tenant_events(tenant);
     let about = |payload: &[u8]| serde_json::from_slice::<Event>(payload).is_ok_and(|e| e.person() == Some(sub));
-    let events = app.bus.forget(&filter, &about).await?;
+    let events = app.events.bus().forget(&filter, &about).await?;
     removed.push(("bus_events", events));
     Ok(removed)
 }
 
 /// Deletes every tenant's session data older than its retention.
-pub async fn retention_sweep(app: &AppState) {
+pub async fn retention_sweep(app: &People) {
     let tenants = match app.store.tenants().await {
         Ok(t) => t,
         Err(e) => return tracing::error!(error = %e, "retention sweep: cannot list tenants"),
     };
     for t in tenants {
-        let cutoff = crate::clock::now_ms() - t.retention_days.max(1) * 86_400_000;
+        let cutoff = app.now_ms() - t.retention_days.max(1) * 86_400_000;
         match app.store.purge_before(&t.id, cutoff).await {
             Ok(removed) => {
                 let n: u64 = removed.iter().map(|(_, n)| n).sum();
@@ -425,11 +424,11 @@ pub fn parse_transactions(input: impl Read, now_ms: i64) -> Result<Vec<Transacti
         let get = |c: usize| rec.get(c).unwrap_or("");
         let text = |c: usize, name: &'static str| -> Result<String, RowError> {
             let v = get(c);
-            if v.is_empty() || v.len() > crate::api::MAX_FIELD_BYTES {
+            if v.is_empty() || v.len() > crate::records::MAX_FIELD_BYTES {
                 return Err(RowError {
                     line,
                     column: Some(name),
-                    message: format!("{name} must be 1..={} bytes", crate::api::MAX_FIELD_BYTES),
+                    message: format!("{name} must be 1..={} bytes", crate::records::MAX_FIELD_BYTES),
                 });
             }
             Ok(v.to_string())

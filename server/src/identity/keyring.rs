@@ -18,7 +18,7 @@
 //!
 //! **Passwords** of dashboard users are hashed with argon2id ([`hash_password`]) at the argon2
 //! crate's recommended parameters and checked with [`verify_password`]. Secret API keys are not
-//! handled here: they are high-entropy random strings, so [`crate::api::auth::hash_key`] (SHA-256)
+//! handled here: they are high-entropy random strings, so [`crate::identity::tokens::hash_key`] (SHA-256)
 //! is enough and allows lookup by hash; see `docs/security.md`.
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};

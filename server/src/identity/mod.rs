@@ -10,17 +10,62 @@ pub mod customers;
 pub mod jwt;
 pub mod keyring;
 pub mod strength;
+pub mod sync;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::auth;
+use crate::bus::Publisher;
+use crate::clock::SharedClock;
 use crate::confirm::thresholds::Thresholds;
 use crate::identity::jwt::{JwksCache, TokenError, TokenPolicy, VisitorClaims};
+use crate::identity::keyring::Keyring;
 use crate::store::{Account, ApiKey, KeyKind, Store, StoreError, Tenant};
 use shared_physics::detect::Params;
+
+/// The identity subsystem; cheap to clone.
+#[derive(Clone)]
+pub struct People {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Keys that seal personal fields at rest.
+    pub keyring: Arc<Keyring>,
+    /// Tenants, keys, account values and one-tap states in memory.
+    pub cache: Arc<IdentityCache>,
+    /// Durable events and the bus itself.
+    pub events: Publisher,
+    /// The account value the strength model scales by, cents (the critical-value bar).
+    pub critical_value_cents: i64,
+    /// Time.
+    pub clock: SharedClock,
+}
+
+impl People {
+    /// Milliseconds since the epoch, from this subsystem's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// Why an identity operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bus (the key-value bucket, the cache subject, erasing events).
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+    /// A sealed field could not be opened (a key is missing or the value was tampered with).
+    #[error("sealed field: {0}")]
+    Sealed(#[from] keyring::SecretError),
+    /// A value could not be encoded for the bus.
+    #[error("encoding: {0}")]
+    Encode(#[from] serde_json::Error),
+}
 
 /// The resolved person behind a session.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,7 +206,7 @@ impl IdentityCache {
 
     /// The tenant owning a secret API key, and the key's id.
     pub fn secret_key(&self, key: &str) -> Option<SecretKeyEntry> {
-        self.maps.read().expect("identity cache lock").by_secret_hash.get(&auth::hash_key(key)).cloned()
+        self.maps.read().expect("identity cache lock").by_secret_hash.get(&tokens::hash_key(key)).cloned()
     }
 
     /// The tenant owning a secret API key.

@@ -11,16 +11,20 @@
 //! from memory, refreshed from the store every [`ARMS_REFRESH`] and after every change here.
 
 pub mod bandit;
+pub mod cards;
+pub mod learning;
 pub mod opener;
+pub mod outcomes;
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+pub use cards::{opener, CardFacts};
+pub use learning::{kind_of, Action, Choice, Learning};
+pub use outcomes::converted_by_default;
+
 use std::time::Duration;
 
 use shared_physics::Emotion;
 
-use crate::interventions::bandit::{Arm, Policy, Variant, VariantKind};
-use crate::store::{Store, StoreError, VariantRecord};
+use crate::records::{DecisionRecord, DetectionRecord, Tenant};
 
 /// How long after a decision an outcome is attributed to it by default, ms (30 minutes).
 pub const DEFAULT_OUTCOME_WINDOW_MS: i64 = 30 * 60_000;
@@ -62,163 +66,82 @@ pub fn decide(emotion: Emotion, confidence: f32, bar: f32, cooling: bool) -> Dec
     }
 }
 
-/// What the chosen variant asks for.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// The holdout: nothing, on purpose (control).
-    Holdout,
-    /// Show this text in the page.
-    Show(String),
-    /// Prepare a conversation card for a human.
-    Card,
-    /// The variant "nothing" (an arm of its own, unlike the holdout).
-    Nothing,
-}
-
-/// One choice: the action and the bandit decision behind it (seed, draws, posteriors).
+/// What the decision step knows about one confirmed detection.
 #[derive(Clone, Debug)]
-pub struct Choice {
-    /// Section key the variants came from (`""`: tenant-wide or built-in).
-    pub section: String,
-    /// What to do.
-    pub action: Action,
-    /// The replayable decision.
-    pub decision: bandit::Decision,
-}
-
-#[derive(Default)]
-struct TenantArms {
-    variants: Vec<VariantRecord>,
-    /// (emotion, section, variant) → (successes, failures).
-    counts: HashMap<(String, String, String), (u64, u64)>,
-}
-
-/// Variants and arm counts of every tenant, in memory.
-#[derive(Default)]
-pub struct Learning {
-    tenants: RwLock<HashMap<String, TenantArms>>,
-}
-
-impl Learning {
-    /// Rereads every tenant's variants and arm counts.
-    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let mut fresh: HashMap<String, TenantArms> = HashMap::new();
-        for (t, v) in store.all_variants().await? {
-            fresh.entry(t).or_default().variants.push(v);
-        }
-        for (t, e, s, v, succ, fail) in store.all_arms().await? {
-            fresh.entry(t).or_default().counts.insert((e, s, v), (succ.max(0) as u64, fail.max(0) as u64));
-        }
-        *self.tenants.write().expect("learning lock") = fresh;
-        Ok(())
-    }
-
-    /// The variants competing for (emotion, section) and their arms: the section's own, else the
-    /// tenant-wide ones (section `""`), else the built-in message.
-    pub fn arms(&self, tenant: &str, emotion: Emotion, section: &str) -> (String, Vec<Variant>, Vec<Arm>) {
-        let m = self.tenants.read().expect("learning lock");
-        let t = m.get(tenant);
-        let pick = |sec: &str| -> Vec<&VariantRecord> {
-            t.map(|t| t.variants.iter().filter(|v| v.emotion == emotion.name() && v.section == sec).collect()).unwrap_or_default()
-        };
-        let (key, chosen) = match pick(section) {
-            v if !v.is_empty() && !section.is_empty() => (section.to_string(), v),
-            _ => (String::new(), pick("")),
-        };
-        let variants: Vec<Variant> = if chosen.is_empty() {
-            vec![Variant { id: BUILT_IN.into(), kind: VariantKind::Message, text: message(emotion).into() }]
-        } else {
-            chosen.iter().map(|v| Variant { id: v.id.clone(), kind: kind_of(&v.kind), text: v.text.clone() }).collect()
-        };
-        let arms = variants
-            .iter()
-            .map(|v| {
-                let (s, f) =
-                    t.and_then(|t| t.counts.get(&(emotion.name().to_string(), key.clone(), v.id.clone()))).copied().unwrap_or((0, 0));
-                Arm { variant_id: v.id.clone(), successes: s, failures: f }
-            })
-            .collect();
-        (key, variants, arms)
-    }
-
-    /// Chooses for one detection, deterministically from `seed`.
-    pub fn choose(&self, tenant: &str, emotion: Emotion, section: &str, holdout_share: f64, seed: u64) -> Choice {
-        let (key, variants, arms) = self.arms(tenant, emotion, section);
-        let policy = Policy::new(holdout_share).unwrap_or_default();
-        let decision = bandit::decide(&arms, &policy, seed);
-        let action = match (&decision.chosen, decision.holdout) {
-            (_, true) | (None, _) => Action::Holdout,
-            (Some(id), false) => match variants.iter().find(|v| &v.id == id) {
-                Some(v) if v.kind == VariantKind::Card => Action::Card,
-                Some(v) if v.kind == VariantKind::Nothing => Action::Nothing,
-                Some(v) => Action::Show(v.text.clone()),
-                None => Action::Nothing,
-            },
-        };
-        Choice { section: key, action, decision }
-    }
-}
-
-/// What a card's opener is written from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CardFacts<'a> {
-    /// The customer's name, if their token carried one.
-    pub name: Option<&'a str>,
-    /// Their account's name.
-    pub account: Option<&'a str>,
-    /// The account's lifetime value, cents.
-    pub value_cents: i64,
-    /// What they told us (`busy`, `stuck`, `exploring`, `frustrated`).
-    pub context: Option<&'a str>,
-    /// The emotion detected.
+pub struct Situation<'a> {
+    /// The tenant (its holdout share).
+    pub tenant: &'a Tenant,
+    /// The session, as the socket knows it and as records name it.
+    pub session: u64,
+    /// The detection as it will be recorded (who, account, value, section, emotion).
+    pub detection: &'a DetectionRecord,
+    /// Its frame's sequence number.
+    pub seq: u32,
+    /// The emotion and the server's confidence.
     pub emotion: Emotion,
-    /// Where (section name, may be empty).
-    pub section: &'a str,
+    /// The server's confidence, 0..=1.
+    pub confidence: f32,
+    /// Whether this session got an intervention for this emotion within the cooldown.
+    pub cooling: bool,
+    /// What the customer told us about themselves (`busy` means: do not interrupt).
+    pub context: Option<&'a str>,
+    /// Whether the struggle persisted over a second burst at the paging confidence (and no page
+    /// went out within the cooldown).
+    pub persisted: bool,
+    /// The confidence an in-page intervention needs.
+    pub bar: f32,
+    /// Accounts worth at least this are escalated to a person.
+    pub critical_value_cents: i64,
+    /// Key of the decision seed.
+    pub seed_secret: &'a [u8],
+    /// Now, ms since the epoch.
+    pub now_ms: i64,
 }
 
-/// The opener a human gets on a conversation card: rule-based, from the identity, the shared
-/// state and the detection only (no invented facts). The first sentence is for the human
-/// (who, worth what, what happened where), the quoted one is what they might say.
-pub fn opener(f: &CardFacts<'_>) -> String {
-    let who = match (f.name, f.account) {
-        (Some(n), Some(a)) => format!("{n} ({a})"),
-        (Some(n), None) => n.to_string(),
-        (None, Some(a)) => format!("A customer of {a}"),
-        (None, None) => "An anonymous visitor".to_string(),
-    };
-    let worth = if f.value_cents > 0 { format!(", an account worth ${}", f.value_cents / 100) } else { String::new() };
-    let place = if f.section.is_empty() { String::new() } else { format!(" on {}", f.section) };
-    let what = match f.emotion {
-        Emotion::Rage => "is clicking repeatedly at something that does not respond",
-        Emotion::Frustration => "keeps clicking things that do nothing",
-        Emotion::Confusion => "is going back and forth without finding their way",
-        Emotion::Hesitation => "is hesitating between options",
-        Emotion::Abandonment => "looks about to leave",
-        Emotion::Engaged => "is reading attentively",
-    };
-    let said = match f.context {
-        Some("stuck") => " They told us they are stuck.",
-        Some("frustrated") => " They told us they are frustrated.",
-        Some("exploring") => " They told us they are just exploring.",
-        Some("busy") => " They told us they are busy: keep it short.",
-        _ => "",
-    };
-    let first = f.name.map(|n| n.split_whitespace().next().unwrap_or(n)).unwrap_or("there");
-    let line = match f.emotion {
-        Emotion::Hesitation => format!("Hi {first}, happy to help you compare{place}: what matters most to you?"),
-        Emotion::Abandonment => format!("Hi {first}, before you go: is there anything I can sort out for you right now?"),
-        _ => format!("Hi {first}, it looks like something{place} is not working for you. I can fix it with you right now."),
-    };
-    format!("{who}{worth} {what}{place}.{said} Suggested opener: \"{line}\"")
+/// What to do about one confirmed detection; the connection carries it out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reaction {
+    /// The customer said they are busy: no in-page interruption.
+    pub suppressed_busy: bool,
+    /// The decision, when one was made (stored, replayable).
+    pub decision: Option<DecisionRecord>,
+    /// What the decision asks for ([`Action::Nothing`] when no decision was made).
+    pub act: Action,
+    /// Page a person (identified, valuable, persisting).
+    pub escalate: bool,
 }
 
-/// A variant kind from its stored name (unknown names read as `message`).
-pub fn kind_of(name: &str) -> VariantKind {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).unwrap_or(VariantKind::Message)
+/// Decides what to do about one confirmed detection: gate (bar, cooldown, busy), the bandit's
+/// choice with its seed, and whether a person is paged. Pure apart from reading `learning`.
+pub fn on_detection(learning: &Learning, s: &Situation<'_>) -> Reaction {
+    let d = s.detection;
+    let suppressed_busy = s.context == Some("busy");
+    let escalate = s.persisted && d.user.is_some() && d.value_cents >= s.critical_value_cents;
+    let Decision::Intervene(_) = decide(s.emotion, s.confidence, s.bar, s.cooling || suppressed_busy) else {
+        return Reaction { suppressed_busy, decision: None, act: Action::Nothing, escalate };
+    };
+    let seed = bandit::decision_seed(&s.tenant.id, &d.session, s.seq as u64, s.seed_secret);
+    let choice = learning.choose(&s.tenant.id, s.emotion, &d.section, s.tenant.holdout_share, seed);
+    let decision = DecisionRecord {
+        id: format!("dc_{}_{}", d.session, s.seq),
+        tenant_id: s.tenant.id.clone(),
+        session: d.session.clone(),
+        seq: s.seq as i64,
+        sub: d.user.clone(),
+        emotion: s.emotion.name().into(),
+        section: choice.section.clone(),
+        holdout: choice.decision.holdout,
+        variant_id: choice.decision.chosen.clone(),
+        holdout_share: s.tenant.holdout_share,
+        decision: serde_json::to_value(&choice.decision).unwrap_or_default(),
+        created_ms: s.now_ms,
+    };
+    Reaction { suppressed_busy, decision: Some(decision), act: choice.action, escalate }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::bandit::VariantKind;
     use super::*;
 
     #[test]

@@ -3,8 +3,12 @@
 //! [`crate::store`] writes and reads them, the [`crate::bus`] carries them as [`events`].
 
 pub mod events;
+pub mod format;
 
 use serde::{Deserialize, Serialize};
+
+/// Longest id, name or address accepted from outside (a request, a CSV row), in bytes.
+pub const MAX_FIELD_BYTES: usize = 256;
 
 /// A random `u32` (ids only; nothing behind an insight is random).
 pub fn random_u32() -> u32 {

@@ -35,7 +35,7 @@ use rand::{Rng, SeedableRng};
 use sentientiq_server::identity::customers;
 use sentientiq_server::identity::strength;
 use sentientiq_server::identity::{IdentityCache, SharedContext};
-use sentientiq_server::store::{CustomerSeen, SqlStore, Store, Tenant, TransactionRecord};
+use sentientiq_server::store::{CustomerSeen, CustomerStore, SqlStore, Tenant, TenantStore, TransactionRecord};
 use siq_e2e::stack::{PgDatabase, POSTGRES_ADMIN_URL};
 use siq_e2e::util::TempDir;
 
@@ -133,7 +133,7 @@ async fn run(postgres: bool) -> Result<(), String> {
             id: TENANT.into(),
             name: "Bench".into(),
             site_key: "pk_bench_identity".into(),
-            secret_key_hash: sentientiq_server::api::auth::hash_key("sk_bench_identity"),
+            secret_key_hash: sentientiq_server::identity::tokens::hash_key("sk_bench_identity"),
             jwt_secret: "jwt_bench_identity".into(),
             created_ms: now,
             thresholds: "{}".into(),

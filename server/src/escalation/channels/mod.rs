@@ -40,7 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TwilioConfig;
+use twilio::TwilioConfig;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use retry::{send_with_retry, Attempt, CircuitBreaker, Outcome, RetryPolicy};

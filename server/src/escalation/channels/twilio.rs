@@ -18,7 +18,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{classify_http, cut_chars, request_error, validate_address, Alert, Channel, ChannelKind, Delivered, SendError};
-use crate::config::TwilioConfig;
+
+/// Credentials and endpoint of the Twilio Messages API.
+#[derive(Clone, Debug)]
+pub struct TwilioConfig {
+    /// Base URL, e.g. `https://api.twilio.com` or a local fake.
+    pub base_url: String,
+    /// Account SID (`AC…`), also the basic-auth user.
+    pub account_sid: String,
+    /// Auth token, the basic-auth password.
+    pub auth_token: String,
+    /// Sender number in E.164.
+    pub from: String,
+}
 
 /// Twilio's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";

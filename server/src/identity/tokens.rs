@@ -1,11 +1,9 @@
-//! Who may do what: operator (admin) token, tenant secret keys, visitor JWTs from the host app
-//! (verified in [`crate::identity::jwt`]), and signed one-click session links.
+//! Secrets and signatures: API keys (kept only as hashes), constant-time comparison, signed
+//! one-click session links and acknowledgements, and dashboard sessions. Visitor JWTs are
+//! verified in [`crate::identity::jwt`].
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-
-/// Visitor tokens are verified in [`crate::identity::jwt`]; re-exported here for existing callers.
-pub use crate::identity::jwt::{verify_visitor, TokenError, VisitorClaims, JWT_LEEWAY_SECS};
 
 type HmacSha256 = Hmac<Sha256>;
 

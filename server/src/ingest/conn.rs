@@ -1,0 +1,401 @@
+//! One connection's frame processor ([`Conn`]), shared by the WebSocket and the beacon: it
+//! carries each frame down the path and does what the decision step says.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shared_physics::emotions::classify;
+use shared_physics::wire::{self, Frame, MAX_TEXT_BYTES};
+use shared_physics::Emotion;
+
+use super::sessions::SessionState;
+use super::*;
+use crate::confirm::{confirm, Place, Verdict, Who};
+use crate::interventions::{on_detection, Action, CardFacts, Reaction, Situation};
+use crate::records::events::{Event, Push};
+use crate::store::{CardRecord, DetectionRecord, InterventionRecord, SessionRecord, Tenant};
+use crate::telemetry::{inc, Counters};
+
+/// A token bucket for the frame-rate limit.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket { tokens: MAX_FRAME_BURST, at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * MAX_FRAMES_PER_SECOND).min(MAX_FRAME_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The session a connection speaks for, once it said hello.
+struct Bound {
+    tenant: Arc<Tenant>,
+    counters: Arc<Counters>,
+    session: u64,
+    hex: String,
+    state: Arc<Mutex<SessionState>>,
+}
+
+/// One connection's (or one beacon's) frame processor, shared by the WebSocket and the beacon.
+pub struct Conn {
+    app: Hub,
+    bound: Option<Bound>,
+    bucket: Bucket,
+}
+
+/// What to send back after a frame.
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    /// Nothing.
+    None,
+    /// A cumulative acknowledgement.
+    Ack(u32),
+}
+
+impl Conn {
+    /// A processor for a new connection.
+    pub fn new(app: Hub) -> Conn {
+        Conn { app, bound: None, bucket: Bucket::new() }
+    }
+
+    /// The session bound by `Hello`, as `(tenant, session)`.
+    pub fn session(&self) -> Option<(String, u64)> {
+        self.bound.as_ref().map(|b| (b.tenant.id.clone(), b.session))
+    }
+
+    /// Handles one frame.
+    pub async fn handle(&mut self, bytes: &[u8]) -> Result<Reply, Close> {
+        if !self.bucket.take() {
+            return Err(Close { code: CLOSE_RATE_LIMITED, reason: "too many frames" });
+        }
+        let env = match wire::decode(bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                match &self.bound {
+                    Some(b) => tracing::debug!(tenant = %b.tenant.id, error = %e, "bad frame"),
+                    None => inc(&self.app.metrics.rejected_frames),
+                }
+                return Err(e.into());
+            }
+        };
+        if let Frame::Hello(h) = &env.frame {
+            return self.hello(h).await.map(|_| Reply::None);
+        }
+        let Some(b) = &self.bound else {
+            inc(&self.app.metrics.rejected_frames);
+            return Err(Close { code: CLOSE_HELLO_FIRST, reason: "hello first" });
+        };
+        inc(&b.counters.frames);
+        {
+            let mut st = b.state.lock().expect("session lock");
+            st.last_seen = Instant::now();
+            if env.seq <= st.last_seq {
+                inc(&b.counters.duplicates);
+                return Ok(Reply::Ack(st.last_seq));
+            }
+            st.last_seq = env.seq;
+        }
+        match env.frame {
+            Frame::Section(s) => {
+                if s.id != 0 {
+                    let mut st = b.state.lock().expect("session lock");
+                    if st.sections.len() < MAX_SECTIONS || st.sections.contains_key(&s.id) {
+                        let name = truncate(s.name, MAX_SECTION_NAME);
+                        st.classes.set(s.id, classify(name.as_bytes()));
+                        st.sections.insert(s.id, name.to_string());
+                    }
+                }
+            }
+            Frame::Detection(d) => self.detection(env.seq, &d),
+            Frame::Physics(_) => {}
+            Frame::Note(n) => self.note(n.kind, n.text),
+            // Server-to-client frames sent by a client are ignored, not fatal.
+            Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => {}
+        }
+        Ok(Reply::Ack(env.seq))
+    }
+
+    /// What the host page said (`SentientIQ.track` / `SentientIQ.context`): an outcome for the
+    /// session's newest decision within the tenant's window, or the identified visitor's state.
+    /// Anything unusable is counted as `notes_refused` and logged with the tenant.
+    fn note(&self, kind: u8, text: &str) {
+        let Some(b) = &self.bound else { return };
+        let text = truncate(text.trim(), MAX_NOTE_BYTES).to_string();
+        let refuse = |why: &str| {
+            inc(&b.counters.notes_refused);
+            tracing::info!(tenant = %b.tenant.id, session = %b.hex, kind, why, "note from the page refused");
+        };
+        if text.is_empty() {
+            return refuse("empty");
+        }
+        let app = self.app.clone();
+        let (tenant, hex, counters) = (b.tenant.clone(), b.hex.clone(), b.counters.clone());
+        match kind {
+            wire::note::OUTCOME => {
+                tokio::spawn(async move {
+                    let now = app.clock.now_ms();
+                    let who = crate::store::OutcomeFor::Session(&hex);
+                    match crate::interventions::outcomes::record(app.store.as_ref(), &tenant, who, &text, None, now)
+                        .await
+                        .map(|r| r.decision)
+                    {
+                        Ok(Some(decision)) => {
+                            inc(&counters.outcomes);
+                            tracing::info!(tenant = %tenant.id, session = %hex, decision, event = %text, "outcome from the page attributed");
+                        }
+                        Ok(None) => {
+                            tracing::debug!(tenant = %tenant.id, session = %hex, "outcome from the page without a decision in the window")
+                        }
+                        Err(e) => tracing::error!(tenant = %tenant.id, session = %hex, error = %e, "outcome from the page not recorded"),
+                    }
+                });
+            }
+            wire::note::CONTEXT => {
+                let sub = b.state.lock().expect("session lock").visitor.as_ref().map(|v| v.claims.sub.clone());
+                let Some(sub) = sub else { return refuse("context from an anonymous session") };
+                if !crate::identity::customers::CONTEXT_STATES.contains(&text.as_str()) {
+                    return refuse("unknown context state");
+                }
+                tokio::spawn(async move {
+                    if let Err(e) = crate::identity::customers::set_context(
+                        &app.people,
+                        &tenant.id,
+                        &sub,
+                        &text,
+                        crate::identity::customers::DEFAULT_CONTEXT_TTL_MS,
+                    )
+                    .await
+                    {
+                        tracing::error!(tenant = %tenant.id, session = %hex, error = ?e, "context from the page not recorded");
+                    }
+                });
+            }
+            _ => refuse("unknown note kind"),
+        }
+    }
+
+    async fn hello(&mut self, h: &wire::Hello<'_>) -> Result<(), Close> {
+        if h.site_key.len() > MAX_TEXT_BYTES || h.page.len() > MAX_TEXT_BYTES || h.identity.is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
+            return Err(Close { code: CLOSE_MALFORMED, reason: "hello field too long" });
+        }
+        let Some(tenant) = self.app.people.cache.tenant_by_site_key(h.site_key) else {
+            inc(&self.app.metrics.rejected_frames);
+            return Err(Close { code: CLOSE_UNKNOWN_SITE_KEY, reason: "unknown site key" });
+        };
+        if let Some(b) = &self.bound {
+            if b.tenant.id != tenant.id || b.session != h.session {
+                return Err(Close { code: CLOSE_MALFORMED, reason: "a connection speaks for one session" });
+            }
+        }
+        let counters = self.app.metrics.tenant(&tenant.id);
+        let state = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms());
+        let visitor = match h.identity {
+            None => None,
+            Some(token) => match self.app.people.cache.resolve(&self.app.jwks, &tenant, token).await {
+                Ok(v) => {
+                    let seen = crate::identity::customers::seen(&self.app.people, &tenant.id, &v.claims, self.app.clock.now_ms());
+                    self.app.events.event(Event::Customer(seen));
+                    Some(v)
+                }
+                Err(e) => {
+                    inc(&counters.identity_rejected);
+                    tracing::info!(tenant = %tenant.id, error = %e, "identity token refused; session measured as anonymous");
+                    None
+                }
+            },
+        };
+        let hex = format!("{:016x}", h.session);
+        let record = {
+            let mut st = state.lock().expect("session lock");
+            st.last_seen = Instant::now();
+            if visitor.is_some() {
+                st.visitor = visitor;
+            }
+            SessionRecord {
+                tenant_id: tenant.id.clone(),
+                session: hex.clone(),
+                user: st.visitor.as_ref().map(|v| v.claims.sub.clone()),
+                account: st.visitor.as_ref().and_then(|v| v.claims.account.clone()),
+                page: st.page.clone(),
+                started_ms: st.started_ms,
+            }
+        };
+        self.app.events.event(Event::Session(record));
+        self.bound = Some(Bound { tenant, counters, session: h.session, hex, state });
+        Ok(())
+    }
+
+    /// A detection down the path: confirm (recompute from the evidence) → the decision
+    /// ([`on_detection`]) → carry out what it says (push, card, page) → persist.
+    fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
+        let Some(b) = &self.bound else { return };
+        let app = &self.app;
+        inc(&b.counters.detections);
+        let classes = b.state.lock().expect("session lock").classes;
+        let d = match confirm(frame, &app.people.cache.params(&b.tenant.id), &classes) {
+            Verdict::Confirmed(d) => d,
+            Verdict::Overturned(why) => {
+                inc(&b.counters.overturned);
+                tracing::info!(tenant = %b.tenant.id, session = %b.hex, seq, why, "detection overturned");
+                return;
+            }
+        };
+        inc(&b.counters.confirmed);
+        if d.confidence_pct() != frame.confidence_pct {
+            inc(&b.counters.disagreed);
+            tracing::warn!(tenant = %b.tenant.id, client = frame.confidence_pct, server = d.confidence_pct(), "client and server confidence differ");
+        }
+        let now = Instant::now();
+        let now_ms = app.clock.now_ms();
+        let cooldown = Duration::from_secs(app.settings.cooldown_secs);
+        let page_pct = (app.settings.page_confidence * 100.0).round().clamp(0.0, 100.0) as u8;
+        let (section, visitor, cooling, persisted) = {
+            let mut st = b.state.lock().expect("session lock");
+            let section = st.sections.get(&d.section).cloned().unwrap_or_default();
+            let cooling = st.intervened.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
+            let paged_lately = st.paged.is_some_and(|t| now.duration_since(t) < cooldown);
+            let persisted = st.struggle.note(d.emotion, d.confidence_pct(), d.t_ms, page_pct);
+            (section, st.visitor.clone(), cooling, persisted && !paged_lately)
+        };
+        let claims = visitor.as_ref().map(|v| &v.claims);
+        // The account's value now (transactions may have arrived since hello).
+        let account = claims.and_then(|c| c.account.as_deref()).and_then(|a| app.people.cache.account(&b.tenant.id, a));
+        let who = Who { sub: claims.map(|c| c.sub.as_str()), name: claims.and_then(|c| c.name.as_deref()), account: account.as_ref() };
+        let at = Place { tenant: &b.tenant.id, session: &b.hex, seq, section: &section };
+        let record = crate::confirm::record(at, &d, frame, who, now_ms);
+        // What the customer told us about themselves.
+        let shared = claims.and_then(|c| app.people.cache.context(&b.tenant.id, &c.sub, now_ms));
+        let situation = Situation {
+            tenant: &b.tenant,
+            session: b.session,
+            detection: &record,
+            seq,
+            emotion: d.emotion,
+            confidence: d.confidence,
+            cooling,
+            context: shared.as_ref().map(|c| c.state.as_str()),
+            persisted,
+            bar: app.settings.intervene_confidence,
+            critical_value_cents: app.settings.critical_value_cents,
+            seed_secret: &app.settings.seed_secret,
+            now_ms,
+        };
+        let reaction = on_detection(&app.learning, &situation);
+        self.carry_out(b, d.emotion, &record, shared.map(|c| c.state), reaction, now);
+        app.events.event(Event::Detection(record));
+    }
+
+    /// Does what the decision step said: the decision stored, the push or the card, the page.
+    fn carry_out(&self, b: &Bound, emotion: Emotion, record: &DetectionRecord, context: Option<String>, r: Reaction, now: Instant) {
+        let app = &self.app;
+        if r.suppressed_busy {
+            inc(&b.counters.suppressed_busy);
+        }
+        if let Some(decision) = r.decision {
+            b.state.lock().expect("session lock").intervened.insert(emotion, now);
+            let decided_ms = decision.created_ms;
+            app.events.event(Event::Decision(decision));
+            match r.act {
+                Action::Holdout => inc(&b.counters.held_out),
+                Action::Show(text) => {
+                    inc(&b.counters.interventions);
+                    let id = crate::records::random_u32();
+                    app.events.push(Push {
+                        tenant_id: b.tenant.id.clone(),
+                        session: b.session,
+                        id,
+                        emotion: emotion.name().into(),
+                        text: text.clone(),
+                    });
+                    app.events.event(Event::Intervention(InterventionRecord {
+                        id: format!("iv_{id:08x}_{}", b.hex),
+                        tenant_id: b.tenant.id.clone(),
+                        session: b.hex.clone(),
+                        seq: record.seq,
+                        emotion: emotion.name().into(),
+                        text,
+                        created_ms: decided_ms,
+                    }));
+                }
+                Action::Card => {
+                    inc(&b.counters.cards);
+                    // The opener may come from a model (up to its timeout): written off the hot path.
+                    let app = app.clone();
+                    let counters = b.counters.clone();
+                    let record = record.clone();
+                    tokio::spawn(async move {
+                        let facts = CardFacts {
+                            name: record.user_name.as_deref(),
+                            account: record.account_name.as_deref(),
+                            value_cents: record.value_cents,
+                            context: context.as_deref(),
+                            emotion,
+                            section: &record.section,
+                        };
+                        let written = app.opener.write(&facts).await;
+                        if let Some(e) = &written.error {
+                            inc(&counters.card_model_failed);
+                            tracing::warn!(tenant = %record.tenant_id, error = %e, "card opener from the model failed; template used");
+                        }
+                        app.events.event(Event::Card(CardRecord {
+                            id: format!("cd_{}_{}", record.session, record.seq),
+                            tenant_id: record.tenant_id.clone(),
+                            session: record.session.clone(),
+                            sub: record.user.clone(),
+                            emotion: emotion.name().into(),
+                            section: record.section.clone(),
+                            opener: written.text,
+                            state: "pending".into(),
+                            outcome: None,
+                            actor: None,
+                            created_ms: decided_ms,
+                            updated_ms: decided_ms,
+                        }));
+                    });
+                }
+                Action::Nothing => {}
+            }
+        }
+        // A person is paged on the stricter bar (the module docs of `escalation`): identified,
+        // valuable, and a struggle that persisted over a second burst at the paging confidence.
+        if r.escalate {
+            b.state.lock().expect("session lock").paged = Some(now);
+            let app = app.clone();
+            let rec = record.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::escalation::open(&app.escalation, &rec).await {
+                    inc(&app.metrics.tenant(&rec.tenant_id).alerts_failed);
+                    tracing::error!(tenant = %rec.tenant_id, session = %rec.session, error = %e, "escalation could not be opened");
+                }
+            });
+        }
+    }
+}
+
+/// Longest outcome or state kept from a page, bytes.
+pub const MAX_NOTE_BYTES: usize = 64;
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
