@@ -117,7 +117,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/accounts", post(api::upsert_account))
         .route("/v1/transactions", post(api::add_transaction))
         .route("/v1/thresholds", get(api::thresholds).put(api::set_thresholds))
-        .merge(api::people::routes())
+        .merge(api::people::routes().layer(axum::middleware::from_fn(csv_limit)))
         .merge(api::access::routes())
         .merge(api::learning::routes())
         .merge(api::escalations::routes())
@@ -127,7 +127,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats", get(api::stats))
         .route("/v1/live", get(api::live))
         .route("/v1/sessions/{session}", get(api::session_json))
-        ;
+        .layer(DefaultBodyLimit::max(api::MAX_JSON_BODY_BYTES));
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/v1/openapi.json", get(api::openapi::openapi_json))
