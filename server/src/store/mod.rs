@@ -28,12 +28,7 @@ mod sql;
 
 pub use sql::SqlStore;
 
-pub use audit::AuditStore;
-pub use customers::CustomerStore;
-pub use escalations::EscalationStore;
-pub use learning::LearningStore;
-pub use sessions::SessionStore;
-pub use tenants::TenantStore;
+use async_trait::async_trait;
 
 /// The persistence the server needs: every role in one. Every method is scoped by tenant. A
 /// subsystem holds only the role it uses (`Arc<dyn EscalationStore>`, …); start-up holds the
@@ -41,9 +36,242 @@ pub use tenants::TenantStore;
 pub trait Store: TenantStore + CustomerStore + SessionStore + LearningStore + EscalationStore + AuditStore {}
 
 impl<T: TenantStore + CustomerStore + SessionStore + LearningStore + EscalationStore + AuditStore> Store for T {}
-mod audit;
-mod customers;
-mod escalations;
-mod learning;
-mod sessions;
-mod tenants;
+
+/// Tenants, their accounts and revenue, API keys and dashboard users.
+#[async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    /// Creates a tenant.
+    async fn create_tenant(&self, t: &Tenant) -> Result<(), StoreError>;
+    /// All tenants (the identity cache loads them at start).
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Replaces a tenant's detector thresholds (JSON).
+    async fn set_thresholds(&self, tenant: &str, thresholds: &str) -> Result<(), StoreError>;
+    /// Creates or renames an account.
+    async fn upsert_account(&self, tenant: &str, account: &str, name: &str) -> Result<(), StoreError>;
+    /// Records a transaction; false when the host id was already recorded (idempotent).
+    async fn add_transaction(&self, tenant: &str, host_id: &str, account: &str, amount_cents: i64, at_ms: i64) -> Result<bool, StoreError>;
+    /// One account with its lifetime value and its revenue since `now_ms - RECENT_REVENUE_MS`.
+    async fn account(&self, tenant: &str, account: &str, now_ms: i64) -> Result<Option<Account>, StoreError>;
+    /// Every account of `tenant` (or of every tenant) with its values, as `(tenant, account)`.
+    async fn all_accounts(&self, tenant: Option<&str>, now_ms: i64) -> Result<Vec<(String, Account)>, StoreError>;
+    /// Every API key of every tenant that is not revoked (the identity cache loads them).
+    async fn active_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// A tenant's keys, revoked ones included, newest first.
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError>;
+    /// Adds a key.
+    async fn add_api_key(&self, k: &ApiKey) -> Result<(), StoreError>;
+    /// Revokes a key; false when the tenant has no such active key.
+    async fn revoke_api_key(&self, tenant: &str, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Replaces how the tenant's visitor tokens are verified (JSON).
+    async fn set_token_policy(&self, tenant: &str, policy: &str) -> Result<(), StoreError>;
+    /// Sets how many days session data is kept.
+    async fn set_retention(&self, tenant: &str, days: i64) -> Result<(), StoreError>;
+    /// Creates a dashboard user; false when the email is taken in the tenant.
+    async fn create_user(&self, u: &User) -> Result<bool, StoreError>;
+    /// A user by the blind index of their email.
+    async fn user_by_email(&self, tenant: &str, email_index: &str) -> Result<Option<User>, StoreError>;
+    /// A user by id.
+    async fn user(&self, tenant: &str, id: &str) -> Result<Option<User>, StoreError>;
+    /// The tenant's users, oldest first.
+    async fn users(&self, tenant: &str) -> Result<Vec<User>, StoreError>;
+    /// Changes a user's role; false when no such user.
+    async fn set_user_role(&self, tenant: &str, id: &str, role: &str) -> Result<bool, StoreError>;
+    /// Records a batch of transactions in one database transaction (all or none); returns how
+    /// many were new (the rest had ids already recorded).
+    async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError>;
+    /// A page of transactions, newest first, optionally of one account.
+    async fn transactions(
+        &self,
+        tenant: &str,
+        account: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<TransactionRecord>, StoreError>;
+    /// The customers of an account.
+    async fn account_customers(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// Customers: who was seen, their facts, strength snapshots, segments and one-tap contexts.
+#[async_trait]
+pub trait CustomerStore: Send + Sync + 'static {
+    /// Records that a customer was seen (creates them, or fills in what the token now says).
+    async fn customer_seen(&self, c: &CustomerSeen) -> Result<(), StoreError>;
+    /// One customer.
+    async fn customer(&self, tenant: &str, sub: &str) -> Result<Option<Customer>, StoreError>;
+    /// A page of customers, optionally of one segment, ordered by strength then sub.
+    async fn customers(
+        &self,
+        tenant: &str,
+        segment: Option<&str>,
+        order: CustomerOrder,
+        after: Option<&CustomerCursor>,
+        limit: i64,
+    ) -> Result<Vec<Customer>, StoreError>;
+    /// What the strength model reads, for one customer or (None) every customer of the tenant.
+    async fn customer_facts(&self, tenant: &str, sub: Option<&str>, now_ms: i64) -> Result<Vec<CustomerFacts>, StoreError>;
+    /// Stores many customers' strengths (the daily pass) in one database transaction.
+    async fn set_strengths(&self, tenant: &str, rows: &[StrengthRow], at_ms: i64, day: i64) -> Result<(), StoreError>;
+    /// A customer's newest daily snapshots, newest first.
+    async fn snapshots(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<SnapshotRecord>, StoreError>;
+    /// `(segment, account)` of every customer of the tenant.
+    async fn segment_rows(&self, tenant: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
+    /// Records a one-tap state.
+    async fn add_context(&self, c: &ContextRecord) -> Result<(), StoreError>;
+    /// Unexpired states of the tenant, newest first.
+    async fn contexts(&self, tenant: &str, now_ms: i64, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<ContextRecord>, StoreError>;
+    /// A customer's states (expired ones too), newest first.
+    async fn customer_contexts(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<ContextRecord>, StoreError>;
+    /// Every snapshot of the tenant from `since_day` on, as `(sub, day, score)`.
+    async fn snapshots_since(&self, tenant: &str, since_day: i64) -> Result<Vec<(String, i64, f64)>, StoreError>;
+}
+
+/// Sessions and what happened in them: detections, interventions, alerts.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Records a session (first hello wins; later hellos fill in the identity).
+    async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    /// Records a detection; false when `(tenant, session, seq)` was already recorded.
+    async fn insert_detection(&self, d: &DetectionRecord) -> Result<bool, StoreError>;
+    /// Records an intervention (idempotent by id).
+    async fn insert_intervention(&self, i: &InterventionRecord) -> Result<(), StoreError>;
+    /// Records an alert (idempotent by id).
+    async fn insert_alert(&self, a: &AlertRecord) -> Result<(), StoreError>;
+    /// Newest detections of a tenant, optionally of one session.
+    async fn detections(&self, tenant: &str, session: Option<&str>, limit: i64) -> Result<Vec<DetectionRecord>, StoreError>;
+    /// Newest interventions of a tenant.
+    async fn interventions(&self, tenant: &str, limit: i64) -> Result<Vec<InterventionRecord>, StoreError>;
+    /// Newest alerts of a tenant.
+    async fn alerts(&self, tenant: &str, limit: i64) -> Result<Vec<AlertRecord>, StoreError>;
+    /// A session of a tenant.
+    async fn session(&self, tenant: &str, session: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// The interventions of one session.
+    async fn session_interventions(&self, tenant: &str, session: &str) -> Result<Vec<InterventionRecord>, StoreError>;
+    /// The alerts of one session.
+    async fn session_alerts(&self, tenant: &str, session: &str) -> Result<Vec<AlertRecord>, StoreError>;
+    /// A person's detections since `since_ms`, newest first.
+    async fn user_detections(&self, tenant: &str, sub: &str, since_ms: i64, limit: i64) -> Result<Vec<DetectionRecord>, StoreError>;
+    /// A person's sessions.
+    async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError>;
+}
+
+/// What the bandit learns from: variants, decisions, outcomes, uplift counts, conversation cards.
+#[async_trait]
+pub trait LearningStore: Send + Sync + 'static {
+    /// Sets the holdout share and the outcome window.
+    async fn set_intervention_policy(&self, tenant: &str, holdout_share: f64, outcome_window_ms: i64) -> Result<(), StoreError>;
+    /// Every tenant's variants.
+    async fn all_variants(&self) -> Result<Vec<(String, VariantRecord)>, StoreError>;
+    /// Adds a variant; false when the id is taken.
+    async fn add_variant(&self, tenant: &str, v: &VariantRecord) -> Result<bool, StoreError>;
+    /// Deletes a variant; false when there is none.
+    async fn delete_variant(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+    /// Every arm's counts: `(tenant, emotion, section, variant, successes, failures)`.
+    async fn all_arms(&self) -> Result<Vec<ArmRow>, StoreError>;
+    /// Records a decision (idempotent by id).
+    async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), StoreError>;
+    /// Attributes an outcome to the newest decision without one of a session (or else of a
+    /// person) made since `since_ms`, and counts it on the chosen variant's arm, in one
+    /// transaction. Returns the decision's id, or None when there is none to attribute to.
+    async fn record_outcome(
+        &self,
+        tenant: &str,
+        who: OutcomeFor<'_>,
+        since_ms: i64,
+        outcome: &str,
+        converted: bool,
+        at_ms: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Conversions of treated and held-out decisions whose outcome is in or whose window
+    /// closed before `until_ms`, per emotion.
+    async fn uplift_counts(&self, tenant: &str, until_ms: i64) -> Result<UpliftCounts, StoreError>;
+    /// Queues a card (idempotent by id).
+    async fn insert_card(&self, c: &CardRecord) -> Result<(), StoreError>;
+    /// A page of cards, optionally in one state, newest first.
+    async fn cards(&self, tenant: &str, state: Option<&str>, after: Option<&TimeCursor>, limit: i64)
+        -> Result<Vec<CardRecord>, StoreError>;
+    /// Whether the tenant has a card with this id.
+    async fn card_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+    /// Moves a card from one of `from` to `to`; false when it is not in one of them.
+    #[allow(clippy::too_many_arguments)] // the transition, named at the call site
+    async fn move_card(
+        &self,
+        tenant: &str,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        outcome: Option<&str>,
+        actor: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The escalation chain: contacts and escalations, claimed by one instance at a time.
+#[async_trait]
+pub trait EscalationStore: Send + Sync + 'static {
+    /// Appends a contact to the tenant's escalation chain.
+    async fn add_contact(&self, tenant: &str, c: &Contact) -> Result<(), StoreError>;
+    /// The tenant's escalation chain, in order.
+    async fn contacts(&self, tenant: &str) -> Result<Vec<Contact>, StoreError>;
+    /// Removes a contact (and its fallback channels) from the chain; false when the tenant has
+    /// no such contact.
+    async fn delete_contact(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+    /// Records an escalation; false when one with its id exists (another instance opened it).
+    async fn insert_escalation(&self, e: &EscalationRecord) -> Result<bool, StoreError>;
+    /// Ids of open escalations due at `now_ms` and not claimed (or whose claim lapsed), oldest first.
+    async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Claims an open, due, unclaimed escalation for `instance` until `until_ms`; `None` when
+    /// another instance holds it, it is not due, or it is no longer open.
+    async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError>;
+    /// Moves a claimed escalation on (next step, when it is due, state) and releases the claim;
+    /// false when `instance` no longer holds it or it stopped being open (acknowledged).
+    async fn advance_escalation(
+        &self,
+        id: &str,
+        instance: &str,
+        step: i64,
+        next_at_ms: i64,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Acknowledges an open escalation of the tenant by `who`; returns whether this call
+    /// acknowledged it and the escalation as it is afterwards (`None`: no such escalation).
+    async fn acknowledge_escalation(
+        &self,
+        tenant: &str,
+        id: &str,
+        who: &str,
+        now_ms: i64,
+    ) -> Result<Option<(bool, EscalationRecord)>, StoreError>;
+    /// One escalation of the tenant.
+    async fn escalation(&self, tenant: &str, id: &str) -> Result<Option<EscalationRecord>, StoreError>;
+    /// A page of the tenant's escalations, optionally in one state, newest first.
+    async fn escalations(
+        &self,
+        tenant: &str,
+        state: Option<&str>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<EscalationRecord>, StoreError>;
+}
+
+/// The audit log, sealed fields (key rotation), erasure and retention.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends to the audit log.
+    async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError>;
+    /// A page of the audit log, newest first.
+    async fn audit_log(&self, tenant: &str, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Every sealed personal field of `column` (`customers.email`, `users.email`,
+    /// `contacts.address`): `(tenant, row id, stored value)`.
+    async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// Replaces one sealed field (key rotation); false when the row no longer holds `old`.
+    async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError>;
+    /// Deletes everything about a person (customer, sessions, their detections, interventions
+    /// and alerts, contexts, snapshots) in one database transaction, and records the erasure
+    /// under the person's pseudonymous reference.
+    async fn erase_person(&self, tenant: &str, sub: &str, person_ref: &str, at_ms: i64) -> Result<Removed, StoreError>;
+    /// When a person (by pseudonymous reference) was last erased.
+    async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError>;
+    /// Deletes the tenant's session data older than `cutoff_ms` (retention).
+    async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError>;
+}

@@ -1,48 +1,19 @@
 //! SQL of the audit role.
 
 use async_trait::async_trait;
+use sqlx::AnyConnection;
 
 use super::*;
 
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_log (id, tenant_id, actor, action, target, details, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&e.id)
-            .bind(&e.tenant_id)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(e.details.to_string())
-            .bind(e.at_ms)
-            .execute(&self.pool)
-            .await?;
+        insert(&self.pool, "audit_log", e, "").await?;
         Ok(())
     }
 
     async fn audit_log(&self, tenant: &str, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let page = if after.is_some() { " AND (at_ms < $2 OR (at_ms = $2 AND id < $3))" } else { "" };
-        let lim = if after.is_some() { "$4" } else { "$2" };
-        let sql = format!(
-            "SELECT id, tenant_id, actor, action, target, details, at_ms FROM audit_log WHERE tenant_id = $1{page} ORDER BY at_ms DESC, id DESC LIMIT {lim}"
-        );
-        let mut q = sqlx::query_as::<_, (String, String, String, String, String, String, i64)>(&sql).bind(tenant);
-        if let Some(c) = after {
-            q = q.bind(c.ms).bind(&c.id);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, tenant_id, actor, action, target, details, at_ms)| AuditEntry {
-                id,
-                tenant_id,
-                actor,
-                action,
-                target,
-                details: serde_json::from_str(&details).unwrap_or_default(),
-                at_ms,
-            })
-            .collect())
+        Select::of("audit_log", tenant).page(Order::desc("at_ms", "id"), after, limit).fetch_all(&self.pool).await
     }
 
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError> {
@@ -52,14 +23,8 @@ impl AuditStore for SqlStore {
 
     async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError> {
         let (table, id, col) = column.sql();
-        let r = sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE tenant_id = $2 AND {id} = $3 AND {col} = $4"))
-            .bind(new)
-            .bind(tenant)
-            .bind(row)
-            .bind(old)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let sql = format!("UPDATE {table} SET {col} = $1 WHERE tenant_id = $2 AND {id} = $3 AND {col} = $4");
+        changed_one(sqlx::query(&sql).bind(new).bind(tenant).bind(row).bind(old), &self.pool).await
     }
 
     async fn erase_person(&self, tenant: &str, sub: &str, person_ref: &str, at_ms: i64) -> Result<Removed, StoreError> {
@@ -84,28 +49,13 @@ impl AuditStore for SqlStore {
                 ("decisions", &mut decisions),
                 ("cards", &mut cards),
             ] {
-                *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND session = $2"))
-                    .bind(tenant)
-                    .bind(s)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                *n += delete_where(&mut tx, table, "session =", tenant, s.as_str()).await?;
             }
         }
-        detections += sqlx::query("DELETE FROM detections WHERE tenant_id = $1 AND user_sub = $2")
-            .bind(tenant)
-            .bind(sub)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        detections += delete_where(&mut tx, "detections", "user_sub =", tenant, sub).await?;
         let mut escalations = 0;
         for (table, n) in [("decisions", &mut decisions), ("cards", &mut cards), ("escalations", &mut escalations)] {
-            *n += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND sub = $2"))
-                .bind(tenant)
-                .bind(sub)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            *n += delete_where(&mut tx, table, "sub =", tenant, sub).await?;
         }
         let mut removed = vec![
             ("interventions", interventions),
@@ -119,13 +69,7 @@ impl AuditStore for SqlStore {
         // finishes before (and its snapshot is deleted below) or finds no customer and writes
         // nothing (`set_strengths` only snapshots existing customers).
         for (table, col) in [("customers", "sub"), ("sessions", "user_sub"), ("contexts", "sub"), ("strength_snapshots", "sub")] {
-            let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} = $2"))
-                .bind(tenant)
-                .bind(sub)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            removed.push((table, n));
+            removed.push((table, delete_where(&mut tx, table, &format!("{col} ="), tenant, sub).await?));
         }
         tx.commit().await?;
         Ok(removed)
@@ -154,22 +98,27 @@ impl AuditStore for SqlStore {
             ("contexts", "expires_ms"),
             ("customers", "last_seen_ms"),
         ] {
-            let n = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {col} < $2"))
-                .bind(tenant)
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            removed.push((table, n));
+            removed.push((table, delete_where(&mut tx, table, &format!("{col} <"), tenant, cutoff_ms).await?));
         }
-        let n = sqlx::query("DELETE FROM strength_snapshots WHERE tenant_id = $1 AND day < $2")
-            .bind(tenant)
-            .bind(cutoff_ms.div_euclid(86_400_000))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        removed.push(("strength_snapshots", n));
+        let day = cutoff_ms.div_euclid(86_400_000);
+        removed.push(("strength_snapshots", delete_where(&mut tx, "strength_snapshots", "day <", tenant, day).await?));
         tx.commit().await?;
         Ok(removed)
     }
+}
+
+/// `DELETE FROM {table} WHERE tenant_id = $1 AND {cond} $2`, `cond` ending in its operator; how
+/// many rows went.
+async fn delete_where<'q>(
+    conn: &mut AnyConnection,
+    table: &str,
+    cond: &str,
+    tenant: &'q str,
+    value: impl 'q + Encode<'q, Any> + Type<Any> + Send,
+) -> Result<u64, sqlx::Error> {
+    let mut args = AnyArguments::default();
+    args.add(tenant).map_err(sqlx::Error::Encode)?;
+    args.add(value).map_err(sqlx::Error::Encode)?;
+    let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND {cond} $2");
+    Ok(sqlx::query_with(&sql, args).execute(conn).await?.rows_affected())
 }

@@ -4,6 +4,9 @@ use async_trait::async_trait;
 
 use super::*;
 
+/// One-tap states, newest first.
+const CONTEXTS_NEWEST: Order = Order::desc("set_ms", "id");
+
 #[async_trait]
 impl CustomerStore for SqlStore {
     async fn customer_seen(&self, c: &CustomerSeen) -> Result<(), StoreError> {
@@ -30,12 +33,7 @@ impl CustomerStore for SqlStore {
     }
 
     async fn customer(&self, tenant: &str, sub: &str) -> Result<Option<Customer>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {CUSTOMER_COLS} FROM customers WHERE tenant_id = $1 AND sub = $2"))
-            .bind(tenant)
-            .bind(sub)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(customer_from).transpose()?)
+        Select::of("customers", tenant).and("sub =", sub).fetch_optional(&self.pool).await
     }
 
     async fn customers(
@@ -46,30 +44,11 @@ impl CustomerStore for SqlStore {
         after: Option<&CustomerCursor>,
         limit: i64,
     ) -> Result<Vec<Customer>, StoreError> {
-        let (cmp, dir) = match order {
-            CustomerOrder::StrengthAsc => (">", "ASC"),
-            CustomerOrder::StrengthDesc => ("<", "DESC"),
+        let order = match order {
+            CustomerOrder::StrengthAsc => Order::asc("strength", "sub"),
+            CustomerOrder::StrengthDesc => Order::desc("strength", "sub"),
         };
-        let mut sql = format!("SELECT {CUSTOMER_COLS} FROM customers WHERE tenant_id = $1");
-        let mut n = 1;
-        if segment.is_some() {
-            n += 1;
-            sql += &format!(" AND segment = ${n}");
-        }
-        if after.is_some() {
-            sql += &format!(" AND (strength {cmp} ${} OR (strength = ${} AND sub {cmp} ${}))", n + 1, n + 1, n + 2);
-            n += 2;
-        }
-        sql += &format!(" ORDER BY strength {dir}, sub {dir} LIMIT ${}", n + 1);
-        let mut q = sqlx::query(&sql).bind(tenant);
-        if let Some(s) = segment {
-            q = q.bind(s);
-        }
-        if let Some(c) = after {
-            q = q.bind(c.strength).bind(&c.sub);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(customer_from).collect::<Result<_, _>>()?)
+        Select::of("customers", tenant).and_some("segment =", segment).page(order, after, limit).fetch_all(&self.pool).await
     }
 
     async fn customer_facts(&self, tenant: &str, sub: Option<&str>, now_ms: i64) -> Result<Vec<CustomerFacts>, StoreError> {
@@ -197,18 +176,8 @@ impl CustomerStore for SqlStore {
     }
 
     async fn snapshots(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<SnapshotRecord>, StoreError> {
-        let rows = sqlx::query_as::<_, (i64, f64, String)>(
-            "SELECT day, score, factors FROM strength_snapshots WHERE tenant_id = $1 AND sub = $2 ORDER BY day DESC LIMIT $3",
-        )
-        .bind(tenant)
-        .bind(sub)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(day, score, f)| SnapshotRecord { day, score, factors: serde_json::from_str(&f).unwrap_or_default() })
-            .collect())
+        let sql = select::<SnapshotRecord>("strength_snapshots WHERE tenant_id = $1 AND sub = $2 ORDER BY day DESC LIMIT $3");
+        Ok(sqlx::query_as(&sql).bind(tenant).bind(sub).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn segment_rows(&self, tenant: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
@@ -216,36 +185,16 @@ impl CustomerStore for SqlStore {
     }
 
     async fn add_context(&self, c: &ContextRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO contexts (id, tenant_id, sub, state, set_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING")
-            .bind(&c.id)
-            .bind(&c.tenant_id)
-            .bind(&c.sub)
-            .bind(&c.state)
-            .bind(c.set_ms)
-            .bind(c.expires_ms)
-            .execute(&self.pool)
-            .await?;
+        insert(&self.pool, "contexts", c, "ON CONFLICT (id) DO NOTHING").await?;
         Ok(())
     }
 
     async fn contexts(&self, tenant: &str, now_ms: i64, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<ContextRecord>, StoreError> {
-        let page = if after.is_some() { " AND (set_ms < $3 OR (set_ms = $3 AND id < $4))" } else { "" };
-        let lim = if after.is_some() { "$5" } else { "$3" };
-        let sql = format!(
-            "SELECT {CONTEXT_COLS} FROM contexts WHERE tenant_id = $1 AND expires_ms > $2{page} ORDER BY set_ms DESC, id DESC LIMIT {lim}"
-        );
-        let mut q = sqlx::query(&sql).bind(tenant).bind(now_ms);
-        if let Some(c) = after {
-            q = q.bind(c.ms).bind(&c.id);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(context_from).collect::<Result<_, _>>()?)
+        Select::of("contexts", tenant).and("expires_ms >", now_ms).page(CONTEXTS_NEWEST, after, limit).fetch_all(&self.pool).await
     }
 
     async fn customer_contexts(&self, tenant: &str, sub: &str, limit: i64) -> Result<Vec<ContextRecord>, StoreError> {
-        let sql = format!("SELECT {CONTEXT_COLS} FROM contexts WHERE tenant_id = $1 AND sub = $2 ORDER BY set_ms DESC, id DESC LIMIT $3");
-        let rows = sqlx::query(&sql).bind(tenant).bind(sub).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(context_from).collect::<Result<_, _>>()?)
+        Select::of("contexts", tenant).and("sub =", sub).first(CONTEXTS_NEWEST, limit).fetch_all(&self.pool).await
     }
 
     async fn snapshots_since(&self, tenant: &str, since_day: i64) -> Result<Vec<(String, i64, f64)>, StoreError> {

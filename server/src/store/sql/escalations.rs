@@ -1,7 +1,6 @@
 //! SQL of the escalations role.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::*;
 
@@ -43,25 +42,8 @@ impl EscalationStore for SqlStore {
     }
 
     async fn contacts(&self, tenant: &str) -> Result<Vec<Contact>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, position, name, role, channel, address, min_value_cents FROM contacts WHERE tenant_id = $1 ORDER BY position",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
-        let c = |r: &AnyRow| -> Result<Contact, sqlx::Error> {
-            Ok(Contact {
-                id: r.try_get("id")?,
-                position: r.try_get("position")?,
-                name: r.try_get("name")?,
-                role: r.try_get("role")?,
-                channel: r.try_get("channel")?,
-                address: r.try_get("address")?,
-                min_value_cents: r.try_get("min_value_cents")?,
-                fallbacks: Vec::new(),
-            })
-        };
-        let mut contacts: Vec<Contact> = rows.iter().map(c).collect::<Result<_, _>>()?;
+        let sql = select::<Contact>("contacts WHERE tenant_id = $1 ORDER BY position");
+        let mut contacts: Vec<Contact> = sqlx::query_as(&sql).bind(tenant).fetch_all(&self.pool).await?;
         let fallbacks: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT contact_id, id, channel, address FROM contact_fallbacks WHERE tenant_id = $1 ORDER BY contact_id, priority",
         )
@@ -83,46 +65,14 @@ impl EscalationStore for SqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let n = sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let deleted =
+            changed_one(sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id), &mut *tx).await?;
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(deleted)
     }
 
     async fn insert_escalation(&self, e: &EscalationRecord) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "INSERT INTO escalations (id, tenant_id, session, seq, sub, person_name, account_name, emotion, section, confidence, \
-             value_cents, state, step, next_at_ms, claimed_by, claim_until_ms, acked_by, acked_ms, detected_ms, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&e.id)
-        .bind(&e.tenant_id)
-        .bind(&e.session)
-        .bind(e.seq)
-        .bind(&e.sub)
-        .bind(&e.person_name)
-        .bind(&e.account_name)
-        .bind(&e.emotion)
-        .bind(&e.section)
-        .bind(e.confidence)
-        .bind(e.value_cents)
-        .bind(&e.state)
-        .bind(e.step)
-        .bind(e.next_at_ms)
-        .bind(&e.claimed_by)
-        .bind(e.claim_until_ms)
-        .bind(&e.acked_by)
-        .bind(e.acked_ms)
-        .bind(e.detected_ms)
-        .bind(e.created_ms)
-        .bind(e.updated_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(insert(&self.pool, "escalations", e, "ON CONFLICT (id) DO NOTHING").await? == 1)
     }
 
     async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, StoreError> {
@@ -139,22 +89,14 @@ impl EscalationStore for SqlStore {
     async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError> {
         // One conditional UPDATE: PostgreSQL re-checks the condition on the row it locked and
         // SQLite serialises writers, so two instances cannot both see their claim succeed.
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE escalations SET claimed_by = $2, claim_until_ms = $3, updated_ms = $4 \
              WHERE id = $1 AND state = 'open' AND next_at_ms <= $4 AND claim_until_ms < $4",
-        )
-        .bind(id)
-        .bind(instance)
-        .bind(until_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        if r.rows_affected() != 1 {
+        );
+        if !changed_one(q.bind(id).bind(instance).bind(until_ms).bind(now_ms), &self.pool).await? {
             return Ok(None);
         }
-        let row =
-            sqlx::query(&format!("SELECT {ESCALATION_COLS} FROM escalations WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(escalation_from).transpose()?)
+        Ok(sqlx::query_as(&select::<EscalationRecord>("escalations WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?)
     }
 
     async fn advance_escalation(
@@ -166,7 +108,7 @@ impl EscalationStore for SqlStore {
         state: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE escalations SET step = $3, next_at_ms = $4, state = $5, claimed_by = NULL, claim_until_ms = 0, updated_ms = $6 \
              WHERE id = $1 AND claimed_by = $2 AND state = 'open'",
         )
@@ -175,10 +117,8 @@ impl EscalationStore for SqlStore {
         .bind(step)
         .bind(next_at_ms)
         .bind(state)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(now_ms);
+        changed_one(q, &self.pool).await
     }
 
     async fn acknowledge_escalation(
@@ -188,26 +128,16 @@ impl EscalationStore for SqlStore {
         who: &str,
         now_ms: i64,
     ) -> Result<Option<(bool, EscalationRecord)>, StoreError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE escalations SET state = 'acknowledged', acked_by = $3, acked_ms = $4, updated_ms = $4 \
              WHERE tenant_id = $1 AND id = $2 AND state = 'open'",
-        )
-        .bind(tenant)
-        .bind(id)
-        .bind(who)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(self.escalation(tenant, id).await?.map(|e| (r.rows_affected() == 1, e)))
+        );
+        let acked = changed_one(q.bind(tenant).bind(id).bind(who).bind(now_ms), &self.pool).await?;
+        Ok(self.escalation(tenant, id).await?.map(|e| (acked, e)))
     }
 
     async fn escalation(&self, tenant: &str, id: &str) -> Result<Option<EscalationRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {ESCALATION_COLS} FROM escalations WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(escalation_from).transpose()?)
+        Select::of("escalations", tenant).and("id =", id).fetch_optional(&self.pool).await
     }
 
     async fn escalations(
@@ -217,25 +147,6 @@ impl EscalationStore for SqlStore {
         after: Option<&TimeCursor>,
         limit: i64,
     ) -> Result<Vec<EscalationRecord>, StoreError> {
-        let mut sql = format!("SELECT {ESCALATION_COLS} FROM escalations WHERE tenant_id = $1");
-        let mut n = 1;
-        if state.is_some() {
-            n += 1;
-            sql += &format!(" AND state = ${n}");
-        }
-        if after.is_some() {
-            sql += &format!(" AND (created_ms < ${} OR (created_ms = ${} AND id < ${}))", n + 1, n + 1, n + 2);
-            n += 2;
-        }
-        sql += &format!(" ORDER BY created_ms DESC, id DESC LIMIT ${}", n + 1);
-        let mut q = sqlx::query(&sql).bind(tenant);
-        if let Some(st) = state {
-            q = q.bind(st);
-        }
-        if let Some(c) = after {
-            q = q.bind(c.ms).bind(&c.id);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(escalation_from).collect::<Result<_, _>>()?)
+        Select::of("escalations", tenant).and_some("state =", state).page(NEWEST_CREATED, after, limit).fetch_all(&self.pool).await
     }
 }

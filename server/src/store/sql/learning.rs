@@ -1,7 +1,6 @@
 //! SQL of the learning role.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::*;
 
@@ -18,18 +17,13 @@ impl LearningStore for SqlStore {
     }
 
     async fn all_variants(&self) -> Result<Vec<(String, VariantRecord)>, StoreError> {
-        let rows: Vec<(String, String, String, String, String, String, i64)> =
-            sqlx::query_as("SELECT tenant_id, id, emotion, section, kind, text, created_ms FROM variants ORDER BY created_ms, id")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, id, emotion, section, kind, text, created_ms)| (t, VariantRecord { id, emotion, section, kind, text, created_ms }))
-            .collect())
+        let sql = format!("SELECT tenant_id, {} FROM variants ORDER BY created_ms, id", VariantRecord::COLS);
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(with_tenant).collect::<Result<_, _>>()?)
     }
 
     async fn add_variant(&self, tenant: &str, v: &VariantRecord) -> Result<bool, StoreError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO variants (tenant_id, id, emotion, section, kind, text, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, id) DO NOTHING",
         )
         .bind(tenant)
@@ -38,15 +32,12 @@ impl LearningStore for SqlStore {
         .bind(&v.section)
         .bind(&v.kind)
         .bind(&v.text)
-        .bind(v.created_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(v.created_ms);
+        changed_one(q, &self.pool).await
     }
 
     async fn delete_variant(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM variants WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(&self.pool).await?;
-        Ok(r.rows_affected() == 1)
+        changed_one(sqlx::query("DELETE FROM variants WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id), &self.pool).await
     }
 
     async fn all_arms(&self) -> Result<Vec<ArmRow>, StoreError> {
@@ -140,24 +131,7 @@ impl LearningStore for SqlStore {
     }
 
     async fn insert_card(&self, c: &CardRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cards (id, tenant_id, session, sub, emotion, section, opener, state, outcome, actor, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&c.id)
-        .bind(&c.tenant_id)
-        .bind(&c.session)
-        .bind(&c.sub)
-        .bind(&c.emotion)
-        .bind(&c.section)
-        .bind(&c.opener)
-        .bind(&c.state)
-        .bind(&c.outcome)
-        .bind(&c.actor)
-        .bind(c.created_ms)
-        .bind(c.updated_ms)
-        .execute(&self.pool)
-        .await?;
+        insert(&self.pool, "cards", c, "ON CONFLICT (id) DO NOTHING").await?;
         Ok(())
     }
 
@@ -168,42 +142,7 @@ impl LearningStore for SqlStore {
         after: Option<&TimeCursor>,
         limit: i64,
     ) -> Result<Vec<CardRecord>, StoreError> {
-        let mut sql = "SELECT id, tenant_id, session, sub, emotion, section, opener, state, outcome, actor, created_ms, updated_ms FROM cards WHERE tenant_id = $1".to_string();
-        let mut n = 1;
-        if state.is_some() {
-            n += 1;
-            sql += &format!(" AND state = ${n}");
-        }
-        if after.is_some() {
-            sql += &format!(" AND (created_ms < ${} OR (created_ms = ${} AND id < ${}))", n + 1, n + 1, n + 2);
-            n += 2;
-        }
-        sql += &format!(" ORDER BY created_ms DESC, id DESC LIMIT ${}", n + 1);
-        let mut q = sqlx::query(&sql).bind(tenant);
-        if let Some(st) = state {
-            q = q.bind(st);
-        }
-        if let Some(c) = after {
-            q = q.bind(c.ms).bind(&c.id);
-        }
-        let rows = q.bind(limit).fetch_all(&self.pool).await?;
-        let f = |r: &AnyRow| -> Result<CardRecord, sqlx::Error> {
-            Ok(CardRecord {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                session: r.try_get("session")?,
-                sub: r.try_get("sub")?,
-                emotion: r.try_get("emotion")?,
-                section: r.try_get("section")?,
-                opener: r.try_get("opener")?,
-                state: r.try_get("state")?,
-                outcome: r.try_get("outcome")?,
-                actor: r.try_get("actor")?,
-                created_ms: r.try_get("created_ms")?,
-                updated_ms: r.try_get("updated_ms")?,
-            })
-        };
-        Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
+        Select::of("cards", tenant).and_some("state =", state).page(NEWEST_CREATED, after, limit).fetch_all(&self.pool).await
     }
 
     async fn card_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
@@ -235,6 +174,6 @@ impl LearningStore for SqlStore {
         for f in from {
             q = q.bind(*f);
         }
-        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+        changed_one(q, &self.pool).await
     }
 }

@@ -1,8 +1,15 @@
 //! [`SqlStore`]: every role of the store in portable SQL over sqlx's `Any` driver (SQLite or
-//! PostgreSQL); one file per role.
+//! PostgreSQL); one file per role. What the roles share lives here: which columns hold a record
+//! ([`Columns`], read by `FromRow` and written by [`insert`]), the tenant's list query with its
+//! keyset pages ([`Select`]), and running a statement for whether it changed a row
+//! ([`changed_one`]).
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use std::marker::PhantomData;
+
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::error::BoxDynError;
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Arguments, Encode, Executor, FromRow, Row, Type};
 
 use super::*;
 
@@ -43,154 +50,257 @@ impl SqlStore {
     }
 }
 
-fn tenant_from(r: &AnyRow) -> Result<Tenant, sqlx::Error> {
-    Ok(Tenant {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        site_key: r.try_get("site_key")?,
-        secret_key_hash: r.try_get("secret_key_hash")?,
-        jwt_secret: r.try_get("jwt_secret")?,
-        thresholds: r.try_get("thresholds")?,
-        created_ms: r.try_get("created_ms")?,
-        token_policy: r.try_get("token_policy")?,
-        retention_days: r.try_get("retention_days")?,
-        holdout_share: r.try_get("holdout_share")?,
-        outcome_window_ms: r.try_get("outcome_window_ms")?,
-    })
+/// A record stored whole in the columns of one table.
+trait Columns: for<'r> FromRow<'r, AnyRow> + Send + Sync + Unpin {
+    /// Its columns, comma-separated, as `SELECT` and `INSERT` name them.
+    const COLS: &'static str;
+    /// Its fields, bound in the order of [`Columns::COLS`].
+    fn args(&self) -> Result<AnyArguments<'_>, BoxDynError>;
 }
 
-const DETECTION_COLS: &str = "tenant_id, session, seq, emotion, confidence, client_confidence, section, user_sub, user_name, account, \
-     account_name, value_cents, features, evidence, t_ms, created_ms";
-
-fn detection_from(r: &AnyRow) -> Result<DetectionRecord, sqlx::Error> {
-    let features: String = r.try_get("features")?;
-    Ok(DetectionRecord {
-        tenant_id: r.try_get("tenant_id")?,
-        session: r.try_get("session")?,
-        seq: r.try_get("seq")?,
-        emotion: r.try_get("emotion")?,
-        confidence: r.try_get("confidence")?,
-        client_confidence: r.try_get("client_confidence")?,
-        section: r.try_get("section")?,
-        user: r.try_get("user_sub")?,
-        user_name: r.try_get("user_name")?,
-        account: r.try_get("account")?,
-        account_name: r.try_get("account_name")?,
-        value_cents: r.try_get("value_cents")?,
-        features: serde_json::from_str(&features).unwrap_or(serde_json::Value::Null),
-        evidence: r.try_get("evidence")?,
-        t_ms: r.try_get("t_ms")?,
-        created_ms: r.try_get("created_ms")?,
-    })
+/// `SELECT` the columns of `T` `FROM` the rest (`"users WHERE id = $1"`).
+fn select<T: Columns>(from: &str) -> String {
+    format!("SELECT {} FROM {from}", T::COLS)
 }
 
-const KEY_COLS: &str = "id, tenant_id, kind, lookup, hint, created_ms, revoked_ms";
-
-fn key_from(r: &AnyRow) -> Result<ApiKey, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
-    Ok(ApiKey {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        kind: KeyKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown key kind {kind:?}").into()))?,
-        lookup: r.try_get("lookup")?,
-        hint: r.try_get("hint")?,
-        created_ms: r.try_get("created_ms")?,
-        revoked_ms: r.try_get("revoked_ms")?,
-    })
+/// `INSERT INTO {table}` the columns of a record `VALUES` its fields, then `tail` (`ON
+/// CONFLICT …`); how many rows it changed.
+async fn insert<'c, T: Columns>(e: impl Executor<'c, Database = Any>, table: &str, row: &T, tail: &str) -> Result<u64, StoreError> {
+    let args = row.args().map_err(sqlx::Error::Encode)?;
+    let values: Vec<String> = (1..=args.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("INSERT INTO {table} ({}) VALUES ({}) {tail}", T::COLS, values.join(", "));
+    Ok(sqlx::query_with(sql.trim_end(), args).execute(e).await?.rows_affected())
 }
 
-const USER_COLS: &str = "id, tenant_id, email_index, email, password_hash, role, created_ms";
+/// Declares, record by record, which column holds each field: `field` the column of that name,
+/// `field: column` another one; `=> codec` (`json`, `key_kind`) when the column holds the field
+/// as `codec::write` writes it and `codec::read` reads it back; after a `;`, fields that no
+/// column holds, with their value. Each record gets [`Columns`] and [`FromRow`].
+macro_rules! columns {
+    (@col $field:ident) => { stringify!($field) };
+    (@col $field:ident $col:ident) => { stringify!($col) };
+    (@get $r:ident, $col:expr) => { $r.try_get($col)? };
+    (@get $r:ident, $col:expr, $codec:ident) => { $codec::read($r, $col)? };
+    (@put $v:expr) => { &$v };
+    (@put $v:expr, $codec:ident) => { $codec::write(&$v) };
+    (@one $ty:ident {
+        $f0:ident $(: $c0:ident)? $(=> $d0:ident)?
+        $(, $f:ident $(: $c:ident)? $(=> $d:ident)?)* $(,)?
+        $(; $($extra:ident: $value:expr),+)?
+    }) => {
+        impl Columns for $ty {
+            const COLS: &'static str = concat!(columns!(@col $f0 $($c0)?) $(, ", ", columns!(@col $f $($c)?))*);
 
-fn user_from(r: &AnyRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        email_index: r.try_get("email_index")?,
-        email_sealed: r.try_get("email")?,
-        password_hash: r.try_get("password_hash")?,
-        role: r.try_get("role")?,
-        created_ms: r.try_get("created_ms")?,
-    })
+            fn args(&self) -> Result<AnyArguments<'_>, BoxDynError> {
+                let mut args = AnyArguments::default();
+                args.add(columns!(@put self.$f0 $(, $d0)?))?;
+                $(args.add(columns!(@put self.$f $(, $d)?))?;)*
+                Ok(args)
+            }
+        }
+
+        impl<'r> FromRow<'r, AnyRow> for $ty {
+            fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+                Ok($ty {
+                    $f0: columns!(@get r, columns!(@col $f0 $($c0)?) $(, $d0)?),
+                    $($f: columns!(@get r, columns!(@col $f $($c)?) $(, $d)?),)*
+                    $($($extra: $value,)+)?
+                })
+            }
+        }
+    };
+    ($($ty:ident { $($body:tt)* })*) => { $(columns!(@one $ty { $($body)* });)* };
 }
 
-const CUSTOMER_COLS: &str = "sub, account, name, email, company, first_seen_ms, last_seen_ms, strength, segment, factors, scored_ms";
-
-fn customer_from(r: &AnyRow) -> Result<Customer, sqlx::Error> {
-    let factors: String = r.try_get("factors")?;
-    Ok(Customer {
-        sub: r.try_get("sub")?,
-        account: r.try_get("account")?,
-        name: r.try_get("name")?,
-        email_sealed: r.try_get("email")?,
-        company: r.try_get("company")?,
-        first_seen_ms: r.try_get("first_seen_ms")?,
-        last_seen_ms: r.try_get("last_seen_ms")?,
-        strength: r.try_get("strength")?,
-        segment: r.try_get("segment")?,
-        factors: serde_json::from_str(&factors).unwrap_or_default(),
-        scored_ms: r.try_get("scored_ms")?,
-    })
+columns! {
+    Tenant {
+        id, name, site_key, secret_key_hash, jwt_secret, created_ms, thresholds, token_policy, retention_days, holdout_share,
+        outcome_window_ms
+    }
+    Account { account, name, value_cents, recent_cents }
+    ApiKey { id, tenant_id, kind => key_kind, lookup, hint, created_ms, revoked_ms }
+    User { id, tenant_id, email_index, email_sealed: email, password_hash, role, created_ms }
+    Customer {
+        sub, account, name, email_sealed: email, company, first_seen_ms, last_seen_ms, strength, segment, factors => json, scored_ms
+    }
+    ContextRecord { id, tenant_id, sub, state, set_ms, expires_ms }
+    SnapshotRecord { day, score, factors => json }
+    SessionRecord { tenant_id, session, user: user_sub, account, page, started_ms }
+    DetectionRecord {
+        tenant_id, session, seq, emotion, confidence, client_confidence, section, user: user_sub, user_name, account, account_name,
+        value_cents, features => json, evidence, t_ms, created_ms
+    }
+    InterventionRecord { id, tenant_id, session, seq, emotion, text, created_ms }
+    AlertRecord {
+        id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms, escalation_id,
+        attempt_log => json
+    }
+    VariantRecord { id, emotion, section, kind, text, created_ms }
+    CardRecord { id, tenant_id, session, sub, emotion, section, opener, state, outcome, actor, created_ms, updated_ms }
+    Contact { id, position, name, role, channel, address, min_value_cents; fallbacks: Vec::new() }
+    EscalationRecord {
+        id, tenant_id, session, seq, sub, person_name, account_name, emotion, section, confidence, value_cents, state, step,
+        next_at_ms, claimed_by, claim_until_ms, acked_by, acked_ms, detected_ms, created_ms, updated_ms
+    }
+    AuditEntry { id, tenant_id, actor, action, target, details => json, at_ms }
+    TransactionRecord { id: host_id, account, amount_cents, at_ms }
 }
 
-const CONTEXT_COLS: &str = "id, tenant_id, sub, state, set_ms, expires_ms";
+/// JSON in a text column; text that does not parse reads as the default (JSON `null`).
+mod json {
+    use super::*;
 
-fn context_from(r: &AnyRow) -> Result<ContextRecord, sqlx::Error> {
-    Ok(ContextRecord {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        sub: r.try_get("sub")?,
-        state: r.try_get("state")?,
-        set_ms: r.try_get("set_ms")?,
-        expires_ms: r.try_get("expires_ms")?,
-    })
+    pub(super) fn read<T: serde::de::DeserializeOwned + Default>(r: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(col)?).unwrap_or_default())
+    }
+
+    pub(super) fn write(v: &serde_json::Value) -> String {
+        v.to_string()
+    }
 }
 
-const ESCALATION_COLS: &str = "id, tenant_id, session, seq, sub, person_name, account_name, emotion, section, confidence, value_cents, \
-     state, step, next_at_ms, claimed_by, claim_until_ms, acked_by, acked_ms, detected_ms, created_ms, updated_ms";
+/// A [`KeyKind`] by its name.
+mod key_kind {
+    use super::*;
 
-fn escalation_from(r: &AnyRow) -> Result<EscalationRecord, sqlx::Error> {
-    Ok(EscalationRecord {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        session: r.try_get("session")?,
-        seq: r.try_get("seq")?,
-        sub: r.try_get("sub")?,
-        person_name: r.try_get("person_name")?,
-        account_name: r.try_get("account_name")?,
-        emotion: r.try_get("emotion")?,
-        section: r.try_get("section")?,
-        confidence: r.try_get("confidence")?,
-        value_cents: r.try_get("value_cents")?,
-        state: r.try_get("state")?,
-        step: r.try_get("step")?,
-        next_at_ms: r.try_get("next_at_ms")?,
-        claimed_by: r.try_get("claimed_by")?,
-        claim_until_ms: r.try_get("claim_until_ms")?,
-        acked_by: r.try_get("acked_by")?,
-        acked_ms: r.try_get("acked_ms")?,
-        detected_ms: r.try_get("detected_ms")?,
-        created_ms: r.try_get("created_ms")?,
-        updated_ms: r.try_get("updated_ms")?,
-    })
+    pub(super) fn read(r: &AnyRow, col: &str) -> Result<KeyKind, sqlx::Error> {
+        let kind: String = r.try_get(col)?;
+        KeyKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown key kind {kind:?}").into()))
+    }
+
+    pub(super) fn write(k: &KeyKind) -> &'static str {
+        k.as_str()
+    }
 }
 
-fn alert_from(r: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
-    Ok(AlertRecord {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        session: r.try_get("session")?,
-        contact_id: r.try_get("contact_id")?,
-        channel: r.try_get("channel")?,
-        address: r.try_get("address")?,
-        status: r.try_get("status")?,
-        provider_id: r.try_get("provider_id")?,
-        error: r.try_get("error")?,
-        attempts: r.try_get("attempts")?,
-        link: r.try_get("link")?,
-        created_ms: r.try_get("created_ms")?,
-        escalation_id: r.try_get("escalation_id")?,
-        attempt_log: serde_json::from_str(&r.try_get::<String, _>("attempt_log")?).unwrap_or_default(),
-    })
+/// A record with the tenant it belongs to (`tenant_id`), for reads across tenants.
+fn with_tenant<T: Columns>(r: &AnyRow) -> Result<(String, T), sqlx::Error> {
+    Ok((r.try_get("tenant_id")?, T::from_row(r)?))
+}
+
+/// Runs a statement; whether it changed exactly one row (it was new, it was there, it was in
+/// the state the statement asked for).
+async fn changed_one<'q, 'c>(q: Query<'q, Any, AnyArguments<'q>>, e: impl Executor<'c, Database = Any>) -> Result<bool, StoreError> {
+    Ok(q.execute(e).await?.rows_affected() == 1)
+}
+
+/// How a list is ordered: by two keys, the second unique among equal firsts (an id), both in
+/// one direction. A keyset page starts after the last row's pair.
+#[derive(Clone, Copy, Debug)]
+struct Order {
+    keys: [&'static str; 2],
+    desc: bool,
+}
+
+impl Order {
+    /// Greatest first.
+    const fn desc(first: &'static str, second: &'static str) -> Order {
+        Order { keys: [first, second], desc: true }
+    }
+
+    /// Least first.
+    const fn asc(first: &'static str, second: &'static str) -> Order {
+        Order { keys: [first, second], desc: false }
+    }
+}
+
+/// Newest first by creation time, then by id.
+const NEWEST_CREATED: Order = Order::desc("created_ms", "id");
+
+/// Where a keyset page starts: the `(first key, id)` of the last row of the page before.
+trait Cursor: Sync {
+    /// The first key's type.
+    type Key: 'static + for<'q> Encode<'q, Any> + Type<Any> + Send;
+    /// The pair.
+    fn key(&self) -> (Self::Key, &str);
+}
+
+impl Cursor for TimeCursor {
+    type Key = i64;
+    fn key(&self) -> (i64, &str) {
+        (self.ms, &self.id)
+    }
+}
+
+impl Cursor for CustomerCursor {
+    type Key = f64;
+    fn key(&self) -> (f64, &str) {
+        (self.strength, &self.sub)
+    }
+}
+
+/// A query for one tenant's `T` rows of a table, built clause by clause: `SELECT cols FROM
+/// table WHERE tenant_id = $1 [AND cond $n]… [AND keyset after the cursor] [ORDER BY … LIMIT
+/// $n]`. It numbers its placeholders and binds their values itself, in the order it writes them.
+struct Select<'a, T> {
+    sql: String,
+    args: Result<AnyArguments<'a>, BoxDynError>,
+    n: usize,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<'a, T: Columns> Select<'a, T> {
+    /// The tenant's rows of `table`.
+    fn of(table: &str, tenant: &'a str) -> Self {
+        let mut q = Select { sql: String::new(), args: Ok(AnyArguments::default()), n: 0, row: PhantomData };
+        let p = q.bind(tenant);
+        q.sql = select::<T>(&format!("{table} WHERE tenant_id = ${p}"));
+        q
+    }
+
+    /// Binds `value` to the next placeholder; its number.
+    fn bind(&mut self, value: impl 'a + Encode<'a, Any> + Type<Any>) -> usize {
+        if let Err(e) = self.args.as_mut().map_or(Ok(()), |args| args.add(value)) {
+            self.args = Err(e);
+        }
+        self.n += 1;
+        self.n
+    }
+
+    /// ` AND {cond} $n`, `cond` ending in its operator (`"expires_ms >"`).
+    fn and(mut self, cond: &str, value: impl 'a + Encode<'a, Any> + Type<Any>) -> Self {
+        let p = self.bind(value);
+        self.sql += &format!(" AND {cond} ${p}");
+        self
+    }
+
+    /// [`Select::and`] when there is a value (`Some`), else nothing.
+    fn and_some(self, cond: &str, value: Option<impl 'a + Encode<'a, Any> + Type<Any>>) -> Self {
+        match value {
+            Some(v) => self.and(cond, v),
+            None => self,
+        }
+    }
+
+    /// The page of at most `limit` rows in `order` after the cursor (from the first without
+    /// one): ` AND (k1 < $a OR (k1 = $a AND k2 < $b)) ORDER BY k1 DESC, k2 DESC LIMIT $n`
+    /// (`>` and `ASC` least first).
+    fn page(mut self, order: Order, after: Option<&'a impl Cursor>, limit: i64) -> Self {
+        if let Some((key, id)) = after.map(Cursor::key) {
+            let ([k1, k2], cmp) = (order.keys, if order.desc { "<" } else { ">" });
+            let (a, b) = (self.bind(key), self.bind(id));
+            self.sql += &format!(" AND ({k1} {cmp} ${a} OR ({k1} = ${a} AND {k2} {cmp} ${b}))");
+        }
+        self.first(order, limit)
+    }
+
+    /// The first `limit` rows in `order`: ` ORDER BY k1 DESC, k2 DESC LIMIT $n`.
+    fn first(mut self, order: Order, limit: i64) -> Self {
+        let ([k1, k2], dir) = (order.keys, if order.desc { "DESC" } else { "ASC" });
+        let p = self.bind(limit);
+        self.sql += &format!(" ORDER BY {k1} {dir}, {k2} {dir} LIMIT ${p}");
+        self
+    }
+
+    /// Every row the query selects.
+    async fn fetch_all(self, pool: &AnyPool) -> Result<Vec<T>, StoreError> {
+        Ok(sqlx::query_as_with(&self.sql, self.args.map_err(sqlx::Error::Encode)?).fetch_all(pool).await?)
+    }
+
+    /// The row the query selects, if any.
+    async fn fetch_optional(self, pool: &AnyPool) -> Result<Option<T>, StoreError> {
+        Ok(sqlx::query_as_with(&self.sql, self.args.map_err(sqlx::Error::Encode)?).fetch_optional(pool).await?)
+    }
 }
 
 /// Accounts with their lifetime value and their revenue since `$1` (ms): one grouped pass over
@@ -204,21 +314,12 @@ const ACCOUNT_VALUE_SQL: &str = "SELECT a.tenant_id, a.account, a.name, \
 /// The window of an account's "recent revenue", ms (90 days).
 pub const RECENT_REVENUE_MS: i64 = 90 * 86_400_000;
 
-fn account_from(r: &AnyRow) -> Result<(String, Account), sqlx::Error> {
-    Ok((
-        r.try_get("tenant_id")?,
-        Account {
-            account: r.try_get("account")?,
-            name: r.try_get("name")?,
-            value_cents: r.try_get("value_cents")?,
-            recent_cents: r.try_get("recent_cents")?,
-        },
-    ))
-}
-
 mod audit;
 mod customers;
 mod escalations;
 mod learning;
 mod sessions;
 mod tenants;
+
+#[cfg(test)]
+mod tests;

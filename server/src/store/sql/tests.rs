@@ -1,0 +1,189 @@
+//! The list queries: the SQL [`Select`] writes, and keyset pages that split runs of equal keys,
+//! on SQLite and (where it runs, as for the integration tests) PostgreSQL.
+
+use super::*;
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn time(ms: i64, id: &str) -> TimeCursor {
+    TimeCursor { ms, id: id.into() }
+}
+
+#[test]
+fn select_numbers_its_placeholders_as_the_lists_wrote_them() {
+    let c = time(5, "x");
+    let q = Select::<EscalationRecord>::of("escalations", "t").and_some("state =", Some("open")).page(NEWEST_CREATED, Some(&c), 10);
+    let want = "FROM escalations WHERE tenant_id = $1 AND state = $2 AND (created_ms < $3 OR (created_ms = $3 AND id < $4)) \
+                ORDER BY created_ms DESC, id DESC LIMIT $5";
+    assert_eq!((q.sql, q.n), (format!("SELECT {} {want}", EscalationRecord::COLS), 5));
+
+    let q = Select::<CardRecord>::of("cards", "t").and_some("state =", None::<&str>).page(NEWEST_CREATED, None::<&TimeCursor>, 10);
+    assert_eq!(q.sql, format!("SELECT {} FROM cards WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC LIMIT $2", CardRecord::COLS));
+
+    let c = CustomerCursor { strength: 0.5, sub: "u".into() };
+    let q = Select::<Customer>::of("customers", "t").page(Order::asc("strength", "sub"), Some(&c), 10);
+    let want =
+        "FROM customers WHERE tenant_id = $1 AND (strength > $2 OR (strength = $2 AND sub > $3)) ORDER BY strength ASC, sub ASC LIMIT $4";
+    assert_eq!(q.sql, format!("SELECT {} {want}", Customer::COLS));
+
+    let c = time(5, "x");
+    let q = Select::<ContextRecord>::of("contexts", "t").and("expires_ms >", 7i64).page(Order::desc("set_ms", "id"), Some(&c), 10);
+    let want = "FROM contexts WHERE tenant_id = $1 AND expires_ms > $2 AND (set_ms < $3 OR (set_ms = $3 AND id < $4)) \
+                ORDER BY set_ms DESC, id DESC LIMIT $5";
+    assert_eq!(q.sql, format!("SELECT {} {want}", ContextRecord::COLS));
+
+    assert_eq!(TransactionRecord::COLS, "host_id, account, amount_cents, at_ms");
+    assert_eq!(AuditEntry::COLS, "id, tenant_id, actor, action, target, details, at_ms");
+}
+
+/// Every page of a list, `limit` rows at a time, each after the last row of the one before.
+async fn every_page<T, C>(page: impl AsyncFn(Option<&C>) -> Vec<T>, cursor: impl Fn(&T) -> C) -> Vec<T> {
+    let mut all: Vec<T> = Vec::new();
+    loop {
+        let rows = page(all.last().map(&cursor).as_ref()).await;
+        if rows.is_empty() {
+            return all;
+        }
+        all.extend(rows);
+    }
+}
+
+async fn pages_split_runs_of_equal_keys(url: &str) {
+    let s = SqlStore::connect(url).await.unwrap();
+    let t = "t1";
+    // Times with ties (1, 1, 1, 2, 2, 3, …), ids out of time order, in two tenants.
+    let at = |i: i64| i / 3;
+    let id = |i: i64| format!("r{:02}", (i * 7) % 12);
+    for tenant in [t, "t2"] {
+        let tenant_row = Tenant {
+            id: tenant.into(),
+            name: tenant.into(),
+            site_key: format!("pk_{tenant}_site"),
+            secret_key_hash: format!("hash_{tenant}"),
+            jwt_secret: "j".into(),
+            created_ms: 1,
+            thresholds: String::new(),
+            token_policy: String::new(),
+            holdout_share: 0.0,
+            outcome_window_ms: 0,
+            retention_days: 0,
+        };
+        s.create_tenant(&tenant_row).await.unwrap();
+        let keys: Vec<(String, KeyKind, String)> =
+            s.tenant_keys(tenant).await.unwrap().into_iter().map(|k| (k.id, k.kind, k.hint)).collect();
+        let want = [
+            (format!("key_pk_{tenant}"), KeyKind::Publishable, "site".into()),
+            (format!("key_sk_{tenant}"), KeyKind::Secret, String::new()),
+        ];
+        assert_eq!(keys, want);
+        for i in 0..12 {
+            let details = serde_json::json!({});
+            let e = AuditEntry {
+                id: if tenant == t { id(i) } else { format!("{tenant}-{i}") },
+                tenant_id: tenant.into(),
+                actor: "a".into(),
+                action: "x".into(),
+                target: "y".into(),
+                details,
+                at_ms: at(i),
+            };
+            s.audit(&e).await.unwrap();
+        }
+    }
+    let all = every_page(async |after| s.audit_log(t, after, 2).await.unwrap(), |e| time(e.at_ms, &e.id)).await;
+    let mut want: Vec<(i64, String)> = (0..12).map(|i| (at(i), id(i))).collect();
+    want.sort_by(|a, b| b.cmp(a));
+    assert_eq!(all.iter().map(|e| (e.at_ms, e.id.clone())).collect::<Vec<_>>(), want, "audit, newest first");
+    assert!(all.iter().all(|e| e.tenant_id == t && e.details == serde_json::json!({})));
+
+    let rows: Vec<TransactionRecord> = (0..12)
+        .map(|i| TransactionRecord { id: id(i), account: ["acme", "globex"][i as usize % 2].into(), amount_cents: i, at_ms: at(i) })
+        .collect();
+    assert_eq!(s.add_transactions(t, &rows).await.unwrap(), 12);
+    assert!(!s.add_transaction(t, &id(0), "acme", 0, 0).await.unwrap(), "idempotent by id");
+    let acme = every_page(async |after| s.transactions(t, Some("acme"), after, 2).await.unwrap(), |r| time(r.at_ms, &r.id)).await;
+    let mut want: Vec<&TransactionRecord> = rows.iter().filter(|r| r.account == "acme").collect();
+    want.sort_by(|a, b| (b.at_ms, &b.id).cmp(&(a.at_ms, &a.id)));
+    assert_eq!(acme.iter().collect::<Vec<_>>(), want, "one account's transactions, newest first");
+
+    for i in 0..12 {
+        let c = ContextRecord { id: id(i), tenant_id: t.into(), sub: "u".into(), state: "busy".into(), set_ms: at(i), expires_ms: 10 + i };
+        s.add_context(&c).await.unwrap();
+    }
+    let live = every_page(async |after| s.contexts(t, 15, after, 2).await.unwrap(), |c| time(c.set_ms, &c.id)).await;
+    let mut want: Vec<(i64, String)> = (6..12).map(|i| (at(i), id(i))).collect();
+    want.sort_by(|a, b| b.cmp(a));
+    assert_eq!(live.iter().map(|c| (c.set_ms, c.id.clone())).collect::<Vec<_>>(), want, "unexpired contexts, newest first");
+
+    for i in 0..12 {
+        let card = CardRecord {
+            id: id(i),
+            tenant_id: t.into(),
+            session: "s".into(),
+            sub: None,
+            emotion: "rage".into(),
+            section: "pricing".into(),
+            opener: "hi".into(),
+            state: ["queued", "done"][i as usize % 2].into(),
+            outcome: None,
+            actor: None,
+            created_ms: at(i),
+            updated_ms: at(i),
+        };
+        s.insert_card(&card).await.unwrap();
+    }
+    let queued = every_page(async |after| s.cards(t, Some("queued"), after, 2).await.unwrap(), |c| time(c.created_ms, &c.id)).await;
+    let mut want: Vec<(i64, String)> = (0..12).filter(|i| i % 2 == 0).map(|i| (at(i), id(i))).collect();
+    want.sort_by(|a, b| b.cmp(a));
+    assert_eq!(queued.iter().map(|c| (c.created_ms, c.id.clone())).collect::<Vec<_>>(), want, "queued cards, newest first");
+
+    // Strengths with ties (0.0, 0.0, 0.5, 0.5, …), subs out of strength order, in two segments.
+    let strength = |i: i64| (i / 2) as f64 / 2.0;
+    let mut rows = Vec::new();
+    for i in 0..12 {
+        let seen = CustomerSeen {
+            tenant_id: t.into(),
+            sub: id(i),
+            account: None,
+            name: None,
+            email_sealed: None,
+            email_index: None,
+            company: None,
+            seen_ms: 1,
+        };
+        s.customer_seen(&seen).await.unwrap();
+        let segment = ["loyal", "at_risk"][i as usize % 3 / 2].to_string();
+        rows.push(StrengthRow { sub: id(i), score: strength(i), segment, factors: "{}".into() });
+    }
+    s.set_strengths(t, &rows, 2, 0).await.unwrap();
+    for (order, reversed) in [(CustomerOrder::StrengthAsc, false), (CustomerOrder::StrengthDesc, true)] {
+        let page = async |after: Option<&CustomerCursor>| s.customers(t, Some("loyal"), order, after, 2).await.unwrap();
+        let loyal = every_page(page, |c| CustomerCursor { strength: c.strength, sub: c.sub.clone() }).await;
+        let mut want: Vec<(f64, String)> = rows.iter().filter(|r| r.segment == "loyal").map(|r| (r.score, r.sub.clone())).collect();
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if reversed {
+            want.reverse();
+        }
+        assert_eq!(loyal.iter().map(|c| (c.strength, c.sub.clone())).collect::<Vec<_>>(), want, "{order:?}");
+    }
+    s.pool.close().await;
+}
+
+#[tokio::test]
+async fn pages_split_runs_of_equal_keys_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    pages_split_runs_of_equal_keys(&format!("sqlite://{}", dir.path().join("siq.db").display())).await;
+}
+
+#[tokio::test]
+async fn pages_split_runs_of_equal_keys_on_postgres() {
+    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
+        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
+        return;
+    };
+    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    pages_split_runs_of_equal_keys(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
+    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
+    admin.close().await;
+}
