@@ -197,6 +197,11 @@ impl Running {
 /// Connects the store and bus, loads the identity cache, starts the background tasks
 /// (persister, push dispatcher, cache refresher, session sweeper) and serves.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with_clock(config, crate::clock::system()).await
+}
+
+/// [`start`] on `clock` (tests move time by hand with a [`crate::clock::ManualClock`]).
+pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) -> Result<Running, StartError> {
     let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.database_url).await?);
     let bus: Arc<dyn Bus> = match &config.nats_url {
         Some(url) => NatsBus::connect(url, &config.bus_prefix).await?,
@@ -217,7 +222,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             identity::keyring::Keyring::derived("sentientiq", &config.link_secret)
         }
     };
-    let clock = crate::clock::system();
     let metrics = Arc::new(Metrics::default());
     let identity = Arc::new(identity);
     let keyring = Arc::new(keyring);
@@ -293,8 +297,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
         while let Some(m) = pushes.next().await {
-            if let Ok(p) = serde_json::from_slice::<Push>(&m.payload) {
-                s.ingest.sockets.deliver(&p);
+            match serde_json::from_slice::<Push>(&m.payload) {
+                Ok(p) => {
+                    s.ingest.sockets.deliver(&p);
+                }
+                Err(e) => tracing::error!(subject = %m.subject, error = %e, "unreadable push on the bus"),
             }
         }
     }));

@@ -46,6 +46,9 @@ pub struct Counters {
     pub notes_refused: AtomicU64,
     /// Escalations opened (a struggle met the paging bar).
     pub escalations: AtomicU64,
+    /// Session-minutes with activity (a `Physics` frame in a wall-clock minute): the denominator
+    /// of "share of session-minutes interrupted".
+    pub active_minutes: AtomicU64,
     /// Escalations a person acknowledged.
     pub escalations_acked: AtomicU64,
     /// Escalations that paged the whole chain without an acknowledgement (or had nobody to page).
@@ -92,6 +95,8 @@ pub struct CountersSnapshot {
     #[allow(missing_docs)]
     pub escalations: u64,
     #[allow(missing_docs)]
+    pub active_minutes: u64,
+    #[allow(missing_docs)]
     pub escalations_acked: u64,
     #[allow(missing_docs)]
     pub escalations_exhausted: u64,
@@ -124,6 +129,7 @@ impl Counters {
             outcomes,
             notes_refused,
             escalations,
+            active_minutes,
             escalations_acked,
             escalations_exhausted
         )
@@ -167,7 +173,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 20] = [
+        let rows: [(&str, Getter); 21] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -186,6 +192,7 @@ impl Metrics {
             ("outcomes", |s| s.outcomes),
             ("notes_refused", |s| s.notes_refused),
             ("escalations", |s| s.escalations),
+            ("active_minutes", |s| s.active_minutes),
             ("escalations_acked", |s| s.escalations_acked),
             ("escalations_exhausted", |s| s.escalations_exhausted),
         ];

@@ -237,3 +237,50 @@ async fn the_beacon_delivers_the_last_frames() {
     assert!(r.text().await.unwrap().contains("frame 1"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn physics_frames_count_each_active_minute_of_a_session_once() {
+    use sentientiq_server::clock::ManualClock;
+    use shared_physics::wire::Physics;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let physics = |t_ms: u32, moves: u16| {
+        Frame::Physics(Physics { t_ms, moves, clicks: 0, scrolls: 0, mean_speed: 300, peak_jerk_k: 4, entropy_q: 90 })
+    };
+    for backend in BACKENDS {
+        // The start of a wall-clock minute.
+        let clock = Arc::new(ManualClock::new(29_000_000 * 60_000));
+        let s = TestServer::start_clocked(backend, clock.clone()).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap().to_string();
+        let mut ws = s.ws().await;
+        ws.send(0, &Frame::Hello(Hello { session: 0xa1, site_key: t["site_key"].as_str().unwrap(), page: "/store", identity: None })).await;
+        ws.send(1, &physics(1_000, 12)).await;
+        assert_eq!(ws.next().await, In::Ack(1));
+        clock.advance(Duration::from_secs(59));
+        ws.send(2, &physics(2_000, 3)).await;
+        assert_eq!(ws.next().await, In::Ack(2), "the same minute counts once");
+        clock.advance(Duration::from_secs(1));
+        ws.send(3, &physics(3_000, 5)).await;
+        assert_eq!(ws.next().await, In::Ack(3));
+        clock.advance(Duration::from_secs(60));
+        ws.send(4, &physics(4_000, 0)).await;
+        assert_eq!(ws.next().await, In::Ack(4), "a summary without activity is no active minute");
+
+        let stats = s.eventually("/v1/stats", &sk, |v| v["active_minutes"] == 2).await;
+        assert_eq!(stats["frames"], 4, "{backend:?}");
+        let store = s.running.as_ref().unwrap().state.store.clone();
+        let tenant = t["tenant_id"].as_str().unwrap().to_string();
+        let mut stored = 0;
+        for _ in 0..100 {
+            stored = store.session(&tenant, "00000000000000a1").await.unwrap().map_or(0, |r| r.active_minutes);
+            if stored == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(stored, 2, "{backend:?}: the session's active minutes are stored");
+        s.stop().await;
+    }
+}

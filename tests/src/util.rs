@@ -71,20 +71,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
-/// `$100,000.00` for 10_000_000 cents.
-pub fn usd(cents: i64) -> String {
-    let (sign, cents) = if cents < 0 { ("-", -cents) } else { ("", cents) };
-    let dollars = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, d) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(d);
-    }
-    format!("{sign}${grouped}.{:02}", cents % 100)
-}
-
 /// Sends `tracing` output (the in-process server's logs included) to the test's output;
 /// `RUST_LOG` filters it, default `warn` (`error` for chromiumoxide's handler, which warns about
 /// every DevTools message newer than its protocol definitions). Safe to call more than once.
@@ -106,13 +92,5 @@ mod tests {
         assert_eq!(percentile(&[3.0, 7.0], 50.0), Some(3.0));
         assert_eq!(percentile(&[3.0, 7.0], 99.0), Some(7.0));
         assert_eq!(percentile(&[], 50.0), None);
-    }
-
-    #[test]
-    fn dollars_are_grouped_by_thousands() {
-        assert_eq!(usd(10_000_000), "$100,000.00");
-        assert_eq!(usd(123_456_789), "$1,234,567.89");
-        assert_eq!(usd(5), "$0.05");
-        assert_eq!(usd(-99_900), "-$999.00");
     }
 }

@@ -23,7 +23,7 @@ fn jane() -> CardFacts<'static> {
         name: Some("Jane Doe"),
         account: Some("Acme Corp"),
         value_cents: 1_500_000,
-        context: Some("stuck"),
+        context: Some(sentientiq_server::records::Context::Stuck),
         emotion: Emotion::Rage,
         section: "checkout",
     }

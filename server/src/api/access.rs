@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
 use crate::api::error::ApiError;
-use crate::identity::customers::aad;
 use crate::identity::jwt::TokenPolicy;
 use crate::identity::keyring::{self, normalize_email};
 use crate::identity::tokens;
+use crate::records::SealedColumn;
 use crate::state::AppState;
 use crate::store::{ApiKey, KeyKind, TimeCursor, User};
 
@@ -95,7 +95,7 @@ pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str,
         id: id.clone(),
         tenant_id: tenant.to_string(),
         email_index: app.keyring.blind_index("email", &normalize_email(email)),
-        email_sealed: app.keyring.seal(email, &aad(tenant, "users", "email", &id)),
+        email_sealed: app.keyring.seal_field(SealedColumn::UserEmail, tenant, &id, email),
         password_hash: hash,
         role: role.as_str().into(),
         created_ms: crate::clock::now_ms(),
@@ -107,7 +107,7 @@ pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str,
 }
 
 fn user_json(app: &AppState, u: &User) -> serde_json::Value {
-    let email = app.keyring.open(&u.email_sealed, &aad(&u.tenant_id, "users", "email", &u.id)).unwrap_or_default();
+    let email = app.keyring.open_field(SealedColumn::UserEmail, &u.tenant_id, &u.id, &u.email_sealed).unwrap_or_default();
     json!({"id": u.id, "email": email, "role": u.role, "created_ms": u.created_ms})
 }
 

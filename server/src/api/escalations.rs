@@ -14,6 +14,7 @@ use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
 use crate::api::error::ApiError;
 use crate::escalation::channels::{validate_address, ChannelKind};
 use crate::escalation::{self, Acked};
+use crate::records::SealedColumn;
 use crate::state::AppState;
 use crate::store::{Contact, Endpoint, TimeCursor};
 
@@ -90,11 +91,11 @@ pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<N
     for (i, f) in b.fallbacks.iter().enumerate() {
         let (channel, address) = endpoint(&format!("fallbacks[{i}]"), &f.channel, &f.address)?;
         let fid = new_id("cf");
-        let sealed = app.keyring.seal(&address, &crate::identity::customers::aad(&t.id, "contact_fallbacks", "address", &fid));
+        let sealed = app.keyring.seal_field(SealedColumn::FallbackAddress, &t.id, &fid, &address);
         fallbacks.push(Endpoint { id: fid, channel, address: sealed });
     }
     let c = Contact {
-        address: app.keyring.seal(&address, &crate::identity::customers::aad(&t.id, "contacts", "address", &id)),
+        address: app.keyring.seal_field(SealedColumn::ContactAddress, &t.id, &id, &address),
         id,
         position: 0,
         name: text_field("name", &b.name)?.to_string(),
@@ -123,9 +124,9 @@ pub async fn list_contacts(State(app): State<AppState>, actor: Actor) -> Result<
     let t = &actor.tenant.id;
     let mut contacts = app.store.contacts(t).await?;
     for c in &mut contacts {
-        c.address = crate::identity::customers::open_address(&app.keyring, t, &c.id, &c.address);
+        c.address = app.keyring.open_stored(SealedColumn::ContactAddress, t, &c.id, &c.address);
         for f in &mut c.fallbacks {
-            f.address = escalation::open_fallback(&app.keyring, t, f);
+            f.address = app.keyring.open_stored(SealedColumn::FallbackAddress, t, &f.id, &f.address);
         }
     }
     Ok(Json(json!({"contacts": contacts})))

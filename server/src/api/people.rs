@@ -15,7 +15,8 @@ use serde_json::json;
 
 use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
 use crate::api::error::ApiError;
-use crate::identity::customers::{self, CONTEXT_STATES, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
+use crate::identity::customers::{self, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
+use crate::records::{Context, SealedColumn};
 use crate::state::AppState;
 use crate::store::{CustomerCursor, CustomerOrder, TimeCursor};
 
@@ -80,7 +81,7 @@ pub async fn customer(State(app): State<AppState>, actor: Actor, Path(sub): Path
     let t = &actor.tenant.id;
     let c = app.store.customer(t, &sub).await?.ok_or_else(|| ApiError::not_found("customer"))?;
     let email = match (&c.email_sealed, actor.role >= Role::Member) {
-        (Some(s), true) => Some(app.keyring.open(s, &customers::aad(t, "customers", "email", &sub)).map_err(ApiError::internal)?),
+        (Some(s), true) => Some(app.keyring.open_field(SealedColumn::CustomerEmail, t, &sub, s).map_err(ApiError::internal)?),
         _ => None,
     };
     let account = c.account.as_deref().and_then(|a| app.identity.account(t, a));
@@ -150,16 +151,17 @@ pub struct NewContext {
     ttl_secs: Option<i64>,
 }
 
-fn context_ttl(b: &NewContext) -> Result<i64, ApiError> {
-    if !CONTEXT_STATES.contains(&b.state.as_str()) {
+/// The state and its time to live, ms.
+fn context_ttl(b: &NewContext) -> Result<(Context, i64), ApiError> {
+    let Some(state) = Context::parse(&b.state) else {
         return Err(ApiError::bad_request(
             "state must be busy, stuck, exploring or frustrated",
-            json!({"field": "state", "allowed": CONTEXT_STATES}),
+            json!({"field": "state", "allowed": Context::names()}),
         ));
-    }
+    };
     match b.ttl_secs {
-        None => Ok(DEFAULT_CONTEXT_TTL_MS),
-        Some(s) if s > 0 && s * 1000 <= MAX_CONTEXT_TTL_MS => Ok(s * 1000),
+        None => Ok((state, DEFAULT_CONTEXT_TTL_MS)),
+        Some(s) if s > 0 && s * 1000 <= MAX_CONTEXT_TTL_MS => Ok((state, s * 1000)),
         Some(_) => Err(ApiError::bad_request(format!("ttl_secs must be 1..={}", MAX_CONTEXT_TTL_MS / 1000), json!({"field": "ttl_secs"}))),
     }
 }
@@ -170,8 +172,8 @@ pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let sub = text_field("sub", b.sub.as_deref().unwrap_or(""))?.to_string();
-    let ttl = context_ttl(&b)?;
-    let c = customers::set_context(&app.people, &actor.tenant.id, &sub, &b.state, ttl).await?;
+    let (state, ttl) = context_ttl(&b)?;
+    let c = customers::set_context(&app.people, &actor.tenant.id, &sub, state, ttl).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -215,8 +217,8 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<
 pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: Body<NewContext>) -> Result<Response, ApiError> {
     let (tenant, claims) = visitor(&app, &headers).await?;
     let Json(b) = body?;
-    let ttl = context_ttl(&b)?;
-    let c = customers::set_context(&app.people, &tenant.id, &claims.sub, &b.state, ttl).await?;
+    let (state, ttl) = context_ttl(&b)?;
+    let c = customers::set_context(&app.people, &tenant.id, &claims.sub, state, ttl).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 

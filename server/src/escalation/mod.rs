@@ -34,9 +34,9 @@ use crate::escalation::channels::{Alert, ChannelKind, Channels, Outcome, RetryPo
 use crate::identity::keyring::Keyring;
 use crate::records::events::Event;
 use crate::store::EscalationStore;
-use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord};
+use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord, SealedColumn};
 use crate::telemetry::{inc, Metrics};
-pub use text::{alert_text, dollars, link, summary};
+pub use text::{alert_text, link, summary};
 
 /// How often every instance looks for due escalations (new ones are paged at once; this finds
 /// the next contact's turn, and escalations another instance left behind).
@@ -264,22 +264,8 @@ async fn page(app: &Escalation, e: &EscalationRecord, contact: &Contact) -> bool
 
 /// An endpoint's address, opened (the first is the contact row's, the others fallback rows').
 fn open_endpoint(app: &Escalation, tenant: &str, ep: &Endpoint, first: bool) -> String {
-    if first {
-        crate::identity::customers::open_address(&app.keyring, tenant, &ep.id, &ep.address)
-    } else {
-        open_fallback(&app.keyring, tenant, ep)
-    }
-}
-
-/// A fallback channel's address, opened.
-pub fn open_fallback(keyring: &Keyring, tenant: &str, ep: &Endpoint) -> String {
-    if !crate::identity::keyring::is_sealed(&ep.address) {
-        return ep.address.clone();
-    }
-    keyring.open(&ep.address, &crate::identity::customers::aad(tenant, "contact_fallbacks", "address", &ep.id)).unwrap_or_else(|err| {
-        tracing::error!(tenant, endpoint = %ep.id, error = %err, "a contact address could not be opened");
-        String::new()
-    })
+    let column = if first { SealedColumn::ContactAddress } else { SealedColumn::FallbackAddress };
+    app.keyring.open_stored(column, tenant, &ep.id, &ep.address)
 }
 
 /// What [`acknowledge`] did.
@@ -339,10 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn money_and_text() {
-        assert_eq!(dollars(10_000_000), "$100,000");
-        assert_eq!(dollars(99), "$0");
-        assert_eq!(dollars(12_345_678_900), "$123,456,789");
+    fn alert_text_names_who_what_where_and_the_value() {
         let t = alert_text("Jane Doe", "Acme Corp", 10_000_000, "rage", "checkout", 0.934);
         assert_eq!(t, "SentientIQ: Jane Doe (Acme Corp, $100,000 lifetime value) is showing rage in the checkout section (93% confidence). Live session:");
     }

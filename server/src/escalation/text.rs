@@ -3,6 +3,7 @@
 
 use super::Settings;
 use crate::identity::tokens;
+use crate::records::format::money;
 use crate::records::EscalationRecord;
 
 /// The one-click link of an alert to `contact`: the live session view, signed and expiring at
@@ -16,7 +17,7 @@ pub fn link(settings: &Settings, e: &EscalationRecord, contact: &str, exp: u64) 
 
 /// The one line of an alert: who, how valuable, what, where.
 pub fn summary(e: &EscalationRecord) -> String {
-    format!("{} ({}, {}): {} on {}", e.person_name, e.account_name, dollars(e.value_cents), e.emotion, section_name(&e.section))
+    format!("{} ({}, {}): {} on {}", e.person_name, e.account_name, money(e.value_cents), e.emotion, section_name(&e.section))
 }
 
 fn section_name(section: &str) -> String {
@@ -31,21 +32,8 @@ fn section_name(section: &str) -> String {
 pub fn alert_text(person: &str, account: &str, value_cents: i64, emotion: &str, section: &str, confidence: f64) -> String {
     format!(
         "SentientIQ: {person} ({account}, {} lifetime value) is showing {emotion} in {} ({:.0}% confidence). Live session:",
-        dollars(value_cents),
+        money(value_cents),
         section_name(section),
         confidence * 100.0
     )
-}
-
-/// `$1,234,567` from cents (rounded down to the dollar).
-pub fn dollars(cents: i64) -> String {
-    let d = (cents / 100).to_string();
-    let mut out = String::new();
-    for (i, ch) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) && ch != '-' {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("${out}")
 }

@@ -12,26 +12,19 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::identity::jwt::VisitorClaims;
-use crate::identity::keyring::Keyring;
 use crate::identity::strength::{self, Negatives, Signals, Snapshot};
 use crate::identity::{IdentityError, People, SharedContext};
 use crate::records::events::Event;
 use crate::records::ErosionRecord;
+use crate::records::{Context, SealedColumn};
 use crate::store::{AuditEntry, ContextRecord, CustomerFacts, CustomerSeen, Removed, StoreError, TransactionRecord};
 
-/// The one-tap states a customer can share.
-pub const CONTEXT_STATES: [&str; 4] = ["busy", "stuck", "exploring", "frustrated"];
 /// How long a shared state holds unless the request says otherwise, ms (7 days).
 pub const DEFAULT_CONTEXT_TTL_MS: i64 = 7 * 86_400_000;
 /// Longest expiry a state may ask for, ms (30 days).
 pub const MAX_CONTEXT_TTL_MS: i64 = 30 * 86_400_000;
 /// Snapshots read to compute a customer's trend (a week and a day).
 const TREND_HISTORY: i64 = 8;
-
-/// Additional data the associated authenticated data of a sealed value binds it to.
-pub fn aad(tenant: &str, table: &str, column: &str, row: &str) -> String {
-    format!("{tenant}/{table}/{column}/{row}")
-}
 
 /// A pseudonymous reference to a person for the audit log: the blind index of their id, which
 /// reveals nothing without the index key and stays behind, meaningless, after erasure.
@@ -73,7 +66,7 @@ pub fn seen(app: &People, tenant: &str, claims: &VisitorClaims, seen_ms: i64) ->
         sub: claims.sub.clone(),
         account: claims.account.clone(),
         name: claims.name.clone(),
-        email_sealed: email.map(|e| app.keyring.seal(e, &aad(tenant, "customers", "email", &claims.sub))),
+        email_sealed: email.map(|e| app.keyring.seal_field(SealedColumn::CustomerEmail, tenant, &claims.sub, e)),
         email_index: email.map(|e| app.keyring.blind_index("email", &crate::identity::keyring::normalize_email(e))),
         company: email.and_then(crate::identity::company::company_domain),
         seen_ms,
@@ -95,13 +88,7 @@ pub fn signals(f: &CustomerFacts, value_scale_cents: i64) -> Signals {
             _ => {}
         }
     }
-    let context = match f.context.as_deref() {
-        Some("busy") => Some(strength::Context::Busy),
-        Some("stuck") => Some(strength::Context::Stuck),
-        Some("exploring") => Some(strength::Context::Exploring),
-        Some("frustrated") => Some(strength::Context::Frustrated),
-        _ => None,
-    };
+    let context = f.context.as_deref().and_then(Context::parse);
     let n = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
     Signals {
         first_seen_ms: Some(f.first_seen_ms),
@@ -209,18 +196,18 @@ async fn store_score(app: &People, tenant: &str, sub: &str, s: &Scored, now: i64
 
 /// Records a customer's one-tap state: stored, in every instance's cache (for the decision
 /// step), on the live feed, and their strength recomputed.
-pub async fn set_context(app: &People, tenant: &str, sub: &str, state: &str, ttl_ms: i64) -> Result<ContextRecord, IdentityError> {
+pub async fn set_context(app: &People, tenant: &str, sub: &str, state: Context, ttl_ms: i64) -> Result<ContextRecord, IdentityError> {
     let now = app.now_ms();
     let c = ContextRecord {
         id: format!("cx_{now:013}_{:08x}", crate::records::random_u32()),
         tenant_id: tenant.to_string(),
         sub: sub.to_string(),
-        state: state.to_string(),
+        state: state.name().to_string(),
         set_ms: now,
         expires_ms: now + ttl_ms,
     };
     app.store.add_context(&c).await?;
-    app.share_context(tenant, sub, Some(SharedContext { state: c.state.clone(), expires_ms: c.expires_ms })).await;
+    app.share_context(tenant, sub, Some(SharedContext { state, expires_ms: c.expires_ms })).await;
     app.events.event(Event::Context(c.clone()));
     Ok(c)
 }
@@ -229,7 +216,7 @@ pub async fn set_context(app: &People, tenant: &str, sub: &str, state: &str, ttl
 pub async fn export(app: &People, tenant: &str, sub: &str) -> Result<Option<serde_json::Value>, IdentityError> {
     let Some(c) = app.store.customer(tenant, sub).await? else { return Ok(None) };
     let email = match &c.email_sealed {
-        Some(s) => Some(app.keyring.open(s, &aad(tenant, "customers", "email", sub))?),
+        Some(s) => Some(app.keyring.open_field(SealedColumn::CustomerEmail, tenant, sub, s)?),
         None => None,
     };
     let sessions = app.store.sessions_of(tenant, sub).await?;
@@ -246,7 +233,7 @@ pub async fn export(app: &People, tenant: &str, sub: &str) -> Result<Option<serd
         alerts.extend(app.store.session_alerts(tenant, &s.session).await?);
     }
     for a in &mut alerts {
-        a.address = open_address(&app.keyring, tenant, &a.contact_id, &a.address);
+        a.address = app.keyring.open_stored(SealedColumn::ContactAddress, tenant, &a.contact_id, &a.address);
     }
     Ok(Some(json!({
         "customer": {"email": email, "record": c},
@@ -259,17 +246,6 @@ pub async fn export(app: &People, tenant: &str, sub: &str) -> Result<Option<serd
         "strength_history": app.store.snapshots(tenant, sub, i64::MAX).await?,
         "exported_ms": app.now_ms(),
     })))
-}
-
-/// A contact address as stored: sealed (opened here) or, from before sealing, plain.
-pub fn open_address(keyring: &Keyring, tenant: &str, contact_id: &str, stored: &str) -> String {
-    if !crate::identity::keyring::is_sealed(stored) {
-        return stored.to_string();
-    }
-    keyring.open(stored, &aad(tenant, "contacts", "address", contact_id)).unwrap_or_else(|e| {
-        tracing::error!(tenant, contact = contact_id, error = %e, "a contact address could not be opened");
-        String::new()
-    })
 }
 
 /// Erases a person: every row about them, their shared state in the cache and the bus's
@@ -313,13 +289,12 @@ pub async fn rotate_keys(
     store: &dyn crate::store::Store,
     keyring: &crate::identity::keyring::Keyring,
 ) -> Result<RotationReport, StoreError> {
-    use crate::store::SealedColumn;
     let mut report = Vec::new();
     for column in SealedColumn::ALL {
-        let (table, _, col) = column.sql();
+        let (table, _, _) = column.sql();
         let (mut resealed, mut current, mut unreadable) = (0, 0, 0);
         for (tenant, row, value) in store.sealed_fields(column).await? {
-            let aad = aad(&tenant, table, col, &row);
+            let aad = crate::identity::keyring::field_aad(column, &tenant, &row);
             let new = if crate::identity::keyring::is_sealed(&value) {
                 match keyring.reseal(&value, &aad) {
                     Ok(Some(v)) => v,

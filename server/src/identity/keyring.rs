@@ -21,6 +21,7 @@
 //! handled here: they are high-entropy random strings, so [`crate::identity::tokens::hash_key`] (SHA-256)
 //! is enough and allows lookup by hash; see `docs/security.md`.
 
+use crate::records::SealedColumn;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -238,6 +239,40 @@ pub fn normalize_email(email: &str) -> String {
 /// `15550100199`). No country inference: `020 7946 0000` and `+44 20 7946 0000` differ.
 pub fn normalize_phone(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The associated data a sealed field is bound to: tenant, table, column and row, so a value
+/// copied to another row, column or tenant does not open.
+pub fn field_aad(column: SealedColumn, tenant: &str, row: &str) -> String {
+    let (table, _, col) = column.sql();
+    format!("{tenant}/{table}/{col}/{row}")
+}
+
+/// A sealed personal field: seals and opens values of one column, bound to their tenant and
+/// row. The one way personal fields are sealed and opened.
+impl Keyring {
+    /// Seals `value` for `column` of `row` in `tenant`.
+    pub fn seal_field(&self, column: SealedColumn, tenant: &str, row: &str, value: &str) -> String {
+        self.seal(value, &field_aad(column, tenant, row))
+    }
+
+    /// Opens a sealed value of `column` of `row` in `tenant`.
+    pub fn open_field(&self, column: SealedColumn, tenant: &str, row: &str, sealed: &str) -> Result<String, SecretError> {
+        self.open(sealed, &field_aad(column, tenant, row))
+    }
+
+    /// Opens a stored value that may predate sealing (plain text is returned as it is). A value
+    /// that does not open is logged with the tenant and read as empty.
+    pub fn open_stored(&self, column: SealedColumn, tenant: &str, row: &str, stored: &str) -> String {
+        if !is_sealed(stored) {
+            return stored.to_string();
+        }
+        self.open_field(column, tenant, row, stored).unwrap_or_else(|e| {
+            let (table, _, col) = column.sql();
+            tracing::error!(tenant, table, column = col, row, error = %e, "a sealed field could not be opened");
+            String::new()
+        })
+    }
 }
 
 impl Keyring {

@@ -79,8 +79,8 @@ pub struct Visitor {
 /// A customer's one-tap state as the decision step sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedContext {
-    /// `busy`, `stuck`, `exploring` or `frustrated`.
-    pub state: String,
+    /// What they said.
+    pub state: crate::records::Context,
     /// Expiry, ms since the epoch.
     pub expires_ms: i64,
 }

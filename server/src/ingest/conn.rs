@@ -13,7 +13,7 @@ use super::*;
 use crate::confirm::{confirm, Place, Verdict, Who};
 use crate::interventions::{on_detection, Action, CardFacts, Reaction, Situation};
 use crate::records::events::{Event, Push};
-use crate::store::{CardRecord, DetectionRecord, InterventionRecord, SessionRecord, Tenant};
+use crate::store::{CardRecord, DetectionRecord, InterventionRecord, Tenant};
 use crate::telemetry::{inc, Counters};
 
 /// A token bucket for the frame-rate limit.
@@ -121,12 +121,33 @@ impl Conn {
                 }
             }
             Frame::Detection(d) => self.detection(env.seq, &d),
-            Frame::Physics(_) => {}
+            Frame::Physics(p) => self.activity(&p),
             Frame::Note(n) => self.note(n.kind, n.text),
             // Server-to-client frames sent by a client are ignored, not fatal.
             Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => {}
         }
         Ok(Reply::Ack(env.seq))
+    }
+
+    /// A `Physics` summary: the page was active. The first in each wall-clock minute counts a
+    /// session-minute (`active_minutes`), recorded on the session.
+    fn activity(&self, p: &wire::Physics) {
+        let Some(b) = &self.bound else { return };
+        if p.moves == 0 && p.clicks == 0 && p.scrolls == 0 {
+            return;
+        }
+        let minute = self.app.clock.now_ms().div_euclid(60_000);
+        let record = {
+            let mut st = b.state.lock().expect("session lock");
+            if st.last_active_minute == Some(minute) {
+                return;
+            }
+            st.last_active_minute = Some(minute);
+            st.active_minutes += 1;
+            st.record(&b.tenant.id, &b.hex)
+        };
+        inc(&b.counters.active_minutes);
+        self.app.events.event(Event::Session(record));
     }
 
     /// What the host page said (`SentientIQ.track` / `SentientIQ.context`): an outcome for the
@@ -167,15 +188,15 @@ impl Conn {
             wire::note::CONTEXT => {
                 let sub = b.state.lock().expect("session lock").visitor.as_ref().map(|v| v.claims.sub.clone());
                 let Some(sub) = sub else { return refuse("context from an anonymous session") };
-                if !crate::identity::customers::CONTEXT_STATES.contains(&text.as_str()) {
+                let Some(state) = crate::records::Context::parse(&text) else {
                     return refuse("unknown context state");
-                }
+                };
                 tokio::spawn(async move {
                     if let Err(e) = crate::identity::customers::set_context(
                         &app.people,
                         &tenant.id,
                         &sub,
-                        &text,
+                        state,
                         crate::identity::customers::DEFAULT_CONTEXT_TTL_MS,
                     )
                     .await
@@ -225,14 +246,7 @@ impl Conn {
             if visitor.is_some() {
                 st.visitor = visitor;
             }
-            SessionRecord {
-                tenant_id: tenant.id.clone(),
-                session: hex.clone(),
-                user: st.visitor.as_ref().map(|v| v.claims.sub.clone()),
-                account: st.visitor.as_ref().and_then(|v| v.claims.account.clone()),
-                page: st.page.clone(),
-                started_ms: st.started_ms,
-            }
+            st.record(&tenant.id, &hex)
         };
         self.app.events.event(Event::Session(record));
         self.bound = Some(Bound { tenant, counters, session: h.session, hex, state });
@@ -287,7 +301,7 @@ impl Conn {
             emotion: d.emotion,
             confidence: d.confidence,
             cooling,
-            context: shared.as_ref().map(|c| c.state.as_str()),
+            context: shared.as_ref().map(|c| c.state),
             persisted,
             bar: app.settings.intervene_confidence,
             critical_value_cents: app.settings.critical_value_cents,
@@ -300,7 +314,15 @@ impl Conn {
     }
 
     /// Does what the decision step said: the decision stored, the push or the card, the page.
-    fn carry_out(&self, b: &Bound, emotion: Emotion, record: &DetectionRecord, context: Option<String>, r: Reaction, now: Instant) {
+    fn carry_out(
+        &self,
+        b: &Bound,
+        emotion: Emotion,
+        record: &DetectionRecord,
+        context: Option<crate::records::Context>,
+        r: Reaction,
+        now: Instant,
+    ) {
         let app = &self.app;
         if r.suppressed_busy {
             inc(&b.counters.suppressed_busy);
@@ -314,13 +336,7 @@ impl Conn {
                 Action::Show(text) => {
                     inc(&b.counters.interventions);
                     let id = crate::records::random_u32();
-                    app.events.push(Push {
-                        tenant_id: b.tenant.id.clone(),
-                        session: b.session,
-                        id,
-                        emotion: emotion.name().into(),
-                        text: text.clone(),
-                    });
+                    app.events.push(Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion, text: text.clone() });
                     app.events.event(Event::Intervention(InterventionRecord {
                         id: format!("iv_{id:08x}_{}", b.hex),
                         tenant_id: b.tenant.id.clone(),
@@ -342,7 +358,7 @@ impl Conn {
                             name: record.user_name.as_deref(),
                             account: record.account_name.as_deref(),
                             value_cents: record.value_cents,
-                            context: context.as_deref(),
+                            context,
                             emotion,
                             section: &record.section,
                         };

@@ -5,7 +5,6 @@ use std::sync::Mutex;
 
 use axum::body::Bytes;
 use shared_physics::wire::{self, Frame, Intervene, MAX_FRAME_BYTES};
-use shared_physics::Emotion;
 use tokio::sync::mpsc;
 
 use super::sessions::SessionKey;
@@ -35,8 +34,7 @@ impl PushRegistry {
         let Some(tx) = self.map.lock().expect("push registry lock").get(&(p.tenant_id.clone(), p.session)).cloned() else {
             return false;
         };
-        let emotion = Emotion::from_name(&p.emotion).unwrap_or(Emotion::Rage);
-        let frame = Frame::Intervene(Intervene { id: p.id, emotion, text: &p.text });
+        let frame = Frame::Intervene(Intervene { id: p.id, emotion: p.emotion, text: &p.text });
         let mut buf = [0u8; MAX_FRAME_BYTES];
         match wire::encode(0, &frame, &mut buf) {
             Ok(b) => tx.try_send(Bytes::copy_from_slice(b)).is_ok(),

@@ -10,6 +10,7 @@ use shared_physics::Emotion;
 
 use super::SESSION_IDLE;
 use crate::identity::Visitor;
+use crate::records::SessionRecord;
 
 /// What the server remembers about a live session, across reconnects.
 #[derive(Debug)]
@@ -27,6 +28,25 @@ pub struct SessionState {
     pub(super) paged: Option<Instant>,
     /// Its struggle detections, for the paging bar.
     pub(super) struggle: shared_physics::paging::Persistence,
+    /// Wall-clock minutes (ms / 60,000) in which the page reported activity, counted once each.
+    pub(super) active_minutes: i64,
+    /// The last of them.
+    pub(super) last_active_minute: Option<i64>,
+}
+
+impl SessionState {
+    /// The session as it is recorded.
+    pub(super) fn record(&self, tenant: &str, hex: &str) -> SessionRecord {
+        SessionRecord {
+            tenant_id: tenant.to_string(),
+            session: hex.to_string(),
+            user: self.visitor.as_ref().map(|v| v.claims.sub.clone()),
+            account: self.visitor.as_ref().and_then(|v| v.claims.account.clone()),
+            page: self.page.clone(),
+            started_ms: self.started_ms,
+            active_minutes: self.active_minutes,
+        }
+    }
 }
 
 /// `(tenant id, session id)`.
@@ -54,6 +74,8 @@ impl SessionTable {
                     intervened: HashMap::new(),
                     paged: None,
                     struggle: shared_physics::paging::Persistence::new(),
+                    active_minutes: 0,
+                    last_active_minute: None,
                 }))
             })
             .clone()

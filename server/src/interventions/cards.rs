@@ -3,6 +3,9 @@
 
 use shared_physics::Emotion;
 
+use crate::records::format::money;
+use crate::records::Context;
+
 /// What a card's opener is written from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CardFacts<'a> {
@@ -13,7 +16,7 @@ pub struct CardFacts<'a> {
     /// The account's lifetime value, cents.
     pub value_cents: i64,
     /// What they told us (`busy`, `stuck`, `exploring`, `frustrated`).
-    pub context: Option<&'a str>,
+    pub context: Option<Context>,
     /// The emotion detected.
     pub emotion: Emotion,
     /// Where (section name, may be empty).
@@ -30,7 +33,7 @@ pub fn opener(f: &CardFacts<'_>) -> String {
         (None, Some(a)) => format!("A customer of {a}"),
         (None, None) => "An anonymous visitor".to_string(),
     };
-    let worth = if f.value_cents > 0 { format!(", an account worth ${}", f.value_cents / 100) } else { String::new() };
+    let worth = if f.value_cents > 0 { format!(", an account worth {}", money(f.value_cents)) } else { String::new() };
     let place = if f.section.is_empty() { String::new() } else { format!(" on {}", f.section) };
     let what = match f.emotion {
         Emotion::Rage => "is clicking repeatedly at something that does not respond",
@@ -41,10 +44,10 @@ pub fn opener(f: &CardFacts<'_>) -> String {
         Emotion::Engaged => "is reading attentively",
     };
     let said = match f.context {
-        Some("stuck") => " They told us they are stuck.",
-        Some("frustrated") => " They told us they are frustrated.",
-        Some("exploring") => " They told us they are just exploring.",
-        Some("busy") => " They told us they are busy: keep it short.",
+        Some(Context::Stuck) => " They told us they are stuck.",
+        Some(Context::Frustrated) => " They told us they are frustrated.",
+        Some(Context::Exploring) => " They told us they are just exploring.",
+        Some(Context::Busy) => " They told us they are busy: keep it short.",
         _ => "",
     };
     let first = f.name.map(|n| n.split_whitespace().next().unwrap_or(n)).unwrap_or("there");

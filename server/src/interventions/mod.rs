@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use shared_physics::Emotion;
 
-use crate::records::{DecisionRecord, DetectionRecord, Tenant};
+use crate::records::{Context, DecisionRecord, DetectionRecord, Tenant};
 
 /// How long after a decision an outcome is attributed to it by default, ms (30 minutes).
 pub const DEFAULT_OUTCOME_WINDOW_MS: i64 = 30 * 60_000;
@@ -84,7 +84,7 @@ pub struct Situation<'a> {
     /// Whether this session got an intervention for this emotion within the cooldown.
     pub cooling: bool,
     /// What the customer told us about themselves (`busy` means: do not interrupt).
-    pub context: Option<&'a str>,
+    pub context: Option<Context>,
     /// Whether the struggle persisted over a second burst at the paging confidence (and no page
     /// went out within the cooldown).
     pub persisted: bool,
@@ -115,7 +115,7 @@ pub struct Reaction {
 /// choice with its seed, and whether a person is paged. Pure apart from reading `learning`.
 pub fn on_detection(learning: &Learning, s: &Situation<'_>) -> Reaction {
     let d = s.detection;
-    let suppressed_busy = s.context == Some("busy");
+    let suppressed_busy = s.context == Some(Context::Busy);
     let escalate = s.persisted && d.user.is_some() && d.value_cents >= s.critical_value_cents;
     let Decision::Intervene(_) = decide(s.emotion, s.confidence, s.bar, s.cooling || suppressed_busy) else {
         return Reaction { suppressed_busy, decision: None, act: Action::Nothing, escalate };
@@ -170,12 +170,12 @@ mod tests {
             name: Some("Jane Doe"),
             account: Some("Acme Corp"),
             value_cents: 1_500_000,
-            context: Some("stuck"),
+            context: Some(Context::Stuck),
             emotion: Emotion::Rage,
             section: "checkout",
         };
         let o = opener(&f);
-        assert!(o.starts_with("Jane Doe (Acme Corp), an account worth $15000 is clicking repeatedly"), "{o}");
+        assert!(o.starts_with("Jane Doe (Acme Corp), an account worth $15,000 is clicking repeatedly"), "{o}");
         assert!(o.contains(" on checkout.") && o.contains("told us they are stuck") && o.contains("\"Hi Jane,"), "{o}");
         let anon =
             opener(&CardFacts { name: None, account: None, value_cents: 0, context: None, emotion: Emotion::Hesitation, section: "" });

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::escalation::dollars;
 use crate::interventions::{self, CardFacts};
+use crate::records::format::money;
 
 /// Base URL of the endpoint (`https://api.openai.com/v1`, or `http://127.0.0.1:8000/v1` for a
 /// local server); unset: template only.
@@ -309,8 +309,8 @@ pub fn user_message(f: &CardFacts<'_>, draft: &str) -> String {
     let fact = |v: Option<&str>| v.map(|s| clean(s).chars().take(MAX_FACT_CHARS).collect::<String>()).filter(|s| !s.is_empty());
     let name = fact(f.name).unwrap_or_else(|| "unknown (anonymous)".into());
     let account = fact(f.account).unwrap_or_else(|| "unknown".into());
-    let value = if f.value_cents > 0 { dollars(f.value_cents) } else { "unknown".into() };
-    let told = fact(f.context).unwrap_or_else(|| "nothing".into());
+    let value = if f.value_cents > 0 { money(f.value_cents) } else { "unknown".into() };
+    let told = fact(f.context.map(crate::records::Context::name)).unwrap_or_else(|| "nothing".into());
     let section = fact(Some(f.section)).unwrap_or_else(|| "unknown".into());
     format!(
         "Customer: {name}\nAccount: {account}\nAccount lifetime value: {value}\nWhat they told us: {told}\n\
@@ -387,7 +387,7 @@ mod tests {
             name: Some("Jane Doe"),
             account: Some("Acme Corp"),
             value_cents: 1_500_000,
-            context: Some("stuck"),
+            context: Some(crate::records::Context::Stuck),
             emotion: Emotion::Rage,
             section: "checkout",
         }

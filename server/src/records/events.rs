@@ -131,7 +131,8 @@ pub struct Push {
     /// Wire id of the intervention.
     pub id: u32,
     /// Emotion answered.
-    pub emotion: String,
+    #[serde(with = "crate::records::emotion_name")]
+    pub emotion: shared_physics::Emotion,
     /// Text to show.
     pub text: String,
 }

@@ -10,6 +10,99 @@ use serde::{Deserialize, Serialize};
 /// Longest id, name or address accepted from outside (a request, a CSV row), in bytes.
 pub const MAX_FIELD_BYTES: usize = 256;
 
+/// A closed vocabulary stored and sent by its lower-case name: the enum with `ALL`, `name`,
+/// `parse` and `names`, and serde by name.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $ty:ident { $($(#[$vmeta:meta])* $variant:ident = $name:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $ty {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $ty {
+            /// Every value, in order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The lower-case name (as serialised and stored).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// The value named `name`, if it is one.
+            pub fn parse(name: &str) -> Option<$ty> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+
+            /// Every name, for error messages.
+            pub fn names() -> Vec<&'static str> {
+                Self::ALL.iter().map(|v| v.name()).collect()
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// The one-tap states a customer can share about themselves (the widget,
+    /// `SentientIQ.context`, the API).
+    Context {
+        /// "I'm busy": no in-page interruption.
+        Busy = "busy",
+        /// "I'm stuck".
+        Stuck = "stuck",
+        /// "Just exploring".
+        Exploring = "exploring",
+        /// "I'm frustrated".
+        Frustrated = "frustrated",
+    }
+);
+
+vocabulary!(
+    /// Where an escalation is.
+    EscalationState {
+        /// Being paged down the chain.
+        Open = "open",
+        /// A person took it: nobody further down is paged.
+        Acknowledged = "acknowledged",
+        /// Every contact of the chain was paged and nobody acknowledged.
+        Exhausted = "exhausted",
+    }
+);
+
+vocabulary!(
+    /// Where a conversation card is.
+    CardState {
+        /// Waiting for a person.
+        Pending = "pending",
+        /// A person took it up.
+        Actioned = "actioned",
+        /// Done, with its outcome.
+        Completed = "completed",
+    }
+);
+
+/// Serde of an [`Emotion`] by its lower-case name (`"rage"`), as records and events carry it; an
+/// unknown name is an error, never another emotion.
+pub mod emotion_name {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use shared_physics::Emotion;
+
+    /// Writes the name.
+    pub fn serialize<S: Serializer>(e: &Emotion, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(e.name())
+    }
+
+    /// Reads a name.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Emotion, D::Error> {
+        let name = String::deserialize(d)?;
+        Emotion::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown emotion {name:?}")))
+    }
+}
+
 /// A random `u32` (ids only; nothing behind an insight is random).
 pub fn random_u32() -> u32 {
     rand::random()
@@ -150,6 +243,9 @@ pub struct SessionRecord {
     pub page: String,
     /// First hello, ms.
     pub started_ms: i64,
+    /// Wall-clock minutes in which the page reported activity (`Physics` frames).
+    #[serde(default)]
+    pub active_minutes: i64,
 }
 
 /// A server-confirmed detection.

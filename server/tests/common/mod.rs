@@ -49,6 +49,15 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_on(backend, tweak, sentientiq_server::clock::system()).await
+    }
+
+    /// A server whose clock moves only when the test moves it.
+    pub async fn start_clocked(backend: Backend, clock: sentientiq_server::clock::SharedClock) -> TestServer {
+        Self::start_on(backend, |_| {}, clock).await
+    }
+
+    async fn start_on(backend: Backend, tweak: impl FnOnce(&mut Config), clock: sentientiq_server::clock::SharedClock) -> TestServer {
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info").try_init();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
@@ -75,7 +84,8 @@ impl TestServer {
             }
         }
         tweak(&mut config);
-        let running = sentientiq_server::start(config).await.unwrap_or_else(|e| panic!("server start on {backend:?}: {e}"));
+        let running =
+            sentientiq_server::server::start_with_clock(config, clock).await.unwrap_or_else(|e| panic!("server start on {backend:?}: {e}"));
         let url = running.public_url.clone();
         TestServer { running: Some(running), url, http: reqwest::Client::new(), _dir: dir, pg_db }
     }

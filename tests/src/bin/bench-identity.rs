@@ -244,7 +244,11 @@ async fn run(postgres: bool) -> Result<(), String> {
     println!("hot path ({RUNS} runs of {LOOKUPS} lookups)…");
     let accounts: Vec<String> = (0..LOOKUPS).map(|_| account_id(rng.gen_range(0..N_ACCOUNTS))).collect();
     for i in 0..N_CUSTOMERS {
-        cache.set_context(TENANT, &customer_id(i), Some(SharedContext { state: "busy".into(), expires_ms: now + DAY_MS }));
+        cache.set_context(
+            TENANT,
+            &customer_id(i),
+            Some(SharedContext { state: sentientiq_server::records::Context::Busy, expires_ms: now + DAY_MS }),
+        );
     }
     let subs: Vec<String> = (0..LOOKUPS).map(|_| customer_id(rng.gen_range(0..N_CUSTOMERS))).collect();
     let account = median_ns(|| accounts.iter().filter(|a| black_box(cache.account(black_box(TENANT), a)).is_some()).count())?;

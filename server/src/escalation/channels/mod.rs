@@ -354,23 +354,7 @@ pub(crate) fn cut_chars(s: &str, max: usize) -> String {
     out
 }
 
-/// `2026-11-23T06:55:18.123Z` from milliseconds since the Unix epoch (UTC, ISO 8601).
-pub fn iso8601_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", tod / 3600, tod % 3600 / 60, tod % 60)
-}
+pub use crate::records::format::iso8601_ms;
 
 /// What the channels need from the environment. Every field is optional: a channel without its
 /// configuration answers [`SendError::NotConfigured`], and says so once in the log at start.
@@ -619,13 +603,6 @@ mod tests {
         assert_eq!(cut("héllo", 3), "hé");
         assert_eq!(cut_chars("abcdef", 4), "abc…");
         assert_eq!(cut_chars("abc", 4), "abc");
-    }
-
-    #[test]
-    fn timestamps_are_iso8601_utc() {
-        assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601_ms(1_692_853_305_042), "2023-08-24T05:01:45.042Z");
-        assert_eq!(iso8601_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! terms and [`score`], which returns each factor's exact contribution with the numbers it read
 //! ([`Reason`]). The formulas are in the [parent module](super)'s docs.
 
+pub use crate::records::Context;
 use serde::{Deserialize, Serialize};
 
 use super::DAY_MS;
@@ -64,20 +65,8 @@ pub const ANNUALISE_90D: f64 = 4.0;
 /// Counts above this are treated as this (keeps garbage input finite).
 const MAX_COUNT: f64 = 1e12;
 
-/// The customer's own latest one-tap context (from the widget), at most 30 days old.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Context {
-    /// "I'm busy": neutral.
-    Busy,
-    /// "I'm stuck": satisfaction × [`CONTEXT_STUCK`].
-    Stuck,
-    /// "Just exploring": neutral.
-    Exploring,
-    /// "I'm frustrated": satisfaction × [`CONTEXT_FRUSTRATED`].
-    Frustrated,
-}
-
+/// The customer's own latest one-tap context (from the widget), at most 30 days old, as the
+/// model reads it.
 impl Context {
     /// The satisfaction multiplier of this context.
     pub fn multiplier(self) -> f64 {
@@ -85,16 +74,6 @@ impl Context {
             Context::Busy | Context::Exploring => 1.0,
             Context::Stuck => CONTEXT_STUCK,
             Context::Frustrated => CONTEXT_FRUSTRATED,
-        }
-    }
-
-    /// The lower-case name (as serialised).
-    pub fn name(self) -> &'static str {
-        match self {
-            Context::Busy => "busy",
-            Context::Stuck => "stuck",
-            Context::Exploring => "exploring",
-            Context::Frustrated => "frustrated",
         }
     }
 }

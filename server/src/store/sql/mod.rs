@@ -125,7 +125,7 @@ columns! {
     }
     ContextRecord { id, tenant_id, sub, state, set_ms, expires_ms }
     SnapshotRecord { day, score, factors => json }
-    SessionRecord { tenant_id, session, user: user_sub, account, page, started_ms }
+    SessionRecord { tenant_id, session, user: user_sub, account, page, started_ms, active_minutes }
     DetectionRecord {
         tenant_id, session, seq, emotion, confidence, client_confidence, section, user: user_sub, user_name, account, account_name,
         value_cents, features => json, evidence, t_ms, created_ms

@@ -11,7 +11,9 @@ const DETECTIONS_NEWEST: Order = Order::desc("created_ms", "seq");
 impl SessionStore for SqlStore {
     async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let tail = "ON CONFLICT (tenant_id, session) DO UPDATE SET user_sub = COALESCE(excluded.user_sub, sessions.user_sub), \
-                    account = COALESCE(excluded.account, sessions.account)";
+                    account = COALESCE(excluded.account, sessions.account), \
+                    active_minutes = CASE WHEN excluded.active_minutes > sessions.active_minutes \
+                    THEN excluded.active_minutes ELSE sessions.active_minutes END";
         insert(&self.pool, "sessions", s, tail).await?;
         Ok(())
     }
