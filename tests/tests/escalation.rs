@@ -131,7 +131,7 @@ fn detection(tenant: &str, session: &str, value_cents: i64) -> DetectionRecord {
         tenant_id: tenant.into(),
         session: session.into(),
         seq: 7,
-        emotion: "rage".into(),
+        emotion: shared_physics::Emotion::Rage,
         confidence: 0.95,
         client_confidence: 0.95,
         section: "checkout".into(),

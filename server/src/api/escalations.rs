@@ -14,7 +14,7 @@ use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
 use crate::api::error::ApiError;
 use crate::escalation::channels::{validate_address, ChannelKind};
 use crate::escalation::{self, Acked};
-use crate::records::SealedColumn;
+use crate::records::{EscalationState, SealedColumn};
 use crate::state::AppState;
 use crate::store::{Contact, Endpoint, TimeCursor};
 
@@ -161,14 +161,10 @@ pub async fn list_escalations(
     actor: Actor,
     Query(q): Query<EscalationQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if let Some(st) = q.state.as_deref() {
-        if !["open", "acknowledged", "exhausted"].contains(&st) {
-            return Err(ApiError::bad_request("state must be open, acknowledged or exhausted", json!({"field": "state"})));
-        }
-    }
+    let state = super::named_param::<EscalationState>("state", q.state.as_deref(), "state must be open, acknowledged or exhausted")?;
     let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
     let limit = page_limit(q.limit);
-    let rows = app.store.escalations(&actor.tenant.id, q.state.as_deref(), after.as_ref(), limit).await?;
+    let rows = app.store.escalations(&actor.tenant.id, state, after.as_ref(), limit).await?;
     Ok(Json(page(&rows, limit, |e| TimeCursor { ms: e.created_ms, id: e.id.clone() })))
 }
 

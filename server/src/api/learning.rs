@@ -14,7 +14,7 @@ use crate::api::error::ApiError;
 use crate::interventions::bandit::{self, MAX_VARIANT_TEXT_BYTES};
 use crate::interventions::outcomes;
 use crate::state::AppState;
-use crate::store::{OutcomeFor, TimeCursor, VariantRecord};
+use crate::store::{CardState, OutcomeFor, TimeCursor, VariantRecord};
 
 /// Longest outcome window a tenant may set, ms (7 days).
 pub const MAX_OUTCOME_WINDOW_MS: i64 = 7 * 86_400_000;
@@ -68,12 +68,12 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let id = text_field("id", &b.id)?;
-    if shared_physics::Emotion::from_name(&b.emotion).is_none_or(|e| e == shared_physics::Emotion::Engaged) {
+    let Some(emotion) = shared_physics::Emotion::from_name(&b.emotion).filter(|e| *e != shared_physics::Emotion::Engaged) else {
         return Err(ApiError::bad_request(
             "emotion must be rage, frustration, confusion, hesitation or abandonment",
             json!({"field": "emotion"}),
         ));
-    }
+    };
     let kind: bandit::VariantKind = serde_json::from_value(json!(b.kind))
         .map_err(|_| ApiError::bad_request("kind must be message, help, discount, callback, card or nothing", json!({"field": "kind"})))?;
     let shows = matches!(
@@ -88,7 +88,7 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
     }
     let v = VariantRecord {
         id: id.to_string(),
-        emotion: b.emotion.clone(),
+        emotion,
         section: b.section.trim().to_string(),
         kind: b.kind.clone(),
         text: b.text.trim().to_string(),
@@ -235,14 +235,10 @@ pub async fn list_cards(
     actor: Actor,
     Query(q): Query<CardQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if let Some(st) = q.state.as_deref() {
-        if !["pending", "actioned", "completed"].contains(&st) {
-            return Err(ApiError::bad_request("state must be pending, actioned or completed", json!({"field": "state"})));
-        }
-    }
+    let state = super::named_param::<CardState>("state", q.state.as_deref(), "state must be pending, actioned or completed")?;
     let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
     let limit = page_limit(q.limit);
-    let rows = app.store.cards(&actor.tenant.id, q.state.as_deref(), after.as_ref(), limit).await?;
+    let rows = app.store.cards(&actor.tenant.id, state, after.as_ref(), limit).await?;
     Ok(Json(page(&rows, limit, |c| TimeCursor { ms: c.created_ms, id: c.id.clone() })))
 }
 
@@ -250,7 +246,7 @@ pub async fn list_cards(
 #[utoipa::path(post, path = "/v1/cards/{id}/action", tag = "interventions", params(("id" = String, Path)), responses((status = 200, description = "actioned"), (status = 404, description = "no such card"), (status = 409, description = "not pending")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn action_card(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Member)?;
-    move_card(&app, &actor, &id, &["pending"], "actioned", None).await
+    move_card(&app, &actor, &id, &[CardState::Pending], CardState::Actioned, None).await
 }
 
 /// Body of `POST /v1/cards/{id}/complete`.
@@ -272,15 +268,15 @@ pub async fn complete_card(
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let outcome = text_field("outcome", &b.outcome)?.to_string();
-    move_card(&app, &actor, &id, &["pending", "actioned"], "completed", Some(&outcome)).await
+    move_card(&app, &actor, &id, &[CardState::Pending, CardState::Actioned], CardState::Completed, Some(&outcome)).await
 }
 
 async fn move_card(
     app: &AppState,
     actor: &Actor,
     id: &str,
-    from: &[&str],
-    to: &str,
+    from: &[CardState],
+    to: CardState,
     outcome: Option<&str>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant.id;
@@ -289,7 +285,7 @@ async fn move_card(
     }
     // Either no such card in this tenant (404) or not in a state that allows the move (409).
     if app.store.card_exists(t, id).await? {
-        Err(ApiError::conflict(format!("the card cannot become {to} from its current state")))
+        Err(ApiError::conflict(format!("the card cannot become {} from its current state", to.name())))
     } else {
         Err(ApiError::not_found("card"))
     }

@@ -484,6 +484,15 @@ pub fn page<T: Serialize, C: Serialize>(items: &[T], limit: i64, next: impl Fn(&
 /// A JSON body, with serde's complaint as a 400 `{error_code, message, details}`.
 pub type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
+/// A query parameter naming one value of a vocabulary (`state=open`); anything else is a 400
+/// with `message`.
+pub fn named_param<T: crate::records::Named>(field: &str, value: Option<&str>, message: &str) -> Result<Option<T>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) => T::parse(v).map(Some).ok_or_else(|| ApiError::bad_request(message, json!({ "field": field }))),
+    }
+}
+
 /// Validates a text field (trimmed, 1..=[`MAX_FIELD_BYTES`] bytes).
 pub fn text_field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
     field(name, v)

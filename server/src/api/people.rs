@@ -305,7 +305,7 @@ pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<Confi
     let now = crate::clock::now_ms();
     let recent = app.store.user_detections(&actor.tenant.id, sub, now - CONFIRM_WINDOW_MS, 20).await?;
     let bar = app.config.intervene_confidence as f64;
-    let struggling = recent.iter().find(|d| d.emotion != "engaged" && d.confidence >= bar);
+    let struggling = recent.iter().find(|d| d.emotion != shared_physics::Emotion::Engaged && d.confidence >= bar);
     Ok(Json(json!({
         "sub": sub,
         "struggling": struggling.is_some(),

@@ -91,7 +91,7 @@ pub fn record(at: Place<'_>, d: &Detection, frame: &DetectionFrame, who: Who<'_>
         tenant_id: at.tenant.to_string(),
         session: at.session.to_string(),
         seq: at.seq as i64,
-        emotion: d.emotion.name().to_string(),
+        emotion: d.emotion,
         confidence: (d.confidence_pct() as f64) / 100.0,
         client_confidence: frame.confidence_pct as f64 / 100.0,
         section: at.section.to_string(),

@@ -34,7 +34,7 @@ use crate::escalation::channels::{Alert, ChannelKind, Channels, Outcome, RetryPo
 use crate::identity::keyring::Keyring;
 use crate::records::events::Event;
 use crate::store::EscalationStore;
-use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord, SealedColumn};
+use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord, EscalationState, SealedColumn};
 use crate::telemetry::{inc, Metrics};
 pub use text::{alert_text, link, summary};
 
@@ -117,11 +117,11 @@ pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::
         sub: d.user.clone(),
         person_name: d.user_name.clone().or(d.user.clone()).unwrap_or_default(),
         account_name: d.account_name.clone().or(d.account.clone()).unwrap_or_default(),
-        emotion: d.emotion.clone(),
+        emotion: d.emotion,
         section: d.section.clone(),
         confidence: d.confidence,
         value_cents: d.value_cents,
-        state: "open".into(),
+        state: EscalationState::Open,
         step: 0,
         next_at_ms: now,
         claimed_by: None,
@@ -179,19 +179,19 @@ async fn page_due(app: &Escalation, id: &str) {
         let why = if contacts.is_empty() { "no contact of the chain is paged for this value" } else { "nobody acknowledged" };
         inc(&counters.escalations_exhausted);
         tracing::error!(tenant = %tenant, escalation = %e.id, contacts = contacts.len(), why, "escalation exhausted");
-        advance(app, &e, e.step, i64::MAX, "exhausted").await;
+        advance(app, &e, e.step, i64::MAX, EscalationState::Exhausted).await;
         return;
     };
     let delivered = page(app, &e, contact).await;
     let next_at = if delivered { app.clock.now_ms() + app.settings.ack_timeout_ms as i64 } else { app.clock.now_ms() };
-    advance(app, &e, e.step + 1, next_at, "open").await;
+    advance(app, &e, e.step + 1, next_at, EscalationState::Open).await;
     if !delivered {
         // Every channel of this contact failed: the next one is due now.
         app.engine.wake.notify_one();
     }
 }
 
-async fn advance(app: &Escalation, e: &EscalationRecord, step: i64, next_at: i64, state: &str) {
+async fn advance(app: &Escalation, e: &EscalationRecord, step: i64, next_at: i64, state: EscalationState) {
     match app.store.advance_escalation(&e.id, &app.engine.instance, step, next_at, state, app.clock.now_ms()).await {
         Ok(true) => {}
         Ok(false) => tracing::info!(tenant = %e.tenant_id, escalation = %e.id, "escalation acknowledged or taken over meanwhile"),
@@ -217,7 +217,7 @@ async fn page(app: &Escalation, e: &EscalationRecord, contact: &Contact) -> bool
         id: format!("al_{}_{}", e.id, e.step),
         tenant: tenant.clone(),
         summary: summary(e),
-        text: alert_text(&e.person_name, &e.account_name, e.value_cents, &e.emotion, &e.section, e.confidence),
+        text: alert_text(&e.person_name, &e.account_name, e.value_cents, e.emotion.name(), &e.section, e.confidence),
         link: link.clone(),
         severity: if e.value_cents >= app.settings.critical_value_cents { Severity::Critical } else { Severity::Error },
         value_cents: e.value_cents,

@@ -17,7 +17,7 @@ pub fn link(settings: &Settings, e: &EscalationRecord, contact: &str, exp: u64) 
 
 /// The one line of an alert: who, how valuable, what, where.
 pub fn summary(e: &EscalationRecord) -> String {
-    format!("{} ({}, {}): {} on {}", e.person_name, e.account_name, money(e.value_cents), e.emotion, section_name(&e.section))
+    format!("{} ({}, {}): {} on {}", e.person_name, e.account_name, money(e.value_cents), e.emotion.name(), section_name(&e.section))
 }
 
 fn section_name(section: &str) -> String {

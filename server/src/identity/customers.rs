@@ -202,7 +202,7 @@ pub async fn set_context(app: &People, tenant: &str, sub: &str, state: Context, 
         id: format!("cx_{now:013}_{:08x}", crate::records::random_u32()),
         tenant_id: tenant.to_string(),
         sub: sub.to_string(),
-        state: state.name().to_string(),
+        state,
         set_ms: now,
         expires_ms: now + ttl_ms,
     };

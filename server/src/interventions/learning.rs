@@ -67,7 +67,7 @@ impl Learning {
         let m = self.tenants.read().expect("learning lock");
         let t = m.get(tenant);
         let pick = |sec: &str| -> Vec<&VariantRecord> {
-            t.map(|t| t.variants.iter().filter(|v| v.emotion == emotion.name() && v.section == sec).collect()).unwrap_or_default()
+            t.map(|t| t.variants.iter().filter(|v| v.emotion == emotion && v.section == sec).collect()).unwrap_or_default()
         };
         let (key, chosen) = match pick(section) {
             v if !v.is_empty() && !section.is_empty() => (section.to_string(), v),

@@ -128,7 +128,7 @@ pub fn on_detection(learning: &Learning, s: &Situation<'_>) -> Reaction {
         session: d.session.clone(),
         seq: s.seq as i64,
         sub: d.user.clone(),
-        emotion: s.emotion.name().into(),
+        emotion: s.emotion,
         section: choice.section.clone(),
         holdout: choice.decision.holdout,
         variant_id: choice.decision.chosen.clone(),

@@ -159,7 +159,7 @@ mod tests {
                 id: "c".into(),
                 tenant_id: "t".into(),
                 sub: "u".into(),
-                state: "busy".into(),
+                state: crate::records::Context::Busy,
                 set_ms: 1,
                 expires_ms: 2,
             }),

@@ -6,9 +6,36 @@ pub mod events;
 pub mod format;
 
 use serde::{Deserialize, Serialize};
+use shared_physics::Emotion;
 
 /// Longest id, name or address accepted from outside (a request, a CSV row), in bytes.
 pub const MAX_FIELD_BYTES: usize = 256;
+
+/// A value stored and sent by its name.
+pub trait Named: Copy + Sized {
+    /// The name.
+    fn name(self) -> &'static str;
+    /// The value of that name, if any.
+    fn parse(name: &str) -> Option<Self>;
+}
+
+impl Named for Emotion {
+    fn name(self) -> &'static str {
+        Emotion::name(self)
+    }
+    fn parse(name: &str) -> Option<Emotion> {
+        Emotion::from_name(name)
+    }
+}
+
+impl Named for KeyKind {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+    fn parse(name: &str) -> Option<KeyKind> {
+        KeyKind::parse(name)
+    }
+}
 
 /// A closed vocabulary stored and sent by its lower-case name: the enum with `ALL`, `name`,
 /// `parse` and `names`, and serde by name.
@@ -40,6 +67,15 @@ macro_rules! vocabulary {
             /// Every name, for error messages.
             pub fn names() -> Vec<&'static str> {
                 Self::ALL.iter().map(|v| v.name()).collect()
+            }
+        }
+
+        impl Named for $ty {
+            fn name(self) -> &'static str {
+                $ty::name(self)
+            }
+            fn parse(name: &str) -> Option<$ty> {
+                $ty::parse(name)
             }
         }
     };
@@ -199,7 +235,8 @@ pub struct EscalationRecord {
     /// Account name (or id).
     pub account_name: String,
     /// Emotion.
-    pub emotion: String,
+    #[serde(with = "emotion_name")]
+    pub emotion: Emotion,
     /// Section.
     pub section: String,
     /// Server-confirmed confidence.
@@ -207,7 +244,7 @@ pub struct EscalationRecord {
     /// Account lifetime value, cents.
     pub value_cents: i64,
     /// `open`, `acknowledged` or `exhausted` (everyone paged, nobody acknowledged).
-    pub state: String,
+    pub state: EscalationState,
     /// Contacts of the chain paged so far (the index of the next one).
     pub step: i64,
     /// When the next contact is due, ms.
@@ -258,7 +295,8 @@ pub struct DetectionRecord {
     /// Frame sequence number (with the session: the idempotency key).
     pub seq: i64,
     /// Emotion name.
-    pub emotion: String,
+    #[serde(with = "emotion_name")]
+    pub emotion: Emotion,
     /// Server-recomputed confidence, 0..1.
     pub confidence: f64,
     /// What the client claimed, 0..1.
@@ -297,7 +335,8 @@ pub struct InterventionRecord {
     /// Sequence number of the detection it answers.
     pub seq: i64,
     /// Emotion answered.
-    pub emotion: String,
+    #[serde(with = "emotion_name")]
+    pub emotion: Emotion,
     /// Text shown.
     pub text: String,
     /// Decision time, ms.
@@ -343,7 +382,9 @@ pub struct VariantRecord {
     /// Stable id, unique in the tenant.
     pub id: String,
     /// Emotion it answers.
-    pub emotion: String,
+    #[serde(with = "emotion_name")]
+    #[schema(value_type = String)]
+    pub emotion: Emotion,
     /// Section name it is for (`""`: any section without its own variants).
     pub section: String,
     /// `message`, `help`, `discount`, `callback`, `card` or `nothing`.
@@ -368,7 +409,8 @@ pub struct DecisionRecord {
     /// The customer, when identified.
     pub sub: Option<String>,
     /// Emotion.
-    pub emotion: String,
+    #[serde(with = "emotion_name")]
+    pub emotion: Emotion,
     /// Section key the variants were chosen for (`""`: the tenant-wide variants).
     pub section: String,
     /// In the holdout (no intervention).
@@ -395,13 +437,15 @@ pub struct CardRecord {
     /// The customer, when identified.
     pub sub: Option<String>,
     /// Emotion detected.
-    pub emotion: String,
+    #[serde(with = "emotion_name")]
+    #[schema(value_type = String)]
+    pub emotion: Emotion,
     /// Section it happened in.
     pub section: String,
     /// The opener for the human (from `cards::opener`).
     pub opener: String,
     /// `pending`, `actioned` or `completed`.
-    pub state: String,
+    pub state: CardState,
     /// How it ended (completed cards).
     pub outcome: Option<String>,
     /// Who last moved it (`user:{id}` or `key:{id}`).
@@ -559,7 +603,7 @@ pub struct ContextRecord {
     /// The customer.
     pub sub: String,
     /// `busy`, `stuck`, `exploring` or `frustrated`.
-    pub state: String,
+    pub state: Context,
     /// Set, ms.
     pub set_ms: i64,
     /// Expires, ms.

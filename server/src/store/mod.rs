@@ -187,8 +187,13 @@ pub trait LearningStore: Send + Sync + 'static {
     /// Queues a card (idempotent by id).
     async fn insert_card(&self, c: &CardRecord) -> Result<(), StoreError>;
     /// A page of cards, optionally in one state, newest first.
-    async fn cards(&self, tenant: &str, state: Option<&str>, after: Option<&TimeCursor>, limit: i64)
-        -> Result<Vec<CardRecord>, StoreError>;
+    async fn cards(
+        &self,
+        tenant: &str,
+        state: Option<CardState>,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> Result<Vec<CardRecord>, StoreError>;
     /// Whether the tenant has a card with this id.
     async fn card_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
     /// Moves a card from one of `from` to `to`; false when it is not in one of them.
@@ -197,8 +202,8 @@ pub trait LearningStore: Send + Sync + 'static {
         &self,
         tenant: &str,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[CardState],
+        to: CardState,
         outcome: Option<&str>,
         actor: &str,
         at_ms: i64,
@@ -230,7 +235,7 @@ pub trait EscalationStore: Send + Sync + 'static {
         instance: &str,
         step: i64,
         next_at_ms: i64,
-        state: &str,
+        state: EscalationState,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
     /// Acknowledges an open escalation of the tenant by `who`; returns whether this call
@@ -248,7 +253,7 @@ pub trait EscalationStore: Send + Sync + 'static {
     async fn escalations(
         &self,
         tenant: &str,
-        state: Option<&str>,
+        state: Option<EscalationState>,
         after: Option<&TimeCursor>,
         limit: i64,
     ) -> Result<Vec<EscalationRecord>, StoreError>;

@@ -105,7 +105,7 @@ impl EscalationStore for SqlStore {
         instance: &str,
         step: i64,
         next_at_ms: i64,
-        state: &str,
+        state: EscalationState,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let q = sqlx::query(
@@ -116,7 +116,7 @@ impl EscalationStore for SqlStore {
         .bind(instance)
         .bind(step)
         .bind(next_at_ms)
-        .bind(state)
+        .bind(state.name())
         .bind(now_ms);
         changed_one(q, &self.pool).await
     }
@@ -143,10 +143,14 @@ impl EscalationStore for SqlStore {
     async fn escalations(
         &self,
         tenant: &str,
-        state: Option<&str>,
+        state: Option<EscalationState>,
         after: Option<&TimeCursor>,
         limit: i64,
     ) -> Result<Vec<EscalationRecord>, StoreError> {
-        Select::of("escalations", tenant).and_some("state =", state).page(NEWEST_CREATED, after, limit).fetch_all(&self.pool).await
+        Select::of("escalations", tenant)
+            .and_some("state =", state.map(EscalationState::name))
+            .page(NEWEST_CREATED, after, limit)
+            .fetch_all(&self.pool)
+            .await
     }
 }

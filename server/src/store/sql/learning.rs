@@ -28,7 +28,7 @@ impl LearningStore for SqlStore {
         )
         .bind(tenant)
         .bind(&v.id)
-        .bind(&v.emotion)
+        .bind(v.emotion.name())
         .bind(&v.section)
         .bind(&v.kind)
         .bind(&v.text)
@@ -54,7 +54,7 @@ impl LearningStore for SqlStore {
         .bind(&d.session)
         .bind(d.seq)
         .bind(&d.sub)
-        .bind(&d.emotion)
+        .bind(d.emotion.name())
         .bind(&d.section)
         .bind(d.holdout as i64)
         .bind(&d.variant_id)
@@ -138,11 +138,15 @@ impl LearningStore for SqlStore {
     async fn cards(
         &self,
         tenant: &str,
-        state: Option<&str>,
+        state: Option<CardState>,
         after: Option<&TimeCursor>,
         limit: i64,
     ) -> Result<Vec<CardRecord>, StoreError> {
-        Select::of("cards", tenant).and_some("state =", state).page(NEWEST_CREATED, after, limit).fetch_all(&self.pool).await
+        Select::of("cards", tenant)
+            .and_some("state =", state.map(CardState::name))
+            .page(NEWEST_CREATED, after, limit)
+            .fetch_all(&self.pool)
+            .await
     }
 
     async fn card_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
@@ -159,8 +163,8 @@ impl LearningStore for SqlStore {
         &self,
         tenant: &str,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[CardState],
+        to: CardState,
         outcome: Option<&str>,
         actor: &str,
         at_ms: i64,
@@ -170,9 +174,9 @@ impl LearningStore for SqlStore {
             "UPDATE cards SET state = $1, outcome = COALESCE($2, outcome), actor = $3, updated_ms = $4 WHERE tenant_id = $5 AND id = $6 AND state IN ({})",
             states.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(to).bind(outcome).bind(actor).bind(at_ms).bind(tenant).bind(id);
+        let mut q = sqlx::query(&sql).bind(to.name()).bind(outcome).bind(actor).bind(at_ms).bind(tenant).bind(id);
         for f in from {
-            q = q.bind(*f);
+            q = q.bind(f.name());
         }
         changed_one(q, &self.pool).await
     }

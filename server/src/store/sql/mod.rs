@@ -118,28 +118,28 @@ columns! {
         outcome_window_ms
     }
     Account { account, name, value_cents, recent_cents }
-    ApiKey { id, tenant_id, kind => key_kind, lookup, hint, created_ms, revoked_ms }
+    ApiKey { id, tenant_id, kind => name, lookup, hint, created_ms, revoked_ms }
     User { id, tenant_id, email_index, email_sealed: email, password_hash, role, created_ms }
     Customer {
         sub, account, name, email_sealed: email, company, first_seen_ms, last_seen_ms, strength, segment, factors => json, scored_ms
     }
-    ContextRecord { id, tenant_id, sub, state, set_ms, expires_ms }
+    ContextRecord { id, tenant_id, sub, state => name, set_ms, expires_ms }
     SnapshotRecord { day, score, factors => json }
     SessionRecord { tenant_id, session, user: user_sub, account, page, started_ms, active_minutes }
     DetectionRecord {
-        tenant_id, session, seq, emotion, confidence, client_confidence, section, user: user_sub, user_name, account, account_name,
+        tenant_id, session, seq, emotion => name, confidence, client_confidence, section, user: user_sub, user_name, account, account_name,
         value_cents, features => json, evidence, t_ms, created_ms
     }
-    InterventionRecord { id, tenant_id, session, seq, emotion, text, created_ms }
+    InterventionRecord { id, tenant_id, session, seq, emotion => name, text, created_ms }
     AlertRecord {
         id, tenant_id, session, contact_id, channel, address, status, provider_id, error, attempts, link, created_ms, escalation_id,
         attempt_log => json
     }
-    VariantRecord { id, emotion, section, kind, text, created_ms }
-    CardRecord { id, tenant_id, session, sub, emotion, section, opener, state, outcome, actor, created_ms, updated_ms }
+    VariantRecord { id, emotion => name, section, kind, text, created_ms }
+    CardRecord { id, tenant_id, session, sub, emotion => name, section, opener, state => name, outcome, actor, created_ms, updated_ms }
     Contact { id, position, name, role, channel, address, min_value_cents; fallbacks: Vec::new() }
     EscalationRecord {
-        id, tenant_id, session, seq, sub, person_name, account_name, emotion, section, confidence, value_cents, state, step,
+        id, tenant_id, session, seq, sub, person_name, account_name, emotion => name, section, confidence, value_cents, state => name, step,
         next_at_ms, claimed_by, claim_until_ms, acked_by, acked_ms, detected_ms, created_ms, updated_ms
     }
     AuditEntry { id, tenant_id, actor, action, target, details => json, at_ms }
@@ -159,17 +159,17 @@ mod json {
     }
 }
 
-/// A [`KeyKind`] by its name.
-mod key_kind {
+/// A [`Named`] value (emotion, state, key kind) by its name.
+mod name {
     use super::*;
 
-    pub(super) fn read(r: &AnyRow, col: &str) -> Result<KeyKind, sqlx::Error> {
-        let kind: String = r.try_get(col)?;
-        KeyKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown key kind {kind:?}").into()))
+    pub(super) fn read<T: Named>(r: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
+        let name: String = r.try_get(col)?;
+        T::parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown {col} {name:?}").into()))
     }
 
-    pub(super) fn write(k: &KeyKind) -> &'static str {
-        k.as_str()
+    pub(super) fn write<T: Named>(v: &T) -> &'static str {
+        v.name()
     }
 }
 

@@ -107,7 +107,7 @@ async fn pages_split_runs_of_equal_keys(url: &str) {
     assert_eq!(acme.iter().collect::<Vec<_>>(), want, "one account's transactions, newest first");
 
     for i in 0..12 {
-        let c = ContextRecord { id: id(i), tenant_id: t.into(), sub: "u".into(), state: "busy".into(), set_ms: at(i), expires_ms: 10 + i };
+        let c = ContextRecord { id: id(i), tenant_id: t.into(), sub: "u".into(), state: Context::Busy, set_ms: at(i), expires_ms: 10 + i };
         s.add_context(&c).await.unwrap();
     }
     let live = every_page(async |after| s.contexts(t, 15, after, 2).await.unwrap(), |c| time(c.set_ms, &c.id)).await;
@@ -121,10 +121,10 @@ async fn pages_split_runs_of_equal_keys(url: &str) {
             tenant_id: t.into(),
             session: "s".into(),
             sub: None,
-            emotion: "rage".into(),
+            emotion: shared_physics::Emotion::Rage,
             section: "pricing".into(),
             opener: "hi".into(),
-            state: ["queued", "done"][i as usize % 2].into(),
+            state: [CardState::Pending, CardState::Completed][i as usize % 2],
             outcome: None,
             actor: None,
             created_ms: at(i),
@@ -132,7 +132,8 @@ async fn pages_split_runs_of_equal_keys(url: &str) {
         };
         s.insert_card(&card).await.unwrap();
     }
-    let queued = every_page(async |after| s.cards(t, Some("queued"), after, 2).await.unwrap(), |c| time(c.created_ms, &c.id)).await;
+    let queued =
+        every_page(async |after| s.cards(t, Some(CardState::Pending), after, 2).await.unwrap(), |c| time(c.created_ms, &c.id)).await;
     let mut want: Vec<(i64, String)> = (0..12).filter(|i| i % 2 == 0).map(|i| (at(i), id(i))).collect();
     want.sort_by(|a, b| b.cmp(a));
     assert_eq!(queued.iter().map(|c| (c.created_ms, c.id.clone())).collect::<Vec<_>>(), want, "queued cards, newest first");
