@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::identity::jwt::TokenPolicy;
 use crate::identity::keyring::{self, normalize_email};
@@ -295,14 +295,13 @@ pub struct AuditQuery {
 
 /// `GET /v1/audit`: the audit log, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "access", params(AuditQuery), responses((status = 200, description = "a page of the audit log, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn audit_log(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn audit_log(State(app): State<AppState>, actor: Actor, Query(q): Query<AuditQuery>) -> Listed {
     actor.require(Role::Owner)?;
-    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
-    let limit = page_limit(q.limit);
-    let rows = app.store.audit_log(&actor.tenant.id, after.as_ref(), limit).await?;
-    Ok(Json(page(&rows, limit, |e| TimeCursor { ms: e.at_ms, id: e.id.clone() })))
+    listed(
+        q.cursor.as_deref(),
+        q.limit,
+        async |after: Option<&TimeCursor>, limit| app.store.audit_log(&actor.tenant.id, after, limit).await,
+        |e| TimeCursor { ms: e.at_ms, id: e.id.clone() },
+    )
+    .await
 }

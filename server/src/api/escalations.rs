@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::escalation::channels::{validate_address, ChannelKind};
 use crate::escalation::{self, Acked};
@@ -156,16 +156,15 @@ pub struct EscalationQuery {
 
 /// `GET /v1/escalations`: escalations, newest first, with who acknowledged them.
 #[utoipa::path(get, path = "/v1/escalations", tag = "escalation", params(EscalationQuery), responses((status = 200, description = "a page of escalations"), (status = 400, description = "bad state or cursor")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_escalations(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<EscalationQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_escalations(State(app): State<AppState>, actor: Actor, Query(q): Query<EscalationQuery>) -> Listed {
     let state = super::named_param::<EscalationState>("state", q.state.as_deref(), "state must be open, acknowledged or exhausted")?;
-    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
-    let limit = page_limit(q.limit);
-    let rows = app.store.escalations(&actor.tenant.id, state, after.as_ref(), limit).await?;
-    Ok(Json(page(&rows, limit, |e| TimeCursor { ms: e.created_ms, id: e.id.clone() })))
+    listed(
+        q.cursor.as_deref(),
+        q.limit,
+        async |after: Option<&TimeCursor>, limit| app.store.escalations(&actor.tenant.id, state, after, limit).await,
+        |e| TimeCursor { ms: e.created_ms, id: e.id.clone() },
+    )
+    .await
 }
 
 fn acked_json(a: Acked) -> Result<Json<serde_json::Value>, ApiError> {

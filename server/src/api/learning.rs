@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::interventions::bandit::{self, MAX_VARIANT_TEXT_BYTES};
 use crate::interventions::outcomes;
@@ -230,16 +230,15 @@ pub struct CardQuery {
 
 /// `GET /v1/cards`: conversation cards for the tenant's people, newest first.
 #[utoipa::path(get, path = "/v1/cards", tag = "interventions", params(CardQuery), responses((status = 200, description = "a page of cards")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_cards(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<CardQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_cards(State(app): State<AppState>, actor: Actor, Query(q): Query<CardQuery>) -> Listed {
     let state = super::named_param::<CardState>("state", q.state.as_deref(), "state must be pending, actioned or completed")?;
-    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
-    let limit = page_limit(q.limit);
-    let rows = app.store.cards(&actor.tenant.id, state, after.as_ref(), limit).await?;
-    Ok(Json(page(&rows, limit, |c| TimeCursor { ms: c.created_ms, id: c.id.clone() })))
+    listed(
+        q.cursor.as_deref(),
+        q.limit,
+        async |after: Option<&TimeCursor>, limit| app.store.cards(&actor.tenant.id, state, after, limit).await,
+        |c| TimeCursor { ms: c.created_ms, id: c.id.clone() },
+    )
+    .await
 }
 
 /// `POST /v1/cards/{id}/action`: a human took the card (pending → actioned).

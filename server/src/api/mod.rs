@@ -481,6 +481,23 @@ pub fn page<T: Serialize, C: Serialize>(items: &[T], limit: i64, next: impl Fn(&
     json!({"items": items, "next_cursor": next_cursor})
 }
 
+/// What a list endpoint answers: a page, or the error.
+pub type Listed = Result<Json<serde_json::Value>, ApiError>;
+
+/// One page of a keyset-paged list: reads `?cursor=` and `?limit=`, fetches that page, and
+/// answers `{items, next_cursor}` with the cursor `key` makes of the last item.
+pub async fn listed<T: Serialize, C: Serialize + serde::de::DeserializeOwned>(
+    cursor: Option<&str>,
+    limit: Option<i64>,
+    fetch: impl AsyncFnOnce(Option<&C>, i64) -> Result<Vec<T>, crate::store::StoreError>,
+    key: impl Fn(&T) -> C,
+) -> Listed {
+    let after: Option<C> = decode_cursor(cursor)?;
+    let limit = page_limit(limit);
+    let rows = fetch(after.as_ref(), limit).await?;
+    Ok(Json(page(&rows, limit, key)))
+}
+
 /// A JSON body, with serde's complaint as a 400 `{error_code, message, details}`.
 pub type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 

@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{decode_cursor, page, page_limit, text_field, Actor, Body, Role};
+use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::identity::customers::{self, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
 use crate::records::{Context, SealedColumn};
@@ -53,11 +53,7 @@ pub struct CustomerQuery {
 /// `GET /v1/customers`: customers by strength (weakest first by default), optionally of one
 /// segment, a page at a time.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerQuery), responses((status = 200, description = "a page of customers and the next cursor"), (status = 400, description = "bad segment, order or cursor")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_customers(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<CustomerQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_customers(State(app): State<AppState>, actor: Actor, Query(q): Query<CustomerQuery>) -> Listed {
     let order = match q.order.as_deref() {
         None | Some("weakest") => CustomerOrder::StrengthAsc,
         Some("strongest") => CustomerOrder::StrengthDesc,
@@ -68,10 +64,15 @@ pub async fn list_customers(
             return Err(ApiError::bad_request("segment must be thriving, steady, eroding or at_risk", json!({"field": "segment"})));
         }
     }
-    let after: Option<CustomerCursor> = decode_cursor(q.cursor.as_deref())?;
-    let limit = page_limit(q.limit);
-    let rows = app.store.customers(&actor.tenant.id, q.segment.as_deref(), order, after.as_ref(), limit).await?;
-    Ok(Json(page(&rows, limit, |c| CustomerCursor { strength: c.strength, sub: c.sub.clone() })))
+    listed(
+        q.cursor.as_deref(),
+        q.limit,
+        async |after: Option<&CustomerCursor>, limit| {
+            app.store.customers(&actor.tenant.id, q.segment.as_deref(), order, after, limit).await
+        },
+        |c| CustomerCursor { strength: c.strength, sub: c.sub.clone() },
+    )
+    .await
 }
 
 /// `GET /v1/customers/{sub}`: one customer with their factors, strength history, shared
@@ -128,15 +129,14 @@ pub struct TimeQuery {
 
 /// `GET /v1/contexts`: the states customers share now (unexpired), newest first.
 #[utoipa::path(get, path = "/v1/contexts", tag = "contexts", params(TimeQuery), responses((status = 200, description = "a page of unexpired states")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_contexts(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<TimeQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
-    let limit = page_limit(q.limit);
-    let rows = app.store.contexts(&actor.tenant.id, crate::clock::now_ms(), after.as_ref(), limit).await?;
-    Ok(Json(page(&rows, limit, |c| TimeCursor { ms: c.set_ms, id: c.id.clone() })))
+pub async fn list_contexts(State(app): State<AppState>, actor: Actor, Query(q): Query<TimeQuery>) -> Listed {
+    listed(
+        q.cursor.as_deref(),
+        q.limit,
+        async |after: Option<&TimeCursor>, limit| app.store.contexts(&actor.tenant.id, crate::clock::now_ms(), after, limit).await,
+        |c| TimeCursor { ms: c.set_ms, id: c.id.clone() },
+    )
+    .await
 }
 
 /// Body of `POST /v1/contexts` and `POST /v1/me/context`.
@@ -224,15 +224,14 @@ pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: B
 
 /// `GET /v1/transactions?account=`: transactions, newest first.
 #[utoipa::path(get, path = "/v1/transactions", tag = "revenue", params(TimeQuery), responses((status = 200, description = "a page of transactions, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_transactions(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<TimeQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let after: Option<TimeCursor> = decode_cursor(q.cursor.as_deref())?;
-    let limit = page_limit(q.limit);
-    let rows = app.store.transactions(&actor.tenant.id, q.account.as_deref(), after.as_ref(), limit).await?;
-    Ok(Json(page(&rows, limit, |t| TimeCursor { ms: t.at_ms, id: t.id.clone() })))
+pub async fn list_transactions(State(app): State<AppState>, actor: Actor, Query(q): Query<TimeQuery>) -> Listed {
+    listed(
+        q.cursor.as_deref(),
+        q.limit,
+        async |after: Option<&TimeCursor>, limit| app.store.transactions(&actor.tenant.id, q.account.as_deref(), after, limit).await,
+        |t| TimeCursor { ms: t.at_ms, id: t.id.clone() },
+    )
+    .await
 }
 
 /// `POST /v1/transactions/csv` (`text/csv` body, header `id,account,amount_cents[,at_ms]`):

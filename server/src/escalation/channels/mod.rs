@@ -294,6 +294,22 @@ fn endpoint_url(address: &str) -> Result<reqwest::Url, String> {
     }
 }
 
+/// The one HTTP send of every HTTP provider: validates `address` for `kind`, sends the request
+/// the provider's client builds for it, reads the answer and classifies it
+/// ([`classify_http`]); the status and body of a 2xx answer.
+pub(crate) async fn http_send(
+    kind: ChannelKind,
+    address: &str,
+    request: impl FnOnce() -> reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, String), SendError> {
+    validate_address(kind, address).map_err(SendError::InvalidAddress)?;
+    let resp = request().send().await.map_err(request_error)?;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let text = resp.text().await.map_err(request_error)?;
+    classify_http(status, &headers, &text)?;
+    Ok((status, text))
+}
+
 /// Classifies a provider's HTTP answer: `Ok` for 2xx; otherwise the [`SendError`] it means.
 pub(crate) fn classify_http(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Result<(), SendError> {
     let code = status.as_u16();

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{classify_http, cut_chars, request_error, validate_address, Alert, Channel, ChannelKind, Delivered, SendError, Severity};
+use super::{cut_chars, http_send, Alert, Channel, ChannelKind, Delivered, SendError, Severity};
 
 /// The host of Slack's incoming webhooks.
 pub const SLACK_WEBHOOK_HOST: &str = "hooks.slack.com";
@@ -80,12 +80,8 @@ impl Channel for Slack {
     }
 
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
-        validate_address(ChannelKind::Slack, address).map_err(SendError::InvalidAddress)?;
-        let resp = self.http.post(address).json(&Slack::payload(alert)).send().await.map_err(request_error)?;
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let text = resp.text().await.map_err(request_error)?;
         // A 3xx (not followed) comes back as a permanent error too.
-        classify_http(status, &headers, &text)?;
+        http_send(ChannelKind::Slack, address, || self.http.post(address).json(&Slack::payload(alert))).await?;
         Ok(Delivered { provider_id: None })
     }
 }

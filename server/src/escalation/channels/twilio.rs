@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{classify_http, cut_chars, request_error, validate_address, Alert, Channel, ChannelKind, Delivered, SendError};
+use super::{cut_chars, http_send, Alert, Channel, ChannelKind, Delivered, SendError};
 
 /// Credentials and endpoint of the Twilio Messages API.
 #[derive(Clone, Debug)]
@@ -93,7 +93,6 @@ impl Channel for Twilio {
     }
 
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
-        validate_address(self.kind, address).map_err(SendError::InvalidAddress)?;
         let to = match self.kind {
             ChannelKind::Whatsapp => whatsapp_address(address),
             _ => address.to_string(),
@@ -101,17 +100,9 @@ impl Channel for Twilio {
         let url = format!("{}/{API_VERSION}/Accounts/{}/Messages.json", self.cfg.base_url.trim_end_matches('/'), self.cfg.account_sid);
         let body = Twilio::body(alert);
         let form = [("To", to.as_str()), ("From", self.from.as_str()), ("Body", body.as_str())];
-        let resp = self
-            .http
-            .post(url)
-            .basic_auth(&self.cfg.account_sid, Some(&self.cfg.auth_token))
-            .form(&form)
-            .send()
-            .await
-            .map_err(request_error)?;
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let text = resp.text().await.map_err(request_error)?;
-        classify_http(status, &headers, &text)?;
+        let (status, text) =
+            http_send(self.kind, address, || self.http.post(url).basic_auth(&self.cfg.account_sid, Some(&self.cfg.auth_token)).form(&form))
+                .await?;
         let message: MessageResource =
             serde_json::from_str(&text).map_err(|e| SendError::temporary(format!("unreadable Twilio answer ({status}): {e}")))?;
         Ok(Delivered { provider_id: Some(message.sid) })

@@ -23,7 +23,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::{classify_http, iso8601_ms, request_error, validate_address, Alert, Channel, ChannelKind, Delivered, SendError};
+use super::{http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError};
 
 /// Prefix of a Standard Webhooks secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -178,24 +178,19 @@ impl Channel for Webhook {
     }
 
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
-        validate_address(ChannelKind::Webhook, address).map_err(SendError::InvalidAddress)?;
         let body = Webhook::body(alert);
         let timestamp = crate::clock::now_ms().div_euclid(1000);
         let signature = self.secret.sign(&alert.id, timestamp, &body);
-        let resp = self
-            .http
-            .post(address)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", &alert.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(request_error)?;
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let text = resp.text().await.map_err(request_error)?;
-        classify_http(status, &headers, &text)?;
+        http_send(ChannelKind::Webhook, address, || {
+            self.http
+                .post(address)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("webhook-id", &alert.id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .body(body)
+        })
+        .await?;
         Ok(Delivered { provider_id: Some(alert.id.clone()) })
     }
 }
