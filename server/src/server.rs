@@ -40,12 +40,8 @@ pub fn app(state: AppState) -> Router {
         const MAX: usize = identity::customers::MAX_CSV_BYTES;
         let too_large = || {
             tracing::debug!(limit_bytes = MAX, "transactions CSV past its limit");
-            let body = serde_json::json!({
-                "error_code": "payload_too_large",
-                "message": format!("the file is larger than {MAX} bytes"),
-                "details": {"limit_bytes": MAX},
-            });
-            (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+            api::error::ApiError::payload_too_large(format!("the file is larger than {MAX} bytes"), serde_json::json!({"limit_bytes": MAX}))
+                .into_response()
         };
         let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > MAX as u64) {

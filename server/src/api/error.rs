@@ -40,6 +40,10 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::CONFLICT, code: "conflict", message: message.into(), details: serde_json::Value::Null }
     }
+    /// 413: the body is past the route's limit; the client must send less.
+    pub fn payload_too_large(message: impl Into<String>, details: serde_json::Value) -> ApiError {
+        ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message: message.into(), details }
+    }
     /// 500 from an internal failure, which is logged here and not shown.
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "internal error");
@@ -90,12 +94,7 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection};
         if matches!(e, JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)))) {
-            return ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: e.body_text(),
-                details: serde_json::Value::Null,
-            };
+            return ApiError::payload_too_large(e.body_text(), serde_json::Value::Null);
         }
         ApiError::bad_request(e.body_text(), serde_json::Value::Null)
     }

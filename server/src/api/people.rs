@@ -3,6 +3,9 @@
 //! transactions (one by one, or a CSV file taken whole or not at all); the server-side
 //! confirmation API; and each person's data rights (export, erasure).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use axum::body::Body as HttpBody;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -237,13 +240,20 @@ pub async fn list_transactions(State(app): State<AppState>, actor: Actor, Query(
 /// `POST /v1/transactions/csv` (`text/csv` body, header `id,account,amount_cents[,at_ms]`):
 /// streamed and validated row by row; any bad row refuses the whole file with a report of
 /// every row at fault (422); otherwise every row is stored in one database transaction.
-#[utoipa::path(post, path = "/v1/transactions/csv", tag = "revenue", request_body(content = String, content_type = "text/csv"), responses((status = 201, description = "every row recorded"), (status = 422, description = "invalid rows: nothing recorded, every bad row reported"), (status = 400, description = "too large")), security(("secret_key" = []), ("dashboard_session" = [])))]
+#[utoipa::path(post, path = "/v1/transactions/csv", tag = "revenue", request_body(content = String, content_type = "text/csv"), responses((status = 201, description = "every row recorded"), (status = 422, description = "invalid rows: nothing recorded, every bad row reported"), (status = 413, description = "too large")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body: HttpBody) -> Result<Response, ApiError> {
     actor.require(Role::Member)?;
     let mut seen = 0usize;
+    // Set when the body passed the limit: the parser's report keeps at most MAX_ROW_ERRORS
+    // errors, so the cut-off may not be among them.
+    let past_limit = Arc::new(AtomicBool::new(false));
+    let flag = past_limit.clone();
     let stream = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
         seen += chunk.len();
         let over = seen > MAX_CSV_BYTES;
+        if over {
+            flag.store(true, Ordering::Relaxed);
+        }
         async move {
             if over {
                 Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "too large"))
@@ -258,8 +268,8 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
     let rows = match parsed {
         Ok(rows) => rows,
         Err(report) => {
-            if report.errors.iter().any(|e| e.message.contains("too large")) {
-                return Err(ApiError::bad_request(
+            if past_limit.load(Ordering::Relaxed) {
+                return Err(ApiError::payload_too_large(
                     format!("the file is larger than {MAX_CSV_BYTES} bytes"),
                     json!({"limit_bytes": MAX_CSV_BYTES}),
                 ));
