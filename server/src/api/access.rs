@@ -60,7 +60,7 @@ pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Jso
         .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| keyring::hash_password("not-a-real-password").unwrap_or_default()).clone());
     let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
     let user = user.filter(|_| ok).ok_or_else(refused)?;
-    let exp = crate::clock::now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
+    let exp = app.clock.now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
     let token = tokens::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
     Ok(Json(json!({"token": token, "expires_at": exp, "user_id": user.id, "role": user.role})))
 }
@@ -98,7 +98,7 @@ pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str,
         email_sealed: app.keyring.seal_field(SealedColumn::UserEmail, tenant, &id, email),
         password_hash: hash,
         role: role.as_str().into(),
-        created_ms: crate::clock::now_ms(),
+        created_ms: app.clock.now_ms(),
     };
     if !app.store.create_user(&u).await? {
         return Err(ApiError::conflict("a user with this email exists in this tenant"));
@@ -196,7 +196,7 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
         kind: b.kind,
         lookup,
         hint,
-        created_ms: crate::clock::now_ms(),
+        created_ms: app.clock.now_ms(),
         revoked_ms: None,
     };
     app.store.add_api_key(&k).await?;
@@ -210,7 +210,7 @@ pub async fn create_key(State(app): State<AppState>, actor: Actor, body: Body<Ne
 pub async fn revoke_key(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require(Role::Owner)?;
     let t = &actor.tenant.id;
-    if !app.store.revoke_api_key(t, &id, crate::clock::now_ms()).await? {
+    if !app.store.revoke_api_key(t, &id, app.clock.now_ms()).await? {
         return Err(ApiError::not_found("key"));
     }
     app.people.identity_changed(t).await?;

@@ -211,7 +211,7 @@ pub struct AckLink {
 #[utoipa::path(post, path = "/v1/ack", tag = "escalation", request_body = AckLink, responses((status = 200, description = "`acknowledged`: whether this call did it, and who had"), (status = 403, description = "bad or expired signature"), (status = 404, description = "no such escalation")))]
 pub async fn ack_link(State(app): State<AppState>, body: Body<AckLink>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
-    let now = (crate::clock::now_ms() / 1000) as u64;
+    let now = (app.clock.now_ms() / 1000) as u64;
     if !crate::identity::tokens::verify_ack(&app.config.link_secret, &b.t, &b.e, &b.c, b.exp, &b.ack, now) {
         return Err(ApiError::forbidden("this acknowledgement link is not valid or has expired"));
     }

@@ -92,7 +92,7 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
         section: b.section.trim().to_string(),
         kind: b.kind.clone(),
         text: b.text.trim().to_string(),
-        created_ms: crate::clock::now_ms(),
+        created_ms: app.clock.now_ms(),
     };
     if !app.store.add_variant(&actor.tenant.id, &v).await? {
         return Err(ApiError::conflict("a variant with this id exists"));
@@ -207,7 +207,7 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
 #[utoipa::path(get, path = "/v1/uplift", tag = "interventions", responses((status = 200, description = "uplift per emotion with its interval")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn uplift(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant;
-    let rows = app.store.uplift_counts(&t.id, crate::clock::now_ms() - t.outcome_window_ms).await?;
+    let rows = app.store.uplift_counts(&t.id, app.clock.now_ms() - t.outcome_window_ms).await?;
     let items: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|(emotion, tc, tn, hc, hn)| {
@@ -279,7 +279,7 @@ async fn move_card(
     outcome: Option<&str>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = &actor.tenant.id;
-    if app.store.move_card(t, id, from, to, outcome, &actor.id, crate::clock::now_ms()).await? {
+    if app.store.move_card(t, id, from, to, outcome, &actor.id, app.clock.now_ms()).await? {
         return Ok(Json(json!({"id": id, "state": to, "outcome": outcome})));
     }
     // Either no such card in this tenant (404) or not in a state that allows the move (409).

@@ -112,7 +112,7 @@ impl FromRequestParts<AppState> for Actor {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key or dashboard session"))?;
         if token.starts_with("ds_") {
-            let now = crate::clock::now_ms() as u64 / 1000;
+            let now = app.clock.now_ms() as u64 / 1000;
             let (tenant_id, user_id) = tokens::verify_dashboard_session(&app.config.link_secret, token, now)
                 .ok_or_else(|| ApiError::unauthorized("dashboard session invalid or expired: sign in again"))?;
             let tenant = app.identity.tenant(&tenant_id).ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
@@ -194,7 +194,7 @@ pub async fn create_tenant(
         site_key: tokens::new_key("pk_"),
         secret_key_hash: tokens::hash_key(&secret_key),
         jwt_secret: tokens::new_key("jwt_"),
-        created_ms: crate::clock::now_ms(),
+        created_ms: app.clock.now_ms(),
         thresholds: "{}".into(),
         token_policy: String::new(),
         retention_days: DEFAULT_RETENTION_DAYS,
@@ -396,7 +396,7 @@ pub struct LinkQuery {
 }
 
 fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiError> {
-    let now = crate::clock::now_ms() as u64 / 1000;
+    let now = app.clock.now_ms() as u64 / 1000;
     if tokens::verify_link(&app.config.link_secret, &q.t, session, q.exp, &q.sig, now) {
         Ok(())
     } else {

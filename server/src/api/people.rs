@@ -96,7 +96,7 @@ pub async fn customer(State(app): State<AppState>, actor: Actor, Path(sub): Path
         "customer": c,
         "email": email,
         "account": account,
-        "context": app.identity.context(t, &sub, crate::clock::now_ms()),
+        "context": app.identity.context(t, &sub, app.clock.now_ms()),
         "history": history,
         "contexts": contexts,
         "detections": super::without_evidence(detections),
@@ -136,7 +136,7 @@ pub async fn list_contexts(State(app): State<AppState>, actor: Actor, Query(q): 
     listed(
         q.cursor.as_deref(),
         q.limit,
-        async |after: Option<&TimeCursor>, limit| app.store.contexts(&actor.tenant.id, crate::clock::now_ms(), after, limit).await,
+        async |after: Option<&TimeCursor>, limit| app.store.contexts(&actor.tenant.id, app.clock.now_ms(), after, limit).await,
         |c| TimeCursor { ms: c.set_ms, id: c.id.clone() },
     )
     .await
@@ -211,7 +211,7 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<
         "segment": c.as_ref().map(|c| c.segment.clone()),
         "factors": c.as_ref().map(|c| c.factors.clone()),
         "history": app.store.snapshots(&tenant.id, &claims.sub, ME_HISTORY_DAYS).await?,
-        "context": app.identity.context(&tenant.id, &claims.sub, crate::clock::now_ms()),
+        "context": app.identity.context(&tenant.id, &claims.sub, app.clock.now_ms()),
     })))
 }
 
@@ -263,7 +263,7 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
         }
     });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
-    let now = crate::clock::now_ms();
+    let now = app.clock.now_ms();
     let parsed = tokio::task::spawn_blocking(move || customers::parse_transactions(reader, now)).await.map_err(ApiError::internal)?;
     let rows = match parsed {
         Ok(rows) => rows,
@@ -311,7 +311,7 @@ pub async fn confirm(State(app): State<AppState>, actor: Actor, body: Body<Confi
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let sub = text_field("sub", &b.sub)?;
-    let now = crate::clock::now_ms();
+    let now = app.clock.now_ms();
     let recent = app.store.user_detections(&actor.tenant.id, sub, now - CONFIRM_WINDOW_MS, 20).await?;
     let bar = app.config.intervene_confidence as f64;
     let struggling = recent.iter().find(|d| d.emotion != shared_physics::Emotion::Engaged && d.confidence >= bar);
