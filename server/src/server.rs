@@ -249,7 +249,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         jwks: jwks.clone(),
         metrics: metrics.clone(),
         learning: learning.clone(),
-        opener: opener.clone(),
+        opener,
         escalation: escalation.clone(),
         settings: Arc::new(config.ingest_settings()),
         sessions: Arc::new(SessionTable::default()),
@@ -269,7 +269,6 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         escalation,
         keyring,
         jwks,
-        opener,
         learning,
         clock,
     }));

@@ -15,7 +15,6 @@ use crate::identity::jwt::JwksCache;
 use crate::identity::keyring::Keyring;
 use crate::identity::{IdentityCache, People};
 use crate::ingest;
-use crate::interventions::opener::Opener;
 use crate::interventions::Learning;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -52,8 +51,6 @@ pub struct Inner {
     pub jwks: Arc<JwksCache>,
     /// Intervention variants and their arm counts.
     pub learning: Arc<Learning>,
-    /// Writes conversation-card openers (template, or a configured model).
-    pub opener: Opener,
     /// Time.
     pub clock: SharedClock,
 }

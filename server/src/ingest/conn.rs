@@ -295,7 +295,6 @@ impl Conn {
         let shared = claims.and_then(|c| app.people.cache.context(&b.tenant.id, &c.sub, now_ms));
         let situation = Situation {
             tenant: &b.tenant,
-            session: b.session,
             detection: &record,
             seq,
             emotion: d.emotion,

@@ -71,8 +71,6 @@ pub fn decide(emotion: Emotion, confidence: f32, bar: f32, cooling: bool) -> Dec
 pub struct Situation<'a> {
     /// The tenant (its holdout share).
     pub tenant: &'a Tenant,
-    /// The session, as the socket knows it and as records name it.
-    pub session: u64,
     /// The detection as it will be recorded (who, account, value, section, emotion).
     pub detection: &'a DetectionRecord,
     /// Its frame's sequence number.

@@ -61,11 +61,6 @@ impl Event {
         }
     }
 
-    /// The subject to publish it on.
-    pub fn subject(&self, prefix: &str) -> String {
-        format!("{prefix}.events.{}.{}", self.kind(), self.tenant())
-    }
-
     /// The person the event is about, if any (what erasure looks for).
     pub fn person(&self) -> Option<&str> {
         match self {
