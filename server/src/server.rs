@@ -252,7 +252,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         opener,
         escalation: escalation.clone(),
         settings: Arc::new(config.ingest_settings()),
-        sessions: Arc::new(SessionTable::default()),
+        sessions: Arc::new(SessionTable::with_cap(config.max_sessions_per_tenant)),
         sockets: Arc::new(PushRegistry::default()),
         clock: clock.clone(),
     };
@@ -270,6 +270,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         keyring,
         jwks,
         learning,
+        logins: Default::default(),
         clock,
     }));
     let subjects = state.events.subjects().clone();
@@ -384,7 +385,8 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         }
     });
     let served = tokio::spawn(async move {
-        let r = axum::serve(listener, router).with_graceful_shutdown(async move {
+        // With each connection's address: the sign-in throttle counts failures per client.
+        let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
             let _ = rx.await;
         });
         if let Err(e) = r.await {

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::throttle::{ClientAddr, Keys};
 use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::identity::jwt::TokenPolicy;
@@ -18,6 +19,7 @@ use crate::identity::tokens;
 use crate::records::SealedColumn;
 use crate::state::AppState;
 use crate::store::{ApiKey, KeyKind, TimeCursor, User};
+use crate::telemetry::inc;
 
 /// How long a dashboard session lasts, seconds (12 hours).
 pub const DASHBOARD_SESSION_SECS: u64 = 12 * 3600;
@@ -47,10 +49,20 @@ pub struct Login {
 
 /// `POST /v1/login`: a dashboard session token for a user's email and password.
 #[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "a dashboard session token"), (status = 401, description = "unknown tenant, email or password")))]
-pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<Login>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
     let index = app.keyring.blind_index("email", &normalize_email(&b.email));
+    // Throttled per address and per client; the hash waits for a place in a bounded pool.
+    let keys = Keys::new(&b.tenant_id, &index, client);
+    if let Err(e) = app.logins.check(&keys, app.clock.now_ms()) {
+        // Counted for a tenant that exists (the id is the client's word).
+        if app.identity.tenant(&b.tenant_id).is_some() {
+            inc(&app.metrics.tenant(&b.tenant_id).logins_throttled);
+        }
+        return Err(e);
+    }
+    let _slot = app.logins.hash_slot().await?;
     let user = app.store.user_by_email(&b.tenant_id, &index).await?;
     let pw = b.password;
     // Verify against something even for an unknown email, so timing does not tell which emails exist.
@@ -59,7 +71,11 @@ pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Jso
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| keyring::hash_password("not-a-real-password").unwrap_or_default()).clone());
     let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+    if !ok {
+        app.logins.failed(&keys, app.clock.now_ms());
+    }
     let user = user.filter(|_| ok).ok_or_else(refused)?;
+    app.logins.succeeded(&keys);
     let exp = app.clock.now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
     let token = tokens::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
     Ok(Json(json!({"token": token, "expires_at": exp, "user_id": user.id, "role": user.role})))

@@ -10,6 +10,7 @@ pub mod escalations;
 pub mod learning;
 pub mod openapi;
 pub mod people;
+pub mod throttle;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use crate::records::events::Event;
 use crate::state::AppState;
 use crate::store::Tenant;
 
-pub use crate::records::MAX_FIELD_BYTES;
+pub use crate::records::{MAX_FIELD_BYTES, MAX_TRANSACTION_CENTS};
 /// Most rows a list endpoint returns.
 pub const MAX_LIST: i64 = 500;
 /// Largest JSON request body, bytes (64 KiB). The largest legitimate ones are a contact with
@@ -162,6 +163,17 @@ fn field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
     Ok(t)
 }
 
+/// An amount of money a transaction may carry: within ±[`MAX_TRANSACTION_CENTS`].
+fn amount(name: &str, cents: i64) -> Result<i64, ApiError> {
+    if cents.unsigned_abs() > MAX_TRANSACTION_CENTS as u64 {
+        return Err(ApiError::bad_request(
+            format!("{name} must be within ±{MAX_TRANSACTION_CENTS} cents"),
+            json!({"field": name, "max": MAX_TRANSACTION_CENTS}),
+        ));
+    }
+    Ok(cents)
+}
+
 /// The tenant's first dashboard owner, optional in `POST /v1/admin/tenants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct FirstOwner {
@@ -254,6 +266,8 @@ pub async fn upsert_account(
 pub struct NewTransaction {
     id: String,
     account: String,
+    /// Cents, refunds negative; within ±`MAX_TRANSACTION_CENTS`.
+    #[schema(minimum = -10000000000000.0, maximum = 10000000000000.0)]
     amount_cents: i64,
     #[serde(default)]
     at_ms: Option<i64>,
@@ -271,6 +285,7 @@ pub async fn add_transaction(
     actor.require(Role::Member)?;
     let t = &actor.tenant;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
+    amount("amount_cents", b.amount_cents)?;
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::clock::now_ms)).await?;
     app.people.account_changed(&t.id, account).await?;
     // `account_changed` just put the account's values from the store in the cache: read them there.

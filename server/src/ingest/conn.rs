@@ -107,6 +107,9 @@ impl Conn {
                 inc(&b.counters.duplicates);
                 return Ok(Reply::Ack(st.last_seq));
             }
+            if env.seq - st.last_seq > MAX_SEQ_JUMP {
+                return Err(Close { code: CLOSE_MALFORMED, reason: "sequence number jumps too far" });
+            }
             st.last_seq = env.seq;
         }
         match env.frame {
@@ -223,7 +226,11 @@ impl Conn {
             }
         }
         let counters = self.app.metrics.tenant(&tenant.id);
-        let state = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms());
+        let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
+            inc(&counters.sessions_refused);
+            tracing::warn!(tenant = %tenant.id, "live-session cap reached; new session refused");
+            return Err(Close { code: CLOSE_OVERLOADED, reason: "too many live sessions" });
+        };
         let visitor = match h.identity {
             None => None,
             Some(token) => match self.app.people.cache.resolve(&self.app.jwks, &tenant, token).await {
@@ -243,9 +250,9 @@ impl Conn {
         let record = {
             let mut st = state.lock().expect("session lock");
             st.last_seen = Instant::now();
-            if visitor.is_some() {
-                st.visitor = visitor;
-            }
+            // Who the visitor is comes from this Hello alone: no token, or a refused one, is an
+            // anonymous visitor (signed out), never the identity an earlier Hello proved.
+            st.visitor = visitor;
             st.record(&tenant.id, &hex)
         };
         self.app.events.event(Event::Session(record));

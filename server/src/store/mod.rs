@@ -20,6 +20,15 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A transaction would take its account's value past [`MAX_ACCOUNT_VALUE_CENTS`]; nothing
+    /// of the batch was written.
+    #[error("account {account:?} would be worth {value_cents} cents, past the limit of {MAX_ACCOUNT_VALUE_CENTS}")]
+    AccountValueOutOfRange {
+        /// The account.
+        account: String,
+        /// What it would have summed to (saturated).
+        value_cents: i64,
+    },
 }
 
 pub use crate::records::*;

@@ -131,6 +131,18 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Stops the server and starts it again on the same database and bus: what an operator's
+    /// restart does. Panics, naming the error, if it will not start.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().expect("running");
+        let config = running.state.config.clone();
+        running.shutdown().await;
+        let config = sentientiq_server::config::Config { addr: "127.0.0.1:0".parse().unwrap(), ..config };
+        let running = sentientiq_server::server::start(config).await.unwrap_or_else(|e| panic!("the server must start again: {e}"));
+        self.url = running.public_url.clone();
+        self.running = Some(running);
+    }
+
     /// The database URL this server uses.
     pub fn database_url(&self) -> String {
         self.running.as_ref().unwrap().state.config.database_url.clone()

@@ -326,6 +326,8 @@ pub(crate) fn classify_http(status: reqwest::StatusCode, headers: &reqwest::head
 
 /// A request that got no answer: timeouts and connection errors are temporary.
 pub(crate) fn request_error(e: reqwest::Error) -> SendError {
+    // The URL may carry the endpoint's token (Slack's and many webhooks' paths do).
+    let e = e.without_url();
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
