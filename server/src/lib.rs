@@ -41,6 +41,7 @@ pub mod escalation;
 pub mod identity;
 pub mod ingest;
 pub mod interventions;
+pub mod outbound;
 pub mod records;
 pub mod server;
 pub mod state;

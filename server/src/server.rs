@@ -222,7 +222,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
     let identity = Arc::new(identity);
     let keyring = Arc::new(keyring);
     let learning = Arc::new(learning);
-    let jwks = Arc::new(identity::jwt::JwksCache::new());
+    let jwks = Arc::new(identity::jwt::JwksCache::new().with_targets(config.channels.targets));
     let opener = interventions::opener::Opener::new(config_card_model);
     let events = Publisher::new(bus.clone(), Subjects::new(&config.bus_prefix), metrics.clone());
     let people = People {

@@ -52,7 +52,7 @@ pub struct Inner {
     /// Intervention variants and their arm counts.
     pub learning: Arc<Learning>,
     /// Failed sign-ins and the password-hashing pool.
-    pub logins: crate::api::throttle::LoginThrottle,
+    pub logins: crate::identity::throttle::LoginThrottle,
     /// Time.
     pub clock: SharedClock,
 }

@@ -228,7 +228,7 @@ async fn password_guessing_is_throttled_per_address() {
             (r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()))
         }
     };
-    for _ in 0..sentientiq_server::api::throttle::MAX_FAILURES_PER_EMAIL {
+    for _ in 0..sentientiq_server::identity::throttle::MAX_FAILURES_PER_EMAIL {
         assert_eq!(login("owner@shop.example", "wrong").await.0, 401);
     }
     let (st, retry) = login("owner@shop.example", "correct horse battery staple").await;
@@ -237,5 +237,35 @@ async fn password_guessing_is_throttled_per_address() {
     assert_eq!(login("member@shop.example", "another long password").await.0, 200, "another address signs in");
     let stats = s.get("/v1/stats", sk).await.1;
     assert_eq!(stats["logins_throttled"], 1, "{stats}");
+    s.stop().await;
+}
+
+/// Contacts and identity settings once accepted any `https://` host and `http://localhost`: a
+/// tenant could point the server at the cloud's metadata service or its own private network.
+/// Private, link-local and reserved targets are refused where they enter; loopback only when
+/// the operator allows it (`SIQ_ALLOW_LOOPBACK_TARGETS`, off by default).
+#[tokio::test]
+async fn a_tenant_cannot_point_the_server_at_private_networks() {
+    let s = TestServer::start_with(Backend::Embedded, |c| c.channels.targets.loopback = false).await;
+    let t = s.tenant("Shop").await;
+    let sk = t["secret_key"].as_str().unwrap();
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/hook",
+        "https://metadata/computeMetadata/v1/",
+        "https://redis.default.svc.cluster.local/",
+        "http://127.0.0.1:6379/",
+        "https://localhost/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+    ] {
+        for channel in ["webhook", "slack"] {
+            let (st, e) = s.post("/v1/contacts", sk, json!({"name": "X", "channel": channel, "address": url})).await;
+            assert_eq!((st, e["details"]["field"].as_str()), (400, Some("address")), "{channel} {url}: {e}");
+        }
+        let (st, e) = s.put("/v1/identity-settings", sk, json!({"alg": "RS256", "jwks_url": url})).await;
+        assert_eq!((st, e["details"]["field"].as_str()), (400, Some("jwks_url")), "{url}: {e}");
+    }
+    let (st, e) = s.post("/v1/contacts", sk, json!({"name": "X", "channel": "webhook", "address": "https://hooks.example.com/siq"})).await;
+    assert_eq!(st, 201, "a public https URL is fine: {e}");
     s.stop().await;
 }

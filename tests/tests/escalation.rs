@@ -63,6 +63,8 @@ impl Providers {
                 }),
                 pagerduty_base_url: self.pagerduty.base_url(),
                 request_timeout: Duration::from_millis(500),
+                // The fakes of Slack and the webhook receiver listen on loopback.
+                targets: sentientiq_server::outbound::Targets { loopback: true },
                 ..ChannelsConfig::default()
             },
             ack_timeout_ms: ACK_TIMEOUT_MS,

@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::throttle::{ClientAddr, Keys};
 use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::identity::jwt::TokenPolicy;
 use crate::identity::keyring::{self, normalize_email};
+use crate::identity::throttle::Keys;
 use crate::identity::tokens;
 use crate::records::SealedColumn;
 use crate::state::AppState;
@@ -39,6 +39,19 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(audit_log))
 }
 
+/// The client's address, when the server runs with connection info (always, outside tests
+/// that drive the router directly): the sign-in throttle counts failures per client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
 /// Body of `POST /v1/login`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
@@ -54,15 +67,17 @@ pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<L
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
     let index = app.keyring.blind_index("email", &normalize_email(&b.email));
     // Throttled per address and per client; the hash waits for a place in a bounded pool.
-    let keys = Keys::new(&b.tenant_id, &index, client);
-    if let Err(e) = app.logins.check(&keys, app.clock.now_ms()) {
+    let keys = Keys::new(&b.tenant_id, &index, client.0);
+    if let Err(wait_secs) = app.logins.check(&keys, app.clock.now_ms()) {
         // Counted for a tenant that exists (the id is the client's word).
         if app.identity.tenant(&b.tenant_id).is_some() {
             inc(&app.metrics.tenant(&b.tenant_id).logins_throttled);
         }
-        return Err(e);
+        return Err(ApiError::too_many_requests("too many failed sign-ins; try again later", wait_secs));
     }
-    let _slot = app.logins.hash_slot().await?;
+    let Some(_slot) = app.logins.hash_slot().await else {
+        return Err(ApiError::unavailable("the sign-in queue is full"));
+    };
     let user = app.store.user_by_email(&b.tenant_id, &index).await?;
     let pw = b.password;
     // Verify against something even for an unknown email, so timing does not tell which emails exist.
@@ -261,6 +276,8 @@ pub async fn set_token_policy(
     }
     p.validate().map_err(|e| ApiError::bad_request(e.to_string(), json!({})))?;
     if let Some(url) = &p.jwks_url {
+        crate::outbound::check_url(url, app.config.channels.targets)
+            .map_err(|why| ApiError::bad_request(format!("jwks_url: {why}"), json!({"field": "jwks_url"})))?;
         // Warm the cache; an unreachable URL is reported but not fatal (the host may deploy it next).
         if let Err(e) = app.jwks.prefetch(url).await {
             tracing::warn!(tenant = %t.id, error = %e, "JWKS not reachable yet");

@@ -57,7 +57,7 @@ pub struct NewContact {
     fallbacks: Vec<NewEndpoint>,
 }
 
-fn endpoint(field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {
+fn endpoint(app: &AppState, field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {
     let kind = ChannelKind::parse(channel).ok_or_else(|| {
         ApiError::bad_request(
             format!("{field}: unknown channel {channel:?}"),
@@ -65,7 +65,8 @@ fn endpoint(field: &str, channel: &str, address: &str) -> Result<(String, String
         )
     })?;
     let address = address.trim();
-    validate_address(kind, address).map_err(|why| ApiError::bad_request(format!("{field}: {why}"), json!({"field": field})))?;
+    validate_address(kind, address, app.config.channels.targets)
+        .map_err(|why| ApiError::bad_request(format!("{field}: {why}"), json!({"field": field})))?;
     Ok((kind.as_str().to_string(), address.to_string()))
 }
 
@@ -79,7 +80,7 @@ pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<N
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let t = &actor.tenant;
-    let (channel, address) = endpoint("address", &b.channel, &b.address)?;
+    let (channel, address) = endpoint(&app, "address", &b.channel, &b.address)?;
     if b.min_value_cents < 0 {
         return Err(ApiError::bad_request("min_value_cents must be 0 or more", json!({"field": "min_value_cents"})));
     }
@@ -89,7 +90,7 @@ pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<N
     let id = new_id("c");
     let mut fallbacks = Vec::new();
     for (i, f) in b.fallbacks.iter().enumerate() {
-        let (channel, address) = endpoint(&format!("fallbacks[{i}]"), &f.channel, &f.address)?;
+        let (channel, address) = endpoint(&app, &format!("fallbacks[{i}]"), &f.channel, &f.address)?;
         let fid = new_id("cf");
         let sealed = app.keyring.seal_field(SealedColumn::FallbackAddress, &t.id, &fid, &address);
         fallbacks.push(Endpoint { id: fid, channel, address: sealed });

@@ -10,7 +10,6 @@ pub mod escalations;
 pub mod learning;
 pub mod openapi;
 pub mod people;
-pub mod throttle;
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod strength;
 pub mod sync;
+pub mod throttle;
 pub mod tokens;
 
 use std::collections::HashMap;

@@ -68,6 +68,8 @@ impl TestServer {
             cooldown_secs: 60,
             ..Config::default()
         };
+        // The tests' fakes (JWKS, webhooks) listen on loopback, which the operator allows here.
+        config.channels.targets.loopback = true;
         let mut pg_db = None;
         match backend {
             Backend::Embedded => config.database_url = format!("sqlite://{}", dir.path().join("siq.db").display()),

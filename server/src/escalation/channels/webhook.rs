@@ -23,7 +23,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::{http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError};
+use super::{http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError, Targets};
 
 /// Prefix of a Standard Webhooks secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -151,17 +151,15 @@ pub fn verify_webhook(
 pub struct Webhook {
     http: reqwest::Client,
     secret: WebhookSecret,
+    targets: Targets,
 }
 
 impl Webhook {
     /// A client signing with `secret`, each request limited to `timeout`.
-    pub fn new(secret: WebhookSecret, timeout: Duration) -> Webhook {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client with a timeout builds");
-        Webhook { http, secret }
+    /// Requests go to public hosts only (and loopback ones when `targets` allow it), never
+    /// redirected ([`crate::outbound`]).
+    pub fn new(secret: WebhookSecret, timeout: Duration, targets: Targets) -> Webhook {
+        Webhook { http: crate::outbound::client(timeout, targets), secret, targets }
     }
 
     /// The JSON body of `alert`.
@@ -181,7 +179,7 @@ impl Channel for Webhook {
         let body = Webhook::body(alert);
         let timestamp = crate::clock::now_ms().div_euclid(1000);
         let signature = self.secret.sign(&alert.id, timestamp, &body);
-        http_send(ChannelKind::Webhook, address, || {
+        http_send(ChannelKind::Webhook, address, self.targets, || {
             self.http
                 .post(address)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

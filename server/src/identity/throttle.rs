@@ -8,20 +8,16 @@
 //! * [`MAX_FAILURES_PER_CLIENT`] failures from one client address within the window refuse
 //!   every sign-in from it the same way (it protects every account from one guesser).
 //! * At most [`HASH_CONCURRENCY`] hashes run at once and [`HASH_QUEUE`] wait; past that a
-//!   sign-in is answered 503 `unavailable` at once, before any hashing memory is taken.
+//!   sign-in is refused at once (503 `unavailable`), before any hashing memory is taken.
 //! * The failures remembered are bounded ([`MAX_TRACKED`] keys; expired ones go first).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use tokio::sync::{Semaphore, SemaphorePermit};
-
-use crate::api::error::ApiError;
 
 /// Wrong passwords one `(tenant, email)` may see within [`FAILURE_WINDOW`].
 pub const MAX_FAILURES_PER_EMAIL: u32 = 5;
@@ -35,19 +31,6 @@ pub const HASH_CONCURRENCY: usize = 2;
 pub const HASH_QUEUE: usize = 64;
 /// Keys (emails and addresses) whose failures are remembered at once.
 pub const MAX_TRACKED: usize = 100_000;
-
-/// The client's address, when the server was started with connection info (always, outside
-/// tests that drive the router directly).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Run {
@@ -76,14 +59,14 @@ pub struct Keys {
 
 impl Keys {
     /// `email_index` is the blind index of the normalised email (no address kept in memory).
-    pub fn new(tenant: &str, email_index: &str, client: ClientAddr) -> Keys {
-        Keys { email: format!("e|{tenant}|{email_index}"), client: client.0.map(|ip| format!("c|{ip}")) }
+    pub fn new(tenant: &str, email_index: &str, client: Option<IpAddr>) -> Keys {
+        Keys { email: format!("e|{tenant}|{email_index}"), client: client.map(|ip| format!("c|{ip}")) }
     }
 }
 
 impl LoginThrottle {
-    /// 429 when either key has used up its failures in the window.
-    pub fn check(&self, keys: &Keys, now_ms: i64) -> Result<(), ApiError> {
+    /// `Err(seconds to wait)` when either key has used up its failures in the window.
+    pub fn check(&self, keys: &Keys, now_ms: i64) -> Result<(), u64> {
         let runs = self.runs.lock().expect("throttle lock");
         let window = FAILURE_WINDOW.as_millis() as i64;
         let over = |key: &str, max: u32| {
@@ -92,7 +75,7 @@ impl LoginThrottle {
         let wait =
             over(&keys.email, MAX_FAILURES_PER_EMAIL).or_else(|| keys.client.as_deref().and_then(|c| over(c, MAX_FAILURES_PER_CLIENT)));
         match wait {
-            Some(ms) => Err(ApiError::too_many_requests("too many failed sign-ins; try again later", (ms as u64).div_ceil(1000))),
+            Some(ms) => Err((ms as u64).div_ceil(1000)),
             None => Ok(()),
         }
     }
@@ -126,15 +109,16 @@ impl LoginThrottle {
         self.runs.lock().expect("throttle lock").remove(&keys.email);
     }
 
-    /// A place in the hashing pool, waited for; 503 at once when [`HASH_QUEUE`] already wait.
-    pub async fn hash_slot(&self) -> Result<SemaphorePermit<'_>, ApiError> {
+    /// A place in the hashing pool, waited for; `None` at once when [`HASH_QUEUE`] already
+    /// wait.
+    pub async fn hash_slot(&self) -> Option<SemaphorePermit<'_>> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= HASH_QUEUE + HASH_CONCURRENCY {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(ApiError::unavailable("the sign-in queue is full"));
+            return None;
         }
-        let permit = self.pool.acquire().await;
+        let permit = self.pool.acquire().await.ok();
         self.waiting.fetch_sub(1, Ordering::AcqRel);
-        permit.map_err(ApiError::internal)
+        permit
     }
 }
 
@@ -145,7 +129,7 @@ mod tests {
     #[test]
     fn failures_lock_the_address_for_the_window_and_a_success_clears_it() {
         let t = LoginThrottle::default();
-        let ip = ClientAddr(Some("10.0.0.1".parse().unwrap()));
+        let ip = Some("10.0.0.1".parse().unwrap());
         let k = Keys::new("t1", "idx", ip);
         for _ in 0..MAX_FAILURES_PER_EMAIL {
             assert!(t.check(&k, 0).is_ok());
@@ -163,21 +147,21 @@ mod tests {
     #[test]
     fn one_client_guessing_many_addresses_is_stopped_too() {
         let t = LoginThrottle::default();
-        let ip = ClientAddr(Some("10.0.0.2".parse().unwrap()));
+        let ip = Some("10.0.0.2".parse().unwrap());
         for i in 0..MAX_FAILURES_PER_CLIENT {
             let k = Keys::new("t1", &format!("idx{i}"), ip);
             assert!(t.check(&k, 0).is_ok());
             t.failed(&k, 0);
         }
         assert!(t.check(&Keys::new("t1", "fresh", ip), 0).is_err());
-        assert!(t.check(&Keys::new("t1", "fresh", ClientAddr(Some("10.0.0.3".parse().unwrap()))), 0).is_ok());
+        assert!(t.check(&Keys::new("t1", "fresh", Some("10.0.0.3".parse().unwrap())), 0).is_ok());
     }
 
     #[test]
     fn memory_stays_bounded() {
         let t = LoginThrottle::default();
         for i in 0..(MAX_TRACKED + 10) {
-            t.failed(&Keys::new("t", &i.to_string(), ClientAddr(None)), i as i64);
+            t.failed(&Keys::new("t", &i.to_string(), None), i as i64);
         }
         assert!(t.runs.lock().unwrap().len() <= MAX_TRACKED);
     }
