@@ -25,6 +25,9 @@ pub struct Config {
     /// Bearer token of the operator API (`/v1/admin/*`). `SIQ_ADMIN_TOKEN`; no default: without
     /// it the admin API answers 403.
     pub admin_token: Option<String>,
+    /// Bearer token of `GET /metrics` for a Prometheus scraper (it reads nothing else; the
+    /// operator token reads metrics too). `SIQ_METRICS_TOKEN`, default none.
+    pub metrics_token: Option<String>,
     /// Key that signs one-click session links. `SIQ_LINK_SECRET`; default: random per start
     /// (links then stop working after a restart, which the log says).
     pub link_secret: Vec<u8>,
@@ -98,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("nats_url", &self.nats_url.as_deref().map(crate::records::redact::mask_address))
             .field("bus_prefix", &self.bus_prefix)
             .field("admin_token", &self.admin_token.as_ref().map(|_| HIDDEN))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| HIDDEN))
             .field("link_secret", &HIDDEN)
             .field("link_ttl_secs", &self.link_ttl_secs)
             .field("sdk_dir", &self.sdk_dir)
@@ -123,7 +127,8 @@ impl std::fmt::Debug for Config {
 /// Shortest `SIQ_LINK_SECRET` accepted, bytes: it signs every session link and acknowledgement
 /// and seeds the decisions.
 pub const MIN_LINK_SECRET_BYTES: usize = 32;
-/// Shortest `SIQ_ADMIN_TOKEN` accepted, characters: it creates tenants.
+/// Shortest `SIQ_ADMIN_TOKEN` (and `SIQ_METRICS_TOKEN`) accepted, characters: it creates
+/// tenants.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 pub use crate::escalation::channels::twilio::TwilioConfig;
@@ -147,6 +152,7 @@ impl Default for Config {
             nats_url: None,
             bus_prefix: "siq".into(),
             admin_token: None,
+            metrics_token: None,
             link_secret: random_secret(),
             link_ttl_secs: 86_400,
             sdk_dir: "target/sdk".into(),
@@ -207,6 +213,10 @@ impl Config {
         if admin_token.as_ref().is_some_and(|t| t.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS) {
             return Err(ConfigError { var: "SIQ_ADMIN_TOKEN", reason: format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters") });
         }
+        let metrics_token = get("SIQ_METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS) {
+            return Err(ConfigError { var: "SIQ_METRICS_TOKEN", reason: format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters") });
+        }
         let link_secret = get("SIQ_LINK_SECRET").map(String::into_bytes);
         if link_secret.as_ref().is_some_and(|k| k.len() < MIN_LINK_SECRET_BYTES) {
             return Err(ConfigError {
@@ -221,6 +231,7 @@ impl Config {
             nats_url: get("SIQ_NATS_URL").or_else(|| get("NATS_URL")),
             bus_prefix: get("SIQ_BUS_PREFIX").unwrap_or(d.bus_prefix),
             admin_token,
+            metrics_token,
             link_secret: link_secret.unwrap_or(d.link_secret),
             link_ttl_secs: parse("SIQ_LINK_TTL_SECS", get("SIQ_LINK_TTL_SECS"), d.link_ttl_secs)?,
             sdk_dir: get("SIQ_SDK_DIR").map(Into::into).unwrap_or(d.sdk_dir),

@@ -269,3 +269,33 @@ async fn a_tenant_cannot_point_the_server_at_private_networks() {
     assert_eq!(st, 201, "a public https URL is fine: {e}");
     s.stop().await;
 }
+
+/// `/metrics` once answered anyone, naming every tenant id with its activity. It takes the
+/// scrape token or the operator token; without either configured it is off.
+#[tokio::test]
+async fn metrics_are_for_the_operator_only() {
+    let s = TestServer::start_with(Backend::Embedded, |c| c.metrics_token = Some("scrape-token-0123456789".into())).await;
+    let t = s.tenant("Shop").await;
+    let get = |token: Option<&'static str>| {
+        let mut r = s.http.get(format!("{}/metrics", s.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(None).await.0, 401);
+    assert_eq!(get(Some("scrape-token-wrong")).await.0, 401);
+    let (st, body) = get(Some("scrape-token-0123456789")).await;
+    assert_eq!(st, 200);
+    assert!(body.contains("siq_connections"), "{body}");
+    assert_eq!(get(Some(ADMIN)).await.0, 200, "the operator token reads them too");
+    let (st, body) = get(None).await;
+    assert!(st == 401 && !body.contains(t["tenant_id"].as_str().unwrap()));
+    s.stop().await;
+    let s = TestServer::start_with(Backend::Embedded, |c| c.admin_token = None).await;
+    assert_eq!(s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().status().as_u16(), 403);
+    s.stop().await;
+}

@@ -457,9 +457,30 @@ pub async fn session_json(
     Ok(Json(json!({"session": rec, "account": account, "detections": without_evidence(detections)})))
 }
 
-/// `GET /metrics`: Prometheus text.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
-pub async fn metrics(State(app): State<AppState>) -> Response {
+/// A request that may read the operator's metrics: the scrape token (`SIQ_METRICS_TOKEN`,
+/// which can read nothing else) or the operator token. The series name every tenant id with
+/// its activity, and a tenant id is half of a dashboard sign-in: they are not public.
+pub struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let allowed = [app.config.metrics_token.as_deref(), app.config.admin_token.as_deref()];
+        if allowed.iter().all(Option::is_none) {
+            return Err(ApiError::forbidden("metrics are disabled: set SIQ_METRICS_TOKEN (or SIQ_ADMIN_TOKEN)"));
+        }
+        match bearer(parts) {
+            Some(t) if allowed.into_iter().flatten().any(|expected| tokens::secrets_equal(t, expected)) => Ok(MetricsReader),
+            _ => Err(ApiError::unauthorized("bad metrics token")),
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text, for the operator's scraper (bearer `SIQ_METRICS_TOKEN` or
+/// the operator token).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text"), (status = 401, description = "bad metrics token"), (status = 403, description = "no metrics token configured")), security(("operator_token" = [])))]
+pub async fn metrics(State(app): State<AppState>, _: MetricsReader) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.prometheus()).into_response()
 }
 
