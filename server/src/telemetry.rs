@@ -57,6 +57,8 @@ pub struct Counters {
     pub sessions_refused: AtomicU64,
     /// Sign-ins refused by the throttle (too many failures for the address or the client).
     pub logins_throttled: AtomicU64,
+    /// Escalations not opened because the same person was escalated within the cooldown.
+    pub escalations_suppressed: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -108,6 +110,8 @@ pub struct CountersSnapshot {
     pub sessions_refused: u64,
     #[allow(missing_docs)]
     pub logins_throttled: u64,
+    #[allow(missing_docs)]
+    pub escalations_suppressed: u64,
 }
 
 macro_rules! snapshot {
@@ -141,7 +145,8 @@ impl Counters {
             escalations_acked,
             escalations_exhausted,
             sessions_refused,
-            logins_throttled
+            logins_throttled,
+            escalations_suppressed
         )
     }
 }
@@ -183,7 +188,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 23] = [
+        let rows: [(&str, Getter); 24] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -207,6 +212,7 @@ impl Metrics {
             ("escalations_exhausted", |s| s.escalations_exhausted),
             ("sessions_refused", |s| s.sessions_refused),
             ("logins_throttled", |s| s.logins_throttled),
+            ("escalations_suppressed", |s| s.escalations_suppressed),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

@@ -299,3 +299,61 @@ async fn metrics_are_for_the_operator_only() {
     assert_eq!(s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().status().as_u16(), 403);
     s.stop().await;
 }
+
+fn escalation(tenant: &str, session: &str, sub: &str, at_ms: i64) -> sentientiq_server::store::EscalationRecord {
+    use sentientiq_server::store::{EscalationRecord, EscalationState};
+    EscalationRecord {
+        id: format!("es_{tenant}_{session}"),
+        tenant_id: tenant.into(),
+        session: session.into(),
+        seq: 1,
+        sub: Some(sub.into()),
+        person_name: "Jane".into(),
+        account_name: "Acme".into(),
+        emotion: shared_physics::Emotion::Rage,
+        section: String::new(),
+        confidence: 0.99,
+        value_cents: 10_000_000,
+        state: EscalationState::Open,
+        step: 0,
+        next_at_ms: at_ms,
+        claimed_by: None,
+        claim_until_ms: 0,
+        acked_by: None,
+        acked_ms: None,
+        detected_ms: at_ms,
+        created_ms: at_ms,
+        updated_ms: at_ms,
+    }
+}
+
+/// One visitor token of a valuable account once opened an escalation (a real text message)
+/// per fresh session id, and escalations were paged oldest first across tenants, so one
+/// tenant's flood delayed another's pages. A person is escalated once per cooldown, and each
+/// tenant's oldest due escalation comes before any tenant's second.
+#[tokio::test]
+async fn pages_are_not_on_demand_and_one_tenants_flood_does_not_delay_anothers() {
+    use sentientiq_server::escalation::PERSON_COOLDOWN_MS;
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let state = s.running.as_ref().unwrap().state.clone();
+        let (a, b) = (s.tenant("A").await, s.tenant("B").await);
+        let (ta, tb) = (a["tenant_id"].as_str().unwrap(), b["tenant_id"].as_str().unwrap());
+        let now = state.clock.now_ms();
+        // Tenant A: thirty due escalations, all older than tenant B's one.
+        for i in 0..30 {
+            assert!(state.store.insert_escalation(&escalation(ta, &format!("a{i:02}"), &format!("u{i}"), now - 60_000 + i)).await.unwrap());
+        }
+        assert!(state.store.insert_escalation(&escalation(tb, "b00", "u_b", now - 1_000)).await.unwrap());
+        let due = state.store.due_escalations(now, 4).await.unwrap();
+        assert_eq!(due.len(), 4);
+        assert!(due.contains(&format!("es_{tb}_b00")), "{backend:?}: B waits behind A's flood: {due:?}");
+        assert_eq!(due[0], format!("es_{ta}_a00"), "each tenant's oldest first");
+
+        // A person escalated within the cooldown is not escalated again from another session.
+        assert!(state.store.escalated_since(ta, "u3", now - PERSON_COOLDOWN_MS).await.unwrap());
+        assert!(!state.store.escalated_since(ta, "u3", now + 1).await.unwrap());
+        assert!(!state.store.escalated_since(tb, "u3", now - PERSON_COOLDOWN_MS).await.unwrap(), "another tenant's u3 is another person");
+        s.stop().await;
+    }
+}

@@ -137,7 +137,8 @@ fn detection(tenant: &str, session: &str, value_cents: i64) -> DetectionRecord {
         confidence: 0.95,
         client_confidence: 0.95,
         section: "checkout".into(),
-        user: Some("u_jane".into()),
+        // One person per session: a person is escalated once per cooldown.
+        user: Some(format!("u_{session}")),
         user_name: Some("Jane Doe".into()),
         account: Some("acme".into()),
         account_name: Some("Acme Corp".into()),

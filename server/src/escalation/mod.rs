@@ -108,8 +108,19 @@ impl Engine {
 /// Opens an escalation for a detection that met the paging bar: persisted first, then paged by
 /// whichever instance claims it (this one, at once, unless another was quicker). Returns false
 /// when the detection had been escalated already.
+///
+/// One person is paged about at most once per [`PERSON_COOLDOWN_MS`], whatever the sessions:
+/// a visitor token of a valuable account cannot open escalation after escalation (each a real
+/// text message) by opening fresh sessions.
 pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::store::StoreError> {
     let now = app.clock.now_ms();
+    if let Some(sub) = &d.user {
+        if app.store.escalated_since(&d.tenant_id, sub, now - PERSON_COOLDOWN_MS).await? {
+            inc(&app.metrics.tenant(&d.tenant_id).escalations_suppressed);
+            tracing::info!(tenant = %d.tenant_id, session = %d.session, "escalation not opened: this person was escalated lately");
+            return Ok(false);
+        }
+    }
     let e = EscalationRecord {
         id: format!("es_{}_{}", d.session, d.seq),
         tenant_id: d.tenant_id.clone(),
@@ -141,6 +152,9 @@ pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::
     page_due(app, &e.id).await;
     Ok(true)
 }
+
+/// How long after an escalation about a person no other is opened about them, ms (30 min).
+pub const PERSON_COOLDOWN_MS: i64 = 30 * 60_000;
 
 /// The engine's loop: pages every due escalation, then sleeps until [`POLL`] passes or it is woken.
 pub async fn run(app: Escalation) {

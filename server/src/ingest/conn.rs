@@ -289,7 +289,10 @@ impl Conn {
             let section = st.sections.get(&d.section).cloned().unwrap_or_default();
             let cooling = st.intervened.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
             let paged_lately = st.paged.is_some_and(|t| now.duration_since(t) < cooldown);
-            let persisted = st.struggle.note(d.emotion, d.confidence_pct(), d.t_ms, page_pct);
+            // The second burst is timed by the server, from the session's start: the page's own
+            // clock (`d.t_ms`) is the client's word and could claim "3 s later" at once.
+            let since_start = (now_ms - st.started_ms).clamp(0, i64::from(u32::MAX)) as u32;
+            let persisted = st.struggle.note(d.emotion, d.confidence_pct(), since_start, page_pct);
             (section, st.visitor.clone(), cooling, persisted && !paged_lately)
         };
         let claims = visitor.as_ref().map(|v| &v.claims);
