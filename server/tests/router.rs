@@ -131,6 +131,7 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("GET", "/v1/escalations", Secret, Nothing),
     ("POST", "/v1/escalations/{id}/ack", Secret, Nothing),
     ("POST", "/v1/ack", Link, Json),
+    ("GET", "/v1/webhook-secret", Secret, Nothing),
 ];
 
 /// Routes served outside the OpenAPI document (files and pages).

@@ -357,3 +357,24 @@ async fn pages_are_not_on_demand_and_one_tenants_flood_does_not_delay_anothers()
         s.stop().await;
     }
 }
+
+/// One `SIQ_WEBHOOK_SECRET` once signed every tenant's webhooks, and each tenant had to be
+/// given it to verify theirs: any tenant could forge another's alerts. Each tenant now has a
+/// key of its own, derived from the server's secret, read by its owner only.
+#[tokio::test]
+async fn each_tenant_verifies_its_webhooks_with_a_key_of_its_own() {
+    let master = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let s = TestServer::start_with(Backend::Embedded, |c| c.channels.webhook_secret = Some(master.into())).await;
+    let (a, b) = (s.tenant("A").await, s.tenant("B").await);
+    let (_, ka) = s.get("/v1/webhook-secret", a["secret_key"].as_str().unwrap()).await;
+    let (_, kb) = s.get("/v1/webhook-secret", b["secret_key"].as_str().unwrap()).await;
+    let (ka, kb) = (ka["secret"].as_str().unwrap(), kb["secret"].as_str().unwrap());
+    assert!(ka.starts_with("whsec_") && ka != kb && ka != master && kb != master);
+    let ours = sentientiq_server::escalation::channels::webhook::WebhookSecret::parse(master).unwrap();
+    assert_eq!(ours.for_tenant(a["tenant_id"].as_str().unwrap()).encoded(), ka, "the key alerts of A are signed with");
+    s.stop().await;
+    let s = TestServer::start(Backend::Embedded).await;
+    let t = s.tenant("C").await;
+    assert_eq!(s.get("/v1/webhook-secret", t["secret_key"].as_str().unwrap()).await.0, 404, "no webhooks on this server");
+    s.stop().await;
+}

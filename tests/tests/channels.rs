@@ -120,7 +120,8 @@ async fn rig(kind: ChannelKind) -> Rig {
             Rig { kind, channel, address: "oncall@acme.example".into(), faults, delivered: Box::new(move || fake.messages().len()) }
         }
         ChannelKind::Webhook => {
-            let fake = Arc::new(FakeWebhookReceiver::start(SECRET).await.unwrap());
+            let tenant_secret = WebhookSecret::parse(SECRET).unwrap().for_tenant(&alert("x").tenant);
+            let fake = Arc::new(FakeWebhookReceiver::start(&tenant_secret.encoded()).await.unwrap());
             let channel = Arc::new(Webhook::new(WebhookSecret::parse(SECRET).unwrap(), TIMEOUT, LOOPBACK));
             let (address, faults) = (fake.url(), fake.faults().clone());
             let delivered = Box::new(move || fake.deliveries().iter().filter(|d| d.verified.is_ok()).count());
@@ -341,7 +342,10 @@ async fn email_goes_over_smtp_with_subject_message_id_and_link() {
 
 #[tokio::test]
 async fn webhooks_verify_and_the_receiver_rejects_tampering_stale_timestamps_and_other_secrets() {
-    let fake = FakeWebhookReceiver::start(SECRET).await.unwrap();
+    // The server signs with the tenant's own key, derived from its secret; the tenant's
+    // receiver holds that key (GET /v1/webhook-secret).
+    let tenant_secret = WebhookSecret::parse(SECRET).unwrap().for_tenant(&alert("x").tenant);
+    let fake = FakeWebhookReceiver::start(&tenant_secret.encoded()).await.unwrap();
     let hook = Webhook::new(WebhookSecret::parse(SECRET).unwrap(), TIMEOUT, LOOPBACK);
     assert_eq!(hook.send(&fake.url(), &alert("al_9")).await.unwrap().provider_id.as_deref(), Some("al_9"));
     hook.send(&fake.url(), &alert("al_9")).await.unwrap();
@@ -352,6 +356,13 @@ async fn webhooks_verify_and_the_receiver_rejects_tampering_stale_timestamps_and
     let body: Value = serde_json::from_slice(&d[0].body).unwrap();
     assert_eq!((body["type"].as_str(), body["data"]["id"].as_str()), (Some("alert.triggered"), Some("al_9")));
 
+    // Another tenant's alert, signed by the same server with that tenant's key: this tenant's
+    // receiver refuses it (a tenant's key verifies its own alerts and forges nobody's).
+    let mut others = alert("al_9b");
+    others.tenant = "another-shop".into();
+    let out = send_with_retry(&hook, &fake.url(), &others, &policy(), &breaker(ChannelKind::Webhook)).await;
+    assert!(matches!(out.result, Err(SendError::Permanent { status: 401, .. })), "{:?}", out.result);
+
     // Signed with another secret: 401, permanent.
     let other = Webhook::new(WebhookSecret::parse(&WebhookSecret::encode(&[9u8; 32])).unwrap(), TIMEOUT, LOOPBACK);
     let out = send_with_retry(&other, &fake.url(), &alert("al_10"), &policy(), &breaker(ChannelKind::Webhook)).await;
@@ -360,7 +371,7 @@ async fn webhooks_verify_and_the_receiver_rejects_tampering_stale_timestamps_and
     assert_eq!(fake.deliveries().last().unwrap().verified, Err(WebhookError::BadSignature));
 
     // A tampered body, and a correctly signed but stale delivery (a replay), posted by hand.
-    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let secret = tenant_secret.clone();
     let post = |ts: i64, signed: &'static [u8], sent: &'static [u8]| {
         let (url, sig) = (fake.url(), secret.sign("al_11", ts, signed));
         async move {

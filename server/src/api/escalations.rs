@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
+use crate::escalation::channels::webhook::WebhookSecret;
 use crate::escalation::channels::{validate_address, ChannelKind};
 use crate::escalation::{self, Acked};
 use crate::records::{EscalationState, SealedColumn};
@@ -29,6 +30,20 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/escalations", get(list_escalations))
         .route("/v1/escalations/{id}/ack", post(ack_escalation))
         .route("/v1/ack", post(ack_link))
+        .route("/v1/webhook-secret", get(webhook_secret))
+}
+
+/// `GET /v1/webhook-secret` (owner): the `whsec_…` key this tenant's webhook alerts are signed
+/// with, its own (derived from the server's `SIQ_WEBHOOK_SECRET` and the tenant id), to verify
+/// them with any Standard Webhooks library.
+#[utoipa::path(get, path = "/v1/webhook-secret", tag = "escalation", responses((status = 200, description = "the tenant's webhook signing secret"), (status = 403, description = "needs owner"), (status = 404, description = "webhooks are not configured on this server")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn webhook_secret(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let master = app.config.channels.webhook_secret.as_deref().and_then(|s| WebhookSecret::parse(s).ok());
+    let Some(master) = master else {
+        return Err(ApiError::not_found("webhook secret (webhooks are not configured on this server)"));
+    };
+    Ok(Json(json!({"secret": master.for_tenant(&actor.tenant.id).encoded()})))
 }
 
 /// A channel and address of a contact.

@@ -23,7 +23,7 @@ use crate::api::{self, access, escalations, learning, people};
         learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
         learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
         escalations::add_contact, escalations::list_contacts, escalations::delete_contact, escalations::list_escalations, escalations::ack_escalation,
-        escalations::ack_link,
+        escalations::ack_link, escalations::webhook_secret,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
     components(schemas(ErrorBody)),

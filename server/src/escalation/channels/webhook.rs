@@ -8,6 +8,11 @@
 //! * `webhook-signature`: `v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>`, where the
 //!   key is the base64 part of the secret `whsec_<base64>`.
 //!
+//! Each tenant's alerts are signed with a key of its own, [`WebhookSecret::for_tenant`]:
+//! HMAC-SHA256 of the server's `SIQ_WEBHOOK_SECRET` over `webhook|{tenant id}`. The tenant's
+//! owner reads it as `whsec_…` from `GET /v1/webhook-secret`; knowing it lets a tenant verify its
+//! own alerts and forge nobody else's.
+//!
 //! Receivers check with [`verify_webhook`]: the timestamp within a tolerance (default
 //! [`DEFAULT_TOLERANCE_SECS`], both ways) against replays, then any of the space-separated
 //! `v1,` signatures in constant time (several signatures let a secret be rotated).
@@ -98,6 +103,19 @@ impl WebhookSecret {
         mac
     }
 
+    /// The key of `tenant`'s webhooks, derived from this (the server's) secret.
+    pub fn for_tenant(&self, tenant: &str) -> WebhookSecret {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(b"webhook|");
+        mac.update(tenant.as_bytes());
+        WebhookSecret(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// The secret as `whsec_<base64>`, for its holder.
+    pub fn encoded(&self) -> String {
+        WebhookSecret::encode(&self.0)
+    }
+
     /// `v1,<base64 signature>` of a delivery.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let tag = self.mac(id, &timestamp.to_string(), body).finalize().into_bytes();
@@ -178,7 +196,7 @@ impl Channel for Webhook {
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
         let body = Webhook::body(alert);
         let timestamp = crate::clock::now_ms().div_euclid(1000);
-        let signature = self.secret.sign(&alert.id, timestamp, &body);
+        let signature = self.secret.for_tenant(&alert.tenant).sign(&alert.id, timestamp, &body);
         http_send(ChannelKind::Webhook, address, self.targets, || {
             self.http
                 .post(address)
