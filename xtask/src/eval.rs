@@ -46,6 +46,8 @@
 //!   ≤ 1000 ms, counted once per chain (Datadog emits one rage action per chain).
 
 mod corpus;
+mod real;
+mod split;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -62,7 +64,7 @@ pub const INTERVENTION_GRADE: f32 = 0.85;
 const MIN_SESSION_MS: u32 = 1000;
 const MINUTE_MS: u32 = 60_000;
 
-const USAGE: &str = "usage: cargo xtask eval [--human DIR] [--corpus DIR] [--list] [--fit]";
+const USAGE: &str = "usage: cargo xtask eval [--human DIR] [--corpus DIR] [--list] [--fit] [--real-only]";
 
 /// One recording, ready to replay: every sample in time order, times since its start.
 #[derive(Clone, Debug, PartialEq)]
@@ -705,7 +707,7 @@ impl HumanTotals {
 pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
     let mut human = root.join("../shared/data/human");
     let mut corpus_dir = root.join("corpus");
-    let (mut list, mut fit) = (false, false);
+    let (mut list, mut fit, mut real_only) = (false, false, false);
     let mut it = args.iter();
     while let Some(&a) = it.next() {
         match a {
@@ -713,11 +715,18 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
             "--corpus" => corpus_dir = PathBuf::from(it.next().ok_or(USAGE)?),
             "--list" => list = true,
             "--fit" => fit = true,
+            "--real-only" => real_only = true,
             _ => return Err(USAGE.to_string()),
         }
     }
     if !human.is_dir() {
         return Err(format!("human recordings not found: {} does not exist (pass --human DIR)", human.display()));
+    }
+    // Real people with the page's answers known, and real browsing: the sets the detectors are
+    // judged on first (`eval/real.rs`).
+    println!("{}", real::report(&human, list)?);
+    if real_only {
+        return Ok(());
     }
     let sapi_dir = human.join("sapimouse");
     let iweb_csv = human.join("iweb/dataset/raw_data/raw_data.csv");
