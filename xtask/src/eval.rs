@@ -416,8 +416,8 @@ impl OpenReplay {
 
 /// The detectors, in table order.
 const DETECTORS: [&str; 5] = [
-    "ours: any detection",
-    "ours: >= 0.85 (intervention)",
+    "ours if all dead: any",
+    "ours if all dead: >= 0.85",
     "PostHog (3, <1 s, <30 px)",
     "Amplitude/Mixpanel (4 in 1 s)",
     "Datadog (3 in 1 s, <=100 px)",
@@ -472,11 +472,14 @@ pub fn run_session(s: &Session) -> Outcome {
         if smp.kind != Kind::Click {
             continue;
         }
-        // The click's own evidence window (set by `push`) tells whether the burst goes on.
-        if burst.update(detect_rage(det.rage_evidence(), &params).is_some()) {
+        // The click's own evidence window (set by `push`) tells whether the burst goes on. Its
+        // confidence is the one the burst would have if every click were dead: the detector caps
+        // what it emits without the page's answers below the intervention bar.
+        let raw = detect_rage(det.rage_evidence(), &params);
+        if burst.update(raw.is_some()) {
             (burst_any, burst_intervened) = (false, false);
         }
-        if let Some(d) = emitted.filter(|d| d.emotion == Emotion::Rage) {
+        if let Some(d) = raw.filter(|_| emitted.is_some_and(|e| e.emotion == Emotion::Rage) || burst_any) {
             if !burst_any {
                 burst_any = true;
                 out.firings[0].push(smp.t_ms);
@@ -764,7 +767,8 @@ pub fn eval(root: &Path, args: &[&str]) -> Result<(), String> {
         humans.push((s, o));
     }
 
-    println!("== rage on human recordings, ours beside the peers' published rules (no page answers in these recordings)\n");
+    println!("== rage on human recordings, ours beside the peers' published rules (no page answers in these recordings:");
+    println!("   ours is shown as it would score if every click were dead; replayed without answers it claims none of them)\n");
     println!("{}", sapi.table("SapiMouse"));
     println!("   ({} left presses released > {CLICK_SLOP_PX} px away: drags, not clicks)\n", sapi.drags);
     println!("{}", iweb.table("iweb"));
