@@ -142,6 +142,14 @@ pub const REPEAT_MS: (u32, u32) = (700, 5000);
 pub const SAME_CONTROL_PX: f32 = 24.0;
 /// A scroll turn counts as a reversal when the swing since the last turn is at least this, px.
 pub const SCROLL_SWING_PX: i32 = 80;
+/// The most confidence scroll reversals alone can give confusion: below the 0.85 intervention
+/// bar. On real browsing (DLRV, `cargo xtask eval`) people scroll down and back up while they
+/// read, with and without pauses, in ways scroll physics alone cannot tell from a hunt.
+pub const SCROLL_ONLY_CAP: f32 = 0.80;
+/// A pointer still this long (ms without a move) is resting, a reader's dwell: thrashing is
+/// the movement since the latest rest. Twice the trace's vertex period
+/// ([`crate::trace::VERTEX_EVERY_MS`]), so a moving pointer never looks at rest.
+pub const THRASH_REST_MS: u32 = 500;
 /// Window of the thrashing features, ms.
 pub const THRASH_WINDOW_MS: u32 = 5000;
 /// A pointer turn counts as a reversal when the swing since the last turn is at least this, px.
@@ -304,16 +312,31 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// `confusion`: scroll reversals (up and down over the same content, each swing ≥
 /// [`SCROLL_SWING_PX`]) or thrashing (the pointer reversing ≥
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
-/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window).
+/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
+/// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone are capped at
+/// [`SCROLL_ONLY_CAP`], below the intervention bar.
 ///
 /// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) − 3.0`.
 pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
-    let since = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
+    let window_start = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
+    let mut since = window_start;
+    // Thrashing is continuous: the pointer resting (no move for THRASH_REST_MS, a reader's
+    // dwell) ends the run, and only the movement after the latest rest counts.
+    let mut prev_move: Option<u32> = None;
+    for s in ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= window_start) {
+        if prev_move.is_some_and(|t| s.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
+            since = s.t_ms;
+        }
+        prev_move = Some(s.t_ms);
+    }
+    if prev_move.is_some_and(|t| last.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
+        since = last.t_ms;
+    }
     // A press or click in the thrash window means the movement had a purpose (reaching for
     // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task).
-    let acted = ev.iter().any(|s| s.t_ms >= since && matches!(s.kind, Kind::Down | Kind::Click));
+    let acted = ev.iter().any(|s| s.t_ms >= window_start && matches!(s.kind, Kind::Down | Kind::Click));
     let recent = || ev.iter().filter(move |s| s.kind == Kind::Move && s.t_ms >= since);
     let thrash = if acted {
         0
@@ -326,8 +349,19 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let (len, net) = path(ev, since);
     let efficiency = if len > 0.0 { net / len } else { 1.0 };
     let z = 0.9 * f32::from(scrolls) + 0.45 * f32::from(thrash) * (1.0 - efficiency) - 3.0;
-    let features = Features { reversals: scrolls.saturating_add(thrash), efficiency, ..Features::default() };
-    Some(detection(Emotion::Confusion, last, current_section(ev), z, features))
+    let features = Features {
+        reversals: scrolls.saturating_add(thrash),
+        efficiency,
+        dwell_ms: last.t_ms.saturating_sub(since),
+        ..Features::default()
+    };
+    let mut d = detection(Emotion::Confusion, last, current_section(ev), z, features);
+    // Scrolling back and forth alone is how people read (re-reading, scanning a long page):
+    // recorded, never intervention grade without the pointer thrashing too.
+    if thrash < p.min_thrash_reversals {
+        d.confidence = d.confidence.min(SCROLL_ONLY_CAP);
+    }
+    Some(d)
 }
 
 /// `hesitation`: in a decision or checkout section (only there: the same motion over an

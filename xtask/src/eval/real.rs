@@ -13,10 +13,12 @@
 //!
 //! ## DLRV (`dlrv/dev.csv.gz`)
 //!
-//! Visits of a browser study: moves and clicks in **page** coordinates, scrolls with the scroll
-//! offset in `y`, the clicked element's tag in `target`; no page answers. Moves and clicks are
-//! turned into viewport coordinates (the SDK's) by subtracting the latest scroll offset; times
-//! become ms since the visit's first row. Replayed with `answers = false`: frustration is not
+//! Visits of a browser study: moves and clicks, scrolls with the scroll offset in `y`, the
+//! clicked element's tag in `target`; no page answers. The data's README calls the pointer's
+//! coordinates page coordinates, but 84% of the moves made while the page was scrolled by more
+//! than 200 px lie above the scroll offset (664,792 of 794,192), which page coordinates cannot:
+//! they are replayed as recorded, as viewport coordinates. Times become ms since the visit's
+//! first row. Replayed with `answers = false`: frustration is not
 //! looked for and rage is never claimed at intervention grade (its bursts are counted apart, as
 //! they would score if every click were dead). Firing is measured in session-minutes
 //! ([`super::minutes_with_firing_ms`]).
@@ -172,7 +174,7 @@ pub fn load_miniwob(dir: &Path) -> Result<Vec<Demo>, String> {
 /// Reads the DLRV visits of `dir/dev.csv.gz`.
 pub fn load_dlrv(dir: &Path) -> Result<Vec<Recording>, String> {
     let rows = event_rows("dlrv/dev.csv.gz", &gz_text(&dir.join("dev.csv.gz"))?)?;
-    Ok(rows.into_iter().map(|(name, r)| recording(name, &r, true)).collect())
+    Ok(rows.into_iter().map(|(name, r)| recording(name, &r, false)).collect())
 }
 
 /// What every detector did on one recording.
