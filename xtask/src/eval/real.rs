@@ -491,6 +491,166 @@ pub fn calibration_report(demos: &[(&Demo, Run)]) -> String {
     t
 }
 
+/// Cells the crowd's norm keeps in the MiniWoB++ replay.
+const CROWD_CELLS: usize = 2048;
+/// Half-life of the crowd's counts in the replay, in demos.
+const CROWD_HALF_LIFE: u32 = 1000;
+
+/// Whether each click of `samples` was answered (a `Response` within the answer window and
+/// before the next click), as the crowd learns it.
+fn answered_clicks(samples: &[Sample]) -> Vec<(Sample, bool)> {
+    let mut out: Vec<(Sample, bool)> = Vec::new();
+    for (i, s) in samples.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click) {
+        let rest = samples[i + 1..].iter().take_while(|n| n.kind != Kind::Click);
+        let answered = rest.take_while(|n| n.t_ms - s.t_ms <= shared_physics::detect::RESPONSE_WINDOW_MS).any(|n| n.kind == Kind::Response);
+        out.push((*s, answered));
+    }
+    out
+}
+
+/// The MiniWoB++ demos in the order they were recorded, as far as the data tell: batch (its
+/// date), then the worker's assignment, then the demo's number.
+fn in_time_order(demos: &[(&Demo, Run)]) -> Vec<usize> {
+    let key = |d: &Demo| {
+        let batch = d.rec.name.split('/').next().unwrap_or("").to_string();
+        let visitor = super::split::visitor(&d.rec.name);
+        let assignment = visitor.rsplit('_').next().unwrap_or("").to_string();
+        (batch, assignment, d.rec.name.clone())
+    };
+    let mut order: Vec<usize> = (0..demos.len()).collect();
+    order.sort_by_cached_key(|&i| key(demos[i].0));
+    order
+}
+
+/// The crowd's norm on MiniWoB++: every demo, in time order, is judged against what the earlier
+/// demos of its task did on the same spot ([`shared_physics::crowd`]), then learnt.
+pub fn crowd_report(demos: &[(&Demo, Run)]) -> String {
+    use shared_physics::crowd::{cell, Click as CrowdClick, Crowd};
+    let mut crowd: Box<Crowd<CROWD_CELLS>> = Box::new(Crowd::new(CROWD_HALF_LIFE));
+    // Per half and set (fully answered, with an unanswered click): demos, ours, ours with the
+    // norm, PostHog, PostHog with the norm, Datadog, Datadog with the norm.
+    let mut counts = [[[0u32; 7]; 2]; 2];
+    // Broken cells found: (task, cell x, cell y) -> (first demo index, visitors, dead share).
+    let mut findings: HashMap<(String, i16, i16), (usize, f32, f32)> = HashMap::new();
+    let mut normal_repeats: HashMap<(String, i16, i16), (f32, f32)> = HashMap::new();
+    for (now, &i) in in_time_order(demos).iter().enumerate() {
+        let (d, r) = &demos[i];
+        let now = now as u32;
+        let page = super::split::fnv1a(d.task.as_bytes()) as u32;
+        let clicks = answered_clicks(&d.rec.samples);
+        let click_at = |t: u32| clicks.iter().rev().find(|(c, _)| c.t_ms <= t).map(|(c, _)| *c);
+        let norm_at = |c: &Sample| crowd.norm(now, cell(1, page, c.x, c.y));
+        let snap = |c: &Sample| ((c.x as i32).div_euclid(16) as i16 * 16, (c.y as i32).div_euclid(16) as i16 * 16);
+        // Ours: a rage or frustration claim on a spot the crowd knows as broken is a finding
+        // about the page, not the visitor's struggle.
+        let (mut ours, mut ours_crowd) = (false, false);
+        for det in r.detections.iter().filter(|x| x.confidence >= INTERVENTION_GRADE && x.emotion != Emotion::Engaged) {
+            ours = true;
+            let at = click_at(det.t_ms).filter(|_| matches!(det.emotion, Emotion::Rage | Emotion::Frustration));
+            match at.map(|c| (c, norm_at(&c))) {
+                Some((c, n)) if n.broken() => {
+                    let (x, y) = snap(&c);
+                    findings.entry((d.task.clone(), x, y)).or_insert((now as usize, n.visitors, n.dead_share));
+                }
+                _ => ours_crowd = true,
+            }
+        }
+        // The peers' rage rules, and the same with the crowd's norm: a burst on a spot many
+        // visitors press again and again, answered, is normal there.
+        let peer = |k: usize| -> (bool, bool) {
+            let fired = !r.peers[k].is_empty();
+            let kept = r.peers[k].iter().any(|&t| {
+                click_at(t).is_none_or(|c| {
+                    let n = norm_at(&c);
+                    if n.repeated_is_normal() {
+                        false
+                    } else {
+                        !n.broken()
+                    }
+                })
+            });
+            (fired, kept)
+        };
+        let ((ph, ph_c), (dd, dd_c)) = (peer(0), peer(1));
+        for (c, n) in clicks.iter().map(|(c, _)| (c, norm_at(c))) {
+            if n.repeated_is_normal() {
+                normal_repeats.insert((d.task.clone(), snap(c).0, snap(c).1), (n.visitors, n.repeated_share));
+            }
+        }
+        let set = if d.fully_answered() {
+            0
+        } else if d.answered < d.clicks {
+            1
+        } else {
+            usize::MAX
+        };
+        if set != usize::MAX {
+            let row = &mut counts[usize::from(d.rec.split == Split::Test)][set];
+            for (k, v) in [true, ours, ours_crowd, ph, ph_c, dd, dd_c].into_iter().enumerate() {
+                row[k] += u32::from(v);
+            }
+        }
+        // Then, and only then, the crowd learns this demo.
+        let learnt: Vec<CrowdClick> = clicks.iter().map(|(c, a)| CrowdClick { x: c.x, y: c.y, answered: *a }).collect();
+        crowd.learn(now, 1, page, &learnt);
+    }
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "== the crowd's norm on MiniWoB++: {} demos replayed in recording order (batch, then assignment), each judged against the earlier demos of its task, then learnt",
+        demos.len()
+    );
+    let _ = writeln!(
+        t,
+        "   (cells of {} px per task; counts per visitor, halving every {CROWD_HALF_LIFE} demos; {CROWD_CELLS} cells at most; a broken spot: >= {} visitors, >= {:.0}% unanswered; repeated pressing normal: >= {:.0}% of them pressed it >= {} times, answered)",
+        shared_physics::crowd::CELL_PX,
+        shared_physics::crowd::MIN_VISITORS,
+        100.0 * shared_physics::crowd::BROKEN_SHARE,
+        100.0 * shared_physics::crowd::REPEATED_SHARE,
+        shared_physics::crowd::REPEAT_PRESSES
+    );
+    let _ = writeln!(
+        t,
+        "{:<6} {:<26} {:>6} {:>8} {:>11} {:>9} {:>14} {:>9} {:>14}",
+        "half", "demos", "n", "ours", "ours+crowd", "PostHog", "PostHog+crowd", "Datadog", "Datadog+crowd"
+    );
+    for (h, half) in ["train", "test"].iter().enumerate() {
+        for (k, set) in ["fully answered", "with an unanswered click"].iter().enumerate() {
+            let c = counts[h][k];
+            let pct = |v: u32| 100.0 * f64::from(v) / f64::from(c[0].max(1));
+            let _ = writeln!(
+                t,
+                "{half:<6} {set:<26} {:>6} {:>7.2}% {:>10.2}% {:>8.2}% {:>13.2}% {:>8.2}% {:>13.2}%",
+                c[0],
+                pct(c[1]),
+                pct(c[2]),
+                pct(c[3]),
+                pct(c[4]),
+                pct(c[5]),
+                pct(c[6])
+            );
+        }
+    }
+    let mut f: Vec<_> = findings.into_iter().collect();
+    f.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    let _ = writeln!(t, "broken spots reported once as findings (not as each visitor's struggle): {}; the most visited:", f.len());
+    for ((task, x, y), (first, visitors, share)) in f.iter().take(8) {
+        let _ = writeln!(
+            t,
+            "  {task:<28} cell at ({x:>3}, {y:>3}) px: first at demo #{first}, {visitors:.1} visitors, {:.0}% unanswered",
+            100.0 * share
+        );
+    }
+    let mut n: Vec<_> = normal_repeats.into_iter().collect();
+    n.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    let _ = writeln!(t, "spots where pressing again and again is normal (answered): {}; the most visited:", n.len());
+    for ((task, x, y), (visitors, share)) in n.iter().take(5) {
+        let _ =
+            writeln!(t, "  {task:<28} cell at ({x:>3}, {y:>3}) px: {visitors:.1} visitors, {:.0}% pressed it >= 3 times", 100.0 * share);
+    }
+    t
+}
+
 /// Runs both sets under `human` and returns the report.
 pub fn report(human: &Path, list: bool) -> Result<String, String> {
     let mut out = String::new();
@@ -504,6 +664,8 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
             out.push('\n');
         }
         out.push_str(&calibration_report(&runs));
+        out.push('\n');
+        out.push_str(&crowd_report(&runs));
         out.push('\n');
         if list {
             let _ = writeln!(out, "intervention-grade firings on fully answered MiniWoB++ demos (train half):");
