@@ -139,13 +139,15 @@
     };
     // x of the row: a signature of what answered (1..32767), so that the same control answering
     // with the same result (a submit that keeps showing the same error) can be told from one
-    // answering with another (a date picker's next month): a hash of the answering node's
-    // name, first 256 characters of text, value and checked state.
-    const sig = (n, h = 7) => {
-      for (const c of n ? n.nodeName + ('' + n.textContent).slice(0, 256) + n.value + n.checked : '') h = (h * 31 + c.charCodeAt()) & 32767;
+    // answering with another (a date picker's next month, another day picked): a hash of the
+    // answering nodes' names, first 256 characters of text, values and checked states (the
+    // first 8 mutation records of the answer, or the event's target).
+    const sig = (rs, h = 7) => {
+      for (const { target: n } of rs.slice(0, 8))
+        for (const c of n ? n.nodeName + ('' + n.textContent).slice(0, 256) + n.value + n.checked : '') h = (h * 31 + c.charCodeAt()) & 32767;
       return h || 1;
     };
-    const answer = (e) => open && (put(5, 0, sig(e.target), 0, 0), shut());
+    const answer = (e) => open && (put(5, 0, sig(e.length ? e : [e]), 0, 0), shut());
     // A record about the SDK's own box (added, removed or changed inside it) is no answer.
     const mine = (r) => {
       const n = r.addedNodes[0] || r.removedNodes[0] || r.target;
@@ -160,8 +162,8 @@
     let once;
     const all = { childList: true, subtree: true, attributes: true, characterData: true };
     const mo = new MutationObserver((rs) => {
-      const r = rs.find((r) => !mine(r) && !ambient.has(r.target));
-      r && answer(r);
+      rs = rs.filter((r) => !mine(r) && !ambient.has(r.target));
+      rs[0] && answer(rs);
     });
     const watch = new MutationObserver((rs) => new Set(rs.map((r) => r.target)).forEach((t) => (once.has(t) ? ambient.add(t) : once.add(t))));
     let quiet = 0;

@@ -187,6 +187,9 @@ impl Recording {
         for r in &self.rows {
             if r.kind.is_pointer() {
                 let _ = writeln!(out, "{session},{},{},{},{},{}", r.t_ms, r.kind.name(), r.x, r.y, r.target);
+            } else if r.kind == Kind::Response && r.x != 0 {
+                // The answer's signature, as the loader wrote it (docs/event-csv.md).
+                let _ = writeln!(out, "{session},{},{},{},,{}", r.t_ms, r.kind.name(), r.x, r.target);
             } else {
                 let _ = writeln!(out, "{session},{},{},,,{}", r.t_ms, r.kind.name(), r.target);
             }
