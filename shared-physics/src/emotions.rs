@@ -292,6 +292,21 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
 }
 
+/// Whether the click at `ev[i]` is known dead: its answer window closed (a later click, or a
+/// sample more than [`RESPONSE_WINDOW_MS`] after it) with no response in it.
+fn known_dead(ev: &[Sample], i: usize) -> bool {
+    let Some(c) = ev.get(i) else { return false };
+    let mut closed = false;
+    for s in ev.iter().skip(i + 1) {
+        match s.kind {
+            Kind::Response if s.t_ms.saturating_sub(c.t_ms) <= RESPONSE_WINDOW_MS => return false,
+            Kind::Click if s.t_ms.saturating_sub(c.t_ms) >= MIN_HUMAN_ICI_MS => return true,
+            _ => closed |= s.t_ms.saturating_sub(c.t_ms) > RESPONSE_WINDOW_MS,
+        }
+    }
+    closed
+}
+
 /// Path length and straight-line distance of the moves in `ev` after `since`.
 fn path(ev: &[Sample], since: u32) -> (f32, f32) {
     let mut moves = ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= since);
@@ -335,8 +350,18 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
         since = last.t_ms;
     }
     // A press or click in the thrash window means the movement had a purpose (reaching for
-    // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task).
-    let acted = ev.iter().any(|s| s.t_ms >= window_start && matches!(s.kind, Kind::Down | Kind::Click));
+    // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task), unless
+    // it was a click the page is known not to have answered: clicking something that did
+    // nothing and then moving back and forth is what thrashing is about. A press counts through
+    // its click; a press without one (a drag) is acting.
+    let acted = ev.iter().enumerate().any(|(i, s)| {
+        s.t_ms >= window_start
+            && match s.kind {
+                Kind::Click => !(p.answers && known_dead(ev, i)),
+                Kind::Down => !ev[i + 1..].iter().any(|n| n.kind == Kind::Click && n.t_ms.saturating_sub(s.t_ms) <= 1000),
+                _ => false,
+            }
+    });
     let recent = || ev.iter().filter(move |s| s.kind == Kind::Move && s.t_ms >= since);
     let thrash = if acted {
         0
@@ -600,6 +625,21 @@ mod tests {
         let e = detect_engaged(&read, &TraceParams::DEFAULT, &SectionClasses::new()).expect("engaged");
         assert_eq!(e.features.dwell_ms, 29 * 250);
         assert_eq!(detect_confusion(&read, &TraceParams::DEFAULT), None);
+    }
+
+    #[test]
+    fn thrashing_after_a_dead_click_counts_and_after_an_answered_one_does_not() {
+        let mut ev: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        ev.push(click(0, 500, 300)).unwrap();
+        for i in 0..30u32 {
+            ev.push(mv(400 + i * 120, if i % 2 == 0 { 380 } else { 520 }, 300, 1)).unwrap();
+        }
+        let d = detect_confusion(&ev, &TraceParams::DEFAULT).expect("thrashing after a dead click");
+        assert!(d.confidence >= 0.85, "{}", d.confidence);
+        // Without the page's answers the click may have done something: acting, no thrash.
+        assert_eq!(detect_confusion(&ev, &TraceParams { answers: false, ..TraceParams::DEFAULT }), None);
+        ev.insert(1, resp(30)).unwrap();
+        assert_eq!(detect_confusion(&ev, &TraceParams::DEFAULT), None, "the click was answered: a purpose");
     }
 
     #[test]
