@@ -358,7 +358,7 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
         s.t_ms >= window_start
             && match s.kind {
                 Kind::Click => !(p.answers && known_dead(ev, i)),
-                Kind::Down => !ev[i + 1..].iter().any(|n| n.kind == Kind::Click && n.t_ms.saturating_sub(s.t_ms) <= 1000),
+                Kind::Down => !ev.iter().skip(i + 1).any(|n| n.kind == Kind::Click && n.t_ms.saturating_sub(s.t_ms) <= 1000),
                 _ => false,
             }
     });
