@@ -1,5 +1,12 @@
-//! `cargo xtask eval [--human DIR] [--list]`: how often rage detectors fire on ordinary human
-//! mouse recordings (false positives), ours side by side with the peers' published rules.
+//! `cargo xtask eval [--human DIR] [--corpus DIR] [--list] [--fit] [--real-only]`: how often
+//! the detectors fire on real people's recordings, ours side by side with the peers' published
+//! rules, then on the labelled corpus.
+//!
+//! First the two sets judged on (`eval/real.rs`, split by visitor in `eval/split.rs`): MiniWoB++
+//! demos, whose recording knows whether the page answered every click (share of fully answered
+//! demos fired on, per task; calibration against their ground truth; the crowd's norm replayed
+//! in recording order), and DLRV visits, real browsing with scroll (session-minutes fired on, per
+//! emotion). `--real-only` stops there. Then SapiMouse and iweb, below.
 //!
 //! DIR defaults to `<workspace>/../shared/data/human` (see its `README.md`). `--list` also prints
 //! every intervention-grade firing of ours (session, time, features).
