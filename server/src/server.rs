@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
@@ -137,6 +138,15 @@ pub fn app(state: AppState) -> Router {
         .merge(widget)
         .merge(static_files)
         .with_state(state)
+        // On every answer: no page of ours may be framed by another site (the session view and
+        // the dashboard carry buttons that act: clickjacking), a signed link in the address bar
+        // never leaks in a `Referer`, and no file is sniffed into another type. The SDK and
+        // widget files are scripts a host page loads, which these do not hinder. A page may
+        // set its own.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
 /// Why the server could not start.

@@ -402,3 +402,21 @@ async fn a_context_takes_no_more_variants_than_a_set_may_hold() {
     assert_eq!(s.post("/v1/variants", sk, v).await.0, 400);
     s.stop().await;
 }
+
+/// Pages that act (the session view's buttons, the dashboard) could once be framed by any site,
+/// and a signed link in the address bar could leak in a `Referer`.
+#[tokio::test]
+async fn no_page_can_be_framed_and_no_link_leaks_in_a_referer() {
+    let s = TestServer::start(Backend::Embedded).await;
+    for path in ["/dashboard.html", "/healthz", "/s/00000000000000aa?t=x&exp=1&sig=00"] {
+        let r = s.http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        assert!(h("content-security-policy").contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(
+            (h("x-frame-options"), h("referrer-policy"), h("x-content-type-options")),
+            ("DENY".into(), "no-referrer".into(), "nosniff".into()),
+            "{path}"
+        );
+    }
+    s.stop().await;
+}

@@ -48,6 +48,9 @@ pub fn ci(root: &Path) -> Result<(), String> {
     step("unit, integration and browser tests");
     run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;
 
+    step("coverage-guided fuzzing: frames, event CSV, rrweb, visitor JWT, transactions CSV (bounded)");
+    crate::fuzz::run(root, &crate::fuzz::TARGETS, crate::fuzz::CI_SECONDS)?;
+
     step("the npm package as a user meets it: npm pack, a fresh Vite app, Chromium, the real server");
     package::test(root)?;
 
