@@ -117,12 +117,14 @@ pub fn app(state: AppState) -> Router {
         .merge(api::access::routes())
         .merge(api::learning::routes())
         .merge(api::escalations::routes())
+        .merge(api::dashboard::routes())
+        .merge(api::forensics::routes())
         .route("/v1/detections", get(api::detections))
         .route("/v1/interventions", get(api::interventions))
         .route("/v1/alerts", get(api::alerts))
         .route("/v1/stats", get(api::stats))
         .route("/v1/live", get(api::live))
-        .route("/v1/sessions/{session}", get(api::session_json))
+        .route("/v1/sessions/{session}", get(api::dashboard::session_by_link))
         .layer(DefaultBodyLimit::max(api::MAX_JSON_BODY_BYTES));
     Router::new()
         .route("/healthz", get(api::healthz))
@@ -256,6 +258,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         sockets: Arc::new(PushRegistry::default()),
         clock: clock.clone(),
     };
+    crate::forensics::failures::mark_started(clock.now_ms());
     let state = AppState(Arc::new(Inner {
         config,
         public_url: public_url.clone(),
