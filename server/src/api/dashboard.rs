@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/dashboard/me", get(me))
         .route("/v1/struggles", get(struggles))
+        .route("/v1/dashboard/accounts", get(accounts))
         .route("/v1/dashboard/sessions/{session}", get(session_for_user))
         .route("/v1/dashboard/sessions/{session}/actions", post(act_as_user))
         .route("/v1/sessions/{session}/actions", post(act_by_link))
@@ -485,6 +486,41 @@ pub async fn act_by_link(
     let link = LinkQuery { t: q.t, exp: q.exp, sig: String::new(), e: q.e, c: q.c, ack: q.ack };
     let (escalation, who) = acting_contact(&app, &session, &link).await?;
     Ok(Json(act(&app, &link.t, &session, &who, Some(&escalation), &a).await?))
+}
+
+/// `GET /v1/dashboard/accounts`: every account with its value, its last 90 days' revenue, its
+/// customers, their mean identity strength and how that mean moved over 30 days (from the
+/// daily snapshots; none without two days of them).
+#[utoipa::path(get, path = "/v1/dashboard/accounts", tag = "dashboard", responses((status = 200, description = "accounts with value, revenue, people, strength and its 30-day trend")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn accounts(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = &actor.tenant.id;
+    let now = app.clock.now_ms();
+    let accounts = app.store.all_accounts(Some(t), now).await?;
+    let customers = app.store.customers(t, None, crate::store::CustomerOrder::StrengthAsc, None, super::MAX_LIST).await?;
+    let today = now.div_euclid(crate::forensics::DAY_MS);
+    let snaps = app.store.snapshots_since(t, today - 30).await?;
+    // Per customer: (first day, its score, last day, its score) in the window.
+    let mut moved: HashMap<&str, (i64, f64, i64, f64)> = HashMap::new();
+    for (sub, day, score) in &snaps {
+        let e = moved.entry(sub.as_str()).or_insert((*day, *score, *day, *score));
+        if *day < e.0 {
+            (e.0, e.1) = (*day, *score);
+        }
+        if *day > e.2 {
+            (e.2, e.3) = (*day, *score);
+        }
+    }
+    let items: Vec<serde_json::Value> = accounts
+        .iter()
+        .map(|(_, a)| {
+            let people: Vec<_> = customers.iter().filter(|c| c.account.as_deref() == Some(a.account.as_str())).collect();
+            let strength = (!people.is_empty()).then(|| people.iter().map(|c| c.strength).sum::<f64>() / people.len() as f64);
+            let deltas: Vec<f64> = people.iter().filter_map(|c| moved.get(c.sub.as_str())).filter(|m| m.2 > m.0).map(|m| m.3 - m.1).collect();
+            let trend = (!deltas.is_empty()).then(|| deltas.iter().sum::<f64>() / deltas.len() as f64);
+            json!({"account": a.account, "name": a.name, "value_cents": a.value_cents, "recent_cents": a.recent_cents, "customers": people.len(), "strength": strength, "trend": trend})
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
 }
 
 /// Struggles per emotion in the newest episodes (the dashboard's filter chips).
