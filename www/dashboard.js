@@ -125,7 +125,7 @@
       var pts = [], lo = [], hi = [];
       r.series.forEach(function (b) { if (b.evi.status === 'estimate') { pts.push([b.start_ms, b.evi.value]); lo.push([b.start_ms, b.evi.low]); hi.push([b.start_ms, b.evi.high]); } });
       var box = clear(target);
-      box.appendChild(S.chart({ label: 'EVI per hour with its 95% interval', series: [{ name: 'EVI', color: '#ff7683', points: pts, low: lo, high: hi }], empty: 'no active session-minutes in this period', xFormat: hours > 48 ? function (x) { return new Date(x).toLocaleDateString(); } : undefined }));
+      box.appendChild(S.chart({ label: 'EVI per hour with its 95% interval', xMin: r.series.length ? r.series[0].start_ms : undefined, xMax: r.now_ms, series: [{ name: 'EVI', color: '#ff7683', points: pts, low: lo, high: hi }], empty: 'no active session-minutes in this period', xFormat: hours > 48 ? function (x) { return new Date(x).toLocaleDateString(); } : undefined }));
       box.appendChild(S.legend([['EVI per hour (band: 95% interval)', '#ff7683']]));
       return r;
     });

@@ -74,6 +74,8 @@ var SIQ = (function () {
     });
     (opts.marks || []).forEach(function (m) { xs.push(m.x); });
     if (!xs.length) { add(root, svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'axis' }, opts.empty || 'no data yet')); return root; }
+    if (opts.xMin != null) xs.push(opts.xMin);
+    if (opts.xMax != null) xs.push(opts.xMax);
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs); if (x1 === x0) x1 = x0 + 1;
     var y1 = opts.yMax || Math.max.apply(null, ys); if (!(y1 > 0)) y1 = 1;
     var X = function (x) { return P.l + (x - x0) / (x1 - x0) * (W - P.l - P.r); };
@@ -101,7 +103,11 @@ var SIQ = (function () {
       }
       var line = s.points.map(function (p, i) { return (i ? 'L' : 'M') + X(p[0]).toFixed(1) + ',' + Y(p[1]).toFixed(1); }).join('');
       add(root, svg('path', { d: line, fill: 'none', stroke: s.color, 'stroke-width': 1.8, 'stroke-linejoin': 'round' }));
-      if (s.points.length < 8) s.points.forEach(function (p) { add(root, svg('circle', { cx: X(p[0]), cy: Y(p[1]), r: 3, fill: s.color })); });
+      // Few points: dots, with their interval as a bar where there is one.
+      if (s.points.length < 8) s.points.forEach(function (p, i) {
+        if (s.low && s.high && s.low[i]) add(root, svg('line', { x1: X(p[0]), x2: X(p[0]), y1: Y(s.low[i][1]), y2: Y(s.high[i][1]), stroke: s.color, 'stroke-width': 2, 'stroke-opacity': 0.5 }));
+        add(root, svg('circle', { cx: X(p[0]), cy: Y(p[1]), r: 3, fill: s.color }));
+      });
     });
     // Marks: a dashed line each; labels on staggered rows so neighbours do not overprint.
     var lastX = [-1e9, -1e9, -1e9];

@@ -173,6 +173,14 @@ async fn a_burst_is_one_struggle_and_not_a_struggle_reaches_the_public_failure_p
         assert_eq!((st, evi["series"].as_array().map(Vec::len)), (200, Some(25)), "{evi}");
         let (st, w) = with_cookie(&s, &b, "GET", "/v1/weather", None, None).await;
         assert!(st == 200 && w["summary"].is_string(), "{w}");
+
+        // Retention takes the reports and the expired sign-ins with the rest of the session data.
+        let store = s.running.as_ref().unwrap().state.store.clone();
+        let far = i64::MAX / 2;
+        let removed = store.purge_before(tid, far).await.unwrap();
+        let count = |t: &str| removed.iter().find(|r| r.0 == t).map(|r| r.1);
+        assert_eq!((count("false_positives"), count("dashboard_sessions")), (Some(1), Some(1)), "{removed:?}");
+        assert_eq!(with_cookie(&s, &b, "GET", "/v1/failures", None, None).await.0, 401, "{backend:?}: the purged session signs nobody in");
         s.stop().await;
     }
 }
