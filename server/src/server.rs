@@ -341,6 +341,15 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
                 continue;
             }
             done_day = Some(day);
+            // Yesterday goes to the warehouse before retention can delete any of it.
+            if let Some(dir) = &s.config.export_dir {
+                for t in s.store.tenants().await.unwrap_or_default() {
+                    match crate::forensics::warehouse::export_day(s.store.as_ref(), &t.id, day - 1, dir).await {
+                        Ok(files) => tracing::info!(tenant = %t.id, files = files.len(), "warehouse export of yesterday"),
+                        Err(e) => tracing::error!(tenant = %t.id, error = %e, "warehouse export failed"),
+                    }
+                }
+            }
             identity::customers::retention_sweep(&s.people).await;
             for t in s.store.tenants().await.unwrap_or_default() {
                 match identity::customers::rescore_all(&s.people, &t.id).await {

@@ -149,6 +149,7 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("GET", "/v1/failures", Secret, Nothing),
     ("PUT", "/v1/failures/public", Secret, Json),
     ("GET", "/v1/public/failures/{tenant}", Public(404), Nothing),
+    ("POST", "/v1/export", Secret, Json),
 ];
 
 /// Routes served outside the OpenAPI document (files and pages).

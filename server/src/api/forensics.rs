@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/failures", get(failures_of_tenant))
         .route("/v1/failures/public", put(set_public))
         .route("/v1/public/failures/{tenant}", get(public_failures))
+        .route("/v1/export", post(export))
 }
 
 /// `?days=`.
@@ -125,24 +126,12 @@ pub struct DayQuery {
 }
 
 fn day_start(day: Option<&str>, now_ms: i64) -> Result<i64, ApiError> {
-    let Some(d) = day else { return Ok(now_ms - now_ms.rem_euclid(DAY_MS)) };
-    let bad = || ApiError::bad_request("day must be YYYY-MM-DD", json!({"field": "day"}));
-    let mut it = d.split('-').map(|p| p.parse::<i64>());
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(dd)), None) = (it.next(), it.next(), it.next(), it.next()) else { return Err(bad()) };
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
-        return Err(bad());
+    match day {
+        None => Ok(now_ms - now_ms.rem_euclid(DAY_MS)),
+        Some(d) => crate::forensics::warehouse::parse_day(d)
+            .map(|days| days * DAY_MS)
+            .ok_or_else(|| ApiError::bad_request("day must be YYYY-MM-DD", json!({"field": "day"}))),
     }
-    // Days from civil (Howard Hinnant's algorithm), the inverse of `format::civil_from_days`.
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    if crate::records::format::civil_from_days(days) != (y, m, dd) {
-        return Err(bad());
-    }
-    Ok(days * DAY_MS)
 }
 
 /// `GET /v1/weather?day=`: the daily emotion weather of a UTC day against the week before.
@@ -221,4 +210,34 @@ mod tests {
             assert!(day_start(Some(bad), 0).is_err(), "{bad}");
         }
     }
+}
+
+/// Body of `POST /v1/export`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ExportDay {
+    /// The UTC day, `YYYY-MM-DD` (default: yesterday).
+    #[serde(default)]
+    day: Option<String>,
+}
+
+/// `POST /v1/export {day}`: writes the tenant's sessions, detections, decisions, outcomes and
+/// alerts of a UTC day as Parquet under `SIQ_EXPORT_DIR` (`{table}/tenant=…/day=…/part-0.parquet`),
+/// replacing an earlier export of that day.
+#[utoipa::path(post, path = "/v1/export", tag = "forensics", request_body = ExportDay, responses((status = 200, description = "the files written and their rows"), (status = 400, description = "bad day"), (status = 409, description = "no export folder configured")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn export(State(app): State<AppState>, actor: Actor, body: Body<ExportDay>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    let Some(dir) = app.config.export_dir.clone() else {
+        return Err(ApiError::conflict("no export folder: set SIQ_EXPORT_DIR"));
+    };
+    let now = app.clock.now_ms();
+    let start = match b.day.as_deref() {
+        Some(d) => day_start(Some(d), now)?,
+        None => day_start(None, now)? - DAY_MS,
+    };
+    let day = start / DAY_MS;
+    let written =
+        crate::forensics::warehouse::export_day(app.store.as_ref(), &actor.tenant.id, day, &dir).await.map_err(ApiError::internal)?;
+    actor.audit(&app, "warehouse.export", "export", json!({"day": crate::forensics::warehouse::day_name(day)})).await?;
+    Ok(Json(json!({"day": crate::forensics::warehouse::day_name(day), "files": written})))
 }

@@ -15,11 +15,14 @@
 //!   latencies, the share of session-minutes interrupted).
 //! * [`trace`]: what happened in a session, from the evidence windows of its detections, for
 //!   the session view's plot.
+//! * [`warehouse`]: the export of sessions, detections, decisions, outcomes and alerts as
+//!   Parquet, partitioned by tenant and day.
 
 pub mod evi;
 pub mod failures;
 pub mod money;
 pub mod trace;
+pub mod warehouse;
 
 use serde::Serialize;
 

@@ -375,6 +375,138 @@ pub struct FailureFacts {
     pub detections: i64,
 }
 
+/// One value of a warehouse row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// Text.
+    Str(Option<String>),
+    /// An integer.
+    Int(Option<i64>),
+    /// A float.
+    Float(Option<f64>),
+    /// A flag (stored as an integer).
+    Bool(Option<bool>),
+}
+
+/// The type of a warehouse column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// Text.
+    Str,
+    /// 64-bit integer.
+    Int,
+    /// 64-bit float.
+    Float,
+    /// Boolean.
+    Bool,
+}
+
+/// A table of the warehouse export: its name, the stored table and time column it is read
+/// from, a filter, and its columns (`(SQL expression, name, type)`). No personal field is
+/// exported (no names, emails, addresses or link secrets): people appear by the host's `sub`.
+#[derive(Debug)]
+pub struct WarehouseTable {
+    /// The export's table name (the folder).
+    pub name: &'static str,
+    /// The stored table.
+    pub from: &'static str,
+    /// Its time column, ms (what the day partition is taken from).
+    pub time: &'static str,
+    /// Extra condition (`""` or ` AND …`).
+    pub filter: &'static str,
+    /// The columns.
+    pub columns: &'static [(&'static str, &'static str, CellKind)],
+}
+
+/// The tables of the warehouse export.
+pub const WAREHOUSE: &[WarehouseTable] = {
+    use CellKind::*;
+    &[
+        WarehouseTable {
+            name: "sessions",
+            from: "sessions",
+            time: "started_ms",
+            filter: "",
+            columns: &[
+                ("session", "session", Str),
+                ("user_sub", "sub", Str),
+                ("account", "account", Str),
+                ("page", "page", Str),
+                ("started_ms", "started_ms", Int),
+                ("active_minutes", "active_minutes", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "detections",
+            from: "detections",
+            time: "created_ms",
+            filter: "",
+            columns: &[
+                ("session", "session", Str),
+                ("seq", "seq", Int),
+                ("emotion", "emotion", Str),
+                ("confidence", "confidence", Float),
+                ("client_confidence", "client_confidence", Float),
+                ("section", "section", Str),
+                ("user_sub", "sub", Str),
+                ("account", "account", Str),
+                ("value_cents", "value_cents", Int),
+                ("features", "features", Str),
+                ("t_ms", "t_ms", Int),
+                ("created_ms", "created_ms", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "decisions",
+            from: "decisions",
+            time: "created_ms",
+            filter: "",
+            columns: &[
+                ("id", "id", Str),
+                ("session", "session", Str),
+                ("seq", "seq", Int),
+                ("sub", "sub", Str),
+                ("emotion", "emotion", Str),
+                ("section", "section", Str),
+                ("holdout", "holdout", Bool),
+                ("variant_id", "variant_id", Str),
+                ("holdout_share", "holdout_share", Float),
+                ("created_ms", "created_ms", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "outcomes",
+            from: "decisions",
+            time: "outcome_ms",
+            filter: " AND outcome IS NOT NULL",
+            columns: &[
+                ("id", "decision_id", Str),
+                ("session", "session", Str),
+                ("sub", "sub", Str),
+                ("outcome", "outcome", Str),
+                ("converted", "converted", Bool),
+                ("outcome_ms", "outcome_ms", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "alerts",
+            from: "alerts",
+            time: "created_ms",
+            filter: "",
+            columns: &[
+                ("id", "id", Str),
+                ("session", "session", Str),
+                ("escalation_id", "escalation_id", Str),
+                ("contact_id", "contact_id", Str),
+                ("channel", "channel", Str),
+                ("status", "status", Str),
+                ("attempts", "attempts", Int),
+                ("created_ms", "created_ms", Int),
+            ],
+        },
+    ]
+};
+
 /// How near a detection must be to a shared "stuck"/"frustrated" for it not to count as a
 /// miss, ms (2 minutes either side).
 pub const MISS_WINDOW_MS: i64 = 120_000;
@@ -407,4 +539,7 @@ pub trait DashboardStore: Send + Sync + 'static {
     async fn session_minutes(&self, tenant: &str, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError>;
     /// What the failure page counts since `since_ms`.
     async fn failure_facts(&self, tenant: &str, since_ms: i64) -> Result<FailureFacts, StoreError>;
+    /// The tenant's rows of a warehouse table whose time is in `[from_ms, to_ms)`, oldest first,
+    /// cells in the order of its columns.
+    async fn warehouse_rows(&self, tenant: &str, table: &WarehouseTable, from_ms: i64, to_ms: i64) -> Result<Vec<Vec<Cell>>, StoreError>;
 }

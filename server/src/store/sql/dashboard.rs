@@ -226,4 +226,32 @@ impl DashboardStore for SqlStore {
             detections,
         })
     }
+
+    async fn warehouse_rows(&self, tenant: &str, table: &WarehouseTable, from_ms: i64, to_ms: i64) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let cols: Vec<&str> = table.columns.iter().map(|c| c.0).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE tenant_id = $1 AND {t} >= $2 AND {t} < $3{} ORDER BY {t}",
+            cols.join(", "),
+            table.from,
+            table.filter,
+            t = table.time
+        );
+        let rows = sqlx::query(&sql).bind(tenant).bind(from_ms).bind(to_ms).fetch_all(&self.pool).await?;
+        let read = |r: &AnyRow| -> Result<Vec<Cell>, sqlx::Error> {
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    Ok(match c.2 {
+                        CellKind::Str => Cell::Str(r.try_get(i)?),
+                        CellKind::Int => Cell::Int(r.try_get(i)?),
+                        CellKind::Float => Cell::Float(r.try_get(i)?),
+                        CellKind::Bool => Cell::Bool(r.try_get::<Option<i64>, _>(i)?.map(|v| v != 0)),
+                    })
+                })
+                .collect()
+        };
+        Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    }
 }
