@@ -227,8 +227,13 @@
     S.api('/v1/forensics').then(function (r) {
       var all = r.prevented[r.prevented.length - 1], usd = function (c) { return S.money(Math.round(c)); };
       var top = clear($('money-top'));
-      [[S.figure(all.prevented_cents, usd), 'prevented churn, last ' + r.days + ' days'], [S.figure(r.projection.quarter_cents, usd), 'projected for a quarter'],
-       [S.money(all.value_at_risk_cents), 'value at risk (treated accounts)'], [all.treated.n + ' / ' + all.holdout.n, 'treated / holdout decisions (holdout ' + S.pct(r.holdout_share) + ')']].forEach(function (x) {
+      // A money figure: the estimate big with its interval below, or "too little data" and why.
+      var est = function (f, label) {
+        if (f.status !== 'estimate') return ['too little data', label + ': ' + f.reason];
+        return [usd(f.value), label + ' (95% ' + usd(f.low) + ' to ' + usd(f.high) + ')'];
+      };
+      [est(all.prevented_cents, 'prevented churn, last ' + r.days + ' days'), est(r.projection.quarter_cents, 'projected for a quarter'),
+       [S.money(all.value_at_risk_cents), 'value at risk (treated accounts)'], [all.treated.n + ' / ' + all.holdout.n, 'treated / holdout decisions with outcomes (holdout ' + S.pct(r.holdout_share) + ')']].forEach(function (x) {
         add(top, add(el('div', 'stat'), el('b', null, x[0]), el('span', null, x[1])));
       });
       var body = clear($('prevented'));

@@ -150,6 +150,7 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("PUT", "/v1/failures/public", Secret, Json),
     ("GET", "/v1/public/failures/{tenant}", Public(404), Nothing),
     ("POST", "/v1/export", Secret, Json),
+    ("POST", "/v1/weather/mail", Secret, Json),
 ];
 
 /// Routes served outside the OpenAPI document (files and pages).

@@ -45,6 +45,27 @@ async fn a_rage_burst_is_one_card_and_the_ceo_takes_it_from_her_phone_on_postgre
     journey_on(Backend::PostgresNats).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_days_emotion_weather_is_mailed_to_the_owner() {
+    let smtp = siq_e2e::fakes::smtp::FakeSmtp::start().await.expect("fake SMTP");
+    let url = smtp.url();
+    let stack = Stack::start_with(Backend::Embedded, |c| {
+        c.channels.smtp_url = Some(url);
+        c.channels.email_from = Some("SentientIQ <weather@siq.example>".into());
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let v = stack.api.post("/v1/weather/mail", &serde_json::json!({}), &[reqwest::StatusCode::OK]).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["sent_to"], serde_json::json!([OWNER_EMAIL]), "{v}");
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec![OWNER_EMAIL.to_string()]);
+    let subject = mails[0].header("Subject").unwrap_or_default();
+    assert!(subject.contains("Demo Store emotion weather"), "{subject}");
+    assert!(mails[0].data.contains("no active session-minute") || mails[0].data.contains("EVI"), "{}", mails[0].data);
+    stack.shutdown().await;
+}
+
 fn artifacts() -> PathBuf {
     let dir = workspace_root().join("target").join("artifacts").join("dashboard");
     std::fs::create_dir_all(&dir).expect("artifacts folder");

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/failures/public", put(set_public))
         .route("/v1/public/failures/{tenant}", get(public_failures))
         .route("/v1/export", post(export))
+        .route("/v1/weather/mail", post(mail_weather))
 }
 
 /// `?days=`.
@@ -240,4 +241,46 @@ pub async fn export(State(app): State<AppState>, actor: Actor, body: Body<Export
         crate::forensics::warehouse::export_day(app.store.as_ref(), &actor.tenant.id, day, &dir).await.map_err(ApiError::internal)?;
     actor.audit(&app, "warehouse.export", "export", json!({"day": crate::forensics::warehouse::day_name(day)})).await?;
     Ok(Json(json!({"day": crate::forensics::warehouse::day_name(day), "files": written})))
+}
+
+/// `POST /v1/weather/mail {day}`: mails the day's emotion weather (default yesterday) to every
+/// owner of the tenant through the SMTP channel (`SIQ_SMTP_URL`, `SIQ_EMAIL_FROM`).
+#[utoipa::path(post, path = "/v1/weather/mail", tag = "forensics", request_body = ExportDay, responses((status = 200, description = "to whom it was sent, and the weather"), (status = 409, description = "no SMTP channel configured"), (status = 503, description = "the SMTP server refused or could not be reached")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn mail_weather(State(app): State<AppState>, actor: Actor, body: Body<ExportDay>) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::escalation::channels::{email::Email, Alert, Channel, Severity};
+    use crate::records::SealedColumn;
+    let Json(b) = body?;
+    actor.require(Role::Owner)?;
+    let c = &app.config.channels;
+    let (Some(url), Some(from)) = (&c.smtp_url, &c.email_from) else {
+        return Err(ApiError::conflict("no SMTP channel: set SIQ_SMTP_URL and SIQ_EMAIL_FROM"));
+    };
+    let mail = Email::new(url, from, c.request_timeout).map_err(ApiError::internal)?;
+    let now = app.clock.now_ms();
+    let start = match b.day.as_deref() {
+        Some(d) => day_start(Some(d), now)?,
+        None => day_start(None, now)? - DAY_MS,
+    };
+    let t = &actor.tenant;
+    let points = app.store.detection_points(&t.id, start - 7 * DAY_MS).await?;
+    let sessions = app.store.session_minutes(&t.id, start - 7 * DAY_MS).await?;
+    let w = evi::weather(&points, &sessions, start);
+    let alert = Alert {
+        id: format!("weather_{}_{}", t.id, w.day),
+        tenant: t.id.clone(),
+        summary: format!("{} emotion weather, {}: {}", t.name, w.day, w.sky.unwrap_or("no weather")),
+        text: w.summary.clone(),
+        link: format!("{}/dashboard.html#weather", app.public_url),
+        severity: Severity::Info,
+        value_cents: 0,
+        at_ms: now,
+    };
+    let mut sent = Vec::new();
+    for u in app.store.users(&t.id).await?.into_iter().filter(|u| u.role == "owner") {
+        let Ok(to) = app.keyring.open_field(SealedColumn::UserEmail, &t.id, &u.id, &u.email_sealed) else { continue };
+        mail.send(&to, &alert).await.map_err(|e| ApiError::unavailable(format!("the SMTP server refused: {e}")))?;
+        sent.push(to);
+    }
+    actor.audit(&app, "weather.mail", "weather", json!({"day": w.day, "to": sent.len()})).await?;
+    Ok(Json(json!({"sent_to": sent, "weather": w})))
 }

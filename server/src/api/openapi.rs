@@ -27,7 +27,7 @@ use crate::api::{self, access, dashboard, escalations, forensics, learning, peop
         dashboard::me, dashboard::struggles, dashboard::accounts, dashboard::session_for_user, dashboard::session_by_link, dashboard::act_as_user,
         dashboard::act_by_link,
         forensics::report, forensics::roi_csv, forensics::evi_now, forensics::weather, forensics::failures_of_tenant,
-        forensics::set_public, forensics::public_failures, forensics::export,
+        forensics::set_public, forensics::public_failures, forensics::export, forensics::mail_weather,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
     components(schemas(ErrorBody)),
