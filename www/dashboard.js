@@ -137,18 +137,34 @@
   }
 
   var accountSort = { key: 'value_cents', desc: true }, accountRows = [];
+  var customerSort = { key: 'strength', desc: false }, customerRows = [];
+  function sortRows(rows, sort) {
+    var k = sort.key, d = sort.desc ? -1 : 1;
+    rows.sort(function (a, b) { var x = a[k], y = b[k]; if (x == null) return 1; if (y == null) return -1; return (x < y ? -1 : x > y ? 1 : 0) * d; });
+  }
   function accounts() {
-    S.api('/v1/dashboard/accounts').then(function (r) { accountRows = r.items; drawAccounts(); }).catch(showError);
-    S.api('/v1/customers?order=weakest&limit=100').then(function (r) {
-      var body = clear($('customers'));
-      r.items.forEach(function (c) {
-        add(body, add(el('tr'), el('td', null, c.name || 'unnamed customer'), el('td', null, c.account || '–'), el('td', null, S.num(c.strength)), el('td', null, c.segment.replace('_', ' ')), el('td', null, S.ago(c.last_seen_ms))));
+    S.api('/v1/dashboard/accounts').then(function (r) {
+      accountRows = r.items; drawAccounts();
+      return S.api('/v1/customers?order=weakest&limit=500').then(function (c) {
+        var byId = {};
+        r.items.forEach(function (a) { byId[a.account] = a; });
+        customerRows = c.items.map(function (x) { var a = byId[x.account] || {}; return { name: x.name || 'unnamed customer', account_name: a.name || x.account, value_cents: a.value_cents, strength: x.strength, segment: x.segment, last_seen_ms: x.last_seen_ms }; });
+        drawCustomers();
       });
     }).catch(showError);
   }
+  function drawCustomers() {
+    sortRows(customerRows, customerSort);
+    var body = clear($('customers'));
+    customerRows.forEach(function (c) {
+      add(body, add(el('tr'), el('td', null, c.name), el('td', null, c.account_name || '–'), el('td', null, S.money(c.value_cents)), el('td', null, S.num(c.strength)), el('td', null, String(c.segment).replace('_', ' ')), el('td', null, S.ago(c.last_seen_ms))));
+    });
+  }
+  document.querySelectorAll('[data-csort]').forEach(function (b) {
+    b.addEventListener('click', function () { var k = b.getAttribute('data-csort'); customerSort = { key: k, desc: customerSort.key === k ? !customerSort.desc : true }; drawCustomers(); });
+  });
   function drawAccounts() {
-    var k = accountSort.key, d = accountSort.desc ? -1 : 1;
-    accountRows.sort(function (a, b) { var x = a[k], y = b[k]; if (x == null) return 1; if (y == null) return -1; return (x < y ? -1 : x > y ? 1 : 0) * d; });
+    sortRows(accountRows, accountSort);
     var body = clear($('accounts'));
     accountRows.forEach(function (a) {
       var trend = a.trend == null ? '–' : (a.trend > 0 ? '▲ +' : a.trend < 0 ? '▼ ' : '') + S.num(a.trend, 1);
@@ -207,20 +223,39 @@
     S.api('/v1/variants').then(function (r) {
       var body = clear($('variants'));
       if (!r.variants.length) add(body, add(el('tr'), el('td', null, 'No variants: the default help message is shown.')));
+      var counts = function (v) {
+        var a = r.arms.filter(function (x) { return x.variant_id === v.id && x.emotion === v.emotion && x.section === v.section; });
+        return [a.reduce(function (t, x) { return t + x.successes; }, 0), a.reduce(function (t, x) { return t + x.failures; }, 0)];
+      };
       r.variants.forEach(function (v) {
-        var arms = r.arms.filter(function (a) { return a.variant_id === v.id && a.emotion === v.emotion; });
-        var s = arms.reduce(function (t, a) { return t + a.successes; }, 0), f = arms.reduce(function (t, a) { return t + a.failures; }, 0);
         var peers = r.variants.filter(function (w) { return w.emotion === v.emotion && w.section === v.section; });
-        var mean = function (w) { var a = r.arms.filter(function (x) { return x.variant_id === w.id && x.emotion === w.emotion; }); var ss = a.reduce(function (t, x) { return t + x.successes; }, 0), ff = a.reduce(function (t, x) { return t + x.failures; }, 0); return (ss + 1) / (ss + ff + 2); };
-        var total = peers.reduce(function (t, w) { return t + mean(w); }, 0);
-        add(body, add(el('tr'), el('td', null, v.emotion + ' · ' + (v.section || 'any section')), el('td', null, v.id + ' (' + v.kind + ')'), el('td', null, v.text || '–'), el('td', null, s + ' / ' + f),
-          el('td', null, S.pct(mean(v) / total) + ' (posterior mean share)')));
+        var shares = allocation(peers.map(counts)), c = counts(v);
+        add(body, add(el('tr'), el('td', null, v.emotion + ' · ' + (v.section || 'any section')), el('td', null, v.id + ' (' + v.kind + ')'), el('td', null, v.text || '–'), el('td', null, c[0] + ' / ' + c[1]),
+          el('td', null, S.pct(shares[peers.indexOf(v)], 1))));
       });
     }).catch(showError);
     S.api('/v1/interventions?limit=20').then(function (r) {
       var body = clear($('pushed'));
       r.interventions.forEach(function (i) { add(body, add(el('tr'), el('td', null, S.ago(i.created_ms)), el('td', null, i.emotion), el('td', null, i.text))); });
     }).catch(showError);
+  }
+
+  // Thompson sampling's allocation: the chance each arm's Beta(1 + successes, 1 + failures)
+  // posterior draws highest, P(i best) = ∫ f_i(x) Π_j≠i F_j(x) dx, integrated on a 2,000-point
+  // grid (deterministic; no sampling).
+  function allocation(arms) {
+    var N = 2000, pmf = arms.map(function (c) {
+      var a = c[0] + 1, b = c[1] + 1, logs = [], max = -Infinity, sum = 0, out = [];
+      for (var k = 0; k < N; k++) { var x = (k + 0.5) / N, l = (a - 1) * Math.log(x) + (b - 1) * Math.log(1 - x); logs.push(l); if (l > max) max = l; }
+      for (k = 0; k < N; k++) { out.push(Math.exp(logs[k] - max)); sum += out[k]; }
+      return out.map(function (v) { return v / sum; });
+    });
+    var cdf = pmf.map(function (p) { var t = 0; return p.map(function (v) { t += v; return t - v / 2; }); });
+    return pmf.map(function (p, i) {
+      var share = 0;
+      for (var k = 0; k < N; k++) { var prod = p[k]; for (var j = 0; j < arms.length; j++) if (j !== i) prod *= cdf[j][k]; share += prod; }
+      return share;
+    });
   }
 
   function money() {
