@@ -299,19 +299,22 @@
 
   function chain() {
     S.api('/v1/contacts').then(function (r) {
-      var body = clear($('contacts'));
+      var names = {}, body = clear($('contacts'));
       r.contacts.forEach(function (c, i) {
+        names['contact:' + c.id] = c.name + (c.role ? ' (' + c.role + ')' : '');
         var chans = [c.channel].concat(c.fallbacks.map(function (f) { return f.channel; })).join(' → ');
         add(body, add(el('tr'), el('td', null, i + 1), el('td', null, c.name), el('td', null, c.role || '–'), el('td', null, chans), el('td', null, S.money(c.min_value_cents))));
       });
-    }).catch(showError);
-    S.api('/v1/escalations?limit=20').then(function (r) {
-      var body = clear($('escalations'));
-      r.items.forEach(function (e) {
-        var tr = add(el('tr'), el('td', null, S.ago(e.created_ms)), el('td', null, e.person_name), el('td', null, e.account_name), el('td', null, S.money(e.value_cents)),
-          el('td', null, e.emotion + ' in ' + (e.section || 'no section')), el('td', 'status', e.state), el('td', null, e.acked_by ? 'yes' : '–'));
-        var td = el('td'), open = el('a', null, 'session'); open.href = '/session.html?s=' + encodeURIComponent(e.session); td.appendChild(open);
-        tr.appendChild(td); body.appendChild(tr);
+      if (me && me.actor) names[me.actor] = me.email || 'you';
+      return S.api('/v1/escalations?limit=20').then(function (r2) {
+        var eb = clear($('escalations'));
+        r2.items.forEach(function (e) {
+          var by = !e.acked_by ? '–' : names[e.acked_by] || (e.acked_by.indexOf('user:') === 0 ? 'a dashboard user' : e.acked_by.indexOf('key:') === 0 ? 'the backend' : 'a former contact');
+          var tr = add(el('tr'), el('td', null, S.ago(e.created_ms)), el('td', null, e.person_name), el('td', null, e.account_name), el('td', null, S.money(e.value_cents)),
+            el('td', null, e.emotion + ' in ' + (e.section || 'no section')), el('td', 'status', e.state), el('td', null, by));
+          var td = el('td'), open = el('a', null, 'session'); open.href = '/session.html?s=' + encodeURIComponent(e.session); td.appendChild(open);
+          tr.appendChild(td); eb.appendChild(tr);
+        });
       });
     }).catch(showError);
   }
