@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Everything the server needs to run.
-#[derive(Clone, Debug)]
+/// Everything the server needs to run. Its `Debug` shows no secret (the admin token, the link
+/// secret, the encryption keys, the providers' credentials and the model's key are elided).
+#[derive(Clone)]
 pub struct Config {
     /// Listen address. `SIQ_ADDR`, default `127.0.0.1:8080`. Port 0 picks a free port.
     pub addr: SocketAddr,
@@ -24,6 +25,9 @@ pub struct Config {
     /// Bearer token of the operator API (`/v1/admin/*`). `SIQ_ADMIN_TOKEN`; no default: without
     /// it the admin API answers 403.
     pub admin_token: Option<String>,
+    /// Bearer token of `GET /metrics` for a Prometheus scraper (it reads nothing else; the
+    /// operator token reads metrics too). `SIQ_METRICS_TOKEN`, default none.
+    pub metrics_token: Option<String>,
     /// Key that signs one-click session links. `SIQ_LINK_SECRET`; default: random per start
     /// (links then stop working after a restart, which the log says).
     pub link_secret: Vec<u8>,
@@ -78,7 +82,57 @@ pub struct Config {
     /// ([`crate::interventions::opener::OpenerConfig::from_lookup`]: `SIQ_CARD_LLM_URL`, `SIQ_CARD_LLM_MODEL`,
     /// `SIQ_CARD_LLM_KEY`, `SIQ_CARD_LLM_TIMEOUT_MS`). Default none: the template writes them.
     pub card_model: Option<crate::interventions::opener::OpenerConfig>,
+    /// How long a new socket has to say `Hello`, ms. `SIQ_HELLO_DEADLINE_MS`, default
+    /// [`crate::ingest::HELLO_DEADLINE`] (10 s).
+    pub hello_deadline_ms: u64,
+    /// How long a socket may stay silent (no frame, no pong) before it is closed, ms.
+    /// `SIQ_IDLE_TIMEOUT_MS`, default [`crate::ingest::IDLE_TIMEOUT`] (95 s; the server pings
+    /// every 30 s).
+    pub idle_timeout_ms: u64,
+    /// Live sessions one tenant may have on this instance. `SIQ_MAX_SESSIONS_PER_TENANT`, default
+    /// [`crate::ingest::MAX_SESSIONS_PER_TENANT`] (50,000).
+    pub max_sessions_per_tenant: usize,
 }
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HIDDEN: &str = "<hidden>";
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("public_url", &self.public_url)
+            .field("database_url", &crate::records::redact::mask_address(&self.database_url))
+            .field("nats_url", &self.nats_url.as_deref().map(crate::records::redact::mask_address))
+            .field("bus_prefix", &self.bus_prefix)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| HIDDEN))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| HIDDEN))
+            .field("link_secret", &HIDDEN)
+            .field("link_ttl_secs", &self.link_ttl_secs)
+            .field("sdk_dir", &self.sdk_dir)
+            .field("widget_dir", &self.widget_dir)
+            .field("www_dir", &self.www_dir)
+            .field("site_dir", &self.site_dir)
+            .field("channels", &HIDDEN)
+            .field("encryption_keys", &self.encryption_keys.as_ref().map(|_| HIDDEN))
+            .field("intervene_confidence", &self.intervene_confidence)
+            .field("critical_value_cents", &self.critical_value_cents)
+            .field("cooldown_secs", &self.cooldown_secs)
+            .field("page_confidence", &self.page_confidence)
+            .field("ack_timeout_ms", &self.ack_timeout_ms)
+            .field("escalation_lease_ms", &self.escalation_lease_ms)
+            .field("card_model", &self.card_model.as_ref().map(|_| HIDDEN))
+            .field("hello_deadline_ms", &self.hello_deadline_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("max_sessions_per_tenant", &self.max_sessions_per_tenant)
+            .finish()
+    }
+}
+
+/// Shortest `SIQ_LINK_SECRET` accepted, bytes: it signs every session link and acknowledgement
+/// and seeds the decisions.
+pub const MIN_LINK_SECRET_BYTES: usize = 32;
+/// Shortest `SIQ_ADMIN_TOKEN` (and `SIQ_METRICS_TOKEN`) accepted, characters: it creates
+/// tenants.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 pub use crate::escalation::channels::twilio::TwilioConfig;
 
@@ -101,6 +155,7 @@ impl Default for Config {
             nats_url: None,
             bus_prefix: "siq".into(),
             admin_token: None,
+            metrics_token: None,
             link_secret: random_secret(),
             link_ttl_secs: 86_400,
             sdk_dir: "target/sdk".into(),
@@ -117,6 +172,9 @@ impl Default for Config {
             ack_timeout_ms: 60_000,
             escalation_lease_ms: 120_000,
             card_model: None,
+            hello_deadline_ms: crate::ingest::HELLO_DEADLINE.as_millis() as u64,
+            idle_timeout_ms: crate::ingest::IDLE_TIMEOUT.as_millis() as u64,
+            max_sessions_per_tenant: crate::ingest::MAX_SESSIONS_PER_TENANT,
         }
     }
 }
@@ -155,14 +213,30 @@ impl Config {
             (Some(_), None) => return Err(ConfigError { var: "SIQ_INDEX_KEY", reason: "required with SIQ_ENCRYPTION_KEYS".into() }),
             (None, Some(_)) => return Err(ConfigError { var: "SIQ_ENCRYPTION_KEYS", reason: "required with SIQ_INDEX_KEY".into() }),
         };
+        let admin_token = get("SIQ_ADMIN_TOKEN");
+        if admin_token.as_ref().is_some_and(|t| t.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS) {
+            return Err(ConfigError { var: "SIQ_ADMIN_TOKEN", reason: format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters") });
+        }
+        let metrics_token = get("SIQ_METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.trim().chars().count() < MIN_ADMIN_TOKEN_CHARS) {
+            return Err(ConfigError { var: "SIQ_METRICS_TOKEN", reason: format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters") });
+        }
+        let link_secret = get("SIQ_LINK_SECRET").map(String::into_bytes);
+        if link_secret.as_ref().is_some_and(|k| k.len() < MIN_LINK_SECRET_BYTES) {
+            return Err(ConfigError {
+                var: "SIQ_LINK_SECRET",
+                reason: format!("must be at least {MIN_LINK_SECRET_BYTES} bytes (e.g. 64 hex digits)"),
+            });
+        }
         Ok(Config {
             addr: parse("SIQ_ADDR", get("SIQ_ADDR"), d.addr)?,
             public_url: get("SIQ_PUBLIC_URL"),
             database_url: get("SIQ_DATABASE_URL").or_else(|| get("DATABASE_URL")).unwrap_or(d.database_url),
             nats_url: get("SIQ_NATS_URL").or_else(|| get("NATS_URL")),
             bus_prefix: get("SIQ_BUS_PREFIX").unwrap_or(d.bus_prefix),
-            admin_token: get("SIQ_ADMIN_TOKEN"),
-            link_secret: get("SIQ_LINK_SECRET").map(String::into_bytes).unwrap_or(d.link_secret),
+            admin_token,
+            metrics_token,
+            link_secret: link_secret.unwrap_or(d.link_secret),
             link_ttl_secs: parse("SIQ_LINK_TTL_SECS", get("SIQ_LINK_TTL_SECS"), d.link_ttl_secs)?,
             sdk_dir: get("SIQ_SDK_DIR").map(Into::into).unwrap_or(d.sdk_dir),
             widget_dir: get("SIQ_WIDGET_DIR").map(Into::into).unwrap_or(d.widget_dir),
@@ -179,6 +253,9 @@ impl Config {
             escalation_lease_ms: parse("SIQ_ESCALATION_LEASE_MS", get("SIQ_ESCALATION_LEASE_MS"), d.escalation_lease_ms)?,
             card_model: crate::interventions::opener::OpenerConfig::from_lookup(&get)
                 .map_err(|e| ConfigError { var: e.var, reason: e.reason })?,
+            hello_deadline_ms: parse("SIQ_HELLO_DEADLINE_MS", get("SIQ_HELLO_DEADLINE_MS"), d.hello_deadline_ms)?,
+            idle_timeout_ms: parse("SIQ_IDLE_TIMEOUT_MS", get("SIQ_IDLE_TIMEOUT_MS"), d.idle_timeout_ms)?,
+            max_sessions_per_tenant: parse("SIQ_MAX_SESSIONS_PER_TENANT", get("SIQ_MAX_SESSIONS_PER_TENANT"), d.max_sessions_per_tenant)?,
         })
     }
 }
@@ -204,6 +281,8 @@ impl Config {
             cooldown_secs: self.cooldown_secs,
             critical_value_cents: self.critical_value_cents,
             seed_secret: self.link_secret.clone(),
+            hello_deadline: std::time::Duration::from_millis(self.hello_deadline_ms),
+            idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms),
         }
     }
 }
@@ -222,6 +301,25 @@ mod tests {
         assert_eq!(c.addr.port(), 8080);
         assert!(c.channels.twilio.is_none());
         assert_eq!((c.page_confidence, c.ack_timeout_ms), (0.9, 60_000));
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_and_none_is_shown() {
+        let env = |k: &'static str, v: &'static str| move |q: &str| (q == k).then(|| v.to_string());
+        assert_eq!(Config::from_lookup(env("SIQ_LINK_SECRET", "")).unwrap_err().var, "SIQ_LINK_SECRET");
+        assert_eq!(Config::from_lookup(env("SIQ_LINK_SECRET", "short-secret")).unwrap_err().var, "SIQ_LINK_SECRET");
+        assert_eq!(Config::from_lookup(env("SIQ_ADMIN_TOKEN", "x")).unwrap_err().var, "SIQ_ADMIN_TOKEN");
+        let ok = Config::from_lookup(|k| match k {
+            "SIQ_ADMIN_TOKEN" => Some("an-operator-token-of-some-length".into()),
+            "SIQ_LINK_SECRET" => Some("0123456789abcdef0123456789abcdef-link".into()),
+            "SIQ_DATABASE_URL" => Some("postgres://siq:hunter2@db.internal:5432/siq".into()),
+            _ => None,
+        })
+        .unwrap();
+        let shown = format!("{ok:?}");
+        for secret in ["an-operator-token", "0123456789abcdef", "hunter2"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 
     #[test]

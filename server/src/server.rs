@@ -224,7 +224,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
     let identity = Arc::new(identity);
     let keyring = Arc::new(keyring);
     let learning = Arc::new(learning);
-    let jwks = Arc::new(identity::jwt::JwksCache::new());
+    let jwks = Arc::new(identity::jwt::JwksCache::new().with_targets(config.channels.targets));
     let opener = interventions::opener::Opener::new(config_card_model);
     let events = Publisher::new(bus.clone(), Subjects::new(&config.bus_prefix), metrics.clone());
     let people = People {
@@ -254,7 +254,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         opener,
         escalation: escalation.clone(),
         settings: Arc::new(config.ingest_settings()),
-        sessions: Arc::new(SessionTable::default()),
+        sessions: Arc::new(SessionTable::with_cap(config.max_sessions_per_tenant)),
         sockets: Arc::new(PushRegistry::default()),
         clock: clock.clone(),
     };
@@ -273,6 +273,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         keyring,
         jwks,
         learning,
+        logins: Default::default(),
         clock,
     }));
     let subjects = state.events.subjects().clone();
@@ -396,7 +397,8 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         }
     });
     let served = tokio::spawn(async move {
-        let r = axum::serve(listener, router).with_graceful_shutdown(async move {
+        // With each connection's address: the sign-in throttle counts failures per client.
+        let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
             let _ = rx.await;
         });
         if let Err(e) = r.await {

@@ -51,6 +51,8 @@ pub struct Inner {
     pub jwks: Arc<JwksCache>,
     /// Intervention variants and their arm counts.
     pub learning: Arc<Learning>,
+    /// Failed sign-ins and the password-hashing pool.
+    pub logins: crate::identity::throttle::LoginThrottle,
     /// Time.
     pub clock: SharedClock,
 }

@@ -53,6 +53,12 @@ pub struct Counters {
     pub escalations_acked: AtomicU64,
     /// Escalations that paged the whole chain without an acknowledgement (or had nobody to page).
     pub escalations_exhausted: AtomicU64,
+    /// New sessions refused because the tenant had its cap of live sessions on this instance.
+    pub sessions_refused: AtomicU64,
+    /// Sign-ins refused by the throttle (too many failures for the address or the client).
+    pub logins_throttled: AtomicU64,
+    /// Escalations not opened because the same person was escalated within the cooldown.
+    pub escalations_suppressed: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -100,6 +106,12 @@ pub struct CountersSnapshot {
     pub escalations_acked: u64,
     #[allow(missing_docs)]
     pub escalations_exhausted: u64,
+    #[allow(missing_docs)]
+    pub sessions_refused: u64,
+    #[allow(missing_docs)]
+    pub logins_throttled: u64,
+    #[allow(missing_docs)]
+    pub escalations_suppressed: u64,
 }
 
 macro_rules! snapshot {
@@ -131,7 +143,10 @@ impl Counters {
             escalations,
             active_minutes,
             escalations_acked,
-            escalations_exhausted
+            escalations_exhausted,
+            sessions_refused,
+            logins_throttled,
+            escalations_suppressed
         )
     }
 }
@@ -173,7 +188,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 21] = [
+        let rows: [(&str, Getter); 24] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -195,6 +210,9 @@ impl Metrics {
             ("active_minutes", |s| s.active_minutes),
             ("escalations_acked", |s| s.escalations_acked),
             ("escalations_exhausted", |s| s.escalations_exhausted),
+            ("sessions_refused", |s| s.sessions_refused),
+            ("logins_throttled", |s| s.logins_throttled),
+            ("escalations_suppressed", |s| s.escalations_suppressed),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

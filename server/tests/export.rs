@@ -59,6 +59,8 @@ async fn a_day_is_exported_as_parquet_and_duckdb_counts_what_the_database_holds(
         ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
         assert_eq!(ws.next().await, In::Ack(1));
         ws.send(2, &Frame::Detection(rage_frame())).await;
+        // The server pages on a second burst it sees 3 s or more after the first.
+        tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
         ws.send(3, &Frame::Detection(rage_frame_at(5_000))).await;
         s.eventually("/v1/alerts", sk, |v| v["alerts"].as_array().is_some_and(|a| !a.is_empty())).await;
         let (st, o) = s.post("/v1/outcomes", sk, json!({"session": "0000000000000abc", "event": "purchase"})).await;

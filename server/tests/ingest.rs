@@ -20,8 +20,12 @@ async fn valuable_customer(s: &TestServer) -> (serde_json::Value, String) {
 
 #[tokio::test]
 async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() {
+    use sentientiq_server::clock::ManualClock;
     for backend in BACKENDS {
-        let s = TestServer::start(backend).await;
+        // The server times the second burst by its own clock, moved here by hand.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let clock = std::sync::Arc::new(ManualClock::new(now));
+        let s = TestServer::start_clocked(backend, clock.clone()).await;
         let (t, sk) = valuable_customer(&s).await;
         let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
         let mut ws = s.ws().await;
@@ -64,12 +68,18 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         assert!(d.get("evidence").is_none());
         // One burst is not enough to page a person…
         assert_eq!(s.get("/v1/escalations", &sk).await.1["items"], json!([]), "{backend:?}: one burst paged somebody");
-        // …a second one 5 s later in the page is: the struggle persisted (no second intervention:
-        // the cooldown).
+        // A second burst the page says came 5 s later, arriving at once, is the client's word
+        // only: nobody is paged…
         ws.send(3, &Frame::Detection(rage_frame_at(5_000))).await;
         assert_eq!(ws.next().await, In::Ack(3));
+        assert_eq!(s.get("/v1/escalations", &sk).await.1["items"], json!([]), "{backend:?}: the page's clock paged somebody");
+        // …one the server sees 5 s later is: the struggle persisted (no second intervention:
+        // the cooldown).
+        clock.advance(std::time::Duration::from_secs(5));
+        ws.send(4, &Frame::Detection(rage_frame_at(5_000))).await;
+        assert_eq!(ws.next().await, In::Ack(4));
         let e = s.eventually("/v1/escalations", &sk, |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;
-        assert_eq!(e["items"][0]["id"], "es_0000000000000abc_3", "{e}");
+        assert_eq!(e["items"][0]["id"], "es_0000000000000abc_4", "{e}");
         assert_eq!(e["items"][0]["value_cents"], 10_000_000);
         // No SMS provider is configured here: the alert is recorded as failed, never silently lost.
         let a = s.eventually("/v1/alerts", &sk, |v| v["alerts"].as_array().is_some_and(|a| !a.is_empty())).await;
@@ -78,7 +88,7 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         let stats = s.get("/v1/stats", &sk).await.1;
         assert_eq!(
             (stats["confirmed"].as_u64(), stats["duplicates"].as_u64(), stats["interventions"].as_u64()),
-            (Some(2), Some(1), Some(1)),
+            (Some(3), Some(1), Some(1)),
             "{stats}"
         );
         assert_eq!(stats["alerts_failed"], 1);
@@ -87,14 +97,14 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
 
         // The page reports what happened next (`SentientIQ.track`, `SentientIQ.context`): the
         // outcome lands on the session's decision, the state on Jane; junk is refused, counted.
-        ws.send(4, &Frame::Note(Note { kind: note::OUTCOME, text: "purchase" })).await;
-        assert_eq!(ws.next().await, In::Ack(4));
-        ws.send(5, &Frame::Note(Note { kind: note::CONTEXT, text: "busy" })).await;
+        ws.send(5, &Frame::Note(Note { kind: note::OUTCOME, text: "purchase" })).await;
         assert_eq!(ws.next().await, In::Ack(5));
-        ws.send(6, &Frame::Note(Note { kind: note::CONTEXT, text: "angry" })).await;
+        ws.send(6, &Frame::Note(Note { kind: note::CONTEXT, text: "busy" })).await;
         assert_eq!(ws.next().await, In::Ack(6));
-        ws.send(7, &Frame::Note(Note { kind: 9, text: "x" })).await;
+        ws.send(7, &Frame::Note(Note { kind: note::CONTEXT, text: "angry" })).await;
         assert_eq!(ws.next().await, In::Ack(7));
+        ws.send(8, &Frame::Note(Note { kind: 9, text: "x" })).await;
+        assert_eq!(ws.next().await, In::Ack(8));
         let u = s.eventually("/v1/uplift", &sk, |v| v["emotions"][0]["treated"]["conversions"] == 1).await;
         assert_eq!(u["emotions"][0]["treated"]["n"], 1, "{u}");
         let cx = s.eventually("/v1/contexts", &sk, |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;

@@ -15,6 +15,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use sentientiq_server::identity::jwt::{HostAlg, JwksCache, TokenError, TokenPolicy};
+use sentientiq_server::outbound::Targets;
+
+/// The fakes here serve keys on loopback, which the operator allows for them.
+const LOOPBACK: Targets = Targets { loopback: true };
 use serde_json::{json, Value};
 
 const RSA_1: &[u8] = include_bytes!("data/jwt/rsa-1.pem");
@@ -100,7 +104,7 @@ fn es(kid: &str, claims: &Value) -> String {
 #[tokio::test]
 async fn rs256_and_es256_tokens_verify_and_a_hundred_cost_one_fetch() {
     let (host, url) = Host::start(vec![jwk("rsa-1"), jwk("ec-1")]).await;
-    let cache = JwksCache::new();
+    let cache = JwksCache::new().with_targets(LOOPBACK);
     let rs_policy = TokenPolicy::jwks(HostAlg::Rs256, &url);
     let token = rs("rsa-1", RSA_1, &claims());
     for _ in 0..100 {
@@ -122,7 +126,7 @@ async fn rs256_and_es256_tokens_verify_and_a_hundred_cost_one_fetch() {
 async fn a_rotated_key_costs_one_refetch_and_forged_key_ids_cannot_force_more() {
     const MIN_REFRESH: Duration = Duration::from_millis(1000);
     let (host, url) = Host::start(vec![jwk("rsa-1")]).await;
-    let cache = JwksCache::with_intervals(MIN_REFRESH, Duration::from_secs(3600));
+    let cache = JwksCache::with_intervals(MIN_REFRESH, Duration::from_secs(3600)).with_targets(LOOPBACK);
     let policy = TokenPolicy::jwks(HostAlg::Rs256, &url);
     assert!(cache.verify(&rs("rsa-1", RSA_1, &claims()), &policy).await.is_ok());
     assert_eq!(host.hits(), 1);
@@ -161,7 +165,7 @@ async fn concurrent_verifications_on_a_cold_cache_share_one_fetch() {
     let (host, url) = Host::start(vec![jwk("rsa-1")]).await;
     *host.delay.lock().unwrap() = Duration::from_millis(200);
     // No refresh interval: only the single fetch in flight keeps the waiters from fetching too.
-    let cache = Arc::new(JwksCache::with_intervals(Duration::ZERO, Duration::from_secs(3600)));
+    let cache = Arc::new(JwksCache::with_intervals(Duration::ZERO, Duration::from_secs(3600)).with_targets(LOOPBACK));
     let policy = TokenPolicy::jwks(HostAlg::Rs256, &url);
     let token = rs("rsa-1", RSA_1, &claims());
     let tasks: Vec<_> = (0..16)
@@ -179,7 +183,7 @@ async fn concurrent_verifications_on_a_cold_cache_share_one_fetch() {
 #[tokio::test]
 async fn old_sets_are_refetched_and_kept_when_the_host_is_down() {
     let (host, url) = Host::start(vec![jwk("rsa-1")]).await;
-    let cache = JwksCache::with_intervals(Duration::from_millis(50), Duration::from_millis(300));
+    let cache = JwksCache::with_intervals(Duration::from_millis(50), Duration::from_millis(300)).with_targets(LOOPBACK);
     let policy = TokenPolicy::jwks(HostAlg::Rs256, &url);
     let token = rs("rsa-1", RSA_1, &claims());
     assert!(cache.verify(&token, &policy).await.is_ok());
@@ -199,7 +203,7 @@ async fn old_sets_are_refetched_and_kept_when_the_host_is_down() {
 #[tokio::test]
 async fn the_pinned_algorithm_is_enforced_before_any_key_lookup() {
     let (host, url) = Host::start(vec![jwk("rsa-1"), jwk("ec-1")]).await;
-    let cache = JwksCache::new();
+    let cache = JwksCache::new().with_targets(LOOPBACK);
     let policy = TokenPolicy::jwks(HostAlg::Rs256, &url);
     assert_eq!(
         cache.verify(&es("ec-1", &claims()), &policy).await,
@@ -222,13 +226,16 @@ async fn the_pinned_algorithm_is_enforced_before_any_key_lookup() {
     // The ES256 key is not used for RS256 either.
     host.serve(vec![jwk("ec-1")]);
     let es_kid_rs_token = rs("ec-1", RSA_1, &claims());
-    assert!(matches!(JwksCache::new().verify(&es_kid_rs_token, &policy).await, Err(TokenError::UnknownKeyId { .. })));
+    assert!(matches!(
+        JwksCache::new().with_targets(LOOPBACK).verify(&es_kid_rs_token, &policy).await,
+        Err(TokenError::UnknownKeyId { .. })
+    ));
 }
 
 #[tokio::test]
 async fn audience_issuer_nbf_and_exp_failures_have_their_own_errors() {
     let (_host, url) = Host::start(vec![jwk("rsa-1"), jwk("ec-1")]).await;
-    let cache = JwksCache::new();
+    let cache = JwksCache::new().with_targets(LOOPBACK);
     let mut policy = TokenPolicy::jwks(HostAlg::Es256, &url);
     policy.audience = Some("sentientiq".into());
     policy.issuer = Some("https://auth.acme.test".into());
@@ -258,7 +265,7 @@ async fn an_unreachable_or_broken_jwks_gives_jwks_unavailable_with_the_url() {
     // A port nobody listens on.
     let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let down = format!("http://{free}/jwks.json");
-    let cache = JwksCache::new();
+    let cache = JwksCache::new().with_targets(LOOPBACK);
     let token = rs("rsa-1", RSA_1, &claims());
     match cache.verify(&token, &TokenPolicy::jwks(HostAlg::Rs256, &down)).await {
         Err(TokenError::JwksUnavailable { url, reason }) => {

@@ -62,7 +62,7 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     // server::app(): operations, the SDK, the session link, the pages.
     ("GET", "/healthz", Public(200), Nothing),
     ("GET", "/v1/openapi.json", Public(200), Nothing),
-    ("GET", "/metrics", Public(200), Nothing),
+    ("GET", "/metrics", Operator, Nothing),
     // The handshake is taken without credentials; oneshot has no connection to upgrade.
     ("GET", "/v1/ws", Public(426), Nothing),
     // An empty beacon carries no frames: accepted.
@@ -133,6 +133,7 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("GET", "/v1/escalations", Secret, Nothing),
     ("POST", "/v1/escalations/{id}/ack", Secret, Nothing),
     ("POST", "/v1/ack", Link, Json),
+    ("GET", "/v1/webhook-secret", Secret, Nothing),
     // api::dashboard::routes()
     ("GET", "/v1/dashboard/me", Secret, Nothing),
     ("GET", "/v1/struggles", Secret, Nothing),

@@ -146,6 +146,8 @@ impl Stack {
                     auth_token: creds.auth_token,
                     from: SMS_FROM.into(),
                 }),
+                // The local fakes (and any JWKS a journey serves) listen on loopback.
+                targets: sentientiq_server::outbound::Targets { loopback: true },
                 ..ChannelsConfig::default()
             },
             ..Config::default()

@@ -22,6 +22,8 @@ use siq_e2e::fakes::{Failure, FakePagerDuty, FakeSlack, FakeSmtp, FakeTwilio, Fa
 
 /// The clients' time limit per request in these tests.
 const TIMEOUT: Duration = Duration::from_millis(500);
+/// The fakes listen on loopback, which the operator allows for them.
+const LOOPBACK: sentientiq_server::outbound::Targets = sentientiq_server::outbound::Targets { loopback: true };
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SMS_FROM: &str = "+15550199";
 const WHATSAPP_FROM: &str = "+15550198";
@@ -97,7 +99,13 @@ async fn rig(kind: ChannelKind) -> Rig {
         ChannelKind::Slack => {
             let fake = Arc::new(FakeSlack::start().await.unwrap());
             let (address, faults) = (fake.webhook_url(), fake.faults().clone());
-            Rig { kind, channel: Arc::new(Slack::new(TIMEOUT)), address, faults, delivered: Box::new(move || fake.messages().len()) }
+            Rig {
+                kind,
+                channel: Arc::new(Slack::new(TIMEOUT, LOOPBACK)),
+                address,
+                faults,
+                delivered: Box::new(move || fake.messages().len()),
+            }
         }
         ChannelKind::Pagerduty => {
             let fake = Arc::new(FakePagerDuty::start().await.unwrap());
@@ -112,8 +120,9 @@ async fn rig(kind: ChannelKind) -> Rig {
             Rig { kind, channel, address: "oncall@acme.example".into(), faults, delivered: Box::new(move || fake.messages().len()) }
         }
         ChannelKind::Webhook => {
-            let fake = Arc::new(FakeWebhookReceiver::start(SECRET).await.unwrap());
-            let channel = Arc::new(Webhook::new(WebhookSecret::parse(SECRET).unwrap(), TIMEOUT));
+            let tenant_secret = WebhookSecret::parse(SECRET).unwrap().for_tenant(&alert("x").tenant);
+            let fake = Arc::new(FakeWebhookReceiver::start(&tenant_secret.encoded()).await.unwrap());
+            let channel = Arc::new(Webhook::new(WebhookSecret::parse(SECRET).unwrap(), TIMEOUT, LOOPBACK));
             let (address, faults) = (fake.url(), fake.faults().clone());
             let delivered = Box::new(move || fake.deliveries().iter().filter(|d| d.verified.is_ok()).count());
             Rig { kind, channel, address, faults, delivered }
@@ -273,7 +282,7 @@ async fn sms_and_whatsapp_reach_twilio_with_the_right_addresses_and_the_link() {
 #[tokio::test]
 async fn slack_gets_text_and_blocks_and_an_unknown_hook_is_permanent() {
     let fake = FakeSlack::start().await.unwrap();
-    let slack = Slack::new(TIMEOUT);
+    let slack = Slack::new(TIMEOUT, LOOPBACK);
     let delivered = slack.send(&fake.webhook_url(), &alert("al_1")).await.unwrap();
     assert_eq!(delivered.provider_id, None);
     let posted = fake.messages();
@@ -333,8 +342,11 @@ async fn email_goes_over_smtp_with_subject_message_id_and_link() {
 
 #[tokio::test]
 async fn webhooks_verify_and_the_receiver_rejects_tampering_stale_timestamps_and_other_secrets() {
-    let fake = FakeWebhookReceiver::start(SECRET).await.unwrap();
-    let hook = Webhook::new(WebhookSecret::parse(SECRET).unwrap(), TIMEOUT);
+    // The server signs with the tenant's own key, derived from its secret; the tenant's
+    // receiver holds that key (GET /v1/webhook-secret).
+    let tenant_secret = WebhookSecret::parse(SECRET).unwrap().for_tenant(&alert("x").tenant);
+    let fake = FakeWebhookReceiver::start(&tenant_secret.encoded()).await.unwrap();
+    let hook = Webhook::new(WebhookSecret::parse(SECRET).unwrap(), TIMEOUT, LOOPBACK);
     assert_eq!(hook.send(&fake.url(), &alert("al_9")).await.unwrap().provider_id.as_deref(), Some("al_9"));
     hook.send(&fake.url(), &alert("al_9")).await.unwrap();
     let d = fake.deliveries();
@@ -344,15 +356,22 @@ async fn webhooks_verify_and_the_receiver_rejects_tampering_stale_timestamps_and
     let body: Value = serde_json::from_slice(&d[0].body).unwrap();
     assert_eq!((body["type"].as_str(), body["data"]["id"].as_str()), (Some("alert.triggered"), Some("al_9")));
 
+    // Another tenant's alert, signed by the same server with that tenant's key: this tenant's
+    // receiver refuses it (a tenant's key verifies its own alerts and forges nobody's).
+    let mut others = alert("al_9b");
+    others.tenant = "another-shop".into();
+    let out = send_with_retry(&hook, &fake.url(), &others, &policy(), &breaker(ChannelKind::Webhook)).await;
+    assert!(matches!(out.result, Err(SendError::Permanent { status: 401, .. })), "{:?}", out.result);
+
     // Signed with another secret: 401, permanent.
-    let other = Webhook::new(WebhookSecret::parse(&WebhookSecret::encode(&[9u8; 32])).unwrap(), TIMEOUT);
+    let other = Webhook::new(WebhookSecret::parse(&WebhookSecret::encode(&[9u8; 32])).unwrap(), TIMEOUT, LOOPBACK);
     let out = send_with_retry(&other, &fake.url(), &alert("al_10"), &policy(), &breaker(ChannelKind::Webhook)).await;
     assert!(matches!(out.result, Err(SendError::Permanent { status: 401, .. })), "{:?}", out.result);
     assert_eq!(out.attempts.len(), 1);
     assert_eq!(fake.deliveries().last().unwrap().verified, Err(WebhookError::BadSignature));
 
     // A tampered body, and a correctly signed but stale delivery (a replay), posted by hand.
-    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let secret = tenant_secret.clone();
     let post = |ts: i64, signed: &'static [u8], sent: &'static [u8]| {
         let (url, sig) = (fake.url(), secret.sign("al_11", ts, signed));
         async move {
@@ -382,8 +401,10 @@ async fn when_sms_is_down_its_breaker_sends_the_engine_on_to_slack() {
     let twilio = FakeTwilio::start(([127, 0, 0, 1], 0).into(), TwilioCredentials::demo()).await.unwrap();
     let slack = FakeSlack::start().await.unwrap();
     let clock = Arc::new(ManualClock::new(0));
-    let channels =
-        Channels::from_clients(vec![Arc::new(Twilio::sms(twilio_config(&twilio), TIMEOUT)), Arc::new(Slack::new(TIMEOUT))], clock);
+    let channels = Channels::from_clients(
+        vec![Arc::new(Twilio::sms(twilio_config(&twilio), TIMEOUT)), Arc::new(Slack::new(TIMEOUT, LOOPBACK))],
+        clock,
+    );
     twilio.fail_next(100, Failure::Status(503));
     let chain =
         [(ChannelKind::Sms, PHONE.to_string()), (ChannelKind::Email, "x@acme.example".into()), (ChannelKind::Slack, slack.webhook_url())];

@@ -115,8 +115,10 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     })
     .await
     .unwrap_or_else(|| panic!("no alert stored for session {}", detection.session));
-    assert_eq!((alert.channel.as_str(), alert.address.as_str(), alert.status.as_str()), ("sms", "+15550100", "sent"));
-    assert_eq!(alert.link, link);
+    // What the record keeps of the address and the link (every role reads it): enough to
+    // recognise them, nothing that texts Dana or opens and acknowledges as her.
+    assert_eq!((alert.channel.as_str(), alert.address.as_str(), alert.status.as_str()), ("sms", "+1•••••0100", "sent"));
+    assert_eq!(alert.link, link.split_once('?').expect("a signed link has a query").0);
 
     // Dana opens her link in a browser: opening it takes nothing; a tap on "I've got it" does.
     let mut view = chromium.open(&link, SEED).await.unwrap_or_else(|e| panic!("{e}"));

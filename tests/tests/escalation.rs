@@ -63,6 +63,8 @@ impl Providers {
                 }),
                 pagerduty_base_url: self.pagerduty.base_url(),
                 request_timeout: Duration::from_millis(500),
+                // The fakes of Slack and the webhook receiver listen on loopback.
+                targets: sentientiq_server::outbound::Targets { loopback: true },
                 ..ChannelsConfig::default()
             },
             ack_timeout_ms: ACK_TIMEOUT_MS,
@@ -135,7 +137,8 @@ fn detection(tenant: &str, session: &str, value_cents: i64) -> DetectionRecord {
         confidence: 0.95,
         client_confidence: 0.95,
         section: "checkout".into(),
-        user: Some("u_jane".into()),
+        // One person per session: a person is escalated once per cooldown.
+        user: Some(format!("u_{session}")),
         user_name: Some("Jane Doe".into()),
         account: Some("acme".into()),
         account_name: Some("Acme Corp".into()),
@@ -294,6 +297,12 @@ async fn a_failing_channel_falls_back_to_the_contacts_next_one() {
     assert!(attempts.iter().all(|a| a["status"] == 500), "{sms}");
     assert_eq!(sms["attempts"].as_u64(), Some(attempts.len() as u64));
     assert_eq!(fallback["status"], "sent");
+    // A viewer reading the alerts learns which address was paged, never the address itself.
+    let listed = t.get("/v1/alerts?limit=200").await.to_string();
+    for secret in [CEO_PHONE.to_string(), p.slack.webhook_url()] {
+        assert!(!listed.contains(&secret), "{secret} is readable in /v1/alerts: {listed}");
+    }
+    assert_eq!(sms["address"], sentientiq_server::records::redact::mask_address(CEO_PHONE));
 
     // The contact leaves the chain; an unknown id answers 404.
     let id = t.get("/v1/contacts").await["contacts"][0]["id"].as_str().unwrap().to_string();

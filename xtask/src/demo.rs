@@ -60,6 +60,8 @@ pub fn demo(root: &Path) -> Result<(), String> {
         .env("SIQ_DATABASE_URL", format!("sqlite://{}", dir.join("siq.db").display()))
         .env("SIQ_ADMIN_TOKEN", &admin)
         .env("SIQ_LINK_SECRET", random_hex(32)?)
+        // The demo's providers are local fakes on loopback.
+        .env("SIQ_ALLOW_LOOPBACK_TARGETS", "1")
         .env("SIQ_SDK_DIR", root.join("target/sdk"))
         .env("SIQ_WWW_DIR", root.join("www"))
         .env("SIQ_SITE_DIR", &site)

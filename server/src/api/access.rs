@@ -14,10 +14,12 @@ use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
 use crate::identity::jwt::TokenPolicy;
 use crate::identity::keyring::{self, normalize_email};
+use crate::identity::throttle::Keys;
 use crate::identity::tokens;
 use crate::records::SealedColumn;
 use crate::state::AppState;
 use crate::store::{ApiKey, DashboardSessionRecord, KeyKind, TimeCursor, User};
+use crate::telemetry::inc;
 
 /// How long a dashboard session lasts, seconds (12 hours).
 pub const DASHBOARD_SESSION_SECS: u64 = 12 * 3600;
@@ -39,6 +41,19 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(audit_log))
 }
 
+/// The client's address, when the server runs with connection info (always, outside tests
+/// that drive the router directly): the sign-in throttle counts failures per client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
 /// Body of `POST /v1/login`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
@@ -51,10 +66,22 @@ pub struct Login {
 /// comes back as an `HttpOnly; SameSite=Strict` cookie (what the dashboard uses: no script can
 /// read it), with the CSRF token the page sends on writes, and as a bearer token for API clients.
 #[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "signed in: the session cookie is set; the body has the bearer token, the CSRF token, the user and role"), (status = 401, description = "unknown tenant, email or password")))]
-pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Response, ApiError> {
+pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<Login>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
     let index = app.keyring.blind_index("email", &normalize_email(&b.email));
+    // Throttled per address and per client; the hash waits for a place in a bounded pool.
+    let keys = Keys::new(&b.tenant_id, &index, client.0);
+    if let Err(wait_secs) = app.logins.check(&keys, app.clock.now_ms()) {
+        // Counted for a tenant that exists (the id is the client's word).
+        if app.identity.tenant(&b.tenant_id).is_some() {
+            inc(&app.metrics.tenant(&b.tenant_id).logins_throttled);
+        }
+        return Err(ApiError::too_many_requests("too many failed sign-ins; try again later", wait_secs));
+    }
+    let Some(_slot) = app.logins.hash_slot().await else {
+        return Err(ApiError::unavailable("the sign-in queue is full"));
+    };
     let user = app.store.user_by_email(&b.tenant_id, &index).await?;
     let pw = b.password;
     // Verify against something even for an unknown email, so timing does not tell which emails exist.
@@ -63,7 +90,11 @@ pub async fn login(State(app): State<AppState>, body: Body<Login>) -> Result<Res
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| keyring::hash_password("not-a-real-password").unwrap_or_default()).clone());
     let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+    if !ok {
+        app.logins.failed(&keys, app.clock.now_ms());
+    }
     let user = user.filter(|_| ok).ok_or_else(refused)?;
+    app.logins.succeeded(&keys);
     let now = app.clock.now_ms();
     let exp = now as u64 / 1000 + DASHBOARD_SESSION_SECS;
     let session = DashboardSessionRecord {
@@ -297,6 +328,8 @@ pub async fn set_token_policy(
     }
     p.validate().map_err(|e| ApiError::bad_request(e.to_string(), json!({})))?;
     if let Some(url) = &p.jwks_url {
+        crate::outbound::check_url(url, app.config.channels.targets)
+            .map_err(|why| ApiError::bad_request(format!("jwks_url: {why}"), json!({"field": "jwks_url"})))?;
         // Warm the cache; an unreachable URL is reported but not fatal (the host may deploy it next).
         if let Err(e) = app.jwks.prefetch(url).await {
             tracing::warn!(tenant = %t.id, error = %e, "JWKS not reachable yet");

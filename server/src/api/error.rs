@@ -44,6 +44,15 @@ impl ApiError {
     pub fn payload_too_large(message: impl Into<String>, details: serde_json::Value) -> ApiError {
         ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "payload_too_large", message: message.into(), details }
     }
+    /// 429: too many tries; `retry_after_secs` says when to try again.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_requests",
+            message: message.into(),
+            details: serde_json::json!({"retry_after_secs": retry_after_secs}),
+        }
+    }
     /// 500 from an internal failure, which is logged here and not shown.
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "internal error");
@@ -68,7 +77,13 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // The caller's data, not our failure: it names the account and the limit.
+            crate::store::StoreError::AccountValueOutOfRange { ref account, .. } => {
+                ApiError::bad_request(e.to_string(), serde_json::json!({"field": "amount_cents", "account": account}))
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 
@@ -105,7 +120,13 @@ impl IntoResponse for ApiError {
         if self.status.is_client_error() {
             tracing::debug!(code = self.code, message = %self.message, "client error");
         }
+        let retry_after =
+            self.details.get("retry_after_secs").and_then(|v| v.as_u64()).filter(|_| self.status == StatusCode::TOO_MANY_REQUESTS);
         let body = serde_json::json!({"error_code": self.code, "message": self.message, "details": self.details});
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        r
     }
 }

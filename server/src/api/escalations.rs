@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::{listed, text_field, Actor, Body, Listed, Role};
 use crate::api::error::ApiError;
+use crate::escalation::channels::webhook::WebhookSecret;
 use crate::escalation::channels::{validate_address, ChannelKind};
 use crate::escalation::{self, Acked};
 use crate::records::{EscalationState, SealedColumn};
@@ -29,6 +30,20 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/escalations", get(list_escalations))
         .route("/v1/escalations/{id}/ack", post(ack_escalation))
         .route("/v1/ack", post(ack_link))
+        .route("/v1/webhook-secret", get(webhook_secret))
+}
+
+/// `GET /v1/webhook-secret` (owner): the `whsec_…` key this tenant's webhook alerts are signed
+/// with, its own (derived from the server's `SIQ_WEBHOOK_SECRET` and the tenant id), to verify
+/// them with any Standard Webhooks library.
+#[utoipa::path(get, path = "/v1/webhook-secret", tag = "escalation", responses((status = 200, description = "the tenant's webhook signing secret"), (status = 403, description = "needs owner"), (status = 404, description = "webhooks are not configured on this server")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn webhook_secret(State(app): State<AppState>, actor: Actor) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let master = app.config.channels.webhook_secret.as_deref().and_then(|s| WebhookSecret::parse(s).ok());
+    let Some(master) = master else {
+        return Err(ApiError::not_found("webhook secret (webhooks are not configured on this server)"));
+    };
+    Ok(Json(json!({"secret": master.for_tenant(&actor.tenant.id).encoded()})))
 }
 
 /// A channel and address of a contact.
@@ -57,7 +72,7 @@ pub struct NewContact {
     fallbacks: Vec<NewEndpoint>,
 }
 
-fn endpoint(field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {
+fn endpoint(app: &AppState, field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {
     let kind = ChannelKind::parse(channel).ok_or_else(|| {
         ApiError::bad_request(
             format!("{field}: unknown channel {channel:?}"),
@@ -65,7 +80,8 @@ fn endpoint(field: &str, channel: &str, address: &str) -> Result<(String, String
         )
     })?;
     let address = address.trim();
-    validate_address(kind, address).map_err(|why| ApiError::bad_request(format!("{field}: {why}"), json!({"field": field})))?;
+    validate_address(kind, address, app.config.channels.targets)
+        .map_err(|why| ApiError::bad_request(format!("{field}: {why}"), json!({"field": field})))?;
     Ok((kind.as_str().to_string(), address.to_string()))
 }
 
@@ -79,7 +95,7 @@ pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<N
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let t = &actor.tenant;
-    let (channel, address) = endpoint("address", &b.channel, &b.address)?;
+    let (channel, address) = endpoint(&app, "address", &b.channel, &b.address)?;
     if b.min_value_cents < 0 {
         return Err(ApiError::bad_request("min_value_cents must be 0 or more", json!({"field": "min_value_cents"})));
     }
@@ -89,7 +105,7 @@ pub async fn add_contact(State(app): State<AppState>, actor: Actor, body: Body<N
     let id = new_id("c");
     let mut fallbacks = Vec::new();
     for (i, f) in b.fallbacks.iter().enumerate() {
-        let (channel, address) = endpoint(&format!("fallbacks[{i}]"), &f.channel, &f.address)?;
+        let (channel, address) = endpoint(&app, &format!("fallbacks[{i}]"), &f.channel, &f.address)?;
         let fid = new_id("cf");
         let sealed = app.keyring.seal_field(SealedColumn::FallbackAddress, &t.id, &fid, &address);
         fallbacks.push(Endpoint { id: fid, channel, address: sealed });

@@ -32,7 +32,7 @@ use crate::records::events::Event;
 use crate::state::AppState;
 use crate::store::Tenant;
 
-pub use crate::records::MAX_FIELD_BYTES;
+pub use crate::records::{MAX_FIELD_BYTES, MAX_TRANSACTION_CENTS};
 /// Most rows a list endpoint returns.
 pub const MAX_LIST: i64 = 500;
 /// Largest JSON request body, bytes (64 KiB). The largest legitimate ones are a contact with
@@ -204,6 +204,17 @@ fn field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
     Ok(t)
 }
 
+/// An amount of money a transaction may carry: within ±[`MAX_TRANSACTION_CENTS`].
+fn amount(name: &str, cents: i64) -> Result<i64, ApiError> {
+    if cents.unsigned_abs() > MAX_TRANSACTION_CENTS as u64 {
+        return Err(ApiError::bad_request(
+            format!("{name} must be within ±{MAX_TRANSACTION_CENTS} cents"),
+            json!({"field": name, "max": MAX_TRANSACTION_CENTS}),
+        ));
+    }
+    Ok(cents)
+}
+
 /// The tenant's first dashboard owner, optional in `POST /v1/admin/tenants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct FirstOwner {
@@ -296,6 +307,8 @@ pub async fn upsert_account(
 pub struct NewTransaction {
     id: String,
     account: String,
+    /// Cents, refunds negative; within ±`MAX_TRANSACTION_CENTS`.
+    #[schema(minimum = -10000000000000.0, maximum = 10000000000000.0)]
     amount_cents: i64,
     #[serde(default)]
     at_ms: Option<i64>,
@@ -313,6 +326,7 @@ pub async fn add_transaction(
     actor.require(Role::Member)?;
     let t = &actor.tenant;
     let (id, account) = (field("id", &b.id)?, field("account", &b.account)?);
+    amount("amount_cents", b.amount_cents)?;
     let inserted = app.store.add_transaction(&t.id, id, account, b.amount_cents, b.at_ms.unwrap_or_else(crate::clock::now_ms)).await?;
     app.people.account_changed(&t.id, account).await?;
     // `account_changed` just put the account's values from the store in the cache: read them there.
@@ -481,9 +495,30 @@ pub async fn session_page(
     Ok(Html(page).into_response())
 }
 
-/// `GET /metrics`: Prometheus text.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
-pub async fn metrics(State(app): State<AppState>) -> Response {
+/// A request that may read the operator's metrics: the scrape token (`SIQ_METRICS_TOKEN`,
+/// which can read nothing else) or the operator token. The series name every tenant id with
+/// its activity, and a tenant id is half of a dashboard sign-in: they are not public.
+pub struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let allowed = [app.config.metrics_token.as_deref(), app.config.admin_token.as_deref()];
+        if allowed.iter().all(Option::is_none) {
+            return Err(ApiError::forbidden("metrics are disabled: set SIQ_METRICS_TOKEN (or SIQ_ADMIN_TOKEN)"));
+        }
+        match bearer(parts) {
+            Some(t) if allowed.into_iter().flatten().any(|expected| tokens::secrets_equal(t, expected)) => Ok(MetricsReader),
+            _ => Err(ApiError::unauthorized("bad metrics token")),
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text, for the operator's scraper (bearer `SIQ_METRICS_TOKEN` or
+/// the operator token).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text"), (status = 401, description = "bad metrics token"), (status = 403, description = "no metrics token configured")), security(("operator_token" = [])))]
+pub async fn metrics(State(app): State<AppState>, _: MetricsReader) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.prometheus()).into_response()
 }
 

@@ -23,7 +23,7 @@ use crate::api::{self, access, dashboard, escalations, forensics, learning, peop
         learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
         learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
         escalations::add_contact, escalations::list_contacts, escalations::delete_contact, escalations::list_escalations, escalations::ack_escalation,
-        escalations::ack_link,
+        escalations::ack_link, escalations::webhook_secret,
         dashboard::me, dashboard::struggles, dashboard::accounts, dashboard::session_for_user, dashboard::session_by_link, dashboard::act_as_user,
         dashboard::act_by_link,
         forensics::report, forensics::roi_csv, forensics::evi_now, forensics::weather, forensics::failures_of_tenant,

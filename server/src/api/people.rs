@@ -194,7 +194,18 @@ async fn visitor(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("missing bearer visitor token"))?;
-    let v = app.identity.resolve(&app.jwks, &tenant, token).await.map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let v = app.identity.resolve(&app.jwks, &tenant, token).await.map_err(|e| {
+        use crate::identity::jwt::TokenError;
+        // A visitor learns that the host's keys could not be had, never why: the fetch's error
+        // would make this endpoint a probe of what the server can reach.
+        match e {
+            TokenError::JwksUnavailable { .. } => {
+                tracing::warn!(tenant = %tenant.id, error = %e, "JWKS unavailable for a visitor token");
+                ApiError::unauthorized("the host's signing keys could not be fetched")
+            }
+            e => ApiError::unauthorized(e.to_string()),
+        }
+    })?;
     Ok((tenant, v.claims))
 }
 

@@ -33,6 +33,7 @@ use crate::clock::SharedClock;
 use crate::escalation::channels::{Alert, ChannelKind, Channels, Outcome, RetryPolicy, SendError, Severity};
 use crate::identity::keyring::Keyring;
 use crate::records::events::Event;
+use crate::records::redact;
 use crate::store::EscalationStore;
 use crate::store::{AlertRecord, Contact, DetectionRecord, Endpoint, EscalationRecord, EscalationState, SealedColumn};
 use crate::telemetry::{inc, Metrics};
@@ -107,8 +108,19 @@ impl Engine {
 /// Opens an escalation for a detection that met the paging bar: persisted first, then paged by
 /// whichever instance claims it (this one, at once, unless another was quicker). Returns false
 /// when the detection had been escalated already.
+///
+/// One person is paged about at most once per [`PERSON_COOLDOWN_MS`], whatever the sessions:
+/// a visitor token of a valuable account cannot open escalation after escalation (each a real
+/// text message) by opening fresh sessions.
 pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::store::StoreError> {
     let now = app.clock.now_ms();
+    if let Some(sub) = &d.user {
+        if app.store.escalated_since(&d.tenant_id, sub, now - PERSON_COOLDOWN_MS).await? {
+            inc(&app.metrics.tenant(&d.tenant_id).escalations_suppressed);
+            tracing::info!(tenant = %d.tenant_id, session = %d.session, "escalation not opened: this person was escalated lately");
+            return Ok(false);
+        }
+    }
     let e = EscalationRecord {
         id: format!("es_{}_{}", d.session, d.seq),
         tenant_id: d.tenant_id.clone(),
@@ -140,6 +152,9 @@ pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::
     page_due(app, &e.id).await;
     Ok(true)
 }
+
+/// How long after an escalation about a person no other is opened about them, ms (30 min).
+pub const PERSON_COOLDOWN_MS: i64 = 30 * 60_000;
 
 /// The engine's loop: pages every due escalation, then sleeps until [`POLL`] passes or it is woken.
 pub async fn run(app: Escalation) {
@@ -236,7 +251,26 @@ async fn page(app: &Escalation, e: &EscalationRecord, contact: &Contact) -> bool
             tracing::info!(tenant = %tenant, escalation = %e.id, contact = %contact.id, channel = %ep.channel, "alert delivered");
         } else {
             inc(&counters.alerts_failed);
-            let error = outcome.result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+        }
+        // What the record may say of a failure: no URL (it may carry the endpoint's token), and
+        // nothing of what a tenant's own webhook answered (a reader of the alerts list must not
+        // be able to read a page of a host the server can reach).
+        let webhook = ChannelKind::parse(&ep.channel) == Some(ChannelKind::Webhook);
+        let public = |status: Option<u16>, text: &str| match status {
+            Some(status) if webhook => format!("the endpoint answered HTTP {status}"),
+            _ => redact::error_without_urls(text),
+        };
+        let error = outcome.result.as_ref().err().map(|err| public(err.status(), &err.to_string()));
+        let attempts: Vec<_> = outcome
+            .attempts
+            .iter()
+            .cloned()
+            .map(|mut a| {
+                a.error = a.error.as_deref().map(|text| public(a.status, text));
+                a
+            })
+            .collect();
+        if let Some(error) = &error {
             tracing::error!(tenant = %tenant, escalation = %e.id, contact = %contact.id, channel = %ep.channel, error, "alert not delivered");
         }
         app.events.event(Event::Alert(AlertRecord {
@@ -245,15 +279,15 @@ async fn page(app: &Escalation, e: &EscalationRecord, contact: &Contact) -> bool
             session: e.session.clone(),
             contact_id: contact.id.clone(),
             channel: ep.channel.clone(),
-            address,
+            address: redact::mask_address(&address),
             status: if ok { "sent" } else { "failed" }.into(),
             provider_id: outcome.result.as_ref().ok().and_then(|d| d.provider_id.clone()),
-            error: outcome.result.as_ref().err().map(ToString::to_string),
-            attempts: outcome.attempts.len() as i64,
-            link: link.clone(),
+            error,
+            attempts: attempts.len() as i64,
+            link: redact::link_without_secrets(&link),
             created_ms: app.clock.now_ms(),
             escalation_id: Some(e.id.clone()),
-            attempt_log: serde_json::to_value(&outcome.attempts).unwrap_or_default(),
+            attempt_log: serde_json::to_value(&attempts).unwrap_or_default(),
         }));
         if ok {
             return true;

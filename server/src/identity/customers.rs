@@ -411,10 +411,11 @@ pub fn parse_transactions(input: impl Read, now_ms: i64) -> Result<Vec<Transacti
         let row = (|| {
             let id = text(id, "id")?;
             let account = text(account, "account")?;
-            let amount_cents = get(amount).parse::<i64>().map_err(|_| RowError {
+            let max = crate::records::MAX_TRANSACTION_CENTS;
+            let amount_cents = get(amount).parse::<i64>().ok().filter(|a| a.unsigned_abs() <= max as u64).ok_or_else(|| RowError {
                 line,
                 column: Some("amount_cents"),
-                message: format!("amount_cents must be a whole number of cents, got {:?}", get(amount)),
+                message: format!("amount_cents must be a whole number of cents within ±{max}, got {:?}", get(amount)),
             })?;
             let at_ms = match at.map(get).filter(|v| !v.is_empty()) {
                 None => now_ms,

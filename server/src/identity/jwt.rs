@@ -488,6 +488,7 @@ pub struct JwksCache {
     sources: Mutex<HashMap<String, Arc<Source>>>,
     min_refresh: Duration,
     max_age: Duration,
+    targets: crate::outbound::Targets,
 }
 
 impl Default for JwksCache {
@@ -505,8 +506,15 @@ impl JwksCache {
     /// A cache with other intervals: `min_refresh` between two fetches of a URL, `max_age`
     /// before a cached set is fetched again (tests use short ones).
     pub fn with_intervals(min_refresh: Duration, max_age: Duration) -> JwksCache {
-        let http = reqwest::Client::builder().timeout(JWKS_FETCH_TIMEOUT).build().expect("reqwest client");
-        JwksCache { http, sources: Mutex::new(HashMap::new()), min_refresh, max_age }
+        let targets = crate::outbound::Targets::default();
+        let http = crate::outbound::client(JWKS_FETCH_TIMEOUT, targets);
+        JwksCache { http, sources: Mutex::new(HashMap::new()), min_refresh, max_age, targets }
+    }
+
+    /// The same cache fetching under `targets` (loopback JWKS URLs are refused unless the
+    /// operator allows them; private ones always: [`crate::outbound`]).
+    pub fn with_targets(self, targets: crate::outbound::Targets) -> JwksCache {
+        JwksCache { http: crate::outbound::client(JWKS_FETCH_TIMEOUT, targets), targets, ..self }
     }
 
     /// Verifies `token` under `policy`: HS256 with the shared secret (no network); RS256/ES256
@@ -616,6 +624,7 @@ impl JwksCache {
     }
 
     async fn fetch(&self, url: &str) -> Result<KeySet, String> {
+        crate::outbound::check_url(url, self.targets)?;
         let mut resp = self.http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| chain(&e))?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status()));

@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod strength;
 pub mod sync;
+pub mod throttle;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -126,8 +127,26 @@ impl IdentityCache {
 
     /// Loads every account's values (at start; afterwards each account is updated on its own,
     /// see [`IdentityCache::set_account`]).
+    ///
+    /// One tenant's bad data never stops the server for the others: if summing every account at
+    /// once fails, each tenant is loaded on its own and a tenant that still fails is logged and
+    /// left without account values (its visitors are measured, valued at 0, until it is fixed).
     pub async fn load_accounts(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let accounts = store.all_accounts(None, crate::clock::now_ms()).await?;
+        let now = crate::clock::now_ms();
+        let accounts = match store.all_accounts(None, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "loading every account at once failed; loading tenant by tenant");
+                let mut all = Vec::new();
+                for t in store.tenants().await? {
+                    match store.all_accounts(Some(&t.id), now).await {
+                        Ok(a) => all.extend(a),
+                        Err(e) => tracing::error!(tenant = %t.id, error = %e, "this tenant's accounts could not be loaded"),
+                    }
+                }
+                all
+            }
+        };
         let n = accounts.len();
         let mut by_tenant: HashMap<String, HashMap<String, Account>> = HashMap::new();
         for (t, a) in accounts {

@@ -107,6 +107,9 @@ impl Conn {
                 inc(&b.counters.duplicates);
                 return Ok(Reply::Ack(st.last_seq));
             }
+            if env.seq - st.last_seq > MAX_SEQ_JUMP {
+                return Err(Close { code: CLOSE_MALFORMED, reason: "sequence number jumps too far" });
+            }
             st.last_seq = env.seq;
         }
         match env.frame {
@@ -223,7 +226,11 @@ impl Conn {
             }
         }
         let counters = self.app.metrics.tenant(&tenant.id);
-        let state = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms());
+        let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
+            inc(&counters.sessions_refused);
+            tracing::warn!(tenant = %tenant.id, "live-session cap reached; new session refused");
+            return Err(Close { code: CLOSE_OVERLOADED, reason: "too many live sessions" });
+        };
         let visitor = match h.identity {
             None => None,
             Some(token) => match self.app.people.cache.resolve(&self.app.jwks, &tenant, token).await {
@@ -243,9 +250,9 @@ impl Conn {
         let record = {
             let mut st = state.lock().expect("session lock");
             st.last_seen = Instant::now();
-            if visitor.is_some() {
-                st.visitor = visitor;
-            }
+            // Who the visitor is comes from this Hello alone: no token, or a refused one, is an
+            // anonymous visitor (signed out), never the identity an earlier Hello proved.
+            st.visitor = visitor;
             st.record(&tenant.id, &hex)
         };
         self.app.events.event(Event::Session(record));
@@ -282,7 +289,10 @@ impl Conn {
             let section = st.sections.get(&d.section).cloned().unwrap_or_default();
             let cooling = st.intervened.get(&d.emotion).is_some_and(|t| now.duration_since(*t) < cooldown);
             let paged_lately = st.paged.is_some_and(|t| now.duration_since(t) < cooldown);
-            let persisted = st.struggle.note(d.emotion, d.confidence_pct(), d.t_ms, page_pct);
+            // The second burst is timed by the server, from the session's start: the page's own
+            // clock (`d.t_ms`) is the client's word and could claim "3 s later" at once.
+            let since_start = (now_ms - st.started_ms).clamp(0, i64::from(u32::MAX)) as u32;
+            let persisted = st.struggle.note(d.emotion, d.confidence_pct(), since_start, page_pct);
             (section, st.visitor.clone(), cooling, persisted && !paged_lately)
         };
         let claims = visitor.as_ref().map(|v| &v.claims);

@@ -29,7 +29,7 @@ use crate::identity::People;
 use crate::interventions::opener::Opener;
 use crate::interventions::Learning;
 use crate::store::LearningStore;
-use crate::telemetry::Metrics;
+use crate::telemetry::{inc, Metrics};
 
 /// The first byte names a protocol version this server does not speak.
 pub const CLOSE_UNSUPPORTED_VERSION: u16 = 4001;
@@ -39,8 +39,15 @@ pub const CLOSE_UNKNOWN_SITE_KEY: u16 = 4003;
 pub const CLOSE_HELLO_FIRST: u16 = 4002;
 /// Too many frames: more than [`MAX_FRAME_BURST`] at once or [`MAX_FRAMES_PER_SECOND`] sustained.
 pub const CLOSE_RATE_LIMITED: u16 = 4029;
-/// Undecodable bytes, a text message, or a frame larger than the protocol allows.
+/// Undecodable bytes, a text message, a frame larger than the protocol allows, or a sequence
+/// number past [`MAX_SEQ_JUMP`] ahead of the session's.
 pub const CLOSE_MALFORMED: u16 = 4400;
+/// No `Hello` within [`HELLO_DEADLINE`], or nothing at all (not even a pong) for
+/// [`IDLE_TIMEOUT`]. The SDK reconnects when it has something to say.
+pub const CLOSE_TIMEOUT: u16 = 4008;
+/// The tenant has [`MAX_SESSIONS_PER_TENANT`] live sessions on this instance: try again later
+/// (the SDK backs off).
+pub const CLOSE_OVERLOADED: u16 = 4013;
 
 /// Sustained frames per second a connection may send (an active page sends about 1).
 pub const MAX_FRAMES_PER_SECOND: f64 = 20.0;
@@ -56,6 +63,31 @@ pub const MAX_SECTION_NAME: usize = 64;
 pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 /// Outgoing frames buffered per socket before pushes are dropped (and logged).
 pub const PUSH_QUEUE: usize = 32;
+/// A new socket must say `Hello` within this, or it is closed with [`CLOSE_TIMEOUT`].
+pub const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+/// The server pings every open socket this often; a browser answers by itself, so an open
+/// tab on an idle page stays connected for a few bytes a minute.
+pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// A socket from which nothing arrives (no frame, no pong) for this long is closed with
+/// [`CLOSE_TIMEOUT`]: three pings unanswered.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
+/// The WebSocket's read buffer per socket, bytes. A frame is at most
+/// [`MAX_FRAME_BYTES`]; the library's default (128 KiB) made every idle socket cost ~137 KB.
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// Largest unsent data a socket may hold before writes fail (a reader that stopped reading),
+/// bytes.
+pub const WS_MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Live sessions one tenant may have in this instance's session table: fresh session ids from
+/// the public site key cannot grow memory without bound. Past it a `Hello` for a new session is
+/// closed with [`CLOSE_OVERLOADED`] (a beacon answers 429); sessions already live go on.
+pub const MAX_SESSIONS_PER_TENANT: usize = 50_000;
+/// Open sockets this instance accepts, all tenants together; past it an upgrade is answered
+/// 503 before any socket state exists.
+pub const MAX_CONNECTIONS: usize = 100_000;
+/// How far ahead of the session's last sequence number a frame may jump. The SDK numbers
+/// frames one by one and resends at most its offline queue; a jump past this is refused, so
+/// one frame cannot end a session's de-duplication window (`seq = u32::MAX`).
+pub const MAX_SEQ_JUMP: u32 = 100_000;
 
 /// What the socket edge is told at start-up.
 #[derive(Clone, Debug)]
@@ -70,6 +102,10 @@ pub struct Settings {
     pub critical_value_cents: i64,
     /// Key of the decision seeds (decisions are replayable from it).
     pub seed_secret: Vec<u8>,
+    /// How long a new socket has to say `Hello` ([`HELLO_DEADLINE`] by default).
+    pub hello_deadline: Duration,
+    /// How long a socket may stay silent ([`IDLE_TIMEOUT`] by default).
+    pub idle_timeout: Duration,
 }
 
 /// The socket edge with its ports: what a connection needs to carry a frame down the path;
@@ -132,7 +168,17 @@ impl From<WireError> for Close {
 /// `GET /v1/ws`: upgrades to the SDK's binary WebSocket.
 #[utoipa::path(get, path = "/v1/ws", tag = "sdk", responses((status = 101, description = "binary WebSocket of postcard frames (docs/protocol.md)")))]
 pub async fn ws(State(app): State<Hub>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(MAX_FRAME_BYTES).max_frame_size(MAX_FRAME_BYTES).on_upgrade(move |socket| run_socket(app, socket))
+    if app.metrics.connections.load(std::sync::atomic::Ordering::Relaxed) as usize >= MAX_CONNECTIONS {
+        inc(&app.metrics.rejected_frames);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    }
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| run_socket(app, socket))
 }
 
 fn ack_bytes(seq: u32) -> Bytes {
@@ -146,11 +192,16 @@ async fn run_socket(app: Hub, socket: WebSocket) {
     let (tx, mut rx) = mpsc::channel::<Bytes>(PUSH_QUEUE);
     app.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let writer = tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if b.is_empty() {
-                break;
-            }
-            if sink.send(Message::Binary(b)).await.is_err() {
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        loop {
+            let msg = tokio::select! {
+                b = rx.recv() => match b {
+                    Some(b) if !b.is_empty() => Message::Binary(b),
+                    _ => break,
+                },
+                _ = ping.tick() => Message::Ping(Bytes::new()),
+            };
+            if sink.send(msg).await.is_err() {
                 break;
             }
         }
@@ -159,7 +210,17 @@ async fn run_socket(app: Hub, socket: WebSocket) {
     let mut conn = Conn::new(app.clone());
     let mut registered: Option<(String, u64)> = None;
     let mut close: Option<Close> = None;
-    while let Some(msg) = stream.next().await {
+    loop {
+        let wait = if conn.session().is_some() { app.settings.idle_timeout } else { app.settings.hello_deadline };
+        let msg = match tokio::time::timeout(wait, stream.next()).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => break,
+            Err(_) => {
+                let reason = if conn.session().is_some() { "idle" } else { "no hello in time" };
+                close = Some(Close { code: CLOSE_TIMEOUT, reason });
+                break;
+            }
+        };
         let bytes = match msg {
             Ok(Message::Binary(b)) => b,
             Ok(Message::Close(_)) | Err(_) => break,
@@ -223,7 +284,8 @@ pub async fn beacon(State(app): State<Hub>, body: Bytes) -> Response {
             return (StatusCode::BAD_REQUEST, format!("frame {index}: truncated")).into_response();
         }
         if let Err(c) = conn.handle(&rest[2..2 + len]).await {
-            return (StatusCode::BAD_REQUEST, format!("frame {index}: {}", c.reason)).into_response();
+            let status = if c.code == CLOSE_OVERLOADED { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
+            return (status, format!("frame {index}: {}", c.reason)).into_response();
         }
         rest = &rest[2 + len..];
         index += 1;

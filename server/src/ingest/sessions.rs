@@ -52,39 +52,87 @@ impl SessionState {
 /// `(tenant id, session id)`.
 pub(super) type SessionKey = (String, u64);
 
-/// Live sessions by `(tenant, session)`.
-#[derive(Default)]
+/// Live sessions by `(tenant, session)`, with each tenant's count (bounded by `cap`).
 pub struct SessionTable {
-    map: Mutex<HashMap<SessionKey, Arc<Mutex<SessionState>>>>,
+    map: Mutex<Table>,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct Table {
+    sessions: HashMap<SessionKey, Arc<Mutex<SessionState>>>,
+    per_tenant: HashMap<String, usize>,
+}
+
+impl Default for SessionTable {
+    fn default() -> Self {
+        SessionTable::with_cap(super::MAX_SESSIONS_PER_TENANT)
+    }
 }
 
 impl SessionTable {
-    pub(super) fn get_or_insert(&self, tenant: &str, session: u64, page: &str, now_ms: i64) -> Arc<Mutex<SessionState>> {
-        let mut m = self.map.lock().expect("session table lock");
-        m.entry((tenant.to_string(), session))
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(SessionState {
-                    last_seq: 0,
-                    sections: HashMap::new(),
-                    classes: SectionClasses::new(),
-                    visitor: None,
-                    page: page.to_string(),
-                    started_ms: now_ms,
-                    last_seen: Instant::now(),
-                    intervened: HashMap::new(),
-                    paged: None,
-                    struggle: shared_physics::paging::Persistence::new(),
-                    active_minutes: 0,
-                    last_active_minute: None,
-                }))
-            })
-            .clone()
+    /// A table that keeps at most `cap` live sessions per tenant.
+    pub fn with_cap(cap: usize) -> SessionTable {
+        SessionTable { map: Mutex::new(Table::default()), cap }
+    }
+
+    /// How many live sessions `tenant` has here.
+    pub fn count(&self, tenant: &str) -> usize {
+        self.map.lock().expect("session table lock").per_tenant.get(tenant).copied().unwrap_or(0)
+    }
+
+    /// The session's state, created if it is new and the tenant is under its cap (`None` when
+    /// it is at the cap: the caller refuses the session).
+    pub(super) fn get_or_insert(&self, tenant: &str, session: u64, page: &str, now_ms: i64) -> Option<Arc<Mutex<SessionState>>> {
+        let mut guard = self.map.lock().expect("session table lock");
+        let t = &mut *guard;
+        let key = (tenant.to_string(), session);
+        if let Some(s) = t.sessions.get(&key) {
+            return Some(s.clone());
+        }
+        let n = t.per_tenant.entry(tenant.to_string()).or_default();
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(
+            t.sessions
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(SessionState {
+                        last_seq: 0,
+                        sections: HashMap::new(),
+                        classes: SectionClasses::new(),
+                        visitor: None,
+                        page: page.to_string(),
+                        started_ms: now_ms,
+                        last_seen: Instant::now(),
+                        intervened: HashMap::new(),
+                        paged: None,
+                        struggle: shared_physics::paging::Persistence::new(),
+                        active_minutes: 0,
+                        last_active_minute: None,
+                    }))
+                })
+                .clone(),
+        )
     }
 
     /// Forgets sessions idle longer than [`SESSION_IDLE`]; returns how many remain.
     pub fn sweep(&self) -> usize {
-        let mut m = self.map.lock().expect("session table lock");
-        m.retain(|_, s| s.lock().map(|s| s.last_seen.elapsed() < SESSION_IDLE).unwrap_or(false));
-        m.len()
+        let mut guard = self.map.lock().expect("session table lock");
+        let t = &mut *guard;
+        let per_tenant = &mut t.per_tenant;
+        t.sessions.retain(|(tenant, _), s| {
+            let keep = s.lock().map(|s| s.last_seen.elapsed() < SESSION_IDLE).unwrap_or(false);
+            if !keep {
+                if let Some(n) = per_tenant.get_mut(tenant) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            keep
+        });
+        per_tenant.retain(|_, n| *n > 0);
+        t.sessions.len()
     }
 }

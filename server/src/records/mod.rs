@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod format;
+pub mod redact;
 
 use serde::{Deserialize, Serialize};
 use shared_physics::Emotion;
@@ -356,7 +357,8 @@ pub struct AlertRecord {
     pub contact_id: String,
     /// Channel used.
     pub channel: String,
-    /// Address used.
+    /// The address used, masked ([`redact::mask_address`]): the record is readable by every
+    /// role and travels on the bus.
     pub address: String,
     /// `sent` or `failed`.
     pub status: String,
@@ -366,7 +368,8 @@ pub struct AlertRecord {
     pub error: Option<String>,
     /// Delivery attempts made.
     pub attempts: i64,
-    /// The signed session link in the message.
+    /// The session link the message carried, without its signatures
+    /// ([`redact::link_without_secrets`]).
     pub link: String,
     /// Time, ms.
     pub created_ms: i64,
@@ -640,6 +643,15 @@ pub struct AuditEntry {
     /// When, ms.
     pub at_ms: i64,
 }
+
+/// The largest amount one transaction may carry, either way (refunds are negative), in cents:
+/// $100 billion. Checked where a transaction enters (API and CSV).
+pub const MAX_TRANSACTION_CENTS: i64 = 10_000_000_000_000;
+
+/// The largest value an account may sum to, either way, in cents: $10 trillion. A transaction
+/// that would take its account past it is refused, so no sum the server computes over an
+/// account's transactions can overflow (the start-up load sums every account).
+pub const MAX_ACCOUNT_VALUE_CENTS: i64 = 1_000_000_000_000_000;
 
 /// A recorded transaction.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]

@@ -20,6 +20,15 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A transaction would take its account's value past [`MAX_ACCOUNT_VALUE_CENTS`]; nothing
+    /// of the batch was written.
+    #[error("account {account:?} would be worth {value_cents} cents, past the limit of {MAX_ACCOUNT_VALUE_CENTS}")]
+    AccountValueOutOfRange {
+        /// The account.
+        account: String,
+        /// What it would have summed to (saturated).
+        value_cents: i64,
+    },
 }
 
 pub use crate::records::*;
@@ -222,8 +231,12 @@ pub trait EscalationStore: Send + Sync + 'static {
     async fn delete_contact(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
     /// Records an escalation; false when one with its id exists (another instance opened it).
     async fn insert_escalation(&self, e: &EscalationRecord) -> Result<bool, StoreError>;
-    /// Ids of open escalations due at `now_ms` and not claimed (or whose claim lapsed), oldest first.
+    /// Ids of open escalations due at `now_ms` and not claimed (or whose claim lapsed): each
+    /// tenant's oldest first, then each tenant's second, and so on, so one tenant's many do not
+    /// delay another's.
     async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Whether `sub` of `tenant` has an escalation created at or after `since_ms`.
+    async fn escalated_since(&self, tenant: &str, sub: &str, since_ms: i64) -> Result<bool, StoreError>;
     /// Claims an open, due, unclaimed escalation for `instance` until `until_ms`; `None` when
     /// another instance holds it, it is not due, or it is no longer open.
     async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError>;

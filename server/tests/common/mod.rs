@@ -68,6 +68,8 @@ impl TestServer {
             cooldown_secs: 60,
             ..Config::default()
         };
+        // The tests' fakes (JWKS, webhooks) listen on loopback, which the operator allows here.
+        config.channels.targets.loopback = true;
         let mut pg_db = None;
         match backend {
             Backend::Embedded => config.database_url = format!("sqlite://{}", dir.path().join("siq.db").display()),
@@ -129,6 +131,18 @@ impl TestServer {
         let r = self.http.patch(format!("{}{path}", self.url)).bearer_auth(key).json(&body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the server and starts it again on the same database and bus: what an operator's
+    /// restart does. Panics, naming the error, if it will not start.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().expect("running");
+        let config = running.state.config.clone();
+        running.shutdown().await;
+        let config = sentientiq_server::config::Config { addr: "127.0.0.1:0".parse().unwrap(), ..config };
+        let running = sentientiq_server::server::start(config).await.unwrap_or_else(|e| panic!("the server must start again: {e}"));
+        self.url = running.public_url.clone();
+        self.running = Some(running);
     }
 
     /// The database URL this server uses.

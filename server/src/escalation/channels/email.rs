@@ -22,7 +22,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{cut, cut_chars, validate_address, Alert, Channel, ChannelKind, Delivered, SendError, MAX_ERROR_BODY};
+use super::{cut, cut_chars, validate_address, Alert, Channel, ChannelKind, Delivered, SendError, Targets, MAX_ERROR_BODY};
 
 /// Longest subject line, in characters (RFC 5322 recommends lines under 78).
 pub const MAX_SUBJECT_CHARS: usize = 120;
@@ -96,7 +96,7 @@ impl Channel for Email {
     }
 
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
-        validate_address(ChannelKind::Email, address).map_err(SendError::InvalidAddress)?;
+        validate_address(ChannelKind::Email, address, Targets::default()).map_err(SendError::InvalidAddress)?;
         let to: Mailbox = address.parse().map_err(|e: lettre::address::AddressError| SendError::InvalidAddress(e.to_string()))?;
         let message = self.message(to, alert)?;
         let reply = tokio::time::timeout(self.timeout, self.transport.send(message))

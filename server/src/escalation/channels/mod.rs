@@ -43,6 +43,8 @@ use serde::{Deserialize, Serialize};
 use twilio::TwilioConfig;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::outbound::check_url;
+pub use crate::outbound::Targets;
 pub use retry::{send_with_retry, Attempt, CircuitBreaker, Outcome, RetryPolicy};
 
 /// Time limit of one provider request (HTTP request or whole SMTP conversation) unless configured.
@@ -227,7 +229,9 @@ pub const E164_DIGITS: std::ops::RangeInclusive<usize> = 8..=15;
 
 /// Checks that `address` can be stored for a contact on channel `kind`, with a message that says
 /// what is wrong and what is expected.
-pub fn validate_address(kind: ChannelKind, address: &str) -> Result<(), String> {
+/// URLs (Slack, webhooks) must be public `https://` addresses, or loopback ones when `targets`
+/// allow it ([`crate::outbound::check_url`]).
+pub fn validate_address(kind: ChannelKind, address: &str, targets: Targets) -> Result<(), String> {
     match kind {
         ChannelKind::Sms | ChannelKind::Whatsapp => {
             // Only WhatsApp contacts may carry Twilio's `whatsapp:` prefix.
@@ -254,7 +258,7 @@ pub fn validate_address(kind: ChannelKind, address: &str) -> Result<(), String> 
             Ok(())
         }
         ChannelKind::Slack => {
-            let url = endpoint_url(address)?;
+            let url = check_url(address, targets)?;
             if url.scheme() == "https" && url.host_str() != Some(slack::SLACK_WEBHOOK_HOST) {
                 return Err(format!(
                     "{address:?} is not a Slack incoming webhook URL: expected https://{}/services/…",
@@ -263,7 +267,7 @@ pub fn validate_address(kind: ChannelKind, address: &str) -> Result<(), String> 
             }
             Ok(())
         }
-        ChannelKind::Webhook => endpoint_url(address).map(|_| ()),
+        ChannelKind::Webhook => check_url(address, targets).map(|_| ()),
         ChannelKind::Pagerduty => {
             if address.len() != PAGERDUTY_ROUTING_KEY_LEN || !address.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(format!(
@@ -279,30 +283,16 @@ pub fn validate_address(kind: ChannelKind, address: &str) -> Result<(), String> 
     }
 }
 
-/// An `https://` URL, or an `http://` one on a loopback host (local development and the fakes).
-fn endpoint_url(address: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(address).map_err(|e| format!("{address:?} is not a URL ({e}); expected https://…"))?;
-    let loopback = url
-        .host_str()
-        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-        .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(url),
-        "http" if loopback => Ok(url),
-        "http" => Err(format!("{address:?} must use https:// (plain http:// is accepted only for localhost)")),
-        _ => Err(format!("{address:?} is not an https:// URL")),
-    }
-}
-
 /// The one HTTP send of every HTTP provider: validates `address` for `kind`, sends the request
 /// the provider's client builds for it, reads the answer and classifies it
 /// ([`classify_http`]); the status and body of a 2xx answer.
 pub(crate) async fn http_send(
     kind: ChannelKind,
     address: &str,
+    targets: Targets,
     request: impl FnOnce() -> reqwest::RequestBuilder,
 ) -> Result<(reqwest::StatusCode, String), SendError> {
-    validate_address(kind, address).map_err(SendError::InvalidAddress)?;
+    validate_address(kind, address, targets).map_err(SendError::InvalidAddress)?;
     let resp = request().send().await.map_err(request_error)?;
     let (status, headers) = (resp.status(), resp.headers().clone());
     let text = resp.text().await.map_err(request_error)?;
@@ -326,6 +316,8 @@ pub(crate) fn classify_http(status: reqwest::StatusCode, headers: &reqwest::head
 
 /// A request that got no answer: timeouts and connection errors are temporary.
 pub(crate) fn request_error(e: reqwest::Error) -> SendError {
+    // The URL may carry the endpoint's token (Slack's and many webhooks' paths do).
+    let e = e.without_url();
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -401,6 +393,10 @@ pub struct ChannelsConfig {
     pub webhook_secret: Option<String>,
     /// Time limit of one request, `SIQ_CHANNEL_TIMEOUT_MS`, default [`DEFAULT_REQUEST_TIMEOUT`].
     pub request_timeout: Duration,
+    /// Which non-public hosts a contact's URL may name: loopback with
+    /// `SIQ_ALLOW_LOOPBACK_TARGETS=1` (development, the demo, the tests' fakes), otherwise none
+    /// ([`crate::outbound`]). Also the rule for identity settings' JWKS URLs.
+    pub targets: Targets,
 }
 
 impl Default for ChannelsConfig {
@@ -414,6 +410,7 @@ impl Default for ChannelsConfig {
             email_from: None,
             webhook_secret: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            targets: Targets::default(),
         }
     }
 }
@@ -456,6 +453,15 @@ impl ChannelsConfig {
             email_from: get("SIQ_EMAIL_FROM"),
             webhook_secret: get("SIQ_WEBHOOK_SECRET"),
             request_timeout,
+            targets: Targets {
+                loopback: match get("SIQ_ALLOW_LOOPBACK_TARGETS").as_deref().map(str::trim) {
+                    None | Some("" | "0" | "false") => false,
+                    Some("1" | "true") => true,
+                    Some(v) => {
+                        return Err(ChannelsConfigError { var: "SIQ_ALLOW_LOOPBACK_TARGETS", reason: format!("{v:?}: expected 1 or 0") })
+                    }
+                },
+            },
         };
         if cfg.smtp_url.is_some() != cfg.email_from.is_some() {
             return Err(ChannelsConfigError { var: "SIQ_EMAIL_FROM", reason: "SIQ_SMTP_URL and SIQ_EMAIL_FROM go together".into() });
@@ -484,7 +490,7 @@ impl Channels {
                 clients.insert(ChannelKind::Whatsapp, Arc::new(twilio::Twilio::whatsapp(t.clone(), from.clone(), cfg.request_timeout)));
             }
         }
-        clients.insert(ChannelKind::Slack, Arc::new(slack::Slack::new(cfg.request_timeout)));
+        clients.insert(ChannelKind::Slack, Arc::new(slack::Slack::new(cfg.request_timeout, cfg.targets)));
         clients.insert(
             ChannelKind::Pagerduty,
             Arc::new(pagerduty::PagerDuty::new(cfg.pagerduty_base_url.clone(), cfg.pagerduty_source.clone(), cfg.request_timeout)),
@@ -497,7 +503,7 @@ impl Channels {
         if let Some(secret) = &cfg.webhook_secret {
             let secret = webhook::WebhookSecret::parse(secret)
                 .map_err(|e| ChannelsConfigError { var: "SIQ_WEBHOOK_SECRET", reason: e.to_string() })?;
-            clients.insert(ChannelKind::Webhook, Arc::new(webhook::Webhook::new(secret, cfg.request_timeout)));
+            clients.insert(ChannelKind::Webhook, Arc::new(webhook::Webhook::new(secret, cfg.request_timeout, cfg.targets)));
         }
         for kind in ChannelKind::ALL {
             if !clients.contains_key(&kind) {
@@ -538,6 +544,8 @@ impl Channels {
 mod tests {
     use super::*;
 
+    const LOCAL: Targets = Targets { loopback: true };
+
     #[test]
     fn kinds_are_lower_case_on_the_wire() {
         for k in ChannelKind::ALL {
@@ -550,36 +558,41 @@ mod tests {
 
     #[test]
     fn phone_numbers_must_be_e164() {
-        assert!(validate_address(ChannelKind::Sms, "+14155550123").is_ok());
-        assert!(validate_address(ChannelKind::Whatsapp, "+447700900123").is_ok());
-        assert!(validate_address(ChannelKind::Whatsapp, "whatsapp:+447700900123").is_ok());
-        assert!(validate_address(ChannelKind::Sms, "whatsapp:+447700900123").is_err(), "an SMS contact is not a WhatsApp one");
-        assert!(validate_address(ChannelKind::Sms, "4155550123").unwrap_err().contains("must start with +"));
-        assert!(validate_address(ChannelKind::Sms, "+1 415 555 0123").unwrap_err().contains("only digits"));
-        assert!(validate_address(ChannelKind::Sms, "+1234567").unwrap_err().contains("7 digits"));
-        assert!(validate_address(ChannelKind::Sms, "+1234567890123456").unwrap_err().contains("16 digits"));
+        assert!(validate_address(ChannelKind::Sms, "+14155550123", Targets::default()).is_ok());
+        assert!(validate_address(ChannelKind::Whatsapp, "+447700900123", Targets::default()).is_ok());
+        assert!(validate_address(ChannelKind::Whatsapp, "whatsapp:+447700900123", Targets::default()).is_ok());
+        assert!(
+            validate_address(ChannelKind::Sms, "whatsapp:+447700900123", Targets::default()).is_err(),
+            "an SMS contact is not a WhatsApp one"
+        );
+        assert!(validate_address(ChannelKind::Sms, "4155550123", Targets::default()).unwrap_err().contains("must start with +"));
+        assert!(validate_address(ChannelKind::Sms, "+1 415 555 0123", Targets::default()).unwrap_err().contains("only digits"));
+        assert!(validate_address(ChannelKind::Sms, "+1234567", Targets::default()).unwrap_err().contains("7 digits"));
+        assert!(validate_address(ChannelKind::Sms, "+1234567890123456", Targets::default()).unwrap_err().contains("16 digits"));
     }
 
     #[test]
     fn urls_must_be_https_except_on_loopback() {
-        assert!(validate_address(ChannelKind::Slack, "https://hooks.slack.com/services/T1/B2/xyz").is_ok());
-        assert!(validate_address(ChannelKind::Slack, "https://example.com/services/T1").unwrap_err().contains("hooks.slack.com"));
-        assert!(validate_address(ChannelKind::Slack, "http://127.0.0.1:9000/services/T1").is_ok());
-        assert!(validate_address(ChannelKind::Webhook, "https://example.com/hooks/siq").is_ok());
-        assert!(validate_address(ChannelKind::Webhook, "http://localhost:8080/x").is_ok());
-        assert!(validate_address(ChannelKind::Webhook, "http://[::1]:8080/x").is_ok());
-        assert!(validate_address(ChannelKind::Webhook, "http://example.com/x").unwrap_err().contains("must use https://"));
-        assert!(validate_address(ChannelKind::Webhook, "ftp://example.com/x").unwrap_err().contains("not an https://"));
-        assert!(validate_address(ChannelKind::Webhook, "example.com").unwrap_err().contains("not a URL"));
+        assert!(validate_address(ChannelKind::Slack, "https://hooks.slack.com/services/T1/B2/xyz", LOCAL).is_ok());
+        assert!(validate_address(ChannelKind::Slack, "https://example.com/services/T1", LOCAL).unwrap_err().contains("hooks.slack.com"));
+        assert!(validate_address(ChannelKind::Slack, "http://127.0.0.1:9000/services/T1", LOCAL).is_ok());
+        assert!(validate_address(ChannelKind::Webhook, "https://example.com/hooks/siq", LOCAL).is_ok());
+        assert!(validate_address(ChannelKind::Webhook, "http://localhost:8080/x", LOCAL).is_ok());
+        assert!(validate_address(ChannelKind::Webhook, "http://[::1]:8080/x", LOCAL).is_ok());
+        assert!(validate_address(ChannelKind::Webhook, "http://example.com/x", LOCAL).unwrap_err().contains("must use https://"));
+        assert!(validate_address(ChannelKind::Webhook, "ftp://example.com/x", LOCAL).unwrap_err().contains("not an https://"));
+        assert!(validate_address(ChannelKind::Webhook, "example.com", LOCAL).unwrap_err().contains("not a URL"));
     }
 
     #[test]
     fn routing_keys_and_emails() {
-        assert!(validate_address(ChannelKind::Pagerduty, "R0123456789abcdef0123456789abcde").is_ok());
-        assert!(validate_address(ChannelKind::Pagerduty, "short").unwrap_err().contains("32-character"));
-        assert!(validate_address(ChannelKind::Pagerduty, "R0123456789abcdef0123456789abcd-").is_err());
-        assert!(validate_address(ChannelKind::Email, "oncall@example.com").is_ok());
-        assert!(validate_address(ChannelKind::Email, "oncall.example.com").unwrap_err().contains("not an email address"));
+        assert!(validate_address(ChannelKind::Pagerduty, "R0123456789abcdef0123456789abcde", Targets::default()).is_ok());
+        assert!(validate_address(ChannelKind::Pagerduty, "short", Targets::default()).unwrap_err().contains("32-character"));
+        assert!(validate_address(ChannelKind::Pagerduty, "R0123456789abcdef0123456789abcd-", Targets::default()).is_err());
+        assert!(validate_address(ChannelKind::Email, "oncall@example.com", Targets::default()).is_ok());
+        assert!(validate_address(ChannelKind::Email, "oncall.example.com", Targets::default())
+            .unwrap_err()
+            .contains("not an email address"));
     }
 
     #[test]

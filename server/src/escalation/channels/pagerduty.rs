@@ -24,7 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{cut_chars, http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError};
+use super::{cut_chars, http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError, Targets};
 
 /// PagerDuty's Events API host.
 pub const DEFAULT_BASE_URL: &str = "https://events.pagerduty.com";
@@ -92,7 +92,9 @@ impl Channel for PagerDuty {
 
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
         let url = format!("{}{ENQUEUE_PATH}", self.base_url.trim_end_matches('/'));
-        let (_, text) = http_send(ChannelKind::Pagerduty, address, || self.http.post(url).json(&self.event(address, alert))).await?;
+        let (_, text) =
+            http_send(ChannelKind::Pagerduty, address, Targets::default(), || self.http.post(url).json(&self.event(address, alert)))
+                .await?;
         // The event is accepted whatever the body says; the key falls back to the one we sent.
         let key = serde_json::from_str::<EnqueueAnswer>(&text).ok().and_then(|a| a.dedup_key);
         Ok(Delivered { provider_id: Some(key.unwrap_or_else(|| alert.id.clone())) })

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{cut_chars, http_send, Alert, Channel, ChannelKind, Delivered, SendError, Severity};
+use super::{cut_chars, http_send, Alert, Channel, ChannelKind, Delivered, SendError, Severity, Targets};
 
 /// The host of Slack's incoming webhooks.
 pub const SLACK_WEBHOOK_HOST: &str = "hooks.slack.com";
@@ -33,17 +33,14 @@ pub const MAX_TEXT_CHARS: usize = 40_000;
 #[derive(Clone)]
 pub struct Slack {
     http: reqwest::Client,
+    targets: Targets,
 }
 
 impl Slack {
-    /// A client whose requests are limited to `timeout`.
-    pub fn new(timeout: Duration) -> Slack {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client with a timeout builds");
-        Slack { http }
+    /// A client whose requests are limited to `timeout`, to public hosts (and loopback ones
+    /// when `targets` allow it), never redirected ([`crate::outbound`]).
+    pub fn new(timeout: Duration, targets: Targets) -> Slack {
+        Slack { http: crate::outbound::client(timeout, targets), targets }
     }
 
     /// The JSON message of `alert`.
@@ -81,7 +78,7 @@ impl Channel for Slack {
 
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
         // A 3xx (not followed) comes back as a permanent error too.
-        http_send(ChannelKind::Slack, address, || self.http.post(address).json(&Slack::payload(alert))).await?;
+        http_send(ChannelKind::Slack, address, self.targets, || self.http.post(address).json(&Slack::payload(alert))).await?;
         Ok(Delivered { provider_id: None })
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{cut_chars, http_send, Alert, Channel, ChannelKind, Delivered, SendError};
+use super::{cut_chars, http_send, Alert, Channel, ChannelKind, Delivered, SendError, Targets};
 
 /// Credentials and endpoint of the Twilio Messages API.
 #[derive(Clone, Debug)]
@@ -100,9 +100,10 @@ impl Channel for Twilio {
         let url = format!("{}/{API_VERSION}/Accounts/{}/Messages.json", self.cfg.base_url.trim_end_matches('/'), self.cfg.account_sid);
         let body = Twilio::body(alert);
         let form = [("To", to.as_str()), ("From", self.from.as_str()), ("Body", body.as_str())];
-        let (status, text) =
-            http_send(self.kind, address, || self.http.post(url).basic_auth(&self.cfg.account_sid, Some(&self.cfg.auth_token)).form(&form))
-                .await?;
+        let (status, text) = http_send(self.kind, address, Targets::default(), || {
+            self.http.post(url).basic_auth(&self.cfg.account_sid, Some(&self.cfg.auth_token)).form(&form)
+        })
+        .await?;
         let message: MessageResource =
             serde_json::from_str(&text).map_err(|e| SendError::temporary(format!("unreadable Twilio answer ({status}): {e}")))?;
         Ok(Delivered { provider_id: Some(message.sid) })

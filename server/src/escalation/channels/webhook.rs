@@ -8,6 +8,11 @@
 //! * `webhook-signature`: `v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>`, where the
 //!   key is the base64 part of the secret `whsec_<base64>`.
 //!
+//! Each tenant's alerts are signed with a key of its own, [`WebhookSecret::for_tenant`]:
+//! HMAC-SHA256 of the server's `SIQ_WEBHOOK_SECRET` over `webhook|{tenant id}`. The tenant's
+//! owner reads it as `whsec_…` from `GET /v1/webhook-secret`; knowing it lets a tenant verify its
+//! own alerts and forge nobody else's.
+//!
 //! Receivers check with [`verify_webhook`]: the timestamp within a tolerance (default
 //! [`DEFAULT_TOLERANCE_SECS`], both ways) against replays, then any of the space-separated
 //! `v1,` signatures in constant time (several signatures let a secret be rotated).
@@ -23,7 +28,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::{http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError};
+use super::{http_send, iso8601_ms, Alert, Channel, ChannelKind, Delivered, SendError, Targets};
 
 /// Prefix of a Standard Webhooks secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -98,6 +103,19 @@ impl WebhookSecret {
         mac
     }
 
+    /// The key of `tenant`'s webhooks, derived from this (the server's) secret.
+    pub fn for_tenant(&self, tenant: &str) -> WebhookSecret {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(b"webhook|");
+        mac.update(tenant.as_bytes());
+        WebhookSecret(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// The secret as `whsec_<base64>`, for its holder.
+    pub fn encoded(&self) -> String {
+        WebhookSecret::encode(&self.0)
+    }
+
     /// `v1,<base64 signature>` of a delivery.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let tag = self.mac(id, &timestamp.to_string(), body).finalize().into_bytes();
@@ -151,17 +169,15 @@ pub fn verify_webhook(
 pub struct Webhook {
     http: reqwest::Client,
     secret: WebhookSecret,
+    targets: Targets,
 }
 
 impl Webhook {
     /// A client signing with `secret`, each request limited to `timeout`.
-    pub fn new(secret: WebhookSecret, timeout: Duration) -> Webhook {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client with a timeout builds");
-        Webhook { http, secret }
+    /// Requests go to public hosts only (and loopback ones when `targets` allow it), never
+    /// redirected ([`crate::outbound`]).
+    pub fn new(secret: WebhookSecret, timeout: Duration, targets: Targets) -> Webhook {
+        Webhook { http: crate::outbound::client(timeout, targets), secret, targets }
     }
 
     /// The JSON body of `alert`.
@@ -180,8 +196,8 @@ impl Channel for Webhook {
     async fn send(&self, address: &str, alert: &Alert) -> Result<Delivered, SendError> {
         let body = Webhook::body(alert);
         let timestamp = crate::clock::now_ms().div_euclid(1000);
-        let signature = self.secret.sign(&alert.id, timestamp, &body);
-        http_send(ChannelKind::Webhook, address, || {
+        let signature = self.secret.for_tenant(&alert.tenant).sign(&alert.id, timestamp, &body);
+        http_send(ChannelKind::Webhook, address, self.targets, || {
             self.http
                 .post(address)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

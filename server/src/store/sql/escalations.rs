@@ -77,13 +77,26 @@ impl EscalationStore for SqlStore {
 
     async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM escalations WHERE state = 'open' AND next_at_ms <= $1 AND claim_until_ms < $1 ORDER BY next_at_ms LIMIT $2",
+            "SELECT id FROM (SELECT id, next_at_ms, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_at_ms, id) AS turn \
+             FROM escalations WHERE state = 'open' AND next_at_ms <= $1 AND claim_until_ms < $1) due \
+             ORDER BY turn, next_at_ms, id LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn escalated_since(&self, tenant: &str, sub: &str, since_ms: i64) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT CAST(1 AS BIGINT) FROM escalations WHERE tenant_id = $1 AND sub = $2 AND created_ms >= $3 LIMIT 1")
+                .bind(tenant)
+                .bind(sub)
+                .bind(since_ms)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
     }
 
     async fn claim_escalation(&self, id: &str, instance: &str, now_ms: i64, until_ms: i64) -> Result<Option<EscalationRecord>, StoreError> {

@@ -135,9 +135,11 @@ impl TenantStore for SqlStore {
     async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
-        let mut accounts = std::collections::HashSet::new();
+        // Each account's value as this batch goes, read once inside the transaction: a row that
+        // would take it past the limit refuses the whole batch (rolled back on drop).
+        let mut values: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
         for r in rows {
-            if accounts.insert(r.account.as_str()) {
+            if !values.contains_key(r.account.as_str()) {
                 sqlx::query(
                     "INSERT INTO accounts (tenant_id, account, name) VALUES ($1, $2, $2) ON CONFLICT (tenant_id, account) DO NOTHING",
                 )
@@ -145,6 +147,19 @@ impl TenantStore for SqlStore {
                 .bind(&r.account)
                 .execute(&mut *tx)
                 .await?;
+                let (value,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM transactions WHERE tenant_id = $1 AND account = $2",
+                )
+                .bind(tenant)
+                .bind(&r.account)
+                .fetch_one(&mut *tx)
+                .await?;
+                values.insert(r.account.as_str(), value);
+            }
+            let value = values.get_mut(r.account.as_str()).expect("read above");
+            let next = value.saturating_add(r.amount_cents);
+            if r.amount_cents.unsigned_abs() > MAX_TRANSACTION_CENTS as u64 || next.unsigned_abs() > MAX_ACCOUNT_VALUE_CENTS as u64 {
+                return Err(StoreError::AccountValueOutOfRange { account: r.account.clone(), value_cents: next });
             }
             let q = sqlx::query(
                 "INSERT INTO transactions (tenant_id, host_id, account, amount_cents, at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, host_id) DO NOTHING",
@@ -154,7 +169,11 @@ impl TenantStore for SqlStore {
             .bind(&r.account)
             .bind(r.amount_cents)
             .bind(r.at_ms);
-            inserted += q.execute(&mut *tx).await?.rows_affected();
+            let n = q.execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                *value = next;
+            }
+            inserted += n;
         }
         tx.commit().await?;
         Ok(inserted)

@@ -1,0 +1,380 @@
+//! What a visitor, a member or a viewer sends must not hurt another tenant or the server
+//! (docs/security.md): each test here is a finding that once held, reproduced, and now refused.
+//! Storage findings run on both backends.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use shared_physics::wire::{Frame, Hello, Section};
+
+/// One member once stopped the server for every tenant: a transaction near `i64::MAX` on an
+/// account that had value answered 500, and from then on the start-up sum of every account
+/// overflowed. Amounts are bounded per transaction and per account; the server starts again.
+#[tokio::test]
+async fn no_amount_a_member_sends_can_overflow_an_account_or_stop_the_server() {
+    for backend in BACKENDS {
+        let mut s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap().to_string();
+        assert_eq!(s.post("/v1/transactions", &sk, json!({"id": "a", "account": "acme", "amount_cents": 2500})).await.0, 201);
+
+        // Past the per-transaction bound, either way: 400 naming the field, nothing recorded.
+        for cents in [i64::MAX, i64::MIN, 10_000_000_000_001, -10_000_000_000_001] {
+            let (st, e) = s.post("/v1/transactions", &sk, json!({"id": "big", "account": "acme", "amount_cents": cents})).await;
+            assert_eq!((st, e["details"]["field"].as_str()), (400, Some("amount_cents")), "{cents}: {e}");
+        }
+        // Just inside it: accepted.
+        assert_eq!(
+            s.post("/v1/transactions", &sk, json!({"id": "max", "account": "acme", "amount_cents": 10_000_000_000_000i64})).await.0,
+            201
+        );
+
+        // Many bounded amounts may not add up past the account's bound ($10 trillion): the one
+        // that would is refused with the account named, the ones before it stand.
+        let mut refused = None;
+        for i in 0..120 {
+            let (st, e) = s
+                .post("/v1/transactions", &sk, json!({"id": format!("n{i}"), "account": "acme", "amount_cents": 10_000_000_000_000i64}))
+                .await;
+            if st != 201 {
+                assert_eq!((st, e["details"]["account"].as_str()), (400, Some("acme")), "{e}");
+                refused = Some(i);
+                break;
+            }
+        }
+        assert_eq!(refused, Some(98), "the transaction that takes the account past $10tn");
+        // A CSV that would pass the bound is refused whole.
+        let csv = "id,account,amount_cents\nc1,globex,5\nc2,acme,10000000000000\n";
+        let r = s
+            .http
+            .post(format!("{}/v1/transactions/csv", s.url))
+            .bearer_auth(&sk)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let csv = "id,account,amount_cents\nc3,globex,99999999999999999\n";
+        let r = s
+            .http
+            .post(format!("{}/v1/transactions/csv", s.url))
+            .bearer_auth(&sk)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        let (_, g) = s.get("/v1/transactions?account=globex", &sk).await;
+        assert_eq!(g["items"].as_array().map(Vec::len), Some(0), "nothing of a refused file is recorded: {g}");
+
+        // The server starts again and still knows the account's value.
+        s.restart().await;
+        let (st, acme) = s.post("/v1/transactions", &sk, json!({"id": "a", "account": "acme", "amount_cents": 2500})).await;
+        assert_eq!((st, acme["account_value_cents"].as_i64()), (200, Some(2500 + 99 * 10_000_000_000_000i64)), "{acme}");
+        s.stop().await;
+    }
+}
+
+/// Identity once outlived sign-out: a `Hello` without a token (or with a refused one) kept the
+/// visitor an earlier `Hello` proved, so anyone who knew the session id inherited it. Who the
+/// visitor is now comes from each `Hello` alone.
+#[tokio::test]
+async fn a_hello_without_a_token_is_anonymous_whoever_spoke_for_the_session_before() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap().to_string();
+        let site = t["site_key"].as_str().unwrap();
+        let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
+        let hello = |identity| Frame::Hello(Hello { session: 0x5e55, site_key: site, page: "/", identity });
+
+        // The acknowledgement of `seq`, past any intervention pushed to the session's socket.
+        async fn acked(ws: &mut Ws, seq: u32) {
+            loop {
+                match ws.next().await {
+                    In::Intervene(_) => continue,
+                    got => return assert_eq!(got, In::Ack(seq)),
+                }
+            }
+        }
+        let mut ws = s.ws().await;
+        ws.send(0, &hello(Some(&token))).await;
+        ws.send(1, &Frame::Detection(rage_frame())).await;
+        acked(&mut ws, 1).await;
+        drop(ws);
+        // Signed out (or a stranger with the session id): same session, no token.
+        let mut ws = s.ws().await;
+        ws.send(0, &hello(None)).await;
+        ws.send(2, &Frame::Detection(rage_frame_at(5_000))).await;
+        acked(&mut ws, 2).await;
+        // A refused token is anonymous too.
+        let mut ws2 = s.ws().await;
+        ws2.send(0, &hello(Some("not.a.token"))).await;
+        ws2.send(3, &Frame::Detection(rage_frame_at(10_000))).await;
+        acked(&mut ws2, 3).await;
+
+        let v = s.eventually("/v1/detections", &sk, |v| v["detections"].as_array().is_some_and(|a| a.len() == 3)).await;
+        let by_seq = |seq: u64| v["detections"].as_array().unwrap().iter().find(|d| d["seq"] == seq).unwrap().clone();
+        assert_eq!(by_seq(1)["user"], "u_jane", "{backend:?}");
+        assert_eq!((by_seq(2)["user"].clone(), by_seq(3)["user"].clone()), (json!(null), json!(null)), "{backend:?}: {v}");
+        s.stop().await;
+    }
+}
+
+/// One frame with `seq = u32::MAX` once ended a session's de-duplication window (every later
+/// frame was a "duplicate"). A jump past `MAX_SEQ_JUMP` closes the socket instead.
+#[tokio::test]
+async fn a_sequence_number_far_ahead_is_refused() {
+    let s = TestServer::start(Backend::Embedded).await;
+    let t = s.tenant("Shop").await;
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 7, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+    ws.send(1, &Frame::Section(Section { id: 1, name: "a" })).await;
+    assert_eq!(ws.next().await, In::Ack(1));
+    let jump = 1 + sentientiq_server::ingest::MAX_SEQ_JUMP;
+    ws.send(1 + jump, &Frame::Section(Section { id: 2, name: "b" })).await;
+    assert_eq!(ws.next().await, In::Closed(sentientiq_server::ingest::CLOSE_MALFORMED));
+    // Just inside the jump is fine, on a new socket for the same session.
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 7, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+    ws.send(jump, &Frame::Section(Section { id: 2, name: "b" })).await;
+    assert_eq!(ws.next().await, In::Ack(jump));
+    s.stop().await;
+}
+
+/// Sockets that never say `Hello`, or go silent, once stayed open for ever. The deadlines are
+/// the configuration's (`SIQ_HELLO_DEADLINE_MS`, `SIQ_IDLE_TIMEOUT_MS`); made short here.
+#[tokio::test]
+async fn a_socket_without_hello_or_gone_silent_is_closed() {
+    let s = TestServer::start_with(Backend::Embedded, |c| {
+        c.hello_deadline_ms = 300;
+        c.idle_timeout_ms = 600;
+    })
+    .await;
+    let t = s.tenant("Shop").await;
+    let started = std::time::Instant::now();
+    let mut ws = s.ws().await;
+    assert_eq!(ws.next().await, In::Closed(sentientiq_server::ingest::CLOSE_TIMEOUT));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 8, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+    ws.send(1, &Frame::Section(Section { id: 1, name: "a" })).await;
+    assert_eq!(ws.next().await, In::Ack(1));
+    // Past the hello deadline but inside the idle timeout, a frame is still answered…
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    ws.send(2, &Frame::Section(Section { id: 2, name: "b" })).await;
+    assert_eq!(ws.next().await, In::Ack(2));
+    // …and silence past the idle timeout closes it.
+    assert_eq!(ws.next().await, In::Closed(sentientiq_server::ingest::CLOSE_TIMEOUT));
+    s.stop().await;
+}
+
+/// Every new session id from the public site key once created state kept 30 minutes, without
+/// bound. Past the tenant's cap a new session is refused (socket close code, beacon 429);
+/// sessions already live go on, and other tenants are untouched.
+#[tokio::test]
+async fn fresh_session_ids_cannot_grow_memory_past_the_tenants_cap() {
+    let s = TestServer::start_with(Backend::Embedded, |c| c.max_sessions_per_tenant = 20).await;
+    let a = s.tenant("A").await;
+    let b = s.tenant("B").await;
+    let beacon = |site: String, session: u64| {
+        let http = s.http.clone();
+        let url = format!("{}/v1/beacon", s.url);
+        async move {
+            let hello = encode(0, &Frame::Hello(Hello { session, site_key: &site, page: "/", identity: None }));
+            let mut body = (hello.len() as u16).to_le_bytes().to_vec();
+            body.extend_from_slice(&hello);
+            http.post(url).body(body).send().await.unwrap().status().as_u16()
+        }
+    };
+    let site_a = a["site_key"].as_str().unwrap().to_string();
+    for session in 0..20 {
+        assert_eq!(beacon(site_a.clone(), 1000 + session).await, 204);
+    }
+    assert_eq!(beacon(site_a.clone(), 5000).await, 429, "the 21st live session of tenant A");
+    assert_eq!(beacon(site_a.clone(), 1000).await, 204, "a live session goes on");
+    assert_eq!(beacon(b["site_key"].as_str().unwrap().to_string(), 5000).await, 204, "tenant B is not A's flood");
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 6000, site_key: &site_a, page: "/", identity: None })).await;
+    assert_eq!(ws.next().await, In::Closed(sentientiq_server::ingest::CLOSE_OVERLOADED));
+    let stats = s.get("/v1/stats", a["secret_key"].as_str().unwrap()).await.1;
+    assert_eq!(stats["sessions_refused"], 2, "{stats}");
+    s.stop().await;
+}
+
+/// Password guessing was once unlimited and every sign-in hashed on an unbounded pool. Five
+/// wrong passwords lock the address for the window (429 with `Retry-After`), even for the right
+/// password; another address of the same tenant still signs in.
+#[tokio::test]
+async fn password_guessing_is_throttled_per_address() {
+    let s = TestServer::start(Backend::Embedded).await;
+    let owner = json!({"email": "owner@shop.example", "password": "correct horse battery staple"});
+    let (st, t) = s.post("/v1/admin/tenants", ADMIN, json!({"name": "Shop", "owner": owner})).await;
+    assert_eq!(st, 201, "{t}");
+    let tenant = t["tenant_id"].as_str().unwrap();
+    let sk = t["secret_key"].as_str().unwrap();
+    let (st, _) =
+        s.post("/v1/users", sk, json!({"email": "member@shop.example", "password": "another long password", "role": "member"})).await;
+    assert_eq!(st, 201);
+    let login = |email: &'static str, password: &'static str| {
+        let http = s.http.clone();
+        let url = format!("{}/v1/login", s.url);
+        let body = json!({"tenant_id": tenant, "email": email, "password": password});
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()))
+        }
+    };
+    for _ in 0..sentientiq_server::identity::throttle::MAX_FAILURES_PER_EMAIL {
+        assert_eq!(login("owner@shop.example", "wrong").await.0, 401);
+    }
+    let (st, retry) = login("owner@shop.example", "correct horse battery staple").await;
+    assert_eq!(st, 429, "locked, whatever the password");
+    assert!(retry.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s > 0 && s <= 900)));
+    assert_eq!(login("member@shop.example", "another long password").await.0, 200, "another address signs in");
+    let stats = s.get("/v1/stats", sk).await.1;
+    assert_eq!(stats["logins_throttled"], 1, "{stats}");
+    s.stop().await;
+}
+
+/// Contacts and identity settings once accepted any `https://` host and `http://localhost`: a
+/// tenant could point the server at the cloud's metadata service or its own private network.
+/// Private, link-local and reserved targets are refused where they enter; loopback only when
+/// the operator allows it (`SIQ_ALLOW_LOOPBACK_TARGETS`, off by default).
+#[tokio::test]
+async fn a_tenant_cannot_point_the_server_at_private_networks() {
+    let s = TestServer::start_with(Backend::Embedded, |c| c.channels.targets.loopback = false).await;
+    let t = s.tenant("Shop").await;
+    let sk = t["secret_key"].as_str().unwrap();
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/hook",
+        "https://metadata/computeMetadata/v1/",
+        "https://redis.default.svc.cluster.local/",
+        "http://127.0.0.1:6379/",
+        "https://localhost/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+    ] {
+        for channel in ["webhook", "slack"] {
+            let (st, e) = s.post("/v1/contacts", sk, json!({"name": "X", "channel": channel, "address": url})).await;
+            assert_eq!((st, e["details"]["field"].as_str()), (400, Some("address")), "{channel} {url}: {e}");
+        }
+        let (st, e) = s.put("/v1/identity-settings", sk, json!({"alg": "RS256", "jwks_url": url})).await;
+        assert_eq!((st, e["details"]["field"].as_str()), (400, Some("jwks_url")), "{url}: {e}");
+    }
+    let (st, e) = s.post("/v1/contacts", sk, json!({"name": "X", "channel": "webhook", "address": "https://hooks.example.com/siq"})).await;
+    assert_eq!(st, 201, "a public https URL is fine: {e}");
+    s.stop().await;
+}
+
+/// `/metrics` once answered anyone, naming every tenant id with its activity. It takes the
+/// scrape token or the operator token; without either configured it is off.
+#[tokio::test]
+async fn metrics_are_for_the_operator_only() {
+    let s = TestServer::start_with(Backend::Embedded, |c| c.metrics_token = Some("scrape-token-0123456789".into())).await;
+    let t = s.tenant("Shop").await;
+    let get = |token: Option<&'static str>| {
+        let mut r = s.http.get(format!("{}/metrics", s.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(None).await.0, 401);
+    assert_eq!(get(Some("scrape-token-wrong")).await.0, 401);
+    let (st, body) = get(Some("scrape-token-0123456789")).await;
+    assert_eq!(st, 200);
+    assert!(body.contains("siq_connections"), "{body}");
+    assert_eq!(get(Some(ADMIN)).await.0, 200, "the operator token reads them too");
+    let (st, body) = get(None).await;
+    assert!(st == 401 && !body.contains(t["tenant_id"].as_str().unwrap()));
+    s.stop().await;
+    let s = TestServer::start_with(Backend::Embedded, |c| c.admin_token = None).await;
+    assert_eq!(s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().status().as_u16(), 403);
+    s.stop().await;
+}
+
+fn escalation(tenant: &str, session: &str, sub: &str, at_ms: i64) -> sentientiq_server::store::EscalationRecord {
+    use sentientiq_server::store::{EscalationRecord, EscalationState};
+    EscalationRecord {
+        id: format!("es_{tenant}_{session}"),
+        tenant_id: tenant.into(),
+        session: session.into(),
+        seq: 1,
+        sub: Some(sub.into()),
+        person_name: "Jane".into(),
+        account_name: "Acme".into(),
+        emotion: shared_physics::Emotion::Rage,
+        section: String::new(),
+        confidence: 0.99,
+        value_cents: 10_000_000,
+        state: EscalationState::Open,
+        step: 0,
+        next_at_ms: at_ms,
+        claimed_by: None,
+        claim_until_ms: 0,
+        acked_by: None,
+        acked_ms: None,
+        detected_ms: at_ms,
+        created_ms: at_ms,
+        updated_ms: at_ms,
+    }
+}
+
+/// One visitor token of a valuable account once opened an escalation (a real text message)
+/// per fresh session id, and escalations were paged oldest first across tenants, so one
+/// tenant's flood delayed another's pages. A person is escalated once per cooldown, and each
+/// tenant's oldest due escalation comes before any tenant's second.
+#[tokio::test]
+async fn pages_are_not_on_demand_and_one_tenants_flood_does_not_delay_anothers() {
+    use sentientiq_server::escalation::PERSON_COOLDOWN_MS;
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let state = s.running.as_ref().unwrap().state.clone();
+        let (a, b) = (s.tenant("A").await, s.tenant("B").await);
+        let (ta, tb) = (a["tenant_id"].as_str().unwrap(), b["tenant_id"].as_str().unwrap());
+        let now = state.clock.now_ms();
+        // Tenant A: thirty due escalations, all older than tenant B's one.
+        for i in 0..30 {
+            assert!(state.store.insert_escalation(&escalation(ta, &format!("a{i:02}"), &format!("u{i}"), now - 60_000 + i)).await.unwrap());
+        }
+        assert!(state.store.insert_escalation(&escalation(tb, "b00", "u_b", now - 1_000)).await.unwrap());
+        let due = state.store.due_escalations(now, 4).await.unwrap();
+        assert_eq!(due.len(), 4);
+        assert!(due.contains(&format!("es_{tb}_b00")), "{backend:?}: B waits behind A's flood: {due:?}");
+        assert_eq!(due[0], format!("es_{ta}_a00"), "each tenant's oldest first");
+
+        // A person escalated within the cooldown is not escalated again from another session.
+        assert!(state.store.escalated_since(ta, "u3", now - PERSON_COOLDOWN_MS).await.unwrap());
+        assert!(!state.store.escalated_since(ta, "u3", now + 1).await.unwrap());
+        assert!(!state.store.escalated_since(tb, "u3", now - PERSON_COOLDOWN_MS).await.unwrap(), "another tenant's u3 is another person");
+        s.stop().await;
+    }
+}
+
+/// One `SIQ_WEBHOOK_SECRET` once signed every tenant's webhooks, and each tenant had to be
+/// given it to verify theirs: any tenant could forge another's alerts. Each tenant now has a
+/// key of its own, derived from the server's secret, read by its owner only.
+#[tokio::test]
+async fn each_tenant_verifies_its_webhooks_with_a_key_of_its_own() {
+    let master = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let s = TestServer::start_with(Backend::Embedded, |c| c.channels.webhook_secret = Some(master.into())).await;
+    let (a, b) = (s.tenant("A").await, s.tenant("B").await);
+    let (_, ka) = s.get("/v1/webhook-secret", a["secret_key"].as_str().unwrap()).await;
+    let (_, kb) = s.get("/v1/webhook-secret", b["secret_key"].as_str().unwrap()).await;
+    let (ka, kb) = (ka["secret"].as_str().unwrap(), kb["secret"].as_str().unwrap());
+    assert!(ka.starts_with("whsec_") && ka != kb && ka != master && kb != master);
+    let ours = sentientiq_server::escalation::channels::webhook::WebhookSecret::parse(master).unwrap();
+    assert_eq!(ours.for_tenant(a["tenant_id"].as_str().unwrap()).encoded(), ka, "the key alerts of A are signed with");
+    s.stop().await;
+    let s = TestServer::start(Backend::Embedded).await;
+    let t = s.tenant("C").await;
+    assert_eq!(s.get("/v1/webhook-secret", t["secret_key"].as_str().unwrap()).await.0, 404, "no webhooks on this server");
+    s.stop().await;
+}
