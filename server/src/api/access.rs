@@ -79,9 +79,6 @@ pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<L
         }
         return Err(ApiError::too_many_requests("too many failed sign-ins; try again later", wait_secs));
     }
-    let Some(_slot) = app.logins.hash_slot().await else {
-        return Err(ApiError::unavailable("the sign-in queue is full"));
-    };
     let user = app.store.user_by_email(&b.tenant_id, &index).await?;
     let pw = b.password;
     // Verify against something even for an unknown email, so timing does not tell which emails exist.
@@ -89,7 +86,9 @@ pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<L
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| keyring::hash_password("not-a-real-password").unwrap_or_default()).clone());
-    let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+    let Some(ok) = app.logins.hash(move || keyring::verify_password(&pw, &phc)).await else {
+        return Err(ApiError::too_many_requests("too many sign-ins at once; try again shortly", 1));
+    };
     if !ok {
         app.logins.failed(&keys, app.clock.now_ms());
     }

@@ -227,8 +227,12 @@ impl Conn {
         }
         let counters = self.app.metrics.tenant(&tenant.id);
         let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
-            inc(&counters.sessions_refused);
-            tracing::warn!(tenant = %tenant.id, "live-session cap reached; new session refused");
+            // Counted every time; logged on the 1st, 2nd, 4th, 8th… refusal, so a flood
+            // cannot turn into a flood of log lines.
+            let n = counters.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(tenant = %tenant.id, refused = n, "live-session cap reached; new sessions refused");
+            }
             return Err(Close { code: CLOSE_OVERLOADED, reason: "too many live sessions" });
         };
         let visitor = match h.identity {
