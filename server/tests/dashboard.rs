@@ -184,3 +184,70 @@ async fn a_burst_is_one_struggle_and_not_a_struggle_reaches_the_public_failure_p
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_alert_link_views_with_sig_and_acts_only_with_its_ack_for_its_own_session() {
+    use sentientiq_server::identity::tokens;
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let (tid, sk) = (t["tenant_id"].as_str().unwrap(), t["secret_key"].as_str().unwrap());
+        assert_eq!(s.post("/v1/accounts", sk, json!({"account": "acme", "name": "Acme Corp"})).await.0, 201);
+        assert_eq!(s.post("/v1/transactions", sk, json!({"id": "t1", "account": "acme", "amount_cents": 10_000_000})).await.0, 201);
+        let (st, c) =
+            s.post("/v1/contacts", sk, json!({"name": "Dana Reyes", "role": "CEO", "channel": "sms", "address": "+15550100"})).await;
+        assert_eq!(st, 201, "{c}");
+        let contact = c["id"].as_str().unwrap().to_string();
+        let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
+        let mut ws = s.ws().await;
+        ws.send(
+            0,
+            &Frame::Hello(Hello { session: 0xabc, site_key: t["site_key"].as_str().unwrap(), page: "/store", identity: Some(&token) }),
+        )
+        .await;
+        ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
+        assert_eq!(ws.next().await, In::Ack(1));
+        ws.send(2, &Frame::Detection(rage_frame())).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+        ws.send(3, &Frame::Detection(rage_frame_at(5_000))).await;
+        let e = s.eventually("/v1/escalations", sk, |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;
+        let esc = e["items"][0]["id"].as_str().unwrap().to_string();
+
+        let state = &s.running.as_ref().unwrap().state;
+        let secret = state.config.link_secret.clone();
+        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+        let session = "0000000000000abc";
+        let view = |sess: &str| format!("t={tid}&exp={exp}&sig={}", tokens::sign_link(&secret, tid, sess, exp));
+        let act_q = |sess: &str| format!("{}&e={esc}&c={contact}&ack={}", view(sess), tokens::sign_ack(&secret, tid, &esc, &contact, exp));
+        let get = |q: String| {
+            let http = s.http.clone();
+            let url = format!("{}/v1/sessions/{session}?{q}", s.url);
+            async move {
+                let r = http.get(url).send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let act = |sess: &'static str, q: String| {
+            let http = s.http.clone();
+            let url = format!("{}/v1/sessions/{sess}/actions?{q}", s.url);
+            async move {
+                let r = http.post(url).json(&json!({"action": "acknowledge"})).send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        // The view-only link shows the session, not the customer's email, and cannot act.
+        let (st, v) = get(view(session)).await;
+        assert_eq!((st, v["can_act"].as_bool(), v["person"]["email"].as_str()), (200, Some(false), None), "{v}");
+        assert_eq!(act(session, view(session)).await.0, 403);
+        // The paged contact's link can, for its own session only; opening it acknowledged nothing.
+        let (st, v) = get(act_q(session)).await;
+        assert_eq!((st, v["can_act"].as_bool(), v["person"]["email"].as_str()), (200, Some(true), Some("jane@acme.example")), "{v}");
+        // (No SMS provider here: the chain is paged through at once and ends `exhausted`.)
+        assert_ne!(v["escalation"]["state"], "acknowledged", "{backend:?}: opening the link acknowledged");
+        let other = "0000000000000abd";
+        assert_eq!(act(other, act_q(other)).await.0, 403, "{backend:?}: an ack for another session's escalation");
+        let (st, r) = act(session, act_q(session)).await;
+        assert_eq!((st, r["action"].as_str()), (200, Some("acknowledge")), "{backend:?}: the contact's own link acts: {r}");
+        s.stop().await;
+    }
+}
