@@ -86,7 +86,7 @@
       el('span', 'who', e.who),
       el('span', null, e.account || 'no account'),
       el('span', 'value', S.money(e.value_cents)),
-      el('span', 'muted', 'in ' + (e.section || 'no section') + ' · ' + S.time(e.last_ms)));
+      el('span', 'muted', 'in ' + (e.section || 'no section') + (item.page ? ' on ' + item.page : '') + ' · ' + S.time(e.last_ms)));
     c.appendChild(top);
     c.appendChild(el('div', 'confidence', 'confidence ' + e.confidences.map(function (x) { return S.pct(x); }).join(' → ')));
     var f = e.features || {}, p = el('div', 'physics');

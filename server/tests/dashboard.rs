@@ -127,6 +127,7 @@ async fn a_burst_is_one_struggle_and_not_a_struggle_reaches_the_public_failure_p
             (Some("Jane Doe"), Some("Acme Corp"), Some(10_000_000))
         );
         assert_eq!(e["seqs"], json!([2, 3]));
+        assert_eq!(items[0]["page"], "/store", "{v}");
         assert_eq!(with_cookie(&s, &b, "GET", "/v1/struggles?min_value_cents=10000001", None, None).await.1["items"], json!([]));
         assert_eq!(with_cookie(&s, &b, "GET", "/v1/struggles?emotion=confusion", None, None).await.1["items"], json!([]));
 

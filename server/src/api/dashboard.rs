@@ -196,16 +196,28 @@ pub async fn struggles(
     let reported = app.store.false_positives(t, 0).await?;
     let names = names(&app, t).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, super::MAX_LIST) as usize;
-    let items: Vec<serde_json::Value> = episodes(ds)
+    let shown: Vec<Episode> = episodes(ds)
         .into_iter()
         .filter(|e| q.min_value_cents.is_none_or(|m| e.value_cents >= m))
         .filter(|e| emotion.is_none_or(|em| em.name() == e.emotion))
         .take(limit)
+        .collect();
+    // The page each session was on (one read per session shown).
+    let mut pages: HashMap<String, String> = HashMap::new();
+    for e in &shown {
+        if !pages.contains_key(&e.session) {
+            let page = app.store.session(t, &e.session).await?.map(|r| r.page).unwrap_or_default();
+            pages.insert(e.session.clone(), page);
+        }
+    }
+    let items: Vec<serde_json::Value> = shown
+        .into_iter()
         .map(|e| {
             let done: Vec<&InterventionRecord> = interventions.iter().filter(|i| i.session == e.session && e.seqs.contains(&i.seq)).collect();
             let esc: Option<&EscalationRecord> = escalations.iter().find(|x| x.session == e.session && x.detected_ms >= e.first_ms - EPISODE_GAP_MS);
             let fp = reported.iter().any(|r| r.session == e.session && e.seqs.contains(&r.seq));
             json!({
+                "page": pages.get(&e.session),
                 "episode": e,
                 "interventions": done.iter().map(|i| json!({"text": i.text, "at_ms": i.created_ms})).collect::<Vec<_>>(),
                 "escalation": esc.map(|x| json!({"id": x.id, "state": x.state, "step": x.step, "acked_by": named(&names, x.acked_by.as_deref()), "acked_ms": x.acked_ms})),
