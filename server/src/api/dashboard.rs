@@ -6,7 +6,7 @@
 //! session (`t`, `exp`, `sig`); `ack` lets the contact it was sent to **act** on that
 //! escalation (`e`, `c`, `ack`). Opening the link acts on nothing: acknowledging is a tap.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -535,15 +535,6 @@ pub async fn accounts(State(app): State<AppState>, actor: Actor) -> Result<Json<
     Ok(Json(json!({"items": items})))
 }
 
-/// Struggles per emotion in the newest episodes (the dashboard's filter chips).
-pub fn emotions_of(episodes: &[Episode]) -> BTreeMap<&'static str, usize> {
-    let mut m = BTreeMap::new();
-    for e in episodes {
-        *m.entry(e.emotion).or_insert(0) += 1;
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,6 +581,5 @@ mod tests {
             ("Jane Doe", Some("Acme Corp"), Some(3))
         );
         assert_eq!(e[0].id, "a:9", "newest first");
-        assert_eq!(emotions_of(&e).get("rage"), Some(&3));
     }
 }
