@@ -6,14 +6,15 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sentientiq_server::confirm::replay::{self, Format, Location, ReplayError};
+use sentientiq_server::confirm::replay::{self, Answers, Format, Location, ReplayError};
 
 const USAGE: &str = "usage:
   sentientiq [serve]              run the server (configuration from SIQ_* environment variables)
-  sentientiq detect --input FILE [--format csv|rrweb]
+  sentientiq detect --input FILE [--format csv|rrweb] [--answers recorded|none]
                                   replay an event CSV (session,t_ms,kind,x,y,target) or an rrweb
                                   recording (a JSON array of events; the default for *.json) and
-                                  print one JSON line per detection (docs/event-csv.md).
+                                  print one JSON line per detection (docs/event-csv.md);
+                                  --answers none: the recorder did not capture the page's answers
                                   Exit 0: all rows used; 1: bad rows or unreadable input; 2: usage
   sentientiq openapi              print the REST API's OpenAPI 3 document (also GET /v1/openapi.json)
   sentientiq export --dir DIR [--day YYYY-MM-DD] [--tenant ID]
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => serve(),
         ["detect", rest @ ..] => match detect_args(rest) {
-            Some((path, format)) => detect(path, format),
+            Some((path, format, answers)) => detect(path, format, answers),
             None => {
                 eprintln!("{USAGE}");
                 ExitCode::from(2)
@@ -125,22 +126,24 @@ fn rotate_keys() -> ExitCode {
     })
 }
 
-/// `--input FILE` (required) and `--format csv|rrweb` (optional), in either order.
-fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>)> {
-    let (mut input, mut format) = (None, None);
+/// `--input FILE` (required), `--format csv|rrweb` and `--answers recorded|none` (optional), in
+/// any order.
+fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>, Answers)> {
+    let (mut input, mut format, mut answers) = (None, None, None);
     let mut it = args.iter();
     while let Some(&flag) = it.next() {
         let value = *it.next()?;
         match flag {
             "--input" if input.is_none() => input = Some(value),
             "--format" if format.is_none() => format = Some(Format::parse(value)?),
+            "--answers" if answers.is_none() => answers = Some(Answers::parse(value)?),
             _ => return None,
         }
     }
-    Some((input?, format))
+    Some((input?, format, answers.unwrap_or(Answers::Recorded)))
 }
 
-fn detect(path: &str, format: Option<Format>) -> ExitCode {
+fn detect(path: &str, format: Option<Format>, answers: Answers) -> ExitCode {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -153,11 +156,11 @@ fn detect(path: &str, format: Option<Format>) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match format {
-        Format::Csv => replay::replay_csv(input, &mut out, Default::default()).map_err(ReplayError::from),
+        Format::Csv => replay::replay_csv(input, &mut out, answers.params(Default::default())).map_err(ReplayError::from),
         Format::Rrweb => {
             // One recording is one session, named after the file.
             let session = Path::new(path).file_stem().map_or_else(|| path.into(), |s| s.to_string_lossy());
-            replay::replay_rrweb(input, &session, &mut out, Default::default())
+            replay::replay_rrweb(input, &session, &mut out, answers.params(Default::default()))
         }
     };
     let flushed = out.flush();
