@@ -17,6 +17,10 @@ const USAGE: &str = "usage:
                                   --answers none: the recorder did not capture the page's answers
                                   Exit 0: all rows used; 1: bad rows or unreadable input; 2: usage
   sentientiq openapi              print the REST API's OpenAPI 3 document (also GET /v1/openapi.json)
+  sentientiq export --dir DIR [--day YYYY-MM-DD] [--tenant ID]
+                                  write the sessions, detections, decisions, outcomes and alerts of
+                                  a UTC day (default yesterday) of every tenant (or one) as Parquet
+                                  under DIR/{table}/tenant=…/day=…/ (docs/forensics.md)
   sentientiq rotate-keys          re-seal every personal field with the active key of
                                   SIQ_ENCRYPTION_KEYS (docs/security.md); prints what it did";
 
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["rotate-keys"] => rotate_keys(),
+        ["export", rest @ ..] => export(rest),
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -183,4 +188,76 @@ fn detect(path: &str, format: Option<Format>, answers: Answers) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn export(args: &[&str]) -> ExitCode {
+    let (mut dir, mut day, mut tenant) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--dir", Some(v)) => dir = Some(std::path::PathBuf::from(v)),
+            ("--day", Some(v)) => day = Some(v.to_string()),
+            ("--tenant", Some(v)) => tenant = Some(v.to_string()),
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(dir) = dir else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    const DAY_MS: i64 = sentientiq_server::forensics::DAY_MS;
+    let today = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64) / DAY_MS;
+    let day = match day.as_deref().map(sentientiq_server::forensics::warehouse::parse_day) {
+        None => today - 1,
+        Some(Some(d)) => d,
+        Some(None) => {
+            eprintln!("sentientiq export: --day must be YYYY-MM-DD");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match sentientiq_server::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sentientiq: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async move {
+        use sentientiq_server::store::TenantStore;
+        let store = match sentientiq_server::store::SqlStore::connect(&config.database_url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("sentientiq export: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let tenants: Vec<String> = match tenant {
+            Some(t) => vec![t],
+            None => match store.tenants().await {
+                Ok(ts) => ts.into_iter().map(|t| t.id).collect(),
+                Err(e) => {
+                    eprintln!("sentientiq export: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        for t in tenants {
+            match sentientiq_server::forensics::warehouse::export_day(&store, &t, day, &dir).await {
+                Ok(files) => {
+                    for f in files {
+                        println!("{} {} rows {}", f.table, f.rows, f.path.display());
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sentientiq export: tenant {t}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        ExitCode::SUCCESS
+    })
 }
