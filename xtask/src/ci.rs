@@ -48,6 +48,9 @@ pub fn ci(root: &Path) -> Result<(), String> {
     step("unit, integration and browser tests");
     run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;
 
+    step("the API fuzzed from its OpenAPI document (schemathesis, secret key and owner session)");
+    crate::schemathesis::fuzz_api(root)?;
+
     step("the npm package as a user meets it: npm pack, a fresh Vite app, Chromium, the real server");
     package::test(root)?;
 
