@@ -85,7 +85,7 @@ pub struct Login {
 }
 
 /// `POST /v1/login`: a dashboard session token for a user's email and password.
-#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "a dashboard session token"), (status = 401, description = "unknown tenant, email or password")))]
+#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "a dashboard session token"), (status = 401, description = "unknown tenant, email or password"), (status = 429, description = "too many failed sign-ins (per address and per client) or too many at once; `Retry-After` says when to try again"), (status = 503, description = "the sign-in queue is full")))]
 pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<Login>) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
