@@ -56,10 +56,11 @@ pub const EXCLUDED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Signs the owner in and prints what the runs need, as JSON (standard library only).
+/// Creates the tenant, signs the owner in, signs a visitor token and a session link, and prints
+/// them as JSON (standard library only).
 const SETUP_PY: &str = r#"
 import base64, hashlib, hmac, json, sys, time, urllib.request
-base, admin = sys.argv[1], sys.argv[2]
+base, admin, link_secret = sys.argv[1], sys.argv[2], sys.argv[3]
 def call(method, path, body, token):
     req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode(),
         headers={"content-type": "application/json", "authorization": "Bearer " + token})
@@ -72,8 +73,10 @@ b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
 claims = b64(json.dumps({"sub": "fuzz-visitor", "exp": int(time.time()) + 86400}).encode())
 sig = b64(hmac.new(t["jwt_secret"].encode(), (head + "." + claims).encode(), hashlib.sha256).digest())
+exp = int(time.time()) + 86400
+link = hmac.new(link_secret.encode(), ("session-view|%s|fuzz-session|%d" % (t["tenant_id"], exp)).encode(), hashlib.sha256)
 print(json.dumps({"secret_key": t["secret_key"], "session": s["token"], "site_key": t["site_key"],
-    "visitor": head + "." + claims + "." + sig}))
+    "visitor": head + "." + claims + "." + sig, "tenant": t["tenant_id"], "exp": str(exp), "link_sig": link.hexdigest()}))
 "#;
 
 /// Two things of valid requests no JSON Schema can state, normalised:
@@ -108,6 +111,15 @@ def map_case(ctx, case):
 @schemathesis.hook
 def map_body(ctx, body):
     return integral(body)
+"#;
+
+/// Puts the tenant's visitor tokens back on HS256 with its own secret (a run may have pinned
+/// RS256 with a made-up JWKS URL), so the widget's operations are tried authorised again.
+const RESET_PY: &str = r#"
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/v1/identity-settings", method="PUT", data=json.dumps({"alg": "HS256"}).encode(),
+    headers={"content-type": "application/json", "authorization": "Bearer " + sys.argv[2]})
+urllib.request.urlopen(req, timeout=30)
 "#;
 
 struct Server {
@@ -173,9 +185,23 @@ fn start(root: &Path, bin: &Path, dir: &Path, admin: &str, link_secret: &str) ->
     Ok(server)
 }
 
-/// The config file: the credentials of the operations the tenant's own cannot open.
-fn config(admin: &str, site_key: &str, visitor: &str) -> String {
+/// A session link's parts, signed as an alert's would be.
+struct Link {
+    tenant: String,
+    exp: String,
+    sig: String,
+}
+
+/// The config file: the credentials of the operations the tenant's own cannot open (the
+/// session view takes a signed link instead: its parameters are a valid one).
+fn config(admin: &str, site_key: &str, visitor: &str, link: &Link) -> String {
     let mut c = String::new();
+    for path in ["/s/{session}", "/v1/sessions/{session}"] {
+        c += &format!(
+            "[[operations]]\ninclude-path = \"{path}\"\nparameters = {{ \"path.session\" = \"fuzz-session\", \"query.t\" = \"{}\", \"query.exp\" = {}, \"query.sig\" = \"{}\" }}\n\n",
+            link.tenant, link.exp, link.sig
+        );
+    }
     for path in ["/v1/admin/tenants", "/metrics"] {
         c += &format!("[[operations]]\ninclude-path = \"{path}\"\nheaders = {{ Authorization = \"Bearer {admin}\" }}\n\n");
     }
@@ -250,7 +276,7 @@ pub fn fuzz_api(root: &Path) -> Result<(), String> {
     eprintln!("xtask: server on {} (log in {})", server.url, dir.join("server.log").display());
 
     let out = Command::new(bin.join("python"))
-        .args(["-c", SETUP_PY, &server.url, &admin])
+        .args(["-c", SETUP_PY, &server.url, &admin, &link_secret])
         .output()
         .map_err(|e| format!("cannot run the setup script: {e}"))?;
     if !out.status.success() {
@@ -262,7 +288,8 @@ pub fn fuzz_api(root: &Path) -> Result<(), String> {
         let start = creds.find(&key).ok_or_else(|| format!("the setup printed no {name}: {creds}"))? + key.len();
         Ok(creds[start..].split('"').next().unwrap_or_default().to_string())
     };
-    std::fs::write(dir.join("schemathesis.toml"), config(&admin, &field("site_key")?, &field("visitor")?))
+    let link = Link { tenant: field("tenant")?, exp: field("exp")?, sig: field("link_sig")? };
+    std::fs::write(dir.join("schemathesis.toml"), config(&admin, &field("site_key")?, &field("visitor")?, &link))
         .map_err(|e| format!("cannot write the schemathesis config: {e}"))?;
     std::fs::write(dir.join("fuzz_hooks.py"), HOOKS_PY).map_err(|e| format!("cannot write the schemathesis hooks: {e}"))?;
     for (method, path, why) in EXCLUDED {
@@ -288,6 +315,10 @@ pub fn fuzz_api(root: &Path) -> Result<(), String> {
         },
     ];
     for run in &runs {
+        let reset = Command::new(bin.join("python")).args(["-c", RESET_PY, &server.url, &runs[0].token]).status();
+        if !reset.is_ok_and(|s| s.success()) {
+            failed.push("could not put the identity settings back to HS256 before a run".to_string());
+        }
         if let Err(e) = fuzz(&st, &dir, &server.url, run) {
             failed.push(e);
         }
