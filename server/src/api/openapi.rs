@@ -72,7 +72,8 @@ impl Modify for Security {
 /// names under common public top-level domains; no IP literal, loopback or private-network name).
 pub const PUBLIC_HTTPS_URL: &str = "^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+(com|org|net|io|dev|app)(/[A-Za-z0-9._~/-]*)?$";
 
-/// What each channel's address must look like (`escalation::channels::validate_address`).
+/// What each channel's address must look like (`escalation::channels::validate_address`); an
+/// email's local part stays within the 64 characters an address may have there.
 pub fn address_patterns() -> [(&'static str, String); 6] {
     use crate::escalation::channels::{slack, twilio, E164_DIGITS, PAGERDUTY_ROUTING_KEY_LEN};
     let e164 = format!("\\+[0-9]{{{},{}}}", E164_DIGITS.start(), E164_DIGITS.end());
@@ -81,7 +82,10 @@ pub fn address_patterns() -> [(&'static str, String); 6] {
         ("whatsapp", format!("^({})?{e164}$", twilio::WHATSAPP_PREFIX)),
         ("slack", format!("^https://{}(/[A-Za-z0-9._~/-]*)?$", slack::SLACK_WEBHOOK_HOST.replace('.', "\\."))),
         ("pagerduty", format!("^[A-Za-z0-9]{{{PAGERDUTY_ROUTING_KEY_LEN}}}$")),
-        ("email", "^[A-Za-z0-9_%+-]+(\\.[A-Za-z0-9_%+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}$".into()),
+        (
+            "email",
+            "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,31})?@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}$".into(),
+        ),
         ("webhook", PUBLIC_HTTPS_URL.into()),
     ]
 }
@@ -372,5 +376,23 @@ mod tests {
     fn each_channel_has_its_address_pattern() {
         let channels: Vec<&str> = address_patterns().iter().map(|(c, _)| *c).collect();
         assert_eq!(channels, crate::escalation::channels::ChannelKind::ALL.map(|k| k.as_str()));
+        // The longest addresses each pattern allows are ones the server takes.
+        use crate::escalation::channels::{validate_address, ChannelKind};
+        let longest_email = format!("{}.{}@{}.example.com", "a".repeat(32), "b".repeat(31), "c".repeat(63));
+        let samples = [
+            (ChannelKind::Sms, "+123456789012345".to_string()),
+            (ChannelKind::Whatsapp, "whatsapp:+12345678".into()),
+            (ChannelKind::Slack, "https://hooks.slack.com/services/T0/B0/x-y_z".into()),
+            (ChannelKind::Pagerduty, "A".repeat(32)),
+            (ChannelKind::Email, longest_email),
+            (ChannelKind::Webhook, format!("https://{}.example.io/hook", "d".repeat(63))),
+        ];
+        let patterns = address_patterns();
+        for (kind, address) in samples {
+            let pattern = &patterns.iter().find(|(c, _)| *c == kind.as_str()).unwrap().1;
+            let anchored = pattern.starts_with('^') && pattern.ends_with('$');
+            assert!(anchored, "{pattern}");
+            validate_address(kind, &address, crate::outbound::Targets::default()).unwrap_or_else(|e| panic!("{address}: {e}"));
+        }
     }
 }
