@@ -1,47 +1,89 @@
-// The one-click session view an alerted human opens: the signed link's query is passed on to
-// the API as it is. Opening an alert's link acknowledges the escalation for the person paged
-// (its `e`, `c` and `ack` parameters), so nobody further down the chain is paged. Text only,
-// never HTML.
+// The session view, phone first: the target of an alert's one-click link (`/s/{session}?…`)
+// and of the dashboard (`/session.html?s=…`, signed in). Opening it changes nothing: "I've got
+// it" acknowledges by a tap. A link's `sig` lets its holder view; its `ack` lets the contact
+// it was sent to act. Names, never ids. Text only, never HTML.
 (function () {
   'use strict';
-  var id = location.pathname.split('/').pop();
+  var S = SIQ, el = S.el, add = S.add, clear = S.clear;
   var $ = function (x) { return document.getElementById(x); };
-  function el(tag, text) { var e = document.createElement(tag); e.textContent = text == null ? '' : String(text); return e; }
-  function stat(value, label) { var d = document.createElement('div'); d.className = 'stat'; d.appendChild(el('b', value)); d.appendChild(el('span', label)); return d; }
-  function load() {
-    fetch('/v1/sessions/' + encodeURIComponent(id) + location.search).then(function (r) {
-      if (!r.ok) return r.json().then(function (e) { throw new Error(e.message || r.status); });
-      return r.json();
-    }).then(function (v) {
-      var who = $('who'); who.textContent = '';
-      who.appendChild(stat(v.session.user || 'anonymous', 'person'));
-      who.appendChild(stat(v.account ? v.account.name : (v.session.account || '–'), 'account'));
-      who.appendChild(stat(v.account ? '$' + Math.floor(v.account.value_cents / 100).toLocaleString('en-US') : '–', 'lifetime value'));
-      who.appendChild(stat(v.session.page, 'page'));
-      var rows = $('rows'); rows.textContent = '';
-      v.detections.forEach(function (d) {
-        var tr = document.createElement('tr'), f = d.features || {};
-        [new Date(d.created_ms).toLocaleTimeString(), d.emotion, d.section || '–', Math.round(d.confidence * 100) + '%',
-         Math.round(f.peak_speed || 0), Math.round(f.peak_jerk || 0), (f.entropy || 0).toFixed(2), f.clicks].forEach(function (c) { tr.appendChild(el('td', c)); });
-        rows.appendChild(tr);
-      });
-      $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
-    }).catch(function (e) { $('error').hidden = false; $('error').textContent = e.message; });
+  var byLink = location.pathname.indexOf('/s/') === 0;
+  var id = byLink ? location.pathname.split('/').pop() : new URLSearchParams(location.search).get('s');
+  var read = byLink ? '/v1/sessions/' + encodeURIComponent(id) + location.search : '/v1/dashboard/sessions/' + encodeURIComponent(id);
+  var act = byLink ? '/v1/sessions/' + encodeURIComponent(id) + '/actions' + location.search : '/v1/dashboard/sessions/' + encodeURIComponent(id) + '/actions';
+  var view = null;
+
+  function fail(e) { $('error').hidden = false; $('error').textContent = (e && e.message) || String(e); }
+  function said(text) { $('said').hidden = false; $('said').textContent = text; }
+
+  function plot(t) {
+    var box = clear($('plot'));
+    if (!t.points.length) { box.appendChild(el('p', 'muted', 'No pointer samples came with the detections.')); return; }
+    var t0 = t.points[0].t, maxSpeed = 1, maxJerk = 1;
+    t.points.forEach(function (p) { maxSpeed = Math.max(maxSpeed, p.speed); maxJerk = Math.max(maxJerk, p.jerk); });
+    // Each line on its own scale (0..1 of its peak); the legend gives the peaks.
+    var rel = function (f, max) { return t.points.map(function (p) { return [p.t - t0, f(p) / max]; }); };
+    var series = [
+      { color: '#7cc4ff', points: rel(function (p) { return p.speed; }, maxSpeed) },
+      { color: '#f5b14c', points: rel(function (p) { return p.jerk; }, maxJerk) },
+      { color: '#c39bff', points: rel(function (p) { return p.entropy; }, 3) },
+      { color: '#e7e9f3', ticks: true, points: t.clicks.map(function (c) { return [c - t0, 0]; }) }
+    ];
+    var marks = t.marks.map(function (m) { return { x: m.t - t0, label: m.emotion + ' ' + Math.round(m.confidence * 100) + '%' }; });
+    box.appendChild(S.chart({ label: 'Pointer speed, jerk and direction entropy over time, clicks and detections marked', width: 360, height: 190, yMax: 1, yFormat: function () { return 'peak'; },
+      series: series, marks: marks, xFormat: function (x) { return (x / 1000).toFixed(1) + ' s'; } }));
+    box.appendChild(S.legend([['speed (peak ' + S.num(maxSpeed) + ' px/s)', '#7cc4ff'], ['jerk (peak ' + S.num(maxJerk) + ' px/s³)', '#f5b14c'], ['direction entropy (of 3 bits)', '#c39bff'], ['clicks', '#e7e9f3'], ['detections', '#ff7683']]));
   }
-  function acknowledge() {
-    var q = new URLSearchParams(location.search);
-    if (!q.get('e') || !q.get('c') || !q.get('ack')) return;
-    var body = { t: q.get('t'), e: q.get('e'), c: q.get('c'), exp: Number(q.get('exp')), ack: q.get('ack') };
-    fetch('/v1/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(function (r) {
-      return r.json().then(function (v) { if (!r.ok) throw new Error(v.message || r.status); return v; });
-    }).then(function (v) {
-      var a = $('ack'); a.hidden = false;
-      if (v.acknowledged) a.textContent = 'Acknowledged: it is yours, nobody else will be paged.';
-      else if (v.state === 'acknowledged') a.textContent = 'Already taken by ' + (v.acked_by || 'a colleague') + '.';
-      else a.textContent = 'This escalation is ' + v.state + '.';
-    }).catch(function (e) { $('error').hidden = false; $('error').textContent = 'Acknowledgement failed: ' + e.message; });
+
+  function render(v) {
+    view = v;
+    var p = v.person;
+    $('person').textContent = p.name;
+    var acct = v.account ? v.account.name + ' · ' + S.money(v.account.value_cents) + ' lifetime value' : 'No account known';
+    $('account').textContent = acct + (p.company ? ' · ' + p.company : '') + ' · on ' + v.session.page;
+    var contact = clear($('contact'));
+    if (p.email) { var m = el('a', null, 'Email ' + p.email); m.href = 'mailto:' + p.email; contact.appendChild(m); }
+    if (p.phone) { var c = el('a', null, 'Call ' + p.phone); c.href = 'tel:' + p.phone; contact.appendChild(c); }
+    var e = v.escalation;
+    $('escalation').textContent = !e ? (p.identified ? 'Nobody was paged.' : 'Anonymous visitor: measured, never escalated.')
+      : e.state === 'acknowledged' ? 'Taken by ' + (e.acked_by || 'a colleague') + '.'
+      : e.state === 'open' ? 'Paging the escalation chain: nobody has taken it yet.' : 'Everyone was paged; nobody took it.';
+    $('actions').hidden = !v.can_act;
+    $('ack').hidden = !e || e.state !== 'open';
+    plot(v.trace);
+    var list = clear($('detections'));
+    v.detections.forEach(function (d) {
+      var f = d.features || {};
+      var text = S.time(d.created_ms) + ' · ' + d.emotion + ' ' + S.pct(d.confidence) + ' in ' + (d.section || 'no section') + ' · ' + S.num(f.clicks) + ' clicks, peak ' + S.num(f.peak_speed) + ' px/s';
+      var li = el('li', null, text + (v.not_a_struggle.indexOf(d.seq) >= 0 ? ' · reported as not a struggle' : ''));
+      list.appendChild(li);
+    });
+    $('opener-box').hidden = !v.opener;
+    if (v.opener) $('opener').textContent = v.opener.text;
+    var s = v.strength;
+    $('strength').textContent = s ? S.num(s.score) + ' / 100 · ' + String(s.segment).replace('_', ' ') : 'Not scored yet.';
+    var fl = clear($('factors'));
+    ((s && s.factors) || []).forEach(function (f) { fl.appendChild(el('li', null, String(f.name) + ': ' + S.num(f.contribution, 1) + ' of ' + S.num(f.max) + (f.reason ? ' — ' + f.reason : ''))); });
+    $('context').textContent = v.context ? 'They said: “' + v.context.state + '”' : 'Nothing shared.';
+    var shown = clear($('shown'));
+    v.interventions.forEach(function (i) { shown.appendChild(el('li', null, S.time(i.created_ms) + ': “' + i.text + '”')); });
+    if (!v.interventions.length) shown.appendChild(el('li', 'muted', 'Nothing yet.'));
+    $('updated').textContent = 'updated ' + S.time(Date.now());
   }
-  acknowledge();
-  load();
-  setInterval(load, 2000);
+
+  function load() { return S.api(read, { quiet: true }).then(render).catch(fail); }
+  function doAction(action, button, done) {
+    button.disabled = true;
+    var body = { action: action };
+    if (action === 'not_a_struggle' && view && view.detections.length) body.seq = view.detections[0].seq;
+    S.api(act, { method: 'POST', body: body }).then(function (r) { said(done(r)); return load(); }).catch(fail).then(function () { button.disabled = false; });
+  }
+  $('ack').addEventListener('click', function () {
+    doAction('acknowledge', $('ack'), function (r) { return r.acknowledged ? 'It is yours: nobody else will be paged.' : 'Already taken by ' + (r.acked_by || 'a colleague') + '.'; });
+  });
+  $('help').addEventListener('click', function () { doAction('send_help', $('help'), function (r) { return 'Shown in their page: “' + r.text + '”'; }); });
+  $('fp').addEventListener('click', function () { doAction('not_a_struggle', $('fp'), function (r) { return r.reported ? 'Thanks: counted as a false positive on the failure page.' : 'Already reported.'; }); });
+
+  var ready = byLink ? Promise.resolve() : S.api('/v1/dashboard/me', { quiet: true }).then(function (m) { S.state.csrf = m.csrf; });
+  ready.then(load).catch(function () { fail(new Error('Sign in on the dashboard first.')); });
+  setInterval(load, 3000);
 })();

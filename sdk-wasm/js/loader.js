@@ -14,7 +14,7 @@
  * [data-siq-section] of a down/click target, or for a move of the element the pointer is over
  * (looked up on pointerover, so a move costs no lookup), 0 = none.
  *
- * Response (the page answered a click): after each click, for 300 ms (RESPONSE_WINDOW_MS of
+ * Response (the page answered a click; x = a signature of the answer, see sig): after each click, for 300 ms (RESPONSE_WINDOW_MS of
  * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
  * while that window is open; records about the SDK's own [data-siq-intervention] box are
  * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel:
@@ -137,7 +137,17 @@
       open = 0;
       mo.disconnect();
     };
-    const answer = () => open && (put(5, 0, 0, 0, 0), shut());
+    // x of the row: a signature of what answered (1..32767), so that the same control answering
+    // with the same result (a submit that keeps showing the same error) can be told from one
+    // answering with another (a date picker's next month, another day picked): a hash of the
+    // answering nodes' names, first 256 characters of text, values and checked states (the
+    // first 8 mutation records of the answer, or the event's target).
+    const sig = (rs, h = 7) => {
+      for (const { target: n } of rs.slice(0, 8))
+        for (const c of n ? n.nodeName + ('' + n.textContent).slice(0, 256) + n.value + n.checked : '') h = (h * 31 + c.charCodeAt()) & 32767;
+      return h || 1;
+    };
+    const answer = (e) => open && (put(5, 0, sig(e.length ? e : [e]), 0, 0), shut());
     // A record about the SDK's own box (added, removed or changed inside it) is no answer.
     const mine = (r) => {
       const n = r.addedNodes[0] || r.removedNodes[0] || r.target;
@@ -151,7 +161,10 @@
     const ambient = new WeakSet();
     let once;
     const all = { childList: true, subtree: true, attributes: true, characterData: true };
-    const mo = new MutationObserver((rs) => rs.some((r) => !mine(r) && !ambient.has(r.target)) && answer());
+    const mo = new MutationObserver((rs) => {
+      rs = rs.filter((r) => !mine(r) && !ambient.has(r.target));
+      rs[0] && answer(rs);
+    });
     const watch = new MutationObserver((rs) => new Set(rs.map((r) => r.target)).forEach((t) => (once.has(t) ? ambient.add(t) : once.add(t))));
     let quiet = 0;
     const rest = () => {

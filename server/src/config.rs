@@ -44,6 +44,9 @@ pub struct Config {
     /// Optional folder served before `www_dir` (a host's rendered pages, e.g. the demo store).
     /// `SIQ_SITE_DIR`, default none.
     pub site_dir: Option<PathBuf>,
+    /// Folder the warehouse export writes Parquet files to (`forensics::warehouse`); set, every
+    /// tenant's previous day is exported daily. `SIQ_EXPORT_DIR`, default none (no export).
+    pub export_dir: Option<PathBuf>,
     /// Escalation channels: Twilio (SMS, WhatsApp), PagerDuty, SMTP, signed webhooks (Slack needs
     /// nothing: the contact's address is the webhook). Read by
     /// [`crate::escalation::channels::ChannelsConfig::from_lookup`] (`SIQ_TWILIO_*`, `SIQ_PAGERDUTY_*`,
@@ -159,6 +162,7 @@ impl Default for Config {
             widget_dir: "target/widget".into(),
             www_dir: "www".into(),
             site_dir: None,
+            export_dir: None,
             channels: crate::escalation::channels::ChannelsConfig::default(),
             encryption_keys: None,
             intervene_confidence: 0.85,
@@ -238,6 +242,7 @@ impl Config {
             widget_dir: get("SIQ_WIDGET_DIR").map(Into::into).unwrap_or(d.widget_dir),
             www_dir: get("SIQ_WWW_DIR").map(Into::into).unwrap_or(d.www_dir),
             site_dir: get("SIQ_SITE_DIR").map(Into::into),
+            export_dir: get("SIQ_EXPORT_DIR").map(Into::into),
             channels,
             encryption_keys,
             intervene_confidence: parse("SIQ_INTERVENE_CONFIDENCE", get("SIQ_INTERVENE_CONFIDENCE"), d.intervene_confidence)?,

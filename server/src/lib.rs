@@ -24,6 +24,11 @@
 //! 6. **persist** ([`bus`], [`store`]): what happened is published as durable [`records`]
 //!    (`{prefix}.events.*`) and written by the persister through the store, never on the hot
 //!    path. The dashboard's live feed reads the same events.
+//! 7. **forensics** ([`forensics`]): after the fact, from what was persisted: emotion → outcome,
+//!    prevented churn (uplift against the holdout × value at risk, with its interval), the
+//!    quarterly projection and the ROI report, the emotional volatility index and the daily
+//!    weather, the public failure page, and the plot of what happened in a session. Pure
+//!    functions of store rows; the API reads the rows and serves the figures.
 //!
 //! Around the path: [`api`] (the REST API, its auth and its errors), [`config`], [`clock`],
 //! [`telemetry`], and the edges' wiring, [`state`] and [`server`].
@@ -38,6 +43,7 @@ pub mod clock;
 pub mod config;
 pub mod confirm;
 pub mod escalation;
+pub mod forensics;
 pub mod identity;
 pub mod ingest;
 pub mod interventions;

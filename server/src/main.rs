@@ -6,16 +6,21 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sentientiq_server::confirm::replay::{self, Format, Location, ReplayError};
+use sentientiq_server::confirm::replay::{self, Answers, Format, Location, ReplayError};
 
 const USAGE: &str = "usage:
   sentientiq [serve]              run the server (configuration from SIQ_* environment variables)
-  sentientiq detect --input FILE [--format csv|rrweb]
+  sentientiq detect --input FILE [--format csv|rrweb] [--answers recorded|none]
                                   replay an event CSV (session,t_ms,kind,x,y,target) or an rrweb
                                   recording (a JSON array of events; the default for *.json) and
-                                  print one JSON line per detection (docs/event-csv.md).
+                                  print one JSON line per detection (docs/event-csv.md);
+                                  --answers none: the recorder did not capture the page's answers
                                   Exit 0: all rows used; 1: bad rows or unreadable input; 2: usage
   sentientiq openapi              print the REST API's OpenAPI 3 document (also GET /v1/openapi.json)
+  sentientiq export --dir DIR [--day YYYY-MM-DD] [--tenant ID]
+                                  write the sessions, detections, decisions, outcomes and alerts of
+                                  a UTC day (default yesterday) of every tenant (or one) as Parquet
+                                  under DIR/{table}/tenant=…/day=…/ (docs/forensics.md)
   sentientiq rotate-keys          re-seal every personal field with the active key of
                                   SIQ_ENCRYPTION_KEYS (docs/security.md); prints what it did";
 
@@ -24,7 +29,7 @@ fn main() -> ExitCode {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => serve(),
         ["detect", rest @ ..] => match detect_args(rest) {
-            Some((path, format)) => detect(path, format),
+            Some((path, format, answers)) => detect(path, format, answers),
             None => {
                 eprintln!("{USAGE}");
                 ExitCode::from(2)
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["rotate-keys"] => rotate_keys(),
+        ["export", rest @ ..] => export(rest),
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -120,22 +126,24 @@ fn rotate_keys() -> ExitCode {
     })
 }
 
-/// `--input FILE` (required) and `--format csv|rrweb` (optional), in either order.
-fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>)> {
-    let (mut input, mut format) = (None, None);
+/// `--input FILE` (required), `--format csv|rrweb` and `--answers recorded|none` (optional), in
+/// any order.
+fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>, Answers)> {
+    let (mut input, mut format, mut answers) = (None, None, None);
     let mut it = args.iter();
     while let Some(&flag) = it.next() {
         let value = *it.next()?;
         match flag {
             "--input" if input.is_none() => input = Some(value),
             "--format" if format.is_none() => format = Some(Format::parse(value)?),
+            "--answers" if answers.is_none() => answers = Some(Answers::parse(value)?),
             _ => return None,
         }
     }
-    Some((input?, format))
+    Some((input?, format, answers.unwrap_or(Answers::Recorded)))
 }
 
-fn detect(path: &str, format: Option<Format>) -> ExitCode {
+fn detect(path: &str, format: Option<Format>, answers: Answers) -> ExitCode {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -148,11 +156,11 @@ fn detect(path: &str, format: Option<Format>) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match format {
-        Format::Csv => replay::replay_csv(input, &mut out, Default::default()).map_err(ReplayError::from),
+        Format::Csv => replay::replay_csv(input, &mut out, answers.params(Default::default())).map_err(ReplayError::from),
         Format::Rrweb => {
             // One recording is one session, named after the file.
             let session = Path::new(path).file_stem().map_or_else(|| path.into(), |s| s.to_string_lossy());
-            replay::replay_rrweb(input, &session, &mut out, Default::default())
+            replay::replay_rrweb(input, &session, &mut out, answers.params(Default::default()))
         }
     };
     let flushed = out.flush();
@@ -180,4 +188,76 @@ fn detect(path: &str, format: Option<Format>) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn export(args: &[&str]) -> ExitCode {
+    let (mut dir, mut day, mut tenant) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--dir", Some(v)) => dir = Some(std::path::PathBuf::from(v)),
+            ("--day", Some(v)) => day = Some(v.to_string()),
+            ("--tenant", Some(v)) => tenant = Some(v.to_string()),
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(dir) = dir else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    const DAY_MS: i64 = sentientiq_server::forensics::DAY_MS;
+    let today = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64) / DAY_MS;
+    let day = match day.as_deref().map(sentientiq_server::forensics::warehouse::parse_day) {
+        None => today - 1,
+        Some(Some(d)) => d,
+        Some(None) => {
+            eprintln!("sentientiq export: --day must be YYYY-MM-DD");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match sentientiq_server::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sentientiq: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async move {
+        use sentientiq_server::store::TenantStore;
+        let store = match sentientiq_server::store::SqlStore::connect(&config.database_url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("sentientiq export: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let tenants: Vec<String> = match tenant {
+            Some(t) => vec![t],
+            None => match store.tenants().await {
+                Ok(ts) => ts.into_iter().map(|t| t.id).collect(),
+                Err(e) => {
+                    eprintln!("sentientiq export: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        for t in tenants {
+            match sentientiq_server::forensics::warehouse::export_day(&store, &t, day, &dir).await {
+                Ok(files) => {
+                    for f in files {
+                        println!("{} {} rows {}", f.table, f.rows, f.path.display());
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sentientiq export: tenant {t}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        ExitCode::SUCCESS
+    })
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
@@ -117,12 +118,14 @@ pub fn app(state: AppState) -> Router {
         .merge(api::access::routes())
         .merge(api::learning::routes())
         .merge(api::escalations::routes())
+        .merge(api::dashboard::routes())
+        .merge(api::forensics::routes())
         .route("/v1/detections", get(api::detections))
         .route("/v1/interventions", get(api::interventions))
         .route("/v1/alerts", get(api::alerts))
         .route("/v1/stats", get(api::stats))
         .route("/v1/live", get(api::live))
-        .route("/v1/sessions/{session}", get(api::session_json))
+        .route("/v1/sessions/{session}", get(api::dashboard::session_by_link))
         .layer(DefaultBodyLimit::max(api::MAX_JSON_BODY_BYTES));
     Router::new()
         .route("/healthz", get(api::healthz))
@@ -137,6 +140,15 @@ pub fn app(state: AppState) -> Router {
         .merge(widget)
         .merge(static_files)
         .with_state(state)
+        // On every answer: no page of ours may be framed by another site (the session view and
+        // the dashboard carry buttons that act: clickjacking), a signed link in the address bar
+        // never leaks in a `Referer`, and no file is sniffed into another type. The SDK and
+        // widget files are scripts a host page loads, which these do not hinder. A page may
+        // set its own.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
 /// Why the server could not start.
@@ -256,6 +268,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         sockets: Arc::new(PushRegistry::default()),
         clock: clock.clone(),
     };
+    crate::forensics::failures::mark_started(clock.now_ms());
     let state = AppState(Arc::new(Inner {
         config,
         public_url: public_url.clone(),
@@ -339,6 +352,15 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
                 continue;
             }
             done_day = Some(day);
+            // Yesterday goes to the warehouse before retention can delete any of it.
+            if let Some(dir) = &s.config.export_dir {
+                for t in s.store.tenants().await.unwrap_or_default() {
+                    match crate::forensics::warehouse::export_day(s.store.as_ref(), &t.id, day - 1, dir).await {
+                        Ok(files) => tracing::info!(tenant = %t.id, files = files.len(), "warehouse export of yesterday"),
+                        Err(e) => tracing::error!(tenant = %t.id, error = %e, "warehouse export failed"),
+                    }
+                }
+            }
             identity::customers::retention_sweep(&s.people).await;
             for t in s.store.tenants().await.unwrap_or_default() {
                 match identity::customers::rescore_all(&s.people, &t.id).await {

@@ -61,9 +61,27 @@ fn a_rage_burst_in_checkout_is_replayed_from_the_event_csv_with_its_context_rows
     assert!(conf[2] < 0.85, "{conf:?}");
     assert_eq!(
         stderr,
-        ["18 rows, 3 detections, 0 bad rows; by kind: move 4, down 1, up 1, click 6, scroll 1, response 1, leave 1, hidden 1, visible 2"]
+        ["18 rows, 3 detections, 0 bad rows; by kind: move 4, down 1, up 1, click 6, scroll 1, response 1, leave 1, hidden 1, visible 2; \
+          answers: recorded"]
     );
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_recording_without_answers_claims_no_dead_clicks_and_says_so() {
+    let (lines, stderr, code) = detect_file("rage.csv", &["--answers", "none"]);
+    let (keys, conf) = detections(&lines);
+    // The same burst is recorded, but below the intervention bar: it cannot be known dead.
+    assert!(keys.iter().any(|k| k.2 == "rage"), "{keys:?}");
+    assert!(keys.iter().zip(&conf).filter(|(k, _)| k.2 == "rage").all(|(_, c)| *c <= 0.80), "{conf:?}");
+    assert_eq!(
+        stderr,
+        ["18 rows, 2 detections, 0 bad rows; by kind: move 4, down 1, up 1, click 6, scroll 1, response 1, leave 1, hidden 1, visible 2; \
+          answers: none (rage not claimed, capped at 0.80; frustration not looked for)"]
+    );
+    assert_eq!(code, Some(0));
+    let (_, _, code) = detect_file("rage.csv", &["--answers", "maybe"]);
+    assert_eq!(code, Some(2), "a usage error");
 }
 
 #[test]
@@ -74,11 +92,13 @@ fn a_rage_burst_in_an_rrweb_recording_is_one_session_named_after_the_file() {
     let rage = |t: u64| ("rrweb-rage".to_string(), t, "rage".to_string(), String::new());
     assert_eq!(keys, vec![rage(830), rage(1110)]);
     assert_rising_to_intervention_grade(&conf);
-    // Ignored: meta, full snapshot, a focus interaction; the input after the burst is a response.
+    // Ignored: meta, full snapshot, a focus interaction; the page's text set as it loaded (a
+    // mutation: the recorder captures the page's answers) and the input after the burst are
+    // responses.
     assert_eq!(
         stderr,
-        ["13 events (3 ignored), 12 rows, 2 detections, 0 bad events; by kind: \
-             move 3, down 1, up 1, click 5, scroll 1, response 1, leave 0, hidden 0, visible 0"]
+        ["14 events (3 ignored), 13 rows, 2 detections, 0 bad events; by kind: \
+             move 3, down 1, up 1, click 5, scroll 1, response 2, leave 0, hidden 0, visible 0; answers: recorded"]
     );
     assert_eq!(code, Some(0));
 }
@@ -98,13 +118,14 @@ fn bad_csv_rows_are_reported_by_line_and_the_exit_code_is_1() {
     assert_eq!(
         stderr,
         [
-            "bad-rows.csv:3: x and y must be empty for kind response",
+            "bad-rows.csv:3: x and y must be empty for kind response (a response may carry its signature in x)",
             "bad-rows.csv:4: x is required for kind click",
             "bad-rows.csv:5: kind \"hover\" is not one of move|down|up|click|scroll|response|leave|hidden|visible",
             "bad-rows.csv:6: t_ms \"soon\" is not a number",
             "bad-rows.csv:8: t_ms 5 is earlier than the session's previous row (50)",
             "bad-rows.csv:9: expected 6 fields, found 4",
-            "2 rows, 0 detections, 6 bad rows; by kind: move 1, down 0, up 0, click 0, scroll 0, response 0, leave 1, hidden 0, visible 0",
+            "2 rows, 0 detections, 6 bad rows; by kind: move 1, down 0, up 0, click 0, scroll 0, response 0, leave 1, hidden 0, visible 0; \
+             answers: recorded",
         ]
     );
     assert_eq!(code, Some(1));
@@ -122,7 +143,8 @@ fn malformed_rrweb_events_are_reported_by_index_and_the_exit_code_is_1() {
             "bad-events.json: event 3: missing data.x",
             "bad-events.json: event 4: data.positions is not an array",
             "6 events (1 ignored), 1 rows, 0 detections, 4 bad events; by kind: \
-             move 0, down 0, up 0, click 1, scroll 0, response 0, leave 0, hidden 0, visible 0",
+             move 0, down 0, up 0, click 1, scroll 0, response 0, leave 0, hidden 0, visible 0; \
+             answers: none (rage not claimed, capped at 0.80; frustration not looked for)",
         ]
     );
     assert_eq!(code, Some(1));

@@ -102,6 +102,8 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("POST", "/v1/confirm", Secret, Json),
     // api::access::routes(); signing in is public (a bad password is its 401).
     ("POST", "/v1/login", Public(400), Json),
+    ("POST", "/v1/logout", Secret, Nothing),
+    ("DELETE", "/v1/users/{id}/sessions", Secret, Nothing),
     ("GET", "/v1/users", Secret, Nothing),
     ("POST", "/v1/users", Secret, Json),
     ("PATCH", "/v1/users/{id}", Secret, Json),
@@ -132,6 +134,24 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("POST", "/v1/escalations/{id}/ack", Secret, Nothing),
     ("POST", "/v1/ack", Link, Json),
     ("GET", "/v1/webhook-secret", Secret, Nothing),
+    // api::dashboard::routes()
+    ("GET", "/v1/dashboard/me", Secret, Nothing),
+    ("GET", "/v1/struggles", Secret, Nothing),
+    ("GET", "/v1/dashboard/accounts", Secret, Nothing),
+    ("GET", "/v1/dashboard/sessions/{session}", Secret, Nothing),
+    ("POST", "/v1/dashboard/sessions/{session}/actions", Secret, Json),
+    // The alert link's acting capability (`e`, `c`, `ack`) in the query, the action in the body.
+    ("POST", "/v1/sessions/{session}/actions", Link, Json),
+    // api::forensics::routes(); the public failure page answers 404 until a tenant opts in.
+    ("GET", "/v1/forensics", Secret, Nothing),
+    ("GET", "/v1/forensics/roi.csv", Secret, Nothing),
+    ("GET", "/v1/evi", Secret, Nothing),
+    ("GET", "/v1/weather", Secret, Nothing),
+    ("GET", "/v1/failures", Secret, Nothing),
+    ("PUT", "/v1/failures/public", Secret, Json),
+    ("GET", "/v1/public/failures/{tenant}", Public(404), Nothing),
+    ("POST", "/v1/export", Secret, Json),
+    ("POST", "/v1/weather/mail", Secret, Json),
 ];
 
 /// Routes served outside the OpenAPI document (files and pages).
@@ -232,7 +252,7 @@ impl Fixture {
         let concrete = match path {
             FALLBACK => "/dashboard.html".to_string(),
             "/widget" => "/widget/index.html".to_string(),
-            p => p.replace("{session}", SESSION).replace("{sub}", "nobody").replace("{id}", "nothing"),
+            p => p.replace("{session}", SESSION).replace("{sub}", "nobody").replace("{id}", "nothing").replace("{tenant}", &self.tenant),
         };
         if !path.contains("{session}") {
             return concrete;
@@ -241,6 +261,11 @@ impl Fixture {
         match cred {
             Cred::None | Cred::WrongKind => concrete,
             Cred::Forged => format!("{concrete}?t={}&exp={exp}&sig=00", self.tenant),
+            Cred::Valid if path.ends_with("/actions") => {
+                let ack = tokens::sign_ack(&self.link_secret, &self.tenant, "e_nothing", "c_nobody", exp);
+                let sig = tokens::sign_link(&self.link_secret, &self.tenant, SESSION, exp);
+                format!("{concrete}?t={}&exp={exp}&sig={sig}&e=e_nothing&c=c_nobody&ack={ack}", self.tenant)
+            }
             Cred::Valid => {
                 format!("{concrete}?t={}&exp={exp}&sig={}", self.tenant, tokens::sign_link(&self.link_secret, &self.tenant, SESSION, exp))
             }
@@ -344,6 +369,8 @@ fn the_table_has_every_route_of_the_routers_and_the_document() {
         include_str!("../src/api/access.rs"),
         include_str!("../src/api/learning.rs"),
         include_str!("../src/api/escalations.rs"),
+        include_str!("../src/api/dashboard.rs"),
+        include_str!("../src/api/forensics.rs"),
     ]
     .concat();
     let mut routed = BTreeSet::new();
@@ -367,7 +394,11 @@ async fn every_route_asks_for_its_credentials() {
     let f = Fixture::new().await;
     for &route @ (method, path, auth, _) in ROUTES {
         let at = format!("{method} {path}");
-        let body = |cred| if path == "/v1/ack" { f.ack_body(cred) } else { Body::empty() };
+        let body = |cred| match path {
+            "/v1/ack" => f.ack_body(cred),
+            "/v1/sessions/{session}/actions" => Body::from(json!({"action": "acknowledge"}).to_string()),
+            _ => Body::empty(),
+        };
         let (status, v) = f.send(f.request(route, Cred::None, body(Cred::None))).await;
         match auth {
             Public(expected) => {

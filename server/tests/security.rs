@@ -378,3 +378,45 @@ async fn each_tenant_verifies_its_webhooks_with_a_key_of_its_own() {
     assert_eq!(s.get("/v1/webhook-secret", t["secret_key"].as_str().unwrap()).await.0, 404, "no webhooks on this server");
     s.stop().await;
 }
+
+/// Variants were once added without the check a variant set must pass: a context could collect
+/// any number of them. The sixteenth is the last one a context takes.
+#[tokio::test]
+async fn a_context_takes_no_more_variants_than_a_set_may_hold() {
+    let s = TestServer::start(Backend::Embedded).await;
+    let t = s.tenant("Shop").await;
+    let sk = t["secret_key"].as_str().unwrap();
+    let max = sentientiq_server::interventions::bandit::MAX_VARIANTS;
+    for i in 0..max {
+        let v = json!({"id": format!("v{i}"), "emotion": "rage", "section": "checkout", "kind": "help", "text": "Need a hand?"});
+        let (st, e) = s.post("/v1/variants", sk, v).await;
+        assert_eq!(st, 201, "{i}: {e}");
+    }
+    let v = json!({"id": "one-more", "emotion": "rage", "section": "checkout", "kind": "help", "text": "Need a hand?"});
+    let (st, e) = s.post("/v1/variants", sk, v).await;
+    assert_eq!(st, 400, "{e}");
+    // Another context has room of its own.
+    let v = json!({"id": "one-more", "emotion": "rage", "section": "pricing", "kind": "help", "text": "Need a hand?"});
+    assert_eq!(s.post("/v1/variants", sk, v).await.0, 201);
+    let v = json!({"id": "long", "emotion": "rage", "section": "x".repeat(65), "kind": "help", "text": "Hi"});
+    assert_eq!(s.post("/v1/variants", sk, v).await.0, 400);
+    s.stop().await;
+}
+
+/// Pages that act (the session view's buttons, the dashboard) could once be framed by any site,
+/// and a signed link in the address bar could leak in a `Referer`.
+#[tokio::test]
+async fn no_page_can_be_framed_and_no_link_leaks_in_a_referer() {
+    let s = TestServer::start(Backend::Embedded).await;
+    for path in ["/dashboard.html", "/healthz", "/s/00000000000000aa?t=x&exp=1&sig=00"] {
+        let r = s.http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        assert!(h("content-security-policy").contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(
+            (h("x-frame-options"), h("referrer-policy"), h("x-content-type-options")),
+            ("DENY".into(), "no-referrer".into(), "nosniff".into()),
+            "{path}"
+        );
+    }
+    s.stop().await;
+}

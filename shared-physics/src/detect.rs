@@ -207,7 +207,9 @@ impl Params {
 /// recent samples and the salient trace ([`crate::trace`]), and decides when a detection is
 /// worth sending.
 ///
-/// **Rage emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]. A
+/// **Rage emit rule**: on every click it cuts the evidence window and runs [`detect_rage`]
+/// (capped at [`SHORT_BURST_CAP`] when the source does not record the page's answers,
+/// [`TraceParams::answers`] = false: a burst is then not known to be dead). A
 /// burst continues while each detection comes within `max_ici_ms` of the previous one; a click
 /// without a detection ends it. A detection is emitted when its confidence (in whole percent)
 /// is higher than the best one of its burst so far, so a five-click burst emits about three
@@ -368,10 +370,15 @@ impl<const LONG: bool> Detector<LONG> {
     fn push_click(&mut self) -> Option<Detection> {
         self.evidence_len = evidence_window(&self.ring, &mut self.evidence).len();
         self.from_trace = false;
-        let Some(d) = detect_rage(self.rage_evidence(), &self.params.rage) else {
+        let Some(mut d) = detect_rage(self.rage_evidence(), &self.params.rage) else {
             self.burst = None;
             return None;
         };
+        // Without the page's answers (a replay of a recorder that did not capture them) a burst
+        // cannot be known to be dead: recorded, never claimed at intervention grade.
+        if !self.params.trace.answers {
+            d.confidence = d.confidence.min(SHORT_BURST_CAP);
+        }
         let pct = d.confidence_pct();
         let best = match self.burst {
             Some((t0, best)) if d.t_ms.wrapping_sub(t0) <= self.params.rage.max_ici_ms => best,
@@ -551,6 +558,10 @@ mod tests {
         let mut det = Detector::default();
         let emitted = ev[..n].iter().filter_map(|s| det.push(*s)).count();
         assert!(emitted >= 2, "{emitted}");
+        // Replayed from a recorder that did not capture answers: recorded, never claimed.
+        let mut blind = Detector::new(Params { trace: TraceParams { answers: false, ..TraceParams::DEFAULT }, ..Params::DEFAULT });
+        let best = ev[..n].iter().filter_map(|s| blind.push(*s)).map(|d| d.confidence).fold(0.0f32, f32::max);
+        assert!(best > 0.5 && best <= SHORT_BURST_CAP, "{best}");
     }
 
     #[test]

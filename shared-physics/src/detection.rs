@@ -43,7 +43,8 @@ pub struct Features {
     pub reversals: u8,
     /// Path efficiency (net distance / path length) of the recent moves, 0..=1.
     pub efficiency: f32,
-    /// Hesitation: longest dwell, ms; engaged: reading duration, ms.
+    /// Hesitation: longest dwell, ms; engaged: reading duration, ms; confusion: how long the
+    /// pointer has moved since its latest rest (at most the thrash window), ms.
     pub dwell_ms: u32,
     /// The score the confidence is calibrated from (long-window emotions).
     pub score: f32,

@@ -134,11 +134,22 @@ pub const SPOT_RADIUS_PX: f32 = 48.0;
 /// A dead click within this many ms of the previous dead click on the same spot belongs to the
 /// same episode (a burst counts once: that is rage's evidence, not frustration's).
 pub const EPISODE_GAP_MS: u32 = 700;
-/// Answered clicks on the same spot this far apart (ms) are repeated attempts (a submit that
+/// Answered clicks on the same control this far apart (ms) are repeated attempts (a submit that
 /// keeps failing), not a burst.
 pub const REPEAT_MS: (u32, u32) = (700, 5000);
+/// A click this close (px) to an earlier one pressed the same control again. Tighter than
+/// [`SPOT_RADIUS_PX`]: the next checkbox of a column or the next tab is another control.
+pub const SAME_CONTROL_PX: f32 = 24.0;
 /// A scroll turn counts as a reversal when the swing since the last turn is at least this, px.
 pub const SCROLL_SWING_PX: i32 = 80;
+/// The most confidence scroll reversals alone can give confusion: below the 0.85 intervention
+/// bar. On real browsing (DLRV, `cargo xtask eval`) people scroll down and back up while they
+/// read, with and without pauses, in ways scroll physics alone cannot tell from a hunt.
+pub const SCROLL_ONLY_CAP: f32 = 0.80;
+/// A pointer still this long (ms without a move) is resting, a reader's dwell: thrashing is
+/// the movement since the latest rest. Twice the trace's vertex period
+/// ([`crate::trace::VERTEX_EVERY_MS`]), so a moving pointer never looks at rest.
+pub const THRASH_REST_MS: u32 = 500;
 /// Window of the thrashing features, ms.
 pub const THRASH_WINDOW_MS: u32 = 5000;
 /// A pointer turn counts as a reversal when the swing since the last turn is at least this, px.
@@ -202,9 +213,17 @@ fn reversals<'a>(samples: impl Iterator<Item = &'a Sample>, coord: impl Fn(&Samp
 }
 
 /// `frustration`: dead clicks (clicks the page did not answer within [`RESPONSE_WINDOW_MS`]),
-/// counted once per episode, on several spots; or answered clicks on the same spot repeated
-/// [`REPEAT_MS`] apart (a submit that keeps failing with an error). Evaluated when a click's
-/// answer window closes or an answer arrives.
+/// counted once per episode, on several spots; or the same control pressed again
+/// [`REPEAT_MS`] apart with the same result (a submit that keeps failing with the same error).
+/// Evaluated when a click's answer window closes or an answer arrives.
+///
+/// **Same control, same result**: a repeat is a click within [`SAME_CONTROL_PX`] of the
+/// previous answered click whose answer carries the same known signature (the `x` of the
+/// [`Kind::Response`] sample, a hash of what the page changed; 0 = not known). A column of
+/// checkboxes, a row of tabs, a date picker's arrow each answer with a different result (another
+/// box ticked, another tab, another month): different controls or different answers, no repeat.
+/// A source that does not record the answer's content (0) never makes repeats: a failing submit
+/// cannot be told from an arrow doing its job without it.
 ///
 /// The unanswered last click of a multi-click gesture whose earlier clicks were answered (within
 /// [`EPISODE_GAP_MS`] and [`SPOT_RADIUS_PX`]: a triple-click selecting a paragraph) is part of
@@ -215,14 +234,16 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let (mut dead, mut spots, mut repeats) = (0u8, 0u8, 0u8);
     let mut spot_at: [Option<Sample>; 8] = [None; 8];
-    let (mut prev_click, mut prev_dead, mut prev_answered): (Option<Sample>, Option<Sample>, Option<Sample>) = (None, None, None);
+    let (mut prev_click, mut prev_dead): (Option<Sample>, Option<Sample>) = (None, None);
+    // The previous answered click and its answer's signature.
+    let mut prev_answered: Option<(Sample, i16)> = None;
     let clicks = ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click);
     for (i, c) in clicks {
         if prev_click.is_some_and(|p| c.t_ms.saturating_sub(p.t_ms) < MIN_HUMAN_ICI_MS) {
             continue;
         }
         prev_click = Some(*c);
-        let mut answered = false;
+        let mut answered = None;
         let mut closed = last.t_ms.saturating_sub(c.t_ms) > RESPONSE_WINDOW_MS;
         for s in ev.iter().skip(i + 1) {
             match s.kind {
@@ -231,7 +252,7 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
                     break;
                 }
                 Kind::Response if s.t_ms.saturating_sub(c.t_ms) <= RESPONSE_WINDOW_MS => {
-                    answered = true;
+                    answered = Some(s.x);
                     break;
                 }
                 _ => {}
@@ -239,15 +260,15 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
         }
         // The unanswered last click of a multi-click gesture whose earlier clicks the page
         // answered (a triple-click's third press selects nothing new) belongs to that gesture.
-        let gesture = prev_answered.is_some_and(|a| c.t_ms.saturating_sub(a.t_ms) <= EPISODE_GAP_MS && dist(&a, c) <= SPOT_RADIUS_PX);
-        if answered {
-            if prev_answered.is_some_and(|a| {
+        let gesture = prev_answered.is_some_and(|(a, _)| c.t_ms.saturating_sub(a.t_ms) <= EPISODE_GAP_MS && dist(&a, c) <= SPOT_RADIUS_PX);
+        if let Some(sig) = answered {
+            if prev_answered.is_some_and(|(a, prev_sig)| {
                 let gap = c.t_ms.saturating_sub(a.t_ms);
-                dist(&a, c) <= SPOT_RADIUS_PX && (REPEAT_MS.0..=REPEAT_MS.1).contains(&gap)
+                sig != 0 && sig == prev_sig && dist(&a, c) <= SAME_CONTROL_PX && (REPEAT_MS.0..=REPEAT_MS.1).contains(&gap)
             }) {
                 repeats = repeats.saturating_add(1);
             }
-            prev_answered = Some(*c);
+            prev_answered = Some((*c, sig));
         } else if closed && p.answers && !gesture {
             let same_episode = prev_dead.is_some_and(|d| c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c) <= SPOT_RADIUS_PX);
             prev_dead = Some(*c);
@@ -271,6 +292,21 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
 }
 
+/// Whether the click at `ev[i]` is known dead: its answer window closed (a later click, or a
+/// sample more than [`RESPONSE_WINDOW_MS`] after it) with no response in it.
+fn known_dead(ev: &[Sample], i: usize) -> bool {
+    let Some(c) = ev.get(i) else { return false };
+    let mut closed = false;
+    for s in ev.iter().skip(i + 1) {
+        match s.kind {
+            Kind::Response if s.t_ms.saturating_sub(c.t_ms) <= RESPONSE_WINDOW_MS => return false,
+            Kind::Click if s.t_ms.saturating_sub(c.t_ms) >= MIN_HUMAN_ICI_MS => return true,
+            _ => closed |= s.t_ms.saturating_sub(c.t_ms) > RESPONSE_WINDOW_MS,
+        }
+    }
+    closed
+}
+
 /// Path length and straight-line distance of the moves in `ev` after `since`.
 fn path(ev: &[Sample], since: u32) -> (f32, f32) {
     let mut moves = ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= since);
@@ -291,16 +327,41 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// `confusion`: scroll reversals (up and down over the same content, each swing ≥
 /// [`SCROLL_SWING_PX`]) or thrashing (the pointer reversing ≥
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
-/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window).
+/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
+/// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone are capped at
+/// [`SCROLL_ONLY_CAP`], below the intervention bar.
 ///
 /// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) − 3.0`.
 pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
-    let since = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
+    let window_start = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
+    let mut since = window_start;
+    // Thrashing is continuous: the pointer resting (no move for THRASH_REST_MS, a reader's
+    // dwell) ends the run, and only the movement after the latest rest counts.
+    let mut prev_move: Option<u32> = None;
+    for s in ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= window_start) {
+        if prev_move.is_some_and(|t| s.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
+            since = s.t_ms;
+        }
+        prev_move = Some(s.t_ms);
+    }
+    if prev_move.is_some_and(|t| last.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
+        since = last.t_ms;
+    }
     // A press or click in the thrash window means the movement had a purpose (reaching for
-    // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task).
-    let acted = ev.iter().any(|s| s.t_ms >= since && matches!(s.kind, Kind::Down | Kind::Click));
+    // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task), unless
+    // it was a click the page is known not to have answered: clicking something that did
+    // nothing and then moving back and forth is what thrashing is about. A press counts through
+    // its click; a press without one (a drag) is acting.
+    let acted = ev.iter().enumerate().any(|(i, s)| {
+        s.t_ms >= window_start
+            && match s.kind {
+                Kind::Click => !(p.answers && known_dead(ev, i)),
+                Kind::Down => !ev.iter().skip(i + 1).any(|n| n.kind == Kind::Click && n.t_ms.saturating_sub(s.t_ms) <= 1000),
+                _ => false,
+            }
+    });
     let recent = || ev.iter().filter(move |s| s.kind == Kind::Move && s.t_ms >= since);
     let thrash = if acted {
         0
@@ -313,8 +374,19 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let (len, net) = path(ev, since);
     let efficiency = if len > 0.0 { net / len } else { 1.0 };
     let z = 0.9 * f32::from(scrolls) + 0.45 * f32::from(thrash) * (1.0 - efficiency) - 3.0;
-    let features = Features { reversals: scrolls.saturating_add(thrash), efficiency, ..Features::default() };
-    Some(detection(Emotion::Confusion, last, current_section(ev), z, features))
+    let features = Features {
+        reversals: scrolls.saturating_add(thrash),
+        efficiency,
+        dwell_ms: last.t_ms.saturating_sub(since),
+        ..Features::default()
+    };
+    let mut d = detection(Emotion::Confusion, last, current_section(ev), z, features);
+    // Scrolling back and forth alone is how people read (re-reading, scanning a long page):
+    // recorded, never intervention grade without the pointer thrashing too.
+    if thrash < p.min_thrash_reversals {
+        d.confidence = d.confidence.min(SCROLL_ONLY_CAP);
+    }
+    Some(d)
 }
 
 /// `hesitation`: in a decision or checkout section (only there: the same motion over an
@@ -451,6 +523,10 @@ mod tests {
     fn resp(t: u32) -> Sample {
         s(t, Kind::Response, 0, 0, 0)
     }
+    /// An answer whose content hashes to `sig`.
+    fn answer(t: u32, sig: i16) -> Sample {
+        s(t, Kind::Response, sig, 0, 0)
+    }
     fn mv(t: u32, x: i16, y: i16, section: u8) -> Sample {
         s(t, Kind::Move, x, y, section)
     }
@@ -503,9 +579,22 @@ mod tests {
     fn a_burst_is_one_episode_and_a_failing_submit_repeats() {
         let burst = [click(0, 100, 100), click(150, 101, 100), click(300, 100, 101), click(450, 100, 100), mv(900, 120, 100, 1)];
         assert_eq!(detect_frustration(&burst, &TraceParams::DEFAULT), None);
-        let submits = [click(0, 100, 100), resp(40), click(1500, 102, 100), resp(1540), click(3200, 99, 101), resp(3230)];
+        // The same error each time: a failing submit.
+        let submits = [click(0, 100, 100), answer(40, 77), click(1500, 102, 100), answer(1540, 77), click(3200, 99, 101), answer(3230, 77)];
         let d = detect_frustration(&submits, &TraceParams::DEFAULT).expect("repeated failing submit");
         assert_eq!(d.features.reversals, 2);
+        // A date picker's arrow: the same control, another month each time.
+        let arrow = [click(0, 37, 83), answer(1, 11), click(1100, 37, 87), answer(1101, 12), click(2200, 34, 85), answer(2201, 13)];
+        assert_eq!(detect_frustration(&arrow, &TraceParams::DEFAULT), None);
+        // A recording that does not say what the page answered (MiniWoB++, the event CSV
+        // without signatures): a failing submit cannot be told from an arrow, nothing claimed.
+        let unknown = [click(0, 100, 100), resp(40), click(1500, 102, 100), resp(1540), click(3200, 99, 101), resp(3230)];
+        assert_eq!(detect_frustration(&unknown, &TraceParams::DEFAULT), None);
+        // A column of checkboxes, each answering alike (the same kind of tick), 30 px apart:
+        // different controls.
+        let column: heapless::Vec<Sample, 16> =
+            (0..6u32).flat_map(|i| [click(i * 1500, 40, 60 + 30 * i as i16), answer(i * 1500 + 1, 5)]).collect();
+        assert_eq!(detect_frustration(&column, &TraceParams::DEFAULT), None);
         // Triple-clicks selecting paragraphs: the third press selects nothing new, so the third
         // click goes unanswered; it is part of the gesture, not a dead click.
         let mut triples: heapless::Vec<Sample, 32> = heapless::Vec::new();
@@ -536,6 +625,21 @@ mod tests {
         let e = detect_engaged(&read, &TraceParams::DEFAULT, &SectionClasses::new()).expect("engaged");
         assert_eq!(e.features.dwell_ms, 29 * 250);
         assert_eq!(detect_confusion(&read, &TraceParams::DEFAULT), None);
+    }
+
+    #[test]
+    fn thrashing_after_a_dead_click_counts_and_after_an_answered_one_does_not() {
+        let mut ev: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        ev.push(click(0, 500, 300)).unwrap();
+        for i in 0..30u32 {
+            ev.push(mv(400 + i * 120, if i % 2 == 0 { 380 } else { 520 }, 300, 1)).unwrap();
+        }
+        let d = detect_confusion(&ev, &TraceParams::DEFAULT).expect("thrashing after a dead click");
+        assert!(d.confidence >= 0.85, "{}", d.confidence);
+        // Without the page's answers the click may have done something: acting, no thrash.
+        assert_eq!(detect_confusion(&ev, &TraceParams { answers: false, ..TraceParams::DEFAULT }), None);
+        ev.insert(1, resp(30)).unwrap();
+        assert_eq!(detect_confusion(&ev, &TraceParams::DEFAULT), None, "the click was answered: a purpose");
     }
 
     #[test]

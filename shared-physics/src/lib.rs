@@ -38,8 +38,8 @@
 //!    thresholds), then [`detect`] (rage, and the streaming [`detect::Detector`] that runs every
 //!    emotion over a ring and a trace with the tenant's [`detect::Params`]).
 //!
-//! Beside the layers, on the crate root alone: [`paging`] (the bar a human is paged on) and
-//! [`synthetic`] (the benchmark stream). `detect` re-exports what moved down to `detection`
+//! Beside the layers, on the crate root alone: [`paging`] (the bar a human is paged on),
+//! [`crowd`] (the crowd's norm of each spot of a page) and [`synthetic`] (the benchmark stream). `detect` re-exports what moved down to `detection`
 //! (and `emotions::EMIT_FLOOR_PCT`), so `detect::Detection`, `detect::MAX_EVIDENCE` and the
 //! other earlier paths still name the same items.
 #![no_std]
@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod calibration;
+pub mod crowd;
 pub mod detect;
 pub mod detection;
 pub mod emotions;

@@ -123,6 +123,8 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "triple_click", label: None, page: "article.html" },
     Scenario { name: "map_zoom", label: None, page: "map.html" },
     Scenario { name: "browse", label: None, page: "catalog.html" },
+    Scenario { name: "exit_wide", label: Some(Emotion::Abandonment), page: "checkout.html" },
+    Scenario { name: "thrash_wide", label: Some(Emotion::Confusion), page: "broken_form.html" },
 ];
 
 /// The scenario named `name`.
@@ -187,6 +189,9 @@ impl Recording {
         for r in &self.rows {
             if r.kind.is_pointer() {
                 let _ = writeln!(out, "{session},{},{},{},{},{}", r.t_ms, r.kind.name(), r.x, r.y, r.target);
+            } else if r.kind == Kind::Response && r.x != 0 {
+                // The answer's signature, as the loader wrote it (docs/event-csv.md).
+                let _ = writeln!(out, "{session},{},{},{},,{}", r.t_ms, r.kind.name(), r.x, r.target);
             } else {
                 let _ = writeln!(out, "{session},{},{},,,{}", r.t_ms, r.kind.name(), r.target);
             }
@@ -358,6 +363,8 @@ async fn run(chromium: &Chromium, tab: &mut Tab, rng: &mut StdRng, scenario: &Sc
         "triple_click" => triple_click(tab, rng).await,
         "map_zoom" => map_zoom(tab, rng).await,
         "browse" => browse(tab, rng).await,
+        "exit_wide" => exit_wide(tab, rng).await,
+        "thrash_wide" => thrash_wide(tab, rng).await,
         other => unreachable!("no script for scenario {other}"),
     }
 }
@@ -575,6 +582,68 @@ async fn exit_checkout(chromium: &Chromium, tab: &mut Tab, rng: &mut StdRng, see
         tab.pause(ms(rng, 800, 1500)).await;
         Ok((start, end))
     }
+}
+
+/// Abandonment, parameters drawn from wide ranges (the rule, written before any was recorded: a
+/// visitor who looked at the checkout and whose pointer then leaves the window through its top
+/// edge is leaving, whatever the speed a person uses to reach the tab bar). Starts anywhere on
+/// the page after 2–4 looks at the checkout's fields; the exit takes 150–900 ms to the edge,
+/// straight or in two legs (a turn half-way, on a third of the seeds), leaves 0–300 px to either
+/// side of where it started, and goes 2–60 px above the viewport.
+async fn exit_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), BrowserError> {
+    let mut looks = vec!["#card", "#expiry", "#cvc", "#total", "#pay"];
+    looks.shuffle(rng);
+    for sel in looks.into_iter().take(rng.gen_range(2..=4)) {
+        reach(tab, rng, sel, 25.0).await?;
+        tab.pause(ms(rng, 300, 1500)).await;
+    }
+    let start = now(tab).await?;
+    let p = tab.pointer();
+    let x = (p.x + rng.gen_range(-300.0..=300.0)).clamp(5.0, VIEWPORT.0 as f64 - 5.0);
+    let edge = Point::new(x, rng.gen_range(1.0..=10.0));
+    let total = rng.gen_range(150..=900);
+    if rng.gen_bool(1.0 / 3.0) {
+        let mid = Point::new((p.x + x) / 2.0 + rng.gen_range(-120.0..=120.0), p.y / 2.0);
+        tab.move_to_within(mid, Duration::from_millis(total / 2)).await?;
+        tab.move_to_within(edge, Duration::from_millis(total - total / 2)).await?;
+    } else {
+        tab.move_to_within(edge, Duration::from_millis(total)).await?;
+    }
+    let out = DispatchMouseEventParams::new(DispatchMouseEventType::MouseMoved, edge.x, -rng.gen_range(2.0..=60.0));
+    tab.mouse(out).await?;
+    let end = now(tab).await?;
+    tab.pause(ms(rng, 800, 1500)).await;
+    Ok((start, end))
+}
+
+/// Confusion, parameters drawn from wide ranges (the rule, written before any was recorded: a
+/// visitor who clicked something that did nothing and then moves the pointer back and forth
+/// without getting anywhere and without clicking is thrashing). One click on the dead
+/// "Continue" button, a 0–1.5 s pause, then 2–8 s of flicks to random points 40–400 px from an
+/// anchor near the form, each flick 80–500 ms, with a pause of up to 300 ms after 0–40% of them.
+async fn thrash_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), BrowserError> {
+    reach(tab, rng, "#continue", 3.0).await?;
+    tab.click().await?;
+    let start = now(tab).await?;
+    tab.pause(ms(rng, 0, 1500)).await;
+    let form = tab.center("#ship").await?;
+    let anchor = near(rng, form, 120.0);
+    let pause_share = rng.gen_range(0.0..=0.4);
+    let until = tokio::time::Instant::now() + ms(rng, 2000, 8000);
+    while tokio::time::Instant::now() < until {
+        let (r, a) = (rng.gen_range(40.0..=400.0), rng.gen_range(0.0..std::f64::consts::TAU));
+        let to = Point::new(
+            (anchor.x + r * a.cos()).clamp(10.0, VIEWPORT.0 as f64 - 10.0),
+            (anchor.y + r * a.sin()).clamp(10.0, VIEWPORT.1 as f64 - 10.0),
+        );
+        tab.move_to_within(to, ms(rng, 80, 500)).await?;
+        if rng.gen_bool(pause_share) {
+            tab.pause(ms(rng, 0, 300)).await;
+        }
+    }
+    let end = now(tab).await?;
+    tab.pause(ms(rng, 400, 900)).await;
+    Ok((start, end))
 }
 
 /// Engaged: reading the article, scrolling down in small wheel steps with pauses, then a smooth
@@ -874,7 +943,7 @@ pub fn check(r: &Recording) -> Result<(), String> {
         return Err(format!("episode ends before it starts: {:?}", r.episode));
     }
     match r.scenario.name {
-        "exit_checkout" if c[Kind::Leave as usize] + c[Kind::Hidden as usize] == 0 => Err("no leave or hidden row".into()),
+        "exit_checkout" | "exit_wide" if c[Kind::Leave as usize] + c[Kind::Hidden as usize] == 0 => Err("no leave or hidden row".into()),
         "stepper" | "date_picker" | "map_zoom" | "browse" | "triple_click" if c[Kind::Response as usize] == 0 => {
             Err("no response row".into())
         }

@@ -69,6 +69,11 @@ impl Contact {
     }
 }
 
+/// The demo tenant's first dashboard owner (signs in on the dashboard).
+pub const OWNER_EMAIL: &str = "dana@demo-store.example";
+/// Their password (the demo's; a real tenant's owner picks their own).
+pub const OWNER_PASSWORD: &str = "demo dashboard password";
+
 /// The provisioned demo: keys, the identified visitor, and where to look.
 #[derive(Clone, Debug)]
 pub struct DemoSite {
@@ -179,8 +184,12 @@ pub async fn provision(server_url: &str, admin_token: &str, site_dir: &Path, www
     let http = reqwest::Client::new();
 
     let call = "POST /v1/admin/tenants";
-    let answer =
-        http.post(format!("{server_url}/v1/admin/tenants")).bearer_auth(admin_token).json(&json!({ "name": STORE_NAME })).send().await;
+    let answer = http
+        .post(format!("{server_url}/v1/admin/tenants"))
+        .bearer_auth(admin_token)
+        .json(&json!({ "name": STORE_NAME, "owner": { "email": OWNER_EMAIL, "password": OWNER_PASSWORD } }))
+        .send()
+        .await;
     let keys: TenantKeys = expect_json(call, answer, &[StatusCode::CREATED]).await?;
     check_prefix(call, "site_key", &keys.site_key, "pk_")?;
     check_prefix(call, "secret_key", &keys.secret_key, "sk_")?;

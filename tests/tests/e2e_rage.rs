@@ -120,16 +120,27 @@ async fn rages_and_the_ceo_is_texted(backend: Backend) {
     assert_eq!((alert.channel.as_str(), alert.address.as_str(), alert.status.as_str()), ("sms", "+1•••••0100", "sent"));
     assert_eq!(alert.link, link.split_once('?').expect("a signed link has a query").0);
 
-    // Dana opens her link in a browser: that one click acknowledges the escalation for her.
-    let view = chromium.open(&link, SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    // Dana opens her link in a browser: opening it takes nothing; a tap on "I've got it" does.
+    let mut view = chromium.open(&link, SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    view.wait_for::<bool>(
+        "(() => { const b = document.getElementById('ack'); return !!b && !b.hidden && !document.getElementById('actions').hidden; })()",
+        PATIENCE,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the session view offered no \"I've got it\": {e}"));
+    let before: serde_json::Value = stack.api.get("/v1/escalations").await.expect("GET /v1/escalations");
+    assert_eq!(before["items"][0]["state"], "open", "opening the link acknowledged: {before}");
+    let at = view.center("#ack").await.unwrap_or_else(|e| panic!("{e}"));
+    view.move_to(at).await.unwrap_or_else(|e| panic!("{e}"));
+    view.click().await.unwrap_or_else(|e| panic!("{e}"));
     let said: String = view
         .wait_for(
-            "(() => { const a = document.getElementById('ack'); return a && !a.hidden && a.textContent ? a.textContent : null; })()",
+            "(() => { const a = document.getElementById('said'); return a && !a.hidden && a.textContent ? a.textContent : null; })()",
             PATIENCE,
         )
         .await
-        .unwrap_or_else(|e| panic!("the session view did not acknowledge: {e}"));
-    assert!(said.starts_with("Acknowledged"), "{said}");
+        .unwrap_or_else(|e| panic!("the tap did not acknowledge: {e}"));
+    assert!(said.starts_with("It is yours"), "{said}");
     let escalations: serde_json::Value = stack.api.get("/v1/escalations").await.expect("GET /v1/escalations");
     let e = &escalations["items"][0];
     assert_eq!((e["state"].as_str(), e["session"].as_str()), (Some("acknowledged"), Some(detection.session.as_str())), "{escalations}");

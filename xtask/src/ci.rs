@@ -45,8 +45,16 @@ pub fn ci(root: &Path) -> Result<(), String> {
     widget::size(root)?;
     widget::check(root)?;
 
+    step("tools the tests use: axe-core (npm, tests/axe) and DuckDB (PyPI, target/py)");
+    package::npm_ci(&root.join("tests/axe"))?;
+    let py = services::python_venv(root, &services::PYTHON_TOOLS)?;
+    let path = format!("{}:{}", py.display(), std::env::var("PATH").unwrap_or_default());
+
     step("unit, integration and browser tests");
-    run(cargo().current_dir(root).args(["test", "--workspace", "--", "--test-threads=2"]))?;
+    run(cargo().current_dir(root).env("PATH", &path).args(["test", "--workspace", "--", "--test-threads=2"]))?;
+
+    step("coverage-guided fuzzing: frames, event CSV, rrweb, visitor JWT, transactions CSV (bounded)");
+    crate::fuzz::run(root, &crate::fuzz::TARGETS, crate::fuzz::CI_SECONDS)?;
 
     step("the API fuzzed from its OpenAPI document (schemathesis, secret key and owner session)");
     crate::schemathesis::fuzz_api(root)?;

@@ -25,6 +25,8 @@
 //!   in Chromium that its frames reach the real server.
 //! * `cargo xtask build-widget` builds the customer widget into `target/widget/` and prints its
 //!   size against its own budget; `cargo xtask widget-check` also runs its Chromium checks.
+//! * `cargo xtask fuzz [--seconds N] [TARGET…]` runs the coverage-guided fuzz targets of `fuzz/`
+//!   (frames, event CSV, rrweb, visitor JWT, transactions CSV) for a bounded time each.
 //! * `cargo xtask bench peers` measures our SDK beside posthog-js, Clarity, Sentry (+ replay)
 //!   and OpenReplay in one Chromium on one page with the same input (needs the npm registry).
 
@@ -32,6 +34,7 @@ mod ci;
 mod demo;
 mod deps;
 mod eval;
+mod fuzz;
 mod main_thread;
 mod package;
 mod peers;
@@ -47,7 +50,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | fuzz-api | ci | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
+    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | fuzz-api | ci | fuzz [--seconds N] [TARGET…] | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         ["deps"] => deps::check(&root, &deps::CHECKED),
         ["fuzz-api"] => schemathesis::fuzz_api(&root),
         ["ci"] => ci::ci(&root),
+        ["fuzz", rest @ ..] => fuzz::command(&root, rest),
         ["bench", "latency"] => bench_latency(&root),
         ["bench", "physics"] => physics::bench(&root),
         ["eval", rest @ ..] => eval::eval(&root, rest),

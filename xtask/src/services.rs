@@ -98,3 +98,28 @@ pub fn ensure_nats() -> Result<(), String> {
         .map_err(|e| format!("could not start {exe}: {e}"))?;
     wait_listening(4222, "NATS")
 }
+
+/// The Python tools the checks use, pinned: DuckDB reads the warehouse export back in its test.
+pub const PYTHON_TOOLS: [&str; 1] = ["duckdb==1.1.3"];
+
+/// A virtual environment under `target/py` with `packages` installed (from PyPI, pinned),
+/// created with the machine's `python3` (Debian's `python3-venv` is installed if `venv` is
+/// missing). Returns its `bin` folder, to put first on `PATH` for the tests.
+pub fn python_venv(root: &Path, packages: &[&str]) -> Result<std::path::PathBuf, String> {
+    let venv = root.join("target/py");
+    let bin = venv.join("bin");
+    if !bin.join("python3").exists() {
+        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().map(|s| s.success()).unwrap_or(false);
+        if !made {
+            apt_install("python3-venv")?;
+            run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        }
+    }
+    let marker = venv.join(format!("installed-{}", packages.join("+").replace(['=', '/', '<', '>'], "_")));
+    if !marker.exists() {
+        eprintln!("xtask: installing {} into {}", packages.join(", "), venv.display());
+        run(Command::new(bin.join("python3")).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(packages))?;
+        std::fs::write(&marker, b"").map_err(|e| format!("{}: {e}", marker.display()))?;
+    }
+    Ok(bin)
+}

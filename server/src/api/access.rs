@@ -3,7 +3,7 @@
 //! sign-in.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use crate::identity::throttle::Keys;
 use crate::identity::tokens;
 use crate::records::SealedColumn;
 use crate::state::AppState;
-use crate::store::{ApiKey, KeyKind, TimeCursor, User};
+use crate::store::{ApiKey, DashboardSessionRecord, KeyKind, TimeCursor, User};
 use crate::telemetry::inc;
 
 /// How long a dashboard session lasts, seconds (12 hours).
@@ -54,6 +54,8 @@ fn role_schema() -> utoipa::openapi::schema::Object {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
+        .route("/v1/users/{id}/sessions", delete(revoke_sessions))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{id}", patch(set_role))
         .route("/v1/keys", get(list_keys).post(create_key))
@@ -84,9 +86,11 @@ pub struct Login {
     password: String,
 }
 
-/// `POST /v1/login`: a dashboard session token for a user's email and password.
-#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "a dashboard session token"), (status = 401, description = "unknown tenant, email or password"), (status = 429, description = "too many failed sign-ins (per address and per client) or too many at once; `Retry-After` says when to try again"), (status = 503, description = "the sign-in queue is full")))]
-pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<Login>) -> Result<Json<serde_json::Value>, ApiError> {
+/// `POST /v1/login`: signs a dashboard user in with their email and password. The session
+/// comes back as an `HttpOnly; SameSite=Strict` cookie (what the dashboard uses: no script can
+/// read it), with the CSRF token the page sends on writes, and as a bearer token for API clients.
+#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "signed in: the session cookie is set; the body has the bearer token, the CSRF token, the user and role"), (status = 401, description = "unknown tenant, email or password"), (status = 429, description = "too many failed sign-ins (per address and per client) or too many at once; `Retry-After` says when to try again")))]
+pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<Login>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
     let index = app.keyring.blind_index("email", &normalize_email(&b.email));
@@ -99,9 +103,6 @@ pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<L
         }
         return Err(ApiError::too_many_requests("too many failed sign-ins; try again later", wait_secs));
     }
-    let Some(_slot) = app.logins.hash_slot().await else {
-        return Err(ApiError::unavailable("the sign-in queue is full"));
-    };
     let user = app.store.user_by_email(&b.tenant_id, &index).await?;
     let pw = b.password;
     // Verify against something even for an unknown email, so timing does not tell which emails exist.
@@ -109,15 +110,65 @@ pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<L
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.get_or_init(|| keyring::hash_password("not-a-real-password").unwrap_or_default()).clone());
-    let ok = tokio::task::spawn_blocking(move || keyring::verify_password(&pw, &phc)).await.map_err(ApiError::internal)?;
+    let Some(ok) = app.logins.hash(move || keyring::verify_password(&pw, &phc)).await else {
+        return Err(ApiError::too_many_requests("too many sign-ins at once; try again shortly", 1));
+    };
     if !ok {
         app.logins.failed(&keys, app.clock.now_ms());
     }
     let user = user.filter(|_| ok).ok_or_else(refused)?;
     app.logins.succeeded(&keys);
-    let exp = app.clock.now_ms() as u64 / 1000 + DASHBOARD_SESSION_SECS;
-    let token = tokens::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, exp);
-    Ok(Json(json!({"token": token, "expires_at": exp, "user_id": user.id, "role": user.role})))
+    let now = app.clock.now_ms();
+    let exp = now as u64 / 1000 + DASHBOARD_SESSION_SECS;
+    let session = DashboardSessionRecord {
+        id: tokens::new_dashboard_session_id(),
+        tenant_id: b.tenant_id.clone(),
+        user_id: user.id.clone(),
+        created_ms: now,
+        expires_ms: exp as i64 * 1000,
+        revoked_ms: None,
+    };
+    app.store.create_dashboard_session(&session).await?;
+    let token = tokens::sign_dashboard_session(&app.config.link_secret, &b.tenant_id, &user.id, &session.id, exp);
+    let csrf = tokens::csrf_token(&app.config.link_secret, &session.id);
+    let cookie = session_cookie(&app, &token, DASHBOARD_SESSION_SECS);
+    let body = json!({"token": token, "csrf": csrf, "expires_at": exp, "user_id": user.id, "role": user.role, "tenant_id": b.tenant_id});
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// The `Set-Cookie` value of a dashboard session (`max_age` 0 clears it). `Secure` when the
+/// server is reached over https.
+fn session_cookie(app: &AppState, token: &str, max_age: u64) -> String {
+    let secure = if app.public_url.starts_with("https://") { "; Secure" } else { "" };
+    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", super::SESSION_COOKIE)
+}
+
+/// `POST /v1/logout`: ends the caller's dashboard session at once, on every instance, and
+/// clears its cookie.
+#[utoipa::path(post, path = "/v1/logout", tag = "access", responses((status = 200, description = "signed out; the cookie is cleared"), (status = 400, description = "not a dashboard session")), security(("dashboard_session" = [])))]
+pub async fn logout(State(app): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
+    let Some(session) = &actor.session else {
+        return Err(ApiError::bad_request(
+            "only a dashboard session signs out (a secret key is revoked with DELETE /v1/keys/{id})",
+            json!({}),
+        ));
+    };
+    app.store.revoke_dashboard_session(&actor.tenant.id, session, app.clock.now_ms()).await?;
+    actor.audit(&app, "user.logout", &actor.id, json!({})).await?;
+    Ok(([(header::SET_COOKIE, session_cookie(&app, "", 0))], Json(json!({"signed_out": true}))).into_response())
+}
+
+/// `DELETE /v1/users/{id}/sessions`: signs a user out everywhere (a lost phone, a leaver).
+#[utoipa::path(delete, path = "/v1/users/{id}/sessions", tag = "access", params(("id" = String, Path)), responses((status = 200, description = "how many sessions were revoked")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn revoke_sessions(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Role::Owner)?;
+    let n = app.store.revoke_user_sessions(&actor.tenant.id, &id, app.clock.now_ms()).await?;
+    actor.audit(&app, "user.sessions.revoke", &format!("user:{id}"), json!({"revoked": n})).await?;
+    Ok(Json(json!({"id": id, "revoked": n})))
 }
 
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();

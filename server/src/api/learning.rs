@@ -121,6 +121,24 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
         text: b.text.trim().to_string(),
         created_ms: app.clock.now_ms(),
     };
+    if v.section.len() > crate::ingest::MAX_SECTION_NAME {
+        return Err(ApiError::bad_request(
+            format!("section must be at most {} bytes (longer names are cut on the wire)", crate::ingest::MAX_SECTION_NAME),
+            json!({"field": "section"}),
+        ));
+    }
+    // The context's set with the new variant must be a valid set (at most MAX_VARIANTS, ids
+    // and texts within bounds): the API once added variants without this check.
+    let (key, mut variants, _) = app.learning.arms(&actor.tenant.id, emotion, &v.section);
+    if key != v.section {
+        variants.clear(); // the context has none of its own yet (those were the fallback's)
+    }
+    variants.retain(|x| x.id != crate::interventions::BUILT_IN);
+    variants.push(bandit::Variant { id: v.id.clone(), kind, text: v.text.clone() });
+    let set = bandit::VariantSet { context: bandit::ContextKey { emotion: emotion.name().into(), section: v.section.clone() }, variants };
+    if let Err(e) = set.validate() {
+        return Err(ApiError::bad_request(e.to_string(), json!({"field": "id"})));
+    }
     if !app.store.add_variant(&actor.tenant.id, &v).await? {
         return Err(ApiError::conflict("a variant with this id exists"));
     }

@@ -4,9 +4,10 @@
 //! [`access`].
 
 pub mod access;
-
+pub mod dashboard;
 pub mod error;
 pub mod escalations;
+pub mod forensics;
 pub mod learning;
 pub mod openapi;
 pub mod people;
@@ -79,8 +80,24 @@ impl Role {
     }
 }
 
+/// The cookie of a signed-in dashboard page: the session token, `HttpOnly` (no script can read
+/// it), `SameSite=Strict` (no other site's page sends it).
+pub const SESSION_COOKIE: &str = "siq_session";
+/// The header a page signed in by cookie sends its CSRF token in, on every request that is not
+/// a `GET` or `HEAD` (`tokens::csrf_token`, from `POST /v1/login` or `GET /v1/dashboard/me`).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
 /// Who is calling: a tenant's secret key (`Authorization: Bearer sk_…`) or a signed-in dashboard
-/// user (`Authorization: Bearer ds_…`, from `POST /v1/login`).
+/// user (`Authorization: Bearer ds_…`, or the [`SESSION_COOKIE`] with the [`CSRF_HEADER`] on
+/// writes; both from `POST /v1/login`).
 pub struct Actor {
     /// The tenant acted for.
     pub tenant: Arc<Tenant>,
@@ -88,6 +105,8 @@ pub struct Actor {
     pub role: Role,
     /// `key:{id}` or `user:{id}`, as the audit log records it.
     pub id: String,
+    /// The dashboard session (`dss_…`) of a signed-in user.
+    pub session: Option<String>,
 }
 
 impl Actor {
@@ -110,19 +129,42 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer secret key or dashboard session"))?;
+        let (token, by_cookie) = match bearer(parts) {
+            Some(t) => (t, false),
+            None => match cookie(parts, SESSION_COOKIE) {
+                Some(c) => (c, true),
+                None => return Err(ApiError::unauthorized("missing bearer secret key or dashboard session")),
+            },
+        };
         if token.starts_with("ds_") {
-            let now = app.clock.now_ms() as u64 / 1000;
-            let (tenant_id, user_id) = tokens::verify_dashboard_session(&app.config.link_secret, token, now)
+            let now = app.clock.now_ms();
+            let ds = tokens::verify_dashboard_session(&app.config.link_secret, token, now as u64 / 1000)
                 .ok_or_else(|| ApiError::unauthorized("dashboard session invalid or expired: sign in again"))?;
-            let tenant = app.identity.tenant(&tenant_id).ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
+            // Signed out or revoked sessions end at once, on every instance.
+            let live = app.store.dashboard_session(&ds.tenant, &ds.id).await?;
+            if !live.is_some_and(|s| s.user_id == ds.user && s.revoked_ms.is_none() && s.expires_ms > now) {
+                return Err(ApiError::unauthorized("dashboard session signed out or revoked: sign in again"));
+            }
+            // A page signed in by cookie proves on every write that it is ours (SameSite=Strict
+            // already keeps other sites' pages from sending the cookie at all).
+            let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+            if by_cookie && !safe {
+                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                if !tokens::secrets_equal(sent, &tokens::csrf_token(&app.config.link_secret, &ds.id)) {
+                    return Err(ApiError::forbidden("missing or wrong CSRF token: reload the page"));
+                }
+            }
+            let tenant = app.identity.tenant(&ds.tenant).ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
             // The role is read at every request, so a changed role applies at once.
-            let user = app.store.user(&tenant_id, &user_id).await?.ok_or_else(|| ApiError::unauthorized("this user no longer exists"))?;
+            let user = app.store.user(&ds.tenant, &ds.user).await?.ok_or_else(|| ApiError::unauthorized("this user no longer exists"))?;
             let role = Role::parse(&user.role).unwrap_or(Role::Viewer);
-            return Ok(Actor { tenant, role, id: format!("user:{user_id}") });
+            return Ok(Actor { tenant, role, id: format!("user:{}", ds.user), session: Some(ds.id) });
+        }
+        if by_cookie {
+            return Err(ApiError::unauthorized("the session cookie holds no dashboard session: sign in again"));
         }
         let e = app.identity.secret_key(token).ok_or_else(|| ApiError::unauthorized("unknown secret key"))?;
-        Ok(Actor { tenant: e.tenant, role: Role::Owner, id: format!("key:{}", e.key_id) })
+        Ok(Actor { tenant: e.tenant, role: Role::Owner, id: format!("key:{}", e.key_id), session: None })
     }
 }
 
@@ -424,20 +466,30 @@ pub async fn live(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// The query of a signed session link.
+/// The query of a signed session link: `t`, `exp`, `sig` let its holder view the session; an
+/// alert's link also carries `e`, `c` and `ack`, which let the contact paged act on it.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LinkQuery {
-    /// The tenant.
-    t: String,
+    /// Tenant.
+    pub(crate) t: String,
     /// Expiry, seconds since the epoch.
     #[param(minimum = 0, maximum = 18446744073709551615_u64)]
-    exp: u64,
-    /// The link's signature.
-    sig: String,
+    pub(crate) exp: u64,
+    /// The view signature.
+    pub(crate) sig: String,
+    /// The escalation (alert links).
+    #[serde(default)]
+    pub(crate) e: Option<String>,
+    /// The contact paged (alert links).
+    #[serde(default)]
+    pub(crate) c: Option<String>,
+    /// The acknowledgement signature (alert links).
+    #[serde(default)]
+    pub(crate) ack: Option<String>,
 }
 
-fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiError> {
+pub(crate) fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result<(), ApiError> {
     let now = app.clock.now_ms() as u64 / 1000;
     if tokens::verify_link(&app.config.link_secret, &q.t, session, q.exp, &q.sig, now) {
         Ok(())
@@ -463,24 +515,6 @@ pub async fn session_page(State(app): State<AppState>, Path(session): Path<Strin
     tracing::info!(tenant = %q.t, session = %session, "session view opened");
     let page = tokio::fs::read_to_string(app.config.www_dir.join("session.html")).await.map_err(ApiError::internal)?;
     Ok(Html(page).into_response())
-}
-
-/// `GET /v1/sessions/{session}?t=&exp=&sig=`: what the session view shows.
-#[utoipa::path(get, path = "/v1/sessions/{session}", tag = "sessions", params(("session" = String, Path), LinkQuery), responses((status = 200, description = "session, account and detections"), (status = 403, description = "invalid or expired link"), (status = 404, description = "no such session")))]
-pub async fn session_json(
-    State(app): State<AppState>,
-    Path(session): Path<String>,
-    q: Q<LinkQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = q?;
-    check_link(&app, &session, &q)?;
-    let rec = app.store.session(&q.t, &session).await?.ok_or_else(|| ApiError::not_found("session"))?;
-    let account = match &rec.account {
-        Some(a) => app.identity.account(&q.t, a),
-        None => None,
-    };
-    let detections = app.store.detections(&q.t, Some(&session), MAX_LIST).await?;
-    Ok(Json(json!({"session": rec, "account": account, "detections": without_evidence(detections)})))
 }
 
 /// A request that may read the operator's metrics: the scrape token (`SIQ_METRICS_TOKEN`,

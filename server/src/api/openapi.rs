@@ -6,7 +6,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{self, access, escalations, learning, people, MAX_FIELD_CHARS};
+use crate::api::{self, access, dashboard, escalations, forensics, learning, people, MAX_FIELD_CHARS};
 
 /// The API's document.
 #[derive(OpenApi)]
@@ -14,17 +14,21 @@ use crate::api::{self, access, escalations, learning, people, MAX_FIELD_CHARS};
     info(title = "SentientIQ API", description = "Errors are `{error_code, message, details}`. Lists are paged with `cursor` and `limit`; `next_cursor` is null on the last page. Another tenant's ids answer 404."),
     paths(
         api::create_tenant, api::upsert_account, api::add_transaction, api::thresholds, api::set_thresholds,
-        api::detections, api::interventions, api::alerts, api::stats, api::live, api::session_page, api::session_json,
+        api::detections, api::interventions, api::alerts, api::stats, api::live, api::session_page,
         api::metrics, api::healthz,
         people::list_customers, people::customer, people::segments, people::list_contexts, people::share_context, people::me,
         people::my_context, people::list_transactions, people::upload_transactions, people::confirm, people::export, people::erase,
-        access::login, access::create_user, access::list_users, access::set_role, access::list_keys, access::create_key,
+        access::login, access::logout, access::revoke_sessions, access::create_user, access::list_users, access::set_role, access::list_keys, access::create_key,
         access::revoke_key, access::token_policy, access::set_token_policy, access::retention, access::set_retention,
         access::audit_log,
         learning::list_variants, learning::add_variant, learning::delete_variant, learning::policy, learning::set_policy,
         learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
         escalations::add_contact, escalations::list_contacts, escalations::delete_contact, escalations::list_escalations, escalations::ack_escalation,
         escalations::ack_link, escalations::webhook_secret,
+        dashboard::me, dashboard::struggles, dashboard::accounts, dashboard::session_for_user, dashboard::session_by_link, dashboard::act_as_user,
+        dashboard::act_by_link,
+        forensics::report, forensics::roi_csv, forensics::evi_now, forensics::weather, forensics::failures_of_tenant,
+        forensics::set_public, forensics::public_failures, forensics::export, forensics::mail_weather,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
     components(schemas(ErrorBody, crate::records::CardState, crate::records::EscalationState)),
@@ -56,7 +60,7 @@ impl Modify for Security {
             SecurityScheme::Http(s)
         };
         c.add_security_scheme("secret_key", bearer("A tenant's secret key `sk_…` (acts as an owner)."));
-        c.add_security_scheme("dashboard_session", bearer("A dashboard session `ds_…` from POST /v1/login (the user's role applies)."));
+        c.add_security_scheme("dashboard_session", bearer("A dashboard session `ds_…` from POST /v1/login (the user's role applies); the dashboard sends it as the HttpOnly cookie `siq_session` instead, with its CSRF token in `X-CSRF-Token` on writes."));
         c.add_security_scheme("operator_token", bearer("The operator token (SIQ_ADMIN_TOKEN)."));
         c.add_security_scheme(
             "site_key_and_visitor_token",
@@ -252,6 +256,8 @@ mod tests {
             include_str!("access.rs"),
             include_str!("learning.rs"),
             include_str!("escalations.rs"),
+            include_str!("dashboard.rs"),
+            include_str!("forensics.rs"),
         ]
         .concat();
         // Every `.route("…"` in the routers has its document entry, and the reverse.

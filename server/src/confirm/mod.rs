@@ -1,6 +1,7 @@
 //! Confirm: the server never trusts a client's confidence. It recomputes every detection from
 //! the evidence in the frame with the same `shared-physics` code and the tenant's thresholds.
 
+pub mod crowd;
 pub mod replay;
 pub mod thresholds;
 

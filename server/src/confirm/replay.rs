@@ -145,11 +145,51 @@ pub struct Summary {
     pub detections: u64,
     /// Rows (or events) refused.
     pub errors: Vec<RowError>,
+    /// Whether the replay read the page's answers from the input ([`Answers`]).
+    pub answers: Answers,
 }
 
 impl Summary {
-    fn new(format: Format) -> Summary {
-        Summary { format, events: 0, ignored: 0, rows: 0, by_kind: KindCounts::default(), detections: 0, errors: Vec::new() }
+    fn new(format: Format, answers: Answers) -> Summary {
+        Summary { format, events: 0, ignored: 0, rows: 0, by_kind: KindCounts::default(), detections: 0, errors: Vec::new(), answers }
+    }
+}
+
+/// Whether a recording carries the page's answers to clicks (`--answers recorded|none`).
+///
+/// The detectors that read them (rage's dead clicks, frustration) need to know: a recorder that
+/// did not capture answers makes every click look dead. With `None`, rage is capped at 0.80
+/// (recorded, below the 0.85 intervention bar: a burst cannot be known dead) and frustration is
+/// not looked for, and the summary line says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answers {
+    /// The input's `response` rows (rrweb: mutation and input events) are the page's answers.
+    Recorded,
+    /// The recorder did not capture answers.
+    None,
+}
+
+impl Answers {
+    /// `recorded` or `none`.
+    pub fn parse(s: &str) -> Option<Answers> {
+        match s {
+            "recorded" => Some(Answers::Recorded),
+            "none" => Some(Answers::None),
+            _ => None,
+        }
+    }
+
+    /// The detector parameters for this source, from `params`.
+    pub fn params(self, params: Params) -> Params {
+        Params { trace: TraceParams { answers: self == Answers::Recorded, ..params.trace }, ..params }
+    }
+
+    fn of(params: &Params) -> Answers {
+        if params.trace.answers {
+            Answers::Recorded
+        } else {
+            Answers::None
+        }
     }
 }
 
@@ -165,7 +205,16 @@ impl fmt::Display for Summary {
                 "bad events"
             }
         };
-        write!(f, "{} rows, {} detections, {} {bad}; by kind: {}", self.rows, self.detections, self.errors.len(), self.by_kind)
+        write!(f, "{} rows, {} detections, {} {bad}; by kind: {}", self.rows, self.detections, self.errors.len(), self.by_kind)?;
+        let (clicks, responses) = (self.by_kind.get(Kind::Click), self.by_kind.get(Kind::Response));
+        match self.answers {
+            Answers::None => f.write_str("; answers: none (rage not claimed, capped at 0.80; frustration not looked for)"),
+            Answers::Recorded if clicks > 0 && responses == 0 => write!(
+                f,
+                "; answers: recorded, but none of {clicks} clicks was answered (every click reads as dead: --answers none if the recorder did not capture them)"
+            ),
+            Answers::Recorded => f.write_str("; answers: recorded"),
+        }
     }
 }
 
@@ -218,7 +267,7 @@ pub struct Replay<'w, W: Write> {
 impl<'w, W: Write> Replay<'w, W> {
     /// A replay of `format` input writing to `out`.
     pub fn new(format: Format, out: &'w mut W, params: Params) -> Self {
-        Replay { params, sessions: HashMap::new(), out, summary: Summary::new(format) }
+        Replay { params, sessions: HashMap::new(), out, summary: Summary::new(format, Answers::of(&params)) }
     }
 
     /// Records a refused row.
@@ -303,8 +352,11 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         (coord("x", x)?, coord("y", y)?)
     } else if x.is_empty() && y.is_empty() {
         (0, 0)
+    } else if kind == Kind::Response && !x.is_empty() && y.is_empty() {
+        // The answer's signature (the SDK's hash of what the page changed), 1..=32767.
+        (parse_num("x (answer signature)", x, 1.0, i16::MAX as f64)? as i16, 0)
     } else {
-        return Err(format!("x and y must be empty for kind {}", kind.name()));
+        return Err(format!("x and y must be empty for kind {} (a response may carry its signature in x)", kind.name()));
     };
     Ok(Row { session, sample: Sample { t_ms, x, y, kind, section: 0 }, target })
 }
@@ -529,7 +581,7 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
     let origin = samples.first().map_or(0.0, |s| s.abs_ms).min(first_ts.unwrap_or(0.0));
     // A recording with DOM mutations carries the page's answers; one without any (a static page,
     // or a recorder that drops them) cannot tell a dead click from an answered one.
-    let params = Params { trace: TraceParams { answers: mutations, ..params.trace }, ..params };
+    let params = Params { trace: TraceParams { answers: mutations && params.trace.answers, ..params.trace }, ..params };
     let mut replay = Replay::new(Format::Rrweb, out, params);
     replay.summary.events = events;
     replay.summary.ignored = ignored;
@@ -643,7 +695,7 @@ mod tests {
         assert_eq!(lines(&out)[0]["section"], "checkout");
         assert_eq!(
             s.to_string(),
-            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1"
+            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1; answers: recorded"
         );
         // Without the response the same clicks make a rage burst.
         let (out, s) = run(&csv.replace("s,180,response,,,checkout\n", ""));
@@ -698,7 +750,7 @@ mod tests {
         let csv = "session,t_ms,kind,x,y,target\n\
                    s,1,move,,5,\n\
                    s,2,click,5,,\n\
-                   s,3,response,1,,\n\
+                   s,3,response,1,1,\n\
                    s,4,hidden,,0,\n\
                    s,5,leave,,,\n\
                    s,6,visible,x,y,\n";
@@ -710,6 +762,9 @@ mod tests {
         assert!(s.errors[1].message.contains("y is required for kind click"), "{}", s.errors[1].message);
         assert!(s.errors[2].message.contains("must be empty for kind response"), "{}", s.errors[2].message);
         assert!(s.errors[3].message.contains("must be empty for kind hidden"), "{}", s.errors[3].message);
+        // A response may carry the answer's signature in x (the SDK's hash of what changed).
+        let rec = csv::StringRecord::from(vec!["s", "3", "response", "17", "", ""]);
+        assert_eq!(parse_csv_row(&rec).map(|r| (r.sample.x, r.sample.y)), Ok((17, 0)));
     }
 
     #[test]
@@ -758,9 +813,13 @@ mod tests {
         assert_eq!(last["session"], "rec");
         assert_eq!(last["emotion"], "rage");
         assert_eq!(last["section"], "");
-        // ms since the first event: the fifth click is 1000 + 4·150 ms after the meta event.
-        assert_eq!(last["t_ms"], 1600);
-        assert!(last["confidence"].as_f64().unwrap() >= 0.85);
+        // ms since the first event; without answers the burst reaches its 0.80 cap at its third
+        // click, 1000 + 2·150 ms after the meta event, and emits nothing higher after it.
+        assert_eq!(last["t_ms"], 1300);
+        // No mutation event: the recording carries no answers, so the burst is recorded but not
+        // claimed (it cannot be known dead), and the summary says so.
+        assert_eq!(last["confidence"].as_f64().unwrap(), 0.8);
+        assert_eq!(s.answers, Answers::None);
     }
 
     #[test]
@@ -801,7 +860,9 @@ mod tests {
         assert_eq!(
             s.to_string(),
             "8 events (3 ignored), 5 rows, 0 detections, 0 bad events; by kind: \
-             move 0, down 1, up 1, click 1, scroll 1, response 1, leave 0, hidden 0, visible 0"
+             move 0, down 1, up 1, click 1, scroll 1, response 1, leave 0, hidden 0, visible 0; \
+             answers: none (rage not claimed, capped at 0.80; frustration not looked for)",
+            "an input event alone does not show that the recorder captured the page's DOM changes"
         );
     }
 
@@ -813,7 +874,8 @@ mod tests {
             )
         };
         let burst = |answered: bool| {
-            let mut events = Vec::new();
+            // The page changed once before the burst: the recorder captures mutations.
+            let mut events = vec![mutation(100)];
             for i in 0..6u64 {
                 let t = 1000 + i * 150;
                 events.push(click(t, 400, 300));
@@ -824,7 +886,7 @@ mod tests {
             run_rrweb(&format!("[{}]", events.join(","))).unwrap()
         };
         let (out, s) = burst(true);
-        assert_eq!(s.by_kind.get(Kind::Response), 6);
+        assert_eq!(s.by_kind.get(Kind::Response), 7);
         assert!(out.is_empty(), "a stepper that answers every click: {out}");
         let (out, _) = burst(false);
         assert!(lines(&out).iter().any(|l| l["emotion"] == "rage" && l["confidence"].as_f64().unwrap() >= 0.85), "{out}");

@@ -14,8 +14,8 @@
 //!   (default 60 s) without an acknowledgement. After the last contact's window the escalation is
 //!   `exhausted` (counted and shown on the dashboard).
 //! * **Acknowledgement**: every alert carries a signed, expiring one-click link to the live session
-//!   view; opening it acknowledges for that contact ([`crate::identity::tokens::sign_ack`]) and nobody else is
-//!   paged.
+//!   view; a tap on "I've got it" there acknowledges for that contact
+//!   ([`crate::identity::tokens::sign_ack`]) and nobody else is paged (opening it changes nothing).
 //! * **One instance at a time, and restarts**: an instance pages only the escalations it has
 //!   claimed in the store (a conditional update with a lease, [`crate::store::EscalationStore::claim_escalation`]).
 //!   A claim that lapses (the instance died mid-page) is taken over by any instance, including the

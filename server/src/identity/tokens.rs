@@ -64,27 +64,59 @@ pub fn verify_ack(secret: &[u8], tenant: &str, escalation: &str, contact: &str, 
     exp >= now_secs && ack_mac(secret, tenant, escalation, contact, exp).verify_slice(&sig).is_ok()
 }
 
-fn dashboard_mac(secret: &[u8], tenant: &str, user: &str, exp: u64) -> HmacSha256 {
+fn dashboard_mac(secret: &[u8], tenant: &str, user: &str, session: &str, exp: u64) -> HmacSha256 {
     let mut m = HmacSha256::new_from_slice(secret).expect("any key length");
-    m.update(format!("dashboard|{tenant}|{user}|{exp}").as_bytes());
+    m.update(format!("dashboard|{tenant}|{user}|{session}|{exp}").as_bytes());
     m
 }
 
-/// A dashboard session token for `user` of `tenant`, valid until `exp` (seconds since the
-/// epoch): `ds_{tenant}.{user}.{exp}.{hex signature}`.
-pub fn sign_dashboard_session(secret: &[u8], tenant: &str, user: &str, exp: u64) -> String {
-    let sig = hex::encode(dashboard_mac(secret, tenant, user, exp).finalize().into_bytes());
-    format!("ds_{tenant}.{user}.{exp}.{sig}")
+/// A signed-in dashboard session, as its token names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DashboardSession {
+    /// The tenant.
+    pub tenant: String,
+    /// The user (`u_…`).
+    pub user: String,
+    /// The session's id (`dss_…`): what sign-out and revocation mark in the store.
+    pub id: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
 }
 
-/// `(tenant, user)` of an untampered, unexpired dashboard session token.
-pub fn verify_dashboard_session(secret: &[u8], token: &str, now_secs: u64) -> Option<(String, String)> {
+/// A fresh dashboard session id: 16 random bytes, hex, after `dss_`.
+pub fn new_dashboard_session_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("dss_{}", hex::encode(b))
+}
+
+/// A dashboard session token for session `id` of `user` of `tenant`, valid until `exp`
+/// (seconds since the epoch): `ds_{tenant}.{user}.{id}.{exp}.{hex signature}`. The signature
+/// proves the server issued it; the store's row for `id` says whether it was since revoked.
+pub fn sign_dashboard_session(secret: &[u8], tenant: &str, user: &str, id: &str, exp: u64) -> String {
+    let sig = hex::encode(dashboard_mac(secret, tenant, user, id, exp).finalize().into_bytes());
+    format!("ds_{tenant}.{user}.{id}.{exp}.{sig}")
+}
+
+/// The session of an untampered, unexpired dashboard session token (revocation is the
+/// store's to say).
+pub fn verify_dashboard_session(secret: &[u8], token: &str, now_secs: u64) -> Option<DashboardSession> {
     let mut parts = token.strip_prefix("ds_")?.split('.');
-    let (tenant, user, exp, sig) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (tenant, user, id, exp, sig) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let exp: u64 = exp.parse().ok()?;
     let sig = hex::decode(sig).ok()?;
-    (parts.next().is_none() && exp >= now_secs && dashboard_mac(secret, tenant, user, exp).verify_slice(&sig).is_ok())
-        .then(|| (tenant.to_string(), user.to_string()))
+    (parts.next().is_none() && exp >= now_secs && dashboard_mac(secret, tenant, user, id, exp).verify_slice(&sig).is_ok())
+        .then(|| DashboardSession { tenant: tenant.to_string(), user: user.to_string(), id: id.to_string(), exp })
+}
+
+/// The CSRF token of a dashboard session, hex: a page signed in by cookie sends it in the
+/// `X-CSRF-Token` header of every request that changes something. It is bound to the session,
+/// so a token from another session (or none) is refused.
+pub fn csrf_token(secret: &[u8], session_id: &str) -> String {
+    let mut m = HmacSha256::new_from_slice(secret).expect("any key length");
+    m.update(format!("csrf|{session_id}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
 }
 
 #[cfg(test)]
@@ -117,13 +149,23 @@ mod tests {
 
     #[test]
     fn dashboard_sessions_verify_only_untampered_and_unexpired() {
-        let t = sign_dashboard_session(b"k", "t_1", "u_2", 1000);
-        assert_eq!(verify_dashboard_session(b"k", &t, 999), Some(("t_1".into(), "u_2".into())));
+        let t = sign_dashboard_session(b"k", "t_1", "u_2", "dss_3", 1000);
+        let s = DashboardSession { tenant: "t_1".into(), user: "u_2".into(), id: "dss_3".into(), exp: 1000 };
+        assert_eq!(verify_dashboard_session(b"k", &t, 999), Some(s));
         assert_eq!(verify_dashboard_session(b"k", &t, 1001), None, "expired");
         assert_eq!(verify_dashboard_session(b"j", &t, 999), None, "other key");
         assert_eq!(verify_dashboard_session(b"k", &t.replace("u_2", "u_3"), 999), None, "other user");
+        assert_eq!(verify_dashboard_session(b"k", &t.replace("dss_3", "dss_4"), 999), None, "other session");
         assert_eq!(verify_dashboard_session(b"k", &t.replace(".1000.", ".2000."), 999), None, "extended");
         assert_eq!(verify_dashboard_session(b"k", "ds_x", 0), None);
+        assert!(new_dashboard_session_id().starts_with("dss_") && new_dashboard_session_id() != new_dashboard_session_id());
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_their_session() {
+        assert_eq!(csrf_token(b"k", "dss_1"), csrf_token(b"k", "dss_1"));
+        assert_ne!(csrf_token(b"k", "dss_1"), csrf_token(b"k", "dss_2"));
+        assert_ne!(csrf_token(b"k", "dss_1"), csrf_token(b"j", "dss_1"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use shared_physics::Emotion;
 
 use super::sessions::SessionState;
 use super::*;
+use crate::confirm::crowd::{Judgement, CROWDS};
 use crate::confirm::{confirm, Place, Verdict, Who};
 use crate::interventions::{on_detection, Action, CardFacts, Reaction, Situation};
 use crate::records::events::{Event, Push};
@@ -227,8 +228,12 @@ impl Conn {
         }
         let counters = self.app.metrics.tenant(&tenant.id);
         let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
-            inc(&counters.sessions_refused);
-            tracing::warn!(tenant = %tenant.id, "live-session cap reached; new session refused");
+            // Counted every time; logged on the 1st, 2nd, 4th, 8th… refusal, so a flood
+            // cannot turn into a flood of log lines.
+            let n = counters.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(tenant = %tenant.id, refused = n, "live-session cap reached; new sessions refused");
+            }
             return Err(Close { code: CLOSE_OVERLOADED, reason: "too many live sessions" });
         };
         let visitor = match h.identity {
@@ -317,6 +322,15 @@ impl Conn {
             seed_secret: &app.settings.seed_secret,
             now_ms,
         };
+        // A spot where many other visitors' clicks went unanswered is a broken control: recorded,
+        // not this visitor's struggle to intervene on (confirm/crowd.rs).
+        let page = b.state.lock().expect("session lock").page.clone();
+        let now_s = u32::try_from(now_ms / 1000).unwrap_or(u32::MAX);
+        if let Judgement::BrokenControl(n) = CROWDS.judge(&b.tenant.id, b.session, &page, &d, &frame.evidence, now_s) {
+            tracing::info!(tenant = %b.tenant.id, session = %b.hex, page, visitors = n.visitors, "broken control: no intervention");
+            app.events.event(Event::Detection(record));
+            return;
+        }
         let reaction = on_detection(&app.learning, &situation);
         self.carry_out(b, d.emotion, &record, shared.map(|c| c.state), reaction, now);
         app.events.event(Event::Detection(record));

@@ -42,9 +42,9 @@ use async_trait::async_trait;
 /// The persistence the server needs: every role in one. Every method is scoped by tenant. A
 /// subsystem holds only the role it uses (`Arc<dyn EscalationStore>`, …); start-up holds the
 /// whole.
-pub trait Store: TenantStore + CustomerStore + SessionStore + LearningStore + EscalationStore + AuditStore {}
+pub trait Store: TenantStore + CustomerStore + SessionStore + LearningStore + EscalationStore + AuditStore + DashboardStore {}
 
-impl<T: TenantStore + CustomerStore + SessionStore + LearningStore + EscalationStore + AuditStore> Store for T {}
+impl<T: TenantStore + CustomerStore + SessionStore + LearningStore + EscalationStore + AuditStore + DashboardStore> Store for T {}
 
 /// Tenants, their accounts and revenue, API keys and dashboard users.
 #[async_trait]
@@ -292,4 +292,267 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError>;
     /// Deletes the tenant's session data older than `cutoff_ms` (retention).
     async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError>;
+}
+
+/// A signed-in dashboard session (`POST /v1/login`), until it expires or is revoked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DashboardSessionRecord {
+    /// `dss_…` (the token names it).
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// The user signed in.
+    pub user_id: String,
+    /// Signed in, ms.
+    pub created_ms: i64,
+    /// Expires, ms.
+    pub expires_ms: i64,
+    /// Signed out or revoked, ms.
+    pub revoked_ms: Option<i64>,
+}
+
+/// A detection an operator reported as not a struggle (a false positive).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FalsePositive {
+    /// Tenant.
+    #[serde(skip)]
+    pub tenant_id: String,
+    /// Session.
+    pub session: String,
+    /// The detection's sequence number.
+    pub seq: i64,
+    /// Its emotion.
+    pub emotion: String,
+    /// Its section.
+    pub section: String,
+    /// Who reported it (`user:…`, `contact:…`, `key:…`).
+    pub reporter: String,
+    /// When, ms.
+    pub created_ms: i64,
+}
+
+/// A decision of the intervention policy with its outcome and what its account was worth at
+/// detection time: a row of the revenue forensics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionOutcome {
+    /// Emotion decided on.
+    pub emotion: String,
+    /// Section.
+    pub section: String,
+    /// In the holdout (no intervention).
+    pub holdout: bool,
+    /// Conversion (`None`: no outcome reported).
+    pub converted: Option<bool>,
+    /// The outcome's name (`purchase`, `cancel`, …).
+    pub outcome: Option<String>,
+    /// Decided, ms.
+    pub created_ms: i64,
+    /// The account, when known.
+    pub account: Option<String>,
+    /// The account's lifetime value at detection time, cents.
+    pub value_cents: i64,
+}
+
+/// A confirmed detection without its evidence: what the EVI and the weather read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectionPoint {
+    /// Emotion.
+    pub emotion: String,
+    /// Section.
+    pub section: String,
+    /// Server-confirmed confidence.
+    pub confidence: f64,
+    /// Confirmed, ms.
+    pub created_ms: i64,
+}
+
+/// What the public failure page counts, with no personal data: delays and deliveries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FailureFacts {
+    /// Detection confirmed → intervention decided, ms, one per intervention.
+    pub intervention_delays_ms: Vec<i64>,
+    /// Detection confirmed → alert request answered, ms, with whether it was delivered, one
+    /// per alert.
+    pub alert_delays_ms: Vec<(i64, bool)>,
+    /// Escalations: opened → acknowledged, ms (`None`: not acknowledged), and whether every
+    /// contact was paged with nobody taking it.
+    pub escalations: Vec<(Option<i64>, bool)>,
+    /// "stuck" or "frustrated" shared through the widget with no detection of that person
+    /// within [`MISS_WINDOW_MS`] either side: `(state, when)`.
+    pub misses: Vec<(String, i64)>,
+    /// Interventions pushed.
+    pub interventions: i64,
+    /// Active session-minutes of sessions started in the window.
+    pub active_minutes: i64,
+    /// Confirmed detections.
+    pub detections: i64,
+}
+
+/// One value of a warehouse row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// Text.
+    Str(Option<String>),
+    /// An integer.
+    Int(Option<i64>),
+    /// A float.
+    Float(Option<f64>),
+    /// A flag (stored as an integer).
+    Bool(Option<bool>),
+}
+
+/// The type of a warehouse column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// Text.
+    Str,
+    /// 64-bit integer.
+    Int,
+    /// 64-bit float.
+    Float,
+    /// Boolean.
+    Bool,
+}
+
+/// A table of the warehouse export: its name, the stored table and time column it is read
+/// from, a filter, and its columns (`(SQL expression, name, type)`). No personal field is
+/// exported (no names, emails, addresses or link secrets): people appear by the host's `sub`.
+#[derive(Debug)]
+pub struct WarehouseTable {
+    /// The export's table name (the folder).
+    pub name: &'static str,
+    /// The stored table.
+    pub from: &'static str,
+    /// Its time column, ms (what the day partition is taken from).
+    pub time: &'static str,
+    /// Extra condition (`""` or ` AND …`).
+    pub filter: &'static str,
+    /// The columns.
+    pub columns: &'static [(&'static str, &'static str, CellKind)],
+}
+
+/// The tables of the warehouse export.
+pub const WAREHOUSE: &[WarehouseTable] = {
+    use CellKind::*;
+    &[
+        WarehouseTable {
+            name: "sessions",
+            from: "sessions",
+            time: "started_ms",
+            filter: "",
+            columns: &[
+                ("session", "session", Str),
+                ("user_sub", "sub", Str),
+                ("account", "account", Str),
+                ("page", "page", Str),
+                ("started_ms", "started_ms", Int),
+                ("active_minutes", "active_minutes", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "detections",
+            from: "detections",
+            time: "created_ms",
+            filter: "",
+            columns: &[
+                ("session", "session", Str),
+                ("seq", "seq", Int),
+                ("emotion", "emotion", Str),
+                ("confidence", "confidence", Float),
+                ("client_confidence", "client_confidence", Float),
+                ("section", "section", Str),
+                ("user_sub", "sub", Str),
+                ("account", "account", Str),
+                ("value_cents", "value_cents", Int),
+                ("features", "features", Str),
+                ("t_ms", "t_ms", Int),
+                ("created_ms", "created_ms", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "decisions",
+            from: "decisions",
+            time: "created_ms",
+            filter: "",
+            columns: &[
+                ("id", "id", Str),
+                ("session", "session", Str),
+                ("seq", "seq", Int),
+                ("sub", "sub", Str),
+                ("emotion", "emotion", Str),
+                ("section", "section", Str),
+                ("holdout", "holdout", Bool),
+                ("variant_id", "variant_id", Str),
+                ("holdout_share", "holdout_share", Float),
+                ("created_ms", "created_ms", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "outcomes",
+            from: "decisions",
+            time: "outcome_ms",
+            filter: " AND outcome IS NOT NULL",
+            columns: &[
+                ("id", "decision_id", Str),
+                ("session", "session", Str),
+                ("sub", "sub", Str),
+                ("outcome", "outcome", Str),
+                ("converted", "converted", Bool),
+                ("outcome_ms", "outcome_ms", Int),
+            ],
+        },
+        WarehouseTable {
+            name: "alerts",
+            from: "alerts",
+            time: "created_ms",
+            filter: "",
+            columns: &[
+                ("id", "id", Str),
+                ("session", "session", Str),
+                ("escalation_id", "escalation_id", Str),
+                ("contact_id", "contact_id", Str),
+                ("channel", "channel", Str),
+                ("status", "status", Str),
+                ("attempts", "attempts", Int),
+                ("created_ms", "created_ms", Int),
+            ],
+        },
+    ]
+};
+
+/// How near a detection must be to a shared "stuck"/"frustrated" for it not to count as a
+/// miss, ms (2 minutes either side).
+pub const MISS_WINDOW_MS: i64 = 120_000;
+
+/// Dashboard sign-in sessions, false-positive reports, the public failure page's opt-in, and
+/// the reads of the revenue forensics and the failure page.
+#[async_trait]
+pub trait DashboardStore: Send + Sync + 'static {
+    /// Records a new signed-in session.
+    async fn create_dashboard_session(&self, s: &DashboardSessionRecord) -> Result<(), StoreError>;
+    /// One session of the tenant.
+    async fn dashboard_session(&self, tenant: &str, id: &str) -> Result<Option<DashboardSessionRecord>, StoreError>;
+    /// Revokes a session (sign-out); false when there is no such unrevoked session.
+    async fn revoke_dashboard_session(&self, tenant: &str, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Revokes every session of a user; how many.
+    async fn revoke_user_sessions(&self, tenant: &str, user: &str, at_ms: i64) -> Result<u64, StoreError>;
+    /// Records a false-positive report; false when that detection was already reported.
+    async fn report_false_positive(&self, r: &FalsePositive) -> Result<bool, StoreError>;
+    /// Reports since `since_ms`, newest first.
+    async fn false_positives(&self, tenant: &str, since_ms: i64) -> Result<Vec<FalsePositive>, StoreError>;
+    /// Turns the public failure page on or off.
+    async fn set_public_failures(&self, tenant: &str, on: bool, at_ms: i64) -> Result<(), StoreError>;
+    /// Whether the tenant publishes its failure page.
+    async fn public_failures(&self, tenant: &str) -> Result<bool, StoreError>;
+    /// Decisions since `since_ms` with their outcomes and their account's value.
+    async fn decision_outcomes(&self, tenant: &str, since_ms: i64) -> Result<Vec<DecisionOutcome>, StoreError>;
+    /// Confirmed detections since `since_ms`, oldest first.
+    async fn detection_points(&self, tenant: &str, since_ms: i64) -> Result<Vec<DetectionPoint>, StoreError>;
+    /// `(started_ms, active_minutes)` of the sessions started since `since_ms`.
+    async fn session_minutes(&self, tenant: &str, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// What the failure page counts since `since_ms`.
+    async fn failure_facts(&self, tenant: &str, since_ms: i64) -> Result<FailureFacts, StoreError>;
+    /// The tenant's rows of a warehouse table whose time is in `[from_ms, to_ms)`, oldest first,
+    /// cells in the order of its columns.
+    async fn warehouse_rows(&self, tenant: &str, table: &WarehouseTable, from_ms: i64, to_ms: i64) -> Result<Vec<Vec<Cell>>, StoreError>;
 }

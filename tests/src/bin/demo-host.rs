@@ -116,7 +116,7 @@ SentientIQ demo is ready.
 
   Store         {store_url}   <- rage-click \"Apply coupon\" (help appears),
                 then again a few seconds later (the struggle persisted: {contact} is paged)
-  Dashboard     {dashboard_url}#key={secret_key}   (the key stays in this browser)
+  Dashboard     {dashboard_url}   sign in: workspace {tenant}, {owner_email}, password \"{owner_password}\"
 
   The one line a site embeds:
     {snippet}
@@ -137,6 +137,8 @@ Texts to {contact} appear below. Ctrl-C to stop.",
         value = sentientiq_server::records::format::money(c.value_cents),
         store_url = site.store_url,
         dashboard_url = site.dashboard_url,
+        owner_email = host::OWNER_EMAIL,
+        owner_password = host::OWNER_PASSWORD,
         snippet = site.snippet,
     );
 }

@@ -50,7 +50,10 @@ impl Slack {
             Severity::Warning | Severity::Info => "primary",
         };
         json!({
-            "text": cut_chars(&format!("{}: {} {}", alert.summary, alert.text, alert.link), MAX_TEXT_CHARS),
+            // The top-level text is mrkdwn too (the notification and the fallback): names and
+            // sections come from visitors' tokens and pages, so `<!channel>` or a `<url|label>`
+            // in them must stay text.
+            "text": cut_chars(&format!("{}: {} {}", escape(&alert.summary), escape(&alert.text), alert.link), MAX_TEXT_CHARS),
             "blocks": [
                 { "type": "header", "text": { "type": "plain_text", "text": cut_chars(&alert.summary, MAX_HEADER_CHARS) } },
                 { "type": "section", "text": { "type": "mrkdwn", "text": cut_chars(&escape(&alert.text), MAX_SECTION_CHARS) } },
@@ -100,7 +103,7 @@ mod tests {
             at_ms: 0,
         };
         let p = Slack::payload(&alert);
-        assert!(p["text"].as_str().unwrap().ends_with("Jane <CEO> & co https://siq.example/s/1"));
+        assert!(p["text"].as_str().unwrap().ends_with("Jane &lt;CEO&gt; &amp; co https://siq.example/s/1"), "{}", p["text"]);
         assert_eq!(p["blocks"][0]["text"]["text"].as_str().unwrap().chars().count(), MAX_HEADER_CHARS);
         assert_eq!(p["blocks"][1]["text"]["text"], "Jane &lt;CEO&gt; &amp; co");
         assert_eq!(p["blocks"][2]["elements"][0]["url"], "https://siq.example/s/1");

@@ -93,6 +93,8 @@ impl AuditStore for SqlStore {
             ("decisions", "created_ms"),
             ("cards", "created_ms"),
             ("escalations", "created_ms"),
+            ("false_positives", "created_ms"),
+            ("dashboard_sessions", "expires_ms"),
             ("detections", "created_ms"),
             ("sessions", "started_ms"),
             ("contexts", "expires_ms"),

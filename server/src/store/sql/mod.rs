@@ -316,6 +316,7 @@ pub const RECENT_REVENUE_MS: i64 = 90 * 86_400_000;
 
 mod audit;
 mod customers;
+mod dashboard;
 mod escalations;
 mod learning;
 mod sessions;
