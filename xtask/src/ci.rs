@@ -56,6 +56,9 @@ pub fn ci(root: &Path) -> Result<(), String> {
     step("coverage-guided fuzzing: frames, event CSV, rrweb, visitor JWT, transactions CSV (bounded)");
     crate::fuzz::run(root, &crate::fuzz::TARGETS, crate::fuzz::CI_SECONDS)?;
 
+    step("the API fuzzed from its OpenAPI document (schemathesis, secret key and owner session)");
+    crate::schemathesis::fuzz_api(root)?;
+
     step("the npm package as a user meets it: npm pack, a fresh Vite app, Chromium, the real server");
     package::test(root)?;
 

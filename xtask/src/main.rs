@@ -6,6 +6,9 @@
 //! * `cargo xtask demo` runs the product with embedded defaults and a demo tenant.
 //! * `cargo xtask deps` prints the import cycles between the modules of `shared-physics` and
 //!   `server` (see `deps.rs`) and fails if there is any.
+//! * `cargo xtask fuzz-api` fuzzes the real server's API from its OpenAPI document with
+//!   schemathesis, with a tenant's secret key and an owner's dashboard session (see
+//!   `schemathesis.rs`).
 //! * `cargo xtask ci` runs every check CI runs, installing or starting what the tests need.
 //! * `cargo xtask bench latency` measures detection → intervention latency in a real page.
 //! * `cargo xtask bench physics` measures what one pointer event costs the worker's physics:
@@ -36,6 +39,7 @@ mod main_thread;
 mod package;
 mod peers;
 mod physics;
+mod schemathesis;
 mod sdk;
 mod services;
 mod util;
@@ -46,7 +50,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | ci | fuzz [--seconds N] [TARGET…] | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
+    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | fuzz-api | ci | fuzz [--seconds N] [TARGET…] | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         ["size"] => sdk::build(&root).and_then(|_| sdk::size(&root)).map(|_| ()),
         ["demo"] => demo::demo(&root),
         ["deps"] => deps::check(&root, &deps::CHECKED),
+        ["fuzz-api"] => schemathesis::fuzz_api(&root),
         ["ci"] => ci::ci(&root),
         ["fuzz", rest @ ..] => fuzz::command(&root, rest),
         ["bench", "latency"] => bench_latency(&root),

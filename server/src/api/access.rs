@@ -25,6 +25,30 @@ use crate::telemetry::inc;
 pub const DASHBOARD_SESSION_SECS: u64 = 12 * 3600;
 /// Fewest and most days of retention a tenant may set.
 pub const RETENTION_DAYS: (i64, i64) = (1, 3650);
+/// Most characters of a new password: a quarter of [`keyring::MAX_PASSWORD_BYTES`], so no
+/// password the document allows is past the hash's byte limit.
+pub const MAX_PASSWORD_CHARS: usize = keyring::MAX_PASSWORD_BYTES / 4;
+
+/// A new user's email, as [`add_user`] checks it: a text field with an `@` (which is itself
+/// the character that is not white space).
+pub fn email_schema() -> utoipa::openapi::schema::Object {
+    let mut o = super::openapi::text();
+    o.pattern = Some("@".into());
+    o
+}
+
+/// A new password: [`keyring::MIN_PASSWORD_CHARS`]..=[`MAX_PASSWORD_CHARS`] characters.
+pub fn password_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(keyring::MIN_PASSWORD_CHARS))
+        .max_length(Some(MAX_PASSWORD_CHARS))
+        .build()
+}
+
+fn role_schema() -> utoipa::openapi::schema::Object {
+    super::openapi::one_of(&[Role::Viewer.as_str(), Role::Member.as_str(), Role::Owner.as_str()])
+}
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -65,7 +89,7 @@ pub struct Login {
 /// `POST /v1/login`: signs a dashboard user in with their email and password. The session
 /// comes back as an `HttpOnly; SameSite=Strict` cookie (what the dashboard uses: no script can
 /// read it), with the CSRF token the page sends on writes, and as a bearer token for API clients.
-#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "signed in: the session cookie is set; the body has the bearer token, the CSRF token, the user and role"), (status = 401, description = "unknown tenant, email or password")))]
+#[utoipa::path(post, path = "/v1/login", tag = "access", request_body = Login, responses((status = 200, description = "signed in: the session cookie is set; the body has the bearer token, the CSRF token, the user and role"), (status = 401, description = "unknown tenant, email or password"), (status = 429, description = "too many failed sign-ins (per address and per client) or too many at once; `Retry-After` says when to try again")))]
 pub async fn login(State(app): State<AppState>, client: ClientAddr, body: Body<Login>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let refused = || ApiError::unauthorized("unknown tenant, email or password");
@@ -152,8 +176,11 @@ static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// Body of `POST /v1/users`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
+    #[schema(schema_with = email_schema)]
     email: String,
+    #[schema(schema_with = password_schema)]
     password: String,
+    #[schema(schema_with = role_schema)]
     role: String,
 }
 
@@ -166,6 +193,12 @@ pub async fn add_user(app: &AppState, tenant: &str, email: &str, password: &str,
     let email = text_field("email", email)?;
     if !email.contains('@') {
         return Err(ApiError::bad_request("email must be an email address", json!({"field": "email"})));
+    }
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            format!("password must be at most {MAX_PASSWORD_CHARS} characters"),
+            json!({"field": "password"}),
+        ));
     }
     let pw = password.to_string();
     let hash = tokio::task::spawn_blocking(move || keyring::hash_password(&pw))
@@ -215,6 +248,7 @@ pub async fn list_users(State(app): State<AppState>, actor: Actor) -> Result<Jso
 /// Body of `PATCH /v1/users/{id}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RoleChange {
+    #[schema(schema_with = role_schema)]
     role: String,
 }
 
@@ -351,6 +385,8 @@ pub async fn retention(actor: Actor) -> Result<Json<serde_json::Value>, ApiError
 /// Body of `PUT /v1/retention`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Retention {
+    /// Days kept, `RETENTION_DAYS` (1..=3650).
+    #[schema(minimum = 1, maximum = 3650)]
     days: i64,
 }
 
@@ -373,13 +409,17 @@ pub async fn set_retention(State(app): State<AppState>, actor: Actor, body: Body
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Rows, 1..=500 (`MAX_LIST`), default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /v1/audit`: the audit log, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "access", params(AuditQuery), responses((status = 200, description = "a page of the audit log, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn audit_log(State(app): State<AppState>, actor: Actor, Query(q): Query<AuditQuery>) -> Listed {
+pub async fn audit_log(State(app): State<AppState>, actor: Actor, q: super::Q<AuditQuery>) -> Listed {
+    let Query(q) = q?;
     actor.require(Role::Owner)?;
     listed(
         q.cursor.as_deref(),

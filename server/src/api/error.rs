@@ -78,10 +78,15 @@ impl ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            // The caller's data, not our failure: it names the account and the limit.
-            crate::store::StoreError::AccountValueOutOfRange { ref account, .. } => {
-                ApiError::bad_request(e.to_string(), serde_json::json!({"field": "amount_cents", "account": account}))
-            }
+            // Not our failure, and not a malformed request either: the amount is within its
+            // range, but the account's total would pass its own. A conflict with what is stored
+            // (409), naming the account and the field.
+            crate::store::StoreError::AccountValueOutOfRange { ref account, .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: e.to_string(),
+                details: serde_json::json!({"field": "amount_cents", "account": account}),
+            },
             e => ApiError::internal(e),
         }
     }
@@ -111,6 +116,14 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         if matches!(e, JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)))) {
             return ApiError::payload_too_large(e.body_text(), serde_json::Value::Null);
         }
+        ApiError::bad_request(e.body_text(), serde_json::Value::Null)
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    /// A query string that does not parse (a number out of its type's range, a field missing)
+    /// is a 400 in the API's error shape, like any other bad field.
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
         ApiError::bad_request(e.body_text(), serde_json::Value::Null)
     }
 }

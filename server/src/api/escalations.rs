@@ -50,6 +50,7 @@ pub async fn webhook_secret(State(app): State<AppState>, actor: Actor) -> Result
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewEndpoint {
     /// `sms`, `whatsapp`, `slack`, `pagerduty`, `email` or `webhook`.
+    #[schema(schema_with = channel_schema)]
     channel: String,
     /// E.164 number, Slack webhook URL, PagerDuty routing key, email address or https URL.
     address: String,
@@ -58,18 +59,27 @@ pub struct NewEndpoint {
 /// Body of `POST /v1/contacts`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewContact {
+    #[schema(schema_with = super::openapi::text)]
     name: String,
+    /// Their role, shown in alerts (cut to 256 characters).
     #[serde(default)]
     role: String,
     /// The first channel tried.
+    #[schema(schema_with = channel_schema)]
     channel: String,
     address: String,
     /// Paged only for accounts worth at least this, cents (default 0: every escalation).
     #[serde(default)]
+    #[schema(minimum = 0)]
     min_value_cents: i64,
-    /// Further channels, tried in order when the ones before fail (at most 4).
+    /// Further channels, tried in order when the ones before fail (at most `MAX_FALLBACKS`, 4).
     #[serde(default)]
+    #[schema(max_items = 4)]
     fallbacks: Vec<NewEndpoint>,
+}
+
+fn channel_schema() -> utoipa::openapi::schema::Object {
+    super::openapi::one_of(&ChannelKind::ALL.map(ChannelKind::as_str))
 }
 
 fn endpoint(app: &AppState, field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {
@@ -165,14 +175,19 @@ pub async fn delete_contact(State(app): State<AppState>, actor: Actor, Path(id):
 #[into_params(parameter_in = Query)]
 pub struct EscalationQuery {
     /// `open`, `acknowledged` or `exhausted`.
+    #[param(value_type = Option<EscalationState>)]
     state: Option<String>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Rows, 1..=500 (`MAX_LIST`), default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /v1/escalations`: escalations, newest first, with who acknowledged them.
 #[utoipa::path(get, path = "/v1/escalations", tag = "escalation", params(EscalationQuery), responses((status = 200, description = "a page of escalations"), (status = 400, description = "bad state or cursor")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_escalations(State(app): State<AppState>, actor: Actor, Query(q): Query<EscalationQuery>) -> Listed {
+pub async fn list_escalations(State(app): State<AppState>, actor: Actor, q: super::Q<EscalationQuery>) -> Listed {
+    let Query(q) = q?;
     let state = super::named_param::<EscalationState>("state", q.state.as_deref(), "state must be open, acknowledged or exhausted")?;
     listed(
         q.cursor.as_deref(),
@@ -217,6 +232,7 @@ pub struct AckLink {
     /// Contact paged (`c`).
     c: String,
     /// Expiry of the link, seconds since the epoch.
+    #[schema(minimum = 0, maximum = 18446744073709551615_u64)]
     exp: u64,
     /// The acknowledgement signature (`ack`).
     ack: String,

@@ -51,15 +51,36 @@ pub async fn list_variants(State(app): State<AppState>, actor: Actor) -> Result<
 /// Body of `POST /v1/variants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewVariant {
+    #[schema(schema_with = super::openapi::text)]
     id: String,
+    /// Any emotion but `engaged`.
+    #[schema(schema_with = emotion_schema)]
     emotion: String,
     /// A section name, or empty/absent for every section without its own variants.
     #[serde(default)]
+    #[schema(max_length = 256)] // MAX_FIELD_CHARS
     section: String,
-    /// `message`, `help`, `discount`, `callback`, `card` or `nothing`.
+    /// `message`, `help`, `discount`, `callback` and their text, or `card` or `nothing`.
+    #[schema(schema_with = kind_schema)]
     kind: String,
+    /// What is shown: required, not only white space, for `message`, `help`, `discount` and
+    /// `callback`; at most `MAX_VARIANT_TEXT_BYTES` (1000) characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     text: String,
+}
+
+/// The kinds of variant that show a text.
+pub const SHOWN_KINDS: [&str; 4] = ["message", "help", "discount", "callback"];
+
+fn emotion_schema() -> utoipa::openapi::schema::Object {
+    let names: Vec<&str> =
+        shared_physics::Emotion::ALL.iter().filter(|e| **e != shared_physics::Emotion::Engaged).map(|e| e.name()).collect();
+    super::openapi::one_of(&names)
+}
+
+fn kind_schema() -> utoipa::openapi::schema::Object {
+    super::openapi::one_of(&[&SHOWN_KINDS[..], &["card", "nothing"]].concat())
 }
 
 /// `POST /v1/variants`: adds a variant for (emotion, section); it starts with a uniform prior.
@@ -80,10 +101,16 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
         kind,
         bandit::VariantKind::Message | bandit::VariantKind::Help | bandit::VariantKind::Discount | bandit::VariantKind::Callback
     );
-    if shows && (b.text.trim().is_empty() || b.text.len() > MAX_VARIANT_TEXT_BYTES) {
+    if b.text.chars().count() > MAX_VARIANT_TEXT_BYTES || (shows && b.text.trim().is_empty()) {
         return Err(ApiError::bad_request(
-            format!("text must be 1..={MAX_VARIANT_TEXT_BYTES} bytes for a {} variant", b.kind),
+            format!("text must be 1..={MAX_VARIANT_TEXT_BYTES} characters, not only white space, for a {} variant", b.kind),
             json!({"field": "text"}),
+        ));
+    }
+    if b.section.chars().count() > super::MAX_FIELD_CHARS {
+        return Err(ApiError::bad_request(
+            format!("section must be at most {} characters", super::MAX_FIELD_CHARS),
+            json!({"field": "section"}),
         ));
     }
     let v = VariantRecord {
@@ -148,9 +175,12 @@ pub async fn policy(actor: Actor) -> Json<serde_json::Value> {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PolicyBody {
     /// Share of decisions held out as control, 0..=0.5 (default 0.1).
+    #[schema(minimum = 0.0, maximum = 0.5)]
     holdout_share: f64,
-    /// How long after a decision an outcome counts for it, ms (default 30 minutes).
+    /// How long after a decision an outcome counts for it, ms, 60000..=`MAX_OUTCOME_WINDOW_MS`
+    /// (default: unchanged; a new tenant's is 30 minutes).
     #[serde(default)]
+    #[schema(minimum = 60000, maximum = 604800000)]
     outcome_window_ms: Option<i64>,
 }
 
@@ -180,11 +210,14 @@ pub async fn set_policy(State(app): State<AppState>, actor: Actor, body: Body<Po
 pub struct OutcomeBody {
     /// The session (16 hex digits) the outcome happened in, or
     #[serde(default)]
+    #[schema(schema_with = super::openapi::optional_text)]
     session: Option<String>,
-    /// the customer it happened to.
+    /// the customer it happened to (one of the two is required).
     #[serde(default)]
+    #[schema(schema_with = super::openapi::optional_text)]
     sub: Option<String>,
     /// What happened, e.g. `purchase`, `cancel`, `signup`.
+    #[schema(schema_with = super::openapi::text)]
     event: String,
     /// Whether it is a conversion (default: true for anything but `cancel`/`churn`).
     #[serde(default)]
@@ -198,9 +231,12 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
     let Json(b) = body?;
     actor.require(Role::Member)?;
     let event = text_field("event", &b.event)?;
-    let who = match (b.session.as_deref(), b.sub.as_deref()) {
-        (Some(s), _) => OutcomeFor::Session(text_field("session", s)?),
-        (None, Some(u)) => OutcomeFor::Person(text_field("sub", u)?),
+    // Both are checked when both are given, though the session wins.
+    let session = b.session.as_deref().map(|s| text_field("session", s)).transpose()?;
+    let sub = b.sub.as_deref().map(|u| text_field("sub", u)).transpose()?;
+    let who = match (session, sub) {
+        (Some(s), _) => OutcomeFor::Session(s),
+        (None, Some(u)) => OutcomeFor::Person(u),
         (None, None) => {
             return Err(ApiError::bad_request("give the session or the sub the outcome belongs to", json!({"field": "session"})))
         }
@@ -241,14 +277,19 @@ pub async fn uplift(State(app): State<AppState>, actor: Actor) -> Result<Json<se
 #[into_params(parameter_in = Query)]
 pub struct CardQuery {
     /// `pending`, `actioned` or `completed`.
+    #[param(value_type = Option<CardState>)]
     state: Option<String>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Rows, 1..=500 (`MAX_LIST`), default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /v1/cards`: conversation cards for the tenant's people, newest first.
 #[utoipa::path(get, path = "/v1/cards", tag = "interventions", params(CardQuery), responses((status = 200, description = "a page of cards")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_cards(State(app): State<AppState>, actor: Actor, Query(q): Query<CardQuery>) -> Listed {
+pub async fn list_cards(State(app): State<AppState>, actor: Actor, q: super::Q<CardQuery>) -> Listed {
+    let Query(q) = q?;
     let state = super::named_param::<CardState>("state", q.state.as_deref(), "state must be pending, actioned or completed")?;
     listed(
         q.cursor.as_deref(),
@@ -270,6 +311,7 @@ pub async fn action_card(State(app): State<AppState>, actor: Actor, Path(id): Pa
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CardOutcome {
     /// How it ended, e.g. `saved`, `lost`, `no_answer`.
+    #[schema(schema_with = super::openapi::text)]
     outcome: String,
 }
 

@@ -32,8 +32,8 @@ use crate::records::events::Event;
 use crate::state::AppState;
 use crate::store::Tenant;
 
-pub use crate::records::{MAX_FIELD_BYTES, MAX_TRANSACTION_CENTS};
-/// Most rows a list endpoint returns.
+pub use crate::records::{MAX_FIELD_BYTES, MAX_FIELD_CHARS, MAX_TRANSACTION_CENTS};
+/// Most rows a list endpoint returns; `limit` outside 1..=this is a 400.
 pub const MAX_LIST: i64 = 500;
 /// Largest JSON request body, bytes (64 KiB). The largest legitimate ones are a contact with
 /// its four fallbacks, an identity-settings document with a JWKS URL, or a variant with its
@@ -196,10 +196,15 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// A text field: 1..=[`MAX_FIELD_CHARS`] characters as sent (what JSON Schema's `maxLength`
+/// counts), not only white space; the value kept is trimmed.
 fn field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
     let t = v.trim();
-    if t.is_empty() || t.len() > MAX_FIELD_BYTES {
-        return Err(ApiError::bad_request(format!("{name} must be 1..={MAX_FIELD_BYTES} bytes"), json!({"field": name})));
+    if t.is_empty() || v.chars().count() > MAX_FIELD_CHARS {
+        return Err(ApiError::bad_request(
+            format!("{name} must be 1..={MAX_FIELD_CHARS} characters, not only white space"),
+            json!({"field": name}),
+        ));
     }
     Ok(t)
 }
@@ -218,13 +223,16 @@ fn amount(name: &str, cents: i64) -> Result<i64, ApiError> {
 /// The tenant's first dashboard owner, optional in `POST /v1/admin/tenants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct FirstOwner {
+    #[schema(schema_with = access::email_schema)]
     email: String,
+    #[schema(schema_with = access::password_schema)]
     password: String,
 }
 
 /// Body of `POST /v1/admin/tenants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTenant {
+    #[schema(schema_with = openapi::text)]
     name: String,
     #[serde(default)]
     owner: Option<FirstOwner>,
@@ -282,7 +290,9 @@ pub async fn create_tenant(
 /// Body of `POST /v1/accounts`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
+    #[schema(schema_with = openapi::text)]
     account: String,
+    #[schema(schema_with = openapi::text)]
     name: String,
 }
 
@@ -305,18 +315,22 @@ pub async fn upsert_account(
 /// Body of `POST /v1/transactions`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTransaction {
+    /// The host's id of the transaction (idempotency key).
+    #[schema(schema_with = openapi::text)]
     id: String,
+    #[schema(schema_with = openapi::text)]
     account: String,
     /// Cents, refunds negative; within ±`MAX_TRANSACTION_CENTS`.
     #[schema(minimum = -10000000000000.0, maximum = 10000000000000.0)]
     amount_cents: i64,
+    /// When it happened, ms since the epoch (default: now).
     #[serde(default)]
     at_ms: Option<i64>,
 }
 
 /// `POST /v1/transactions`: records revenue for an account, idempotent by the host's id
 /// (201 the first time, 200 after).
-#[utoipa::path(post, path = "/v1/transactions", tag = "revenue", request_body = NewTransaction, responses((status = 201, description = "recorded"), (status = 200, description = "already recorded (idempotent by id)"), (status = 400, description = "bad field")), security(("secret_key" = []), ("dashboard_session" = [])))]
+#[utoipa::path(post, path = "/v1/transactions", tag = "revenue", request_body = NewTransaction, responses((status = 201, description = "recorded"), (status = 200, description = "already recorded (idempotent by id)"), (status = 400, description = "bad field"), (status = 409, description = "the account's total would pass its limit")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn add_transaction(
     State(app): State<AppState>,
     actor: Actor,
@@ -367,11 +381,22 @@ pub async fn set_thresholds(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Rows, 1..=500 (`MAX_LIST`), default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
-fn limit(q: &ListQuery) -> i64 {
-    q.limit.unwrap_or(100).clamp(1, MAX_LIST)
+fn limit(q: &ListQuery) -> Result<i64, ApiError> {
+    checked_limit(q.limit, 100)
+}
+
+/// `limit`, or `default` when absent; outside 1..=[`MAX_LIST`] is a 400.
+fn checked_limit(l: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    match l {
+        None => Ok(default),
+        Some(l) if (1..=MAX_LIST).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::bad_request(format!("limit must be 1..={MAX_LIST}"), json!({"field": "limit", "max": MAX_LIST}))),
+    }
 }
 
 fn without_evidence(v: impl serde::Serialize) -> serde_json::Value {
@@ -391,9 +416,10 @@ fn without_evidence(v: impl serde::Serialize) -> serde_json::Value {
 pub async fn detections(
     State(app): State<AppState>,
     SecretKey(t): SecretKey,
-    Query(q): Query<ListQuery>,
+    q: Q<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let d = app.store.detections(&t.id, None, limit(&q)).await?;
+    let Query(q) = q?;
+    let d = app.store.detections(&t.id, None, limit(&q)?).await?;
     Ok(Json(json!({"detections": without_evidence(d)})))
 }
 
@@ -402,19 +428,17 @@ pub async fn detections(
 pub async fn interventions(
     State(app): State<AppState>,
     SecretKey(t): SecretKey,
-    Query(q): Query<ListQuery>,
+    q: Q<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({"interventions": app.store.interventions(&t.id, limit(&q)).await?})))
+    let Query(q) = q?;
+    Ok(Json(json!({"interventions": app.store.interventions(&t.id, limit(&q)?).await?})))
 }
 
 /// `GET /v1/alerts`: alerts and their delivery, newest first.
 #[utoipa::path(get, path = "/v1/alerts", tag = "activity", params(ListQuery), responses((status = 200, description = "newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn alerts(
-    State(app): State<AppState>,
-    SecretKey(t): SecretKey,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({"alerts": app.store.alerts(&t.id, limit(&q)).await?})))
+pub async fn alerts(State(app): State<AppState>, SecretKey(t): SecretKey, q: Q<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
+    Ok(Json(json!({"alerts": app.store.alerts(&t.id, limit(&q)?).await?})))
 }
 
 /// `GET /v1/stats`: the tenant's counters on this instance since it started.
@@ -450,6 +474,7 @@ pub struct LinkQuery {
     /// Tenant.
     pub(crate) t: String,
     /// Expiry, seconds since the epoch.
+    #[param(minimum = 0, maximum = 18446744073709551615_u64)]
     pub(crate) exp: u64,
     /// The view signature.
     pub(crate) sig: String,
@@ -475,11 +500,8 @@ pub(crate) fn check_link(app: &AppState, session: &str, q: &LinkQuery) -> Result
 
 /// `GET /s/{session}?t=&exp=&sig=`: the one-click session view for an alerted human.
 #[utoipa::path(get, path = "/s/{session}", tag = "sessions", params(("session" = String, Path), LinkQuery), responses((status = 200, description = "the session view page"), (status = 403, description = "invalid or expired link")))]
-pub async fn session_page(
-    State(app): State<AppState>,
-    Path(session): Path<String>,
-    Query(q): Query<LinkQuery>,
-) -> Result<Response, ApiError> {
+pub async fn session_page(State(app): State<AppState>, Path(session): Path<String>, q: Q<LinkQuery>) -> Result<Response, ApiError> {
+    let Query(q) = q?;
     check_link(&app, &session, &q)?;
     crate::identity::customers::audit(
         &app.people,
@@ -543,9 +565,9 @@ pub fn decode_cursor<T: serde::de::DeserializeOwned>(c: Option<&str>) -> Result<
         .ok_or_else(|| ApiError::bad_request("cursor is not one this API returned", json!({"field": "cursor"})))
 }
 
-/// `limit` of a paged list: default 50, at most [`MAX_LIST`].
-pub fn page_limit(l: Option<i64>) -> i64 {
-    l.unwrap_or(50).clamp(1, MAX_LIST)
+/// `limit` of a paged list: default 50, 1..=[`MAX_LIST`] (else a 400).
+pub fn page_limit(l: Option<i64>) -> Result<i64, ApiError> {
+    checked_limit(l, 50)
 }
 
 /// A page of items and the cursor of the next page (`null` on the last page).
@@ -566,13 +588,16 @@ pub async fn listed<T: Serialize, C: Serialize + serde::de::DeserializeOwned>(
     key: impl Fn(&T) -> C,
 ) -> Listed {
     let after: Option<C> = decode_cursor(cursor)?;
-    let limit = page_limit(limit);
+    let limit = page_limit(limit)?;
     let rows = fetch(after.as_ref(), limit).await?;
     Ok(Json(page(&rows, limit, key)))
 }
 
 /// A JSON body, with serde's complaint as a 400 `{error_code, message, details}`.
 pub type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+/// A query string, with serde's complaint as a 400 `{error_code, message, details}`.
+pub type Q<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 /// A query parameter naming one value of a vocabulary (`state=open`); anything else is a 400
 /// with `message`.
@@ -583,7 +608,32 @@ pub fn named_param<T: crate::records::Named>(field: &str, value: Option<&str>, m
     }
 }
 
-/// Validates a text field (trimmed, 1..=[`MAX_FIELD_BYTES`] bytes).
+/// Validates a text field (1..=[`MAX_FIELD_CHARS`] characters, not only white space; trimmed).
 pub fn text_field<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
     field(name, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_field_counts_characters_as_sent_and_refuses_only_white_space() {
+        let wide = "é".repeat(MAX_FIELD_CHARS);
+        assert_eq!(text_field("name", &wide).unwrap(), wide, "256 two-byte characters are within the limit");
+        assert!(text_field("name", &format!("{wide}é")).is_err());
+        let padded = format!("{} ", "a".repeat(MAX_FIELD_CHARS));
+        assert!(text_field("name", &padded).is_err(), "the limit is on what was sent, not on what trimming leaves");
+        assert_eq!(text_field("name", "  Acme\u{3000}").unwrap(), "Acme");
+        assert!(text_field("name", " \t\u{a0}\u{2028}").is_err());
+    }
+
+    #[test]
+    fn a_limit_outside_its_range_is_refused_not_clamped() {
+        assert_eq!(page_limit(None).unwrap(), 50);
+        assert_eq!(page_limit(Some(MAX_LIST)).unwrap(), MAX_LIST);
+        assert!(page_limit(Some(MAX_LIST + 1)).is_err());
+        assert!(page_limit(Some(0)).is_err());
+        assert_eq!(checked_limit(None, 100).unwrap(), 100);
+    }
 }

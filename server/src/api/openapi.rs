@@ -2,10 +2,11 @@
 //! (`#[utoipa::path]` beside each handler, schemas derived from the request types), served at
 //! `GET /v1/openapi.json` and printed by `sentientiq openapi`.
 
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{self, access, dashboard, escalations, forensics, learning, people};
+use crate::api::{self, access, dashboard, escalations, forensics, learning, people, MAX_FIELD_CHARS};
 
 /// The API's document.
 #[derive(OpenApi)]
@@ -30,8 +31,8 @@ use crate::api::{self, access, dashboard, escalations, forensics, learning, peop
         forensics::set_public, forensics::public_failures, forensics::export, forensics::mail_weather,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
     ),
-    components(schemas(ErrorBody)),
-    modifiers(&Security),
+    components(schemas(ErrorBody, crate::records::CardState, crate::records::EscalationState)),
+    modifiers(&Security, &Errors, &Across),
 )]
 pub struct ApiDoc;
 
@@ -44,7 +45,7 @@ pub struct ErrorBody {
     /// What went wrong, for a person.
     message: String,
     /// Structured details (e.g. the field at fault), or null.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     details: Option<()>,
 }
 
@@ -69,6 +70,163 @@ impl Modify for Security {
             ))),
         );
     }
+}
+
+/// An https URL on a public host, as `outbound::check_url` takes it: a documented subset (DNS
+/// names under common public top-level domains; no IP literal, loopback or private-network name).
+pub const PUBLIC_HTTPS_URL: &str = "^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+(com|org|net|io|dev|app)(/[A-Za-z0-9._~/-]*)?$";
+
+/// What each channel's address must look like (`escalation::channels::validate_address`); an
+/// email's local part stays within the 64 characters an address may have there.
+pub fn address_patterns() -> [(&'static str, String); 6] {
+    use crate::escalation::channels::{slack, twilio, E164_DIGITS, PAGERDUTY_ROUTING_KEY_LEN};
+    let e164 = format!("\\+[0-9]{{{},{}}}", E164_DIGITS.start(), E164_DIGITS.end());
+    [
+        ("sms", format!("^{e164}$")),
+        ("whatsapp", format!("^({})?{e164}$", twilio::WHATSAPP_PREFIX)),
+        ("slack", format!("^https://{}(/[A-Za-z0-9._~/-]*)?$", slack::SLACK_WEBHOOK_HOST.replace('.', "\\."))),
+        ("pagerduty", format!("^[A-Za-z0-9]{{{PAGERDUTY_ROUTING_KEY_LEN}}}$")),
+        (
+            "email",
+            "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,31})?@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}$".into(),
+        ),
+        ("webhook", PUBLIC_HTTPS_URL.into()),
+    ]
+}
+
+/// Rules across fields, which a field's own attributes cannot state: an outcome names its
+/// session or its customer; a contact's address matches its channel; a JWKS URL is public https
+/// and RS256/ES256 need one.
+struct Across;
+
+impl Modify for Across {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, Schema};
+        use utoipa::openapi::RefOr;
+        let Some(c) = doc.components.as_mut() else { return };
+        let mut wrap = |name: &str, alternatives: Vec<Object>| {
+            if let Some(body) = c.schemas.remove(name) {
+                let either = alternatives.into_iter().fold(AnyOfBuilder::new(), |b, o| b.item(o)).build();
+                let all = AllOfBuilder::new().item(body).item(Schema::AnyOf(either)).build();
+                c.schemas.insert(name.into(), RefOr::T(Schema::AllOf(all)));
+            }
+        };
+        let named = |field: &str| ObjectBuilder::new().property(field, text()).required(field).build();
+        wrap("OutcomeBody", vec![named("session"), named("sub")]);
+        let channels = || {
+            address_patterns()
+                .into_iter()
+                .map(|(channel, pattern)| {
+                    let address = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_FIELD_CHARS)).pattern(Some(pattern));
+                    ObjectBuilder::new().property("channel", one_of(&[channel])).property("address", address).build()
+                })
+                .collect::<Vec<_>>()
+        };
+        let shown = ObjectBuilder::new()
+            .property("kind", one_of(&crate::api::learning::SHOWN_KINDS))
+            .property("text", ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).pattern(Some(NON_BLANK)))
+            .required("text")
+            .build();
+        wrap("NewVariant", vec![shown, ObjectBuilder::new().property("kind", one_of(&["card", "nothing"])).build()]);
+        wrap("NewContact", channels());
+        wrap("NewEndpoint", channels());
+        let url = ObjectBuilder::new().schema_type(Type::String).pattern(Some(PUBLIC_HTTPS_URL));
+        wrap(
+            "TokenPolicy",
+            vec![
+                ObjectBuilder::new().property("alg", one_of(&["HS256"])).build(),
+                ObjectBuilder::new().property("alg", one_of(&["RS256", "ES256"])).property("jwks_url", url).required("jwks_url").build(),
+            ],
+        );
+        // Present values must be usable: a secret, `aud` or `iss` is not empty; a JWKS URL is public https.
+        if let Some(RefOr::T(Schema::AllOf(all))) = c.schemas.get_mut("TokenPolicy") {
+            if let Some(RefOr::T(Schema::Object(o))) = all.items.first_mut() {
+                for (field, p) in o.properties.iter_mut() {
+                    if let RefOr::T(Schema::Object(p)) = p {
+                        match field.as_str() {
+                            "hs_secret" | "audience" | "issuer" => p.min_length = Some(1),
+                            "jwks_url" => p.pattern = Some(PUBLIC_HTTPS_URL.into()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The answers every operation of a kind can give, stated once: 400 for a malformed query or
+/// body (`{error_code, message, details}` naming the field), 413 past the JSON body limit, and
+/// 401 and 403 where credentials are needed; every 4xx carries the error body.
+struct Errors;
+
+/// Operations whose answers are not JSON (a WebSocket upgrade, the binary beacon).
+const NOT_JSON: [&str; 2] = ["/v1/ws", "/v1/beacon"];
+
+impl Modify for Errors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if NOT_JSON.contains(&path.as_str()) {
+                continue;
+            }
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+                let query = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| ResponseBuilder::new().description(description).build().into());
+                };
+                if json_body || query || op.request_body.is_some() {
+                    add("400", "malformed request: a field missing, of the wrong type or out of range (`details.field` names it)");
+                }
+                if json_body {
+                    add("413", "the body is past the JSON body limit");
+                }
+                if secured {
+                    add("401", "missing, unknown or expired credentials");
+                    add("403", "the caller's role does not allow this");
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(r)) = (status.starts_with('4'), response) {
+                        if r.content.is_empty() {
+                            r.content.insert(
+                                "application/json".into(),
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What Rust's `str::trim` removes (Unicode White_Space), as a regular-expression class: a text
+/// field must hold at least one character outside it.
+pub const NON_BLANK: &str = "[^\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
+/// A text field of a request as [`crate::api::text_field`] checks it: 1..=[`MAX_FIELD_CHARS`]
+/// characters, not only white space.
+pub fn text() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(MAX_FIELD_CHARS)).pattern(Some(NON_BLANK)).build()
+}
+
+/// [`text`], or null (an optional field).
+pub fn optional_text() -> Object {
+    let mut o = text();
+    o.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+    o
+}
+
+/// A string that is one of `names`.
+pub fn one_of(names: &[&str]) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.iter().copied())).build()
 }
 
 /// The document as JSON.
@@ -119,5 +277,128 @@ mod tests {
         }
         assert!(doc["components"]["securitySchemes"]["secret_key"].is_object());
         assert!(doc["components"]["schemas"]["NewTransaction"].is_object());
+    }
+
+    fn doc() -> serde_json::Value {
+        serde_json::from_str(&json()).unwrap()
+    }
+
+    /// The properties of a request body's schema (of every part of an `allOf`).
+    fn props(doc: &serde_json::Value, name: &str) -> serde_json::Value {
+        let s = &doc["components"]["schemas"][name];
+        let parts = s["allOf"].as_array().cloned().unwrap_or_else(|| vec![s.clone()]);
+        let mut all = serde_json::Map::new();
+        for p in parts {
+            all.extend(p["properties"].as_object().cloned().unwrap_or_default());
+        }
+        serde_json::Value::Object(all)
+    }
+
+    #[test]
+    fn the_document_states_the_limits_the_handlers_check() {
+        use crate::api::{escalations::MAX_FALLBACKS, learning::MAX_OUTCOME_WINDOW_MS, MAX_LIST, MAX_TRANSACTION_CENTS};
+        let doc = doc();
+        for (body, field) in [("NewAccount", "name"), ("NewTransaction", "id"), ("HostContext", "sub"), ("NewVariant", "id")] {
+            let p = &props(&doc, body)[field];
+            assert_eq!((p["minLength"].as_u64(), p["maxLength"].as_u64()), (Some(1), Some(MAX_FIELD_CHARS as u64)), "{body}.{field}");
+            assert_eq!(p["pattern"], NON_BLANK, "{body}.{field}");
+        }
+        for path in ["/v1/detections", "/v1/customers", "/v1/audit", "/v1/cards", "/v1/escalations", "/v1/transactions"] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let limit = &params.iter().find(|p| p["name"] == "limit").unwrap()["schema"];
+            assert_eq!((limit["minimum"].as_i64(), limit["maximum"].as_i64()), (Some(1), Some(MAX_LIST)), "{path}");
+        }
+        let amount = &props(&doc, "NewTransaction")["amount_cents"];
+        assert_eq!(amount["maximum"].as_f64(), Some(MAX_TRANSACTION_CENTS as f64));
+        assert_eq!(amount["minimum"].as_f64(), Some(-MAX_TRANSACTION_CENTS as f64));
+        let days = &props(&doc, "Retention")["days"];
+        assert_eq!((days["minimum"].as_i64(), days["maximum"].as_i64()), (Some(access::RETENTION_DAYS.0), Some(access::RETENTION_DAYS.1)));
+        let policy = props(&doc, "PolicyBody");
+        assert_eq!(policy["outcome_window_ms"]["maximum"].as_i64(), Some(MAX_OUTCOME_WINDOW_MS));
+        assert_eq!(policy["holdout_share"]["maximum"].as_f64(), Some(crate::interventions::bandit::MAX_HOLDOUT_SHARE));
+        let ttl = &props(&doc, "NewContext")["ttl_secs"];
+        assert_eq!(ttl["maximum"].as_i64(), Some(crate::identity::customers::MAX_CONTEXT_TTL_MS / 1000));
+        let variant = props(&doc, "NewVariant");
+        assert_eq!(variant["text"]["maxLength"].as_u64(), Some(crate::interventions::bandit::MAX_VARIANT_TEXT_BYTES as u64));
+        assert_eq!(variant["section"]["maxLength"].as_u64(), Some(MAX_FIELD_CHARS as u64));
+        assert_eq!(props(&doc, "NewContact")["fallbacks"]["maxItems"].as_u64(), Some(MAX_FALLBACKS as u64));
+        let pw = &props(&doc, "NewUser")["password"];
+        assert_eq!(pw["minLength"].as_u64(), Some(crate::identity::keyring::MIN_PASSWORD_CHARS as u64));
+        assert_eq!(pw["maxLength"].as_u64(), Some(access::MAX_PASSWORD_CHARS as u64));
+        const { assert!(access::MAX_PASSWORD_CHARS * 4 <= crate::identity::keyring::MAX_PASSWORD_BYTES) };
+    }
+
+    #[test]
+    fn the_documented_thresholds_are_the_ranges_validate_enforces() {
+        use crate::confirm::thresholds::Thresholds;
+        let doc = doc();
+        let fields = props(&doc, "Thresholds");
+        for (field, p) in fields.as_object().unwrap() {
+            let (lo, hi) = (p["minimum"].as_f64().unwrap(), p["maximum"].as_f64().unwrap());
+            let valid = |v: f64| {
+                let v = if p["type"].to_string().contains("integer") { serde_json::json!(v as i64) } else { serde_json::json!(v) };
+                let t: Thresholds = serde_json::from_value(serde_json::json!({ field: v })).unwrap();
+                t.validate().is_ok()
+            };
+            assert!(valid(lo) && valid(hi), "{field}: {lo} and {hi} are allowed");
+            assert!(!valid(lo - 1.0) && !valid(hi + 1.0), "{field}: {} and {} are refused", lo - 1.0, hi + 1.0);
+        }
+    }
+
+    #[test]
+    fn non_blank_names_exactly_what_trim_removes() {
+        let class = NON_BLANK.trim_start_matches("[^").trim_end_matches(']');
+        let blank = |c: char| {
+            let named = [('t', '\t'), ('n', '\n'), ('r', '\r')];
+            let mut rest = class;
+            while !rest.is_empty() {
+                let (lo, len) = match rest.strip_prefix('\\') {
+                    Some(r) if r.starts_with('x') => (char::from_u32(u32::from_str_radix(&r[1..3], 16).unwrap()).unwrap(), 4),
+                    Some(r) if r.starts_with('u') => (char::from_u32(u32::from_str_radix(&r[1..5], 16).unwrap()).unwrap(), 6),
+                    Some(r) => (named.iter().find(|(n, _)| r.starts_with(*n)).unwrap().1, 2),
+                    None => (rest.chars().next().unwrap(), 1),
+                };
+                rest = &rest[len..];
+                let hi = match rest.strip_prefix('-') {
+                    Some(r) => {
+                        let r = r.strip_prefix("\\u").unwrap();
+                        rest = &r[4..];
+                        char::from_u32(u32::from_str_radix(&r[..4], 16).unwrap()).unwrap()
+                    }
+                    None => lo,
+                };
+                if (lo..=hi).contains(&c) {
+                    return true;
+                }
+            }
+            false
+        };
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            assert_eq!(blank(c), c.is_whitespace(), "{:?}", c);
+        }
+    }
+
+    #[test]
+    fn each_channel_has_its_address_pattern() {
+        let channels: Vec<&str> = address_patterns().iter().map(|(c, _)| *c).collect();
+        assert_eq!(channels, crate::escalation::channels::ChannelKind::ALL.map(|k| k.as_str()));
+        // The longest addresses each pattern allows are ones the server takes.
+        use crate::escalation::channels::{validate_address, ChannelKind};
+        let longest_email = format!("{}.{}@{}.example.com", "a".repeat(32), "b".repeat(31), "c".repeat(63));
+        let samples = [
+            (ChannelKind::Sms, "+123456789012345".to_string()),
+            (ChannelKind::Whatsapp, "whatsapp:+12345678".into()),
+            (ChannelKind::Slack, "https://hooks.slack.com/services/T0/B0/x-y_z".into()),
+            (ChannelKind::Pagerduty, "A".repeat(32)),
+            (ChannelKind::Email, longest_email),
+            (ChannelKind::Webhook, format!("https://{}.example.io/hook", "d".repeat(63))),
+        ];
+        let patterns = address_patterns();
+        for (kind, address) in samples {
+            let pattern = &patterns.iter().find(|(c, _)| *c == kind.as_str()).unwrap().1;
+            let anchored = pattern.starts_with('^') && pattern.ends_with('$');
+            assert!(anchored, "{pattern}");
+            validate_address(kind, &address, crate::outbound::Targets::default()).unwrap_or_else(|e| panic!("{address}: {e}"));
+        }
     }
 }

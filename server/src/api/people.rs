@@ -16,7 +16,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{listed, text_field, Actor, Body, Listed, Role};
+use super::{listed, text_field, Actor, Body, Listed, Role, Q};
 use crate::api::error::ApiError;
 use crate::identity::customers::{self, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
 use crate::records::{Context, SealedColumn};
@@ -46,24 +46,42 @@ pub fn routes() -> Router<AppState> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
+    /// Only this segment.
+    #[param(schema_with = segment_schema)]
     segment: Option<String>,
     /// `weakest` (default) or `strongest`.
+    #[param(schema_with = order_schema)]
     order: Option<String>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Rows, 1..=500 (`MAX_LIST`), default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+}
+
+/// The segments `?segment=` takes.
+pub const SEGMENTS: [&str; 4] = ["thriving", "steady", "eroding", "at_risk"];
+
+fn segment_schema() -> utoipa::openapi::schema::Object {
+    super::openapi::one_of(&SEGMENTS)
+}
+
+fn order_schema() -> utoipa::openapi::schema::Object {
+    super::openapi::one_of(&["weakest", "strongest"])
 }
 
 /// `GET /v1/customers`: customers by strength (weakest first by default), optionally of one
 /// segment, a page at a time.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerQuery), responses((status = 200, description = "a page of customers and the next cursor"), (status = 400, description = "bad segment, order or cursor")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_customers(State(app): State<AppState>, actor: Actor, Query(q): Query<CustomerQuery>) -> Listed {
+pub async fn list_customers(State(app): State<AppState>, actor: Actor, q: Q<CustomerQuery>) -> Listed {
+    let Query(q) = q?;
     let order = match q.order.as_deref() {
         None | Some("weakest") => CustomerOrder::StrengthAsc,
         Some("strongest") => CustomerOrder::StrengthDesc,
         Some(o) => return Err(ApiError::bad_request(format!("order must be weakest or strongest, got {o:?}"), json!({"field": "order"}))),
     };
     if let Some(s) = q.segment.as_deref() {
-        if !["thriving", "steady", "eroding", "at_risk"].contains(&s) {
+        if !SEGMENTS.contains(&s) {
             return Err(ApiError::bad_request("segment must be thriving, steady, eroding or at_risk", json!({"field": "segment"})));
         }
     }
@@ -125,14 +143,19 @@ pub async fn segments(State(app): State<AppState>, actor: Actor) -> Result<Json<
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TimeQuery {
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Rows, 1..=500 (`MAX_LIST`), default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Only this account's (transactions).
     account: Option<String>,
 }
 
 /// `GET /v1/contexts`: the states customers share now (unexpired), newest first.
 #[utoipa::path(get, path = "/v1/contexts", tag = "contexts", params(TimeQuery), responses((status = 200, description = "a page of unexpired states")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_contexts(State(app): State<AppState>, actor: Actor, Query(q): Query<TimeQuery>) -> Listed {
+pub async fn list_contexts(State(app): State<AppState>, actor: Actor, q: Q<TimeQuery>) -> Listed {
+    let Query(q) = q?;
     listed(
         q.cursor.as_deref(),
         q.limit,
@@ -142,16 +165,29 @@ pub async fn list_contexts(State(app): State<AppState>, actor: Actor, Query(q): 
     .await
 }
 
-/// Body of `POST /v1/contexts` and `POST /v1/me/context`.
+/// Body of `POST /v1/me/context` (the widget's token names its customer).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewContext {
-    /// The customer (host backend only; the widget's token names its customer).
-    #[serde(default)]
-    sub: Option<String>,
+    #[schema(schema_with = context_schema)]
     state: String,
-    /// Seconds until it expires (default 7 days, at most 30).
+    /// Seconds until it expires (default 7 days, at most 30: `MAX_CONTEXT_TTL_MS`).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000)]
     ttl_secs: Option<i64>,
+}
+
+/// Body of `POST /v1/contexts`: the host backend names the customer.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HostContext {
+    /// The customer.
+    #[schema(schema_with = super::openapi::text)]
+    sub: String,
+    #[serde(flatten)]
+    context: NewContext,
+}
+
+fn context_schema() -> utoipa::openapi::schema::Object {
+    super::openapi::one_of(&Context::names())
 }
 
 /// The state and its time to live, ms.
@@ -164,18 +200,18 @@ fn context_ttl(b: &NewContext) -> Result<(Context, i64), ApiError> {
     };
     match b.ttl_secs {
         None => Ok((state, DEFAULT_CONTEXT_TTL_MS)),
-        Some(s) if s > 0 && s * 1000 <= MAX_CONTEXT_TTL_MS => Ok((state, s * 1000)),
+        Some(s) if s > 0 && s <= MAX_CONTEXT_TTL_MS / 1000 => Ok((state, s * 1000)),
         Some(_) => Err(ApiError::bad_request(format!("ttl_secs must be 1..={}", MAX_CONTEXT_TTL_MS / 1000), json!({"field": "ttl_secs"}))),
     }
 }
 
 /// `POST /v1/contexts`: the host backend records a customer's one-tap state.
-#[utoipa::path(post, path = "/v1/contexts", tag = "contexts", request_body = NewContext, responses((status = 201, description = "stored and shared"), (status = 400, description = "bad state or ttl")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body<NewContext>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/v1/contexts", tag = "contexts", request_body = HostContext, responses((status = 201, description = "stored and shared"), (status = 400, description = "bad state or ttl")), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn share_context(State(app): State<AppState>, actor: Actor, body: Body<HostContext>) -> Result<Response, ApiError> {
     let Json(b) = body?;
     actor.require(Role::Member)?;
-    let sub = text_field("sub", b.sub.as_deref().unwrap_or(""))?.to_string();
-    let (state, ttl) = context_ttl(&b)?;
+    let sub = text_field("sub", &b.sub)?.to_string();
+    let (state, ttl) = context_ttl(&b.context)?;
     let c = customers::set_context(&app.people, &actor.tenant.id, &sub, state, ttl).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
@@ -238,7 +274,8 @@ pub async fn my_context(State(app): State<AppState>, headers: HeaderMap, body: B
 
 /// `GET /v1/transactions?account=`: transactions, newest first.
 #[utoipa::path(get, path = "/v1/transactions", tag = "revenue", params(TimeQuery), responses((status = 200, description = "a page of transactions, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn list_transactions(State(app): State<AppState>, actor: Actor, Query(q): Query<TimeQuery>) -> Listed {
+pub async fn list_transactions(State(app): State<AppState>, actor: Actor, q: Q<TimeQuery>) -> Listed {
+    let Query(q) = q?;
     listed(
         q.cursor.as_deref(),
         q.limit,
@@ -312,6 +349,8 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
 /// Body of `POST /v1/confirm`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConfirmQuery {
+    /// The customer.
+    #[schema(schema_with = super::openapi::text)]
     sub: String,
 }
 

@@ -12,30 +12,39 @@ use shared_physics::emotions::TraceParams;
 pub struct Thresholds {
     /// Fewest clicks that make a rage burst (3..=20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 3, maximum = 20)]
     pub rage_min_clicks: Option<u8>,
     /// Largest gap between a burst's clicks, ms (100..=2000).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 100, maximum = 2000)]
     pub rage_max_ici_ms: Option<u32>,
     /// Largest distance of a burst click from the last one, px (4..=400).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 4.0, maximum = 400.0)]
     pub rage_radius_px: Option<f32>,
     /// The whole burst lies within this, ms (500..=2500, the evidence window).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 500, maximum = 2500)]
     pub rage_window_ms: Option<u32>,
     /// Fewest dead-click episodes for frustration (1..=20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 20)]
     pub frustration_min_dead_clicks: Option<u8>,
     /// Fewest scroll reversals for confusion (1..=20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 20)]
     pub confusion_min_scroll_reversals: Option<u8>,
     /// Fewest pointer reversals for thrashing (2..=50).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 2, maximum = 50)]
     pub confusion_min_thrash_reversals: Option<u8>,
     /// Fewest swings between options for hesitation (1..=20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 20)]
     pub hesitation_min_swings: Option<u8>,
     /// Shortest steady reading for engaged, ms (1000..=12000).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1000, maximum = 12000)]
     pub engaged_min_reading_ms: Option<u32>,
 }
 

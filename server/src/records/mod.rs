@@ -12,6 +12,10 @@ use shared_physics::Emotion;
 /// Longest id, name or address accepted from outside (a request, a CSV row), in bytes.
 pub const MAX_FIELD_BYTES: usize = 256;
 
+/// Longest id, name or address a JSON request may carry, in characters (what the OpenAPI
+/// document's `maxLength` counts; at most four bytes each).
+pub const MAX_FIELD_CHARS: usize = 256;
+
 /// A value stored and sent by its name.
 pub trait Named: Copy + Sized {
     /// The name.
