@@ -394,7 +394,7 @@ async fn a_context_takes_no_more_variants_than_a_set_may_hold() {
     }
     let v = json!({"id": "one-more", "emotion": "rage", "section": "checkout", "kind": "help", "text": "Need a hand?"});
     let (st, e) = s.post("/v1/variants", sk, v).await;
-    assert_eq!(st, 400, "{e}");
+    assert_eq!(st, 409, "a valid variant the full set has no room for: {e}");
     // Another context has room of its own.
     let v = json!({"id": "one-more", "emotion": "rage", "section": "pricing", "kind": "help", "text": "Need a hand?"});
     assert_eq!(s.post("/v1/variants", sk, v).await.0, 201);

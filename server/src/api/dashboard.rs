@@ -152,6 +152,7 @@ pub struct StruggleQuery {
     /// Only accounts worth at least this, cents.
     min_value_cents: Option<i64>,
     /// Only this emotion.
+    #[param(pattern = "^(rage|frustration|confusion|hesitation|abandonment|engaged)$")]
     emotion: Option<String>,
     /// At most this many episodes (default 50).
     limit: Option<i64>,
@@ -182,11 +183,8 @@ fn named(names: &HashMap<String, String>, who: Option<&str>) -> Option<String> {
 /// where, what, and what was done (interventions, escalation and who took it, false-positive
 /// reports).
 #[utoipa::path(get, path = "/v1/struggles", tag = "dashboard", params(StruggleQuery), responses((status = 200, description = "episodes, newest first")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn struggles(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<StruggleQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn struggles(State(app): State<AppState>, actor: Actor, q: super::Q<StruggleQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let t = &actor.tenant.id;
     let emotion =
         super::named_param::<shared_physics::Emotion>("emotion", q.emotion.as_deref(), "emotion must be one of the six emotions")?;
@@ -295,8 +293,9 @@ pub async fn session_for_user(
 pub async fn session_by_link(
     State(app): State<AppState>,
     Path(session): Path<String>,
-    Query(q): Query<LinkQuery>,
+    q: super::Q<LinkQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     super::check_link(&app, &session, &q)?;
     let contact = acting_contact(&app, &session, &q).await.ok();
     let mut v = session_view(&app, &q.t, &session, contact.is_some()).await?;
@@ -491,9 +490,10 @@ async fn acting_contact(app: &AppState, session: &str, q: &LinkQuery) -> Result<
 pub async fn act_by_link(
     State(app): State<AppState>,
     Path(session): Path<String>,
-    Query(q): Query<ActQuery>,
+    q: super::Q<ActQuery>,
     body: Body<Action>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let Json(a) = body?;
     let link = LinkQuery { t: q.t, exp: q.exp, sig: String::new(), e: q.e, c: q.c, ack: q.ack };
     let (escalation, who) = acting_contact(&app, &session, &link).await?;

@@ -67,7 +67,8 @@ async fn money_of(app: &AppState, actor: &Actor, days: i64) -> Result<Money, Api
 /// emotion and in all (uplift against the holdout × value at risk, with the interval), and the
 /// quarterly projection (docs/forensics.md).
 #[utoipa::path(get, path = "/v1/forensics", tag = "forensics", params(Days), responses((status = 200, description = "correlations, prevented churn and the projection, each with its interval or `too_little_data`")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn report(State(app): State<AppState>, actor: Actor, Query(q): Query<Days>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn report(State(app): State<AppState>, actor: Actor, q: super::Q<Days>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let days = days(q.days, 90);
     let m = money_of(&app, &actor, days).await?;
     Ok(Json(json!({
@@ -83,7 +84,8 @@ pub async fn report(State(app): State<AppState>, actor: Actor, Query(q): Query<D
 
 /// `GET /v1/forensics/roi.csv?days=`: the intervention ROI report as a CSV download.
 #[utoipa::path(get, path = "/v1/forensics/roi.csv", tag = "forensics", params(Days), responses((status = 200, description = "text/csv: one row per emotion and one for all, with the holdout each figure came from")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn roi_csv(State(app): State<AppState>, actor: Actor, Query(q): Query<Days>) -> Result<Response, ApiError> {
+pub async fn roi_csv(State(app): State<AppState>, actor: Actor, q: super::Q<Days>) -> Result<Response, ApiError> {
+    let Query(q) = q?;
     let days = days(q.days, 90);
     let m = money_of(&app, &actor, days).await?;
     let csv = money::roi_csv(&m.prevented, actor.tenant.holdout_share);
@@ -102,7 +104,8 @@ pub struct Hours {
 /// `GET /v1/evi?hours=`: the EVI of the last hour and per hour over the chart, each with its
 /// interval.
 #[utoipa::path(get, path = "/v1/evi", tag = "forensics", params(Hours), responses((status = 200, description = "the last hour's EVI and the hourly series")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn evi_now(State(app): State<AppState>, actor: Actor, Query(q): Query<Hours>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn evi_now(State(app): State<AppState>, actor: Actor, q: super::Q<Hours>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let hours = q.hours.unwrap_or(24).clamp(1, MAX_HOURS);
     let now = app.clock.now_ms();
     let since = now - hours * evi::HOUR_MS;
@@ -122,7 +125,8 @@ pub async fn evi_now(State(app): State<AppState>, actor: Actor, Query(q): Query<
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DayQuery {
-    /// The UTC day (default: today).
+    /// The UTC day, `YYYY-MM-DD` from 1970 (default: today).
+    #[param(format = Date, pattern = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     day: Option<String>,
 }
 
@@ -137,7 +141,8 @@ fn day_start(day: Option<&str>, now_ms: i64) -> Result<i64, ApiError> {
 
 /// `GET /v1/weather?day=`: the daily emotion weather of a UTC day against the week before.
 #[utoipa::path(get, path = "/v1/weather", tag = "forensics", params(DayQuery), responses((status = 200, description = "the day's EVI, sky, trend, emotions, sections and a sentence"), (status = 400, description = "bad day")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn weather(State(app): State<AppState>, actor: Actor, Query(q): Query<DayQuery>) -> Result<Json<evi::Weather>, ApiError> {
+pub async fn weather(State(app): State<AppState>, actor: Actor, q: super::Q<DayQuery>) -> Result<Json<evi::Weather>, ApiError> {
+    let Query(q) = q?;
     let start = day_start(q.day.as_deref(), app.clock.now_ms())?;
     let t = &actor.tenant.id;
     let since = start - 7 * DAY_MS;
@@ -155,11 +160,8 @@ async fn failure_page(app: &AppState, tenant: &str, days: i64) -> Result<failure
 
 /// `GET /v1/failures?days=`: the tenant's failure page, and whether it is public.
 #[utoipa::path(get, path = "/v1/failures", tag = "forensics", params(Days), responses((status = 200, description = "false positives, misses, failed and late deliveries, delays, minutes interrupted")), security(("secret_key" = []), ("dashboard_session" = [])))]
-pub async fn failures_of_tenant(
-    State(app): State<AppState>,
-    actor: Actor,
-    Query(q): Query<Days>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn failures_of_tenant(State(app): State<AppState>, actor: Actor, q: super::Q<Days>) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let page = failure_page(&app, &actor.tenant.id, days(q.days, 30)).await?;
     let public = app.store.public_failures(&actor.tenant.id).await?;
     Ok(Json(json!({"public": public, "public_url": format!("/failures.html?t={}", actor.tenant.id), "page": page})))
@@ -188,8 +190,9 @@ pub async fn set_public(State(app): State<AppState>, actor: Actor, body: Body<Pu
 pub async fn public_failures(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
-    Query(q): Query<Days>,
+    q: super::Q<Days>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let t = app.identity.tenant(&tenant).ok_or_else(|| ApiError::not_found("public failure page"))?;
     if !app.store.public_failures(&t.id).await? {
         return Err(ApiError::not_found("public failure page"));

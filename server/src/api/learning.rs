@@ -51,14 +51,15 @@ pub async fn list_variants(State(app): State<AppState>, actor: Actor) -> Result<
 /// Body of `POST /v1/variants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewVariant {
-    #[schema(schema_with = super::openapi::text)]
+    /// Unique within its context: letters, digits, `_` and `-`, at most `MAX_VARIANT_ID_BYTES`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     id: String,
     /// Any emotion but `engaged`.
     #[schema(schema_with = emotion_schema)]
     emotion: String,
     /// A section name, or empty/absent for every section without its own variants.
     #[serde(default)]
-    #[schema(max_length = 256)] // MAX_FIELD_CHARS
+    #[schema(max_length = 64)] // ingest::MAX_SECTION_NAME: longer names are cut on the wire
     section: String,
     /// `message`, `help`, `discount`, `callback` and their text, or `card` or `nothing`.
     #[schema(schema_with = kind_schema)]
@@ -118,7 +119,8 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
         emotion,
         section: b.section.trim().to_string(),
         kind: b.kind.clone(),
-        text: b.text.trim().to_string(),
+        // A `nothing` variant shows nothing: a text sent with it is dropped, not refused.
+        text: if kind == bandit::VariantKind::Nothing { String::new() } else { b.text.trim().to_string() },
         created_ms: app.clock.now_ms(),
     };
     if v.section.len() > crate::ingest::MAX_SECTION_NAME {
@@ -136,8 +138,13 @@ pub async fn add_variant(State(app): State<AppState>, actor: Actor, body: Body<N
     variants.retain(|x| x.id != crate::interventions::BUILT_IN);
     variants.push(bandit::Variant { id: v.id.clone(), kind, text: v.text.clone() });
     let set = bandit::VariantSet { context: bandit::ContextKey { emotion: emotion.name().into(), section: v.section.clone() }, variants };
-    if let Err(e) = set.validate() {
-        return Err(ApiError::bad_request(e.to_string(), json!({"field": "id"})));
+    match set.validate() {
+        Ok(()) => {}
+        // A valid request that conflicts with what exists: the id is taken, or the set is full.
+        Err(e @ (bandit::BanditError::DuplicateVariant(_) | bandit::BanditError::TooManyVariants { .. })) => {
+            return Err(ApiError::conflict(e.to_string()))
+        }
+        Err(e) => return Err(ApiError::bad_request(e.to_string(), json!({"field": "id"}))),
     }
     if !app.store.add_variant(&actor.tenant.id, &v).await? {
         return Err(ApiError::conflict("a variant with this id exists"));

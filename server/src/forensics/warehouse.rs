@@ -63,6 +63,11 @@ pub fn day_name(day: i64) -> String {
 
 /// The day number of `YYYY-MM-DD` (UTC), if it is a real date from 1970 on.
 pub fn parse_day(d: &str) -> Option<i64> {
+    // Exactly `YYYY-MM-DD`: the pattern the OpenAPI document states.
+    let b = d.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()) {
+        return None;
+    }
     let mut it = d.split('-').map(|p| p.parse::<i64>());
     let (Some(Ok(y)), Some(Ok(m)), Some(Ok(dd)), None) = (it.next(), it.next(), it.next(), it.next()) else { return None };
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
