@@ -32,7 +32,7 @@ pub const MAX_PASSWORD_CHARS: usize = keyring::MAX_PASSWORD_BYTES / 4;
 /// A new user's email, as [`add_user`] checks it: a text field with an `@` (which is itself
 /// the character that is not white space).
 pub fn email_schema() -> utoipa::openapi::schema::Object {
-    let mut o = super::openapi::text();
+    let mut o = super::schema::text();
     o.pattern = Some("@".into());
     o
 }
@@ -47,7 +47,7 @@ pub fn password_schema() -> utoipa::openapi::schema::Object {
 }
 
 fn role_schema() -> utoipa::openapi::schema::Object {
-    super::openapi::one_of(&[Role::Viewer.as_str(), Role::Member.as_str(), Role::Owner.as_str()])
+    super::schema::one_of(&[Role::Viewer.as_str(), Role::Member.as_str(), Role::Owner.as_str()])
 }
 
 /// The routes of this module.

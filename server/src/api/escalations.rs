@@ -59,7 +59,7 @@ pub struct NewEndpoint {
 /// Body of `POST /v1/contacts`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewContact {
-    #[schema(schema_with = super::openapi::text)]
+    #[schema(schema_with = super::schema::text)]
     name: String,
     /// Their role, shown in alerts (cut to 256 characters).
     #[serde(default)]
@@ -79,7 +79,7 @@ pub struct NewContact {
 }
 
 fn channel_schema() -> utoipa::openapi::schema::Object {
-    super::openapi::one_of(&ChannelKind::ALL.map(ChannelKind::as_str))
+    super::schema::one_of(&ChannelKind::ALL.map(ChannelKind::as_str))
 }
 
 fn endpoint(app: &AppState, field: &str, channel: &str, address: &str) -> Result<(String, String), ApiError> {

@@ -77,11 +77,11 @@ pub const SHOWN_KINDS: [&str; 4] = ["message", "help", "discount", "callback"];
 fn emotion_schema() -> utoipa::openapi::schema::Object {
     let names: Vec<&str> =
         shared_physics::Emotion::ALL.iter().filter(|e| **e != shared_physics::Emotion::Engaged).map(|e| e.name()).collect();
-    super::openapi::one_of(&names)
+    super::schema::one_of(&names)
 }
 
 fn kind_schema() -> utoipa::openapi::schema::Object {
-    super::openapi::one_of(&[&SHOWN_KINDS[..], &["card", "nothing"]].concat())
+    super::schema::one_of(&[&SHOWN_KINDS[..], &["card", "nothing"]].concat())
 }
 
 /// `POST /v1/variants`: adds a variant for (emotion, section); it starts with a uniform prior.
@@ -217,14 +217,14 @@ pub async fn set_policy(State(app): State<AppState>, actor: Actor, body: Body<Po
 pub struct OutcomeBody {
     /// The session (16 hex digits) the outcome happened in, or
     #[serde(default)]
-    #[schema(schema_with = super::openapi::optional_text)]
+    #[schema(schema_with = super::schema::optional_text)]
     session: Option<String>,
     /// the customer it happened to (one of the two is required).
     #[serde(default)]
-    #[schema(schema_with = super::openapi::optional_text)]
+    #[schema(schema_with = super::schema::optional_text)]
     sub: Option<String>,
     /// What happened, e.g. `purchase`, `cancel`, `signup`.
-    #[schema(schema_with = super::openapi::text)]
+    #[schema(schema_with = super::schema::text)]
     event: String,
     /// Whether it is a conversion (default: true for anything but `cancel`/`churn`).
     #[serde(default)]
@@ -318,7 +318,7 @@ pub async fn action_card(State(app): State<AppState>, actor: Actor, Path(id): Pa
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CardOutcome {
     /// How it ended, e.g. `saved`, `lost`, `no_answer`.
-    #[schema(schema_with = super::openapi::text)]
+    #[schema(schema_with = super::schema::text)]
     outcome: String,
 }
 

@@ -11,6 +11,7 @@ pub mod forensics;
 pub mod learning;
 pub mod openapi;
 pub mod people;
+pub mod schema;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -232,7 +233,7 @@ pub struct FirstOwner {
 /// Body of `POST /v1/admin/tenants`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTenant {
-    #[schema(schema_with = openapi::text)]
+    #[schema(schema_with = schema::text)]
     name: String,
     #[serde(default)]
     owner: Option<FirstOwner>,
@@ -290,9 +291,9 @@ pub async fn create_tenant(
 /// Body of `POST /v1/accounts`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
-    #[schema(schema_with = openapi::text)]
+    #[schema(schema_with = schema::text)]
     account: String,
-    #[schema(schema_with = openapi::text)]
+    #[schema(schema_with = schema::text)]
     name: String,
 }
 
@@ -316,9 +317,9 @@ pub async fn upsert_account(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTransaction {
     /// The host's id of the transaction (idempotency key).
-    #[schema(schema_with = openapi::text)]
+    #[schema(schema_with = schema::text)]
     id: String,
-    #[schema(schema_with = openapi::text)]
+    #[schema(schema_with = schema::text)]
     account: String,
     /// Cents, refunds negative; within ±`MAX_TRANSACTION_CENTS`.
     #[schema(minimum = -10000000000000.0, maximum = 10000000000000.0)]

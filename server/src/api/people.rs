@@ -63,11 +63,11 @@ pub struct CustomerQuery {
 pub const SEGMENTS: [&str; 4] = ["thriving", "steady", "eroding", "at_risk"];
 
 fn segment_schema() -> utoipa::openapi::schema::Object {
-    super::openapi::one_of(&SEGMENTS)
+    super::schema::one_of(&SEGMENTS)
 }
 
 fn order_schema() -> utoipa::openapi::schema::Object {
-    super::openapi::one_of(&["weakest", "strongest"])
+    super::schema::one_of(&["weakest", "strongest"])
 }
 
 /// `GET /v1/customers`: customers by strength (weakest first by default), optionally of one
@@ -180,14 +180,14 @@ pub struct NewContext {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct HostContext {
     /// The customer.
-    #[schema(schema_with = super::openapi::text)]
+    #[schema(schema_with = super::schema::text)]
     sub: String,
     #[serde(flatten)]
     context: NewContext,
 }
 
 fn context_schema() -> utoipa::openapi::schema::Object {
-    super::openapi::one_of(&Context::names())
+    super::schema::one_of(&Context::names())
 }
 
 /// The state and its time to live, ms.
@@ -350,7 +350,7 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConfirmQuery {
     /// The customer.
-    #[schema(schema_with = super::openapi::text)]
+    #[schema(schema_with = super::schema::text)]
     sub: String,
 }
 
