@@ -145,10 +145,13 @@ fn session_cookie(app: &AppState, token: &str, max_age: u64) -> String {
 
 /// `POST /v1/logout`: ends the caller's dashboard session at once, on every instance, and
 /// clears its cookie.
-#[utoipa::path(post, path = "/v1/logout", tag = "access", responses((status = 200, description = "signed out; the cookie is cleared"), (status = 403, description = "not a dashboard session: a secret key is revoked, not signed out")), security(("dashboard_session" = [])))]
+#[utoipa::path(post, path = "/v1/logout", tag = "access", responses((status = 200, description = "signed out; the cookie is cleared"), (status = 400, description = "not a dashboard session: a secret key is revoked, not signed out")), security(("dashboard_session" = [])))]
 pub async fn logout(State(app): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
     let Some(session) = &actor.session else {
-        return Err(ApiError::forbidden("only a dashboard session signs out (a secret key is revoked with DELETE /v1/keys/{id})"));
+        return Err(ApiError::bad_request(
+            "only a dashboard session signs out (a secret key is revoked with DELETE /v1/keys/{id})",
+            json!({}),
+        ));
     };
     app.store.revoke_dashboard_session(&actor.tenant.id, session, app.clock.now_ms()).await?;
     actor.audit(&app, "user.logout", &actor.id, json!({})).await?;

@@ -278,7 +278,10 @@ mod tests {
     fn the_document_states_the_limits_the_handlers_check() {
         use crate::api::{escalations::MAX_FALLBACKS, learning::MAX_OUTCOME_WINDOW_MS, MAX_LIST, MAX_TRANSACTION_CENTS};
         let doc = doc();
-        for (body, field) in [("NewAccount", "name"), ("NewTransaction", "id"), ("HostContext", "sub"), ("NewVariant", "id")] {
+        let id = &props(&doc, "NewVariant")["id"];
+        let bound = crate::interventions::bandit::MAX_VARIANT_ID_BYTES;
+        assert_eq!(id["pattern"], format!("^[A-Za-z0-9_-]{{1,{bound}}}$"), "NewVariant.id: the set's id rule");
+        for (body, field) in [("NewAccount", "name"), ("NewTransaction", "id"), ("HostContext", "sub")] {
             let p = &props(&doc, body)[field];
             assert_eq!((p["minLength"].as_u64(), p["maxLength"].as_u64()), (Some(1), Some(MAX_FIELD_CHARS as u64)), "{body}.{field}");
             assert_eq!(p["pattern"], NON_BLANK, "{body}.{field}");
@@ -300,7 +303,7 @@ mod tests {
         assert_eq!(ttl["maximum"].as_i64(), Some(crate::identity::customers::MAX_CONTEXT_TTL_MS / 1000));
         let variant = props(&doc, "NewVariant");
         assert_eq!(variant["text"]["maxLength"].as_u64(), Some(crate::interventions::bandit::MAX_VARIANT_TEXT_BYTES as u64));
-        assert_eq!(variant["section"]["maxLength"].as_u64(), Some(MAX_FIELD_CHARS as u64));
+        assert_eq!(variant["section"]["maxLength"].as_u64(), Some(crate::ingest::MAX_SECTION_NAME as u64));
         assert_eq!(props(&doc, "NewContact")["fallbacks"]["maxItems"].as_u64(), Some(MAX_FALLBACKS as u64));
         let pw = &props(&doc, "NewUser")["password"];
         assert_eq!(pw["minLength"].as_u64(), Some(crate::identity::keyring::MIN_PASSWORD_CHARS as u64));
