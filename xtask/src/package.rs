@@ -150,7 +150,7 @@ pub fn server_binary(root: &Path) -> Result<PathBuf, String> {
 pub fn start_server(root: &Path, bin: &Path, dir: &Path) -> Result<LocalServer, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
     let addr = format!("127.0.0.1:{port}");
-    let admin_token = format!("pkg-admin-{}", std::process::id());
+    let admin_token = format!("pkg-admin-token-{:08}", std::process::id());
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| format!("server log: {e}"))?;
     let child = Command::new(bin)
         .current_dir(root)
