@@ -8,6 +8,12 @@ use common::*;
 use serde_json::json;
 use shared_physics::wire::{Frame, Hello, Section};
 
+/// Uploads `csv` as a transactions file; the status.
+async fn upload_csv(s: &TestServer, key: &str, csv: &'static str) -> u16 {
+    let url = format!("{}/v1/transactions/csv", s.url);
+    s.http.post(url).bearer_auth(key).header("content-type", "text/csv").body(csv).send().await.unwrap().status().as_u16()
+}
+
 /// One member once stopped the server for every tenant: a transaction near `i64::MAX` on an
 /// account that had value answered 500, and from then on the start-up sum of every account
 /// overflowed. Amounts are bounded per transaction and per account; the server starts again.
@@ -46,27 +52,9 @@ async fn no_amount_a_member_sends_can_overflow_an_account_or_stop_the_server() {
         assert_eq!(refused, Some(98), "the transaction that takes the account past $10tn");
         // A CSV that would pass the bound is refused whole.
         let csv = "id,account,amount_cents\nc1,globex,5\nc2,acme,10000000000000\n";
-        let r = s
-            .http
-            .post(format!("{}/v1/transactions/csv", s.url))
-            .bearer_auth(&sk)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 409, "a valid file that would pass an account's bound conflicts with what is stored");
+        assert_eq!(upload_csv(&s, &sk, csv).await, 409, "a valid file that would pass an account's bound conflicts with what is stored");
         let csv = "id,account,amount_cents\nc3,globex,99999999999999999\n";
-        let r = s
-            .http
-            .post(format!("{}/v1/transactions/csv", s.url))
-            .bearer_auth(&sk)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 422);
+        assert_eq!(upload_csv(&s, &sk, csv).await, 422);
         let (_, g) = s.get("/v1/transactions?account=globex", &sk).await;
         assert_eq!(g["items"].as_array().map(Vec::len), Some(0), "nothing of a refused file is recorded: {g}");
 
