@@ -189,6 +189,10 @@ pub struct Run {
     /// Clicks at which our rage detector, ignoring whether the page's answers are known, holds
     /// at intervention grade (first click of each such burst).
     pub rage_if_dead: Vec<u32>,
+    /// Times of intervention-grade confusion when the recording is replayed as if every click
+    /// were dead (a source without answers read as one whose page answered nothing): the worst
+    /// case for confusion's failed-action rule.
+    pub confusion_if_dead: Vec<u32>,
 }
 
 impl Run {
@@ -368,6 +372,8 @@ pub struct MinuteTotals {
     pub thrashing: u64,
     /// Rage bursts as they would score if every click were dead.
     pub rage_if_dead: u64,
+    /// Confusion as it would score if every click were dead.
+    pub confusion_if_dead: u64,
 }
 
 impl MinuteTotals {
@@ -385,6 +391,7 @@ impl MinuteTotals {
         }
         self.thrashing += m(&r.thrashing);
         self.rage_if_dead += m(&r.rage_if_dead);
+        self.confusion_if_dead += m(&r.confusion_if_dead);
     }
 
     fn pct(&self, v: u64) -> f64 {
@@ -404,11 +411,11 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         writeln!(t, "== DLRV visits (real browsing with scroll; no page answers): % of session-minutes with an intervention-grade firing");
     let _ = writeln!(
         t,
-        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead)"
+        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead; 'confusion if dead' = confusion replayed as if every click were dead, the worst case for its failed-action rule)"
     );
     let _ = writeln!(
         t,
-        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} | {:>8} {:>8} {:>10} {:>11}",
+        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} {:>17} | {:>8} {:>8} {:>10} {:>11}",
         "half",
         "visits",
         "minutes",
@@ -419,6 +426,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         "abandonment",
         "any",
         "rage if dead",
+        "confusion if dead",
         "PostHog",
         "Datadog",
         "Amplitude",
@@ -431,7 +439,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
+            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% {:>16.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
             if split == Split::Test { "test" } else { "train" },
             m.sessions,
             m.minutes(),
@@ -442,6 +450,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
             m.pct(m.ours[4]),
             m.pct(m.ours[5]),
             m.pct(m.rage_if_dead),
+            m.pct(m.confusion_if_dead),
             m.pct(m.peers[0]),
             m.pct(m.peers[1]),
             m.pct(m.peers[2]),
@@ -683,7 +692,15 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
     if dlrv.join("dev.csv.gz").is_file() {
         let visits = load_dlrv(&dlrv)?;
         eprintln!("eval: dlrv {} visits read from {}", visits.len(), dlrv.display());
-        let runs: Vec<(&Recording, Run)> = visits.iter().map(|v| (v, run(&v.samples, params(false)))).collect();
+        let runs: Vec<(&Recording, Run)> = visits
+            .iter()
+            .map(|v| {
+                let mut r = run(&v.samples, params(false));
+                let dead = run(&v.samples, params(true));
+                r.confusion_if_dead = dead.fired(Some(Emotion::Confusion));
+                (v, r)
+            })
+            .collect();
         out.push_str(&dlrv_report(&runs));
         out.push('\n');
         if list {
