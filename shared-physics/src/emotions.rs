@@ -440,7 +440,14 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
 /// button); either counts more when the visitor was in a checkout section in the last
 /// [`EXIT_CONTEXT_MS`].
 ///
-/// Score: leave `z = 1.2·min(up_speed / 800, 2.5) + 1.5·[top edge] + 1.2·[checkout] − 3.0`;
+/// Exit intent is *where* the pointer leaves from and *what* the visitor was doing: having
+/// looked at the checkout, a pointer that leaves through the top edge (towards the tab bar, the
+/// address bar, the close button) is leaving, whatever the speed a person reaches it with
+/// (intervention grade, 0.88); speed adds to a leave that is not at the top edge (a fast
+/// upward exit from checkout, ≥ 2,000 px/s, reaches 0.88 too). Outside checkout a leave is
+/// never intervention grade (at most 0.82).
+///
+/// Score: leave `z = 0.6·min(up_speed / 800, 2.5) + 1.5·[top edge] + 2.0·[checkout] − 1.5`;
 /// hidden `z = 2.2·[checkout] − 1.5`.
 pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Detection> {
     let last = ev.last()?;
@@ -469,7 +476,7 @@ pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Det
     let z = if last.kind == Kind::Hidden {
         2.2 * checkout - 1.5
     } else {
-        1.2 * (up_speed / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 1.2 * checkout - 3.0
+        0.6 * (up_speed / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 2.0 * checkout - 1.5
     };
     let features = Features { peak_speed: up_speed, ..Features::default() };
     Some(detection(Emotion::Abandonment, last, section, z, features))
@@ -683,6 +690,11 @@ mod tests {
         let d = detect_abandonment(&exit, &classes).expect("abandonment");
         assert!(d.features.peak_speed > 1000.0, "{:?}", d.features);
         assert!(d.confidence >= 0.85, "{}", d.confidence);
+        // A slow exit through the top edge of a checkout is leaving too.
+        let slow = [mv(0, 500, 300, 2), mv(400, 505, 200, 2), mv(800, 510, 100, 2), mv(1200, 512, 8, 2), s(1210, Kind::Leave, 0, 0, 0)];
+        assert!(detect_abandonment(&slow, &classes).unwrap().confidence >= 0.85);
+        // Outside checkout, even a fast exit at the top stays below the bar.
+        assert!(detect_abandonment(&exit, &SectionClasses::new()).unwrap().confidence < 0.85);
         let sideways = [mv(0, 500, 500, 0), mv(200, 700, 505, 0), mv(400, 1270, 510, 0), s(420, Kind::Leave, 0, 0, 0)];
         assert!(detect_abandonment(&sideways, &SectionClasses::new()).unwrap().confidence < 0.5);
         assert_eq!(detect_abandonment(&exit[..4], &classes), None);
