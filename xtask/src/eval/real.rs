@@ -48,6 +48,8 @@ pub struct Recording {
     pub split: Split,
     /// Samples in time order.
     pub samples: Vec<Sample>,
+    /// The element each sample names (`target`: a hash of the tag in DLRV), 0 when none.
+    pub targets: Vec<u32>,
     /// First to last row, at least 1 s.
     pub duration_ms: u32,
 }
@@ -124,7 +126,9 @@ fn recording(name: String, rows: &[(u64, Kind, i64, i64, String)], page_coords: 
     let mut samples = Vec::with_capacity(rows.len());
     let mut sorted: Vec<&(u64, Kind, i64, i64, String)> = rows.iter().collect();
     sorted.sort_by_key(|r| r.0);
-    for &(t, kind, x, y, _) in sorted {
+    let mut targets = Vec::with_capacity(rows.len());
+    for &(t, kind, x, y, ref target) in sorted {
+        targets.push(if target.is_empty() || target == "NULL" { 0 } else { super::split::fnv1a(target.as_bytes()) as u32 | 1 });
         let t_ms = u32::try_from(t - t0).unwrap_or(u32::MAX);
         let y = match kind {
             Kind::Scroll => {
@@ -137,7 +141,7 @@ fn recording(name: String, rows: &[(u64, Kind, i64, i64, String)], page_coords: 
         samples.push(Sample { t_ms, x: clamp16(x), y: clamp16(y), kind, section: 0 });
     }
     let span = samples.last().map_or(0, |s| s.t_ms);
-    Recording { split: split_of(&name), name, samples, duration_ms: span.max(1000) }
+    Recording { split: split_of(&name), name, samples, targets, duration_ms: span.max(1000) }
 }
 
 /// Reads the MiniWoB++ demos of `dir` (`events.csv.gz` and `demos.csv`).
@@ -162,6 +166,7 @@ pub fn load_miniwob(dir: &Path) -> Result<Vec<Demo>, String> {
                 split: split_of(&name),
                 name: name.clone(),
                 samples: Vec::new(),
+                targets: Vec::new(),
                 duration_ms: 1000,
             });
             Demo { rec, task, reward, clicks, answered }
@@ -206,17 +211,19 @@ impl Run {
     }
 }
 
-/// Replays `samples` through our detector with `params`, and through the peers' rules.
-pub fn run(samples: &[Sample], params: Params) -> Run {
+/// Replays `samples` through our detector with `params`, and through the peers' rules
+/// (`targets`: the element each sample names, 0 = not recorded; may be empty).
+pub fn run(samples: &[Sample], targets: &[u32], params: Params) -> Run {
     let mut det = Detector::new(params);
     let mut out = Run::default();
     let (mut ph, mut dd, mut amp) = (PostHog::default(), Datadog::default(), Amplitude::default());
     let mut thrash = OpenReplay::default();
     let mut in_burst = false;
-    for s in samples {
+    for (i, s) in samples.iter().enumerate() {
         if thrash.sample(s) {
             out.thrashing.push(s.t_ms);
         }
+        out.peers[1].extend(dd.feed(s, targets.get(i).copied().unwrap_or(0)));
         out.detections.extend(det.push(*s));
         if s.kind != Kind::Click {
             continue;
@@ -227,12 +234,13 @@ pub fn run(samples: &[Sample], params: Params) -> Run {
         }
         in_burst = hi;
         let c = Click::from(s);
-        for (i, fired) in [ph.click(c), dd.click(c), amp.click(c)].into_iter().enumerate() {
+        for (i, fired) in [(0, ph.click(c)), (2, amp.click(c))] {
             if fired {
                 out.peers[i].push(s.t_ms);
             }
         }
     }
+    out.peers[1].extend(dd.finish());
     out
 }
 
@@ -667,7 +675,7 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
     if miniwob.join("demos.csv").is_file() {
         let demos = load_miniwob(&miniwob)?;
         eprintln!("eval: miniwob {} demos read from {}", demos.len(), miniwob.display());
-        let runs: Vec<(&Demo, Run)> = demos.iter().map(|d| (d, run(&d.rec.samples, params(true)))).collect();
+        let runs: Vec<(&Demo, Run)> = demos.iter().map(|d| (d, run(&d.rec.samples, &d.rec.targets, params(true)))).collect();
         for split in [Split::Train, Split::Test] {
             out.push_str(&miniwob_report(&runs, split));
             out.push('\n');
@@ -695,8 +703,8 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
         let runs: Vec<(&Recording, Run)> = visits
             .iter()
             .map(|v| {
-                let mut r = run(&v.samples, params(false));
-                let dead = run(&v.samples, params(true));
+                let mut r = run(&v.samples, &v.targets, params(false));
+                let dead = run(&v.samples, &v.targets, params(true));
                 r.confusion_if_dead = dead.fired(Some(Emotion::Confusion));
                 (v, r)
             })
@@ -745,7 +753,7 @@ mod tests {
             samples.push(Sample { t_ms: 1000 + i * 200, x: 120, y: 40, kind: Kind::Click, section: 0 });
             samples.push(Sample { t_ms: 1001 + i * 200, x: 0, y: 0, kind: Kind::Response, section: 0 });
         }
-        let r = run(&samples, params(true));
+        let r = run(&samples, &[], params(true));
         assert!(r.fired(None).is_empty(), "{:?}", r.detections);
         assert!(!r.peers[0].is_empty() && !r.peers[1].is_empty(), "the peers' rules fire on it");
     }
