@@ -443,11 +443,11 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
 /// Exit intent is *where* the pointer leaves from and *what* the visitor was doing: having
 /// looked at the checkout, a pointer that leaves through the top edge (towards the tab bar, the
 /// address bar, the close button) is leaving, whatever the speed a person reaches it with
-/// (intervention grade, 0.88); speed adds to a leave that is not at the top edge (a fast
-/// upward exit from checkout, ≥ 2,000 px/s, reaches 0.88 too). Outside checkout a leave is
-/// never intervention grade (at most 0.82).
+/// (intervention grade, 0.87 however slow); speed adds a little. Without the top edge or
+/// without checkout a leave is never intervention grade (at most 0.80), and a slow one is no
+/// claim at all.
 ///
-/// Score: leave `z = 0.6·min(up_speed / 800, 2.5) + 1.5·[top edge] + 2.0·[checkout] − 1.5`;
+/// Score: leave `z = 0.6·min(up_speed / 800, 2.5) + 2.1·[top edge] + 2.0·[checkout] − 2.2`;
 /// hidden `z = 2.2·[checkout] − 1.5`.
 pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Detection> {
     let last = ev.last()?;
@@ -476,7 +476,7 @@ pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Det
     let z = if last.kind == Kind::Hidden {
         2.2 * checkout - 1.5
     } else {
-        0.6 * (up_speed / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 2.0 * checkout - 1.5
+        0.6 * (up_speed / 800.0).min(2.5) + if top { 2.1 } else { 0.0 } + 2.0 * checkout - 2.2
     };
     let features = Features { peak_speed: up_speed, ..Features::default() };
     Some(detection(Emotion::Abandonment, last, section, z, features))
