@@ -332,7 +332,7 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
 /// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
 /// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone, and thrashing
-/// without a **failed action** in the evidence (a click the page is known not to have
+/// without a **failed action** in the thrash window (a click the page is known not to have
 /// answered, [`known_dead`]; only a source that records answers can know one), are capped at
 /// [`SCROLL_ONLY_CAP`], below the intervention bar: by its motion, a reader's idle pointer
 /// cannot be told from a lost visitor's (docs/detectors.md, DLRV).
@@ -386,8 +386,13 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
         dwell_ms: last.t_ms.saturating_sub(since),
         ..Features::default()
     };
-    // A failed action: a click in the evidence the page is known to have left unanswered.
-    let failed = if p.answers { ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && known_dead(ev, *i)).count() } else { 0 };
+    // A failed action: a click in the thrash window the page is known to have left unanswered
+    // (the failure and the thrashing are one episode).
+    let failed = if p.answers {
+        ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && s.t_ms >= window_start && known_dead(ev, *i)).count()
+    } else {
+        0
+    };
     let features = Features { dead_clicks: failed.min(255) as u8, ..features };
     let mut d = detection(Emotion::Confusion, last, current_section(ev), z, features);
     // Scrolling back and forth alone is how people read (re-reading, scanning a long page), and
