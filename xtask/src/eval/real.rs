@@ -505,6 +505,52 @@ pub fn calibration_report(demos: &[(&Demo, Run)]) -> String {
             }
         }
     }
+    // What a calibration fitted on the train half would do: the claims' scores `z` against each
+    // label, a Platt fit (`corpus::fit_platt`, L2 1.0 towards the identity), applied to the test
+    // half's same claims.
+    let _ = writeln!(t, "Platt fitted on the train half's claims (score z -> label), applied to the test half's same claims:");
+    for e in [Emotion::Rage, Emotion::Frustration] {
+        for (what, label) in labels {
+            let points = |split: Split| -> Vec<(f32, bool)> {
+                demos
+                    .iter()
+                    .filter(|(d, _)| d.rec.split == split)
+                    .filter_map(|(d, r)| {
+                        r.detections
+                            .iter()
+                            .filter(|x| x.emotion == e && x.confidence >= 0.5)
+                            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+                            .map(|x| (x.features.score, label(d)))
+                    })
+                    .collect()
+            };
+            let (train, test) = (points(Split::Train), points(Split::Test));
+            let negatives = train.iter().filter(|p| !p.1).count();
+            if negatives == 0 || negatives == train.len() {
+                let _ = writeln!(
+                    t,
+                    "  {:<12} {what:<22} {} train claims, {negatives} of them wrong: nothing to separate (the fit's limit sends every claim to one value)",
+                    e.name(),
+                    train.len()
+                );
+                continue;
+            }
+            let (a, b) = corpus::fit_platt(&train, 1.0);
+            let remapped: Vec<(f32, bool)> =
+                test.iter().map(|&(z, y)| ((1.0 / (1.0 + (-(a * f64::from(z) + b)).exp())) as f32, y)).collect();
+            let cal = corpus::calibration(&remapped);
+            let high = remapped.iter().filter(|p| p.0 >= INTERVENTION_GRADE).count();
+            let _ = writeln!(
+                t,
+                "  {:<12} {what:<22} a = {a:.3}, b = {b:.3}: test ECE {:.3} over {} claims, {high} of them >= {INTERVENTION_GRADE} (confidence {:.2}-{:.2})",
+                e.name(),
+                cal.ece,
+                cal.n,
+                remapped.iter().map(|p| p.0).fold(1.0f32, f32::min),
+                remapped.iter().map(|p| p.0).fold(0.0f32, f32::max)
+            );
+        }
+    }
     t
 }
 
