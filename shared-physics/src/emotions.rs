@@ -668,6 +668,14 @@ mod tests {
         let d = detect_confusion(&idle, &TraceParams::DEFAULT).expect("thrashing is still seen");
         assert!(d.confidence >= 0.5 && d.confidence <= SCROLL_ONLY_CAP, "{}", d.confidence);
         assert_eq!(d.features.dead_clicks, 0);
+        // A dead click long before (6 s) the to-and-fro is not what the visitor reacts to.
+        let mut late: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        late.push(click(0, 500, 300)).unwrap();
+        for i in 0..40u32 {
+            late.push(mv(6000 + i * 120, if i % 2 == 0 { 380 } else { 520 }, 300, 1)).unwrap();
+        }
+        let d = detect_confusion(&late, &TraceParams::DEFAULT).expect("thrashing is still seen");
+        assert!(d.confidence <= SCROLL_ONLY_CAP, "{}", d.confidence);
     }
 
     #[test]
