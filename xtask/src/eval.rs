@@ -47,7 +47,10 @@
 //!   `DEFAULT_CLICK_COUNT` 3, each overridable by the `rageclick` config's `threshold_px`,
 //!   `timeout_ms`, `click_count`): a chain grows while each click is < 1000 ms after the
 //!   previous one and < 30 px from it (Manhattan distance, `Math.abs(dx) + Math.abs(dy)`); it
-//!   fires when the chain reaches exactly 3 clicks (`=== clickCount`), so once per chain.
+//!   fires when the chain reaches exactly 3 clicks (`=== clickCount`), so once per chain. This
+//!   is the `rageclick: true` configuration: the newer config defaults' exclusions by the
+//!   element's text or `aria-label` (`content_ignorelist`, `ignore_text_selection`) need the
+//!   element, which the event CSV does not carry (`docs/detectors.md`).
 //! * **Amplitude / Mixpanel**: ≥ 4 clicks within 1000 ms (inclusive). The "same element" condition
 //!   is not observable in these recordings, so no spatial limit (an upper bound). Fires on the
 //!   click at which the condition starts to hold, not again while it keeps holding.
