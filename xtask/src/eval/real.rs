@@ -176,6 +176,27 @@ pub fn load_miniwob(dir: &Path) -> Result<Vec<Demo>, String> {
     Ok(out)
 }
 
+/// Tags whose click a live page always answers in the loader's terms: a text field or select
+/// takes the focus or moves the caret (`focusin`, `selectionchange`), a label forwards the click
+/// to its input, a link navigates.
+const ANSWERING_TAGS: [&str; 5] = ["INPUT", "TEXTAREA", "SELECT", "LABEL", "A"];
+
+/// `v` with a `response` row 1 ms after every click on an [`ANSWERING_TAGS`] element: the
+/// recording as a live page would answer it if every other click were dead.
+fn answering_elements_answer(v: &Recording) -> (Vec<Sample>, Vec<u32>) {
+    let answering: Vec<u32> = ANSWERING_TAGS.iter().map(|t| super::split::fnv1a(t.as_bytes()) as u32 | 1).collect();
+    let (mut samples, mut targets) = (Vec::with_capacity(v.samples.len()), Vec::with_capacity(v.samples.len()));
+    for (s, &t) in v.samples.iter().zip(&v.targets) {
+        samples.push(*s);
+        targets.push(t);
+        if s.kind == Kind::Click && answering.contains(&t) {
+            samples.push(Sample { t_ms: s.t_ms + 1, x: 0, y: 0, kind: Kind::Response, section: 0 });
+            targets.push(0);
+        }
+    }
+    (samples, targets)
+}
+
 /// Reads the DLRV visits of `dir/dev.csv.gz`.
 pub fn load_dlrv(dir: &Path) -> Result<Vec<Recording>, String> {
     let rows = event_rows("dlrv/dev.csv.gz", &gz_text(&dir.join("dev.csv.gz"))?)?;
@@ -198,6 +219,9 @@ pub struct Run {
     /// were dead (a source without answers read as one whose page answered nothing): the worst
     /// case for confusion's failed-action rule.
     pub confusion_if_dead: Vec<u32>,
+    /// The same, with the clicks on elements a live page always answers (text fields, labels,
+    /// links: [`ANSWERING_TAGS`]) answered and every other click dead.
+    pub confusion_if_controls_dead: Vec<u32>,
 }
 
 impl Run {
@@ -382,6 +406,8 @@ pub struct MinuteTotals {
     pub rage_if_dead: u64,
     /// Confusion as it would score if every click were dead.
     pub confusion_if_dead: u64,
+    /// Confusion as it would score if every click but those on answering elements were dead.
+    pub confusion_if_controls_dead: u64,
 }
 
 impl MinuteTotals {
@@ -400,6 +426,7 @@ impl MinuteTotals {
         self.thrashing += m(&r.thrashing);
         self.rage_if_dead += m(&r.rage_if_dead);
         self.confusion_if_dead += m(&r.confusion_if_dead);
+        self.confusion_if_controls_dead += m(&r.confusion_if_controls_dead);
     }
 
     fn pct(&self, v: u64) -> f64 {
@@ -419,11 +446,11 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         writeln!(t, "== DLRV visits (real browsing with scroll; no page answers): % of session-minutes with an intervention-grade firing");
     let _ = writeln!(
         t,
-        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead; 'confusion if dead' = confusion replayed as if every click were dead, the worst case for its failed-action rule)"
+        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead; 'confusion if dead' = confusion replayed as if every click were dead, the worst case for its failed-action rule; '(but inputs)' = the same with clicks on INPUT, TEXTAREA, SELECT, LABEL and A answered, as a live page answers them)"
     );
     let _ = writeln!(
         t,
-        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} {:>17} | {:>8} {:>8} {:>10} {:>11}",
+        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} {:>17} {:>13} | {:>8} {:>8} {:>10} {:>11}",
         "half",
         "visits",
         "minutes",
@@ -435,6 +462,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         "any",
         "rage if dead",
         "confusion if dead",
+        "(but inputs)",
         "PostHog",
         "Datadog",
         "Amplitude",
@@ -447,7 +475,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% {:>16.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
+            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% {:>16.2}% {:>12.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
             if split == Split::Test { "test" } else { "train" },
             m.sessions,
             m.minutes(),
@@ -459,6 +487,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
             m.pct(m.ours[5]),
             m.pct(m.rage_if_dead),
             m.pct(m.confusion_if_dead),
+            m.pct(m.confusion_if_controls_dead),
             m.pct(m.peers[0]),
             m.pct(m.peers[1]),
             m.pct(m.peers[2]),
@@ -752,6 +781,8 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
                 let mut r = run(&v.samples, &v.targets, params(false));
                 let dead = run(&v.samples, &v.targets, params(true));
                 r.confusion_if_dead = dead.fired(Some(Emotion::Confusion));
+                let (samples, targets) = answering_elements_answer(v);
+                r.confusion_if_controls_dead = run(&samples, &targets, params(true)).fired(Some(Emotion::Confusion));
                 (v, r)
             })
             .collect();
