@@ -823,6 +823,20 @@ mod tests {
     }
 
     #[test]
+    fn clicks_on_inputs_labels_and_links_are_answered_in_the_bound_and_others_are_not() {
+        let text = "session,t_ms,kind,x,y,target\n\
+                    v#0,0,click,10,10,INPUT\n\
+                    v#0,500,click,40,10,DIV\n\
+                    v#0,900,click,80,10,A\n";
+        let rows = event_rows("t", text).unwrap();
+        let r = recording(rows[0].0.clone(), &rows[0].1, false);
+        let (samples, targets) = answering_elements_answer(&r);
+        let kinds: Vec<(u32, Kind)> = samples.iter().map(|s| (s.t_ms, s.kind)).collect();
+        assert_eq!(kinds, [(0, Kind::Click), (1, Kind::Response), (500, Kind::Click), (900, Kind::Click), (901, Kind::Response)]);
+        assert_eq!(targets.len(), samples.len());
+    }
+
+    #[test]
     fn a_page_that_answers_every_click_is_not_fired_on_by_us() {
         // A date picker's arrow pressed eight times 200 ms apart, every press answered.
         let mut samples = Vec::new();
