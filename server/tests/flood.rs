@@ -80,9 +80,12 @@ async fn a_flood_of_fresh_sessions_and_wrong_sign_ins_leaves_memory_bounded_and_
 
     let after_beacons = rss_bytes();
     eprintln!("resident memory after the beacons: +{:.0} MiB", after_beacons.saturating_sub(before) as f64 / 1048576.0);
-    // The real visitor is still served.
+    // The real visitor is still served: its frame is acknowledged once stored, behind the
+    // flood's session records in the persister's queue.
+    let asked = std::time::Instant::now();
     ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
-    assert_eq!(ws.next().await, In::Ack(1));
+    assert_eq!(ws.next_within(std::time::Duration::from_secs(180)).await, In::Ack(1));
+    eprintln!("the real visitor's frame acknowledged after {:.1} s", asked.elapsed().as_secs_f64());
 
     // 1,000 wrong sign-ins at once: throttled, queued in a bounded pool or refused at once.
     let tenant = flooded["tenant_id"].as_str().unwrap().to_string();
@@ -107,7 +110,7 @@ async fn a_flood_of_fresh_sessions_and_wrong_sign_ins_leaves_memory_bounded_and_
     assert!(st == 200 || st == 429, "{st}");
 
     ws.send(2, &Frame::Section(Section { id: 2, name: "pricing" })).await;
-    assert_eq!(ws.next().await, In::Ack(2));
+    assert_eq!(ws.next_within(std::time::Duration::from_secs(180)).await, In::Ack(2));
     let after = rss_bytes();
     let growth = after.saturating_sub(before);
     eprintln!(

@@ -219,6 +219,12 @@ impl Ws {
     }
 
     pub async fn next(&mut self) -> In {
+        self.next_within(std::time::Duration::from_secs(10)).await
+    }
+
+    /// [`Ws::next`] with a longer patience (an ack waits for what its frame caused to be stored,
+    /// which a backlog in the persister delays).
+    pub async fn next_within(&mut self, patience: std::time::Duration) -> In {
         let fut = async {
             loop {
                 match self.0.next().await {
@@ -237,7 +243,7 @@ impl Ws {
                 }
             }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(10), fut).await.expect("a frame from the server within 10 s")
+        tokio::time::timeout(patience, fut).await.unwrap_or_else(|_| panic!("a frame from the server within {patience:?}"))
     }
 }
 
