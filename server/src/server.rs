@@ -129,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(api::MAX_JSON_BODY_BYTES));
     Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(crate::telemetry::readyz))
         .route("/v1/openapi.json", get(api::openapi::openapi_json))
         .route("/metrics", get(api::metrics))
         .route("/v1/ws", get(ingest::ws))
@@ -308,7 +309,10 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         while let Some(m) = pushes.next().await {
             match serde_json::from_slice::<Push>(&m.payload) {
                 Ok(p) => {
-                    s.ingest.sockets.deliver(&p);
+                    let _span = tracing::trace_span!(target: crate::telemetry::HOT_PATH, "push", tenant = %p.tenant_id).entered();
+                    if s.ingest.sockets.deliver(&p) {
+                        crate::telemetry::LATENCY.push_delivered(p.id);
+                    }
                 }
                 Err(e) => tracing::error!(subject = %m.subject, error = %e, "unreadable push on the bus"),
             }

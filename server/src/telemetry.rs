@@ -1,9 +1,11 @@
-//! Counters (per tenant, and in Prometheus text at `/metrics`) and log set-up. Failures are
-//! counted here so the dashboard can show them.
+//! Counters (per tenant, and in Prometheus text at `/metrics`), latency histograms of the hot
+//! path, readiness (`/readyz`) and log and trace set-up. Failures are counted here so the
+//! dashboard can show them. `docs/operations.md` lists every metric.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -220,12 +222,350 @@ impl Metrics {
                 out.push_str(&format!("siq_{name}_total{{tenant=\"{t}\"}} {}\n", get(s)));
             }
         }
+        LATENCY.render(&mut out);
         out
     }
 }
 
-/// JSON logs to stderr, filtered by `RUST_LOG` (default `info`). Safe to call twice.
+/// Upper bounds of the latency buckets, microseconds (rendered in seconds, Prometheus' unit):
+/// 100 µs to 10 s, roughly ×2.5 apart, so a p99 near the 50 ms target falls between two close
+/// bounds. A value past the last lands only in `+Inf`.
+pub const LATENCY_BUCKETS_US: [u64; 16] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+
+/// A fixed-bucket latency histogram: one atomic add per bucket reached, no lock, no allocation,
+/// so it can sit on the hot path. Buckets are stored non-cumulative and summed when rendered.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// An empty histogram (usable in a `static`).
+    pub const fn new() -> Histogram {
+        Histogram { buckets: [const { AtomicU64::new(0) }; LATENCY_BUCKETS_US.len() + 1], sum_us: AtomicU64::new(0) }
+    }
+
+    /// Records one value.
+    pub fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENCY_BUCKETS_US.partition_point(|&b| b < us);
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// Records the time since `started`.
+    pub fn since(&self, started: Instant) {
+        self.observe(started.elapsed());
+    }
+
+    /// A guard that records the time until it is dropped (a frame's handling, whatever way it
+    /// returns).
+    pub fn timer(&'static self) -> Timer {
+        Timer { hist: self, started: Instant::now() }
+    }
+
+    /// How many values were recorded.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+    }
+
+    /// Appends `name`'s `_bucket`, `_sum` and `_count` lines in Prometheus text.
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cumulative += b.load(Relaxed);
+            match LATENCY_BUCKETS_US.get(i) {
+                Some(us) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *us as f64 / 1e6);
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {cumulative}", self.sum_us.load(Relaxed) as f64 / 1e6);
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new()
+    }
+}
+
+/// Records the time from its creation to its drop.
+#[must_use = "the time is recorded when the timer is dropped"]
+pub struct Timer {
+    hist: &'static Histogram,
+    started: Instant,
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.hist.since(self.started);
+    }
+}
+
+/// Pushes awaiting their delivery to a local socket (the `push` histogram): slots by wire id,
+/// each holding the id and when its detection was confirmed. A slot reused before delivery (more
+/// than [`PENDING_PUSH_SLOTS`] pushes in flight) or a push delivered on another instance is
+/// simply not measured.
+pub const PENDING_PUSH_SLOTS: usize = 1024;
+
+/// The latency histograms of this process, at `/metrics` as `siq_*_seconds`.
+#[derive(Debug)]
+pub struct Latency {
+    /// Handling one frame (`Conn::handle`: decode to reply, detections included).
+    pub frame: Histogram,
+    /// Recomputing a detection from its evidence (`confirm`).
+    pub confirm: Histogram,
+    /// The decision step (`on_detection`).
+    pub decide: Histogram,
+    /// A confirmed detection to its `Intervene` handed to the session's socket writer on this
+    /// instance (through the bus).
+    pub push: Histogram,
+    /// One request to an alert provider (Twilio, Slack, PagerDuty, email, webhook), per attempt.
+    pub alert_send: Histogram,
+    pending: [AtomicU64; PENDING_PUSH_SLOTS],
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+/// The process's latency histograms (one server per process in production; servers started by
+/// tests in one process share them).
+pub static LATENCY: Latency = Latency {
+    frame: Histogram::new(),
+    confirm: Histogram::new(),
+    decide: Histogram::new(),
+    push: Histogram::new(),
+    alert_send: Histogram::new(),
+    pending: [const { AtomicU64::new(0) }; PENDING_PUSH_SLOTS],
+    epoch: std::sync::OnceLock::new(),
+};
+
+/// Runs `f` in a trace span of the hot path named for `stage`, recording its time in `hist`.
+pub fn timed<T>(hist: &Histogram, stage: Stage, f: impl FnOnce() -> T) -> T {
+    let _span = stage.span().entered();
+    let started = Instant::now();
+    let out = f();
+    hist.since(started);
+    out
+}
+
+/// A step of the hot path, traced as its own span ([`HOT_PATH`] target).
+#[derive(Clone, Copy, Debug)]
+pub enum Stage {
+    /// `confirm`.
+    Confirm,
+    /// `decide`.
+    Decide,
+}
+
+impl Stage {
+    fn span(self) -> tracing::Span {
+        match self {
+            Stage::Confirm => tracing::trace_span!(target: "siq_hot_path", "confirm"),
+            Stage::Decide => tracing::trace_span!(target: "siq_hot_path", "decide"),
+        }
+    }
+}
+
+/// The tracing target of the hot path's spans (frame, detection, confirm, decide, push): at
+/// `trace` level, so they cost nothing unless the OTLP exporter is configured, which alone
+/// enables them.
+pub const HOT_PATH: &str = "siq_hot_path";
+
+impl Latency {
+    fn micros(&self, at: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        u64::try_from(at.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX) & 0xffff_ffff
+    }
+
+    /// Notes that the push of wire id `id` answers a detection confirmed at `at`.
+    pub fn push_started(&self, id: u32, at: Instant) {
+        let slot = id as usize % PENDING_PUSH_SLOTS;
+        // The start's microseconds are kept modulo 2^32 (71 minutes): far past any push.
+        self.pending[slot].store((u64::from(id) << 32) | self.micros(at), Relaxed);
+    }
+
+    /// Records the push of wire id `id` as delivered now, if this instance noted its start.
+    pub fn push_delivered(&self, id: u32) {
+        let slot = id as usize % PENDING_PUSH_SLOTS;
+        let v = self.pending[slot].load(Relaxed);
+        // Taken only if the slot still holds this push (and only once).
+        if v != 0 && (v >> 32) as u32 == id && self.pending[slot].compare_exchange(v, 0, Relaxed, Relaxed).is_ok() {
+            let now = self.micros(Instant::now());
+            let us = now.wrapping_sub(v & 0xffff_ffff) & 0xffff_ffff;
+            self.push.observe(Duration::from_micros(us));
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        self.frame.render("siq_frame_seconds", "Time to handle one frame from an SDK.", out);
+        self.confirm.render("siq_confirm_seconds", "Time to recompute a detection from its evidence.", out);
+        self.decide.render("siq_decide_seconds", "Time of the decision step for a confirmed detection.", out);
+        self.push.render("siq_push_seconds", "Confirmed detection to its Intervene handed to the socket writer.", out);
+        self.alert_send.render("siq_alert_send_seconds", "One request to an alert provider.", out);
+    }
+}
+
+/// How long `/readyz` waits for the store's query and for the bus's round trip, each.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The state of one part in `/readyz`.
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct PartState {
+    /// `ok` or `failing`.
+    pub state: &'static str,
+    /// Why it is failing: `error` (it answered with an error, logged) or `timeout` (no answer
+    /// within [`READY_TIMEOUT`]); absent when ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the check took, milliseconds.
+    pub ms: u64,
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` when every part is ok, else `not_ready`.
+    pub status: &'static str,
+    /// The store: a lookup by primary key that finds nothing.
+    pub store: PartState,
+    /// The bus: a key-value read (a round trip to NATS JetStream, or the in-process bus).
+    pub bus: PartState,
+}
+
+impl Readiness {
+    /// Whether every part is ok.
+    pub fn ready(&self) -> bool {
+        self.store.error.is_none() && self.bus.error.is_none()
+    }
+}
+
+async fn check<E: std::fmt::Display>(part: &'static str, f: impl std::future::Future<Output = Result<(), E>>) -> PartState {
+    let started = Instant::now();
+    // The body says only what kind of failure; the error itself (which may name hosts or
+    // databases) goes to the log.
+    let error = match tokio::time::timeout(READY_TIMEOUT, f).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(part, error = %e, "readiness check failed");
+            Some("error".to_string())
+        }
+        Err(_) => {
+            tracing::warn!(part, timeout_ms = READY_TIMEOUT.as_millis() as u64, "readiness check timed out");
+            Some("timeout".to_string())
+        }
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    PartState { state: if error.is_none() { "ok" } else { "failing" }, error, ms }
+}
+
+/// Checks the store and the bus, both at once, each within [`READY_TIMEOUT`].
+pub async fn readiness(store: &dyn crate::store::Store, bus: &dyn crate::bus::Bus) -> Readiness {
+    let (store, bus) = futures::join!(
+        check("store", async { store.user("", "readyz").await.map(|_| ()) }),
+        check("bus", async { bus.kv_get("readyz").await.map(|_| ()) })
+    );
+    let mut r = Readiness { status: "ready", store, bus };
+    if !r.ready() {
+        r.status = "not_ready";
+    }
+    r
+}
+
+/// `GET /readyz`: 200 when the store answers a query and the bus a round trip, each within
+/// [`READY_TIMEOUT`]; else 503. The body names each part's state. Unauthenticated like
+/// `/healthz` (it tells no data); a load balancer sends traffic only to a ready instance.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "store and bus answer", body = Readiness),
+    (status = 503, description = "the store or the bus does not answer", body = Readiness)
+))]
+pub async fn readyz(axum::extract::State(app): axum::extract::State<crate::state::AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let r = readiness(app.store.as_ref(), app.bus.as_ref()).await;
+    let status = if r.ready() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(r)).into_response()
+}
+
+/// Log lines as JSON (the default: one object per line, `tenant` a field of most) or as text
+/// for a terminal. `SIQ_LOG_FORMAT`: `json` or `text`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+impl LogFormat {
+    /// Reads `SIQ_LOG_FORMAT` (unset or unknown: JSON, with a warning for unknown).
+    pub fn from_env() -> LogFormat {
+        match std::env::var("SIQ_LOG_FORMAT").ok().as_deref().map(str::trim) {
+            Some("text") | Some("pretty") => LogFormat::Text,
+            _ => LogFormat::Json,
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON lines unless
+/// `SIQ_LOG_FORMAT=text`. Safe to call twice.
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let fmt = match LogFormat::from_env() {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+    };
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_lands_in_the_first_bucket_at_or_above_it_and_renders_cumulative() {
+        let h = Histogram::new();
+        h.observe(Duration::from_micros(100)); // le="0.0001": a bound includes its own value
+        h.observe(Duration::from_micros(101)); // le="0.00025"
+        h.observe(Duration::from_secs(11)); // past the last bound: +Inf only
+        assert_eq!(h.count(), 3);
+        let mut out = String::new();
+        h.render("x_seconds", "test", &mut out);
+        assert!(out.contains("# TYPE x_seconds histogram\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"0.0001\"} 1\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"0.00025\"} 2\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"10\"} 2\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_seconds_sum 11.000201\nx_seconds_count 3\n"), "{out}");
+    }
+
+    #[test]
+    fn a_push_is_timed_once_and_only_when_its_start_was_noted_here() {
+        let l = Latency {
+            frame: Histogram::new(),
+            confirm: Histogram::new(),
+            decide: Histogram::new(),
+            push: Histogram::new(),
+            alert_send: Histogram::new(),
+            pending: [const { AtomicU64::new(0) }; PENDING_PUSH_SLOTS],
+            epoch: std::sync::OnceLock::new(),
+        };
+        l.push_delivered(7); // decided on another instance: nothing to time
+        assert_eq!(l.push.count(), 0);
+        l.push_started(7, Instant::now());
+        l.push_started(7 + PENDING_PUSH_SLOTS as u32 * 2, Instant::now()); // same slot: replaces 7
+        l.push_delivered(7);
+        assert_eq!(l.push.count(), 0, "a reused slot is not taken for another push");
+        l.push_delivered(7 + PENDING_PUSH_SLOTS as u32 * 2);
+        l.push_delivered(7 + PENDING_PUSH_SLOTS as u32 * 2);
+        assert_eq!(l.push.count(), 1, "delivered once, timed once");
+    }
 }

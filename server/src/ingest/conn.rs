@@ -15,7 +15,7 @@ use crate::confirm::{confirm, Place, Verdict, Who};
 use crate::interventions::{on_detection, Action, CardFacts, Reaction, Situation};
 use crate::records::events::{Event, Push};
 use crate::store::{CardRecord, DetectionRecord, InterventionRecord, Tenant};
-use crate::telemetry::{inc, Counters};
+use crate::telemetry::{inc, timed, Counters, Stage, LATENCY};
 
 /// A token bucket for the frame-rate limit.
 #[derive(Debug)]
@@ -79,7 +79,9 @@ impl Conn {
     }
 
     /// Handles one frame.
+    #[tracing::instrument(target = "siq_hot_path", name = "frame", level = "trace", skip_all)]
     pub async fn handle(&mut self, bytes: &[u8]) -> Result<Reply, Close> {
+        let _timer = LATENCY.frame.timer();
         if !self.bucket.take() {
             return Err(Close { code: CLOSE_RATE_LIMITED, reason: "too many frames" });
         }
@@ -267,12 +269,13 @@ impl Conn {
 
     /// A detection down the path: confirm (recompute from the evidence) → the decision
     /// ([`on_detection`]) → carry out what it says (push, card, page) → persist.
+    #[tracing::instrument(target = "siq_hot_path", name = "detection", level = "trace", skip_all, fields(seq = seq))]
     fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
         let Some(b) = &self.bound else { return };
         let app = &self.app;
         inc(&b.counters.detections);
         let classes = b.state.lock().expect("session lock").classes;
-        let d = match confirm(frame, &app.people.cache.params(&b.tenant.id), &classes) {
+        let d = match timed(&LATENCY.confirm, Stage::Confirm, || confirm(frame, &app.people.cache.params(&b.tenant.id), &classes)) {
             Verdict::Confirmed(d) => d,
             Verdict::Overturned(why) => {
                 inc(&b.counters.overturned);
@@ -331,7 +334,7 @@ impl Conn {
             app.events.event(Event::Detection(record));
             return;
         }
-        let reaction = on_detection(&app.learning, &situation);
+        let reaction = timed(&LATENCY.decide, Stage::Decide, || on_detection(&app.learning, &situation));
         self.carry_out(b, d.emotion, &record, shared.map(|c| c.state), reaction, now);
         app.events.event(Event::Detection(record));
     }
@@ -359,6 +362,7 @@ impl Conn {
                 Action::Show(text) => {
                     inc(&b.counters.interventions);
                     let id = crate::records::random_u32();
+                    LATENCY.push_started(id, now);
                     app.events.push(Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion, text: text.clone() });
                     app.events.event(Event::Intervention(InterventionRecord {
                         id: format!("iv_{id:08x}_{}", b.hex),
