@@ -512,18 +512,109 @@ impl LogFormat {
     }
 }
 
+/// What [`init_logging`] set up that needs an orderly end: the trace exporter, whose last
+/// batch is sent by [`Telemetry::shutdown`] (also on drop).
+#[derive(Default)]
+pub struct Telemetry {
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported (an OTLP endpoint was configured).
+    pub fn exports_traces(&self) -> bool {
+        self.traces.is_some()
+    }
+
+    /// Sends the spans still batched and stops the exporter.
+    pub fn shutdown(&mut self) {
+        if let Some(p) = self.traces.take() {
+            if let Err(e) = p.shutdown() {
+                eprintln!("sentientiq: the last traces could not be sent: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The OTLP endpoint traces go to: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended), the OpenTelemetry variables.
+pub fn otlp_endpoint() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))))
+}
+
+/// The exporter of the hot path's spans to `endpoint` over OTLP/HTTP (protobuf), in batches
+/// from the SDK's own thread. The service is `OTEL_SERVICE_NAME`, default `sentientiq`;
+/// `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` sample as OpenTelemetry documents.
+fn trace_provider(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(endpoint)
+        .with_timeout(OTLP_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "sentientiq".into());
+    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+}
+
+/// How long one export of a batch of spans may take.
+pub const OTLP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON lines unless
-/// `SIQ_LOG_FORMAT=text`. Safe to call twice.
-pub fn init_logging() {
+/// `SIQ_LOG_FORMAT=text`; and, when an OTLP endpoint is configured ([`otlp_endpoint`]), the hot
+/// path's spans ([`HOT_PATH`]: frame → detection → confirm, decide; push) exported as traces.
+/// Keep the returned value until exit and call [`Telemetry::shutdown`]. Safe to call twice (the
+/// second does nothing).
+pub fn init_logging() -> Telemetry {
+    use opentelemetry::trace::TracerProvider;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let fmt = match LogFormat::from_env() {
         LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        // Colours only on a terminal: a file or a pipe gets plain text.
+        LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr).boxed()
+        }
     };
-    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).try_init();
+    let mut telemetry = Telemetry::default();
+    let mut failed = None;
+    // Only the hot path's spans go to the exporter (at `trace` level, which nothing else
+    // enables): without an endpoint they are never created.
+    let otel = match otlp_endpoint().map(|e| (trace_provider(&e), e)) {
+        Some((Ok(provider), _)) => {
+            let tracer = provider.tracer("sentientiq");
+            telemetry.traces = Some(provider);
+            let only_hot_path = tracing_subscriber::filter::Targets::new().with_target(HOT_PATH, tracing::Level::TRACE);
+            Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(only_hot_path))
+        }
+        Some((Err(e), endpoint)) => {
+            failed = Some((e, endpoint));
+            None
+        }
+        None => None,
+    };
+    if tracing_subscriber::registry().with(fmt.with_filter(filter)).with(otel).try_init().is_err() {
+        telemetry.traces = None;
+    }
+    if let Some(endpoint) = telemetry.traces.as_ref().and(otlp_endpoint()) {
+        tracing::info!(%endpoint, "hot-path traces exported over OTLP/HTTP");
+    }
+    if let Some((error, endpoint)) = failed {
+        tracing::error!(%endpoint, %error, "the OTLP trace exporter could not be set up; no traces");
+    }
+    telemetry
 }
 
 #[cfg(test)]

@@ -203,3 +203,181 @@ async fn readyz_is_503_when_the_nats_server_stops() {
     assert_eq!(body["store"]["state"], "ok", "the SQLite store still answers: {body}");
     s.stop().await;
 }
+
+/// A fake OTLP/HTTP collector: `POST /v1/traces` bodies (protobuf), kept.
+async fn fake_collector() -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let b = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let b = b.clone();
+            async move {
+                b.lock().unwrap().push(body.to_vec());
+                ([(axum::http::header::CONTENT_TYPE, "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, bodies)
+}
+
+/// The `sentientiq` binary, run as an operator would (environment only), its log lines kept and
+/// read until it says where it listens (as JSON or as text).
+struct Binary {
+    child: std::process::Child,
+    url: String,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+const BIN_ADMIN: &str = "ops-test-admin-token-0123456789";
+
+impl Binary {
+    fn start(env: &[(&str, &str)]) -> Binary {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sentientiq"));
+        for k in [
+            "NATS_URL",
+            "SIQ_NATS_URL",
+            "DATABASE_URL",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "SIQ_LOG_FORMAT",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.env("SIQ_ADDR", "127.0.0.1:0")
+            .env("SIQ_DATABASE_URL", format!("sqlite://{}", dir.path().join("siq.db").display()))
+            .env("SIQ_ADMIN_TOKEN", BIN_ADMIN)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = lines.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("SentientIQ server listening") {
+                    let addr = match serde_json::from_str::<Value>(&line) {
+                        Ok(v) => v["fields"]["addr"].as_str().unwrap_or_default().to_string(),
+                        Err(_) => line.split_whitespace().find_map(|w| w.strip_prefix("addr=")).unwrap_or_default().to_string(),
+                    };
+                    let _ = tx.send(addr);
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the binary logs its address");
+        Binary { child, url: format!("http://{addr}"), lines, _dir: dir }
+    }
+
+    /// A tenant with no holdout (every confirmed detection intervenes).
+    async fn tenant(&self) -> Value {
+        let http = reqwest::Client::new();
+        let r =
+            http.post(format!("{}/v1/admin/tenants", self.url)).bearer_auth(BIN_ADMIN).json(&json!({"name": "Shop"})).send().await.unwrap();
+        let t: Value = r.json().await.unwrap();
+        let sk = t["secret_key"].as_str().unwrap();
+        let r = http
+            .put(format!("{}/v1/intervention-policy", self.url))
+            .bearer_auth(sk)
+            .json(&json!({"holdout_share": 0.0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        t
+    }
+
+    async fn ws(&self) -> Ws {
+        Ws(tokio_tungstenite::connect_async(format!("{}/v1/ws", self.url.replacen("http", "ws", 1))).await.unwrap().0)
+    }
+
+    /// Ctrl-C, as an operator stops it; waits for the exit without blocking the test's
+    /// runtime (the fake collector answers the last export on it).
+    async fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id();
+        let status = tokio::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().await.unwrap();
+        assert!(status.success());
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server did not stop within 15 s of Ctrl-C");
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_hot_path_is_traced_over_otlp_when_an_endpoint_is_set() {
+    let (collector, bodies) = fake_collector().await;
+    let mut bin = Binary::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector), ("OTEL_SERVICE_NAME", "siq-ops-test")]);
+    let t = bin.tenant().await;
+    let mut ws = bin.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 0x0de1, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+    ws.send(1, &Frame::Detection(rage_frame())).await;
+    let mut got = vec![ws.next().await, ws.next().await];
+    got.sort_by_key(|i| format!("{i:?}"));
+    assert_eq!(got[0], In::Ack(1));
+    assert!(matches!(&got[1], In::Intervene(_)), "{got:?}");
+    // Stopping sends the last batch.
+    let status = bin.interrupt().await;
+    assert!(status.success(), "{status:?}: {}", bin.lines.lock().unwrap().join("\n"));
+    let sent = bodies.lock().unwrap().concat();
+    assert!(!sent.is_empty(), "the collector received spans; the server logged:\n{}", bin.lines.lock().unwrap().join("\n"));
+    // Span names and the service name travel as plain strings in the protobuf.
+    let has = |name: &str| sent.windows(name.len()).any(|w| w == name.as_bytes());
+    for span in ["frame", "detection", "confirm", "decide", "push", "siq-ops-test"] {
+        assert!(has(span), "{span:?} reached the collector");
+    }
+}
+
+#[tokio::test]
+async fn without_an_endpoint_nothing_is_traced_and_logs_are_json_lines_naming_the_tenant() {
+    let mut bin = Binary::start(&[]);
+    let t = bin.tenant().await;
+    let tenant = t["tenant_id"].as_str().unwrap().to_string();
+    let mut ws = bin.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 0x0de2, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+    // A note the server cannot use is logged with the tenant.
+    ws.send(1, &Frame::Note(shared_physics::wire::Note { kind: shared_physics::wire::note::OUTCOME, text: "  " })).await;
+    assert_eq!(ws.next().await, In::Ack(1));
+    let status = bin.interrupt().await;
+    assert!(status.success(), "{status:?}: {}", bin.lines.lock().unwrap().join("\n"));
+    let lines = bin.lines.lock().unwrap().clone();
+    assert!(!lines.is_empty());
+    let parsed: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))).collect();
+    let refused = parsed.iter().find(|v| v["fields"]["message"] == "note from the page refused").expect("the refusal is logged");
+    assert_eq!(refused["fields"]["tenant"], tenant.as_str(), "{refused}");
+    assert_eq!(refused["level"], "INFO");
+    assert!(!lines.iter().any(|l| l.contains("OTLP")), "no exporter without an endpoint");
+}
+
+#[tokio::test]
+async fn siq_log_format_text_writes_lines_for_a_terminal() {
+    let mut bin = Binary::start(&[("SIQ_LOG_FORMAT", "text")]);
+    let r = reqwest::get(format!("{}/readyz", bin.url)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let status = bin.interrupt().await;
+    assert!(status.success(), "{status:?}: {}", bin.lines.lock().unwrap().join("\n"));
+    let lines = bin.lines.lock().unwrap().clone();
+    let listening = lines.iter().find(|l| l.contains("SentientIQ server listening")).unwrap();
+    assert!(serde_json::from_str::<Value>(listening).is_err(), "text, not JSON: {listening}");
+    assert!(listening.contains("INFO") && listening.contains("addr=127.0.0.1:"), "{listening}");
+}
