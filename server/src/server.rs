@@ -152,6 +152,19 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
+/// `/readyz`'s checks of this server's store and bus (`telemetry` knows neither).
+impl axum::extract::FromRef<AppState> for crate::telemetry::Probes {
+    fn from_ref(app: &AppState) -> Self {
+        let (store, bus) = (app.store.clone(), app.bus.clone());
+        crate::telemetry::Probes {
+            // A lookup by primary key that finds nothing.
+            store: Box::pin(async move { store.user("", "readyz").await.map(|_| ()).map_err(|e| e.to_string()) }),
+            // A key-value read: a round trip to NATS JetStream (or the in-process bus).
+            bus: Box::pin(async move { bus.kv_get("readyz").await.map(|_| ()).map_err(|e| e.to_string()) }),
+        }
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
