@@ -53,7 +53,8 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> ExitCode {
-    sentientiq_server::telemetry::init_logging();
+    // Logs, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md).
+    let mut telemetry = sentientiq_server::telemetry::init_logging();
     let config = match sentientiq_server::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -62,7 +63,7 @@ fn serve() -> ExitCode {
         }
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let running = match sentientiq_server::start(config).await {
             Ok(r) => r,
             Err(e) => {
@@ -83,11 +84,15 @@ fn serve() -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
         running.shutdown().await;
         ExitCode::SUCCESS
-    })
+    });
+    drop(rt);
+    // The last batch of spans, sent from outside the runtime (the exporter's client blocks).
+    telemetry.shutdown();
+    code
 }
 
 fn rotate_keys() -> ExitCode {
-    sentientiq_server::telemetry::init_logging();
+    let _telemetry = sentientiq_server::telemetry::init_logging();
     let config = match sentientiq_server::config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {

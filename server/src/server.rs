@@ -129,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(api::MAX_JSON_BODY_BYTES));
     Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(crate::telemetry::readyz))
         .route("/v1/openapi.json", get(api::openapi::openapi_json))
         .route("/metrics", get(api::metrics))
         .route("/v1/ws", get(ingest::ws))
@@ -149,6 +150,19 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+}
+
+/// `/readyz`'s checks of this server's store and bus (`telemetry` knows neither).
+impl axum::extract::FromRef<AppState> for crate::telemetry::Probes {
+    fn from_ref(app: &AppState) -> Self {
+        let (store, bus) = (app.store.clone(), app.bus.clone());
+        crate::telemetry::Probes {
+            // A lookup by primary key that finds nothing.
+            store: Box::pin(async move { store.user("", "readyz").await.map(|_| ()).map_err(|e| e.to_string()) }),
+            // A key-value read: a round trip to NATS JetStream (or the in-process bus).
+            bus: Box::pin(async move { bus.kv_get("readyz").await.map(|_| ()).map_err(|e| e.to_string()) }),
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -323,7 +337,10 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         while let Some(m) = pushes.next().await {
             match serde_json::from_slice::<Push>(&m.payload) {
                 Ok(p) => {
-                    s.ingest.sockets.deliver(&p);
+                    let _span = tracing::trace_span!(target: crate::telemetry::HOT_PATH, "push", tenant = %p.tenant_id).entered();
+                    if s.ingest.sockets.deliver(&p) {
+                        crate::telemetry::LATENCY.push_delivered(p.id);
+                    }
                 }
                 Err(e) => tracing::error!(subject = %m.subject, error = %e, "unreadable push on the bus"),
             }

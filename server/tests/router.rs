@@ -61,6 +61,7 @@ const FALLBACK: &str = "(fallback)";
 const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     // server::app(): operations, the SDK, the session link, the pages.
     ("GET", "/healthz", Public(200), Nothing),
+    ("GET", "/readyz", Public(200), Nothing),
     ("GET", "/v1/openapi.json", Public(200), Nothing),
     ("GET", "/metrics", Operator, Nothing),
     // The handshake is taken without credentials; oneshot has no connection to upgrade.

@@ -15,7 +15,7 @@ use crate::api::{self, access, dashboard, escalations, forensics, learning, peop
     paths(
         api::create_tenant, api::upsert_account, api::add_transaction, api::thresholds, api::set_thresholds,
         api::detections, api::interventions, api::alerts, api::stats, api::live, api::session_page,
-        api::metrics, api::healthz,
+        api::metrics, api::healthz, crate::telemetry::readyz,
         people::list_customers, people::customer, people::segments, people::list_contexts, people::share_context, people::me,
         people::my_context, people::list_transactions, people::upload_transactions, people::confirm, people::export, people::erase,
         access::login, access::logout, access::revoke_sessions, access::create_user, access::list_users, access::set_role, access::list_keys, access::create_key,

@@ -16,7 +16,7 @@ use crate::confirm::{confirm, Place, Verdict, Who};
 use crate::interventions::{on_detection, Action, CardFacts, Reaction, Situation};
 use crate::records::events::{Event, Push};
 use crate::store::{CardRecord, DetectionRecord, FrameRecord, InterventionRecord, Tenant};
-use crate::telemetry::{inc, Counters};
+use crate::telemetry::{inc, timed, Counters, Stage, LATENCY};
 use tokio::task::JoinHandle;
 
 /// A token bucket for the frame-rate limit.
@@ -130,7 +130,9 @@ impl Conn {
     }
 
     /// Handles one frame.
+    #[tracing::instrument(target = "siq_hot_path", name = "frame", level = "trace", skip_all)]
     pub async fn handle(&mut self, bytes: &[u8]) -> Result<Reply, Close> {
+        let _timer = LATENCY.frame.timer();
         if !self.bucket.take() {
             return Err(Close { code: CLOSE_RATE_LIMITED, reason: "too many frames" });
         }
@@ -346,12 +348,13 @@ impl Conn {
 
     /// A detection down the path: confirm (recompute from the evidence) → the decision
     /// ([`on_detection`]) → carry out what it says (push, card, page) → persist.
+    #[tracing::instrument(target = "siq_hot_path", name = "detection", level = "trace", skip_all, fields(seq = seq))]
     fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
         let Some(b) = &self.bound else { return };
         let app = &self.app;
         inc(&b.counters.detections);
         let classes = b.state.lock().expect("session lock").classes;
-        let d = match confirm(frame, &app.people.cache.params(&b.tenant.id), &classes) {
+        let d = match timed(&LATENCY.confirm, Stage::Confirm, || confirm(frame, &app.people.cache.params(&b.tenant.id), &classes)) {
             Verdict::Confirmed(d) => d,
             Verdict::Overturned(why) => {
                 inc(&b.counters.overturned);
@@ -410,7 +413,7 @@ impl Conn {
             self.durable(Event::Detection(record));
             return;
         }
-        let reaction = on_detection(&app.learning, &situation);
+        let reaction = timed(&LATENCY.decide, Stage::Decide, || on_detection(&app.learning, &situation));
         self.carry_out(b, d.emotion, &record, shared.map(|c| c.state), reaction, now);
         self.durable(Event::Detection(record));
     }
@@ -440,10 +443,17 @@ impl Conn {
                     // The same detection processed again (resent after a reconnect) gives the
                     // same intervention id: stored once.
                     let id = intervention_id(&b.tenant.id, b.session, record.seq);
+                    LATENCY.push_started(id, now);
                     // Straight to the socket when this instance holds it (the bus may be away);
                     // through the bus to whichever instance does otherwise.
                     let push = Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion, text: text.clone() };
-                    if !app.sockets.deliver(&push) {
+                    let local = {
+                        let _span = tracing::trace_span!(target: crate::telemetry::HOT_PATH, "push", tenant = %push.tenant_id).entered();
+                        app.sockets.deliver(&push)
+                    };
+                    if local {
+                        LATENCY.push_delivered(id);
+                    } else {
                         app.events.push(push);
                     }
                     self.durable(Event::Intervention(InterventionRecord {

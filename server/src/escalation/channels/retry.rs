@@ -270,6 +270,7 @@ pub async fn send_with_retry(
         let at_ms = breaker.clock().now_ms();
         let started = Instant::now();
         let result = channel.send(address, alert).await;
+        crate::telemetry::LATENCY.alert_send.since(started);
         breaker.record(&result);
         let mut attempt = Attempt {
             number,

@@ -42,10 +42,24 @@ impl SqlStore {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(&url).await?;
-        if url.starts_with("sqlite") {
-            sqlx::query("PRAGMA busy_timeout = 5000").execute(&pool).await?;
-        }
+        let sqlite = url.starts_with("sqlite");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Every connection (pragmas are per connection): wait for the writer
+                        // rather than fail, and in WAL mode sync at checkpoints, not at every
+                        // commit: a commit survives the process dying (what an ack promises with
+                        // the embedded store), not the machine losing power.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
         Ok(SqlStore { pool })
     }
 }
