@@ -72,10 +72,6 @@ pub const KV_MAX_VALUE_BYTES: usize = 16 * 1024;
 /// escaped by [`kv_key`] take at most three bytes per input byte).
 pub const KV_MAX_KEY_BYTES: usize = 1024;
 
-/// Most bytes the durable event stream holds (what waits for the persister while the database
-/// is away): 1 GiB, about 5 million frames.
-pub const EVENTS_MAX_BYTES: i64 = 1 << 30;
-
 /// Suffix of the key-value bucket's name: the bucket is `{P}_IDENTITY`.
 pub const KV_BUCKET_SUFFIX: &str = "IDENTITY";
 
@@ -515,12 +511,13 @@ impl NatsBus {
             name: stream.clone(),
             subjects: vec![format!("{prefix}.events.>")],
             // An event stays until the persister stored it (interest retention: the durable
-            // consumer is created before the server serves), at most 7 days, and the stream holds
-            // at most EVENTS_MAX_BYTES: the backlog while the database is away. Past it a publish
-            // is refused, the frame is not acknowledged, and the page keeps and resends it.
+            // consumer is created before the server serves), at most 7 days: the backlog while
+            // the database is away. A full JetStream store refuses the publish (new messages are
+            // refused, old ones never dropped): the frame is not acknowledged and the page keeps
+            // and resends it. No per-stream byte limit: JetStream reserves a stream's limit up
+            // front, out of the server's store.
             retention: async_nats::jetstream::stream::RetentionPolicy::Interest,
             max_age: std::time::Duration::from_secs(7 * 24 * 3600),
-            max_bytes: EVENTS_MAX_BYTES,
             discard: async_nats::jetstream::stream::DiscardPolicy::New,
             duplicate_window: std::time::Duration::from_secs(120),
             ..Default::default()
