@@ -215,7 +215,6 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         Some(url) => NatsBus::connect(url, &config.bus_prefix).await?,
         None => Arc::new(MemoryBus::new()),
     };
-    let identity = IdentityCache::load(store.as_ref()).await?;
     let learning = interventions::Learning::default();
     learning.reload(store.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
@@ -231,8 +230,8 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let identity = Arc::new(identity);
     let keyring = Arc::new(keyring);
+    let identity = Arc::new(IdentityCache::load(store.as_ref(), keyring.clone()).await?);
     let learning = Arc::new(learning);
     let jwks = Arc::new(identity::jwt::JwksCache::new().with_targets(config.channels.targets));
     let opener = interventions::opener::Opener::new(config_card_model);

@@ -408,3 +408,84 @@ async fn no_page_can_be_framed_and_no_link_leaks_in_a_referer() {
     }
     s.stop().await;
 }
+
+/// The tenant's stored secrets, as a copy of the database shows them: `(jwt_secret,
+/// token_policy)`.
+async fn stored_secrets(s: &TestServer, tenant: &str) -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let row: (String, String) =
+        sqlx::query_as("SELECT jwt_secret, token_policy FROM tenants WHERE id = $1").bind(tenant).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    row
+}
+
+/// The status of `GET /v1/me` with a visitor token signed with `secret`.
+async fn me_with(s: &TestServer, site_key: &str, secret: &str) -> u16 {
+    let token = visitor_token(secret, "u_jane", "acme");
+    let r = s.http.get(format!("{}/v1/me", s.url)).header("x-siq-site-key", site_key).bearer_auth(token).send().await.unwrap();
+    r.status().as_u16()
+}
+
+/// A copy of the database once minted visitor tokens: `tenants.jwt_secret` and the identity
+/// settings' `hs_secret` were stored in plain text. Both are sealed with the keyring now; tokens
+/// signed with them verify, before and after a restart; secrets stored before sealing still
+/// verify and `rotate-keys` seals them.
+#[tokio::test]
+async fn a_copy_of_the_database_holds_no_visitor_token_secret() {
+    for backend in BACKENDS {
+        let mut s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let (id, sk, pk) = (t["tenant_id"].as_str().unwrap(), t["secret_key"].as_str().unwrap(), t["site_key"].as_str().unwrap());
+        let jwt = t["jwt_secret"].as_str().unwrap().to_string();
+        let (col, _) = stored_secrets(&s, id).await;
+        assert!(col.starts_with("enc1:") && !col.contains(&jwt), "{backend:?}: jwt_secret stored as {col:?}");
+        assert_eq!(me_with(&s, pk, &jwt).await, 200, "{backend:?}: a token signed with the tenant secret");
+        assert_eq!(me_with(&s, pk, "not-the-secret").await, 401, "{backend:?}");
+
+        // Identity settings with a secret of the host's own: sealed too (the whole settings).
+        let host = "host-signing-secret-0123456789";
+        let (st, p) = s.put("/v1/identity-settings", sk, json!({"alg": "HS256", "hs_secret": host})).await;
+        assert_eq!(st, 200, "{backend:?}: {p}");
+        let (_, policy) = stored_secrets(&s, id).await;
+        assert!(policy.starts_with("enc1:") && !policy.contains(host), "{backend:?}: token_policy stored as {policy:?}");
+        assert_eq!(me_with(&s, pk, host).await, 200, "{backend:?}: a token signed with the settings' secret");
+        assert_eq!(me_with(&s, pk, &jwt).await, 401, "{backend:?}: the settings' secret replaced the tenant's");
+        s.restart().await;
+        assert_eq!(me_with(&s, pk, host).await, 200, "{backend:?}: after a restart");
+        assert_eq!(me_with(&s, pk, &jwt).await, 401, "{backend:?}: after a restart");
+
+        // A sealed value moved to another tenant's row does not open there: that tenant's tokens
+        // are refused (never verified with an empty or foreign secret).
+        let other = s.tenant("Other").await;
+        let (oid, opk) = (other["tenant_id"].as_str().unwrap(), other["site_key"].as_str().unwrap());
+        let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+        sqlx::query("UPDATE tenants SET token_policy = $1 WHERE id = $2").bind(&policy).bind(oid).execute(&pool).await.unwrap();
+        // Values stored before sealing: plain text keeps working.
+        sqlx::query("UPDATE tenants SET jwt_secret = $1, token_policy = '' WHERE id = $2")
+            .bind("legacy-plain-secret")
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        s.restart().await;
+        assert_eq!(me_with(&s, opk, host).await, 401, "{backend:?}: a moved policy opens nowhere else");
+        assert_eq!(me_with(&s, opk, "").await, 401, "{backend:?}");
+        assert_eq!(me_with(&s, pk, "legacy-plain-secret").await, 200, "{backend:?}: a secret stored before sealing");
+
+        // `rotate-keys` seals it; tokens still verify, before and after a restart.
+        let state = &s.running.as_ref().unwrap().state;
+        let report = sentientiq_server::identity::customers::rotate_keys(state.store.as_ref(), &state.keyring).await.unwrap();
+        let row = |name: &str| report.iter().find(|r| r.0 == name).map(|r| (r.1, r.3));
+        assert_eq!(row("tenants.jwt_secret"), Some((1, 0)), "{backend:?}: {report:?}");
+        // The moved policy is sealed with the active key: rotation leaves it without opening it.
+        assert_eq!(row("tenants.token_policy"), Some((0, 0)), "{backend:?}: {report:?}");
+        let (col, _) = stored_secrets(&s, id).await;
+        assert!(col.starts_with("enc1:") && !col.contains("legacy-plain-secret"), "{backend:?}: {col:?}");
+        assert_eq!(me_with(&s, pk, "legacy-plain-secret").await, 200, "{backend:?}");
+        s.restart().await;
+        assert_eq!(me_with(&s, pk, "legacy-plain-secret").await, 200, "{backend:?}: sealed by rotate-keys, after a restart");
+        pool.close().await;
+        s.stop().await;
+    }
+}

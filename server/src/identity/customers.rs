@@ -283,8 +283,8 @@ pub async fn retention_sweep(app: &People) {
 /// What a key rotation did, per column: `(column, resealed, already current, unreadable)`.
 pub type RotationReport = Vec<(&'static str, u64, u64, u64)>;
 
-/// Re-seals every personal field not sealed with the active key (and seals fields stored
-/// before sealing existed). A value that no configured key opens is counted and left as is.
+/// Re-seals every personal field and tenant secret not sealed with the active key (and seals
+/// values stored before sealing existed). A value that no configured key opens is counted and left as is.
 pub async fn rotate_keys(
     store: &dyn crate::store::Store,
     keyring: &crate::identity::keyring::Keyring,
@@ -326,6 +326,8 @@ fn column_name(c: crate::store::SealedColumn) -> &'static str {
         crate::store::SealedColumn::UserEmail => "users.email",
         crate::store::SealedColumn::ContactAddress => "contacts.address",
         crate::store::SealedColumn::FallbackAddress => "contact_fallbacks.address",
+        crate::store::SealedColumn::TenantJwtSecret => "tenants.jwt_secret",
+        crate::store::SealedColumn::TenantTokenPolicy => "tenants.token_policy",
     }
 }
 

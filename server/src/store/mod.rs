@@ -279,8 +279,8 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError>;
     /// A page of the audit log, newest first.
     async fn audit_log(&self, tenant: &str, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Every sealed personal field of `column` (`customers.email`, `users.email`,
-    /// `contacts.address`): `(tenant, row id, stored value)`.
+    /// Every sealed value of `column` (`customers.email`, `users.email`, `contacts.address`,
+    /// `tenants.jwt_secret`…) that is not null or empty: `(tenant, row id, stored value)`.
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Replaces one sealed field (key rotation); false when the row no longer holds `old`.
     async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError>;
