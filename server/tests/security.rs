@@ -489,3 +489,54 @@ async fn a_copy_of_the_database_holds_no_visitor_token_secret() {
         s.stop().await;
     }
 }
+
+/// A transactions CSV was parsed whole into memory and recorded in one database transaction,
+/// which held SQLite's write lock for the whole file. It is checked whole first (a bad row
+/// refuses it all: the test above), then recorded 1,000 rows per transaction: a row that would
+/// take an account past its bound stops the upload at its batch, the batches before it stay
+/// recorded and the answer says how many rows were; sending the file again records nothing twice.
+#[tokio::test]
+async fn a_large_csv_is_recorded_in_batches_and_a_late_failure_says_what_stands() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap().to_string();
+        let mut csv = String::from("id,account,amount_cents\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("s{i},small-{},1\n", i % 7));
+        }
+        // 100 rows of $100bn reach the account bound ($10tn) exactly; the 101st passes it.
+        for i in 0..101 {
+            csv.push_str(&format!("b{i},acme,10000000000000\n"));
+        }
+        let send = |csv: String| {
+            let r = s.http.post(format!("{}/v1/transactions/csv", s.url)).bearer_auth(&sk).header("content-type", "text/csv").body(csv);
+            async move {
+                let r = r.send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (st, e) = send(csv.clone()).await;
+        assert_eq!(
+            (st, e["details"]["account"].as_str(), e["details"]["recorded"].as_u64()),
+            (409, Some("acme"), Some(1000)),
+            "{backend:?}: {e}"
+        );
+        let (_, acme) = s.get("/v1/transactions?account=acme", &sk).await;
+        assert_eq!(acme["items"].as_array().map(Vec::len), Some(0), "{backend:?}: the failing batch is rolled back: {acme}");
+        let (_, small) = s.get("/v1/transactions?account=small-3&limit=500", &sk).await;
+        assert_eq!(small["items"].as_array().map(Vec::len), Some(143), "{backend:?}: the batch before it stands");
+        // Again, without the row past the bound: the first 1,000 rows are duplicates now.
+        let fixed = csv.trim_end().rsplit_once('\n').unwrap().0.to_string() + "\n";
+        let (st, ok) = send(fixed).await;
+        assert_eq!(
+            (st, ok["rows"].as_u64(), ok["recorded"].as_u64(), ok["duplicates"].as_u64(), ok["accounts"].as_u64()),
+            (201, Some(1100), Some(100), Some(1000), Some(8)),
+            "{backend:?}: {ok}"
+        );
+        // The account's value as the server knows it: the 100 rows, $10tn.
+        let (st, acme) = s.post("/v1/transactions", &sk, json!({"id": "refund", "account": "acme", "amount_cents": -1})).await;
+        assert_eq!((st, acme["account_value_cents"].as_i64()), (201, Some(999_999_999_999_999)), "{backend:?}: {acme}");
+        s.stop().await;
+    }
+}

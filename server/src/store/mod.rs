@@ -88,6 +88,16 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Records a batch of transactions in one database transaction (all or none); returns how
     /// many were new (the rest had ids already recorded).
     async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError>;
+    /// [`TenantStore::add_transactions`] for one batch of a longer upload: `values` holds the
+    /// values of accounts as this caller's earlier batches left them (an account missing is
+    /// read from the store) and is updated when the batch commits, so a file of many batches
+    /// sums each account once, not once per batch.
+    async fn add_transaction_batch(
+        &self,
+        tenant: &str,
+        rows: &[TransactionRecord],
+        values: &mut std::collections::HashMap<String, i64>,
+    ) -> Result<u64, StoreError>;
     /// A page of transactions, newest first, optionally of one account.
     async fn transactions(
         &self,
