@@ -400,7 +400,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
     // TCP_NODELAY on every connection: the server answers a detection with two small frames
     // (Ack, then Intervene); with Nagle's algorithm the second waited for the browser's delayed
     // ACK of the first, up to 40 ms, on about one detection in ten.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+    let listener = axum::serve::ListenerExt::tap_io(crate::listener::Guarded::new(listener), |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "TCP_NODELAY could not be set");
         }

@@ -540,3 +540,51 @@ async fn a_large_csv_is_recorded_in_batches_and_a_late_failure_says_what_stands(
         s.stop().await;
     }
 }
+
+/// The server capped no HTTP connections per client address and gave a new connection no time
+/// limit to send its request (`axum::serve` installs no timer): idle sockets from one address
+/// could take every file descriptor. The listener counts connections per address (429 past the
+/// cap, before HTTP is read) and closes a connection whose first request header has not ended in
+/// time; the slots come back as connections close.
+#[tokio::test]
+async fn connections_are_capped_per_address_and_must_send_their_request_in_time() {
+    use sentientiq_server::listener::{Guarded, Limits};
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = Limits { per_ip: 2, header_read: std::time::Duration::from_millis(300), exempt_private: false };
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    // As the server serves: tapped, with each connection's address.
+    let listener = axum::serve::ListenerExt::tap_io(Guarded::with_limits(tcp, limits), |io| io.set_nodelay(true).unwrap());
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+    );
+    let served = tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+    /// Everything the server sends until it closes ("still open" if it has not closed in 10 s).
+    async fn until_closed(c: &mut tokio::net::TcpStream) -> String {
+        let mut got = Vec::new();
+        match tokio::time::timeout(std::time::Duration::from_secs(10), c.read_to_end(&mut got)).await {
+            Ok(_) => String::from_utf8_lossy(&got).into_owned(),
+            Err(_) => "still open".into(),
+        }
+    }
+
+    // Two idle connections take the address's two slots; a third is refused before HTTP.
+    let mut idle = [tokio::net::TcpStream::connect(addr).await.unwrap(), tokio::net::TcpStream::connect(addr).await.unwrap()];
+    // One byte: the header has begun, not ended.
+    idle[1].write_all(b"G").await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(until_closed(&mut third).await.starts_with("HTTP/1.1 429"), "past the cap");
+
+    // Neither idle connection sent a whole header: both are closed, without an answer.
+    for c in &mut idle {
+        assert_eq!(until_closed(c).await, "", "closed at the header deadline");
+    }
+    // Their slots are back: a request is answered, with its address.
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let answer = until_closed(&mut c).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.1"), "{answer}");
+    served.abort();
+}
