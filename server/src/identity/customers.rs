@@ -507,6 +507,19 @@ pub fn check_transactions<R: Read>(
     }
 }
 
+/// A whole transaction CSV checked ([`check_transactions`]) and read into rows: for small
+/// files, tests and fuzzing. The upload itself never holds the rows of a file.
+pub fn parse_transactions(mut input: impl Read, now_ms: i64) -> Result<Vec<TransactionRecord>, CsvReport> {
+    let mut bytes = Vec::new();
+    if let Err(e) = input.read_to_end(&mut bytes) {
+        let error = RowError { line: 1, column: None, message: format!("unreadable file: {e}") };
+        return Err(CsvReport { bad_rows: 1, rows: 0, errors: vec![error] });
+    }
+    check_transactions(bytes.as_slice(), || Ok(bytes.as_slice()), now_ms)?;
+    let rows = transaction_rows(bytes.as_slice(), now_ms).map_err(|e| CsvReport { bad_rows: 1, rows: 0, errors: vec![e] })?;
+    Ok(rows.filter_map(|(_, r)| r.ok()).collect())
+}
+
 /// A hasher for keys that are already hashes.
 #[derive(Clone, Copy, Default)]
 struct PreHashed;
@@ -557,6 +570,8 @@ mod tests {
 
         let r = check("who,what\n1,2\n").unwrap_err();
         assert_eq!(r.errors[0].line, 1);
+        assert_eq!(parse_transactions(ok.as_bytes(), 7).map(|r| r.len()), Ok(2));
+        assert_eq!(parse_transactions(bad.as_bytes(), 7).map_err(|r| r.bad_rows), Err(3));
     }
 
     #[test]
