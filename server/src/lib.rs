@@ -47,6 +47,7 @@ pub mod forensics;
 pub mod identity;
 pub mod ingest;
 pub mod interventions;
+pub mod listener;
 pub mod outbound;
 pub mod records;
 pub mod server;

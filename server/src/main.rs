@@ -21,8 +21,9 @@ const USAGE: &str = "usage:
                                   write the sessions, detections, decisions, outcomes and alerts of
                                   a UTC day (default yesterday) of every tenant (or one) as Parquet
                                   under DIR/{table}/tenant=…/day=…/ (docs/forensics.md)
-  sentientiq rotate-keys          re-seal every personal field with the active key of
-                                  SIQ_ENCRYPTION_KEYS (docs/security.md); prints what it did";
+  sentientiq rotate-keys          re-seal every personal field and tenant secret with the active
+                                  key of SIQ_ENCRYPTION_KEYS, sealing those stored before sealing
+                                  (docs/security.md); prints what it did";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

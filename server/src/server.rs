@@ -246,7 +246,6 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         Some(url) => NatsBus::connect(url, &config.bus_prefix).await?,
         None => Arc::new(MemoryBus::new()),
     };
-    let identity = IdentityCache::load(store.as_ref()).await?;
     let learning = interventions::Learning::default();
     learning.reload(store.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|source| StartError::Bind { addr: config.addr, source })?;
@@ -262,8 +261,8 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let identity = Arc::new(identity);
     let keyring = Arc::new(keyring);
+    let identity = Arc::new(IdentityCache::load(store.as_ref(), keyring.clone()).await?);
     let learning = Arc::new(learning);
     let jwks = Arc::new(identity::jwt::JwksCache::new().with_targets(config.channels.targets));
     let opener = interventions::opener::Opener::new(config_card_model);
@@ -447,7 +446,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
     // TCP_NODELAY on every connection: the server answers a detection with two small frames
     // (Ack, then Intervene); with Nagle's algorithm the second waited for the browser's delayed
     // ACK of the first, up to 40 ms, on about one detection in ten.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+    let listener = axum::serve::ListenerExt::tap_io(crate::listener::Guarded::new(listener), |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "TCP_NODELAY could not be set");
         }

@@ -353,13 +353,17 @@ async fn personal_fields_are_sealed_at_rest_and_survive_a_key_rotation() {
     let store = sentientiq_server::store::SqlStore::connect(&db).await.unwrap();
     let ring = Keyring::parse(&format!("{k2},{k1}"), &index).unwrap();
     let report = sentientiq_server::identity::customers::rotate_keys(&store, &ring).await.unwrap();
-    assert_eq!(report.iter().map(|r| r.1).sum::<u64>(), 3, "{report:?}");
+    // Three personal fields and the tenant's visitor-token secret.
+    assert_eq!(report.iter().map(|r| r.1).sum::<u64>(), 4, "{report:?}");
     let again = sentientiq_server::identity::customers::rotate_keys(&store, &ring).await.unwrap();
-    assert_eq!(again.iter().map(|r| (r.1, r.2)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (0, 3), "idempotent");
+    assert_eq!(again.iter().map(|r| (r.1, r.2)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (0, 4), "idempotent");
 
     let s = TestServer::start_with(Backend::Embedded, with_keys(k2, db, index)).await;
     assert_eq!(login(&s, &tid, "owner@shop.example", OWNER_PW).await.0, 200, "the blind index survives rotation");
     assert_eq!(s.get("/v1/customers/zoe", &sk).await.1["email"], "jane@acme.example");
+    let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "zoe", "acme");
+    let me = s.http.get(format!("{}/v1/me", s.url)).header("x-siq-site-key", t["site_key"].as_str().unwrap()).bearer_auth(token);
+    assert_eq!(me.send().await.unwrap().status().as_u16(), 200, "the visitor-token secret survives rotation");
     s.stop().await;
 }
 

@@ -408,3 +408,183 @@ async fn no_page_can_be_framed_and_no_link_leaks_in_a_referer() {
     }
     s.stop().await;
 }
+
+/// The tenant's stored secrets, as a copy of the database shows them: `(jwt_secret,
+/// token_policy)`.
+async fn stored_secrets(s: &TestServer, tenant: &str) -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let row: (String, String) =
+        sqlx::query_as("SELECT jwt_secret, token_policy FROM tenants WHERE id = $1").bind(tenant).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    row
+}
+
+/// The status of `GET /v1/me` with a visitor token signed with `secret`.
+async fn me_with(s: &TestServer, site_key: &str, secret: &str) -> u16 {
+    let token = visitor_token(secret, "u_jane", "acme");
+    let r = s.http.get(format!("{}/v1/me", s.url)).header("x-siq-site-key", site_key).bearer_auth(token).send().await.unwrap();
+    r.status().as_u16()
+}
+
+/// A copy of the database once minted visitor tokens: `tenants.jwt_secret` and the identity
+/// settings' `hs_secret` were stored in plain text. Both are sealed with the keyring now; tokens
+/// signed with them verify, before and after a restart; secrets stored before sealing still
+/// verify and `rotate-keys` seals them.
+#[tokio::test]
+async fn a_copy_of_the_database_holds_no_visitor_token_secret() {
+    for backend in BACKENDS {
+        let mut s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let (id, sk, pk) = (t["tenant_id"].as_str().unwrap(), t["secret_key"].as_str().unwrap(), t["site_key"].as_str().unwrap());
+        let jwt = t["jwt_secret"].as_str().unwrap().to_string();
+        let (col, _) = stored_secrets(&s, id).await;
+        assert!(col.starts_with("enc1:") && !col.contains(&jwt), "{backend:?}: jwt_secret stored as {col:?}");
+        assert_eq!(me_with(&s, pk, &jwt).await, 200, "{backend:?}: a token signed with the tenant secret");
+        assert_eq!(me_with(&s, pk, "not-the-secret").await, 401, "{backend:?}");
+
+        // Identity settings with a secret of the host's own: sealed too (the whole settings).
+        let host = "host-signing-secret-0123456789";
+        let (st, p) = s.put("/v1/identity-settings", sk, json!({"alg": "HS256", "hs_secret": host})).await;
+        assert_eq!(st, 200, "{backend:?}: {p}");
+        let (_, policy) = stored_secrets(&s, id).await;
+        assert!(policy.starts_with("enc1:") && !policy.contains(host), "{backend:?}: token_policy stored as {policy:?}");
+        assert_eq!(me_with(&s, pk, host).await, 200, "{backend:?}: a token signed with the settings' secret");
+        assert_eq!(me_with(&s, pk, &jwt).await, 401, "{backend:?}: the settings' secret replaced the tenant's");
+        s.restart().await;
+        assert_eq!(me_with(&s, pk, host).await, 200, "{backend:?}: after a restart");
+        assert_eq!(me_with(&s, pk, &jwt).await, 401, "{backend:?}: after a restart");
+
+        // A sealed value moved to another tenant's row does not open there: that tenant's tokens
+        // are refused (never verified with an empty or foreign secret).
+        let other = s.tenant("Other").await;
+        let (oid, opk) = (other["tenant_id"].as_str().unwrap(), other["site_key"].as_str().unwrap());
+        let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+        sqlx::query("UPDATE tenants SET token_policy = $1 WHERE id = $2").bind(&policy).bind(oid).execute(&pool).await.unwrap();
+        // Values stored before sealing: plain text keeps working.
+        sqlx::query("UPDATE tenants SET jwt_secret = $1, token_policy = '' WHERE id = $2")
+            .bind("legacy-plain-secret")
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        s.restart().await;
+        assert_eq!(me_with(&s, opk, host).await, 401, "{backend:?}: a moved policy opens nowhere else");
+        assert_eq!(me_with(&s, opk, "").await, 401, "{backend:?}");
+        assert_eq!(me_with(&s, pk, "legacy-plain-secret").await, 200, "{backend:?}: a secret stored before sealing");
+
+        // `rotate-keys` seals it; tokens still verify, before and after a restart.
+        let state = &s.running.as_ref().unwrap().state;
+        let report = sentientiq_server::identity::customers::rotate_keys(state.store.as_ref(), &state.keyring).await.unwrap();
+        let row = |name: &str| report.iter().find(|r| r.0 == name).map(|r| (r.1, r.3));
+        assert_eq!(row("tenants.jwt_secret"), Some((1, 0)), "{backend:?}: {report:?}");
+        // The moved policy is sealed with the active key: rotation leaves it without opening it.
+        assert_eq!(row("tenants.token_policy"), Some((0, 0)), "{backend:?}: {report:?}");
+        let (col, _) = stored_secrets(&s, id).await;
+        assert!(col.starts_with("enc1:") && !col.contains("legacy-plain-secret"), "{backend:?}: {col:?}");
+        assert_eq!(me_with(&s, pk, "legacy-plain-secret").await, 200, "{backend:?}");
+        s.restart().await;
+        assert_eq!(me_with(&s, pk, "legacy-plain-secret").await, 200, "{backend:?}: sealed by rotate-keys, after a restart");
+        pool.close().await;
+        s.stop().await;
+    }
+}
+
+/// A transactions CSV was parsed whole into memory and recorded in one database transaction,
+/// which held SQLite's write lock for the whole file. It is checked whole first (a bad row
+/// refuses it all: the test above), then recorded 1,000 rows per transaction: a row that would
+/// take an account past its bound stops the upload at its batch, the batches before it stay
+/// recorded and the answer says how many rows were; sending the file again records nothing twice.
+#[tokio::test]
+async fn a_large_csv_is_recorded_in_batches_and_a_late_failure_says_what_stands() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap().to_string();
+        let mut csv = String::from("id,account,amount_cents\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("s{i},small-{},1\n", i % 7));
+        }
+        // 100 rows of $100bn reach the account bound ($10tn) exactly; the 101st passes it.
+        for i in 0..101 {
+            csv.push_str(&format!("b{i},acme,10000000000000\n"));
+        }
+        let send = |csv: String| {
+            let r = s.http.post(format!("{}/v1/transactions/csv", s.url)).bearer_auth(&sk).header("content-type", "text/csv").body(csv);
+            async move {
+                let r = r.send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (st, e) = send(csv.clone()).await;
+        assert_eq!(
+            (st, e["details"]["account"].as_str(), e["details"]["recorded"].as_u64()),
+            (409, Some("acme"), Some(1000)),
+            "{backend:?}: {e}"
+        );
+        let (_, acme) = s.get("/v1/transactions?account=acme", &sk).await;
+        assert_eq!(acme["items"].as_array().map(Vec::len), Some(0), "{backend:?}: the failing batch is rolled back: {acme}");
+        let (_, small) = s.get("/v1/transactions?account=small-3&limit=500", &sk).await;
+        assert_eq!(small["items"].as_array().map(Vec::len), Some(143), "{backend:?}: the batch before it stands");
+        // Again, without the row past the bound: the first 1,000 rows are duplicates now.
+        let fixed = csv.trim_end().rsplit_once('\n').unwrap().0.to_string() + "\n";
+        let (st, ok) = send(fixed).await;
+        assert_eq!(
+            (st, ok["rows"].as_u64(), ok["recorded"].as_u64(), ok["duplicates"].as_u64(), ok["accounts"].as_u64()),
+            (201, Some(1100), Some(100), Some(1000), Some(8)),
+            "{backend:?}: {ok}"
+        );
+        // The account's value as the server knows it: the 100 rows, $10tn.
+        let (st, acme) = s.post("/v1/transactions", &sk, json!({"id": "refund", "account": "acme", "amount_cents": -1})).await;
+        assert_eq!((st, acme["account_value_cents"].as_i64()), (201, Some(999_999_999_999_999)), "{backend:?}: {acme}");
+        s.stop().await;
+    }
+}
+
+/// The server capped no HTTP connections per client address and gave a new connection no time
+/// limit to send its request (`axum::serve` installs no timer): idle sockets from one address
+/// could take every file descriptor. The listener counts connections per address (429 past the
+/// cap, before HTTP is read) and closes a connection whose first request header has not ended in
+/// time; the slots come back as connections close.
+#[tokio::test]
+async fn connections_are_capped_per_address_and_must_send_their_request_in_time() {
+    use sentientiq_server::listener::{Guarded, Limits};
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = Limits { per_ip: 2, header_read: std::time::Duration::from_millis(300), exempt_private: false };
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    // As the server serves: tapped, with each connection's address.
+    let listener = axum::serve::ListenerExt::tap_io(Guarded::with_limits(tcp, limits), |io| io.set_nodelay(true).unwrap());
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+    );
+    let served = tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+    /// Everything the server sends until it closes ("still open" if it has not closed in 10 s).
+    async fn until_closed(c: &mut tokio::net::TcpStream) -> String {
+        let mut got = Vec::new();
+        match tokio::time::timeout(std::time::Duration::from_secs(10), c.read_to_end(&mut got)).await {
+            Ok(_) => String::from_utf8_lossy(&got).into_owned(),
+            Err(_) => "still open".into(),
+        }
+    }
+
+    // Two idle connections take the address's two slots; a third is refused before HTTP.
+    let mut idle = [tokio::net::TcpStream::connect(addr).await.unwrap(), tokio::net::TcpStream::connect(addr).await.unwrap()];
+    // One byte: the header has begun, not ended.
+    idle[1].write_all(b"G").await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(until_closed(&mut third).await.starts_with("HTTP/1.1 429"), "past the cap");
+
+    // Neither idle connection sent a whole header: both are closed, without an answer.
+    for c in &mut idle {
+        assert_eq!(until_closed(c).await, "", "closed at the header deadline");
+    }
+    // Their slots are back: a request is answered, with its address.
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let answer = until_closed(&mut c).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.1"), "{answer}");
+    served.abort();
+}

@@ -368,9 +368,7 @@ pub async fn set_token_policy(
             tracing::warn!(tenant = %t.id, error = %e, "JWKS not reachable yet");
         }
     }
-    let stored = serde_json::to_string(&p).map_err(ApiError::internal)?;
-    app.store.set_token_policy(&t.id, &stored).await?;
-    app.people.identity_changed(&t.id).await?;
+    app.people.set_token_policy(&t.id, &p).await?;
     actor.audit(&app, "identity.policy", "identity-settings", policy_json(&p)).await?;
     Ok(Json(policy_json(&p)))
 }

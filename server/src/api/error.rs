@@ -15,6 +15,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The same error with one more entry in its `details`.
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> ApiError {
+        if !self.details.is_object() {
+            self.details = serde_json::json!({});
+        }
+        self.details[key] = value;
+        self
+    }
+
     /// 400: the request is malformed or fails validation.
     pub fn bad_request(message: impl Into<String>, details: serde_json::Value) -> ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request", message: message.into(), details }

@@ -249,13 +249,16 @@ pub async fn create_tenant(
     let Json(body) = body?;
     let name = field("name", &body.name)?;
     let secret_key = tokens::new_key("sk_");
+    let jwt_secret = tokens::new_key("jwt_");
+    let id =
+        format!("t_{}", hex::encode(crate::records::random_u32().to_be_bytes())) + &hex::encode(crate::records::random_u32().to_be_bytes());
     let t = Tenant {
-        id: format!("t_{}", hex::encode(crate::records::random_u32().to_be_bytes()))
-            + &hex::encode(crate::records::random_u32().to_be_bytes()),
+        // Stored sealed: a copy of the database alone must not mint visitor tokens.
+        jwt_secret: app.people.seal_jwt_secret(&id, &jwt_secret),
+        id,
         name: name.to_string(),
         site_key: tokens::new_key("pk_"),
         secret_key_hash: tokens::hash_key(&secret_key),
-        jwt_secret: tokens::new_key("jwt_"),
         created_ms: app.clock.now_ms(),
         thresholds: "{}".into(),
         token_policy: String::new(),
@@ -284,7 +287,7 @@ pub async fn create_tenant(
     )
     .await?;
     tracing::info!(tenant = %t.id, "tenant created");
-    let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": t.jwt_secret, "owner_id": owner});
+    let body = json!({"tenant_id": t.id, "name": t.name, "site_key": t.site_key, "secret_key": secret_key, "jwt_secret": jwt_secret, "owner_id": owner});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

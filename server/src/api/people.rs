@@ -3,6 +3,8 @@
 //! transactions (one by one, or a CSV file taken whole or not at all); the server-side
 //! confirmation API; and each person's data rights (export, erasure).
 
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use crate::api::error::ApiError;
 use crate::identity::customers::{self, DEFAULT_CONTEXT_TTL_MS, MAX_CONTEXT_TTL_MS, MAX_CSV_BYTES};
 use crate::records::{Context, SealedColumn};
 use crate::state::AppState;
-use crate::store::{CustomerCursor, CustomerOrder, TimeCursor};
+use crate::store::{CustomerCursor, CustomerOrder, TimeCursor, TransactionRecord};
 
 /// Daily snapshots `GET /v1/me` returns (a year and a day: the widget's "your year with us").
 pub const ME_HISTORY_DAYS: i64 = 366;
@@ -286,9 +288,15 @@ pub async fn list_transactions(State(app): State<AppState>, actor: Actor, q: Q<T
 }
 
 /// `POST /v1/transactions/csv` (`text/csv` body, header `id,account,amount_cents[,at_ms]`):
-/// streamed and validated row by row; any bad row refuses the whole file with a report of
-/// every row at fault (422); otherwise every row is stored in one database transaction.
-#[utoipa::path(post, path = "/v1/transactions/csv", tag = "revenue", request_body(content = String, content_type = "text/csv"), responses((status = 201, description = "every row recorded"), (status = 422, description = "invalid rows: nothing recorded, every bad row reported"), (status = 413, description = "too large")), security(("secret_key" = []), ("dashboard_session" = [])))]
+/// streamed twice with bounded memory. First the whole file is validated row by row as it
+/// arrives (and kept in an unnamed temporary file): any bad row refuses the whole file with a
+/// report of every row at fault (422) and nothing is recorded. Then its rows are recorded in
+/// batches of [`customers::CSV_BATCH_ROWS`], one database transaction each, so the store's write
+/// lock is never held for the whole file. If a batch fails (a row would take an account past
+/// its bound: 409 naming the account; a database error: 500), the batches before it stay
+/// recorded and the error's `details.recorded` says how many rows were: sending the same file
+/// again is safe, ids already recorded count as duplicates.
+#[utoipa::path(post, path = "/v1/transactions/csv", tag = "revenue", request_body(content = String, content_type = "text/csv"), responses((status = 201, description = "every row recorded"), (status = 422, description = "invalid rows: nothing recorded, every bad row reported"), (status = 409, description = "a row would take an account past its bound: the batches before it are recorded (`details.recorded`)"), (status = 413, description = "too large")), security(("secret_key" = []), ("dashboard_session" = [])))]
 pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body: HttpBody) -> Result<Response, ApiError> {
     actor.require(Role::Member)?;
     let mut seen = 0usize;
@@ -312,10 +320,23 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
     });
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
     let now = app.clock.now_ms();
-    let parsed = tokio::task::spawn_blocking(move || customers::parse_transactions(reader, now)).await.map_err(ApiError::internal)?;
-    let rows = match parsed {
-        Ok(rows) => rows,
-        Err(report) => {
+    let checked = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let file = spool()?;
+        let again = file.try_clone()?;
+        let tee = Tee { from: reader, to: std::io::BufWriter::new(file.try_clone()?) };
+        let reread = move || -> std::io::Result<_> {
+            let mut f = again;
+            f.seek(SeekFrom::Start(0))?;
+            Ok(BufReader::new(f))
+        };
+        Ok((customers::check_transactions(tee, reread, now), file))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let (summary, file) = match checked {
+        (Ok(summary), file) => (summary, file),
+        (Err(report), _) => {
             if past_limit.load(Ordering::Relaxed) {
                 return Err(ApiError::payload_too_large(
                     format!("the file is larger than {MAX_CSV_BYTES} bytes"),
@@ -330,20 +351,114 @@ pub async fn upload_transactions(State(app): State<AppState>, actor: Actor, body
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
         }
     };
+
+    // The valid file, read again from the temporary file a batch at a time.
+    let (batches, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<TransactionRecord>, String>>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut f = file;
+        let rows = match f
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| e.to_string())
+            .and_then(|_| customers::transaction_rows(BufReader::new(f), now).map_err(|e| e.message))
+        {
+            Ok(rows) => rows,
+            Err(e) => return drop(batches.blocking_send(Err(e))),
+        };
+        let mut batch = Vec::with_capacity(customers::CSV_BATCH_ROWS);
+        for (_, row) in rows {
+            match row {
+                Ok(r) => batch.push(r),
+                Err(e) => return drop(batches.blocking_send(Err(e.message))),
+            }
+            if batch.len() == customers::CSV_BATCH_ROWS && batches.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = batches.blocking_send(Ok(batch));
+        }
+    });
     let t = &actor.tenant.id;
-    let inserted = app.store.add_transactions(t, &rows).await?;
-    let mut accounts: Vec<&str> = rows.iter().map(|r| r.account.as_str()).collect();
-    accounts.sort_unstable();
-    accounts.dedup();
-    for a in &accounts {
-        app.people.account_changed(t, a).await?;
+    let mut recorded = 0u64;
+    // The accounts of the batches recorded, with their values as recorded: the store sums each
+    // account once per upload, not once per batch; the cache and bus are told of them every
+    // MAX_PENDING_ACCOUNTS accounts and at the end.
+    let mut changed: HashMap<String, i64> = HashMap::new();
+    let mut failure = None;
+    while let Some(batch) = rx.recv().await {
+        let stored = match batch {
+            Ok(batch) => app.store.add_transaction_batch(t, &batch, &mut changed).await.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(format!("the checked file could not be read again: {e}"))),
+        };
+        match stored {
+            Ok(n) => {
+                recorded += n;
+                if changed.len() >= MAX_PENDING_ACCOUNTS {
+                    for (a, _) in changed.drain() {
+                        app.people.account_changed(t, &a).await?;
+                    }
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
     }
-    tracing::info!(tenant = %t, rows = rows.len(), inserted, "transactions uploaded");
+    drop(rx);
+    for (a, _) in changed.drain() {
+        app.people.account_changed(t, &a).await?;
+    }
+    if let Some(e) = failure {
+        tracing::warn!(tenant = %t, rows = summary.rows, recorded, "transactions upload stopped part-way");
+        return Err(e.with_detail("recorded", json!(recorded)));
+    }
+    tracing::info!(tenant = %t, rows = summary.rows, recorded, "transactions uploaded");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"rows": rows.len(), "recorded": inserted, "duplicates": rows.len() as u64 - inserted, "accounts": accounts.len()})),
+        Json(json!({"rows": summary.rows, "recorded": recorded, "duplicates": summary.rows - recorded, "accounts": summary.accounts})),
     )
         .into_response())
+}
+
+/// Accounts of an upload whose new values are shared (cache, bus) once this many are pending,
+/// and at the end: each account once per this many, not once per batch, in bounded memory.
+const MAX_PENDING_ACCOUNTS: usize = 10_000;
+
+/// An unnamed file for an upload being checked: created in the temporary directory and unlinked
+/// at once, so it goes when its last handle closes, whatever happens to the request.
+fn spool() -> std::io::Result<std::fs::File> {
+    let dir = std::env::temp_dir();
+    loop {
+        let name = format!("siq-upload-{}-{:08x}{:08x}", std::process::id(), crate::records::random_u32(), crate::records::random_u32());
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads `from`, writing what it read to `to` (flushed at the end of `from`).
+struct Tee<R, W> {
+    from: R,
+    to: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        if n == 0 {
+            self.to.flush()?;
+        } else {
+            self.to.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
 }
 
 /// Body of `POST /v1/confirm`.

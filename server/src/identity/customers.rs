@@ -283,8 +283,8 @@ pub async fn retention_sweep(app: &People) {
 /// What a key rotation did, per column: `(column, resealed, already current, unreadable)`.
 pub type RotationReport = Vec<(&'static str, u64, u64, u64)>;
 
-/// Re-seals every personal field not sealed with the active key (and seals fields stored
-/// before sealing existed). A value that no configured key opens is counted and left as is.
+/// Re-seals every personal field and tenant secret not sealed with the active key (and seals
+/// values stored before sealing existed). A value that no configured key opens is counted and left as is.
 pub async fn rotate_keys(
     store: &dyn crate::store::Store,
     keyring: &crate::identity::keyring::Keyring,
@@ -326,6 +326,8 @@ fn column_name(c: crate::store::SealedColumn) -> &'static str {
         crate::store::SealedColumn::UserEmail => "users.email",
         crate::store::SealedColumn::ContactAddress => "contacts.address",
         crate::store::SealedColumn::FallbackAddress => "contact_fallbacks.address",
+        crate::store::SealedColumn::TenantJwtSecret => "tenants.jwt_secret",
+        crate::store::SealedColumn::TenantTokenPolicy => "tenants.token_policy",
     }
 }
 
@@ -356,45 +358,33 @@ pub struct CsvReport {
     pub errors: Vec<RowError>,
 }
 
-/// Parses and validates a transaction CSV with the header `id,account,amount_cents[,at_ms]`
-/// (any column order; `at_ms` defaults to `now_ms`). Every row is checked; any error refuses
-/// the file with a report of the rows at fault.
-pub fn parse_transactions(input: impl Read, now_ms: i64) -> Result<Vec<TransactionRecord>, CsvReport> {
+/// Rows of a transactions CSV inserted per database transaction.
+pub const CSV_BATCH_ROWS: usize = 1_000;
+
+/// Reads a transaction CSV with the header `id,account,amount_cents[,at_ms]` (any column order;
+/// `at_ms` defaults to `now_ms`) row by row: each row with its 1-based line number (the header
+/// is line 1), checked on its own (a duplicate id is a property of the file:
+/// [`check_transactions`] finds those). A header without the columns is an error at line 1.
+pub fn transaction_rows(
+    input: impl Read,
+    now_ms: i64,
+) -> Result<impl Iterator<Item = (u64, Result<TransactionRecord, RowError>)>, RowError> {
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(input);
-    let mut report = CsvReport { bad_rows: 0, rows: 0, errors: Vec::new() };
-    let fail = |report: &mut CsvReport, e: RowError| {
-        report.bad_rows += 1;
-        if report.errors.len() < MAX_ROW_ERRORS {
-            report.errors.push(e);
-        }
-    };
-    let header = match rdr.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            fail(&mut report, RowError { line: 1, column: None, message: format!("unreadable header: {e}") });
-            return Err(report);
-        }
-    };
+    let header = rdr.headers().map_err(|e| RowError { line: 1, column: None, message: format!("unreadable header: {e}") })?.clone();
     let col = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(id), Some(account), Some(amount)) = (col("id"), col("account"), col("amount_cents")) else {
-        fail(
-            &mut report,
-            RowError { line: 1, column: None, message: "the header must name id, account and amount_cents (at_ms optional)".into() },
-        );
-        return Err(report);
+        return Err(RowError {
+            line: 1,
+            column: None,
+            message: "the header must name id, account and amount_cents (at_ms optional)".into(),
+        });
     };
     let at = col("at_ms");
-    let mut rows = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, rec) in rdr.records().enumerate() {
+    Ok(rdr.into_records().enumerate().map(move |(i, rec)| {
         let line = i as u64 + 2;
-        report.rows += 1;
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => {
-                fail(&mut report, RowError { line, column: None, message: format!("unreadable row: {e}") });
-                continue;
-            }
+            Err(e) => return (line, Err(RowError { line, column: None, message: format!("unreadable row: {e}") })),
         };
         let get = |c: usize| rec.get(c).unwrap_or("");
         let text = |c: usize, name: &'static str| -> Result<String, RowError> {
@@ -425,20 +415,136 @@ pub fn parse_transactions(input: impl Read, now_ms: i64) -> Result<Vec<Transacti
                     message: format!("at_ms must be ms since the epoch, got {v:?}"),
                 })?,
             };
-            if !seen.insert(id.clone()) {
-                return Err(RowError { line, column: Some("id"), message: format!("id {id:?} appears twice in this file") });
-            }
             Ok(TransactionRecord { id, account, amount_cents, at_ms })
         })();
-        match row {
-            Ok(r) => rows.push(r),
-            Err(e) => fail(&mut report, e),
+        (line, row)
+    }))
+}
+
+/// What a valid transaction CSV holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvSummary {
+    /// Rows.
+    pub rows: u64,
+    /// Distinct accounts.
+    pub accounts: u64,
+}
+
+/// Validates a whole transaction CSV in one streaming pass, keeping no row: every row is
+/// checked ([`transaction_rows`]) and no id may appear twice. Any error refuses the file with a
+/// report of the rows at fault. `again` reads the same file once more, only when two ids share a
+/// 64-bit hash, to tell a repeated id from a collision.
+///
+/// Memory: a 64-bit hash per row and per distinct account (a keyed hash, so a file cannot be
+/// made of colliding ids), never the rows: about 16 bytes a row, where keeping the rows took
+/// ~700 bytes a row.
+pub fn check_transactions<R: Read>(
+    input: impl Read,
+    again: impl FnOnce() -> std::io::Result<R>,
+    now_ms: i64,
+) -> Result<CsvSummary, CsvReport> {
+    use std::hash::BuildHasher;
+    let mut report = CsvReport { bad_rows: 0, rows: 0, errors: Vec::new() };
+    let rows = match transaction_rows(input, now_ms) {
+        Ok(rows) => rows,
+        Err(e) => {
+            report.bad_rows = 1;
+            report.errors.push(e);
+            return Err(report);
         }
+    };
+    let key = std::collections::hash_map::RandomState::new();
+    // Hashes are already uniform: the sets store them without hashing again.
+    let mut ids: std::collections::HashSet<u64, PreHashed> = Default::default();
+    let mut accounts: std::collections::HashSet<u64, PreHashed> = Default::default();
+    let mut suspects: std::collections::HashSet<u64, PreHashed> = Default::default();
+    for (_, row) in rows {
+        report.rows += 1;
+        match row {
+            Ok(r) => {
+                let id = key.hash_one(&r.id);
+                if !ids.insert(id) {
+                    suspects.insert(id);
+                }
+                accounts.insert(key.hash_one(&r.account));
+            }
+            Err(e) => {
+                report.bad_rows += 1;
+                if report.errors.len() < MAX_ROW_ERRORS {
+                    report.errors.push(e);
+                }
+            }
+        }
+    }
+    let summary = CsvSummary { rows: report.rows, accounts: accounts.len() as u64 };
+    drop((ids, accounts));
+    if !suspects.is_empty() {
+        // Second pass: the ids behind the shared hashes, exactly, to report each repeat at its line.
+        let input = again().map_err(|e| {
+            let mut r = CsvReport { bad_rows: 1, rows: report.rows, errors: Vec::new() };
+            r.errors.push(RowError { line: 1, column: None, message: format!("the file could not be read again: {e}") });
+            r
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        let mut repeats = Vec::new();
+        for (line, row) in transaction_rows(input, now_ms).into_iter().flatten() {
+            let Ok(r) = row else { continue };
+            if suspects.contains(&key.hash_one(&r.id)) && !seen.insert(r.id.clone()) {
+                report.bad_rows += 1;
+                if repeats.len() < MAX_ROW_ERRORS {
+                    repeats.push(RowError { line, column: Some("id"), message: format!("id {:?} appears twice in this file", r.id) });
+                }
+            }
+        }
+        report.errors.extend(repeats);
+        report.errors.sort_by_key(|e| e.line);
+        report.errors.truncate(MAX_ROW_ERRORS);
     }
     if report.bad_rows > 0 {
         Err(report)
     } else {
-        Ok(rows)
+        Ok(summary)
+    }
+}
+
+/// A whole transaction CSV checked ([`check_transactions`]) and read into rows: for small
+/// files, tests and fuzzing. The upload itself never holds the rows of a file.
+pub fn parse_transactions(mut input: impl Read, now_ms: i64) -> Result<Vec<TransactionRecord>, CsvReport> {
+    let mut bytes = Vec::new();
+    if let Err(e) = input.read_to_end(&mut bytes) {
+        let error = RowError { line: 1, column: None, message: format!("unreadable file: {e}") };
+        return Err(CsvReport { bad_rows: 1, rows: 0, errors: vec![error] });
+    }
+    check_transactions(bytes.as_slice(), || Ok(bytes.as_slice()), now_ms)?;
+    let rows = transaction_rows(bytes.as_slice(), now_ms).map_err(|e| CsvReport { bad_rows: 1, rows: 0, errors: vec![e] })?;
+    Ok(rows.filter_map(|(_, r)| r.ok()).collect())
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Clone, Copy, Default)]
+struct PreHashed;
+
+impl std::hash::BuildHasher for PreHashed {
+    type Hasher = PreHashedHasher;
+    fn build_hasher(&self) -> PreHashedHasher {
+        PreHashedHasher(0)
+    }
+}
+
+/// See [`PreHashed`].
+struct PreHashedHasher(u64);
+
+impl std::hash::Hasher for PreHashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -448,20 +554,41 @@ mod tests {
 
     #[test]
     fn a_csv_is_taken_whole_or_refused_with_every_bad_row() {
+        let check = |csv: &'static str| check_transactions(csv.as_bytes(), || Ok(csv.as_bytes()), 7);
         let ok = "id,account,amount_cents,at_ms\ninv-1,acme,2500,1000\ninv-2, globex ,-300,\n";
-        let rows = parse_transactions(ok.as_bytes(), 7).unwrap();
+        assert_eq!(check(ok), Ok(CsvSummary { rows: 2, accounts: 2 }));
+        let rows: Vec<TransactionRecord> = transaction_rows(ok.as_bytes(), 7).unwrap().map(|(_, r)| r.unwrap()).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[1].account.as_str(), rows[1].amount_cents, rows[1].at_ms), ("globex", -300, 7));
 
         let bad = "account,id,amount_cents\nacme,a,10\nacme,,10\nacme,b,ten\nacme,a,5\nacme,c,1\n";
-        let r = parse_transactions(bad.as_bytes(), 0).unwrap_err();
+        let r = check(bad).unwrap_err();
         assert_eq!((r.rows, r.bad_rows), (5, 3));
         let at: Vec<(u64, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.column)).collect();
         assert_eq!(at, [(3, Some("id")), (4, Some("amount_cents")), (5, Some("id"))]);
         assert!(r.errors[2].message.contains("twice"));
 
-        let r = parse_transactions("who,what\n1,2\n".as_bytes(), 0).unwrap_err();
+        let r = check("who,what\n1,2\n").unwrap_err();
         assert_eq!(r.errors[0].line, 1);
+        assert_eq!(parse_transactions(ok.as_bytes(), 7).map(|r| r.len()), Ok(2));
+        assert_eq!(parse_transactions(bad.as_bytes(), 7).map_err(|r| r.bad_rows), Err(3));
+    }
+
+    #[test]
+    fn a_repeated_id_is_found_whatever_its_hash_shares() {
+        // Every id of a file repeated once: each repeat reported at its own line, in line order,
+        // the report capped and the count whole.
+        let mut csv = String::from("id,account,amount_cents\n");
+        for i in 0..150 {
+            csv.push_str(&format!("i{i},acme,1\n"));
+        }
+        for i in (0..150).rev() {
+            csv.push_str(&format!("i{i},acme,1\n"));
+        }
+        let r = check_transactions(csv.as_bytes(), || Ok(csv.as_bytes()), 0).unwrap_err();
+        assert_eq!((r.rows, r.bad_rows, r.errors.len()), (300, 150, MAX_ROW_ERRORS));
+        assert_eq!((r.errors[0].line, r.errors[99].line), (152, 251));
+        assert!(r.errors.iter().all(|e| e.message.contains("twice")));
     }
 
     #[test]

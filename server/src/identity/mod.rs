@@ -24,6 +24,7 @@ use crate::clock::SharedClock;
 use crate::confirm::thresholds::Thresholds;
 use crate::identity::jwt::{JwksCache, TokenError, TokenPolicy, VisitorClaims};
 use crate::identity::keyring::Keyring;
+use crate::records::SealedColumn;
 use crate::store::{Account, ApiKey, KeyKind, Store, StoreError, Tenant};
 use shared_physics::detect::Params;
 
@@ -114,12 +115,16 @@ struct Maps {
 #[derive(Default)]
 pub struct IdentityCache {
     maps: RwLock<Maps>,
+    /// Opens the tenants' visitor-token secrets as they are loaded (none: sealed secrets stay
+    /// closed and their tenants' tokens are refused).
+    keyring: Option<Arc<Keyring>>,
 }
 
 impl IdentityCache {
-    /// Loads every tenant, key and account from the store.
-    pub async fn load(store: &dyn Store) -> Result<IdentityCache, StoreError> {
-        let cache = IdentityCache::default();
+    /// Loads every tenant, key and account from the store; `keyring` opens the tenants' sealed
+    /// visitor-token secrets.
+    pub async fn load(store: &dyn Store, keyring: Arc<Keyring>) -> Result<IdentityCache, StoreError> {
+        let cache = IdentityCache { keyring: Some(keyring), ..IdentityCache::default() };
         cache.reload(store).await?;
         cache.load_accounts(store).await?;
         Ok(cache)
@@ -159,11 +164,13 @@ impl IdentityCache {
     /// Reloads tenants, keys, thresholds and token policies (a tenant changed, here or on
     /// another instance). Accounts are not reloaded: they change one at a time.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let tenants = store.tenants().await?;
+        let mut tenants = store.tenants().await?;
         let keys = store.active_api_keys().await?;
+        let policies: HashMap<String, Arc<TokenPolicy>> =
+            tenants.iter_mut().map(|t| (t.id.clone(), Arc::new(open_secrets(self.keyring.as_deref(), t)))).collect();
         let mut m = self.maps.write().expect("identity cache lock");
         m.params = tenants.iter().map(|t| (t.id.clone(), Thresholds::parse(&t.thresholds).params())).collect();
-        m.policies = tenants.iter().map(|t| (t.id.clone(), Arc::new(policy_of(t)))).collect();
+        m.policies = policies;
         m.tenants = tenants.into_iter().map(|t| (t.id.clone(), Arc::new(t))).collect();
         let (mut sites, mut secrets) = (HashMap::new(), HashMap::new());
         for ApiKey { id, tenant_id, kind, lookup, .. } in keys {
@@ -251,7 +258,7 @@ impl IdentityCache {
     /// How `tenant`'s visitor tokens are verified.
     pub fn policy(&self, tenant: &Tenant) -> Arc<TokenPolicy> {
         let cached = self.maps.read().expect("identity cache lock").policies.get(&tenant.id).cloned();
-        cached.unwrap_or_else(|| Arc::new(policy_of(tenant)))
+        cached.unwrap_or_else(|| Arc::new(open_secrets(self.keyring.as_deref(), &mut tenant.clone())))
     }
 
     /// Verifies a visitor token with the tenant's pinned algorithm (HS256 without the network;
@@ -264,8 +271,30 @@ impl IdentityCache {
     }
 }
 
-/// A tenant's stored token policy; none (or an unreadable one, logged) is HS256 with its secret.
-fn policy_of(t: &Tenant) -> TokenPolicy {
+/// Opens a stored tenant's sealed visitor-token secret and identity settings in place (a value
+/// stored before sealing reads as it is) and returns how its tokens are verified: its stored
+/// policy, or with none (or an unreadable one, logged) HS256 with its secret. A secret that does
+/// not open (a missing key, a tampered value: logged) reads as empty, and an empty secret
+/// verifies no token.
+fn open_secrets(keyring: Option<&Keyring>, t: &mut Tenant) -> TokenPolicy {
+    let open = |column: SealedColumn, stored: &str| -> Option<String> {
+        if !keyring::is_sealed(stored) {
+            return Some(stored.to_string());
+        }
+        let Some(k) = keyring else {
+            tracing::error!(tenant = %t.id, column = ?column, "a sealed tenant secret and no keyring to open it");
+            return None;
+        };
+        k.open_field(column, &t.id, &t.id, stored)
+            .map_err(|e| tracing::error!(tenant = %t.id, column = ?column, error = %e, "a tenant secret could not be opened"))
+            .ok()
+    };
+    t.jwt_secret = open(SealedColumn::TenantJwtSecret, &t.jwt_secret).unwrap_or_default();
+    let Some(policy) = open(SealedColumn::TenantTokenPolicy, &t.token_policy) else {
+        t.token_policy = String::new();
+        return TokenPolicy { hs_secret: None, ..TokenPolicy::hs256("") };
+    };
+    t.token_policy = policy;
     if t.token_policy.trim().is_empty() {
         return TokenPolicy::hs256(t.jwt_secret.clone());
     }
@@ -273,4 +302,20 @@ fn policy_of(t: &Tenant) -> TokenPolicy {
         tracing::error!(tenant = %t.id, error = %e, "stored token policy unreadable; HS256 with the tenant secret applies");
         TokenPolicy::hs256(t.jwt_secret.clone())
     })
+}
+
+impl People {
+    /// Seals a tenant's visitor-token secret (`tenants.jwt_secret`) for storage.
+    pub fn seal_jwt_secret(&self, tenant: &str, secret: &str) -> String {
+        self.keyring.seal_field(SealedColumn::TenantJwtSecret, tenant, tenant, secret)
+    }
+
+    /// Stores a tenant's identity settings (JSON of [`TokenPolicy`], `hs_secret` included)
+    /// sealed, and refreshes every instance's cache.
+    pub async fn set_token_policy(&self, tenant: &str, policy: &TokenPolicy) -> Result<(), IdentityError> {
+        let json = serde_json::to_string(policy)?;
+        let sealed = self.keyring.seal_field(SealedColumn::TenantTokenPolicy, tenant, tenant, &json);
+        self.store.set_token_policy(tenant, &sealed).await?;
+        self.identity_changed(tenant).await
+    }
 }

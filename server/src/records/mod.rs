@@ -731,7 +731,7 @@ pub struct StrengthRow {
     pub factors: String,
 }
 
-/// A column holding a sealed personal field.
+/// A column holding a sealed value: a personal field or a tenant's visitor-token secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SealedColumn {
     /// `customers.email` (row id: `sub`).
@@ -742,12 +742,24 @@ pub enum SealedColumn {
     ContactAddress,
     /// `contact_fallbacks.address` (row id: `id`).
     FallbackAddress,
+    /// `tenants.jwt_secret`, the HS256 secret visitor tokens are signed with (row id: the
+    /// tenant's `id`).
+    TenantJwtSecret,
+    /// `tenants.token_policy`, the identity settings as JSON, `hs_secret` included (row id: the
+    /// tenant's `id`; empty: HS256 with `jwt_secret`, nothing to seal).
+    TenantTokenPolicy,
 }
 
 impl SealedColumn {
     /// Every sealed column.
-    pub const ALL: [SealedColumn; 4] =
-        [SealedColumn::CustomerEmail, SealedColumn::UserEmail, SealedColumn::ContactAddress, SealedColumn::FallbackAddress];
+    pub const ALL: [SealedColumn; 6] = [
+        SealedColumn::CustomerEmail,
+        SealedColumn::UserEmail,
+        SealedColumn::ContactAddress,
+        SealedColumn::FallbackAddress,
+        SealedColumn::TenantJwtSecret,
+        SealedColumn::TenantTokenPolicy,
+    ];
 
     /// `(table, row id column, value column)`.
     pub fn sql(self) -> (&'static str, &'static str, &'static str) {
@@ -756,6 +768,16 @@ impl SealedColumn {
             SealedColumn::UserEmail => ("users", "id", "email"),
             SealedColumn::ContactAddress => ("contacts", "id", "address"),
             SealedColumn::FallbackAddress => ("contact_fallbacks", "id", "address"),
+            SealedColumn::TenantJwtSecret => ("tenants", "id", "jwt_secret"),
+            SealedColumn::TenantTokenPolicy => ("tenants", "id", "token_policy"),
+        }
+    }
+
+    /// The column naming the row's tenant: `tenant_id`, except in `tenants` itself (`id`).
+    pub fn tenant_column(self) -> &'static str {
+        match self {
+            SealedColumn::TenantJwtSecret | SealedColumn::TenantTokenPolicy => "id",
+            _ => "tenant_id",
         }
     }
 }

@@ -88,6 +88,16 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Records a batch of transactions in one database transaction (all or none); returns how
     /// many were new (the rest had ids already recorded).
     async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError>;
+    /// [`TenantStore::add_transactions`] for one batch of a longer upload: `values` holds the
+    /// values of accounts as this caller's earlier batches left them (an account missing is
+    /// read from the store) and is updated when the batch commits, so a file of many batches
+    /// sums each account once, not once per batch.
+    async fn add_transaction_batch(
+        &self,
+        tenant: &str,
+        rows: &[TransactionRecord],
+        values: &mut std::collections::HashMap<String, i64>,
+    ) -> Result<u64, StoreError>;
     /// A page of transactions, newest first, optionally of one account.
     async fn transactions(
         &self,
@@ -284,8 +294,8 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError>;
     /// A page of the audit log, newest first.
     async fn audit_log(&self, tenant: &str, after: Option<&TimeCursor>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Every sealed personal field of `column` (`customers.email`, `users.email`,
-    /// `contacts.address`): `(tenant, row id, stored value)`.
+    /// Every sealed value of `column` (`customers.email`, `users.email`, `contacts.address`,
+    /// `tenants.jwt_secret`…) that is not null or empty: `(tenant, row id, stored value)`.
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Replaces one sealed field (key rotation); false when the row no longer holds `old`.
     async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError>;

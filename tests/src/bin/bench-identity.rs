@@ -204,7 +204,8 @@ async fn run(postgres: bool) -> Result<(), String> {
     // Resolution.
     println!("resolution…");
     let t = Instant::now();
-    let cache = IdentityCache::load(&store).await.map_err(|e| format!("IdentityCache::load: {e}"))?;
+    let keyring = std::sync::Arc::new(sentientiq_server::identity::keyring::Keyring::derived("bench", b"bench-identity"));
+    let cache = IdentityCache::load(&store, keyring).await.map_err(|e| format!("IdentityCache::load: {e}"))?;
     let took = t.elapsed();
     let cached = cache.account_count(TENANT);
     row("IdentityCache::load", format!("{:.0} ms, {cached} accounts cached", ms(took)));

@@ -17,13 +17,14 @@ impl AuditStore for SqlStore {
     }
 
     async fn sealed_fields(&self, column: SealedColumn) -> Result<Vec<(String, String, String)>, StoreError> {
-        let (table, id, col) = column.sql();
-        Ok(sqlx::query_as(&format!("SELECT tenant_id, {id}, {col} FROM {table} WHERE {col} IS NOT NULL")).fetch_all(&self.pool).await?)
+        let ((table, id, col), tenant) = (column.sql(), column.tenant_column());
+        let sql = format!("SELECT {tenant} AS tenant_id, {id} AS row_id, {col} FROM {table} WHERE {col} IS NOT NULL AND {col} <> ''");
+        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
     }
 
     async fn replace_sealed(&self, column: SealedColumn, tenant: &str, row: &str, old: &str, new: &str) -> Result<bool, StoreError> {
-        let (table, id, col) = column.sql();
-        let sql = format!("UPDATE {table} SET {col} = $1 WHERE tenant_id = $2 AND {id} = $3 AND {col} = $4");
+        let ((table, id, col), tenant_col) = (column.sql(), column.tenant_column());
+        let sql = format!("UPDATE {table} SET {col} = $1 WHERE {tenant_col} = $2 AND {id} = $3 AND {col} = $4");
         changed_one(sqlx::query(&sql).bind(new).bind(tenant).bind(row).bind(old), &self.pool).await
     }
 

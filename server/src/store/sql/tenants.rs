@@ -133,12 +133,25 @@ impl TenantStore for SqlStore {
     }
 
     async fn add_transactions(&self, tenant: &str, rows: &[TransactionRecord]) -> Result<u64, StoreError> {
+        self.add_transaction_batch(tenant, rows, &mut std::collections::HashMap::new()).await
+    }
+
+    async fn add_transaction_batch(
+        &self,
+        tenant: &str,
+        rows: &[TransactionRecord],
+        known: &mut std::collections::HashMap<String, i64>,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
-        // Each account's value as this batch goes, read once inside the transaction: a row that
-        // would take it past the limit refuses the whole batch (rolled back on drop).
+        // Each account's value as this batch goes, as the caller knows it or read once inside
+        // the transaction: a row that would take it past the limit refuses the whole batch
+        // (rolled back on drop).
         let mut values: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
         for r in rows {
+            if let (false, Some(v)) = (values.contains_key(r.account.as_str()), known.get(&r.account)) {
+                values.insert(r.account.as_str(), *v);
+            }
             if !values.contains_key(r.account.as_str()) {
                 sqlx::query(
                     "INSERT INTO accounts (tenant_id, account, name) VALUES ($1, $2, $2) ON CONFLICT (tenant_id, account) DO NOTHING",
@@ -176,6 +189,9 @@ impl TenantStore for SqlStore {
             inserted += n;
         }
         tx.commit().await?;
+        for (account, value) in values {
+            known.insert(account.to_string(), value);
+        }
         Ok(inserted)
     }
 
