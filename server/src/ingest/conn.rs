@@ -124,7 +124,7 @@ impl Conn {
                     }
                 }
             }
-            Frame::Detection(d) => self.detection(env.seq, &d),
+            Frame::Detection(d) => self.detection(env.seq, &d).await,
             Frame::Physics(p) => self.activity(&p),
             Frame::Note(n) => self.note(n.kind, n.text),
             // Server-to-client frames sent by a client are ignored, not fatal.
@@ -267,9 +267,17 @@ impl Conn {
 
     /// A detection down the path: confirm (recompute from the evidence) → the decision
     /// ([`on_detection`]) → carry out what it says (push, card, page) → persist.
-    fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
+    async fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
         let Some(b) = &self.bound else { return };
         let app = &self.app;
+        // Under overload, identified visitors of high-value accounts go first (priority.rs).
+        let (visitor, account) = {
+            let st = b.state.lock().expect("session lock");
+            (st.visitor.clone(), st.visitor.as_ref().and_then(|v| v.claims.account.clone()))
+        };
+        let value_now = account.and_then(|a| app.people.cache.with_account(&b.tenant.id, &a, |a| a.value_cents));
+        let lane = super::priority::Lane::of(visitor.as_ref(), value_now, app.settings.critical_value_cents);
+        let _turn = super::priority::DETECTIONS.turn(lane).await;
         inc(&b.counters.detections);
         let classes = b.state.lock().expect("session lock").classes;
         let d = match confirm(frame, &app.people.cache.params(&b.tenant.id), &classes) {

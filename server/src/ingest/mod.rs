@@ -139,6 +139,7 @@ pub struct Hub {
 }
 
 pub mod conn;
+pub mod priority;
 pub mod push;
 pub mod sessions;
 
