@@ -77,6 +77,8 @@ const CEILING_MAX_SESSIONS: usize = 60_000;
 /// Price of one vCPU-hour the cost per detection is stated at, USD: AWS EC2 `c6g.large`
 /// (2 vCPU, on demand, us-east-1) lists at $0.068 an hour, $0.034 per vCPU-hour.
 const PRICE_PER_VCPU_HOUR: f64 = 0.034;
+/// The server's default `SIQ_INTERVENE_CONFIDENCE`: the rage frames sent are confirmed above it.
+const INTERVENE_BAR: f32 = 0.85;
 /// Tasks that hold the sessions (each holds sessions/SHARDS of them).
 const SHARDS: usize = 32;
 /// Loopback source addresses the sessions are spread over (127.0.0.1 … 127.0.0.N), so the
@@ -314,8 +316,9 @@ fn physics_of(samples: &[Sample]) -> Vec<Physics> {
     out
 }
 
-/// The first rage frame the SDK's detector emits on `samples`, with its evidence, if the server's
-/// own confirmation accepts it.
+/// The rage frame of `samples` the SDK's detector emits with the highest confidence, with its
+/// evidence, if the server's own confirmation accepts it at a confidence the server intervenes
+/// at ([`INTERVENE_BAR`]).
 fn rage_of(samples: &[Sample], names: &[(u8, String)]) -> Option<DetectionFrame> {
     let mut det = Detector::new(Params::default());
     let mut classes = SectionClasses::new();
@@ -323,9 +326,10 @@ fn rage_of(samples: &[Sample], names: &[(u8, String)]) -> Option<DetectionFrame>
         det.set_section_class(*id, classify(name.as_bytes()));
         classes.set(*id, classify(name.as_bytes()));
     }
+    let mut best: Option<DetectionFrame> = None;
     for s in samples {
         let Some(d) = det.push(*s) else { continue };
-        if d.emotion != Emotion::Rage {
+        if d.emotion != Emotion::Rage || best.as_ref().is_some_and(|b| b.confidence_pct >= d.confidence_pct()) {
             continue;
         }
         let frame = DetectionFrame {
@@ -335,12 +339,13 @@ fn rage_of(samples: &[Sample], names: &[(u8, String)]) -> Option<DetectionFrame>
             section: d.section,
             evidence: det.evidence().iter().copied().collect(),
         };
-        return match sentientiq_server::confirm::confirm(&frame, &Params::default(), &classes) {
-            sentientiq_server::confirm::Verdict::Confirmed(_) => Some(frame),
-            sentientiq_server::confirm::Verdict::Overturned(_) => None,
-        };
+        if let sentientiq_server::confirm::Verdict::Confirmed(c) = sentientiq_server::confirm::confirm(&frame, &Params::default(), &classes) {
+            if c.confidence >= INTERVENE_BAR {
+                best = Some(frame);
+            }
+        }
     }
-    None
+    best
 }
 
 // ---- the server process -----------------------------------------------------------------------
@@ -534,7 +539,8 @@ struct ShardStats {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
     Ramp,
-    Measure(Instant),
+    /// From, until.
+    Measure(Instant, Instant),
     Stop,
 }
 
@@ -607,7 +613,7 @@ async fn shard(
     }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut measuring: Option<Instant> = None;
+    let mut measuring: Option<(Instant, Instant)> = None;
     loop {
         tokio::select! {
             changed = phase.changed() => {
@@ -616,7 +622,7 @@ async fn shard(
                 }
                 match *phase.borrow_and_update() {
                     Phase::Stop => break,
-                    Phase::Measure(at) => measuring = Some(at),
+                    Phase::Measure(from, until) => measuring = Some((from, until)),
                     Phase::Ramp => {}
                 }
             }
@@ -624,7 +630,7 @@ async fn shard(
                 let now = Instant::now();
                 for s in live.iter_mut().filter(|s| s.open) {
                     // The rage, once, at its moment of the window.
-                    if let (Some(start), Some((r, after)), None) = (measuring, s.plan.rage, s.raged_at) {
+                    if let (Some((start, _)), Some((r, after)), None) = (measuring, s.plan.rage, s.raged_at) {
                         if now >= start + after {
                             s.seq += 1;
                             let mut frame = streams.rage[r].1.clone();
@@ -680,7 +686,7 @@ async fn shard(
                                 break;
                             }
                             s.unacked.pop_front();
-                            if measuring.is_some_and(|m| at >= m) {
+                            if measuring.is_some_and(|(from, until)| at >= from && at < until) {
                                 stats.frames += 1;
                                 stats.acks_ms.push(now.duration_since(at).as_secs_f64() * 1e3);
                             }
@@ -778,7 +784,7 @@ impl Report {
         if self.confirmed > 0 {
             let per_1000 = self.server_cpu_s / self.confirmed as f64 * 1000.0;
             println!(
-                "  server CPU-s per 1,000 confirmed detections {per_1000:.1}; per detection ${:.6} at ${PRICE_PER_VCPU_HOUR}/vCPU-hour (AWS c6g.large on demand)",
+                "  server CPU-s per 1,000 confirmed detections {per_1000:.1}; per detection ${:.8} at ${PRICE_PER_VCPU_HOUR}/vCPU-hour (AWS c6g.large on demand)",
                 per_1000 / 1000.0 / 3600.0 * PRICE_PER_VCPU_HOUR
             );
         }
@@ -908,7 +914,7 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
 
     let confirmed_before = confirmed(&site).await?;
     let start = CpuMark::now(&pid);
-    let _ = phase_tx.send(Phase::Measure(start.at));
+    let _ = phase_tx.send(Phase::Measure(start.at, start.at + Duration::from_secs(args.seconds)));
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let end = CpuMark::now(&pid);
     let rss_after = rss_bytes(&pid);
