@@ -71,9 +71,11 @@ pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// A socket from which nothing arrives (no frame, no pong) for this long is closed with
 /// [`CLOSE_TIMEOUT`]: three pings unanswered.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
-/// The WebSocket's read buffer per socket, bytes. A frame is at most
-/// [`MAX_FRAME_BYTES`]; the library's default (128 KiB) made every idle socket cost ~137 KB.
-pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// The WebSocket's read buffer per socket, bytes: one largest frame. A frame is at most
+/// [`MAX_FRAME_BYTES`] (a longer message grows the buffer for itself); the library's default
+/// (128 KiB) made every idle socket cost ~137 KB, 4 KiB cost 14.1 KB, 2 KiB 11.3 KB
+/// (`cargo xtask bench load --sessions 10000`).
+pub const WS_READ_BUFFER: usize = 2 * 1024;
 /// Largest unsent data a socket may hold before writes fail (a reader that stopped reading),
 /// bytes.
 pub const WS_MAX_WRITE_BUFFER: usize = 64 * 1024;
@@ -231,7 +233,9 @@ async fn run_socket(app: Hub, socket: WebSocket) {
                 break;
             }
         };
-        match conn.handle(&bytes).await {
+        // Boxed: the socket's task keeps only a pointer to the frame's future (which can hold
+        // an identity lookup) between frames instead of reserving its size for every idle socket.
+        match Box::pin(conn.handle(&bytes)).await {
             Ok(reply) => {
                 if registered.is_none() {
                     if let Some((t, s)) = conn.session() {

@@ -47,8 +47,7 @@ impl Lane {
 }
 
 /// The detection path's gate of this instance: one turn per core.
-pub static DETECTIONS: LazyLock<Arc<Gate>> =
-    LazyLock::new(|| Gate::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+pub static DETECTIONS: LazyLock<Arc<Gate>> = LazyLock::new(|| Gate::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
 /// A waiter's place in a lane.
 #[derive(Default)]
@@ -176,7 +175,9 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let running = gate.turn(Lane::Low).await;
         let mut tasks = Vec::new();
-        for (lane, name) in [(Lane::Low, "low 1"), (Lane::Low, "low 2"), (Lane::High, "high 1"), (Lane::Low, "low 3"), (Lane::High, "high 2")] {
+        for (lane, name) in
+            [(Lane::Low, "low 1"), (Lane::Low, "low 2"), (Lane::High, "high 1"), (Lane::Low, "low 3"), (Lane::High, "high 2")]
+        {
             tasks.push(queue(&gate, lane, name, &order).await);
         }
         assert_eq!(gate.waiting(), (2, 3));

@@ -131,8 +131,11 @@ fn parse(argv: &[String]) -> Result<Args, String> {
     let mut rest = argv.iter();
     while let Some(flag) = rest.next() {
         let mut value = |name: &str| rest.next().cloned().ok_or_else(|| format!("{name} needs a value; {USAGE}"));
-        let count = |name: &str, v: String| v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| format!("{name} {v}: not a positive number"));
-        let share = |name: &str, v: String| v.parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).ok_or_else(|| format!("{name} {v}: not a percentage"));
+        let count =
+            |name: &str, v: String| v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| format!("{name} {v}: not a positive number"));
+        let share = |name: &str, v: String| {
+            v.parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).ok_or_else(|| format!("{name} {v}: not a percentage"))
+        };
         match flag.as_str() {
             "--postgres" => args.postgres = true,
             "--find-ceiling" => args.find_ceiling = true,
@@ -186,12 +189,18 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let mut held: Option<Report> = None;
     let mut n = args.sessions;
-    while n <= CEILING_MAX_SESSIONS && (n as u64) * 2 + 1_000 < limit {
+    // Each session is one socket in each process (and each process has the limit).
+    while n <= CEILING_MAX_SESSIONS && (n as u64) + 1_000 < limit {
         let r = one_run(&args, n, &streams).await?;
         r.print(&args);
         let p99 = r.intervene_p99();
         let ok = r.held == n && p99.is_some_and(|p| p <= CEILING_P99_MS);
-        println!("ceiling step: {n} sessions, held {}, detection -> Intervene p99 {} ms: {}", r.held, fmt_opt(p99), if ok { "holds" } else { "passes the bar" });
+        println!(
+            "ceiling step: {n} sessions, held {}, detection -> Intervene p99 {} ms: {}",
+            r.held,
+            fmt_opt(p99),
+            if ok { "holds" } else { "passes the bar" }
+        );
         if !ok {
             break;
         }
@@ -207,6 +216,9 @@ async fn run(args: Args) -> Result<(), String> {
             r.rss_per_session() / 1024.0
         ),
         None => println!("ceiling: below {} sessions (the first step already passed {CEILING_P99_MS} ms)", args.sessions),
+    }
+    if n + 1_000 >= limit as usize {
+        println!("(stopped by the open-file limit {limit}, not by latency: the ceiling is higher)");
     }
     Ok(())
 }
@@ -244,7 +256,8 @@ struct Streams {
 
 impl Streams {
     fn load(corpus: &Path) -> Result<Streams, String> {
-        let manifest = std::fs::read_to_string(corpus.join("manifest.csv")).map_err(|e| format!("{}: {e}", corpus.join("manifest.csv").display()))?;
+        let manifest =
+            std::fs::read_to_string(corpus.join("manifest.csv")).map_err(|e| format!("{}: {e}", corpus.join("manifest.csv").display()))?;
         let (mut physics, mut rage) = (Vec::new(), Vec::new());
         for line in manifest.lines().skip(1) {
             let mut f = line.split(',');
@@ -263,7 +276,12 @@ impl Streams {
             }
         }
         if physics.is_empty() || rage.is_empty() {
-            return Err(format!("the corpus at {} gave {} physics streams and {} rage frames", corpus.display(), physics.len(), rage.len()));
+            return Err(format!(
+                "the corpus at {} gave {} physics streams and {} rage frames",
+                corpus.display(),
+                physics.len(),
+                rage.len()
+            ));
         }
         Ok(Streams { physics, rage })
     }
@@ -339,7 +357,8 @@ fn rage_of(samples: &[Sample], names: &[(u8, String)]) -> Option<DetectionFrame>
             section: d.section,
             evidence: det.evidence().iter().copied().collect(),
         };
-        if let sentientiq_server::confirm::Verdict::Confirmed(c) = sentientiq_server::confirm::confirm(&frame, &Params::default(), &classes) {
+        if let sentientiq_server::confirm::Verdict::Confirmed(c) = sentientiq_server::confirm::confirm(&frame, &Params::default(), &classes)
+        {
             if c.confidence >= INTERVENE_BAR {
                 best = Some(frame);
             }
@@ -406,7 +425,10 @@ impl Server {
                 return Ok(server);
             }
             if Instant::now() > deadline {
-                return Err(format!("the server did not answer /healthz within {START_TIMEOUT:?} (log: {})", server._dir.path().join("server.log").display()));
+                return Err(format!(
+                    "the server did not answer /healthz within {START_TIMEOUT:?} (log: {})",
+                    server._dir.path().join("server.log").display()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -607,7 +629,18 @@ async fn shard(
         reads.push(stream.map(move |m| (slot, m)));
         // The sessions' seconds start evenly spread over one second.
         let due = Instant::now() + Duration::from_millis(u64::from(1000 * slot as u32 / spread));
-        live.push(Live { plan, sink, seq, next_physics: 0, page_ms: 1000, due, unacked: VecDeque::new(), raged_at: None, intervened: false, open: true });
+        live.push(Live {
+            plan,
+            sink,
+            seq,
+            next_physics: 0,
+            page_ms: 1000,
+            due,
+            unacked: VecDeque::new(),
+            raged_at: None,
+            intervened: false,
+            open: true,
+        });
         stats.connected += 1;
         let _ = connected.send(1);
     }
@@ -780,7 +813,11 @@ impl Report {
             self.server_rss_before as f64 / 1e6
         );
         println!("  server RSS per session      {:>9.1} KB", self.rss_per_session() / 1024.0);
-        println!("  client CPU                  {:>9.1} % of one core (RSS {:.0} MB)", self.client_cpu_s / self.seconds * 100.0, self.client_rss as f64 / 1e6);
+        println!(
+            "  client CPU                  {:>9.1} % of one core (RSS {:.0} MB)",
+            self.client_cpu_s / self.seconds * 100.0,
+            self.client_rss as f64 / 1e6
+        );
         if self.confirmed > 0 {
             let per_1000 = self.server_cpu_s / self.confirmed as f64 * 1000.0;
             println!(
@@ -843,9 +880,10 @@ fn plans(n: usize, seconds: u64, streams: &Streams, args: &Args, site: &DemoSite
             ((r - 1) % streams.rage.len(), at)
         });
         let token = match rage {
-            Some(_) if (r - 1) % high_every == 0 => {
-                Some(host::identity_token(&high_value_customer(i), &site.jwt_secret, SystemTime::now() + IDENTITY_TTL).map_err(|e| e.to_string())?)
-            }
+            Some(_) if (r - 1) % high_every == 0 => Some(
+                host::identity_token(&high_value_customer(i), &site.jwt_secret, SystemTime::now() + IDENTITY_TTL)
+                    .map_err(|e| e.to_string())?,
+            ),
             _ => None,
         };
         out.push(Plan { index: i, id: SESSION_BASE + i as u64, physics: i % streams.physics.len(), rage, token });
@@ -875,10 +913,16 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
     let api = site.api();
     // Every confirmed rage is answered: no holdout in a load run.
     api.put("/v1/intervention-policy", &json!({"holdout_share": 0.0}), &[StatusCode::OK]).await.map_err(|e| e.to_string())?;
-    api.post("/v1/accounts", &json!({"account": HIGH_ACCOUNT, "name": "Load Bench Account"}), &[StatusCode::CREATED]).await.map_err(|e| e.to_string())?;
-    api.post("/v1/transactions", &json!({"id": "tx-load-1", "account": HIGH_ACCOUNT, "amount_cents": HIGH_VALUE_CENTS}), &[StatusCode::CREATED, StatusCode::OK])
+    api.post("/v1/accounts", &json!({"account": HIGH_ACCOUNT, "name": "Load Bench Account"}), &[StatusCode::CREATED])
         .await
         .map_err(|e| e.to_string())?;
+    api.post(
+        "/v1/transactions",
+        &json!({"id": "tx-load-1", "account": HIGH_ACCOUNT, "amount_cents": HIGH_VALUE_CENTS}),
+        &[StatusCode::CREATED, StatusCode::OK],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let plans = plans(n, args.seconds, streams, args, &site)?;
     // Let the server settle after provisioning before its baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
