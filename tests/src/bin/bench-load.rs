@@ -415,6 +415,15 @@ impl Server {
         if let Some(nats) = &nats {
             cmd.env("SIQ_NATS_URL", nats).env("SIQ_BUS_PREFIX", format!("siq_load_{}_{:08x}", std::process::id(), rand::random::<u32>()));
         }
+        // The server dies with this process, even when it is killed.
+        // SAFETY: prctl is async-signal-safe and touches only the child being started.
+        unsafe {
+            use std::os::unix::process::CommandExt as _;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", args.server.display()))?;
         let url = format!("http://{addr}");
         let server = Server { child, url, addr, _database: database, _dir: dir };
@@ -551,6 +560,8 @@ struct ShardStats {
     held: usize,
     frames: u64,
     acks_ms: Vec<f64>,
+    /// The second of the window each acknowledged frame was written in.
+    acks_second: Vec<u32>,
     intervene_high_ms: Vec<f64>,
     intervene_other_ms: Vec<f64>,
     detections_sent: usize,
@@ -719,9 +730,10 @@ async fn shard(
                                 break;
                             }
                             s.unacked.pop_front();
-                            if measuring.is_some_and(|(from, until)| at >= from && at < until) {
+                            if let Some((from, _)) = measuring.filter(|(from, until)| at >= *from && at < *until) {
                                 stats.frames += 1;
                                 stats.acks_ms.push(now.duration_since(at).as_secs_f64() * 1e3);
+                                stats.acks_second.push(at.duration_since(from).as_secs() as u32);
                             }
                         }
                     }
@@ -755,6 +767,9 @@ struct Report {
     failed: Vec<String>,
     frames: u64,
     acks_ms: Vec<f64>,
+    acks_second: Vec<u32>,
+    /// Wall-clock second of the minute the window opened at.
+    start_second: u64,
     high_ms: Vec<f64>,
     other_ms: Vec<f64>,
     detections_sent: usize,
@@ -797,6 +812,18 @@ impl Report {
         println!("  {:<28}{:>8} {:>8} {:>8} {:>8} {:>7}", "", "p50 ms", "p95 ms", "p99 ms", "max ms", "count");
         println!("  {:<28}{}", "frame -> Ack", stats(&self.acks_ms));
         println!("  {:<28}{}", "detection -> Intervene", stats(&all));
+        // Where the Ack tail is: the worst seconds of the window, on the wall clock.
+        let mut worst: Vec<(u32, f64)> = Vec::new();
+        for (&sec, &ms) in self.acks_second.iter().zip(&self.acks_ms) {
+            match worst.iter_mut().find(|(s, _)| *s == sec) {
+                Some(w) => w.1 = w.1.max(ms),
+                None => worst.push((sec, ms)),
+            }
+        }
+        worst.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let worst: Vec<String> =
+            worst.iter().take(3).map(|(s, ms)| format!(":{:02} ({ms:.0} ms)", (self.start_second + u64::from(*s)) % 60)).collect();
+        println!("  slowest Acks in the seconds {} (second of the wall-clock minute)", worst.join(", "));
         println!("  {:<28}{}", "  high-value accounts", stats(&self.high_ms));
         println!("  {:<28}{}", "  other sessions", stats(&self.other_ms));
         println!(
@@ -958,6 +985,7 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
 
     let confirmed_before = confirmed(&site).await?;
     let start = CpuMark::now(&pid);
+    let start_second = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 60;
     let _ = phase_tx.send(Phase::Measure(start.at, start.at + Duration::from_secs(args.seconds)));
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let end = CpuMark::now(&pid);
@@ -974,6 +1002,8 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
         failed: Vec::new(),
         frames: 0,
         acks_ms: Vec::new(),
+        acks_second: Vec::new(),
+        start_second,
         high_ms: Vec::new(),
         other_ms: Vec::new(),
         detections_sent: 0,
@@ -991,6 +1021,7 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
         r.failed.extend(s.failed);
         r.frames += s.frames;
         r.acks_ms.extend(s.acks_ms);
+        r.acks_second.extend(s.acks_second);
         r.high_ms.extend(s.intervene_high_ms);
         r.other_ms.extend(s.intervene_other_ms);
         r.detections_sent += s.detections_sent;
