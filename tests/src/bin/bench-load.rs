@@ -287,9 +287,12 @@ impl Streams {
     }
 }
 
+/// Section ids and their names.
+type Sections = Vec<(u8, String)>;
+
 /// The samples of an event CSV (`docs/event-csv.md`) and its section names, numbered from 1 in
 /// the order they first appear (as the SDK numbers the sections of a page).
-fn samples(csv: &str) -> Result<(Vec<Sample>, Vec<(u8, String)>), String> {
+fn samples(csv: &str) -> Result<(Vec<Sample>, Sections), String> {
     let mut names: Vec<(u8, String)> = Vec::new();
     let mut out = Vec::new();
     for (i, line) in csv.lines().enumerate().skip(1) {
@@ -812,6 +815,8 @@ impl Report {
         println!("  {:<28}{:>8} {:>8} {:>8} {:>8} {:>7}", "", "p50 ms", "p95 ms", "p99 ms", "max ms", "count");
         println!("  {:<28}{}", "frame -> Ack", stats(&self.acks_ms));
         println!("  {:<28}{}", "detection -> Intervene", stats(&all));
+        println!("  {:<28}{}", "  high-value accounts", stats(&self.high_ms));
+        println!("  {:<28}{}", "  other sessions", stats(&self.other_ms));
         // Where the Ack tail is: the worst seconds of the window, on the wall clock.
         let mut worst: Vec<(u32, f64)> = Vec::new();
         for (&sec, &ms) in self.acks_second.iter().zip(&self.acks_ms) {
@@ -824,8 +829,6 @@ impl Report {
         let worst: Vec<String> =
             worst.iter().take(3).map(|(s, ms)| format!(":{:02} ({ms:.0} ms)", (self.start_second + u64::from(*s)) % 60)).collect();
         println!("  slowest Acks in the seconds {} (second of the wall-clock minute)", worst.join(", "));
-        println!("  {:<28}{}", "  high-value accounts", stats(&self.high_ms));
-        println!("  {:<28}{}", "  other sessions", stats(&self.other_ms));
         println!(
             "  detections sent {} ({} high-value), confirmed by the server {}, answered with Intervene {}",
             self.detections_sent,
@@ -894,7 +897,7 @@ fn high_value_customer(i: usize) -> Customer {
 /// Which sessions rage (every `1/share`-th, evenly) and when, and which carry a token.
 fn plans(n: usize, seconds: u64, streams: &Streams, args: &Args, site: &DemoSite) -> Result<Vec<Plan>, String> {
     let ragers = ((n as f64) * args.rage_share / 100.0).round() as usize;
-    let every = if ragers == 0 { usize::MAX } else { (n / ragers).max(1) };
+    let every = n.checked_div(ragers).map_or(usize::MAX, |e| e.max(1));
     let high_every = if args.high_share <= 0.0 { usize::MAX } else { (100.0 / args.high_share).round().max(1.0) as usize };
     // Rages spread over the window, leaving a second at each end.
     let span = Duration::from_secs(seconds.saturating_sub(2).max(1));
@@ -907,7 +910,7 @@ fn plans(n: usize, seconds: u64, streams: &Streams, args: &Args, site: &DemoSite
             ((r - 1) % streams.rage.len(), at)
         });
         let token = match rage {
-            Some(_) if (r - 1) % high_every == 0 => Some(
+            Some(_) if (r - 1).is_multiple_of(high_every) => Some(
                 host::identity_token(&high_value_customer(i), &site.jwt_secret, SystemTime::now() + IDENTITY_TTL)
                     .map_err(|e| e.to_string())?,
             ),
