@@ -2,7 +2,8 @@
 //!
 //! A connection's first frame must be `Hello` (protocol version, site key, session, page,
 //! optional identity token). Then, per data frame: de-duplicate by `(session, seq)`, and for a
-//! `Detection` run the hot path: confirm (recompute from evidence) → decide → push `Intervene`
+//! `Detection` run the hot path (in a turn of the [`priority`] gate: high-value visitors first
+//! under overload): confirm (recompute from evidence) → decide → push `Intervene`
 //! through the bus → escalate by value (spawned) → publish the events for persistence
 //! (spawned). Every data frame is answered with a cumulative `Ack`.
 //!
