@@ -16,6 +16,9 @@ var FailurePage = (function () {
       [ms(p.detection_to_intervention.p50_ms) + ' / ' + ms(p.detection_to_intervention.p95_ms), 'detection → intervention, p50 / p95 (server)'],
       [ms(p.detection_to_alert.p50_ms) + ' / ' + ms(p.detection_to_alert.p95_ms), 'detection → alert delivered, p50 / p95'],
       [S.figure(p.minutes_interrupted, function (v) { return S.pct(v, 2); }), 'of ' + S.num(p.active_minutes) + ' active session-minutes got an intervention'],
+      [p.storage.frames_unstored, 'frames this server could not store at once (the pages resent them)', p.storage.frames_unstored > 0],
+      [p.storage.events_given_up + p.storage.events_refused, 'events this server gave up on (their frames were not acknowledged)', p.storage.events_given_up + p.storage.events_refused > 0],
+      [p.storage.events_redelivered, 'events the database refused for a while (stored later)', p.storage.events_redelivered > 0],
       [p.up_since_ms ? S.ago(p.up_since_ms).replace(' ago', '') : '–', 'this server up']
     ];
     items.forEach(function (i) { add(box, add(el('div', 'stat' + (i[2] ? ' bad' : '')), el('b', null, i[0]), el('span', null, i[1]))); });

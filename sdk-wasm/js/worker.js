@@ -10,8 +10,10 @@
  * To the page: {v: {id, emotion, text}} interventions, and after every change of the
  * unacknowledged frames {q: beacon body or 0, n: true when new frames could not be sent}.
  *
- * Protocol: the Hello (seq 0) opens every connection, then every unacknowledged data frame is
- * resent in order; Ack(seq) drops every frame up to seq. At most 200 frames wait, the oldest
+ * Protocol: the Hello (seq 0) opens every connection, then the Section frames already
+ * acknowledged (so an instance that never saw them learns the names), then every
+ * unacknowledged data frame is resent in order; Ack(seq) drops every frame up to seq (the
+ * server acknowledges a frame once what it caused is durable). At most 200 frames wait, the oldest
  * are dropped (counted in `dropped`, warned once). Reconnects back off from 0.5 s doubling to
  * 30 s with jitter, except after close codes 4001 (unsupported protocol version) and 4003
  * (unknown site key).
@@ -28,6 +30,7 @@ const session = crypto.getRandomValues(new Uint32Array(2));
 const early = [];
 const queue = []; // [seq, frame], oldest first
 const named = []; // [id, name] of every section, for a module loaded later
+const secs = []; // [seq, frame] of every Section frame: named again after every Hello
 let kept = []; // the newest rows until the module with every emotion takes over
 let X; // the wasm exports
 let M; // the wasm memory
@@ -75,24 +78,28 @@ const report = (news) => {
   postMessage({ q: body, n: news }, body ? [body] : []);
 };
 
-// Queues and sends the data frame the last wasm call left in the output buffer.
+// Queues and sends the data frame the last wasm call left in the output buffer; returns its
+// queue entry.
 const emit = (n) => {
   if (n) {
     const f = frame(n);
-    queue.push([X.seq() >>> 0, f]);
+    const e = [X.seq() >>> 0, f];
+    queue.push(e);
     if (queue.length > 200) {
       queue.shift();
       dropped++ || warn('offline queue full, dropping the oldest frames');
     }
     live() && ws.send(f);
     report(!live());
+    return e;
   }
 };
 
 const handle = (m) => {
   for (const [id, name] of m.s || []) {
     named.push([id, name]);
-    emit(X.section(id, write(name, X.inp(), 256).written));
+    const e = emit(X.section(id, write(name, X.inp(), 256).written));
+    e && secs.push(e);
   }
   if (m.n) emit(X.note(m.n[0], write(m.n[1], X.inp(), 256).written));
   const r = new Int32Array(m.b || 0);
@@ -111,7 +118,9 @@ const handle = (m) => {
 const connect = () => {
   const s = (ws = new WebSocket(cfg.b.replace('http', 'ws') + '/v1/ws'));
   s.binaryType = 'arraybuffer';
-  s.onopen = () => [hello, ...queue.map((f) => f[1])].forEach((f) => s.send(f));
+  // Hello, the sections named in frames already acknowledged (an instance that never saw them
+  // learns them; they keep their numbers), then every unacknowledged frame.
+  s.onopen = () => [[0, hello], ...secs.filter((e) => !queue.includes(e)), ...queue].forEach((e) => s.send(e[1]));
   s.onmessage = ({ data }) => {
     if (!(data.byteLength <= 2048)) return; // text, or larger than any valid frame
     M.set(new Uint8Array(data), X.inp());

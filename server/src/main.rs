@@ -70,6 +70,16 @@ fn serve() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Ctrl-C, or SIGTERM from a service manager or `docker stop`: stop and drain.
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         running.shutdown().await;
         ExitCode::SUCCESS

@@ -173,6 +173,12 @@ pub enum StartError {
     },
 }
 
+/// How long [`Running::shutdown`] waits for durable events in flight.
+pub const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the ingest journal (`frames`) keeps a frame's row.
+pub const FRAME_RETENTION_MS: i64 = 24 * 3600 * 1000;
+
 /// A running server.
 pub struct Running {
     /// The bound address.
@@ -187,13 +193,24 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, closes connections and background tasks.
+    /// Stops accepting and closes connections, then drains: every durable event a frame caused
+    /// reaches the bus (in process: the store) before the background tasks stop, for up to
+    /// [`DRAIN_FOR`]; what is still in flight then is logged (its frames were never
+    /// acknowledged, so the pages resend them).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.served).await;
+        let deadline = tokio::time::Instant::now() + DRAIN_FOR;
+        while self.state.events.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        match self.state.events.in_flight() {
+            0 => tracing::info!("shutdown: every event stored"),
+            left => tracing::error!(left, "shutdown: events still waiting for the bus were given up (their frames were not acknowledged)"),
+        }
         for t in &self.tasks {
             t.abort();
         }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.served).await;
     }
 
     /// Waits until the server stops (Ctrl-C handling is the binary's).
@@ -290,16 +307,14 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
     let mut tasks = Vec::new();
 
     // Persister: durable events → store.
-    let mut events = state.bus.consume("persist", &subjects.all_events()).await?;
+    let events = state.bus.consume("persist", &subjects.all_events()).await?;
     let persister = Persister::new(state.store.clone(), Arc::new(state.people.clone()), state.metrics.clone());
-    tasks.push(tokio::spawn(async move {
-        while let Some(m) = events.next().await {
-            persister.write(&m.payload).await;
-            if let Err(e) = m.ack().await {
-                tracing::warn!(error = %e, "could not acknowledge an event");
-            }
+    let persisting = tokio::spawn(async move {
+        let mut batches = events.ready_chunks(crate::bus::persister::BATCH);
+        while let Some(batch) = batches.next().await {
+            persister.write_batch(&batch).await;
         }
-    }));
+    });
 
     // Push dispatcher: interventions → local sockets.
     let mut pushes = state.bus.subscribe(&subjects.all_pushes()).await?;
@@ -386,6 +401,20 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
     // Escalations: due pages, next contacts, and what a stopped instance left behind.
     tasks.push(tokio::spawn(escalation::run(state.escalation.clone())));
 
+    // The ingest journal keeps a day of frames.
+    let s = state.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match s.store.prune_frames(s.clock.now_ms() - FRAME_RETENTION_MS).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "ingest journal pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "ingest journal could not be pruned"),
+            }
+        }
+    }));
+
     // Session sweeper.
     let s = state.clone();
     tasks.push(tokio::spawn(async move {
@@ -415,6 +444,8 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
+    // Stopped last, after the drain.
+    tasks.push(persisting);
     tracing::info!(%addr, %public_url, "SentientIQ server listening");
     Ok(Running { addr, public_url, state, shutdown, served, tasks })
 }

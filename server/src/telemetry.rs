@@ -59,6 +59,16 @@ pub struct Counters {
     pub logins_throttled: AtomicU64,
     /// Escalations not opened because the same person was escalated within the cooldown.
     pub escalations_suppressed: AtomicU64,
+    /// Durable events the bus did not take at the first attempt (retried, same id).
+    pub publish_retried: AtomicU64,
+    /// Durable events refused because too many were already waiting for the bus (their frames
+    /// stay unacknowledged in the page).
+    pub durable_refused: AtomicU64,
+    /// Events the persister could not write yet and handed back to the bus for redelivery.
+    pub persist_retried: AtomicU64,
+    /// Frames not acknowledged because an event they caused could not be stored (the socket is
+    /// closed, the page resends them).
+    pub frames_unstored: AtomicU64,
 }
 
 /// A snapshot of [`Counters`] for the API.
@@ -112,6 +122,14 @@ pub struct CountersSnapshot {
     pub logins_throttled: u64,
     #[allow(missing_docs)]
     pub escalations_suppressed: u64,
+    #[allow(missing_docs)]
+    pub publish_retried: u64,
+    #[allow(missing_docs)]
+    pub durable_refused: u64,
+    #[allow(missing_docs)]
+    pub persist_retried: u64,
+    #[allow(missing_docs)]
+    pub frames_unstored: u64,
 }
 
 macro_rules! snapshot {
@@ -146,7 +164,11 @@ impl Counters {
             escalations_exhausted,
             sessions_refused,
             logins_throttled,
-            escalations_suppressed
+            escalations_suppressed,
+            publish_retried,
+            durable_refused,
+            persist_retried,
+            frames_unstored
         )
     }
 }
@@ -188,7 +210,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 24] = [
+        let rows: [(&str, Getter); 28] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -213,6 +235,10 @@ impl Metrics {
             ("sessions_refused", |s| s.sessions_refused),
             ("logins_throttled", |s| s.logins_throttled),
             ("escalations_suppressed", |s| s.escalations_suppressed),
+            ("publish_retried", |s| s.publish_retried),
+            ("durable_refused", |s| s.durable_refused),
+            ("persist_retried", |s| s.persist_retried),
+            ("frames_unstored", |s| s.frames_unstored),
         ];
         for (name, get) in rows {
             out.push_str(&format!("# TYPE siq_{name}_total counter\n"));

@@ -143,7 +143,7 @@ async fn a_tenants_own_thresholds_decide_what_is_confirmed_and_other_tenants_kee
             let mut ws = s.ws().await;
             ws.send(0, &Frame::Hello(Hello { session: 0xdef, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
             ws.send(1, &Frame::Detection(rage_frame())).await;
-            assert_eq!(ws.next().await, In::Ack(1));
+            assert_eq!(ws.next_ack().await, 1);
             let stats = s.eventually("/v1/stats", sk, |v| v["detections"] == 1).await;
             assert_eq!((stats["confirmed"].as_u64(), stats["overturned"].as_u64()), (Some(confirmed), Some(1 - confirmed)), "{stats}");
         }

@@ -229,6 +229,22 @@ async fn a_transactions_csv_is_taken_whole_or_not_at_all_and_paged() {
 async fn a_person_is_exported_then_erased_from_every_table_and_stream() {
     for backend in BACKENDS {
         let s = TestServer::start(backend).await;
+        // The event stream keeps an event until every consumer has it (interest retention): a
+        // second consumer that never reads (an archive, a lagging instance) keeps them all here,
+        // so erasure has stored events to find.
+        if let Backend::PostgresNats = backend {
+            let prefix = s.running.as_ref().unwrap().state.config.bus_prefix.clone();
+            let js = async_nats::jetstream::new(async_nats::connect(NATS_URL).await.unwrap());
+            let stream = js.get_stream(format!("{}_EVENTS", prefix.to_uppercase())).await.unwrap();
+            stream
+                .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                    durable_name: Some("lagging".into()),
+                    filter_subject: format!("{prefix}.events.>"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
         let t = tenant_with_owner(&s, "Shop", "o@shop.example").await;
         let sk = t["secret_key"].as_str().unwrap();
         visit(&s, &t, 0xe1, "erin-42", "acme").await;

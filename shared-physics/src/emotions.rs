@@ -142,9 +142,12 @@ pub const REPEAT_MS: (u32, u32) = (700, 5000);
 pub const SAME_CONTROL_PX: f32 = 24.0;
 /// A scroll turn counts as a reversal when the swing since the last turn is at least this, px.
 pub const SCROLL_SWING_PX: i32 = 80;
-/// The most confidence scroll reversals alone can give confusion: below the 0.85 intervention
-/// bar. On real browsing (DLRV, `cargo xtask eval`) people scroll down and back up while they
-/// read, with and without pauses, in ways scroll physics alone cannot tell from a hunt.
+/// The most confidence confusion can claim from motion alone: below the 0.85 intervention bar.
+/// Scroll reversals alone, and pointer thrashing that follows no failed action, are capped here.
+/// On real browsing (DLRV, `cargo xtask eval`) people scroll down and back up while they read,
+/// and move the pointer back and forth over what they read (10–16 reversals in 2–5 s, no click,
+/// no rest), in ways motion alone cannot tell from a hunt or from thrashing; what tells a lost
+/// visitor is that something they tried did not work (a click the page left unanswered).
 pub const SCROLL_ONLY_CAP: f32 = 0.80;
 /// A pointer still this long (ms without a move) is resting, a reader's dwell: thrashing is
 /// the movement since the latest rest. Twice the trace's vertex period
@@ -328,8 +331,11 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// [`SCROLL_SWING_PX`]) or thrashing (the pointer reversing ≥
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
 /// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
-/// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone are capped at
-/// [`SCROLL_ONLY_CAP`], below the intervention bar.
+/// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone, and thrashing
+/// without a **failed action** in the thrash window (a click the page is known not to have
+/// answered, [`known_dead`]; only a source that records answers can know one), are capped at
+/// [`SCROLL_ONLY_CAP`], below the intervention bar: by its motion, a reader's idle pointer
+/// cannot be told from a lost visitor's (docs/detectors.md, DLRV).
 ///
 /// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) − 3.0`.
 pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
@@ -380,10 +386,19 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
         dwell_ms: last.t_ms.saturating_sub(since),
         ..Features::default()
     };
+    // A failed action: a click in the thrash window the page is known to have left unanswered
+    // (the failure and the thrashing are one episode).
+    let failed = if p.answers {
+        ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && s.t_ms >= window_start && known_dead(ev, *i)).count()
+    } else {
+        0
+    };
+    let features = Features { dead_clicks: failed.min(255) as u8, ..features };
     let mut d = detection(Emotion::Confusion, last, current_section(ev), z, features);
-    // Scrolling back and forth alone is how people read (re-reading, scanning a long page):
-    // recorded, never intervention grade without the pointer thrashing too.
-    if thrash < p.min_thrash_reversals {
+    // Scrolling back and forth alone is how people read (re-reading, scanning a long page), and
+    // so is moving the pointer to and fro over the page: recorded, never intervention grade
+    // unless the pointer thrashes after something the visitor tried did nothing.
+    if thrash < p.min_thrash_reversals || failed == 0 {
         d.confidence = d.confidence.min(SCROLL_ONLY_CAP);
     }
     Some(d)
@@ -430,7 +445,14 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
 /// button); either counts more when the visitor was in a checkout section in the last
 /// [`EXIT_CONTEXT_MS`].
 ///
-/// Score: leave `z = 1.2·min(up_speed / 800, 2.5) + 1.5·[top edge] + 1.2·[checkout] − 3.0`;
+/// Exit intent is *where* the pointer leaves from and *what* the visitor was doing: having
+/// looked at the checkout, a pointer that leaves through the top edge (towards the tab bar, the
+/// address bar, the close button) is leaving, whatever the speed a person reaches it with
+/// (intervention grade, 0.87 however slow); speed adds a little. Without the top edge or
+/// without checkout a leave is never intervention grade (at most 0.80), and a slow one is no
+/// claim at all.
+///
+/// Score: leave `z = 0.6·min(up_speed / 800, 2.5) + 2.1·[top edge] + 2.0·[checkout] − 2.2`;
 /// hidden `z = 2.2·[checkout] − 1.5`.
 pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Detection> {
     let last = ev.last()?;
@@ -459,7 +481,7 @@ pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Det
     let z = if last.kind == Kind::Hidden {
         2.2 * checkout - 1.5
     } else {
-        1.2 * (up_speed / 800.0).min(2.5) + if top { 1.5 } else { 0.0 } + 1.2 * checkout - 3.0
+        0.6 * (up_speed / 800.0).min(2.5) + if top { 2.1 } else { 0.0 } + 2.0 * checkout - 2.2
     };
     let features = Features { peak_speed: up_speed, ..Features::default() };
     Some(detection(Emotion::Abandonment, last, section, z, features))
@@ -640,6 +662,20 @@ mod tests {
         assert_eq!(detect_confusion(&ev, &TraceParams { answers: false, ..TraceParams::DEFAULT }), None);
         ev.insert(1, resp(30)).unwrap();
         assert_eq!(detect_confusion(&ev, &TraceParams::DEFAULT), None, "the click was answered: a purpose");
+        // The same to-and-fro with no click at all (a reader's idle pointer moves like this):
+        // recorded, below the intervention bar.
+        let idle: heapless::Vec<Sample, 64> = ev.iter().filter(|s| s.kind == Kind::Move).copied().collect();
+        let d = detect_confusion(&idle, &TraceParams::DEFAULT).expect("thrashing is still seen");
+        assert!(d.confidence >= 0.5 && d.confidence <= SCROLL_ONLY_CAP, "{}", d.confidence);
+        assert_eq!(d.features.dead_clicks, 0);
+        // A dead click long before (6 s) the to-and-fro is not what the visitor reacts to.
+        let mut late: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        late.push(click(0, 500, 300)).unwrap();
+        for i in 0..40u32 {
+            late.push(mv(6000 + i * 120, if i % 2 == 0 { 380 } else { 520 }, 300, 1)).unwrap();
+        }
+        let d = detect_confusion(&late, &TraceParams::DEFAULT).expect("thrashing is still seen");
+        assert!(d.confidence <= SCROLL_ONLY_CAP, "{}", d.confidence);
     }
 
     #[test]
@@ -667,6 +703,11 @@ mod tests {
         let d = detect_abandonment(&exit, &classes).expect("abandonment");
         assert!(d.features.peak_speed > 1000.0, "{:?}", d.features);
         assert!(d.confidence >= 0.85, "{}", d.confidence);
+        // A slow exit through the top edge of a checkout is leaving too.
+        let slow = [mv(0, 500, 300, 2), mv(400, 505, 200, 2), mv(800, 510, 100, 2), mv(1200, 512, 8, 2), s(1210, Kind::Leave, 0, 0, 0)];
+        assert!(detect_abandonment(&slow, &classes).unwrap().confidence >= 0.85);
+        // Outside checkout, even a fast exit at the top stays below the bar.
+        assert!(detect_abandonment(&exit, &SectionClasses::new()).unwrap().confidence < 0.85);
         let sideways = [mv(0, 500, 500, 0), mv(200, 700, 505, 0), mv(400, 1270, 510, 0), s(420, Kind::Leave, 0, 0, 0)];
         assert!(detect_abandonment(&sideways, &SectionClasses::new()).unwrap().confidence < 0.5);
         assert_eq!(detect_abandonment(&exit[..4], &classes), None);

@@ -42,15 +42,23 @@
 //!   click's evidence window — exactly the detector's own burst (its emit rule), which may emit
 //!   several frames per burst. "any" counts bursts with an emitted detection; "≥ 0.85" counts
 //!   bursts in which an emitted detection has `confidence ≥ 0.85` (what the server intervenes on).
-//! * **PostHog** (`posthog-js` `RageClick`): a chain grows while each click is < 1000 ms after the
-//!   previous one and < 30 px from it (Manhattan distance, as in their code); it fires when the
-//!   chain reaches exactly 3 clicks, so once per chain.
+//! * **PostHog** (`PostHog/posthog-js`, `packages/browser/src/extensions/rageclick.ts`, class
+//!   `RageClick`, defaults `DEFAULT_THRESHOLD_PX` 30, `DEFAULT_TIMEOUT_MS` 1000,
+//!   `DEFAULT_CLICK_COUNT` 3, each overridable by the `rageclick` config's `threshold_px`,
+//!   `timeout_ms`, `click_count`): a chain grows while each click is < 1000 ms after the
+//!   previous one and < 30 px from it (Manhattan distance, `Math.abs(dx) + Math.abs(dy)`); it
+//!   fires when the chain reaches exactly 3 clicks (`=== clickCount`), so once per chain. This
+//!   is the `rageclick: true` configuration: the newer config defaults' exclusions by the
+//!   element's text or `aria-label` (`content_ignorelist`, `ignore_text_selection`) need the
+//!   element, which the event CSV does not carry (`docs/detectors.md`).
 //! * **Amplitude / Mixpanel**: ≥ 4 clicks within 1000 ms (inclusive). The "same element" condition
 //!   is not observable in these recordings, so no spatial limit (an upper bound). Fires on the
 //!   click at which the condition starts to hold, not again while it keeps holding.
-//! * **Datadog** (RUM click chain): a chain grows while each click is ≤ 1000 ms after the previous
-//!   one and ≤ 100 px from it (Euclidean); the chain is rage when 3 consecutive clicks of it span
-//!   ≤ 1000 ms, counted once per chain (Datadog emits one rage action per chain).
+//! * **Datadog** (`DataDog/browser-sdk`, RUM click chain and frustration signals, see
+//!   [`Datadog`]): a chain grows while each click is on the same element, ≤ 1000 ms after the
+//!   previous one and ≤ 100 px from it (Euclidean); the chain is rage when 3 consecutive clicks
+//!   of it span ≤ 1000 ms and none of its clicks saw a scroll or a selection change, counted once
+//!   per chain. The element is known only in DLRV (its tag), selection changes nowhere.
 
 mod corpus;
 mod real;
@@ -272,11 +280,14 @@ pub struct Click {
     pub x: f32,
     /// px
     pub y: f32,
+    /// The clicked element as far as the recording tells (a hash of its tag in DLRV), 0 when
+    /// it does not say.
+    pub target: u32,
 }
 
 impl From<&Sample> for Click {
     fn from(s: &Sample) -> Click {
-        Click { t: s.t_ms, x: s.x as f32, y: s.y as f32 }
+        Click { t: s.t_ms, x: s.x as f32, y: s.y as f32, target: 0 }
     }
 }
 
@@ -331,28 +342,74 @@ impl Rule for Amplitude {
     }
 }
 
-/// Datadog: a chain of clicks each ≤ 1 s and ≤ 100 px from the previous; rage when 3
-/// consecutive clicks of the chain span ≤ 1 s; once per chain.
+/// Datadog's RUM frustration signals (`DataDog/browser-sdk`, `packages/rum-core/src/domain/action/`):
+///
+/// * `clickChain.ts`: a click joins the chain when it is on the **same element** as the
+///   chain's last click (`first.target === second.target`), at most 100 px from it
+///   (`MAX_DISTANCE_BETWEEN_CLICKS`, Euclidean) and within 1 s (`MAX_DURATION_BETWEEN_CLICKS`,
+///   enforced by a timer restarted at every appended click); otherwise the chain is finalised
+///   and the click starts a new one.
+/// * `computeFrustration.ts` (`isRage`): a finalised chain is rage when some 3 consecutive
+///   clicks of it (`MIN_CLICKS_PER_SECOND_TO_CONSIDER_RAGE`) span ≤ 1 s, **unless any of its
+///   clicks saw a selection change or a scroll** (`getUserActivity().selection || .scroll`,
+///   recorded from the click's `pointerdown` to the next one: `listenActionEvents.ts`). One
+///   rage action per chain, whether the page answered or not.
+///
+/// What the event CSV lets this model see: the element only where the recording names it (DLRV:
+/// the tag, so two clicks on different tags are different elements and two on the same tag
+/// are taken as the same: an upper bound), scrolls (`scroll` rows), and no selection changes (a
+/// `response` row does not say what changed): where those are not recorded the rule fires at
+/// least as often as Datadog's would. Fires at the click where the chain first holds 3 clicks
+/// within 1 s, reported when the chain is finalised ([`Datadog::feed`], [`Datadog::finish`]).
 #[derive(Default)]
 pub struct Datadog {
     chain: Vec<Click>,
-    fired: bool,
+    rage_at: Option<u32>,
+    activity: bool,
 }
 
-impl Rule for Datadog {
-    fn click(&mut self, c: Click) -> bool {
-        let chained = self.chain.last().is_some_and(|p| shared_physics::norm(c.x - p.x, c.y - p.y) <= 100.0 && c.t - p.t <= 1000);
-        if !chained {
-            self.chain.clear();
-            self.fired = false;
+impl Datadog {
+    /// Datadog's `MAX_DURATION_BETWEEN_CLICKS`, ms.
+    pub const MAX_GAP_MS: u32 = 1000;
+    /// Datadog's `MAX_DISTANCE_BETWEEN_CLICKS`, px.
+    pub const MAX_DISTANCE_PX: f32 = 100.0;
+
+    /// Feeds one sample of a recording (`target` for clicks, 0 = unknown); returns the time of
+    /// the rage click of a chain finalised at it.
+    pub fn feed(&mut self, s: &Sample, target: u32) -> Option<u32> {
+        let timed_out = self.chain.last().is_some_and(|p| s.t_ms.saturating_sub(p.t) > Self::MAX_GAP_MS);
+        let mut fired = if timed_out { self.finish() } else { None };
+        match s.kind {
+            Kind::Scroll if !self.chain.is_empty() => self.activity = true,
+            Kind::Click => {
+                let c = Click { target, ..Click::from(s) };
+                let similar = self.chain.last().is_some_and(|p| {
+                    (p.target == 0 || c.target == 0 || p.target == c.target)
+                        && shared_physics::norm(c.x - p.x, c.y - p.y) <= Self::MAX_DISTANCE_PX
+                        && c.t.saturating_sub(p.t) <= Self::MAX_GAP_MS
+                });
+                if !similar {
+                    fired = fired.or(self.finish());
+                }
+                self.chain.push(c);
+                let n = self.chain.len();
+                if self.rage_at.is_none() && n >= 3 && c.t - self.chain[n - 3].t <= Self::MAX_GAP_MS {
+                    self.rage_at = Some(c.t);
+                }
+            }
+            _ => {}
         }
-        self.chain.push(c);
-        let n = self.chain.len();
-        if !self.fired && n >= 3 && c.t - self.chain[n - 3].t <= 1000 {
-            self.fired = true;
-            return true;
-        }
-        false
+        fired
+    }
+
+    /// Finalises the chain (the recording ended, or its timer ran out): the time of its rage
+    /// click, if it was rage.
+    pub fn finish(&mut self) -> Option<u32> {
+        let rage = self.rage_at.filter(|_| !self.activity);
+        self.chain.clear();
+        self.rage_at = None;
+        self.activity = false;
+        rage
     }
 }
 
@@ -474,6 +531,7 @@ pub fn run_session(s: &Session) -> Outcome {
         if thrash.sample(smp) {
             out.thrashing.push(smp.t_ms);
         }
+        out.firings[4].extend(dd.feed(smp, 0));
         let emitted = det.push(*smp);
         out.detections.extend(emitted);
         if smp.kind != Kind::Click {
@@ -505,12 +563,13 @@ pub fn run_session(s: &Session) -> Outcome {
             }
         }
         let c = Click::from(smp);
-        for (i, fired) in [ph.click(c), amp.click(c), dd.click(c)].into_iter().enumerate() {
+        for (i, fired) in [ph.click(c), amp.click(c)].into_iter().enumerate() {
             if fired {
                 out.firings[2 + i].push(smp.t_ms);
             }
         }
     }
+    out.firings[4].extend(dd.finish());
     out
 }
 
@@ -961,7 +1020,15 @@ mod tests {
     use super::*;
 
     fn clicks(rule: &mut dyn Rule, cs: &[(u32, f32, f32)]) -> usize {
-        cs.iter().filter(|&&(t, x, y)| rule.click(Click { t, x, y })).count()
+        cs.iter().filter(|&&(t, x, y)| rule.click(Click { t, x, y, target: 0 })).count()
+    }
+
+    /// Datadog fed clicks (with targets) and other samples; its firings once every chain ends.
+    fn datadog(samples: &[(Sample, u32)]) -> Vec<u32> {
+        let mut dd = Datadog::default();
+        let mut out: Vec<u32> = samples.iter().filter_map(|(s, target)| dd.feed(s, *target)).collect();
+        out.extend(dd.finish());
+        out
     }
 
     #[test]
@@ -1046,9 +1113,19 @@ mod tests {
 
     #[test]
     fn datadog_fires_on_three_clicks_within_a_second_and_100_px_only() {
-        assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (400, 90.0, 0.0), (1000, 150.0, 50.0)]), 1);
-        assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (400, 101.0, 0.0), (800, 101.0, 0.0)]), 0);
-        assert_eq!(clicks(&mut Datadog::default(), &[(0, 0.0, 0.0), (600, 0.0, 0.0), (1200, 0.0, 0.0)]), 0);
+        let c = |t: u32, x: i64, target: u32| (sample(t, x, 0, Kind::Click), target);
+        let none: [u32; 0] = [];
+        assert_eq!(datadog(&[c(0, 0, 0), c(400, 90, 0), c(1000, 150, 0)]), [1000]);
+        assert_eq!(datadog(&[c(0, 0, 0), c(400, 101, 0), c(800, 101, 0)]), none);
+        assert_eq!(datadog(&[c(0, 0, 0), c(600, 0, 0), c(1200, 0, 0)]), none);
+        // Another element breaks the chain.
+        assert_eq!(datadog(&[c(0, 0, 1), c(200, 0, 2), c(400, 0, 1)]), none);
+        // A scroll while the chain's clicks are active: not rage.
+        let scroll = (sample(500, 0, 300, Kind::Scroll), 0);
+        assert_eq!(datadog(&[c(0, 0, 1), c(200, 0, 1), c(400, 0, 1), scroll]), none);
+        // A chain stays one rage however long it grows; its timer ends it.
+        let chain: Vec<(Sample, u32)> = (0..8).map(|i| c(i * 200, 0, 1)).chain([c(5000, 0, 1)]).collect();
+        assert_eq!(datadog(&chain), [400]);
     }
 
     /// Moves every 16 ms from `t0` for `n` steps, `step(i)` giving the x offset of step `i`.

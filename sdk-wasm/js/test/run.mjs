@@ -123,7 +123,9 @@ const conn2 = opens.at(-1).conn;
 const c2 = frames((f) => f.conn === conn2);
 check('reconnected after an abrupt close within the back-off', conn2 > conn && opens.at(-1).at - t0 < 1200, opens.map((o) => o.at - t0));
 check('Hello (with the latest identity) first on the new connection', c2[0]?.type === 'hello' && c2[0].identity === 'pushed.jwt', c2[0]);
-check('unacknowledged frames resent in order with their original seqs', sentWhileNoAck.length >= 1 && JSON.stringify(c2.slice(1, 1 + sentWhileNoAck.length).map((f) => f.seq)) === JSON.stringify(sentWhileNoAck) && c2.slice(1).every((f, i, a) => i === 0 || f.seq > a[i - 1].seq), { lastAck, sentWhileNoAck, resent: c2.map((f) => f.seq) });
+const renamed = c2.slice(1).filter((f) => f.seq <= lastAck);
+check('sections already acknowledged named again after Hello, with their original seqs', renamed.length >= 1 && renamed.every((f) => f.type === 'section') && renamed.some((f) => f.name === 'pricing') && c2.slice(1, 1 + renamed.length).every((f) => f.seq <= lastAck), renamed);
+check('unacknowledged frames resent in order with their original seqs', sentWhileNoAck.length >= 1 && JSON.stringify(c2.slice(1 + renamed.length, 1 + renamed.length + sentWhileNoAck.length).map((f) => f.seq)) === JSON.stringify(sentWhileNoAck) && c2.slice(1).every((f, i, a) => i === 0 || f.seq > a[i - 1].seq), { lastAck, sentWhileNoAck, resent: c2.map((f) => f.seq) });
 
 // 6. Beacon on page hide: the server stops acking; frames pile up; navigating away sends them.
 ctl.ack = false;
@@ -155,7 +157,10 @@ for (const s of ctl.sockets) s.destroy();
 ctl.ack = true;
 await sleep(1500);
 const connR = log.filter((e) => e.ev === 'open').at(-1).conn;
-const resentQ = frames((f) => f.conn === connR && f.type !== 'hello');
+// Sections whose frames fell out of the queue are still named again, before the queue.
+const allR = frames((f) => f.conn === connR && f.type !== 'hello');
+const resentQ = allR.filter((f) => f.seq > sentQ.at(-1).seq - 200);
+check('sections dropped from the offline queue are named again first', allR.slice(0, allR.length - resentQ.length).every((f) => f.type === 'section' && f.seq <= sentQ.at(-1).seq - 200));
 check('offline queue keeps the newest 200 frames', connR > connQ && resentQ.length === 200 && resentQ[0].seq === sentQ.at(-1).seq - 199 && resentQ.at(-1).seq === sentQ.at(-1).seq, { sent: sentQ.length, resent: resentQ.length, first: resentQ[0]?.seq, last: resentQ.at(-1)?.seq });
 check('section ids stop at 255 names', Math.max(...frames((f) => f.type === 'section').map((f) => f.id)) <= 255);
 

@@ -155,7 +155,15 @@ async fn failure_page(app: &AppState, tenant: &str, days: i64) -> Result<failure
     let since = app.clock.now_ms() - days * DAY_MS;
     let facts = app.store.failure_facts(tenant, since).await?;
     let reports = app.store.false_positives(tenant, since).await?;
-    Ok(failures::page(&facts, &reports, days, crate::forensics::failures::up_since_ms()))
+    let mut page = failures::page(&facts, &reports, days, crate::forensics::failures::up_since_ms());
+    let c = app.metrics.tenant(tenant).snapshot();
+    page.storage = failures::StorageFailures {
+        frames_unstored: c.frames_unstored,
+        events_given_up: c.persist_failed,
+        events_refused: c.durable_refused,
+        events_redelivered: c.persist_retried,
+    };
+    Ok(page)
 }
 
 /// `GET /v1/failures?days=`: the tenant's failure page, and whether it is public.

@@ -461,6 +461,10 @@ pub async fn live(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let sub = app.bus.subscribe(&format!("{}.events.*.{}", app.config.bus_prefix, t.id)).await?;
     let stream = sub.filter_map(|m| async move {
+        // The ingest journal (one event per frame) is not activity a person watches.
+        if m.subject.contains(".events.frame.") {
+            return None;
+        }
         let ev: Event = serde_json::from_slice(&m.payload).ok()?;
         Some(Ok(SseEvent::default().event(ev.kind()).data(ev.public_json().to_string())))
     });

@@ -72,6 +72,10 @@ pub const KV_MAX_VALUE_BYTES: usize = 16 * 1024;
 /// escaped by [`kv_key`] take at most three bytes per input byte).
 pub const KV_MAX_KEY_BYTES: usize = 1024;
 
+/// Most bytes the durable event stream holds (what waits for the persister while the database
+/// is away): 1 GiB, about 5 million frames.
+pub const EVENTS_MAX_BYTES: i64 = 1 << 30;
+
 /// Suffix of the key-value bucket's name: the bucket is `{P}_IDENTITY`.
 pub const KV_BUCKET_SUFFIX: &str = "IDENTITY";
 
@@ -230,13 +234,47 @@ pub struct Message {
     /// The payload.
     pub payload: Bytes,
     ack: Option<async_nats::jetstream::Message>,
+    queued: Option<QueuedAck>,
 }
 
+/// What an in-process durable delivery answers to: the publisher waiting for it to be stored,
+/// and the queue it goes back to when it could not be.
+struct QueuedAck {
+    done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+/// A message on an in-process durable queue, with the publisher's "it is stored" signal.
+type Queued = (String, Bytes, Option<tokio::sync::oneshot::Sender<()>>);
+
 impl Message {
-    /// Acknowledges a durable delivery (no-op for fan-out and in-process deliveries).
+    /// Acknowledges a durable delivery: it is stored, the publisher may go on (no-op for
+    /// fan-out deliveries).
     pub async fn ack(&self) -> Result<(), BusError> {
+        if let Some(q) = &self.queued {
+            if let Some(done) = q.done.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                let _ = done.send(());
+            }
+        }
         match &self.ack {
             Some(m) => m.ack().await.map_err(|e| BusError::Io(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a durable delivery for now: it is delivered again after `delay` (to this or
+    /// another consumer of the group) and its publisher keeps waiting. No-op for fan-out.
+    pub async fn nak(&self, delay: std::time::Duration) -> Result<(), BusError> {
+        if let Some(q) = &self.queued {
+            let done = q.done.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let (queue, subject, payload) = (q.queue.clone(), self.subject.clone(), self.payload.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = queue.send((subject, payload, done));
+            });
+        }
+        match &self.ack {
+            Some(m) => m.ack_with(async_nats::jetstream::AckKind::Nak(Some(delay))).await.map_err(|e| BusError::Io(e.to_string())),
             None => Ok(()),
         }
     }
@@ -246,7 +284,14 @@ impl Message {
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes; for durable subjects returns once the broker has stored the message.
-    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BusError>;
+    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BusError> {
+        self.publish_once(subject, payload, None).await
+    }
+    /// [`Bus::publish`] with a de-duplication id: a durable message published again with the
+    /// same id (a retry, a frame processed twice) is stored once. With NATS the id is the
+    /// `Nats-Msg-Id` header (JetStream keeps ids for the stream's duplicate window, two
+    /// minutes); in process, a durable message is "stored" once the consumer acknowledged it.
+    async fn publish_once(&self, subject: String, payload: Bytes, id: Option<&str>) -> Result<(), BusError>;
     /// Every message on subjects matching `filter` (NATS wildcards `*` and `>`) from now on.
     async fn subscribe(&self, filter: &str) -> Result<BoxStream<'static, Message>, BusError>;
     /// Durable, acknowledged delivery of the event subjects matching `filter`, shared by every
@@ -288,7 +333,7 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
 }
 
 /// A durable group's queue: the subject filter and the sender into its consumer.
-type Group = (String, mpsc::UnboundedSender<(String, Bytes)>);
+type Group = (String, mpsc::UnboundedSender<Queued>);
 
 /// The in-process key-value bucket: the current value and revision per key, the last revision
 /// handed out, and an unbounded queue per watcher (a watcher never misses a change, so an
@@ -358,13 +403,22 @@ impl MemoryBus {
 
 #[async_trait]
 impl Bus for MemoryBus {
-    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BusError> {
+    async fn publish_once(&self, subject: String, payload: Bytes, _id: Option<&str>) -> Result<(), BusError> {
+        // A durable message is stored when its group's consumer (the persister) acknowledged it:
+        // the publisher waits for that, as it waits for JetStream's ack.
+        let mut stored = Vec::new();
         for (filter, q) in self.groups.lock().await.iter() {
             if subject_matches(filter, &subject) {
-                let _ = q.send((subject.clone(), payload.clone()));
+                let (done, rx) = tokio::sync::oneshot::channel();
+                if q.send((subject.clone(), payload.clone(), Some(done))).is_ok() {
+                    stored.push(rx);
+                }
             }
         }
         let _ = self.tx.send((subject, payload));
+        for rx in stored {
+            rx.await.map_err(|_| BusError::Io("the in-process queue stopped before the message was stored".into()))?;
+        }
         Ok(())
     }
 
@@ -381,7 +435,7 @@ impl Bus for MemoryBus {
             }
         })
         .filter(move |(s, _)| futures::future::ready(subject_matches(&filter, s)))
-        .map(|(subject, payload)| Message { subject, payload, ack: None });
+        .map(|(subject, payload)| Message { subject, payload, ack: None, queued: None });
         Ok(s.boxed())
     }
 
@@ -390,13 +444,12 @@ impl Bus for MemoryBus {
     }
 
     async fn consume(&self, _group: &str, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.groups.lock().await.push((filter.to_string(), tx));
-        let s = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }).map(|(subject, payload)| Message {
-            subject,
-            payload,
-            ack: None,
-        });
+        let (tx, rx) = mpsc::unbounded_channel::<Queued>();
+        self.groups.lock().await.push((filter.to_string(), tx.clone()));
+        let s =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }).map(move |(subject, payload, done)| {
+                Message { subject, payload, ack: None, queued: Some(QueuedAck { done: std::sync::Mutex::new(done), queue: tx.clone() }) }
+            });
         Ok(s.boxed())
     }
 
@@ -461,7 +514,15 @@ impl NatsBus {
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: stream.clone(),
             subjects: vec![format!("{prefix}.events.>")],
+            // An event stays until the persister stored it (interest retention: the durable
+            // consumer is created before the server serves), at most 7 days, and the stream holds
+            // at most EVENTS_MAX_BYTES: the backlog while the database is away. Past it a publish
+            // is refused, the frame is not acknowledged, and the page keeps and resends it.
+            retention: async_nats::jetstream::stream::RetentionPolicy::Interest,
             max_age: std::time::Duration::from_secs(7 * 24 * 3600),
+            max_bytes: EVENTS_MAX_BYTES,
+            discard: async_nats::jetstream::stream::DiscardPolicy::New,
+            duplicate_window: std::time::Duration::from_secs(120),
             ..Default::default()
         })
         .await
@@ -493,9 +554,17 @@ impl NatsBus {
 
 #[async_trait]
 impl Bus for NatsBus {
-    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BusError> {
+    async fn publish_once(&self, subject: String, payload: Bytes, id: Option<&str>) -> Result<(), BusError> {
         if subject.starts_with(&self.events_prefix) {
-            let ack = self.js.publish(subject, payload).await.map_err(|e| BusError::Io(e.to_string()))?;
+            let ack = match id {
+                Some(id) => {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+                    self.js.publish_with_headers(subject, headers, payload).await
+                }
+                None => self.js.publish(subject, payload).await,
+            }
+            .map_err(|e| BusError::Io(e.to_string()))?;
             ack.await.map_err(|e| BusError::Io(e.to_string()))?;
         } else {
             self.client.publish(subject, payload).await.map_err(|e| BusError::Io(e.to_string()))?;
@@ -505,7 +574,7 @@ impl Bus for NatsBus {
 
     async fn subscribe(&self, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {
         let sub = self.client.subscribe(filter.to_string()).await.map_err(|e| BusError::Io(e.to_string()))?;
-        Ok(sub.map(|m| Message { subject: m.subject.to_string(), payload: m.payload, ack: None }).boxed())
+        Ok(sub.map(|m| Message { subject: m.subject.to_string(), payload: m.payload, ack: None, queued: None }).boxed())
     }
 
     async fn forget(&self, filter: &str, matches: &(dyn for<'p> Fn(&'p [u8]) -> bool + Send + Sync)) -> Result<u64, BusError> {
@@ -566,7 +635,7 @@ impl Bus for NatsBus {
         Ok(messages
             .filter_map(|m| async move {
                 match m {
-                    Ok(m) => Some(Message { subject: m.subject.to_string(), payload: m.payload.clone(), ack: Some(m) }),
+                    Ok(m) => Some(Message { subject: m.subject.to_string(), payload: m.payload.clone(), ack: Some(m), queued: None }),
                     Err(e) => {
                         tracing::warn!(error = %e, "durable consumer error");
                         None
@@ -673,11 +742,24 @@ mod tests {
         let mut all = bus.subscribe("siq.>").await.unwrap();
         let mut durable = bus.consume("persist", "siq.events.>").await.unwrap();
         bus.publish("siq.push.1".into(), Bytes::from_static(b"a")).await.unwrap();
-        bus.publish("siq.events.x".into(), Bytes::from_static(b"b")).await.unwrap();
+        // A durable publish returns once the consumer acknowledged it; a nak delivers it again.
+        let bus = Arc::new(bus);
+        let b = bus.clone();
+        let publish = tokio::spawn(async move { b.publish("siq.events.x".into(), Bytes::from_static(b"b")).await });
         assert_eq!(all.next().await.unwrap().payload, "a");
         assert_eq!(all.next().await.unwrap().payload, "b");
         let m = durable.next().await.unwrap();
         assert_eq!((m.subject.as_str(), &m.payload[..]), ("siq.events.x", &b"b"[..]));
+        m.nak(std::time::Duration::from_millis(10)).await.unwrap();
+        let again = durable.next().await.unwrap();
+        assert_eq!(&again.payload[..], b"b");
+        assert!(!publish.is_finished(), "not stored yet: the publisher waits");
+        again.ack().await.unwrap();
+        publish.await.unwrap().unwrap();
+        // A consumer gone before it stored the message: the publisher hears so.
+        let p = tokio::spawn(async move { bus.publish("siq.events.y".into(), Bytes::from_static(b"c")).await });
+        drop(durable.next().await.unwrap());
+        assert!(p.await.unwrap().is_err());
     }
 
     #[test]

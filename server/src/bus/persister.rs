@@ -5,12 +5,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::Message;
 use crate::records::events::Event;
+use crate::records::FrameRecord;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{inc, Metrics};
 
-/// Number of write attempts per event before it counts as a persistence failure.
+/// Write attempts per event before it is handed back to the bus.
 const PERSIST_ATTEMPTS: u32 = 3;
+
+/// How long an event the store could not take waits before the bus delivers it again.
+pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most events the persister takes from the bus at once (frames among them are written in one
+/// statement).
+pub const BATCH: usize = 256;
 
 /// Writes the durable events it is handed through the store, with retries; an event about a
 /// person erased after it happened is dropped.
@@ -35,58 +44,103 @@ impl Persister {
         Persister { store, people, metrics }
     }
 
-    /// Writes one event (a JSON [`Event`]); failures are logged with the tenant and counted.
-    pub async fn write(&self, payload: &[u8]) {
-        let app = self;
-        let ev: Event = match serde_json::from_slice(payload) {
-            Ok(e) => e,
-            Err(e) => return tracing::error!(error = %e, "unreadable event on the bus"),
-        };
-        // An event about a person erased after it happened is not written (it was in flight).
-        if let Some(sub) = ev.person() {
-            match app.people.erased_at(ev.tenant(), sub).await {
-                Ok(Some(erased)) if erased >= ev.at_ms() => {
-                    return tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
+    /// Writes what the bus delivered, frames of the ingest journal together, then acknowledges
+    /// each message that is stored (or can never be: unreadable, about an erased person) and
+    /// hands the rest back to the bus for redelivery after [`REDELIVER_AFTER`]: nothing is
+    /// acknowledged that was not written.
+    pub async fn write_batch(&self, messages: &[Message]) {
+        let mut frames: Vec<(usize, FrameRecord)> = Vec::new();
+        let mut stored = vec![false; messages.len()];
+        for (i, m) in messages.iter().enumerate() {
+            match serde_json::from_slice::<Event>(&m.payload) {
+                Ok(Event::Frame(f)) => frames.push((i, f)),
+                Ok(ev) => stored[i] = self.write(&ev).await,
+                Err(e) => {
+                    tracing::error!(subject = %m.subject, error = %e, "unreadable event on the bus; dropped");
+                    stored[i] = true;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(tenant = %ev.tenant(), error = %e, "erasure check failed; writing the event"),
             }
         }
+        if !frames.is_empty() {
+            let rows: Vec<FrameRecord> = frames.iter().map(|(_, f)| f.clone()).collect();
+            let ok = self.attempts(rows.first().map_or("", |f| f.tenant_id.as_str()), "frame", || self.store.insert_frames(&rows)).await;
+            for (i, _) in &frames {
+                stored[*i] = ok;
+            }
+        }
+        for (m, ok) in messages.iter().zip(stored) {
+            let r = if ok { m.ack().await } else { m.nak(REDELIVER_AFTER).await };
+            if let Err(e) = r {
+                tracing::warn!(subject = %m.subject, error = %e, "could not answer the bus for an event");
+            }
+        }
+    }
+
+    /// Tries a store write [`PERSIST_ATTEMPTS`] times with back-off; false (counted, logged with
+    /// the tenant) when every attempt failed.
+    async fn attempts<F, Fut, T>(&self, tenant: &str, kind: &str, mut f: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
         let mut delay = std::time::Duration::from_millis(50);
         for attempt in 1..=PERSIST_ATTEMPTS {
-            let r = match &ev {
-                Event::Session(s) => app.store.upsert_session(s).await,
-                Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
-                Event::Intervention(i) => app.store.insert_intervention(i).await,
-                Event::Alert(a) => app.store.insert_alert(a).await,
-                Event::Customer(c) => app.store.customer_seen(c).await,
-                Event::Context(c) => app.store.add_context(c).await,
-                Event::Erosion(_) => Ok(()),
-                Event::Decision(d) => app.store.insert_decision(d).await,
-                Event::Card(c) => app.store.insert_card(c).await,
-            };
-            match r {
-                Ok(()) => {
-                    // What the person's strength reads changed: recompute it.
-                    let rescore = match &ev {
-                        Event::Detection(_) | Event::Customer(_) | Event::Context(_) => ev.person(),
-                        _ => None,
-                    };
-                    if let Some(sub) = rescore {
-                        app.people.changed(ev.tenant(), sub).await;
-                    }
-                    return;
-                }
+            match f().await {
+                Ok(_) => return true,
                 Err(e) if attempt == PERSIST_ATTEMPTS => {
-                    inc(&app.metrics.tenant(ev.tenant()).persist_failed);
-                    tracing::error!(tenant = %ev.tenant(), kind = ev.kind(), error = %e, "event could not be stored");
+                    inc(&self.metrics.tenant(tenant).persist_retried);
+                    tracing::error!(tenant = %tenant, kind, error = %e, "event could not be stored; the bus delivers it again");
                 }
                 Err(e) => {
-                    tracing::warn!(tenant = %ev.tenant(), attempt, error = %e, "store write failed; retrying");
+                    tracing::warn!(tenant = %tenant, attempt, error = %e, "store write failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                 }
             }
         }
+        false
+    }
+
+    /// Writes one event; true when it is stored or never will be (about an erased person).
+    pub async fn write(&self, ev: &Event) -> bool {
+        let app = self;
+        // An event about a person erased after it happened is not written (it was in flight).
+        if let Some(sub) = ev.person() {
+            match app.people.erased_at(ev.tenant(), sub).await {
+                Ok(Some(erased)) if erased >= ev.at_ms() => {
+                    tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
+                    return true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(tenant = %ev.tenant(), error = %e, "erasure check failed; writing the event"),
+            }
+        }
+        let ok = self
+            .attempts(ev.tenant(), ev.kind(), || async {
+                match ev {
+                    Event::Session(s) => app.store.upsert_session(s).await,
+                    Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
+                    Event::Intervention(i) => app.store.insert_intervention(i).await,
+                    Event::Alert(a) => app.store.insert_alert(a).await,
+                    Event::Customer(c) => app.store.customer_seen(c).await,
+                    Event::Context(c) => app.store.add_context(c).await,
+                    Event::Erosion(_) => Ok(()),
+                    Event::Decision(d) => app.store.insert_decision(d).await,
+                    Event::Card(c) => app.store.insert_card(c).await,
+                    Event::Frame(f) => app.store.insert_frames(std::slice::from_ref(f)).await.map(|_| ()),
+                }
+            })
+            .await;
+        if ok {
+            // What the person's strength reads changed: recompute it.
+            let rescore = match ev {
+                Event::Detection(_) | Event::Customer(_) | Event::Context(_) => ev.person(),
+                _ => None,
+            };
+            if let Some(sub) = rescore {
+                app.people.changed(ev.tenant(), sub).await;
+            }
+        }
+        ok
     }
 }

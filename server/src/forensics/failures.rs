@@ -86,6 +86,23 @@ pub struct FailurePage {
     pub active_minutes: i64,
     /// Since when this server instance has been up, ms.
     pub up_since_ms: i64,
+    /// What this instance could not store at once since it started (its own counters: another
+    /// instance counts its own).
+    pub storage: StorageFailures,
+}
+
+/// Frames and events this instance could not store at once, since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StorageFailures {
+    /// Frames not acknowledged because what they caused could not be stored (the page resent
+    /// them).
+    pub frames_unstored: u64,
+    /// Events the bus did not take for 60 s (given up; their frames were not acknowledged).
+    pub events_given_up: u64,
+    /// Events refused because too many were waiting for the bus.
+    pub events_refused: u64,
+    /// Events the database refused for a while and the bus delivered again.
+    pub events_redelivered: u64,
 }
 
 /// The failure page of `days` days from the store's facts and the operators' reports.
@@ -121,6 +138,7 @@ pub fn page(facts: &FailureFacts, reports: &[FalsePositive], days: i64, up_since
         interventions: facts.interventions,
         active_minutes: facts.active_minutes,
         up_since_ms,
+        storage: StorageFailures::default(),
     }
 }
 

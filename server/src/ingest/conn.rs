@@ -1,6 +1,7 @@
 //! One connection's frame processor ([`Conn`]), shared by the WebSocket and the beacon: it
 //! carries each frame down the path and does what the decision step says.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,9 @@ use crate::confirm::crowd::{Judgement, CROWDS};
 use crate::confirm::{confirm, Place, Verdict, Who};
 use crate::interventions::{on_detection, Action, CardFacts, Reaction, Situation};
 use crate::records::events::{Event, Push};
-use crate::store::{CardRecord, DetectionRecord, InterventionRecord, Tenant};
+use crate::store::{CardRecord, DetectionRecord, FrameRecord, InterventionRecord, Tenant};
 use crate::telemetry::{inc, Counters};
+use tokio::task::JoinHandle;
 
 /// A token bucket for the frame-rate limit.
 #[derive(Debug)]
@@ -56,21 +58,70 @@ pub struct Conn {
     app: Hub,
     bound: Option<Bound>,
     bucket: Bucket,
+    /// The durable events the frame being handled caused.
+    caused: RefCell<Vec<JoinHandle<bool>>>,
 }
 
 /// What to send back after a frame.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Reply {
-    /// Nothing.
+    /// Nothing (a `Hello`, or a repeat of a frame whose events are still on their way).
     None,
-    /// A cumulative acknowledgement.
+    /// A cumulative acknowledgement, now: everything up to it is durable.
     Ack(u32),
+    /// A cumulative acknowledgement once [`Stored::wait`] says the frame's events are durable.
+    Pending(u32, Stored),
+}
+
+/// The durable events one frame caused (its journal row among them), on their way to the bus.
+pub struct Stored(Vec<JoinHandle<bool>>);
+
+impl Stored {
+    /// Whether every one of them is stored (the publisher retries for
+    /// [`crate::bus::publisher::DURABLE_RETRY_FOR`] before it says no).
+    pub async fn wait(self) -> bool {
+        for h in self.0 {
+            if !h.await.unwrap_or(false) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stored({} events)", self.0.len())
+    }
 }
 
 impl Conn {
     /// A processor for a new connection.
     pub fn new(app: Hub) -> Conn {
-        Conn { app, bound: None, bucket: Bucket::new() }
+        Conn { app, bound: None, bucket: Bucket::new(), caused: RefCell::new(Vec::new()) }
+    }
+
+    /// Publishes a durable event the frame being handled caused: the frame is acknowledged only
+    /// once it is stored.
+    fn durable(&self, ev: Event) {
+        self.caused.borrow_mut().push(self.app.events.durable(ev));
+    }
+
+    /// Everything up to `seq` of the bound session is durable and acknowledged: a `Hello` on a
+    /// new connection resumes from here.
+    pub fn acked(&self, seq: u32) {
+        if let Some(b) = &self.bound {
+            let mut st = b.state.lock().expect("session lock");
+            st.acked = st.acked.max(seq);
+        }
+    }
+
+    /// A frame's events could not be stored: counted and logged with the tenant.
+    pub fn unstored(&self, seq: u32) {
+        if let Some(b) = &self.bound {
+            inc(&b.counters.frames_unstored);
+            tracing::error!(tenant = %b.tenant.id, session = %b.hex, seq, "a frame's events could not be stored; not acknowledged, the page resends it");
+        }
     }
 
     /// The session bound by `Hello`, as `(tenant, session)`.
@@ -101,36 +152,63 @@ impl Conn {
             return Err(Close { code: CLOSE_HELLO_FIRST, reason: "hello first" });
         };
         inc(&b.counters.frames);
-        {
+        let repeat = {
             let mut st = b.state.lock().expect("session lock");
             st.last_seen = Instant::now();
             if env.seq <= st.last_seq {
                 inc(&b.counters.duplicates);
-                return Ok(Reply::Ack(st.last_seq));
-            }
-            if env.seq - st.last_seq > MAX_SEQ_JUMP {
+                Some(if env.seq <= st.acked { Reply::Ack(st.acked) } else { Reply::None })
+            } else if env.seq - st.last_seq > MAX_SEQ_JUMP {
                 return Err(Close { code: CLOSE_MALFORMED, reason: "sequence number jumps too far" });
+            } else {
+                st.last_seq = env.seq;
+                None
             }
-            st.last_seq = env.seq;
-        }
-        match env.frame {
-            Frame::Section(s) => {
-                if s.id != 0 {
-                    let mut st = b.state.lock().expect("session lock");
-                    if st.sections.len() < MAX_SECTIONS || st.sections.contains_key(&s.id) {
-                        let name = truncate(s.name, MAX_SECTION_NAME);
-                        st.classes.set(s.id, classify(name.as_bytes()));
-                        st.sections.insert(s.id, name.to_string());
-                    }
+        };
+        // A section's name is state, not an event: the page names its sections again after
+        // every Hello (with their first sequence numbers), so an instance that never saw them
+        // learns them, and one that did is told the same again.
+        if let Frame::Section(s) = &env.frame {
+            if s.id != 0 {
+                let mut st = b.state.lock().expect("session lock");
+                if st.sections.len() < MAX_SECTIONS || st.sections.contains_key(&s.id) {
+                    let name = truncate(s.name, MAX_SECTION_NAME);
+                    st.classes.set(s.id, classify(name.as_bytes()));
+                    st.sections.insert(s.id, name.to_string());
                 }
             }
-            Frame::Detection(d) => self.detection(env.seq, &d).await,
-            Frame::Physics(p) => self.activity(&p),
-            Frame::Note(n) => self.note(n.kind, n.text),
-            // Server-to-client frames sent by a client are ignored, not fatal.
-            Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => {}
         }
-        Ok(Reply::Ack(env.seq))
+        if let Some(reply) = repeat {
+            return Ok(reply);
+        }
+        let kind = match env.frame {
+            Frame::Section(_) => "section",
+            Frame::Detection(d) => {
+                // Under overload, identified visitors of high-value accounts go first (priority.rs).
+                let _turn = super::priority::DETECTIONS.turn(super::priority::lane(&self.app, &b.tenant.id, &b.state)).await;
+                self.detection(env.seq, &d);
+                "detection"
+            }
+            Frame::Physics(p) => {
+                self.activity(&p);
+                "physics"
+            }
+            Frame::Note(n) => {
+                self.note(n.kind, n.text);
+                "note"
+            }
+            // Server-to-client frames sent by a client are ignored, not fatal.
+            Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => "ignored",
+        };
+        // The journal row: what was acknowledged, countable in the store.
+        self.durable(Event::Frame(FrameRecord {
+            tenant_id: b.tenant.id.clone(),
+            session: b.hex.clone(),
+            seq: i64::from(env.seq),
+            kind: kind.into(),
+            received_ms: self.app.clock.now_ms(),
+        }));
+        Ok(Reply::Pending(env.seq, Stored(std::mem::take(&mut *self.caused.borrow_mut()))))
     }
 
     /// A `Physics` summary: the page was active. The first in each wall-clock minute counts a
@@ -151,7 +229,7 @@ impl Conn {
             st.record(&b.tenant.id, &b.hex)
         };
         inc(&b.counters.active_minutes);
-        self.app.events.event(Event::Session(record));
+        self.durable(Event::Session(record));
     }
 
     /// What the host page said (`SentientIQ.track` / `SentientIQ.context`): an outcome for the
@@ -258,6 +336,9 @@ impl Conn {
             // Who the visitor is comes from this Hello alone: no token, or a refused one, is an
             // anonymous visitor (signed out), never the identity an earlier Hello proved.
             st.visitor = visitor;
+            // A new connection resumes after the last frame acknowledged: the page resends the
+            // rest, and they are processed again (what they cause is stored once, by id).
+            st.last_seq = st.acked;
             st.record(&tenant.id, &hex)
         };
         self.app.events.event(Event::Session(record));
@@ -267,17 +348,9 @@ impl Conn {
 
     /// A detection down the path: confirm (recompute from the evidence) → the decision
     /// ([`on_detection`]) → carry out what it says (push, card, page) → persist.
-    async fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
+    fn detection(&self, seq: u32, frame: &wire::DetectionFrame) {
         let Some(b) = &self.bound else { return };
         let app = &self.app;
-        // Under overload, identified visitors of high-value accounts go first (priority.rs).
-        let (visitor, account) = {
-            let st = b.state.lock().expect("session lock");
-            (st.visitor.clone(), st.visitor.as_ref().and_then(|v| v.claims.account.clone()))
-        };
-        let value_now = account.and_then(|a| app.people.cache.with_account(&b.tenant.id, &a, |a| a.value_cents));
-        let lane = super::priority::Lane::of(visitor.as_ref(), value_now, app.settings.critical_value_cents);
-        let _turn = super::priority::DETECTIONS.turn(lane).await;
         inc(&b.counters.detections);
         let classes = b.state.lock().expect("session lock").classes;
         let d = match confirm(frame, &app.people.cache.params(&b.tenant.id), &classes) {
@@ -336,12 +409,12 @@ impl Conn {
         let now_s = u32::try_from(now_ms / 1000).unwrap_or(u32::MAX);
         if let Judgement::BrokenControl(n) = CROWDS.judge(&b.tenant.id, b.session, &page, &d, &frame.evidence, now_s) {
             tracing::info!(tenant = %b.tenant.id, session = %b.hex, page, visitors = n.visitors, "broken control: no intervention");
-            app.events.event(Event::Detection(record));
+            self.durable(Event::Detection(record));
             return;
         }
         let reaction = on_detection(&app.learning, &situation);
         self.carry_out(b, d.emotion, &record, shared.map(|c| c.state), reaction, now);
-        app.events.event(Event::Detection(record));
+        self.durable(Event::Detection(record));
     }
 
     /// Does what the decision step said: the decision stored, the push or the card, the page.
@@ -361,14 +434,21 @@ impl Conn {
         if let Some(decision) = r.decision {
             b.state.lock().expect("session lock").intervened.insert(emotion, now);
             let decided_ms = decision.created_ms;
-            app.events.event(Event::Decision(decision));
+            self.durable(Event::Decision(decision));
             match r.act {
                 Action::Holdout => inc(&b.counters.held_out),
                 Action::Show(text) => {
                     inc(&b.counters.interventions);
-                    let id = crate::records::random_u32();
-                    app.events.push(Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion, text: text.clone() });
-                    app.events.event(Event::Intervention(InterventionRecord {
+                    // The same detection processed again (resent after a reconnect) gives the
+                    // same intervention id: stored once.
+                    let id = intervention_id(&b.tenant.id, b.session, record.seq);
+                    // Straight to the socket when this instance holds it (the bus may be away);
+                    // through the bus to whichever instance does otherwise.
+                    let push = Push { tenant_id: b.tenant.id.clone(), session: b.session, id, emotion, text: text.clone() };
+                    if !app.sockets.deliver(&push) {
+                        app.events.push(push);
+                    }
+                    self.durable(Event::Intervention(InterventionRecord {
                         id: format!("iv_{id:08x}_{}", b.hex),
                         tenant_id: b.tenant.id.clone(),
                         session: b.hex.clone(),
@@ -431,6 +511,19 @@ impl Conn {
             });
         }
     }
+}
+
+/// The wire id of the intervention answering detection `seq` of a session: the first four bytes
+/// of SHA-256 over tenant, session and seq.
+fn intervention_id(tenant: &str, session: u64, seq: i64) -> u32 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::new()
+        .chain_update(tenant.as_bytes())
+        .chain_update([0])
+        .chain_update(session.to_le_bytes())
+        .chain_update(seq.to_le_bytes())
+        .finalize();
+    u32::from_le_bytes([h[0], h[1], h[2], h[3]])
 }
 
 /// Longest outcome or state kept from a page, bytes.

@@ -18,6 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use shared_physics::wire::{self, Ack, Frame, WireError, MAX_FRAME_BYTES};
 use tokio::sync::mpsc;
@@ -38,6 +39,9 @@ pub const CLOSE_UNSUPPORTED_VERSION: u16 = 4001;
 pub const CLOSE_UNKNOWN_SITE_KEY: u16 = 4003;
 /// A frame came before `Hello`.
 pub const CLOSE_HELLO_FIRST: u16 = 4002;
+/// What a frame caused could not be stored (the bus away for longer than the publisher
+/// retries): the frame is not acknowledged; the page reconnects and resends it.
+pub const CLOSE_NOT_STORED: u16 = 4500;
 /// Too many frames: more than [`MAX_FRAME_BURST`] at once or [`MAX_FRAMES_PER_SECOND`] sustained.
 pub const CLOSE_RATE_LIMITED: u16 = 4029;
 /// Undecodable bytes, a text message, a frame larger than the protocol allows, or a sequence
@@ -214,17 +218,36 @@ async fn run_socket(app: Hub, socket: WebSocket) {
     let mut conn = Conn::new(app.clone());
     let mut registered: Option<(String, u64)> = None;
     let mut close: Option<Close> = None;
+    // Frames handled whose events are on their way to the bus, oldest first: each is
+    // acknowledged when it and every frame before it are stored.
+    let mut storing: FuturesOrdered<futures::future::BoxFuture<'static, (u32, bool)>> = FuturesOrdered::new();
+    let mut deadline = tokio::time::Instant::now() + app.settings.hello_deadline;
     loop {
-        let wait = if conn.session().is_some() { app.settings.idle_timeout } else { app.settings.hello_deadline };
-        let msg = match tokio::time::timeout(wait, stream.next()).await {
-            Ok(Some(msg)) => msg,
-            Ok(None) => break,
-            Err(_) => {
+        let msg = tokio::select! {
+            Some((seq, stored)) = storing.next(), if !storing.is_empty() => {
+                if !stored {
+                    conn.unstored(seq);
+                    close = Some(Close { code: CLOSE_NOT_STORED, reason: "not stored; resend" });
+                    break;
+                }
+                conn.acked(seq);
+                if tx.send(ack_bytes(seq)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
                 let reason = if conn.session().is_some() { "idle" } else { "no hello in time" };
                 close = Some(Close { code: CLOSE_TIMEOUT, reason });
                 break;
             }
+            msg = stream.next() => match msg {
+                Some(msg) => msg,
+                None => break,
+            },
         };
+        let wait = if conn.session().is_some() { app.settings.idle_timeout } else { app.settings.hello_deadline };
+        deadline = tokio::time::Instant::now() + wait;
         let bytes = match msg {
             Ok(Message::Binary(b)) => b,
             Ok(Message::Close(_)) | Err(_) => break,
@@ -242,12 +265,17 @@ async fn run_socket(app: Hub, socket: WebSocket) {
                     if let Some((t, s)) = conn.session() {
                         app.sockets.register(&t, s, tx.clone());
                         registered = Some((t, s));
+                        deadline = tokio::time::Instant::now() + app.settings.idle_timeout;
                     }
                 }
-                if let Reply::Ack(seq) = reply {
-                    if tx.send(ack_bytes(seq)).await.is_err() {
-                        break;
+                match reply {
+                    Reply::Ack(seq) => {
+                        if tx.send(ack_bytes(seq)).await.is_err() {
+                            break;
+                        }
                     }
+                    Reply::Pending(seq, stored) => storing.push_back(Box::pin(async move { (seq, stored.wait().await) })),
+                    Reply::None => {}
                 }
             }
             Err(c) => {
@@ -279,6 +307,7 @@ pub async fn beacon(State(app): State<Hub>, body: Bytes) -> Response {
         return (StatusCode::PAYLOAD_TOO_LARGE, "beacon too large").into_response();
     }
     let mut conn = Conn::new(app);
+    let mut storing = Vec::new();
     let mut rest = &body[..];
     let mut index = 0usize;
     while !rest.is_empty() {
@@ -289,12 +318,25 @@ pub async fn beacon(State(app): State<Hub>, body: Bytes) -> Response {
         if rest.len() < 2 + len {
             return (StatusCode::BAD_REQUEST, format!("frame {index}: truncated")).into_response();
         }
-        if let Err(c) = conn.handle(&rest[2..2 + len]).await {
-            let status = if c.code == CLOSE_OVERLOADED { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
-            return (status, format!("frame {index}: {}", c.reason)).into_response();
+        match conn.handle(&rest[2..2 + len]).await {
+            Ok(Reply::Pending(seq, stored)) => storing.push((seq, stored)),
+            Ok(_) => {}
+            Err(c) => {
+                let status = if c.code == CLOSE_OVERLOADED { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
+                return (status, format!("frame {index}: {}", c.reason)).into_response();
+            }
         }
         rest = &rest[2 + len..];
         index += 1;
+    }
+    // Answered once what the frames caused is durable: a 503 tells the page nothing is lost
+    // only if it keeps the frames (it does, until a socket acknowledges them).
+    for (seq, stored) in storing {
+        if !stored.wait().await {
+            conn.unstored(seq);
+            return (StatusCode::SERVICE_UNAVAILABLE, "not stored; resend").into_response();
+        }
+        conn.acked(seq);
     }
     StatusCode::NO_CONTENT.into_response()
 }

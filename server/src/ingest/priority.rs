@@ -1,7 +1,7 @@
 //! Priority by value: under overload, the detections of identified visitors of high-value
 //! accounts are confirmed, decided and paged before the others.
 //!
-//! The detection path ([`super::Conn`]'s `detection`) runs in turns of a [`Gate`]: at most
+//! The detection path ([`super::Conn`] takes a turn before its `detection`) runs in turns of a [`Gate`]: at most
 //! `permits` detections are in it at once (one per core by default, [`DETECTIONS`]). A detection
 //! that finds every turn taken waits in one of two lanes: [`Lane::High`] for a visitor
 //! identified by a token whose account is worth at least the tenant's critical value (the bar
@@ -44,6 +44,17 @@ impl Lane {
             _ => Lane::Low,
         }
     }
+}
+
+/// The lane of a live session's detections: its visitor (from its last `Hello`) and their
+/// account's value now.
+pub(super) fn lane(app: &super::Hub, tenant: &str, state: &Mutex<super::SessionState>) -> Lane {
+    let (visitor, account) = {
+        let st = state.lock().expect("session lock");
+        (st.visitor.clone(), st.visitor.as_ref().and_then(|v| v.claims.account.clone()))
+    };
+    let value_now = account.and_then(|a| app.people.cache.with_account(tenant, &a, |a| a.value_cents));
+    Lane::of(visitor.as_ref(), value_now, app.settings.critical_value_cents)
 }
 
 /// The detection path's gate of this instance: one turn per core.

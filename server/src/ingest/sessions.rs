@@ -16,6 +16,8 @@ use crate::records::SessionRecord;
 #[derive(Debug)]
 pub struct SessionState {
     pub(super) last_seq: u32,
+    /// The last sequence number acknowledged: every frame up to it is durable.
+    pub(super) acked: u32,
     pub(super) sections: HashMap<u8, String>,
     /// The class of each named section, filed when its `Section` frame arrives.
     pub(super) classes: SectionClasses,
@@ -101,6 +103,7 @@ impl SessionTable {
                 .or_insert_with(|| {
                     Arc::new(Mutex::new(SessionState {
                         last_seq: 0,
+                        acked: 0,
                         sections: HashMap::new(),
                         classes: SectionClasses::new(),
                         visitor: None,

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::records::{
-    AlertRecord, CardRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, ErosionRecord, InterventionRecord, SessionRecord,
+    AlertRecord, CardRecord, ContextRecord, CustomerSeen, DecisionRecord, DetectionRecord, ErosionRecord, FrameRecord, InterventionRecord,
+    SessionRecord,
 };
 
 /// A durable event.
@@ -28,6 +29,8 @@ pub enum Event {
     Decision(DecisionRecord),
     /// A conversation card was queued for a human.
     Card(CardRecord),
+    /// A data frame was received (the ingest journal; not shown on the live feed).
+    Frame(FrameRecord),
 }
 
 impl Event {
@@ -43,6 +46,7 @@ impl Event {
             Event::Erosion(_) => "erosion",
             Event::Decision(_) => "decision",
             Event::Card(_) => "card",
+            Event::Frame(_) => "frame",
         }
     }
 
@@ -58,6 +62,7 @@ impl Event {
             Event::Erosion(r) => &r.tenant_id,
             Event::Decision(r) => &r.tenant_id,
             Event::Card(r) => &r.tenant_id,
+            Event::Frame(r) => &r.tenant_id,
         }
     }
 
@@ -71,7 +76,7 @@ impl Event {
             Event::Erosion(r) => Some(&r.sub),
             Event::Decision(r) => r.sub.as_deref(),
             Event::Card(r) => r.sub.as_deref(),
-            Event::Intervention(_) | Event::Alert(_) => None,
+            Event::Intervention(_) | Event::Alert(_) | Event::Frame(_) => None,
         }
     }
 
@@ -87,6 +92,7 @@ impl Event {
             Event::Erosion(r) => r.at_ms,
             Event::Decision(r) => r.created_ms,
             Event::Card(r) => r.created_ms,
+            Event::Frame(r) => r.received_ms,
         }
     }
 
@@ -99,7 +105,21 @@ impl Event {
             Event::Alert(r) => Some(&r.session),
             Event::Decision(r) => Some(&r.session),
             Event::Card(r) => Some(&r.session),
+            Event::Frame(r) => Some(&r.session),
             Event::Customer(_) | Event::Context(_) | Event::Erosion(_) => None,
+        }
+    }
+
+    /// The de-duplication id of the event on the bus (JetStream's `Nats-Msg-Id`), for events
+    /// that one frame causes once: a frame processed again (resent after a reconnect, redelivered)
+    /// publishes the same ids, and the broker keeps the first.
+    pub fn dedup_id(&self) -> Option<String> {
+        match self {
+            Event::Frame(r) => Some(format!("frame.{}.{}.{}", r.tenant_id, r.session, r.seq)),
+            Event::Detection(r) => Some(format!("detection.{}.{}.{}", r.tenant_id, r.session, r.seq)),
+            Event::Decision(r) => Some(format!("decision.{}.{}", r.tenant_id, r.id)),
+            Event::Intervention(r) => Some(format!("intervention.{}.{}", r.tenant_id, r.id)),
+            _ => None,
         }
     }
 

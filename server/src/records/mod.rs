@@ -290,6 +290,23 @@ pub struct SessionRecord {
     pub active_minutes: i64,
 }
 
+/// One data frame a session sent and the server acknowledged: the ingest journal. A frame is
+/// acknowledged to the page only once this record (and every event the frame caused) is durable,
+/// so counting these rows counts what was acknowledged; `(tenant, session, seq)` is unique.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FrameRecord {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Session id (16 hex digits).
+    pub session: String,
+    /// The frame's sequence number within the session.
+    pub seq: i64,
+    /// What it carried: `physics`, `detection`, `section` or `note`.
+    pub kind: String,
+    /// When the server received it, ms.
+    pub received_ms: i64,
+}
+
 /// A server-confirmed detection.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DetectionRecord {

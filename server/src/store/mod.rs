@@ -141,6 +141,11 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
     /// Records a detection; false when `(tenant, session, seq)` was already recorded.
     async fn insert_detection(&self, d: &DetectionRecord) -> Result<bool, StoreError>;
+    /// Records acknowledged frames (the ingest journal; a frame already recorded is left as it
+    /// is); returns how many were new.
+    async fn insert_frames(&self, frames: &[FrameRecord]) -> Result<u64, StoreError>;
+    /// Deletes journal rows received before `before_ms`; returns how many.
+    async fn prune_frames(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// Records an intervention (idempotent by id).
     async fn insert_intervention(&self, i: &InterventionRecord) -> Result<(), StoreError>;
     /// Records an alert (idempotent by id).

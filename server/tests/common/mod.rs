@@ -206,6 +206,18 @@ impl Ws {
         self.0.send(Message::Binary(bytes.into())).await.unwrap();
     }
 
+    /// The next `Ack`'s sequence number, skipping interventions (a push does not wait for the
+    /// frame to be durable, so it may come first).
+    pub async fn next_ack(&mut self) -> u32 {
+        loop {
+            match self.next().await {
+                In::Ack(seq) => return seq,
+                In::Intervene(_) => continue,
+                In::Closed(c) => panic!("closed with {c} while waiting for an ack"),
+            }
+        }
+    }
+
     pub async fn next(&mut self) -> In {
         let fut = async {
             loop {

@@ -286,10 +286,12 @@ pub fn peers_fire(samples: &[Sample]) -> [bool; 4] {
     let mut fired = [false; 4];
     for s in samples {
         fired[3] |= thrash.sample(s);
+        fired[2] |= dd.feed(s, 0).is_some();
     }
+    fired[2] |= dd.finish().is_some();
     for s in samples.iter().filter(|s| s.kind == Kind::Click) {
         let c = Click::from(s);
-        for (i, f) in [ph.click(c), amp.click(c), dd.click(c)].into_iter().enumerate() {
+        for (i, f) in [ph.click(c), amp.click(c)].into_iter().enumerate() {
             fired[i] |= f;
         }
     }

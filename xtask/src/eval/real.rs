@@ -48,6 +48,8 @@ pub struct Recording {
     pub split: Split,
     /// Samples in time order.
     pub samples: Vec<Sample>,
+    /// The element each sample names (`target`: a hash of the tag in DLRV), 0 when none.
+    pub targets: Vec<u32>,
     /// First to last row, at least 1 s.
     pub duration_ms: u32,
 }
@@ -124,7 +126,9 @@ fn recording(name: String, rows: &[(u64, Kind, i64, i64, String)], page_coords: 
     let mut samples = Vec::with_capacity(rows.len());
     let mut sorted: Vec<&(u64, Kind, i64, i64, String)> = rows.iter().collect();
     sorted.sort_by_key(|r| r.0);
-    for &(t, kind, x, y, _) in sorted {
+    let mut targets = Vec::with_capacity(rows.len());
+    for &(t, kind, x, y, ref target) in sorted {
+        targets.push(if target.is_empty() || target == "NULL" { 0 } else { super::split::fnv1a(target.as_bytes()) as u32 | 1 });
         let t_ms = u32::try_from(t - t0).unwrap_or(u32::MAX);
         let y = match kind {
             Kind::Scroll => {
@@ -137,7 +141,7 @@ fn recording(name: String, rows: &[(u64, Kind, i64, i64, String)], page_coords: 
         samples.push(Sample { t_ms, x: clamp16(x), y: clamp16(y), kind, section: 0 });
     }
     let span = samples.last().map_or(0, |s| s.t_ms);
-    Recording { split: split_of(&name), name, samples, duration_ms: span.max(1000) }
+    Recording { split: split_of(&name), name, samples, targets, duration_ms: span.max(1000) }
 }
 
 /// Reads the MiniWoB++ demos of `dir` (`events.csv.gz` and `demos.csv`).
@@ -162,6 +166,7 @@ pub fn load_miniwob(dir: &Path) -> Result<Vec<Demo>, String> {
                 split: split_of(&name),
                 name: name.clone(),
                 samples: Vec::new(),
+                targets: Vec::new(),
                 duration_ms: 1000,
             });
             Demo { rec, task, reward, clicks, answered }
@@ -169,6 +174,27 @@ pub fn load_miniwob(dir: &Path) -> Result<Vec<Demo>, String> {
         .collect();
     out.sort_by(|a, b| a.rec.name.cmp(&b.rec.name));
     Ok(out)
+}
+
+/// Tags whose click a live page always answers in the loader's terms: a text field or select
+/// takes the focus or moves the caret (`focusin`, `selectionchange`), a label forwards the click
+/// to its input, a link navigates.
+const ANSWERING_TAGS: [&str; 5] = ["INPUT", "TEXTAREA", "SELECT", "LABEL", "A"];
+
+/// `v` with a `response` row 1 ms after every click on an [`ANSWERING_TAGS`] element: the
+/// recording as a live page would answer it if every other click were dead.
+fn answering_elements_answer(v: &Recording) -> (Vec<Sample>, Vec<u32>) {
+    let answering: Vec<u32> = ANSWERING_TAGS.iter().map(|t| super::split::fnv1a(t.as_bytes()) as u32 | 1).collect();
+    let (mut samples, mut targets) = (Vec::with_capacity(v.samples.len()), Vec::with_capacity(v.samples.len()));
+    for (s, &t) in v.samples.iter().zip(&v.targets) {
+        samples.push(*s);
+        targets.push(t);
+        if s.kind == Kind::Click && answering.contains(&t) {
+            samples.push(Sample { t_ms: s.t_ms + 1, x: 0, y: 0, kind: Kind::Response, section: 0 });
+            targets.push(0);
+        }
+    }
+    (samples, targets)
 }
 
 /// Reads the DLRV visits of `dir/dev.csv.gz`.
@@ -189,6 +215,13 @@ pub struct Run {
     /// Clicks at which our rage detector, ignoring whether the page's answers are known, holds
     /// at intervention grade (first click of each such burst).
     pub rage_if_dead: Vec<u32>,
+    /// Times of intervention-grade confusion when the recording is replayed as if every click
+    /// were dead (a source without answers read as one whose page answered nothing): the worst
+    /// case for confusion's failed-action rule.
+    pub confusion_if_dead: Vec<u32>,
+    /// The same, with the clicks on elements a live page always answers (text fields, labels,
+    /// links: [`ANSWERING_TAGS`]) answered and every other click dead.
+    pub confusion_if_controls_dead: Vec<u32>,
 }
 
 impl Run {
@@ -202,17 +235,19 @@ impl Run {
     }
 }
 
-/// Replays `samples` through our detector with `params`, and through the peers' rules.
-pub fn run(samples: &[Sample], params: Params) -> Run {
+/// Replays `samples` through our detector with `params`, and through the peers' rules
+/// (`targets`: the element each sample names, 0 = not recorded; may be empty).
+pub fn run(samples: &[Sample], targets: &[u32], params: Params) -> Run {
     let mut det = Detector::new(params);
     let mut out = Run::default();
     let (mut ph, mut dd, mut amp) = (PostHog::default(), Datadog::default(), Amplitude::default());
     let mut thrash = OpenReplay::default();
     let mut in_burst = false;
-    for s in samples {
+    for (i, s) in samples.iter().enumerate() {
         if thrash.sample(s) {
             out.thrashing.push(s.t_ms);
         }
+        out.peers[1].extend(dd.feed(s, targets.get(i).copied().unwrap_or(0)));
         out.detections.extend(det.push(*s));
         if s.kind != Kind::Click {
             continue;
@@ -223,12 +258,13 @@ pub fn run(samples: &[Sample], params: Params) -> Run {
         }
         in_burst = hi;
         let c = Click::from(s);
-        for (i, fired) in [ph.click(c), dd.click(c), amp.click(c)].into_iter().enumerate() {
+        for (i, fired) in [(0, ph.click(c)), (2, amp.click(c))] {
             if fired {
                 out.peers[i].push(s.t_ms);
             }
         }
     }
+    out.peers[1].extend(dd.finish());
     out
 }
 
@@ -368,6 +404,10 @@ pub struct MinuteTotals {
     pub thrashing: u64,
     /// Rage bursts as they would score if every click were dead.
     pub rage_if_dead: u64,
+    /// Confusion as it would score if every click were dead.
+    pub confusion_if_dead: u64,
+    /// Confusion as it would score if every click but those on answering elements were dead.
+    pub confusion_if_controls_dead: u64,
 }
 
 impl MinuteTotals {
@@ -385,6 +425,8 @@ impl MinuteTotals {
         }
         self.thrashing += m(&r.thrashing);
         self.rage_if_dead += m(&r.rage_if_dead);
+        self.confusion_if_dead += m(&r.confusion_if_dead);
+        self.confusion_if_controls_dead += m(&r.confusion_if_controls_dead);
     }
 
     fn pct(&self, v: u64) -> f64 {
@@ -404,11 +446,11 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         writeln!(t, "== DLRV visits (real browsing with scroll; no page answers): % of session-minutes with an intervention-grade firing");
     let _ = writeln!(
         t,
-        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead)"
+        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead; 'confusion if dead' = confusion replayed as if every click were dead, the worst case for its failed-action rule; '(but inputs)' = the same with clicks on INPUT, TEXTAREA, SELECT, LABEL and A answered, as a live page answers them)"
     );
     let _ = writeln!(
         t,
-        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} | {:>8} {:>8} {:>10} {:>11}",
+        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} {:>17} {:>13} | {:>8} {:>8} {:>10} {:>11}",
         "half",
         "visits",
         "minutes",
@@ -419,6 +461,8 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         "abandonment",
         "any",
         "rage if dead",
+        "confusion if dead",
+        "(but inputs)",
         "PostHog",
         "Datadog",
         "Amplitude",
@@ -431,7 +475,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
+            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% {:>16.2}% {:>12.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
             if split == Split::Test { "test" } else { "train" },
             m.sessions,
             m.minutes(),
@@ -442,6 +486,8 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
             m.pct(m.ours[4]),
             m.pct(m.ours[5]),
             m.pct(m.rage_if_dead),
+            m.pct(m.confusion_if_dead),
+            m.pct(m.confusion_if_controls_dead),
             m.pct(m.peers[0]),
             m.pct(m.peers[1]),
             m.pct(m.peers[2]),
@@ -486,6 +532,52 @@ pub fn calibration_report(demos: &[(&Demo, Run)]) -> String {
                     bins.join("  ")
                 );
             }
+        }
+    }
+    // What a calibration fitted on the train half would do: the claims' scores `z` against each
+    // label, a Platt fit (`corpus::fit_platt`, L2 1.0 towards the identity), applied to the test
+    // half's same claims.
+    let _ = writeln!(t, "Platt fitted on the train half's claims (score z -> label), applied to the test half's same claims:");
+    for e in [Emotion::Rage, Emotion::Frustration] {
+        for (what, label) in labels {
+            let points = |split: Split| -> Vec<(f32, bool)> {
+                demos
+                    .iter()
+                    .filter(|(d, _)| d.rec.split == split)
+                    .filter_map(|(d, r)| {
+                        r.detections
+                            .iter()
+                            .filter(|x| x.emotion == e && x.confidence >= 0.5)
+                            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+                            .map(|x| (x.features.score, label(d)))
+                    })
+                    .collect()
+            };
+            let (train, test) = (points(Split::Train), points(Split::Test));
+            let negatives = train.iter().filter(|p| !p.1).count();
+            if negatives == 0 || negatives == train.len() {
+                let _ = writeln!(
+                    t,
+                    "  {:<12} {what:<22} {} train claims, {negatives} of them wrong: nothing to separate (the fit's limit sends every claim to one value)",
+                    e.name(),
+                    train.len()
+                );
+                continue;
+            }
+            let (a, b) = corpus::fit_platt(&train, 1.0);
+            let remapped: Vec<(f32, bool)> =
+                test.iter().map(|&(z, y)| ((1.0 / (1.0 + (-(a * f64::from(z) + b)).exp())) as f32, y)).collect();
+            let cal = corpus::calibration(&remapped);
+            let high = remapped.iter().filter(|p| p.0 >= INTERVENTION_GRADE).count();
+            let _ = writeln!(
+                t,
+                "  {:<12} {what:<22} a = {a:.3}, b = {b:.3}: test ECE {:.3} over {} claims, {high} of them >= {INTERVENTION_GRADE} (confidence {:.2}-{:.2})",
+                e.name(),
+                cal.ece,
+                cal.n,
+                remapped.iter().map(|p| p.0).fold(1.0f32, f32::min),
+                remapped.iter().map(|p| p.0).fold(0.0f32, f32::max)
+            );
         }
     }
     t
@@ -658,7 +750,7 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
     if miniwob.join("demos.csv").is_file() {
         let demos = load_miniwob(&miniwob)?;
         eprintln!("eval: miniwob {} demos read from {}", demos.len(), miniwob.display());
-        let runs: Vec<(&Demo, Run)> = demos.iter().map(|d| (d, run(&d.rec.samples, params(true)))).collect();
+        let runs: Vec<(&Demo, Run)> = demos.iter().map(|d| (d, run(&d.rec.samples, &d.rec.targets, params(true)))).collect();
         for split in [Split::Train, Split::Test] {
             out.push_str(&miniwob_report(&runs, split));
             out.push('\n');
@@ -683,7 +775,17 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
     if dlrv.join("dev.csv.gz").is_file() {
         let visits = load_dlrv(&dlrv)?;
         eprintln!("eval: dlrv {} visits read from {}", visits.len(), dlrv.display());
-        let runs: Vec<(&Recording, Run)> = visits.iter().map(|v| (v, run(&v.samples, params(false)))).collect();
+        let runs: Vec<(&Recording, Run)> = visits
+            .iter()
+            .map(|v| {
+                let mut r = run(&v.samples, &v.targets, params(false));
+                let dead = run(&v.samples, &v.targets, params(true));
+                r.confusion_if_dead = dead.fired(Some(Emotion::Confusion));
+                let (samples, targets) = answering_elements_answer(v);
+                r.confusion_if_controls_dead = run(&samples, &targets, params(true)).fired(Some(Emotion::Confusion));
+                (v, r)
+            })
+            .collect();
         out.push_str(&dlrv_report(&runs));
         out.push('\n');
         if list {
@@ -721,6 +823,20 @@ mod tests {
     }
 
     #[test]
+    fn clicks_on_inputs_labels_and_links_are_answered_in_the_bound_and_others_are_not() {
+        let text = "session,t_ms,kind,x,y,target\n\
+                    v#0,0,click,10,10,INPUT\n\
+                    v#0,500,click,40,10,DIV\n\
+                    v#0,900,click,80,10,A\n";
+        let rows = event_rows("t", text).unwrap();
+        let r = recording(rows[0].0.clone(), &rows[0].1, false);
+        let (samples, targets) = answering_elements_answer(&r);
+        let kinds: Vec<(u32, Kind)> = samples.iter().map(|s| (s.t_ms, s.kind)).collect();
+        assert_eq!(kinds, [(0, Kind::Click), (1, Kind::Response), (500, Kind::Click), (900, Kind::Click), (901, Kind::Response)]);
+        assert_eq!(targets.len(), samples.len());
+    }
+
+    #[test]
     fn a_page_that_answers_every_click_is_not_fired_on_by_us() {
         // A date picker's arrow pressed eight times 200 ms apart, every press answered.
         let mut samples = Vec::new();
@@ -728,7 +844,7 @@ mod tests {
             samples.push(Sample { t_ms: 1000 + i * 200, x: 120, y: 40, kind: Kind::Click, section: 0 });
             samples.push(Sample { t_ms: 1001 + i * 200, x: 0, y: 0, kind: Kind::Response, section: 0 });
         }
-        let r = run(&samples, params(true));
+        let r = run(&samples, &[], params(true));
         assert!(r.fired(None).is_empty(), "{:?}", r.detections);
         assert!(!r.peers[0].is_empty() && !r.peers[1].is_empty(), "the peers' rules fire on it");
     }

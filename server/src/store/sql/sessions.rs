@@ -22,6 +22,32 @@ impl SessionStore for SqlStore {
         Ok(insert(&self.pool, "detections", d, "ON CONFLICT (tenant_id, session, seq) DO NOTHING").await? == 1)
     }
 
+    async fn insert_frames(&self, frames: &[FrameRecord]) -> Result<u64, StoreError> {
+        // Five binds a row: 400 rows stay far below SQLite's and PostgreSQL's bind limits.
+        let mut new = 0;
+        for chunk in frames.chunks(400) {
+            let mut sql = String::from("INSERT INTO frames (tenant_id, session, seq, kind, received_ms) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
+            }
+            sql.push_str(" ON CONFLICT (tenant_id, session, seq) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for f in chunk {
+                q = q.bind(&f.tenant_id).bind(&f.session).bind(f.seq).bind(&f.kind).bind(f.received_ms);
+            }
+            new += q.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(new)
+    }
+
+    async fn prune_frames(&self, before_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM frames WHERE received_ms < $1").bind(before_ms).execute(&self.pool).await?.rows_affected())
+    }
+
     async fn insert_intervention(&self, i: &InterventionRecord) -> Result<(), StoreError> {
         insert(&self.pool, "interventions", i, "ON CONFLICT (id) DO NOTHING").await?;
         Ok(())
