@@ -378,6 +378,8 @@ struct Server {
     url: String,
     addr: SocketAddr,
     _database: Option<PgDatabase>,
+    /// NATS URL and this run's bus prefix, whose streams are deleted after the run.
+    bus: Option<(String, String)>,
     _dir: TempDir,
 }
 
@@ -415,8 +417,9 @@ impl Server {
             .env_remove("SIQ_NATS_URL")
             .stdout(Stdio::null())
             .stderr(log);
-        if let Some(nats) = &nats {
-            cmd.env("SIQ_NATS_URL", nats).env("SIQ_BUS_PREFIX", format!("siq_load_{}_{:08x}", std::process::id(), rand::random::<u32>()));
+        let bus = nats.map(|n| (n, format!("siq_load_{}_{:08x}", std::process::id(), rand::random::<u32>())));
+        if let Some((nats, prefix)) = &bus {
+            cmd.env("SIQ_NATS_URL", nats).env("SIQ_BUS_PREFIX", prefix);
         }
         // The server dies with this process, even when it is killed.
         // SAFETY: prctl is async-signal-safe and touches only the child being started.
@@ -429,7 +432,7 @@ impl Server {
         }
         let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", args.server.display()))?;
         let url = format!("http://{addr}");
-        let server = Server { child, url, addr, _database: database, _dir: dir };
+        let server = Server { child, url, addr, _database: database, bus, _dir: dir };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -465,6 +468,37 @@ impl Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Deletes this run's JetStream streams (its events and its identity bucket), so runs do not
+    /// pile up reserved storage on a shared NATS.
+    async fn drop_streams(&self) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let Some((url, prefix)) = &self.bus else { return };
+        let p = prefix.to_uppercase();
+        let mut req = String::from("CONNECT {\"verbose\":false}\r\nSUB _INBOX.siq_load 1\r\n");
+        for stream in [format!("{p}_EVENTS"), format!("KV_{p}_IDENTITY")] {
+            req.push_str(&format!("PUB $JS.API.STREAM.DELETE.{stream} _INBOX.siq_load 0\r\n\r\n"));
+        }
+        req.push_str("PING\r\n");
+        let hostport = url.strip_prefix("nats://").unwrap_or(url).to_string();
+        let done = async move {
+            let mut s = TcpStream::connect(hostport).await.ok()?;
+            s.write_all(req.as_bytes()).await.ok()?;
+            let mut buf = vec![0u8; 8192];
+            let mut got = String::new();
+            while got.matches("stream_delete_response").count() < 2 {
+                let n = s.read(&mut buf).await.ok()?;
+                if n == 0 {
+                    break;
+                }
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            Some(())
+        };
+        if tokio::time::timeout(Duration::from_secs(5), done).await.ok().flatten().is_none() {
+            eprintln!("bench-load: could not delete the streams of bus prefix {prefix}");
+        }
     }
 }
 
@@ -1030,6 +1064,7 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
         r.detections_sent += s.detections_sent;
         r.detections_high += s.detections_high;
     }
+    server.drop_streams().await;
     server.stop().await;
     Ok(r)
 }
