@@ -18,6 +18,10 @@
 //!   100k customers and 1M transactions, and the cached hot-path lookups.
 //! * `cargo xtask bench escalation [--postgres]` measures detection → provider request latency
 //!   (the SMS to Twilio's Messages API) under 100 concurrent escalations.
+//! * `cargo xtask bench load --sessions N --seconds S [--postgres] [--find-ceiling]` holds N
+//!   SDK sessions against the release server in its own process and prints sessions held,
+//!   frames/s, Ack and detection → Intervene latency, the server's CPU and memory per session,
+//!   the client's CPU and the cost per detection (see `docs/scaling.md`).
 //! * `cargo xtask bench bandit` simulates Thompson sampling against uniform A/B and the oracle
 //!   (regret, uplift against the holdout and its interval's coverage).
 //! * `cargo xtask package` builds the npm package `sentientiq` and its `npm pack` tarball under
@@ -50,7 +54,7 @@ use std::process::ExitCode;
 use util::{cargo, run};
 
 const USAGE: &str =
-    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | fuzz-api | ci | fuzz [--seconds N] [TARGET…] | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench bandit>";
+    "usage: cargo xtask <build-sdk | size | build-widget | widget-check | demo | deps | fuzz-api | ci | fuzz [--seconds N] [TARGET…] | eval [--human DIR] | package | package-test | bench latency | bench physics | bench peers | bench main-thread | bench identity [--postgres] | bench escalation [--postgres] | bench load [--sessions N] [--seconds S] [--postgres] [--find-ceiling] | bench bandit>";
 
 fn bench_latency(root: &std::path::Path) -> Result<(), String> {
     sdk::build(root)?;
@@ -71,6 +75,16 @@ fn bench_escalation(root: &std::path::Path, args: &[&str]) -> Result<(), String>
         services::ensure_nats()?;
     }
     run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-escalation", "--"]).args(args))
+}
+
+fn bench_load(root: &std::path::Path, args: &[&str]) -> Result<(), String> {
+    if args.contains(&"--postgres") {
+        services::ensure_postgres()?;
+        services::ensure_nats()?;
+    }
+    // The server runs as the release binary in a process of its own, apart from the client.
+    run(cargo().current_dir(root).args(["build", "--release", "-p", "sentientiq-server", "--bin", "sentientiq"]))?;
+    run(cargo().current_dir(root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-load", "--"]).args(args))
 }
 
 fn main() -> ExitCode {
@@ -95,6 +109,7 @@ fn main() -> ExitCode {
         ["bench", "main-thread"] => main_thread::bench(&root),
         ["bench", "identity", rest @ ..] => bench_identity(&root, rest),
         ["bench", "escalation", rest @ ..] => bench_escalation(&root, rest),
+        ["bench", "load", rest @ ..] => bench_load(&root, rest),
         ["bench", "bandit"] => run(cargo().current_dir(&root).args(["run", "--release", "-p", "siq-e2e", "--bin", "bench-bandit"])),
         _ => Err(USAGE.to_string()),
     };

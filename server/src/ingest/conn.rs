@@ -186,6 +186,8 @@ impl Conn {
         let kind = match env.frame {
             Frame::Section(_) => "section",
             Frame::Detection(d) => {
+                // Under overload, identified visitors of high-value accounts go first (priority.rs).
+                let _turn = super::priority::DETECTIONS.turn(super::priority::lane(&self.app, &b.tenant.id, &b.state)).await;
                 self.detection(env.seq, &d);
                 "detection"
             }

@@ -2,7 +2,8 @@
 //!
 //! A connection's first frame must be `Hello` (protocol version, site key, session, page,
 //! optional identity token). Then, per data frame: de-duplicate by `(session, seq)`, and for a
-//! `Detection` run the hot path: confirm (recompute from evidence) → decide → push `Intervene`
+//! `Detection` run the hot path (in a turn of the [`priority`] gate: high-value visitors first
+//! under overload): confirm (recompute from evidence) → decide → push `Intervene`
 //! through the bus → escalate by value (spawned) → publish the events for persistence
 //! (spawned). Every data frame is answered with a cumulative `Ack`.
 //!
@@ -75,9 +76,11 @@ pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// A socket from which nothing arrives (no frame, no pong) for this long is closed with
 /// [`CLOSE_TIMEOUT`]: three pings unanswered.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
-/// The WebSocket's read buffer per socket, bytes. A frame is at most
-/// [`MAX_FRAME_BYTES`]; the library's default (128 KiB) made every idle socket cost ~137 KB.
-pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// The WebSocket's read buffer per socket, bytes: one largest frame. A frame is at most
+/// [`MAX_FRAME_BYTES`] (a longer message grows the buffer for itself); the library's default
+/// (128 KiB) made every idle socket cost ~137 KB, 4 KiB cost 14.1 KB, 2 KiB 11.3 KB
+/// (`cargo xtask bench load --sessions 10000`).
+pub const WS_READ_BUFFER: usize = 2 * 1024;
 /// Largest unsent data a socket may hold before writes fail (a reader that stopped reading),
 /// bytes.
 pub const WS_MAX_WRITE_BUFFER: usize = 64 * 1024;
@@ -143,6 +146,7 @@ pub struct Hub {
 }
 
 pub mod conn;
+pub mod priority;
 pub mod push;
 pub mod sessions;
 
@@ -253,7 +257,9 @@ async fn run_socket(app: Hub, socket: WebSocket) {
                 break;
             }
         };
-        match conn.handle(&bytes).await {
+        // Boxed: the socket's task keeps only a pointer to the frame's future (which can hold
+        // an identity lookup) between frames instead of reserving its size for every idle socket.
+        match Box::pin(conn.handle(&bytes)).await {
             Ok(reply) => {
                 if registered.is_none() {
                     if let Some((t, s)) = conn.session() {
