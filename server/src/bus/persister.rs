@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::Message;
 use crate::records::events::Event;
-use crate::records::FrameRecord;
+use crate::records::{FrameRecord, SessionRecord};
 use crate::store::{Store, StoreError};
 use crate::telemetry::{inc, Metrics};
 
@@ -44,16 +44,20 @@ impl Persister {
         Persister { store, people, metrics }
     }
 
-    /// Writes what the bus delivered, frames of the ingest journal together, then acknowledges
+    /// Writes what the bus delivered, frames of the ingest journal together and anonymous
+    /// sessions together (one statement each; an identified session goes alone, after the
+    /// erasure check), then acknowledges
     /// each message that is stored (or can never be: unreadable, about an erased person) and
     /// hands the rest back to the bus for redelivery after [`REDELIVER_AFTER`]: nothing is
     /// acknowledged that was not written.
     pub async fn write_batch(&self, messages: &[Message]) {
         let mut frames: Vec<(usize, FrameRecord)> = Vec::new();
+        let mut sessions: Vec<(usize, SessionRecord)> = Vec::new();
         let mut stored = vec![false; messages.len()];
         for (i, m) in messages.iter().enumerate() {
             match serde_json::from_slice::<Event>(&m.payload) {
                 Ok(Event::Frame(f)) => frames.push((i, f)),
+                Ok(Event::Session(s)) if s.user.is_none() => sessions.push((i, s)),
                 Ok(ev) => stored[i] = self.write(&ev).await,
                 Err(e) => {
                     tracing::error!(subject = %m.subject, error = %e, "unreadable event on the bus; dropped");
@@ -65,6 +69,14 @@ impl Persister {
             let rows: Vec<FrameRecord> = frames.iter().map(|(_, f)| f.clone()).collect();
             let ok = self.attempts(rows.first().map_or("", |f| f.tenant_id.as_str()), "frame", || self.store.insert_frames(&rows)).await;
             for (i, _) in &frames {
+                stored[*i] = ok;
+            }
+        }
+        if !sessions.is_empty() {
+            let rows: Vec<SessionRecord> = sessions.iter().map(|(_, s)| s.clone()).collect();
+            let ok =
+                self.attempts(rows.first().map_or("", |s| s.tenant_id.as_str()), "session", || self.store.upsert_sessions(&rows)).await;
+            for (i, _) in &sessions {
                 stored[*i] = ok;
             }
         }

@@ -151,6 +151,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
     /// Records a detection; false when `(tenant, session, seq)` was already recorded.
     async fn insert_detection(&self, d: &DetectionRecord) -> Result<bool, StoreError>;
+    /// Records many sessions at once, as [`SessionStore::upsert_session`] would one by one.
+    async fn upsert_sessions(&self, sessions: &[SessionRecord]) -> Result<(), StoreError>;
     /// Records acknowledged frames (the ingest journal; a frame already recorded is left as it
     /// is); returns how many were new.
     async fn insert_frames(&self, frames: &[FrameRecord]) -> Result<u64, StoreError>;

@@ -4,17 +4,71 @@ use async_trait::async_trait;
 
 use super::*;
 
+/// A session recorded again: the identity filled in, the most active minutes kept.
+const SESSION_UPSERT: &str = "ON CONFLICT (tenant_id, session) DO UPDATE SET user_sub = COALESCE(excluded.user_sub, sessions.user_sub), \
+                              account = COALESCE(excluded.account, sessions.account), \
+                              active_minutes = CASE WHEN excluded.active_minutes > sessions.active_minutes \
+                              THEN excluded.active_minutes ELSE sessions.active_minutes END";
+
 /// Detections, newest first.
 const DETECTIONS_NEWEST: Order = Order::desc("created_ms", "seq");
 
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn upsert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        let tail = "ON CONFLICT (tenant_id, session) DO UPDATE SET user_sub = COALESCE(excluded.user_sub, sessions.user_sub), \
-                    account = COALESCE(excluded.account, sessions.account), \
-                    active_minutes = CASE WHEN excluded.active_minutes > sessions.active_minutes \
-                    THEN excluded.active_minutes ELSE sessions.active_minutes END";
-        insert(&self.pool, "sessions", s, tail).await?;
+        insert(&self.pool, "sessions", s, SESSION_UPSERT).await?;
+        Ok(())
+    }
+
+    async fn upsert_sessions(&self, sessions: &[SessionRecord]) -> Result<(), StoreError> {
+        // One row per session in a statement (PostgreSQL refuses to update a row twice in one):
+        // the records of a session merge as applying them in order would.
+        let mut merged: Vec<SessionRecord> = Vec::new();
+        let mut at: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+        for r in sessions {
+            match at.get(&(r.tenant_id.as_str(), r.session.as_str())) {
+                Some(&i) => {
+                    let m = &mut merged[i];
+                    if r.user.is_some() {
+                        m.user.clone_from(&r.user);
+                    }
+                    if r.account.is_some() {
+                        m.account.clone_from(&r.account);
+                    }
+                    m.active_minutes = m.active_minutes.max(r.active_minutes);
+                }
+                None => {
+                    at.insert((r.tenant_id.as_str(), r.session.as_str()), merged.len());
+                    merged.push(r.clone());
+                }
+            }
+        }
+        // Seven binds a row.
+        for chunk in merged.chunks(200) {
+            let mut sql =
+                String::from("INSERT INTO sessions (tenant_id, session, user_sub, account, page, started_ms, active_minutes) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let b = i * 7;
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7));
+            }
+            sql.push(' ');
+            sql.push_str(SESSION_UPSERT);
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.tenant_id)
+                    .bind(&r.session)
+                    .bind(&r.user)
+                    .bind(&r.account)
+                    .bind(&r.page)
+                    .bind(r.started_ms)
+                    .bind(r.active_minutes);
+            }
+            q.execute(&self.pool).await?;
+        }
         Ok(())
     }
 

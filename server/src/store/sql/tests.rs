@@ -188,3 +188,47 @@ async fn pages_split_runs_of_equal_keys_on_postgres() {
     sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
     admin.close().await;
 }
+
+/// Sessions and frames written many at once end as written one by one: a session's records
+/// merge (identity filled in, most active minutes kept), a frame already in the journal is not
+/// counted again.
+#[tokio::test]
+async fn batched_sessions_and_frames_merge_like_single_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqlStore::connect(&format!("sqlite://{}", dir.path().join("siq.db").display())).await.unwrap();
+    let tenant = Tenant {
+        id: "t1".into(),
+        name: "t1".into(),
+        site_key: "pk_t1_site".into(),
+        secret_key_hash: "hash_t1".into(),
+        jwt_secret: "j".into(),
+        created_ms: 1,
+        thresholds: String::new(),
+        token_policy: String::new(),
+        holdout_share: 0.0,
+        outcome_window_ms: 0,
+        retention_days: 0,
+    };
+    s.create_tenant(&tenant).await.unwrap();
+    let rec = |session: &str, user: Option<&str>, minutes: i64| SessionRecord {
+        tenant_id: "t1".into(),
+        session: session.into(),
+        user: user.map(Into::into),
+        account: None,
+        page: "/".into(),
+        started_ms: 5,
+        active_minutes: minutes,
+    };
+    s.upsert_session(&rec("a", Some("u_1"), 4)).await.unwrap();
+    s.upsert_sessions(&[rec("a", None, 2), rec("b", None, 1), rec("b", Some("u_2"), 3), rec("b", None, 2)]).await.unwrap();
+    let a = s.session("t1", "a").await.unwrap().unwrap();
+    assert_eq!((a.user.as_deref(), a.active_minutes), (Some("u_1"), 4), "an older record neither forgets the person nor the minutes");
+    let b = s.session("t1", "b").await.unwrap().unwrap();
+    assert_eq!((b.user.as_deref(), b.active_minutes), (Some("u_2"), 3));
+
+    let frame = |seq: i64| FrameRecord { tenant_id: "t1".into(), session: "a".into(), seq, kind: "physics".into(), received_ms: 9 };
+    let many: Vec<FrameRecord> = (1..=900).map(frame).collect();
+    assert_eq!(s.insert_frames(&many).await.unwrap(), 900, "three statements of up to 400 rows");
+    assert_eq!(s.insert_frames(&[frame(900), frame(901)]).await.unwrap(), 1, "a frame already journaled is not new");
+    assert_eq!(s.prune_frames(10).await.unwrap(), 901);
+}
