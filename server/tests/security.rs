@@ -588,3 +588,44 @@ async fn connections_are_capped_per_address_and_must_send_their_request_in_time(
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.1"), "{answer}");
     served.abort();
 }
+
+/// Two tenants whose visitors chose the same session id: each tenant's decision, intervention
+/// and escalation is its own (the ids name the tenant; a global primary key never lets one
+/// tenant's row take the place of another's).
+#[tokio::test]
+async fn the_same_session_id_in_two_tenants_keeps_two_records() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let a = s.tenant("A").await;
+        let b = s.tenant("B").await;
+        for t in [&a, &b] {
+            let mut ws = s.ws().await;
+            ws.send(0, &Frame::Hello(Hello { session: 0x77, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+            ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
+            assert_eq!(ws.next_ack().await, 1);
+            ws.send(2, &Frame::Detection(rage_frame())).await;
+            assert_eq!(ws.next_ack().await, 2);
+        }
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+        for table in ["decisions", "interventions"] {
+            let mut tenants: Vec<String> = Vec::new();
+            for _ in 0..100 {
+                tenants =
+                    sqlx::query_scalar(&format!("SELECT tenant_id FROM {table} WHERE session = '0000000000000077' ORDER BY tenant_id"))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                if tenants.len() >= 2 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let mut want = vec![a["tenant_id"].as_str().unwrap().to_string(), b["tenant_id"].as_str().unwrap().to_string()];
+            want.sort();
+            assert_eq!(tenants, want, "{backend:?}: {table} of both tenants");
+        }
+        pool.close().await;
+        s.stop().await;
+    }
+}

@@ -105,24 +105,12 @@ impl Engine {
     }
 }
 
-/// Opens an escalation for a detection that met the paging bar: persisted first, then paged by
-/// whichever instance claims it (this one, at once, unless another was quicker). Returns false
-/// when the detection had been escalated already.
-///
-/// One person is paged about at most once per [`PERSON_COOLDOWN_MS`], whatever the sessions:
-/// a visitor token of a valuable account cannot open escalation after escalation (each a real
-/// text message) by opening fresh sessions.
-pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::store::StoreError> {
-    let now = app.clock.now_ms();
-    if let Some(sub) = &d.user {
-        if app.store.escalated_since(&d.tenant_id, sub, now - PERSON_COOLDOWN_MS).await? {
-            inc(&app.metrics.tenant(&d.tenant_id).escalations_suppressed);
-            tracing::info!(tenant = %d.tenant_id, session = %d.session, "escalation not opened: this person was escalated lately");
-            return Ok(false);
-        }
-    }
-    let e = EscalationRecord {
-        id: format!("es_{}_{}", d.session, d.seq),
+/// The escalation a detection opens, at `now`: its id names the tenant, the session and the
+/// detection's seq (the same detection opens it once; another tenant's session of the same id
+/// opens its own).
+pub fn record_for(d: &DetectionRecord, now: i64) -> EscalationRecord {
+    EscalationRecord {
+        id: format!("es_{}_{}_{}", d.tenant_id, d.session, d.seq),
         tenant_id: d.tenant_id.clone(),
         session: d.session.clone(),
         seq: d.seq,
@@ -143,7 +131,26 @@ pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::
         detected_ms: d.created_ms,
         created_ms: now,
         updated_ms: now,
-    };
+    }
+}
+
+/// Opens an escalation for a detection that met the paging bar: persisted first, then paged by
+/// whichever instance claims it (this one, at once, unless another was quicker). Returns false
+/// when the detection had been escalated already.
+///
+/// One person is paged about at most once per [`PERSON_COOLDOWN_MS`], whatever the sessions:
+/// a visitor token of a valuable account cannot open escalation after escalation (each a real
+/// text message) by opening fresh sessions.
+pub async fn open(app: &Escalation, d: &DetectionRecord) -> Result<bool, crate::store::StoreError> {
+    let now = app.clock.now_ms();
+    if let Some(sub) = &d.user {
+        if app.store.escalated_since(&d.tenant_id, sub, now - PERSON_COOLDOWN_MS).await? {
+            inc(&app.metrics.tenant(&d.tenant_id).escalations_suppressed);
+            tracing::info!(tenant = %d.tenant_id, session = %d.session, "escalation not opened: this person was escalated lately");
+            return Ok(false);
+        }
+    }
+    let e = record_for(d, now);
     if !app.store.insert_escalation(&e).await? {
         return Ok(false);
     }
@@ -356,6 +363,31 @@ mod tests {
         assert_eq!(ids(10_000_000), ["ceo", "vp", "am"]);
         assert_eq!(ids(9_999_999), ["vp", "am"]);
         assert_eq!(ids(1_000_000), ["am"]);
+    }
+
+    #[test]
+    fn an_escalations_id_names_its_tenant() {
+        let d = |tenant: &str| DetectionRecord {
+            tenant_id: tenant.into(),
+            session: "0000000000000077".into(),
+            seq: 2,
+            emotion: shared_physics::Emotion::Rage,
+            confidence: 0.9,
+            client_confidence: 0.9,
+            section: "checkout".into(),
+            user: None,
+            user_name: None,
+            account: None,
+            account_name: None,
+            value_cents: 0,
+            features: serde_json::json!({}),
+            evidence: Vec::new(),
+            t_ms: 0,
+            created_ms: 1,
+        };
+        let (a, b) = (record_for(&d("t_a"), 5), record_for(&d("t_b"), 5));
+        assert_ne!(a.id, b.id, "the same session id and seq in two tenants are two escalations");
+        assert_eq!(record_for(&d("t_a"), 9).id, a.id, "the same detection opens one");
     }
 
     #[test]

@@ -459,7 +459,7 @@ impl Conn {
                         app.events.push(push);
                     }
                     self.durable(Event::Intervention(InterventionRecord {
-                        id: format!("iv_{id:08x}_{}", b.hex),
+                        id: format!("iv_{}_{}_{id:08x}", b.tenant.id, b.hex),
                         tenant_id: b.tenant.id.clone(),
                         session: b.hex.clone(),
                         seq: record.seq,
@@ -489,7 +489,7 @@ impl Conn {
                             tracing::warn!(tenant = %record.tenant_id, error = %e, "card opener from the model failed; template used");
                         }
                         app.events.event(Event::Card(CardRecord {
-                            id: format!("cd_{}_{}", record.session, record.seq),
+                            id: format!("cd_{}_{}_{}", record.tenant_id, record.session, record.seq),
                             tenant_id: record.tenant_id.clone(),
                             session: record.session.clone(),
                             sub: record.user.clone(),

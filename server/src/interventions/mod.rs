@@ -121,7 +121,7 @@ pub fn on_detection(learning: &Learning, s: &Situation<'_>) -> Reaction {
     let seed = bandit::decision_seed(&s.tenant.id, &d.session, s.seq as u64, s.seed_secret);
     let choice = learning.choose(&s.tenant.id, s.emotion, &d.section, s.tenant.holdout_share, seed);
     let decision = DecisionRecord {
-        id: format!("dc_{}_{}", d.session, s.seq),
+        id: format!("dc_{}_{}_{}", d.tenant_id, d.session, s.seq),
         tenant_id: s.tenant.id.clone(),
         session: d.session.clone(),
         seq: s.seq as i64,
