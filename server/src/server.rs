@@ -438,6 +438,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         loop {
             every.tick().await;
             s.ingest.sessions.sweep();
+            s.identity.evict_expired_contexts(s.clock.now_ms());
         }
     }));
 

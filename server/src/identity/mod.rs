@@ -209,6 +209,20 @@ impl IdentityCache {
         }
     }
 
+    /// Forgets every one-tap state expired at `now_ms` (the session sweeper calls it each minute,
+    /// so states set once and never cleared do not pile up); returns how many.
+    pub fn evict_expired_contexts(&self, now_ms: i64) -> usize {
+        let mut m = self.maps.write().expect("identity cache lock");
+        let mut gone = 0;
+        m.contexts.retain(|_, people| {
+            let before = people.len();
+            people.retain(|_, c| c.expires_ms > now_ms);
+            gone += before - people.len();
+            !people.is_empty()
+        });
+        gone
+    }
+
     /// A customer's one-tap state, if set and not expired at `now_ms`.
     pub fn context(&self, tenant: &str, sub: &str, now_ms: i64) -> Option<SharedContext> {
         let m = self.maps.read().expect("identity cache lock");
@@ -317,5 +331,23 @@ impl People {
         let sealed = self.keyring.seal_field(SealedColumn::TenantTokenPolicy, tenant, tenant, &json);
         self.store.set_token_policy(tenant, &sealed).await?;
         self.identity_changed(tenant).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_one_tap_states_are_forgotten() {
+        let cache = IdentityCache::default();
+        let ctx = |expires_ms| Some(SharedContext { state: crate::records::Context::Busy, expires_ms });
+        cache.set_context("t", "old", ctx(10));
+        cache.set_context("t", "new", ctx(30));
+        cache.set_context("u", "old", ctx(5));
+        assert_eq!(cache.evict_expired_contexts(20), 2);
+        assert!(cache.context("t", "new", 20).is_some());
+        assert_eq!(cache.maps.read().unwrap().contexts.len(), 1, "a tenant with no state left is forgotten too");
+        assert_eq!(cache.evict_expired_contexts(20), 0);
     }
 }
