@@ -79,7 +79,7 @@ async fn a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated() 
         ws.send(4, &Frame::Detection(rage_frame_at(5_000))).await;
         assert_eq!(ws.next().await, In::Ack(4));
         let e = s.eventually("/v1/escalations", &sk, |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;
-        assert_eq!(e["items"][0]["id"], "es_0000000000000abc_4", "{e}");
+        assert_eq!(e["items"][0]["id"], format!("es_{}_0000000000000abc_4", t["tenant_id"].as_str().unwrap()), "{e}");
         assert_eq!(e["items"][0]["value_cents"], 10_000_000);
         // No SMS provider is configured here: the alert is recorded as failed, never silently lost.
         let a = s.eventually("/v1/alerts", &sk, |v| v["alerts"].as_array().is_some_and(|a| !a.is_empty())).await;

@@ -245,7 +245,7 @@ async fn the_chain_is_paged_in_turn_by_value_until_someone_acknowledges() {
 
     // A $20k account: below the CEO's threshold, so the chain starts with the VP; nobody
     // acknowledges, the account manager is paged, then the escalation is exhausted.
-    let id = "es_00000000000000b2_7";
+    let id = &format!("es_{}_00000000000000b2_7", t.id);
     assert!(sentientiq_server::escalation::open(&server.state.escalation, &detection(&t.id, "00000000000000b2", 2_000_000)).await.unwrap());
     let events = eventually(PATIENCE, POLL, || async { Some(p.pagerduty.events()).filter(|e| !e.is_empty()) }).await.expect("paged");
     assert_eq!(p.slack.messages().len(), 2, "the VP was paged first");
@@ -284,7 +284,7 @@ async fn a_failing_channel_falls_back_to_the_contacts_next_one() {
     assert!(slack.is_some(), "the Slack fallback was never used");
     assert!(p.twilio.messages().is_empty());
     let alerts = eventually(PATIENCE, POLL, || async {
-        let a = t.alerts("es_00000000000000c3_7").await;
+        let a = t.alerts(&format!("es_{}_00000000000000c3_7", t.id)).await;
         (a.len() == 2).then_some(a)
     })
     .await
@@ -341,8 +341,9 @@ async fn an_escalation_left_mid_page_by_a_stopped_server_is_paged_by_the_next() 
     let t = Tenant { url: second.public_url.clone(), ..t };
     let delivered = eventually(PATIENCE, POLL, || async { p.slack.messages().first().cloned() }).await;
     assert!(delivered.is_some(), "the escalation was not resumed after the restart");
-    let e = eventually(PATIENCE, POLL, || async { Some(t.escalation("es_00000000000000d4_7").await).filter(|e| e["step"] == 1) }).await;
-    assert!(e.is_some(), "{}", t.escalation("es_00000000000000d4_7").await);
+    let id = format!("es_{}_00000000000000d4_7", t.id);
+    let e = eventually(PATIENCE, POLL, || async { Some(t.escalation(&id).await).filter(|e| e["step"] == 1) }).await;
+    assert!(e.is_some(), "{}", t.escalation(&id).await);
     second.shutdown().await;
 }
 
