@@ -629,3 +629,51 @@ async fn the_same_session_id_in_two_tenants_keeps_two_records() {
         s.stop().await;
     }
 }
+
+/// An outcome from any page once counted on the decision's arm and in the uplift: anyone with
+/// the public site key could forge conversions and steer the bandit. An anonymous session's
+/// page note is recorded (counted as an outcome, on its decision) but teaches nothing, and the
+/// host backend's report for the same decision still counts; an identified visitor's page note
+/// counts (`ingest.rs::a_valuable_customers_rage_is_confirmed_answered_stored_and_escalated`).
+#[tokio::test]
+async fn an_anonymous_pages_outcome_does_not_steer_the_bandit() {
+    use shared_physics::wire::{note, Note};
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap();
+        let mut ws = s.ws().await;
+        ws.send(0, &Frame::Hello(Hello { session: 0xf06e, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+        ws.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
+        assert_eq!(ws.next_ack().await, 1);
+        ws.send(2, &Frame::Detection(rage_frame())).await;
+        assert_eq!(ws.next_ack().await, 2);
+        // A forged conversion, as many times as a script likes, until it is recorded: attributed
+        // to the session's decision (once the persister stored it, with NATS).
+        let mut seq = 3;
+        while s.get("/v1/stats", sk).await.1["outcomes"] != 1 {
+            assert!(seq < 200, "{backend:?}: the page's outcome was never attributed");
+            ws.send(seq, &Frame::Note(Note { kind: note::OUTCOME, text: "purchase" })).await;
+            assert_eq!(ws.next_ack().await, seq);
+            seq += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (_, u) = s.get("/v1/uplift", sk).await;
+        let conversions = |u: &serde_json::Value| {
+            u["emotions"].as_array().map(|e| e.iter().map(|e| e["treated"]["conversions"].as_i64().unwrap()).sum::<i64>())
+        };
+        assert_eq!(conversions(&u), Some(0), "{backend:?}: an anonymous page moved the uplift: {u}");
+        let (_, v) = s.get("/v1/variants", sk).await;
+        assert_eq!(v["arms"], json!([]), "{backend:?}: an anonymous page moved an arm: {v}");
+        // The host's backend reports the purchase: it takes the decision and teaches the bandit.
+        let (st, o) = s.post("/v1/outcomes", sk, json!({"session": "000000000000f06e", "event": "purchase"})).await;
+        assert_eq!(st, 201, "{backend:?}: the host's report found no decision: {o}");
+        let (_, u) = s.get("/v1/uplift", sk).await;
+        assert_eq!(conversions(&u), Some(1), "{backend:?}: {u}");
+        let (_, v) = s.get("/v1/variants", sk).await;
+        assert_eq!((v["arms"][0]["successes"].as_i64(), v["arms"][0]["failures"].as_i64()), (Some(1), Some(0)), "{backend:?}: {v}");
+        // Attributed once: the decision is taken now.
+        assert_eq!(s.post("/v1/outcomes", sk, json!({"session": "000000000000f06e", "event": "cancel"})).await.0, 200);
+        s.stop().await;
+    }
+}

@@ -248,7 +248,8 @@ pub async fn outcome(State(app): State<AppState>, actor: Actor, body: Body<Outco
             return Err(ApiError::bad_request("give the session or the sub the outcome belongs to", json!({"field": "session"})))
         }
     };
-    let recorded = outcomes::record(app.store.as_ref(), &actor.tenant, who, event, b.converted, app.clock.now_ms()).await?;
+    let recorded =
+        outcomes::record(app.store.as_ref(), &actor.tenant, who, event, b.converted, outcomes::Vouch::Verified, app.clock.now_ms()).await?;
     let converted = recorded.converted;
     match recorded.decision {
         Some(decision) => {

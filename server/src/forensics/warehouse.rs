@@ -172,9 +172,11 @@ mod tests {
             Cell::Str(Some("purchase".into())),
             Cell::Bool(Some(true)),
             Cell::Int(Some(5)),
+            Cell::Bool(Some(false)),
         ]];
         let b = batch(t, &rows).unwrap();
-        assert_eq!((b.num_rows(), b.num_columns()), (1, 6));
+        assert_eq!((b.num_rows(), b.num_columns()), (1, 7));
+        assert_eq!(b.schema().field(6).name(), "verified");
         assert_eq!(b.schema().field(0).name(), "decision_id");
         assert_eq!(b.column(2).null_count(), 1);
         assert_eq!(day_name(20_000), "2024-10-04");

@@ -236,7 +236,9 @@ impl Conn {
 
     /// What the host page said (`SentientIQ.track` / `SentientIQ.context`): an outcome for the
     /// session's newest decision within the tenant's window, or the identified visitor's state.
-    /// Anything unusable is counted as `notes_refused` and logged with the tenant.
+    /// An outcome teaches the bandit only from an identified visitor's page: an anonymous one's
+    /// is recorded, unverified (`interventions::outcomes`). Anything unusable is counted as
+    /// `notes_refused` and logged with the tenant.
     fn note(&self, kind: u8, text: &str) {
         let Some(b) = &self.bound else { return };
         let text = truncate(text.trim(), MAX_NOTE_BYTES).to_string();
@@ -251,16 +253,16 @@ impl Conn {
         let (tenant, hex, counters) = (b.tenant.clone(), b.hex.clone(), b.counters.clone());
         match kind {
             wire::note::OUTCOME => {
+                use crate::interventions::outcomes::{self, Vouch};
+                let identified = b.state.lock().expect("session lock").visitor.is_some();
+                let vouch = if identified { Vouch::Verified } else { Vouch::Unverified };
                 tokio::spawn(async move {
                     let now = app.clock.now_ms();
                     let who = crate::store::OutcomeFor::Session(&hex);
-                    match crate::interventions::outcomes::record(app.store.as_ref(), &tenant, who, &text, None, now)
-                        .await
-                        .map(|r| r.decision)
-                    {
+                    match outcomes::record(app.store.as_ref(), &tenant, who, &text, None, vouch, now).await.map(|r| r.decision) {
                         Ok(Some(decision)) => {
                             inc(&counters.outcomes);
-                            tracing::info!(tenant = %tenant.id, session = %hex, decision, event = %text, "outcome from the page attributed");
+                            tracing::info!(tenant = %tenant.id, session = %hex, decision, event = %text, ?vouch, "outcome from the page attributed");
                         }
                         Ok(None) => {
                             tracing::debug!(tenant = %tenant.id, session = %hex, "outcome from the page without a decision in the window")

@@ -196,8 +196,12 @@ pub trait LearningStore: Send + Sync + 'static {
     /// Records a decision (idempotent by id).
     async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), StoreError>;
     /// Attributes an outcome to the newest decision without one of a session (or else of a
-    /// person) made since `since_ms`, and counts it on the chosen variant's arm, in one
-    /// transaction. Returns the decision's id, or None when there is none to attribute to.
+    /// person) made since `since_ms`, in one transaction. A `verified` outcome (the host's
+    /// backend, an identified visitor's page) is counted on the chosen variant's arm and may take
+    /// the place of an unverified one; an unverified outcome (an anonymous page) is recorded on
+    /// a decision without any outcome and counted nowhere. Returns the decision's id, or None
+    /// when there is none to attribute to.
+    #[allow(clippy::too_many_arguments)] // the outcome, named at the call site
     async fn record_outcome(
         &self,
         tenant: &str,
@@ -205,10 +209,11 @@ pub trait LearningStore: Send + Sync + 'static {
         since_ms: i64,
         outcome: &str,
         converted: bool,
+        verified: bool,
         at_ms: i64,
     ) -> Result<Option<String>, StoreError>;
-    /// Conversions of treated and held-out decisions whose outcome is in or whose window
-    /// closed before `until_ms`, per emotion.
+    /// Conversions of treated and held-out decisions whose verified outcome is in or whose
+    /// window closed before `until_ms`, per emotion (an unverified outcome counts as none).
     async fn uplift_counts(&self, tenant: &str, until_ms: i64) -> Result<UpliftCounts, StoreError>;
     /// Queues a card (idempotent by id).
     async fn insert_card(&self, c: &CardRecord) -> Result<(), StoreError>;
@@ -358,7 +363,7 @@ pub struct DecisionOutcome {
     pub section: String,
     /// In the holdout (no intervention).
     pub holdout: bool,
-    /// Conversion (`None`: no outcome reported).
+    /// Conversion (`None`: no outcome reported, or only an anonymous page's).
     pub converted: Option<bool>,
     /// The outcome's name (`purchase`, `cancel`, …).
     pub outcome: Option<String>,
@@ -516,6 +521,7 @@ pub const WAREHOUSE: &[WarehouseTable] = {
                 ("outcome", "outcome", Str),
                 ("converted", "converted", Bool),
                 ("outcome_ms", "outcome_ms", Int),
+                ("outcome_verified", "verified", Bool),
             ],
         },
         WarehouseTable {
@@ -561,7 +567,8 @@ pub trait DashboardStore: Send + Sync + 'static {
     async fn set_public_failures(&self, tenant: &str, on: bool, at_ms: i64) -> Result<(), StoreError>;
     /// Whether the tenant publishes its failure page.
     async fn public_failures(&self, tenant: &str) -> Result<bool, StoreError>;
-    /// Decisions since `since_ms` with their outcomes and their account's value.
+    /// Decisions since `since_ms` with their outcomes and their account's value (the
+    /// conversion of an unverified outcome, from an anonymous page, reads as none).
     async fn decision_outcomes(&self, tenant: &str, since_ms: i64) -> Result<Vec<DecisionOutcome>, StoreError>;
     /// Confirmed detections since `since_ms`, oldest first.
     async fn detection_points(&self, tenant: &str, since_ms: i64) -> Result<Vec<DetectionPoint>, StoreError>;

@@ -115,7 +115,7 @@ impl DashboardStore for SqlStore {
 
     async fn decision_outcomes(&self, tenant: &str, since_ms: i64) -> Result<Vec<DecisionOutcome>, StoreError> {
         let rows = sqlx::query(
-            "SELECT dc.emotion, dc.section, dc.holdout, dc.converted, dc.outcome, dc.created_ms, d.account, \
+            "SELECT dc.emotion, dc.section, dc.holdout, CASE WHEN COALESCE(dc.outcome_verified, 1) = 1 THEN dc.converted END AS converted, dc.outcome, dc.created_ms, d.account, \
              CAST(COALESCE(d.value_cents, 0) AS BIGINT) AS value_cents \
              FROM decisions dc LEFT JOIN detections d ON d.tenant_id = dc.tenant_id AND d.session = dc.session AND d.seq = dc.seq \
              WHERE dc.tenant_id = $1 AND dc.created_ms >= $2 ORDER BY dc.created_ms",

@@ -73,19 +73,24 @@ impl LearningStore for SqlStore {
         since_ms: i64,
         outcome: &str,
         converted: bool,
+        verified: bool,
         at_ms: i64,
     ) -> Result<Option<String>, StoreError> {
         let (col, id) = match who {
             OutcomeFor::Session(s) => ("session", s),
             OutcomeFor::Person(u) => ("sub", u),
         };
+        // A decision is open to a verified outcome until it has one (an anonymous page's word
+        // does not close it: it could be a forgery ahead of the host's report); to an
+        // unverified one only while it has none.
+        let open = if verified { "(outcome IS NULL OR outcome_verified = 0)" } else { "outcome IS NULL" };
         // The write comes first (one UPDATE picking the newest open decision, RETURNING it): a
         // transaction that read first could not upgrade to a write on SQLite while another
         // connection wrote meanwhile ("database is locked").
         let mut tx = self.pool.begin().await?;
         let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(&format!(
-            "UPDATE decisions SET outcome = $1, converted = $2, outcome_ms = $3 WHERE tenant_id = $4 AND outcome IS NULL AND id = \
-             (SELECT id FROM decisions WHERE tenant_id = $4 AND {col} = $5 AND created_ms >= $6 AND outcome IS NULL \
+            "UPDATE decisions SET outcome = $1, converted = $2, outcome_ms = $3, outcome_verified = $7 WHERE tenant_id = $4 AND {open} AND id = \
+             (SELECT id FROM decisions WHERE tenant_id = $4 AND {col} = $5 AND created_ms >= $6 AND {open} \
              ORDER BY created_ms DESC, id DESC LIMIT 1) RETURNING id, emotion, section, holdout, variant_id"
         ))
         .bind(outcome)
@@ -94,10 +99,11 @@ impl LearningStore for SqlStore {
         .bind(tenant)
         .bind(id)
         .bind(since_ms)
+        .bind(verified as i64)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((decision, emotion, section, holdout, variant)) = row else { return Ok(None) };
-        if let (0, Some(v)) = (holdout, variant) {
+        if let (0, Some(v), true) = (holdout, variant, verified) {
             let (s, f) = if converted { (1i64, 0i64) } else { (0, 1) };
             sqlx::query(
                 "INSERT INTO arms (tenant_id, emotion, section, variant_id, successes, failures) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -120,9 +126,12 @@ impl LearningStore for SqlStore {
     async fn uplift_counts(&self, tenant: &str, until_ms: i64) -> Result<UpliftCounts, StoreError> {
         Ok(sqlx::query_as(
             "SELECT emotion, \
-             CAST(SUM(CASE WHEN holdout = 0 AND converted = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN holdout = 0 THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN holdout = 1 AND converted = 1 THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN holdout = 1 THEN 1 ELSE 0 END) AS BIGINT) \
-             FROM decisions WHERE tenant_id = $1 AND (created_ms < $2 OR outcome IS NOT NULL) GROUP BY emotion ORDER BY emotion",
+             CAST(SUM(CASE WHEN holdout = 0 AND converted = 1 AND COALESCE(outcome_verified, 1) = 1 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN holdout = 0 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN holdout = 1 AND converted = 1 AND COALESCE(outcome_verified, 1) = 1 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN holdout = 1 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM decisions WHERE tenant_id = $1 AND (created_ms < $2 OR (outcome IS NOT NULL AND COALESCE(outcome_verified, 1) = 1)) \
+             GROUP BY emotion ORDER BY emotion",
         )
         .bind(tenant)
         .bind(until_ms)
