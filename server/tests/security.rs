@@ -677,3 +677,60 @@ async fn an_anonymous_pages_outcome_does_not_steer_the_bandit() {
         s.stop().await;
     }
 }
+
+/// A visitor token as the host signs it, issued at `iat` (seconds since the epoch).
+fn token_issued_at(secret: &str, sub: &str, iat: u64) -> String {
+    let claims = json!({"sub": sub, "name": "Jane Doe", "email": "jane@acme.example", "account": "acme", "exp": iat + 3600, "iat": iat});
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+/// An erased person's tab, left open, once brought them back: its reconnect `Hello` carried the
+/// token it had, and the customer row, an identified session and detections about them were
+/// stored again. A token issued before its subject's erasure now identifies nobody (the socket
+/// is measured as anonymous, the widget answers 401); one the host signs afterwards does.
+#[tokio::test]
+async fn an_erased_persons_open_tab_does_not_bring_them_back() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let (sk, site, secret) = (t["secret_key"].as_str().unwrap(), t["site_key"].as_str().unwrap(), t["jwt_secret"].as_str().unwrap());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let old = token_issued_at(secret, "u_jane", now - 60);
+        let hello = |session, identity| Frame::Hello(Hello { session, site_key: site, page: "/", identity });
+        let mut ws = s.ws().await;
+        ws.send(0, &hello(0xe1a5, Some(&old))).await;
+        ws.send(1, &Frame::Detection(rage_frame())).await;
+        assert_eq!(ws.next_ack().await, 1);
+        s.eventually("/v1/customers/u_jane", sk, |c| c["customer"]["sub"] == "u_jane").await;
+        let (st, e) = s.delete("/v1/customers/u_jane", sk).await;
+        assert_eq!(st, 200, "{backend:?}: {e}");
+
+        // The tab is still open: it reconnects with the token it holds and goes on.
+        drop(ws);
+        let mut ws = s.ws().await;
+        ws.send(0, &hello(0xe1a5, Some(&old))).await;
+        ws.send(2, &Frame::Detection(rage_frame_at(5_000))).await;
+        assert_eq!(ws.next_ack().await, 2);
+        let v = s.eventually("/v1/detections", sk, |v| v["detections"].as_array().is_some_and(|a| !a.is_empty())).await;
+        let users: Vec<&serde_json::Value> = v["detections"].as_array().unwrap().iter().map(|d| &d["user"]).collect();
+        assert_eq!(users, [&json!(null)], "{backend:?}: the detection after the erasure is anonymous: {v}");
+        assert_eq!(s.get("/v1/customers/u_jane", sk).await.0, 404, "{backend:?}: the person came back");
+        let stats = s.get("/v1/stats", sk).await.1;
+        assert_eq!(stats["identity_rejected"], 1, "{backend:?}: {stats}");
+        let me = s.http.post(format!("{}/v1/me/context", s.url)).header("x-siq-site-key", site).bearer_auth(&old);
+        assert_eq!(me.json(&json!({"state": "busy"})).send().await.unwrap().status().as_u16(), 401, "{backend:?}: the widget");
+
+        // The person signs up again: a token issued after the erasure identifies them.
+        let fresh = token_issued_at(
+            secret,
+            "u_jane",
+            now.max(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()) + 1,
+        );
+        let mut ws = s.ws().await;
+        ws.send(0, &hello(0xe1a6, Some(&fresh))).await;
+        ws.send(1, &Frame::Detection(rage_frame())).await;
+        assert_eq!(ws.next_ack().await, 1);
+        s.eventually("/v1/customers/u_jane", sk, |c| c["customer"]["sub"] == "u_jane").await;
+        s.stop().await;
+    }
+}

@@ -244,6 +244,11 @@ async fn visitor(
             e => ApiError::unauthorized(e.to_string()),
         }
     })?;
+    // A widget left open across its person's erasure must not bring them back (a state set
+    // would be stored about them again): the token identifies nobody now.
+    if customers::erased_since_issued(&app.people, &tenant.id, &v.claims).await? {
+        return Err(ApiError::unauthorized("identity token issued before this visitor's data was erased: sign a fresh one"));
+    }
     Ok((tenant, v.claims))
 }
 

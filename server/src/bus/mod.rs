@@ -606,10 +606,19 @@ impl Bus for NatsBus {
             }
             left = pending;
         }
-        for seq in &doomed {
-            stream.delete_message(*seq).await.map_err(|e| io(&e))?;
+        use async_nats::jetstream::{stream::DeleteMessageErrorKind, ErrorCode};
+        // Stored by the persister meanwhile, and so removed (interest retention): gone already,
+        // which is what erasure wants (it once failed the erasure with a 503).
+        let gone = |k: &DeleteMessageErrorKind| matches!(k, DeleteMessageErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_MESSAGE_DELETE_FAILED);
+        let mut deleted = 0;
+        for seq in doomed {
+            match stream.delete_message(seq).await {
+                Ok(_) => deleted += 1,
+                Err(e) if gone(&e.kind()) => {}
+                Err(e) => return Err(io(&e)),
+            }
         }
-        Ok(doomed.len() as u64)
+        Ok(deleted)
     }
 
     async fn consume(&self, group: &str, filter: &str) -> Result<BoxStream<'static, Message>, BusError> {

@@ -260,6 +260,17 @@ pub async fn erase(app: &People, tenant: &str, sub: &str) -> Result<Removed, Ide
     Ok(removed)
 }
 
+/// Whether `claims`' subject was erased at or after the token was issued (its `iat`; a token
+/// without one counts as issued before any erasure). Such a token comes from a page left open
+/// across the erasure (or a copy of it): it identifies nobody, so it cannot bring the person
+/// back. A token the host signs after the erasure (a person who signed up again) identifies.
+pub async fn erased_since_issued(app: &People, tenant: &str, claims: &VisitorClaims) -> Result<bool, StoreError> {
+    let Some(erased_ms) = app.store.erased_at(tenant, &person_ref(app, tenant, &claims.sub)).await? else {
+        return Ok(false);
+    };
+    Ok(claims.iat.is_none_or(|iat| erased_ms >= i64::try_from(iat).unwrap_or(i64::MAX).saturating_mul(1000)))
+}
+
 /// Deletes every tenant's session data older than its retention.
 pub async fn retention_sweep(app: &People) {
     let tenants = match app.store.tenants().await {

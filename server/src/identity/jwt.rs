@@ -255,6 +255,10 @@ pub struct VisitorClaims {
     /// Not before (seconds since the epoch), if the host sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// Issued at (seconds since the epoch), if the host sets it: a token issued before its
+    /// subject was erased identifies nobody (`identity::customers::erased_since_issued`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
 }
 
 /// The claims as decoded, every one optional, so that a missing `sub` or `exp` is reported by
@@ -271,6 +275,8 @@ struct RawClaims {
     exp: Option<u64>,
     #[serde(default)]
     nbf: Option<u64>,
+    #[serde(default)]
+    iat: Option<u64>,
 }
 
 /// Why a visitor token was refused. Every message is meant for the host developer.
@@ -372,7 +378,7 @@ fn decode_claims(token: &str, key: &DecodingKey, policy: &TokenPolicy) -> Result
     // `validation()` requires both, so these only guard against a change there.
     let sub = raw.sub.ok_or_else(|| TokenError::MissingClaim("sub".into()))?;
     let exp = raw.exp.ok_or_else(|| TokenError::MissingClaim("exp".into()))?;
-    Ok(VisitorClaims { sub, email: raw.email, name: raw.name, account: raw.account, exp, nbf: raw.nbf })
+    Ok(VisitorClaims { sub, email: raw.email, name: raw.name, account: raw.account, exp, nbf: raw.nbf, iat: raw.iat })
 }
 
 fn map_error(kind: &ErrorKind, policy: &TokenPolicy) -> TokenError {

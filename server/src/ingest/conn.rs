@@ -321,11 +321,26 @@ impl Conn {
         let visitor = match h.identity {
             None => None,
             Some(token) => match self.app.people.cache.resolve(&self.app.jwks, &tenant, token).await {
-                Ok(v) => {
-                    let seen = crate::identity::customers::seen(&self.app.people, &tenant.id, &v.claims, self.app.clock.now_ms());
-                    self.app.events.event(Event::Customer(seen));
-                    Some(v)
-                }
+                // A token issued before its subject was erased (a tab left open across the
+                // erasure) is anonymous: it must not bring the person back. If that cannot be
+                // checked, anonymous too: the erasure is the promise kept.
+                Ok(v) => match crate::identity::customers::erased_since_issued(&self.app.people, &tenant.id, &v.claims).await {
+                    Ok(false) => {
+                        let seen = crate::identity::customers::seen(&self.app.people, &tenant.id, &v.claims, self.app.clock.now_ms());
+                        self.app.events.event(Event::Customer(seen));
+                        Some(v)
+                    }
+                    Ok(true) => {
+                        inc(&counters.identity_rejected);
+                        tracing::info!(tenant = %tenant.id, "identity token issued before its subject was erased; session measured as anonymous");
+                        None
+                    }
+                    Err(e) => {
+                        inc(&counters.identity_rejected);
+                        tracing::warn!(tenant = %tenant.id, error = %e, "erasure check failed; session measured as anonymous");
+                        None
+                    }
+                },
                 Err(e) => {
                     inc(&counters.identity_rejected);
                     tracing::info!(tenant = %tenant.id, error = %e, "identity token refused; session measured as anonymous");
