@@ -92,6 +92,9 @@ pub struct Config {
     /// Live sessions one tenant may have on this instance. `SIQ_MAX_SESSIONS_PER_TENANT`, default
     /// [`crate::ingest::MAX_SESSIONS_PER_TENANT`] (50,000).
     pub max_sessions_per_tenant: usize,
+    /// Open WebSocket connections one tenant (site key) may have on this instance.
+    /// `SIQ_MAX_SOCKETS_PER_TENANT`, default [`crate::ingest::MAX_SOCKETS_PER_TENANT`] (50,000).
+    pub max_sockets_per_tenant: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -123,6 +126,7 @@ impl std::fmt::Debug for Config {
             .field("hello_deadline_ms", &self.hello_deadline_ms)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("max_sessions_per_tenant", &self.max_sessions_per_tenant)
+            .field("max_sockets_per_tenant", &self.max_sockets_per_tenant)
             .finish()
     }
 }
@@ -175,6 +179,7 @@ impl Default for Config {
             hello_deadline_ms: crate::ingest::HELLO_DEADLINE.as_millis() as u64,
             idle_timeout_ms: crate::ingest::IDLE_TIMEOUT.as_millis() as u64,
             max_sessions_per_tenant: crate::ingest::MAX_SESSIONS_PER_TENANT,
+            max_sockets_per_tenant: crate::ingest::MAX_SOCKETS_PER_TENANT,
         }
     }
 }
@@ -256,6 +261,7 @@ impl Config {
             hello_deadline_ms: parse("SIQ_HELLO_DEADLINE_MS", get("SIQ_HELLO_DEADLINE_MS"), d.hello_deadline_ms)?,
             idle_timeout_ms: parse("SIQ_IDLE_TIMEOUT_MS", get("SIQ_IDLE_TIMEOUT_MS"), d.idle_timeout_ms)?,
             max_sessions_per_tenant: parse("SIQ_MAX_SESSIONS_PER_TENANT", get("SIQ_MAX_SESSIONS_PER_TENANT"), d.max_sessions_per_tenant)?,
+            max_sockets_per_tenant: parse("SIQ_MAX_SOCKETS_PER_TENANT", get("SIQ_MAX_SOCKETS_PER_TENANT"), d.max_sockets_per_tenant)?,
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::bus::{Bus, MemoryBus, NatsBus, Publisher, Subjects};
 use crate::config::Config;
 use crate::escalation::Escalation;
 use crate::identity::{IdentityCache, People};
-use crate::ingest::{PushRegistry, SessionTable};
+use crate::ingest::{PushRegistry, SessionTable, SocketCounts};
 use crate::records::events::Push;
 use crate::state::{AppState, Inner};
 use crate::store::{SqlStore, Store};
@@ -296,6 +296,8 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         settings: Arc::new(config.ingest_settings()),
         sessions: Arc::new(SessionTable::with_cap(config.max_sessions_per_tenant)),
         sockets: Arc::new(PushRegistry::default()),
+        tenant_sockets: Arc::new(SocketCounts::with_cap(config.max_sockets_per_tenant)),
+        socket: false,
         clock: clock.clone(),
     };
     crate::forensics::failures::mark_started(clock.now_ms());

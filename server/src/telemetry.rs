@@ -57,6 +57,9 @@ pub struct Counters {
     pub escalations_exhausted: AtomicU64,
     /// New sessions refused because the tenant had its cap of live sessions on this instance.
     pub sessions_refused: AtomicU64,
+    /// Sockets refused at their `Hello` because the tenant had its cap of open sockets on this
+    /// instance.
+    pub sockets_refused: AtomicU64,
     /// Sign-ins refused by the throttle (too many failures for the address or the client).
     pub logins_throttled: AtomicU64,
     /// Escalations not opened because the same person was escalated within the cooldown.
@@ -121,6 +124,8 @@ pub struct CountersSnapshot {
     #[allow(missing_docs)]
     pub sessions_refused: u64,
     #[allow(missing_docs)]
+    pub sockets_refused: u64,
+    #[allow(missing_docs)]
     pub logins_throttled: u64,
     #[allow(missing_docs)]
     pub escalations_suppressed: u64,
@@ -165,6 +170,7 @@ impl Counters {
             escalations_acked,
             escalations_exhausted,
             sessions_refused,
+            sockets_refused,
             logins_throttled,
             escalations_suppressed,
             publish_retried,
@@ -212,7 +218,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 28] = [
+        let rows: [(&str, Getter); 29] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -235,6 +241,7 @@ impl Metrics {
             ("escalations_acked", |s| s.escalations_acked),
             ("escalations_exhausted", |s| s.escalations_exhausted),
             ("sessions_refused", |s| s.sessions_refused),
+            ("sockets_refused", |s| s.sockets_refused),
             ("logins_throttled", |s| s.logins_throttled),
             ("escalations_suppressed", |s| s.escalations_suppressed),
             ("publish_retried", |s| s.publish_retried),

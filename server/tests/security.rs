@@ -734,3 +734,56 @@ async fn an_erased_persons_open_tab_does_not_bring_them_back() {
         s.stop().await;
     }
 }
+
+/// One tenant's sockets were bounded only by the instance's 100,000: holders of its public
+/// site key could take every socket from the other tenants (many sockets may speak for one
+/// session, so the live-session cap does not bound them). Past the tenant's cap of open sockets
+/// a `Hello` is closed with 4013; other tenants are untouched and a closed socket's place comes
+/// back (`SIQ_MAX_SOCKETS_PER_TENANT`, made small here).
+#[tokio::test]
+async fn a_site_keys_open_sockets_are_capped_per_instance() {
+    let s = TestServer::start_with(Backend::Embedded, |c| c.max_sockets_per_tenant = 3).await;
+    let a = s.tenant("A").await;
+    let b = s.tenant("B").await;
+    let (site_a, site_b) = (a["site_key"].as_str().unwrap(), b["site_key"].as_str().unwrap());
+    /// A socket that said `Hello` for `session` and had a frame acknowledged, or its close code.
+    async fn open(s: &TestServer, site: &str, session: u64) -> Result<Ws, u16> {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut ws = s.ws().await;
+        // Both at once: a refused Hello closes the socket before a second write could land.
+        let hello = encode(0, &Frame::Hello(Hello { session, site_key: site, page: "/", identity: None }));
+        ws.0.feed(Message::Binary(hello.into())).await.unwrap();
+        ws.0.feed(Message::Binary(encode(1, &Frame::Section(Section { id: 1, name: "a" })).into())).await.unwrap();
+        ws.0.flush().await.unwrap();
+        match ws.next().await {
+            In::Ack(1) => Ok(ws),
+            In::Closed(code) => Err(code),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Three sockets, all for the same session: each takes a place.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open(&s, site_a, 0x5ec).await.expect("inside the cap"));
+    }
+    assert_eq!(open(&s, site_a, 0x5ec).await.err(), Some(sentientiq_server::ingest::CLOSE_OVERLOADED), "the 4th socket");
+    assert_eq!(open(&s, site_a, 0x5ed).await.err(), Some(sentientiq_server::ingest::CLOSE_OVERLOADED), "whatever its session");
+    let other = open(&s, site_b, 0x5ec).await;
+    assert!(other.is_ok(), "tenant B is not A's flood");
+    // A socket closes: its place comes back (once the server has seen it go).
+    held.pop().unwrap().0.close(None).await.unwrap();
+    let mut again = Err(0);
+    for _ in 0..100 {
+        again = open(&s, site_a, 0x5ee).await;
+        if again.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(again.is_ok(), "a closed socket's place is back: {:?}", again.err());
+    let stats = s.get("/v1/stats", a["secret_key"].as_str().unwrap()).await.1;
+    assert!(stats["sockets_refused"].as_u64().is_some_and(|n| n >= 2), "{stats}");
+    assert_eq!(s.get("/v1/stats", b["secret_key"].as_str().unwrap()).await.1["sockets_refused"], 0);
+    s.stop().await;
+}

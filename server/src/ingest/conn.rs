@@ -51,6 +51,8 @@ struct Bound {
     session: u64,
     hex: String,
     state: Arc<Mutex<SessionState>>,
+    /// A socket's place in its tenant's count of open sockets (none for a beacon).
+    slot: Option<super::sessions::SocketSlot>,
 }
 
 /// One connection's (or one beacon's) frame processor, shared by the WebSocket and the beacon.
@@ -309,6 +311,22 @@ impl Conn {
             }
         }
         let counters = self.app.metrics.tenant(&tenant.id);
+        // A socket takes a place in its tenant's count at its first Hello and keeps it.
+        let slot = match self.bound.as_mut() {
+            Some(b) => b.slot.take(),
+            None if self.app.socket => match self.app.tenant_sockets.take(&tenant.id) {
+                Some(slot) => Some(slot),
+                None => {
+                    let n = counters.sockets_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        let limit = self.app.tenant_sockets.cap();
+                        tracing::warn!(tenant = %tenant.id, refused = n, limit, "open-socket cap reached; new sockets refused");
+                    }
+                    return Err(Close { code: CLOSE_OVERLOADED, reason: "too many open sockets for this site" });
+                }
+            },
+            None => None,
+        };
         let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
             // Counted every time; logged on the 1st, 2nd, 4th, 8th… refusal, so a flood
             // cannot turn into a flood of log lines.
@@ -361,7 +379,7 @@ impl Conn {
             st.record(&tenant.id, &hex)
         };
         self.app.events.event(Event::Session(record));
-        self.bound = Some(Bound { tenant, counters, session: h.session, hex, state });
+        self.bound = Some(Bound { tenant, counters, session: h.session, hex, state, slot });
         Ok(())
     }
 

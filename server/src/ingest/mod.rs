@@ -50,8 +50,8 @@ pub const CLOSE_MALFORMED: u16 = 4400;
 /// No `Hello` within [`HELLO_DEADLINE`], or nothing at all (not even a pong) for
 /// [`IDLE_TIMEOUT`]. The SDK reconnects when it has something to say.
 pub const CLOSE_TIMEOUT: u16 = 4008;
-/// The tenant has [`MAX_SESSIONS_PER_TENANT`] live sessions on this instance: try again later
-/// (the SDK backs off).
+/// The tenant has [`MAX_SESSIONS_PER_TENANT`] live sessions, or [`MAX_SOCKETS_PER_TENANT`] open
+/// sockets, on this instance (the close reason says which): try again later (the SDK backs off).
 pub const CLOSE_OVERLOADED: u16 = 4013;
 
 /// Sustained frames per second a connection may send (an active page sends about 1).
@@ -91,6 +91,14 @@ pub const MAX_SESSIONS_PER_TENANT: usize = 50_000;
 /// Open sockets this instance accepts, all tenants together; past it an upgrade is answered
 /// 503 before any socket state exists.
 pub const MAX_CONNECTIONS: usize = 100_000;
+/// Open sockets one tenant (one site key) may have on this instance, so that its visitors, or
+/// anyone holding its public site key, cannot take every socket of [`MAX_CONNECTIONS`] from the
+/// other tenants: sockets for one session id are not bounded by [`MAX_SESSIONS_PER_TENANT`]. A
+/// socket counts from its `Hello` (the site key travels in it, not in the upgrade request;
+/// before it a socket is bounded by [`HELLO_DEADLINE`], the instance's cap and the listener's
+/// per-address cap) until it closes. Past it the `Hello` is closed with [`CLOSE_OVERLOADED`],
+/// counted as `sockets_refused` and logged with the tenant. The beacon is not a socket.
+pub const MAX_SOCKETS_PER_TENANT: usize = 50_000;
 /// How far ahead of the session's last sequence number a frame may jump. The SDK numbers
 /// frames one by one and resends at most its offline queue; a jump past this is refused, so
 /// one frame cannot end a session's de-duplication window (`seq = u32::MAX`).
@@ -141,6 +149,11 @@ pub struct Hub {
     pub sessions: Arc<SessionTable>,
     /// Sockets on this instance.
     pub sockets: Arc<PushRegistry>,
+    /// Open sockets per tenant on this instance, capped.
+    pub tenant_sockets: Arc<SocketCounts>,
+    /// Whether the connection is a WebSocket (its `Hello` takes a place in
+    /// [`Hub::tenant_sockets`]); set by [`ws`], false for the beacon.
+    pub socket: bool,
     /// Time.
     pub clock: SharedClock,
 }
@@ -152,7 +165,7 @@ pub mod sessions;
 
 pub use conn::{Conn, Reply, MAX_NOTE_BYTES};
 pub use push::PushRegistry;
-pub use sessions::{SessionState, SessionTable};
+pub use sessions::{SessionState, SessionTable, SocketCounts};
 
 /// Why a connection is being closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +199,7 @@ pub async fn ws(State(app): State<Hub>, upgrade: WebSocketUpgrade) -> Response {
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| run_socket(app, socket))
+        .on_upgrade(move |socket| run_socket(Hub { socket: true, ..app }, socket))
 }
 
 fn ack_bytes(seq: u32) -> Bytes {

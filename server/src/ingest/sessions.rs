@@ -139,3 +139,82 @@ impl SessionTable {
         t.sessions.len()
     }
 }
+
+/// Open sockets per tenant on this instance, each counted from its first `Hello` until it
+/// closes, bounded by `cap` ([`super::MAX_SOCKETS_PER_TENANT`] by default).
+pub struct SocketCounts {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    cap: usize,
+}
+
+impl Default for SocketCounts {
+    fn default() -> Self {
+        SocketCounts::with_cap(super::MAX_SOCKETS_PER_TENANT)
+    }
+}
+
+impl SocketCounts {
+    /// Counts that allow at most `cap` open sockets per tenant.
+    pub fn with_cap(cap: usize) -> SocketCounts {
+        SocketCounts { open: Arc::default(), cap }
+    }
+
+    /// The cap.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// How many sockets `tenant` has open here.
+    pub fn open(&self, tenant: &str) -> usize {
+        self.open.lock().expect("socket counts").get(tenant).copied().unwrap_or(0)
+    }
+
+    /// A place for one more socket of `tenant`, given back when it is dropped; `None` at the cap.
+    pub(super) fn take(&self, tenant: &str) -> Option<SocketSlot> {
+        let mut open = self.open.lock().expect("socket counts");
+        let n = open.entry(tenant.to_string()).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot { tenant: tenant.to_string(), open: self.open.clone() })
+    }
+}
+
+/// One open socket's place in its tenant's count.
+pub(super) struct SocketSlot {
+    tenant: String,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("socket counts");
+        if let Some(n) = open.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenants_sockets_are_capped_and_their_places_come_back() {
+        let c = SocketCounts::with_cap(2);
+        let (a, b) = (c.take("a").unwrap(), c.take("a").unwrap());
+        assert!(c.take("a").is_none(), "past the cap");
+        let other = c.take("b");
+        assert!(other.is_some(), "another tenant has places of its own");
+        drop(a);
+        assert_eq!(c.open("a"), 1);
+        let again = c.take("a");
+        assert!(again.is_some(), "a closed socket's place is back");
+        drop((b, again, other));
+        assert_eq!((c.open("a"), c.open("b")), (0, 0));
+    }
+}
