@@ -95,6 +95,10 @@ pub struct Config {
     /// Open WebSocket connections one tenant (site key) may have on this instance.
     /// `SIQ_MAX_SOCKETS_PER_TENANT`, default [`crate::ingest::MAX_SOCKETS_PER_TENANT`] (50,000).
     pub max_sockets_per_tenant: usize,
+    /// How long a kept-alive HTTP/1.1 connection may wait for its next request (its header
+    /// included) before it is closed, ms. `SIQ_KEEP_ALIVE_TIMEOUT_MS`, default
+    /// [`crate::listener::KEEP_ALIVE_TIMEOUT`] (60 s). Not applied to WebSockets.
+    pub keep_alive_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -127,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("max_sessions_per_tenant", &self.max_sessions_per_tenant)
             .field("max_sockets_per_tenant", &self.max_sockets_per_tenant)
+            .field("keep_alive_timeout_ms", &self.keep_alive_timeout_ms)
             .finish()
     }
 }
@@ -180,6 +185,7 @@ impl Default for Config {
             idle_timeout_ms: crate::ingest::IDLE_TIMEOUT.as_millis() as u64,
             max_sessions_per_tenant: crate::ingest::MAX_SESSIONS_PER_TENANT,
             max_sockets_per_tenant: crate::ingest::MAX_SOCKETS_PER_TENANT,
+            keep_alive_timeout_ms: crate::listener::KEEP_ALIVE_TIMEOUT.as_millis() as u64,
         }
     }
 }
@@ -262,6 +268,7 @@ impl Config {
             idle_timeout_ms: parse("SIQ_IDLE_TIMEOUT_MS", get("SIQ_IDLE_TIMEOUT_MS"), d.idle_timeout_ms)?,
             max_sessions_per_tenant: parse("SIQ_MAX_SESSIONS_PER_TENANT", get("SIQ_MAX_SESSIONS_PER_TENANT"), d.max_sessions_per_tenant)?,
             max_sockets_per_tenant: parse("SIQ_MAX_SOCKETS_PER_TENANT", get("SIQ_MAX_SOCKETS_PER_TENANT"), d.max_sockets_per_tenant)?,
+            keep_alive_timeout_ms: parse("SIQ_KEEP_ALIVE_TIMEOUT_MS", get("SIQ_KEEP_ALIVE_TIMEOUT_MS"), d.keep_alive_timeout_ms)?,
         })
     }
 }

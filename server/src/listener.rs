@@ -9,9 +9,12 @@
 //!   not counted: cap those at the proxy.
 //! * **Request header deadline**: a new connection must send its first request header (up to
 //!   its blank line) within [`HEADER_READ_TIMEOUT`], or it is closed: a client that connects and
-//!   sends nothing, or one byte at a time, holds no slot for long. After the first header there
-//!   is no deadline here (a WebSocket stays open; the ingest path has its own `Hello` and idle
-//!   deadlines).
+//!   sends nothing, or one byte at a time, holds no slot for long.
+//! * **Keep-alive idle timeout**: [`serve`] runs each connection as hyper's HTTP/1.1 connection
+//!   with a timer and `header_read_timeout` of [`KEEP_ALIVE_TIMEOUT`], which hyper applies to
+//!   every request: a kept-alive connection that does not complete its next request header
+//!   within it after the previous answer is closed. A connection upgraded to a WebSocket leaves
+//!   hyper at the upgrade: the ingest path's own `Hello` and idle deadlines govern it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,6 +32,10 @@ use tokio::net::{TcpListener, TcpStream};
 pub const MAX_CONNECTIONS_PER_IP: usize = 1_024;
 /// Time a new connection has to send its first request header.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a kept-alive HTTP/1.1 connection has, after an answer, to send its next request header
+/// whole (`SIQ_KEEP_ALIVE_TIMEOUT_MS`); past it the connection is closed. Browsers keep idle
+/// connections for about as long, and reconnect when they need one again.
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the answer to a connection past its address's cap says, written before it is closed.
 const TOO_MANY: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nretry-after: 1\r\nconnection: close\r\n\r\n";
@@ -201,6 +208,54 @@ impl AsyncWrite for GuardedStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets the open connections
+/// finish their requests. Each connection is HTTP/1.1 with upgrades (the SDK's WebSocket),
+/// carries its peer's address (`ConnectInfo<SocketAddr>`: the sign-in throttle counts per
+/// client) and is closed when a kept-alive connection stays `keep_alive` without completing its
+/// next request header. `axum::serve` runs the same loop without a timer.
+pub async fn serve<L>(mut listener: L, router: axum::Router, keep_alive: Duration, shutdown: impl Future<Output = ()>)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    // Dropped at shutdown: every connection is told to finish its request and close.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    // Held by every connection: closed once the last one ends.
+    let (done, open) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            c = listener.accept() => c,
+            _ = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+            tower::Service::call(&mut router.clone(), req)
+        });
+        let (mut stopped, open) = (stopped.clone(), open.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(keep_alive);
+            let mut conn = std::pin::pin!(http.serve_connection(TokioIo::new(io), service).with_upgrades());
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopped.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::trace!(%addr, error = %e, "connection ended with an error");
+            }
+            drop(open);
+        });
+    }
+    drop((stop, stopped, open));
+    done.closed().await;
 }
 
 #[cfg(test)]

@@ -454,14 +454,13 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
             tracing::warn!(error = %e, "TCP_NODELAY could not be set");
         }
     });
+    let keep_alive = std::time::Duration::from_millis(state.config.keep_alive_timeout_ms);
     let served = tokio::spawn(async move {
         // With each connection's address: the sign-in throttle counts failures per client.
-        let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
+        crate::listener::serve(listener, router, keep_alive, async move {
             let _ = rx.await;
-        });
-        if let Err(e) = r.await {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
+        })
+        .await;
     });
     // Stopped last, after the drain.
     tasks.push(persisting);

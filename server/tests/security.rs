@@ -787,3 +787,32 @@ async fn a_site_keys_open_sockets_are_capped_per_instance() {
     assert_eq!(s.get("/v1/stats", b["secret_key"].as_str().unwrap()).await.1["sockets_refused"], 0);
     s.stop().await;
 }
+
+/// After its first request a kept-alive HTTP connection once stayed open for as long as the
+/// client liked, holding a slot. Silence past the keep-alive timeout after an answer closes it
+/// (`SIQ_KEEP_ALIVE_TIMEOUT_MS`, made short here); a WebSocket, which leaves HTTP at its
+/// upgrade, is not closed by it.
+#[tokio::test]
+async fn a_kept_alive_connection_gone_silent_is_closed_and_a_websocket_is_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(Backend::Embedded, |c| c.keep_alive_timeout_ms = 300).await;
+    let t = s.tenant("Shop").await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), c.read_to_end(&mut got)).await.is_ok();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "the request is answered: {got}");
+    assert!(!got.to_ascii_lowercase().contains("connection: close"), "kept alive after the answer: {got}");
+    assert!(closed, "silence past the keep-alive timeout closes the connection");
+
+    let mut ws = s.ws().await;
+    ws.send(0, &Frame::Hello(Hello { session: 9, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
+    ws.send(1, &Frame::Section(Section { id: 1, name: "a" })).await;
+    assert_eq!(ws.next().await, In::Ack(1));
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    ws.send(2, &Frame::Section(Section { id: 2, name: "b" })).await;
+    assert_eq!(ws.next().await, In::Ack(2), "a WebSocket silent past the keep-alive timeout is still open");
+    s.stop().await;
+}
