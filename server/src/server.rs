@@ -297,6 +297,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         sessions: Arc::new(SessionTable::with_cap(config.max_sessions_per_tenant)),
         sockets: Arc::new(PushRegistry::default()),
         clock: clock.clone(),
+        pacer: Arc::new(ingest::priority::Pacer::default()),
     };
     crate::forensics::failures::mark_started(clock.now_ms());
     let state = AppState(Arc::new(Inner {
@@ -430,6 +431,10 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
             }
         }
     }));
+
+    // The runtime's lag, and the low lane's pace while it is high (ingest/priority.rs).
+    let events = state.ingest.events.clone();
+    tasks.push(tokio::spawn(state.ingest.pacer.clone().run(move || events.in_flight())));
 
     // Session sweeper.
     let s = state.clone();
