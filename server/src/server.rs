@@ -299,6 +299,7 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
         tenant_sockets: Arc::new(SocketCounts::with_cap(config.max_sockets_per_tenant)),
         socket: false,
         clock: clock.clone(),
+        pacer: Arc::new(ingest::priority::Pacer::default()),
     };
     crate::forensics::failures::mark_started(clock.now_ms());
     let state = AppState(Arc::new(Inner {
@@ -432,6 +433,10 @@ pub async fn start_with_clock(config: Config, clock: crate::clock::SharedClock) 
             }
         }
     }));
+
+    // The runtime's lag, and the low lane's pace while it is high (ingest/priority.rs).
+    let events = state.ingest.events.clone();
+    tasks.push(tokio::spawn(state.ingest.pacer.clone().run(move || events.in_flight())));
 
     // Session sweeper.
     let s = state.clone();

@@ -549,7 +549,15 @@ impl FromRequestParts<AppState> for MetricsReader {
 /// the operator token).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text"), (status = 401, description = "bad metrics token"), (status = 403, description = "no metrics token configured")), security(("operator_token" = [])))]
 pub async fn metrics(State(app): State<AppState>, _: MetricsReader) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.prometheus()).into_response()
+    let mut text = app.metrics.prometheus();
+    let (lag, pace, waited) = app.ingest.pacer.figures();
+    text.push_str(&format!(
+        "# HELP siq_runtime_lag_seconds How late a task asking to run every 10 ms runs (smoothed).\n# TYPE siq_runtime_lag_seconds gauge\nsiq_runtime_lag_seconds {}\n\
+         # HELP siq_low_lane_pace Frames a second the low lane may read while the runtime lags; 0 when not paced.\n# TYPE siq_low_lane_pace gauge\nsiq_low_lane_pace {pace}\n\
+         # HELP siq_low_lane_waits_total Low-lane reads that waited for a token.\n# TYPE siq_low_lane_waits_total counter\nsiq_low_lane_waits_total {waited}\n",
+        lag.as_secs_f64()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// `GET /healthz`.

@@ -126,6 +126,15 @@ impl Conn {
         }
     }
 
+    /// The lane of this connection's frames ([`super::priority`]): low until a `Hello` names a
+    /// visitor of an account worth the critical value.
+    pub fn lane(&self) -> super::priority::Lane {
+        match &self.bound {
+            Some(b) => super::priority::lane(&self.app, &b.tenant.id, &b.state),
+            None => super::priority::Lane::Low,
+        }
+    }
+
     /// The session bound by `Hello`, as `(tenant, session)`.
     pub fn session(&self) -> Option<(String, u64)> {
         self.bound.as_ref().map(|b| (b.tenant.id.clone(), b.session))

@@ -156,6 +156,8 @@ pub struct Hub {
     pub socket: bool,
     /// Time.
     pub clock: SharedClock,
+    /// Paces the low lane's reads while the runtime lags ([`priority::Pacer`]).
+    pub pacer: Arc<priority::Pacer>,
 }
 
 pub mod conn;
@@ -235,7 +237,17 @@ async fn run_socket(app: Hub, socket: WebSocket) {
     // acknowledged when it and every frame before it are stored.
     let mut storing: FuturesOrdered<futures::future::BoxFuture<'static, (u32, bool)>> = FuturesOrdered::new();
     let mut deadline = tokio::time::Instant::now() + app.settings.hello_deadline;
+    // While the instance is paced, a low-lane socket reads a frame only with a token
+    // (priority.rs): `token` is its wait, `ready` says it holds one.
+    let mut token: Option<futures::future::BoxFuture<'static, ()>> = None;
+    let mut ready = false;
     loop {
+        let gated = app.pacer.paced() && conn.lane() == priority::Lane::Low;
+        if !gated {
+            token = None;
+        } else if !ready && token.is_none() {
+            token = Some(app.pacer.token());
+        }
         let msg = tokio::select! {
             Some((seq, stored)) = storing.next(), if !storing.is_empty() => {
                 if !stored {
@@ -254,11 +266,18 @@ async fn run_socket(app: Hub, socket: WebSocket) {
                 close = Some(Close { code: CLOSE_TIMEOUT, reason });
                 break;
             }
-            msg = stream.next() => match msg {
+            _ = async { if let Some(t) = token.as_mut() { t.await } }, if token.is_some() => {
+                token = None;
+                ready = true;
+                continue;
+            }
+            msg = stream.next(), if !gated || ready => match msg {
                 Some(msg) => msg,
                 None => break,
             },
         };
+        ready = false;
+        app.pacer.read_one();
         let wait = if conn.session().is_some() { app.settings.idle_timeout } else { app.settings.hello_deadline };
         deadline = tokio::time::Instant::now() + wait;
         let bytes = match msg {

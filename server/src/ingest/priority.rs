@@ -16,11 +16,30 @@
 //!
 //! When the box is not saturated no detection ever waits and the gate costs one uncontended
 //! lock per detection.
+//!
+//! The gate orders detections that meet at it, but under saturation they rarely do: the wait is
+//! earlier, in the runtime's queue of sockets with a frame to read, where every socket is served
+//! in turn whatever its visitor is worth. The [`Pacer`] moves that wait out of the queue for the
+//! low lane. A probe task asks to wake every [`PROBE_EVERY`] and measures how late it runs (the
+//! runtime's *lag*: what any frame waits before it is read) and how many durable events wait
+//! for the store or the bus (the *backlog*: what every `Ack` waits behind). While the smoothed
+//! lag is above [`OVERLOAD_LAG`], or the backlog above [`OVERLOAD_BACKLOG`], the instance is
+//! *paced*: a low-lane socket reads its next frame only with a
+//! token, handed out at a rate that falls while either stays high and rises once both are low
+//! again (at least [`MIN_LOW_RATE`] a second: the low lane is slowed, never stopped). A socket
+//! waiting for a token is not in the runtime's queue, its frames wait in the kernel's socket
+//! buffer and the page's unacknowledged queue (backpressure, nothing dropped), so the queue stays
+//! short and a high-lane frame is read within about [`OVERLOAD_LAG`], and its events wait behind
+//! at most about [`OVERLOAD_BACKLOG`] others. Once demand has stayed below the pace with both
+//! low for [`CALM_FOR`], pacing ends and every waiter goes on.
+//! The lag and the pace are in `/metrics` (`siq_runtime_lag_seconds`, `siq_low_lane_pace`).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::identity::Visitor;
 
@@ -161,6 +180,154 @@ impl Gate {
     }
 }
 
+/// How often the pacer's probe asks to run.
+pub const PROBE_EVERY: Duration = Duration::from_millis(10);
+/// The instance is overloaded while the probe's smoothed lag is above this: about twice what
+/// the operating system's own scheduling adds on a busy 2-core box.
+pub const OVERLOAD_LAG: Duration = Duration::from_millis(20);
+/// The instance is overloaded while more durable events than this wait for the store or the
+/// bus (about a quarter of a second of 20,000 frames a second with their events).
+pub const OVERLOAD_BACKLOG: usize = 10_000;
+/// The least rate the low lane is paced to, frames a second.
+pub const MIN_LOW_RATE: f64 = 500.0;
+/// Pacing ends after demand has stayed below the pace, with a low lag, this long.
+pub const CALM_FOR: Duration = Duration::from_secs(1);
+/// Tokens never pile up past this many seconds of the pace.
+const BURST: f64 = 0.05;
+/// Tokens handed out at once when pacing ends, so that every waiter goes on.
+const RELEASE_ALL: usize = 1 << 24;
+
+/// Paces the low lane's reads while the runtime lags (module docs).
+pub struct Pacer {
+    tokens: Arc<Semaphore>,
+    paced: AtomicBool,
+    /// Frames read since the last probe (both lanes): the demand.
+    frames: AtomicU64,
+    /// Smoothed lag, µs (for `/metrics`).
+    lag_us: AtomicU64,
+    /// The pace, frames a second; 0 when not paced (for `/metrics`).
+    pace: AtomicU64,
+    /// Low-lane reads that waited for a token.
+    waited: AtomicU64,
+    control: Mutex<Control>,
+}
+
+#[derive(Default)]
+struct Control {
+    /// Smoothed lag, ms.
+    lag_ms: f64,
+    /// Frames a second the low lane may read while paced.
+    rate: f64,
+    /// Fractional tokens owed.
+    carry: f64,
+    /// Seconds demand has been below the pace with a low lag.
+    calm: f64,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer {
+            tokens: Arc::new(Semaphore::new(0)),
+            paced: AtomicBool::new(false),
+            frames: AtomicU64::new(0),
+            lag_us: AtomicU64::new(0),
+            pace: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+            control: Mutex::new(Control::default()),
+        }
+    }
+}
+
+impl Pacer {
+    /// Whether low-lane reads need a token now.
+    pub fn paced(&self) -> bool {
+        self.paced.load(Ordering::Relaxed)
+    }
+
+    /// A frame was read (either lane).
+    pub fn read_one(&self) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A token for one low-lane read; resolves when one is handed out (or pacing ends).
+    pub fn token(&self) -> futures::future::BoxFuture<'static, ()> {
+        self.waited.fetch_add(1, Ordering::Relaxed);
+        let tokens = self.tokens.clone();
+        Box::pin(async move {
+            if let Ok(permit) = tokens.acquire_owned().await {
+                permit.forget();
+            }
+        })
+    }
+
+    /// `(smoothed lag, pace in frames a second or 0, low-lane reads that waited)`.
+    pub fn figures(&self) -> (Duration, u64, u64) {
+        (Duration::from_micros(self.lag_us.load(Ordering::Relaxed)), self.pace.load(Ordering::Relaxed), self.waited.load(Ordering::Relaxed))
+    }
+
+    /// One probe: the probe ran `lag` late, `dt` after the previous one, with `backlog` durable
+    /// events waiting.
+    pub fn probe(&self, dt: Duration, lag: Duration, backlog: usize) {
+        let dt = dt.as_secs_f64().max(1e-3);
+        let demand = self.frames.swap(0, Ordering::Relaxed) as f64 / dt;
+        let overload = OVERLOAD_LAG.as_secs_f64() * 1e3;
+        let mut c = self.control.lock().expect("pacer lock");
+        c.lag_ms = 0.8 * c.lag_ms + 0.2 * lag.as_secs_f64() * 1e3;
+        let high = c.lag_ms > overload || backlog > OVERLOAD_BACKLOG;
+        let low = c.lag_ms < overload / 2.0 && backlog < OVERLOAD_BACKLOG / 2;
+        if !self.paced() {
+            if high {
+                // Start at three quarters of what was read: below what the box could not keep up with.
+                c.rate = (0.75 * demand).max(MIN_LOW_RATE);
+                c.carry = 0.0;
+                c.calm = 0.0;
+                let stale = self.tokens.available_permits();
+                self.tokens.forget_permits(stale);
+                self.paced.store(true, Ordering::Relaxed);
+            }
+        } else {
+            if high {
+                // Halve about every two seconds while the lag stays high.
+                c.rate = (c.rate * (1.0 - 0.35 * dt).max(0.5)).max(MIN_LOW_RATE);
+                c.calm = 0.0;
+            } else if low {
+                c.rate *= 1.0 + 0.25 * dt.min(1.0);
+                c.calm = if demand < c.rate { c.calm + dt } else { 0.0 };
+            }
+            if c.calm >= CALM_FOR.as_secs_f64() {
+                self.paced.store(false, Ordering::Relaxed);
+                self.tokens.add_permits(RELEASE_ALL);
+            } else {
+                c.carry += c.rate * dt;
+                let room = (c.rate * BURST).ceil() as usize;
+                let available = self.tokens.available_permits();
+                if available > room {
+                    // The pace fell: tokens handed out at the old one and not taken lapse.
+                    self.tokens.forget_permits(available - room);
+                }
+                let give = (c.carry.floor() as usize).min(room.saturating_sub(available.min(room)));
+                c.carry -= c.carry.floor();
+                self.tokens.add_permits(give);
+            }
+        }
+        self.lag_us.store((c.lag_ms * 1e3) as u64, Ordering::Relaxed);
+        self.pace.store(if self.paced() { c.rate as u64 } else { 0 }, Ordering::Relaxed);
+    }
+
+    /// The probe task: runs for as long as the runtime does; `backlog` counts the durable events
+    /// waiting.
+    pub async fn run(self: Arc<Self>, backlog: impl Fn() -> usize) {
+        let mut last = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let now = tokio::time::Instant::now();
+            let dt = now - last;
+            last = now;
+            self.probe(dt, dt.saturating_sub(PROBE_EVERY), backlog());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +412,73 @@ mod tests {
         assert_eq!(gate.waiting(), (0, 0));
         drop(running);
         let _t = gate.turn(Lane::High).await;
+    }
+
+    /// `n` probes `dt` apart, each `lag` late, with `frames` read before each.
+    fn probes(p: &Pacer, n: usize, dt_ms: u64, lag_ms: u64, frames: u64) {
+        for _ in 0..n {
+            p.frames.fetch_add(frames, Ordering::Relaxed);
+            p.probe(Duration::from_millis(dt_ms), Duration::from_millis(lag_ms), 0);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_low_lane_is_paced_while_the_runtime_lags_and_let_go_after() {
+        let p = Pacer::default();
+        // 10,000 frames a second, served on time: nothing is paced, a token is never asked for.
+        probes(&p, 100, 10, 1, 100);
+        assert!(!p.paced());
+        assert_eq!(p.figures().1, 0);
+        // The probe runs 40 ms late: paced, below what was being read.
+        probes(&p, 10, 50, 40, 500);
+        assert!(p.paced());
+        let first = p.figures().1;
+        assert!((MIN_LOW_RATE as u64..10_000).contains(&first), "pace {first}");
+        // A low-lane read waits for a token; the next probe hands tokens out.
+        let stale = p.tokens.available_permits();
+        p.tokens.forget_permits(stale);
+        let mut waiting = p.token();
+        assert!(futures::poll!(&mut waiting).is_pending());
+        probes(&p, 1, 50, 40, 0);
+        assert!(futures::poll!(&mut waiting).is_ready());
+        // Tokens never pile up past the burst, however long nobody reads.
+        probes(&p, 20, 50, 40, 0);
+        assert!(p.tokens.available_permits() as f64 <= (p.figures().1 as f64 * BURST).ceil());
+        // While the lag stays high the pace falls, never below the floor.
+        probes(&p, 200, 50, 40, 0);
+        let low = p.figures().1;
+        assert!(low < first, "{low} < {first}");
+        assert_eq!(low, MIN_LOW_RATE as u64);
+        // Lag low and demand below the pace for a while: pacing ends, every waiter goes on.
+        let stale = p.tokens.available_permits();
+        p.tokens.forget_permits(stale);
+        let mut a = p.token();
+        let mut b = p.token();
+        probes(&p, 30, 10, 0, 0);
+        assert!(p.paced(), "the lag is smoothed: not let go at once");
+        probes(&p, 200, 10, 0, 0);
+        assert!(!p.paced());
+        assert_eq!(p.figures().1, 0);
+        assert!(futures::poll!(&mut a).is_ready() && futures::poll!(&mut b).is_ready());
+        assert_eq!(p.figures().2, 3, "three reads waited");
+    }
+
+    #[test]
+    fn a_backlog_of_durable_events_paces_the_low_lane_on_time_or_not() {
+        let p = Pacer::default();
+        p.probe(Duration::from_millis(10), Duration::ZERO, OVERLOAD_BACKLOG);
+        assert!(!p.paced());
+        p.probe(Duration::from_millis(10), Duration::ZERO, OVERLOAD_BACKLOG + 1);
+        assert!(p.paced());
+        // Still half full: not let go, however calm the runtime.
+        for _ in 0..500 {
+            p.probe(Duration::from_millis(10), Duration::ZERO, OVERLOAD_BACKLOG / 2);
+        }
+        assert!(p.paced());
+        for _ in 0..200 {
+            p.probe(Duration::from_millis(10), Duration::ZERO, 0);
+        }
+        assert!(!p.paced());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench-load [--sessions N] [--seconds S] [--postgres] [--find-ceiling] [--step N]
-//!            [--rage-share PCT] [--high-share PCT] [--server PATH]
+//!            [--rate F] [--rage-share PCT] [--high-share PCT] [--server PATH]
 //! ```
 //!
 //! The server is the release `sentientiq` binary in a process of its own (SQLite + in-process
@@ -13,14 +13,17 @@
 //!
 //! Every session (many per tokio task: [`SHARDS`] tasks hold them all, no task or thread per
 //! session) opens a WebSocket from one of [`SOURCE_ADDRESSES`] loopback addresses, says `Hello`
-//! and then sends one `Physics` frame a second, replaying the summaries the SDK's tracker makes
+//! and then sends one `Physics` frame a second (`--rate F`: F a second, at most the server's 20),
+//! replaying the summaries the SDK's tracker makes
 //! of a trace of the recorded corpus (`corpus/traces`, cycled). A share of the sessions
 //! (`--rage-share`, default 1%) also names the sections of a rage trace of the corpus and, once
 //! during the measured window, sends the rage `Detection` the SDK's detector emits on it; this
 //! process checks before the run that the server's own `confirm` accepts each such frame. A
 //! share of the raging sessions (`--high-share`, default 20%) is identified with a visitor token
 //! of an account worth $100,000 (above the tenant's critical value): the priority lane
-//! (`server/src/ingest/priority.rs`), whose detection → `Intervene` latency is printed apart.
+//! (`server/src/ingest/priority.rs`), whose detection → `Intervene` and `Ack` latencies are
+//! printed apart. To see the lanes while the box is saturated, raise the load past what the two
+//! cores serve, e.g. `--sessions 12000 --rate 3`.
 //!
 //! Printed: sessions held, frames/s, `Ack` p50/p95/p99 (frame written → its `Ack` read),
 //! detection → `Intervene` p50/p95/p99 (the detection written → the `Intervene` read, this
@@ -59,7 +62,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-const USAGE: &str = "usage: bench-load [--sessions N] [--seconds S] [--postgres] [--find-ceiling] [--step N] [--rage-share PCT] [--high-share PCT] [--server PATH]";
+const USAGE: &str = "usage: bench-load [--sessions N] [--seconds S] [--postgres] [--find-ceiling] [--step N] [--rate F] [--rage-share PCT] [--high-share PCT] [--server PATH]";
+/// The most `Physics` frames a second a session sends (the server allows 20 frames a second).
+const MAX_RATE: f64 = 20.0;
 /// Sessions unless told otherwise.
 const DEFAULT_SESSIONS: usize = 1_000;
 /// Measured seconds unless told otherwise.
@@ -112,6 +117,8 @@ struct Args {
     postgres: bool,
     find_ceiling: bool,
     step: usize,
+    /// `Physics` frames a second per session.
+    rate: f64,
     rage_share: f64,
     high_share: f64,
     server: PathBuf,
@@ -124,6 +131,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         postgres: false,
         find_ceiling: false,
         step: DEFAULT_STEP,
+        rate: 1.0,
         rage_share: DEFAULT_RAGE_SHARE,
         high_share: DEFAULT_HIGH_SHARE,
         server: workspace_root().join("target/release/sentientiq"),
@@ -144,6 +152,14 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--step" => args.step = count("--step", value("--step")?)?,
             "--rage-share" => args.rage_share = share("--rage-share", value("--rage-share")?)?,
             "--high-share" => args.high_share = share("--high-share", value("--high-share")?)?,
+            "--rate" => {
+                let v = value("--rate")?;
+                args.rate = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| *r > 0.0 && *r <= MAX_RATE)
+                    .ok_or_else(|| format!("--rate {v}: frames a second per session, more than 0 and at most {MAX_RATE}"))?;
+            }
             "--server" => args.server = PathBuf::from(value("--server")?),
             _ => return Err(USAGE.into()),
         }
@@ -597,6 +613,8 @@ struct ShardStats {
     held: usize,
     frames: u64,
     acks_ms: Vec<f64>,
+    /// The same, of the high-value sessions only.
+    acks_high_ms: Vec<f64>,
     /// The second of the window each acknowledged frame was written in.
     acks_second: Vec<u32>,
     intervene_high_ms: Vec<f64>,
@@ -634,13 +652,14 @@ fn encode(seq: u32, frame: &Frame<'_>) -> Message {
     Message::Binary(bytes.to_vec().into())
 }
 
-/// Holds `plans`' sessions: connects them, then sends each one's frames when due and reads
-/// what the server says, until the phase is [`Phase::Stop`].
+/// Holds `plans`' sessions: connects them, then sends each one's frames when due (a `Physics`
+/// frame `every`) and reads what the server says, until the phase is [`Phase::Stop`].
 async fn shard(
     addr: SocketAddr,
     site_key: Arc<str>,
     plans: Vec<Plan>,
     streams: Arc<Streams>,
+    every: Duration,
     mut phase: watch::Receiver<Phase>,
     connected: tokio::sync::mpsc::UnboundedSender<usize>,
 ) -> ShardStats {
@@ -676,7 +695,7 @@ async fn shard(
         let slot = live.len();
         reads.push(stream.map(move |m| (slot, m)));
         // The sessions' seconds start evenly spread over one second.
-        let due = Instant::now() + Duration::from_millis(u64::from(1000 * slot as u32 / spread));
+        let due = Instant::now() + every.mul_f64(f64::from(slot as u32) / f64::from(spread));
         live.push(Live {
             plan,
             sink,
@@ -739,9 +758,9 @@ async fn shard(
                     let mut p = stream[s.next_physics % stream.len()];
                     s.next_physics += 1;
                     p.t_ms = s.page_ms;
-                    s.page_ms += 1000;
+                    s.page_ms += every.as_millis() as u32;
                     s.seq += 1;
-                    s.due += Duration::from_secs(1);
+                    s.due += every;
                     if s.sink.send(encode(s.seq, &Frame::Physics(p))).await.is_err() {
                         s.open = false;
                         continue;
@@ -769,7 +788,11 @@ async fn shard(
                             s.unacked.pop_front();
                             if let Some((from, _)) = measuring.filter(|(from, until)| at >= *from && at < *until) {
                                 stats.frames += 1;
-                                stats.acks_ms.push(now.duration_since(at).as_secs_f64() * 1e3);
+                                let ms = now.duration_since(at).as_secs_f64() * 1e3;
+                                stats.acks_ms.push(ms);
+                                if s.plan.token.is_some() {
+                                    stats.acks_high_ms.push(ms);
+                                }
                                 stats.acks_second.push(at.duration_since(from).as_secs() as u32);
                             }
                         }
@@ -804,6 +827,7 @@ struct Report {
     failed: Vec<String>,
     frames: u64,
     acks_ms: Vec<f64>,
+    acks_high_ms: Vec<f64>,
     acks_second: Vec<u32>,
     /// Wall-clock second of the minute the window opened at.
     start_second: u64,
@@ -840,7 +864,7 @@ impl Report {
         let all: Vec<f64> = self.high_ms.iter().chain(&self.other_ms).copied().collect();
         let backend = if args.postgres { "PostgreSQL + NATS" } else { "SQLite + memory bus" };
         println!();
-        println!("bench-load: {} sessions, {:.0} s measured, {backend}", self.sessions, self.seconds);
+        println!("bench-load: {} sessions, {} frames/s each, {:.0} s measured, {backend}", self.sessions, args.rate, self.seconds);
         for f in self.failed.iter().take(5) {
             println!("  a session failed to connect: {f}");
         }
@@ -848,6 +872,7 @@ impl Report {
         println!("  frames/s (acknowledged)     {:>10.0}", self.frames as f64 / self.seconds);
         println!("  {:<28}{:>8} {:>8} {:>8} {:>8} {:>7}", "", "p50 ms", "p95 ms", "p99 ms", "max ms", "count");
         println!("  {:<28}{}", "frame -> Ack", stats(&self.acks_ms));
+        println!("  {:<28}{}", "  high-value accounts", stats(&self.acks_high_ms));
         println!("  {:<28}{}", "detection -> Intervene", stats(&all));
         println!("  {:<28}{}", "  high-value accounts", stats(&self.high_ms));
         println!("  {:<28}{}", "  other sessions", stats(&self.other_ms));
@@ -890,7 +915,7 @@ impl Report {
             );
         }
         println!(
-            "load: {} held of {}, {:.0} frames/s, detection -> Intervene p99 {} ms (high-value {} ms), Ack p99 {} ms, server {:.1} KB/session, server CPU {:.0}%, client CPU {:.0}%",
+            "load: {} held of {}, {:.0} frames/s, detection -> Intervene p99 {} ms (high-value {} ms), Ack p99 {} ms (high-value {} ms), server {:.1} KB/session, server CPU {:.0}%, client CPU {:.0}%",
             self.held,
             self.sessions,
             self.frames as f64 / self.seconds,
@@ -902,6 +927,11 @@ impl Report {
             }),
             fmt_opt({
                 let mut a = self.acks_ms.clone();
+                a.sort_by(f64::total_cmp);
+                percentile(&a, 99.0)
+            }),
+            fmt_opt({
+                let mut a = self.acks_high_ms.clone();
                 a.sort_by(f64::total_cmp);
                 percentile(&a, 99.0)
             }),
@@ -1000,7 +1030,8 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
     let mut rest = plans.into_iter();
     for _ in 0..SHARDS {
         let chunk: Vec<Plan> = rest.by_ref().take(per).collect();
-        shards.push(tokio::spawn(shard(server.addr, site_key.clone(), chunk, streams.clone(), phase_rx.clone(), conn_tx.clone())));
+        let every = Duration::from_secs_f64(1.0 / args.rate);
+        shards.push(tokio::spawn(shard(server.addr, site_key.clone(), chunk, streams.clone(), every, phase_rx.clone(), conn_tx.clone())));
     }
     drop(conn_tx);
     let ramp = Instant::now();
@@ -1039,6 +1070,7 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
         failed: Vec::new(),
         frames: 0,
         acks_ms: Vec::new(),
+        acks_high_ms: Vec::new(),
         acks_second: Vec::new(),
         start_second,
         high_ms: Vec::new(),
@@ -1058,6 +1090,7 @@ async fn one_run(args: &Args, n: usize, streams: &Arc<Streams>) -> Result<Report
         r.failed.extend(s.failed);
         r.frames += s.frames;
         r.acks_ms.extend(s.acks_ms);
+        r.acks_high_ms.extend(s.acks_high_ms);
         r.acks_second.extend(s.acks_second);
         r.high_ms.extend(s.intervene_high_ms);
         r.other_ms.extend(s.intervene_other_ms);
