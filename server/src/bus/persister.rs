@@ -189,11 +189,22 @@ mod tests {
     }
 
     fn message(ev: &Event) -> Message {
-        Message { subject: format!("t.events.{}.{}", ev.kind(), ev.tenant()), payload: serde_json::to_vec(ev).unwrap().into(), ack: None, queued: None }
+        Message {
+            subject: format!("t.events.{}.{}", ev.kind(), ev.tenant()),
+            payload: serde_json::to_vec(ev).unwrap().into(),
+            ack: None,
+            queued: None,
+        }
     }
 
     fn frame(tenant: &str, seq: i64) -> Event {
-        Event::Frame(FrameRecord { tenant_id: tenant.into(), session: "00000000000000ab".into(), seq, kind: "physics".into(), received_ms: 1 })
+        Event::Frame(FrameRecord {
+            tenant_id: tenant.into(),
+            session: "00000000000000ab".into(),
+            seq,
+            kind: "physics".into(),
+            received_ms: 1,
+        })
     }
 
     fn session(tenant: &str) -> Event {
@@ -224,7 +235,10 @@ mod tests {
             [frame("t_a", 1), frame("t_b", 1), frame("t_a", 2), session("t_c"), session("t_b")].iter().map(message).collect();
         persister.write_batch(&batch).await;
         let retried = |t: &str| metrics.tenant(t).persist_retried.load(Relaxed);
-        assert_eq!((retried("t_a"), retried("t_b"), retried("t_c")), (2, 2, 1), "two frames of a; a frame and a session of b; a session of c");
+        assert_eq!(
+            (retried("t_a"), retried("t_b"), retried("t_c")),
+            (2, 2, 1),
+            "two frames of a; a frame and a session of b; a session of c"
+        );
     }
 }
-

@@ -642,7 +642,8 @@ async fn shard(
         let (mut sink, stream) = ws.split();
         let page = if plan.rage.is_some() { format!("/checkout/{}", plan.index) } else { "/store".to_string() };
         let hi = Hello { session: plan.id, site_key: &site_key, page: &page, identity: plan.token.as_deref() };
-        let sections: Vec<(u8, &str)> = plan.rage.iter().flat_map(|(r, _)| &streams.rage[*r].0).map(|(id, name)| (*id, name.as_str())).collect();
+        let sections: Vec<(u8, &str)> =
+            plan.rage.iter().flat_map(|(r, _)| &streams.rage[*r].0).map(|(id, name)| (*id, name.as_str())).collect();
         let Ok(seq) = hello(&mut sink, hi, sections).await else {
             stats.failed.push("the server hung up after hello".into());
             let _ = connected.send(0);
