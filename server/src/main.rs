@@ -53,15 +53,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration from the environment (`SIQ_*`), or exit code 2 after saying what is wrong.
+fn config() -> Result<sentientiq_server::config::Config, ExitCode> {
+    sentientiq_server::config::Config::from_env().map_err(|e| {
+        eprintln!("sentientiq: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Runs `work` on the store at `database_url`, on a runtime of its own; exit code 1 after saying
+/// why (naming `command`) when the store cannot be opened.
+fn with_store<F, Fut>(command: &str, database_url: &str, work: F) -> ExitCode
+where
+    F: FnOnce(sentientiq_server::store::SqlStore) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async move {
+        match sentientiq_server::store::SqlStore::connect(database_url).await {
+            Ok(store) => work(store).await,
+            Err(e) => {
+                eprintln!("sentientiq {command}: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 fn serve() -> ExitCode {
     // Logs, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md).
     let mut telemetry = sentientiq_server::telemetry::init_logging();
-    let config = match sentientiq_server::config::Config::from_env() {
+    let config = match config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sentientiq: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let code = rt.block_on(async move {
@@ -94,12 +118,9 @@ fn serve() -> ExitCode {
 
 fn rotate_keys() -> ExitCode {
     let _telemetry = sentientiq_server::telemetry::init_logging();
-    let config = match sentientiq_server::config::Config::from_env() {
+    let config = match config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sentientiq: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let Some((keys, index)) = &config.encryption_keys else {
         eprintln!("sentientiq rotate-keys: set SIQ_ENCRYPTION_KEYS (new key first) and SIQ_INDEX_KEY");
@@ -112,15 +133,7 @@ fn rotate_keys() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    rt.block_on(async move {
-        let store = match sentientiq_server::store::SqlStore::connect(&config.database_url).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("sentientiq rotate-keys: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    with_store("rotate-keys", &config.database_url, |store| async move {
         match sentientiq_server::identity::customers::rotate_keys(&store, &keyring).await {
             Ok(report) => {
                 let mut unreadable = 0;
@@ -142,21 +155,31 @@ fn rotate_keys() -> ExitCode {
     })
 }
 
-/// `--input FILE` (required), `--format csv|rrweb` and `--answers recorded|none` (optional), in
-/// any order.
-fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>, Answers)> {
-    let (mut input, mut format, mut answers) = (None, None, None);
+/// `--flag value` pairs in any order, each of `names` at most once: their values, by the
+/// position of their name; `None` for anything else (an unknown flag, a flag without its value,
+/// a flag given twice).
+fn flags<'a, const N: usize>(args: &[&'a str], names: [&str; N]) -> Option<[Option<&'a str>; N]> {
+    let mut values = [None; N];
     let mut it = args.iter();
     while let Some(&flag) = it.next() {
         let value = *it.next()?;
-        match flag {
-            "--input" if input.is_none() => input = Some(value),
-            "--format" if format.is_none() => format = Some(Format::parse(value)?),
-            "--answers" if answers.is_none() => answers = Some(Answers::parse(value)?),
-            _ => return None,
+        let slot = names.iter().position(|n| *n == flag)?;
+        if values[slot].replace(value).is_some() {
+            return None;
         }
     }
-    Some((input?, format, answers.unwrap_or(Answers::Recorded)))
+    Some(values)
+}
+
+/// `--input FILE` (required), `--format csv|rrweb` and `--answers recorded|none` (optional), in
+/// any order.
+fn detect_args<'a>(args: &[&'a str]) -> Option<(&'a str, Option<Format>, Answers)> {
+    let [input, format, answers] = flags(args, ["--input", "--format", "--answers"])?;
+    let format = match format {
+        Some(f) => Some(Format::parse(f)?),
+        None => None,
+    };
+    Some((input?, format, answers.map_or(Some(Answers::Recorded), Answers::parse)?))
 }
 
 fn detect(path: &str, format: Option<Format>, answers: Answers) -> ExitCode {
@@ -206,27 +229,16 @@ fn detect(path: &str, format: Option<Format>, answers: Answers) -> ExitCode {
     }
 }
 
+/// `--dir DIR` (required), `--day YYYY-MM-DD` and `--tenant ID` (optional), in any order.
 fn export(args: &[&str]) -> ExitCode {
-    let (mut dir, mut day, mut tenant) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match (*a, it.next()) {
-            ("--dir", Some(v)) => dir = Some(std::path::PathBuf::from(v)),
-            ("--day", Some(v)) => day = Some(v.to_string()),
-            ("--tenant", Some(v)) => tenant = Some(v.to_string()),
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let Some(dir) = dir else {
+    let Some([Some(dir), day, tenant]) = flags(args, ["--dir", "--day", "--tenant"]) else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    let (dir, tenant) = (std::path::PathBuf::from(dir), tenant.map(str::to_string));
     const DAY_MS: i64 = sentientiq_server::forensics::DAY_MS;
     let today = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64) / DAY_MS;
-    let day = match day.as_deref().map(sentientiq_server::forensics::warehouse::parse_day) {
+    let day = match day.map(sentientiq_server::forensics::warehouse::parse_day) {
         None => today - 1,
         Some(Some(d)) => d,
         Some(None) => {
@@ -234,23 +246,12 @@ fn export(args: &[&str]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match sentientiq_server::config::Config::from_env() {
+    let config = match config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sentientiq: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    rt.block_on(async move {
+    with_store("export", &config.database_url, |store| async move {
         use sentientiq_server::store::TenantStore;
-        let store = match sentientiq_server::store::SqlStore::connect(&config.database_url).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("sentientiq export: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         let tenants: Vec<String> = match tenant {
             Some(t) => vec![t],
             None => match store.tenants().await {
@@ -276,4 +277,28 @@ fn export(args: &[&str]) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_take_each_name_once_with_its_value_in_any_order() {
+        let names = ["--dir", "--day", "--tenant"];
+        assert_eq!(flags(&["--tenant", "t1", "--dir", "/x"], names), Some([Some("/x"), None, Some("t1")]));
+        assert_eq!(flags(&[], names), Some([None, None, None]));
+        assert_eq!(flags(&["--dir"], names), None, "a flag without its value");
+        assert_eq!(flags(&["--dir", "/x", "--dir", "/y"], names), None, "a flag twice");
+        assert_eq!(flags(&["--dir", "/x", "--other", "1"], names), None, "an unknown flag");
+    }
+
+    #[test]
+    fn detect_needs_an_input_and_known_values() {
+        assert!(matches!(detect_args(&["--input", "a.csv"]), Some(("a.csv", None, Answers::Recorded))));
+        assert!(matches!(detect_args(&["--answers", "none", "--format", "rrweb", "--input", "a"]), Some(("a", Some(Format::Rrweb), _))));
+        assert!(detect_args(&["--format", "csv"]).is_none());
+        assert!(detect_args(&["--input", "a", "--format", "xml"]).is_none());
+        assert!(detect_args(&["--input", "a", "--answers", "some"]).is_none());
+    }
 }

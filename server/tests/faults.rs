@@ -10,25 +10,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{encode, rage_frame_at, visitor_token, ADMIN, NATS_URL, PG_ADMIN_URL};
+use common::process::{free_port, Binary, Nats};
+use common::{encode, rage_frame_at, visitor_token, NATS_URL, PG_ADMIN_URL};
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
 use shared_physics::wire::{self, Frame, Hello, Physics, Section};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
-const ADMIN_TOKEN: &str = ADMIN;
 const LINK_SECRET: &str = "faults-link-secret-0123456789abcdef0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}{:04x}", rand::random::<u32>(), std::process::id() & 0xffff)
@@ -63,108 +56,20 @@ impl Db {
     }
 }
 
-/// One `sentientiq serve` process.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    async fn start(port: u16, database_url: &str, nats_url: &str, prefix: &str) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_sentientiq"))
-            .arg("serve")
-            .env("SIQ_ADDR", format!("127.0.0.1:{port}"))
-            .env("SIQ_DATABASE_URL", database_url)
-            .env("SIQ_NATS_URL", nats_url)
-            .env("SIQ_BUS_PREFIX", prefix)
-            .env("SIQ_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("SIQ_LINK_SECRET", LINK_SECRET)
-            .env("SIQ_WWW_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))
-            .env("SIQ_COOLDOWN_SECS", "1")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the sentientiq binary starts");
-        let s = Server { child, port };
-        s.ready().await;
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn ready(&self) {
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if http.get(format!("{}/healthz", self.url())).send().await.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the server on port {} did not answer /healthz within 30 s", self.port);
-    }
-
-    /// SIGKILL: no drain, no goodbye.
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-
-    /// SIGTERM, then wait for the drain.
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
-    }
-}
-
-/// A private NATS server with JetStream, its store in a temporary folder (so it can be stopped
-/// and started again without touching the machine's NATS).
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Nats {
-    async fn start() -> Nats {
-        let mut n = Nats { child: None, port: free_port(), dir: tempfile::tempdir().unwrap() };
-        n.up().await;
-        n
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn up(&mut self) {
-        let exe = if std::path::Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
-        let child = Command::new(exe)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nats-server is installed (cargo xtask ci installs it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nats-server did not listen on {}", self.port);
-    }
-
-    async fn down(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().await.unwrap();
-        }
-    }
+/// One `sentientiq serve` process on `port` (the same port again after a kill).
+async fn start_server(port: u16, database_url: &str, nats_url: &str, prefix: &str) -> Binary {
+    Binary::start(&[
+        ("SIQ_ADDR", &format!("127.0.0.1:{port}")),
+        ("SIQ_DATABASE_URL", database_url),
+        ("SIQ_NATS_URL", nats_url),
+        ("SIQ_BUS_PREFIX", prefix),
+        ("SIQ_LINK_SECRET", LINK_SECRET),
+        ("SIQ_WWW_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../www")),
+        ("SIQ_COOLDOWN_SECS", "1"),
+        // Warnings, and the line saying where it listens.
+        ("RUST_LOG", "warn,sentientiq_server::server=info"),
+    ])
+    .await
 }
 
 /// A TCP relay in front of PostgreSQL that can cut every connection and refuse new ones.
@@ -220,23 +125,10 @@ struct Tenant {
     token: String,
 }
 
-async fn tenant(url: &str) -> Tenant {
-    let http = reqwest::Client::new();
-    let t: Value = http
-        .post(format!("{url}/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "Faults"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sk = t["secret_key"].as_str().unwrap().to_string();
-    let r = http.put(format!("{url}/v1/intervention-policy")).bearer_auth(&sk).json(&json!({"holdout_share": 0.0})).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+async fn tenant(server: &Binary) -> Tenant {
+    let t = server.tenant("Faults").await;
     let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
-    Tenant { site_key: t["site_key"].as_str().unwrap().to_string(), secret_key: sk, token }
+    Tenant { site_key: t["site_key"].as_str().unwrap().to_string(), secret_key: t["secret_key"].as_str().unwrap().to_string(), token }
 }
 
 /// What a visitor saw, for the checks afterwards.
@@ -391,14 +283,14 @@ async fn a_server_killed_mid_stream_loses_no_acknowledged_frame() {
     let db = Db::create().await;
     let prefix = unique("siqf");
     let port = free_port();
-    let server = Server::start(port, &db.url_via(5432), NATS_URL, &prefix).await;
-    let t = Arc::new(tenant(&server.url()).await);
-    let urls = vec![server.url()];
+    let server = start_server(port, &db.url_via(5432), NATS_URL, &prefix).await;
+    let t = Arc::new(tenant(&server).await);
+    let urls = vec![server.url.clone()];
     let visitors = run_visitors(&urls, &t, 8, 160).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    server.kill().await;
+    server.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let server = Server::start(port, &db.url_via(5432), NATS_URL, &prefix).await;
+    let server = start_server(port, &db.url_via(5432), NATS_URL, &prefix).await;
     let seen = collect(visitors).await;
     assert!(seen.values().all(|s| s.connections >= 2), "every visitor reconnected after the kill: {seen:?}");
     check_nothing_lost(&db, &seen).await;
@@ -412,9 +304,9 @@ async fn nats_away_for_ten_seconds_and_a_kill_meanwhile_lose_nothing() {
     let mut nats = Nats::start().await;
     let prefix = unique("siqf");
     let port = free_port();
-    let server = Server::start(port, &db.url_via(5432), &nats.url(), &prefix).await;
-    let t = Arc::new(tenant(&server.url()).await);
-    let urls = vec![server.url()];
+    let server = start_server(port, &db.url_via(5432), &nats.url(), &prefix).await;
+    let t = Arc::new(tenant(&server).await);
+    let urls = vec![server.url.clone()];
     // 400 frames at 20 a second: NATS away from 3 s to 13 s, and the server killed at 8 s, when
     // five seconds of frames have been handled but nothing they caused could be stored: those
     // must not have been acknowledged.
@@ -422,10 +314,10 @@ async fn nats_away_for_ten_seconds_and_a_kill_meanwhile_lose_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     nats.down().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    server.kill().await;
+    server.kill();
     tokio::time::sleep(Duration::from_secs(5)).await;
     nats.up().await;
-    let server = Server::start(port, &db.url_via(5432), &nats.url(), &prefix).await;
+    let server = start_server(port, &db.url_via(5432), &nats.url(), &prefix).await;
     let seen = collect(visitors).await;
     // Interventions kept arriving while NATS was away (the push goes straight to the socket).
     let during =
@@ -442,9 +334,9 @@ async fn postgres_away_for_ten_seconds_keeps_the_hot_path_and_loses_nothing() {
     let db = Db::create().await;
     let relay = Relay::start(5432).await;
     let prefix = unique("siqf");
-    let server = Server::start(free_port(), &db.url_via(relay.port), NATS_URL, &prefix).await;
-    let t = Arc::new(tenant(&server.url()).await);
-    let urls = vec![server.url()];
+    let server = start_server(free_port(), &db.url_via(relay.port), NATS_URL, &prefix).await;
+    let t = Arc::new(tenant(&server).await);
+    let urls = vec![server.url.clone()];
     let visitors = run_visitors(&urls, &t, 4, 400).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     relay.cut();
@@ -466,25 +358,25 @@ async fn postgres_away_for_ten_seconds_keeps_the_hot_path_and_loses_nothing() {
 async fn a_session_moving_to_another_instance_keeps_its_sections_identity_and_pushes() {
     let db = Db::create().await;
     let prefix = unique("siqf");
-    let a = Server::start(free_port(), &db.url_via(5432), NATS_URL, &prefix).await;
-    let b = Server::start(free_port(), &db.url_via(5432), NATS_URL, &prefix).await;
-    let t = Arc::new(tenant(&a.url()).await);
+    let a = start_server(free_port(), &db.url_via(5432), NATS_URL, &prefix).await;
+    let b = start_server(free_port(), &db.url_via(5432), NATS_URL, &prefix).await;
+    let t = Arc::new(tenant(&a).await);
     let http = reqwest::Client::new();
 
     // B's live feed sees what happens on A.
-    let mut live = http.get(format!("{}/v1/live", b.url())).bearer_auth(&t.secret_key).send().await.unwrap();
+    let mut live = http.get(format!("{}/v1/live", b.url)).bearer_auth(&t.secret_key).send().await.unwrap();
     assert_eq!(live.status(), 200);
 
     // A session on A names its section; the socket then drops and the page reconnects to B.
     let session = 0xab_0001u64;
     let hello = encode(0, &Frame::Hello(Hello { session, site_key: &t.site_key, page: "/checkout", identity: Some(&t.token) }));
     let section = encode(1, &Frame::Section(Section { id: 1, name: "checkout" }));
-    let mut on_a = ws(&a.url()).await;
+    let mut on_a = a.ws().await.0;
     on_a.send(Message::Binary(hello.clone().into())).await.unwrap();
     on_a.send(Message::Binary(section.clone().into())).await.unwrap();
     assert_eq!(next_ack(&mut on_a).await, 1);
     drop(on_a);
-    let mut on_b = ws(&b.url()).await;
+    let mut on_b = b.ws().await.0;
     on_b.send(Message::Binary(hello.clone().into())).await.unwrap();
     on_b.send(Message::Binary(section.clone().into())).await.unwrap(); // named again
     on_b.send(Message::Binary(encode(2, &Frame::Detection(rage_frame_at(0))).into())).await.unwrap();
@@ -519,7 +411,7 @@ async fn a_session_moving_to_another_instance_keeps_its_sections_identity_and_pu
     // later one decided on B (its beacon landed there) reaches the socket on A.
     let other = 0xab_0002u64;
     let hello2 = encode(0, &Frame::Hello(Hello { session: other, site_key: &t.site_key, page: "/checkout", identity: Some(&t.token) }));
-    let mut on_a = ws(&a.url()).await;
+    let mut on_a = a.ws().await.0;
     on_a.send(Message::Binary(hello2.clone().into())).await.unwrap();
     on_a.send(Message::Binary(section.clone().into())).await.unwrap();
     on_a.send(Message::Binary(encode(2, &Frame::Detection(rage_frame_at(0))).into())).await.unwrap();
@@ -542,7 +434,7 @@ async fn a_session_moving_to_another_instance_keeps_its_sections_identity_and_pu
         body.extend_from_slice(&(f.len() as u16).to_le_bytes());
         body.extend_from_slice(&f);
     }
-    let r = http.post(format!("{}/v1/beacon", b.url())).body(body).send().await.unwrap();
+    let r = http.post(format!("{}/v1/beacon", b.url)).body(body).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert!(intervened(&mut on_a).await, "the socket on A received the intervention B decided");
     pool.close().await;
@@ -552,10 +444,6 @@ async fn a_session_moving_to_another_instance_keeps_its_sections_identity_and_pu
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
-
-async fn ws(url: &str) -> Socket {
-    tokio_tungstenite::connect_async(format!("{}/v1/ws", url.replacen("http", "ws", 1))).await.unwrap().0
-}
 
 /// Whether an `Intervene` arrives within 10 s (acks on the way are skipped).
 async fn intervened(ws: &mut Socket) -> bool {

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use common::process::{Binary, Nats};
 use common::*;
 use serde_json::{json, Value};
 use shared_physics::wire::{Frame, Hello, Section};
@@ -152,51 +153,14 @@ async fn readyz_is_503_when_the_postgresql_database_is_gone() {
     s.stop().await;
 }
 
-/// A NATS server of this test's own on a free port (the shared one is never stopped).
-struct OwnNats {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnNats {
-    fn start() -> OwnNats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let exe = if std::path::Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
-        let child = std::process::Command::new(exe)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server runs (cargo xtask ci installs it)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        OwnNats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir }
-    }
-}
-
-impl Drop for OwnNats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn readyz_is_503_when_the_nats_server_stops() {
-    let mut nats = OwnNats::start();
-    let url = nats.url.clone();
+    let mut nats = Nats::start().await;
+    let url = nats.url();
     let s = TestServer::start_with(Backend::Embedded, |c| c.nats_url = Some(url)).await;
     let (status, body) = readyz(&s).await;
     assert_eq!(status, 200, "{body}");
-    nats.child.kill().unwrap();
-    nats.child.wait().unwrap();
+    nats.down().await;
     let (status, body) = readyz(&s).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["bus"]["state"], "failing", "{body}");
@@ -224,110 +188,11 @@ async fn fake_collector() -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
     (url, bodies)
 }
 
-/// The `sentientiq` binary, run as an operator would (environment only), its log lines kept and
-/// read until it says where it listens (as JSON or as text).
-struct Binary {
-    child: std::process::Child,
-    url: String,
-    lines: Arc<std::sync::Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-const BIN_ADMIN: &str = "ops-test-admin-token-0123456789";
-
-impl Binary {
-    fn start(env: &[(&str, &str)]) -> Binary {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sentientiq"));
-        for k in [
-            "NATS_URL",
-            "SIQ_NATS_URL",
-            "DATABASE_URL",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "SIQ_LOG_FORMAT",
-        ] {
-            cmd.env_remove(k);
-        }
-        cmd.env("SIQ_ADDR", "127.0.0.1:0")
-            .env("SIQ_DATABASE_URL", format!("sqlite://{}", dir.path().join("siq.db").display()))
-            .env("SIQ_ADMIN_TOKEN", BIN_ADMIN)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let keep = lines.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if line.contains("SentientIQ server listening") {
-                    let addr = match serde_json::from_str::<Value>(&line) {
-                        Ok(v) => v["fields"]["addr"].as_str().unwrap_or_default().to_string(),
-                        Err(_) => line.split_whitespace().find_map(|w| w.strip_prefix("addr=")).unwrap_or_default().to_string(),
-                    };
-                    let _ = tx.send(addr);
-                }
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the binary logs its address");
-        Binary { child, url: format!("http://{addr}"), lines, _dir: dir }
-    }
-
-    /// A tenant with no holdout (every confirmed detection intervenes).
-    async fn tenant(&self) -> Value {
-        let http = reqwest::Client::new();
-        let r =
-            http.post(format!("{}/v1/admin/tenants", self.url)).bearer_auth(BIN_ADMIN).json(&json!({"name": "Shop"})).send().await.unwrap();
-        let t: Value = r.json().await.unwrap();
-        let sk = t["secret_key"].as_str().unwrap();
-        let r = http
-            .put(format!("{}/v1/intervention-policy", self.url))
-            .bearer_auth(sk)
-            .json(&json!({"holdout_share": 0.0}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        t
-    }
-
-    async fn ws(&self) -> Ws {
-        Ws(tokio_tungstenite::connect_async(format!("{}/v1/ws", self.url.replacen("http", "ws", 1))).await.unwrap().0)
-    }
-
-    /// Ctrl-C, as an operator stops it; waits for the exit without blocking the test's
-    /// runtime (the fake collector answers the last export on it).
-    async fn interrupt(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id();
-        let status = tokio::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().await.unwrap();
-        assert!(status.success());
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the server did not stop within 15 s of Ctrl-C");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_hot_path_is_traced_over_otlp_when_an_endpoint_is_set() {
     let (collector, bodies) = fake_collector().await;
-    let mut bin = Binary::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector), ("OTEL_SERVICE_NAME", "siq-ops-test")]);
-    let t = bin.tenant().await;
+    let mut bin = Binary::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector), ("OTEL_SERVICE_NAME", "siq-ops-test")]).await;
+    let t = bin.tenant("Shop").await;
     let mut ws = bin.ws().await;
     ws.send(0, &Frame::Hello(Hello { session: 0x0de1, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
     ws.send(1, &Frame::Detection(rage_frame())).await;
@@ -337,9 +202,9 @@ async fn the_hot_path_is_traced_over_otlp_when_an_endpoint_is_set() {
     assert!(matches!(&got[1], In::Intervene(_)), "{got:?}");
     // Stopping sends the last batch.
     let status = bin.interrupt().await;
-    assert!(status.success(), "{status:?}: {}", bin.lines.lock().unwrap().join("\n"));
+    assert!(status.success(), "{status:?}: {}", bin.log());
     let sent = bodies.lock().unwrap().concat();
-    assert!(!sent.is_empty(), "the collector received spans; the server logged:\n{}", bin.lines.lock().unwrap().join("\n"));
+    assert!(!sent.is_empty(), "the collector received spans; the server logged:\n{}", bin.log());
     // Span names and the service name travel as plain strings in the protobuf.
     let has = |name: &str| sent.windows(name.len()).any(|w| w == name.as_bytes());
     for span in ["frame", "detection", "confirm", "decide", "push", "siq-ops-test"] {
@@ -349,8 +214,8 @@ async fn the_hot_path_is_traced_over_otlp_when_an_endpoint_is_set() {
 
 #[tokio::test]
 async fn without_an_endpoint_nothing_is_traced_and_logs_are_json_lines_naming_the_tenant() {
-    let mut bin = Binary::start(&[]);
-    let t = bin.tenant().await;
+    let mut bin = Binary::start(&[]).await;
+    let t = bin.tenant("Shop").await;
     let tenant = t["tenant_id"].as_str().unwrap().to_string();
     let mut ws = bin.ws().await;
     ws.send(0, &Frame::Hello(Hello { session: 0x0de2, site_key: t["site_key"].as_str().unwrap(), page: "/", identity: None })).await;
@@ -358,7 +223,7 @@ async fn without_an_endpoint_nothing_is_traced_and_logs_are_json_lines_naming_th
     ws.send(1, &Frame::Note(shared_physics::wire::Note { kind: shared_physics::wire::note::OUTCOME, text: "  " })).await;
     assert_eq!(ws.next().await, In::Ack(1));
     let status = bin.interrupt().await;
-    assert!(status.success(), "{status:?}: {}", bin.lines.lock().unwrap().join("\n"));
+    assert!(status.success(), "{status:?}: {}", bin.log());
     let lines = bin.lines.lock().unwrap().clone();
     assert!(!lines.is_empty());
     let parsed: Vec<Value> =
@@ -371,11 +236,11 @@ async fn without_an_endpoint_nothing_is_traced_and_logs_are_json_lines_naming_th
 
 #[tokio::test]
 async fn siq_log_format_text_writes_lines_for_a_terminal() {
-    let mut bin = Binary::start(&[("SIQ_LOG_FORMAT", "text")]);
+    let mut bin = Binary::start(&[("SIQ_LOG_FORMAT", "text")]).await;
     let r = reqwest::get(format!("{}/readyz", bin.url)).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let status = bin.interrupt().await;
-    assert!(status.success(), "{status:?}: {}", bin.lines.lock().unwrap().join("\n"));
+    assert!(status.success(), "{status:?}: {}", bin.log());
     let lines = bin.lines.lock().unwrap().clone();
     let listening = lines.iter().find(|l| l.contains("SentientIQ server listening")).unwrap();
     assert!(serde_json::from_str::<Value>(listening).is_err(), "text, not JSON: {listening}");

@@ -12,6 +12,7 @@
 //! * [`corpus`]: the labelled trace corpus, recorded from the real SDK in scripted scenarios.
 //! * [`journey`]: steps the journeys share (settling in, raging, reading the alert).
 //! * [`stack`]: fake + server + provisioned shop, on the embedded or the PostgreSQL + NATS backend.
+//! * [`socket`]: a session on the server's WebSocket as the SDK speaks it (the benches' clients).
 //! * [`util`]: folders, temporary directories, waiting.
 //!
 //! The binaries `demo-host` (for `cargo xtask demo`), `bench-latency` (for `cargo xtask bench
@@ -22,5 +23,6 @@ pub mod corpus;
 pub mod fakes;
 pub mod host;
 pub mod journey;
+pub mod socket;
 pub mod stack;
 pub mod util;

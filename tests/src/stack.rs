@@ -167,6 +167,11 @@ impl Stack {
         &self.server.public_url
     }
 
+    /// The server's bound address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
+    }
+
     /// Stops the server and the fake, then drops the database and the temporary folder.
     pub async fn shutdown(self) {
         let Stack { twilio, server, database, _dir, .. } = self;

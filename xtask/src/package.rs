@@ -12,6 +12,7 @@
 //! port, and runs the folder's `e2e.mjs`: provision a tenant through the API, `vite build`,
 //! serve the build, drive it in headless Chromium, read the tenant's `/v1/stats`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -148,25 +149,34 @@ pub fn server_binary(root: &Path) -> Result<PathBuf, String> {
 
 /// Starts the server with SQLite in `dir`, the built SDK, and no Twilio.
 pub fn start_server(root: &Path, bin: &Path, dir: &Path) -> Result<LocalServer, String> {
+    let admin_token = format!("pkg-admin-token-{:08}", std::process::id());
+    let sdk = crate::sdk::out_dir(root);
+    start_local(root, bin, dir, &admin_token, &[("SIQ_SDK_DIR", sdk.as_os_str())])
+}
+
+/// Starts `bin` from `root` on a free loopback port with the SQLite file `dir/siq.db` (kept
+/// across starts), the pages of `www/`, `admin_token` as the operator token, no database or bus
+/// of this process's environment, and `env` besides; its log is appended to `dir/server.log`.
+/// Returns once it listens (30 s at most).
+pub fn start_local(root: &Path, bin: &Path, dir: &Path, admin_token: &str, env: &[(&str, &OsStr)]) -> Result<LocalServer, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
     let addr = format!("127.0.0.1:{port}");
-    let admin_token = format!("pkg-admin-token-{:08}", std::process::id());
-    let log = std::fs::File::create(dir.join("server.log")).map_err(|e| format!("server log: {e}"))?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).map_err(|e| format!("server log: {e}"))?;
     let child = Command::new(bin)
         .current_dir(root)
         .env("SIQ_ADDR", &addr)
         .env("SIQ_DATABASE_URL", format!("sqlite://{}", dir.join("siq.db").display()))
-        .env("SIQ_ADMIN_TOKEN", &admin_token)
-        .env("SIQ_SDK_DIR", crate::sdk::out_dir(root))
+        .env("SIQ_ADMIN_TOKEN", admin_token)
         .env("SIQ_WWW_DIR", root.join("www"))
         .env_remove("DATABASE_URL")
         .env_remove("NATS_URL")
         .env_remove("SIQ_NATS_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let server = LocalServer { url: format!("http://{addr}"), admin_token, child };
+    let server = LocalServer { url: format!("http://{addr}"), admin_token: admin_token.to_string(), child };
     let started = Instant::now();
     while std::net::TcpStream::connect(&addr).is_err() {
         if started.elapsed() > Duration::from_secs(30) {

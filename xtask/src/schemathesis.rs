@@ -11,9 +11,10 @@
 //! again on the database the fuzzer filled.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::package::LocalServer;
 use crate::util::run;
 
 /// The schemathesis release fuzzed with (pinned: 4.3.5 does not work with the hypothesis
@@ -124,18 +125,6 @@ req = urllib.request.Request(sys.argv[1] + "/v1/identity-settings", method="PUT"
 urllib.request.urlopen(req, timeout=30)
 "#;
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn random_hex(bytes: usize) -> Result<String, String> {
     use std::io::Read;
     let mut b = vec![0u8; bytes];
@@ -157,34 +146,9 @@ fn venv(dir: &Path) -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-fn start(root: &Path, bin: &Path, dir: &Path, admin: &str, link_secret: &str) -> Result<Server, String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
-    let addr = format!("127.0.0.1:{port}");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).map_err(|e| format!("server log: {e}"))?;
-    let child = Command::new(bin)
-        .current_dir(root)
-        .env("SIQ_ADDR", &addr)
-        .env("SIQ_DATABASE_URL", format!("sqlite://{}", dir.join("siq.db").display()))
-        .env("SIQ_ADMIN_TOKEN", admin)
-        .env("SIQ_LINK_SECRET", link_secret)
-        .env("SIQ_WWW_DIR", root.join("www"))
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("NATS_URL")
-        .env_remove("SIQ_NATS_URL")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let server = Server { child, url: format!("http://{addr}") };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(format!("the server did not listen on {addr} within 30 s; see {}", dir.join("server.log").display()));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(server)
+/// The server on a free port with SQLite in `dir` (the same file again on a second start).
+fn start(root: &Path, bin: &Path, dir: &Path, admin: &str, link_secret: &str) -> Result<LocalServer, String> {
+    crate::package::start_local(root, bin, dir, admin, &[("SIQ_LINK_SECRET", link_secret.as_ref()), ("RUST_LOG", "warn".as_ref())])
 }
 
 /// A session link's parts, signed as an alert's would be.

@@ -1,6 +1,8 @@
 //! The persister: durable events from the bus, written through the store, never on the hot
 //! path.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,7 +11,7 @@ use super::Message;
 use crate::records::events::Event;
 use crate::records::{FrameRecord, SessionRecord};
 use crate::store::{Store, StoreError};
-use crate::telemetry::{inc, Metrics};
+use crate::telemetry::Metrics;
 
 /// Write attempts per event before it is handed back to the bus.
 const PERSIST_ATTEMPTS: u32 = 3;
@@ -67,15 +69,16 @@ impl Persister {
         }
         if !frames.is_empty() {
             let rows: Vec<FrameRecord> = frames.iter().map(|(_, f)| f.clone()).collect();
-            let ok = self.attempts(rows.first().map_or("", |f| f.tenant_id.as_str()), "frame", || self.store.insert_frames(&rows)).await;
+            let tenants: Vec<&str> = rows.iter().map(|f| f.tenant_id.as_str()).collect();
+            let ok = self.attempts(&tenants, "frame", || self.store.insert_frames(&rows)).await;
             for (i, _) in &frames {
                 stored[*i] = ok;
             }
         }
         if !sessions.is_empty() {
             let rows: Vec<SessionRecord> = sessions.iter().map(|(_, s)| s.clone()).collect();
-            let ok =
-                self.attempts(rows.first().map_or("", |s| s.tenant_id.as_str()), "session", || self.store.upsert_sessions(&rows)).await;
+            let tenants: Vec<&str> = rows.iter().map(|s| s.tenant_id.as_str()).collect();
+            let ok = self.attempts(&tenants, "session", || self.store.upsert_sessions(&rows)).await;
             for (i, _) in &sessions {
                 stored[*i] = ok;
             }
@@ -88,9 +91,11 @@ impl Persister {
         }
     }
 
-    /// Tries a store write [`PERSIST_ATTEMPTS`] times with back-off; false (counted, logged with
-    /// the tenant) when every attempt failed.
-    async fn attempts<F, Fut, T>(&self, tenant: &str, kind: &str, mut f: F) -> bool
+    /// Tries a store write of events of `tenants` (one entry an event, so a batch of several
+    /// tenants names each) [`PERSIST_ATTEMPTS`] times with back-off; false when every attempt
+    /// failed: then every event is counted against its own tenant, and each tenant logged with
+    /// its number of events.
+    async fn attempts<F, Fut, T>(&self, tenants: &[&str], kind: &str, mut f: F) -> bool
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -100,11 +105,13 @@ impl Persister {
             match f().await {
                 Ok(_) => return true,
                 Err(e) if attempt == PERSIST_ATTEMPTS => {
-                    inc(&self.metrics.tenant(tenant).persist_retried);
-                    tracing::error!(tenant = %tenant, kind, error = %e, "event could not be stored; the bus delivers it again");
+                    for (tenant, events) in per_tenant(tenants) {
+                        self.metrics.tenant(tenant).persist_retried.fetch_add(events, Relaxed);
+                        tracing::error!(tenant = %tenant, kind, events, error = %e, "event could not be stored; the bus delivers it again");
+                    }
                 }
                 Err(e) => {
-                    tracing::warn!(tenant = %tenant, attempt, error = %e, "store write failed; retrying");
+                    tracing::warn!(tenants = ?per_tenant(tenants), kind, attempt, error = %e, "store write failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 4;
                 }
@@ -128,7 +135,7 @@ impl Persister {
             }
         }
         let ok = self
-            .attempts(ev.tenant(), ev.kind(), || async {
+            .attempts(&[ev.tenant()], ev.kind(), || async {
                 match ev {
                     Event::Session(s) => app.store.upsert_session(s).await,
                     Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
@@ -154,5 +161,84 @@ impl Persister {
             }
         }
         ok
+    }
+}
+
+/// How many of `tenants` (one entry an event) each tenant has.
+fn per_tenant<'a>(tenants: &[&'a str]) -> BTreeMap<&'a str, u64> {
+    let mut n = BTreeMap::new();
+    for t in tenants {
+        *n.entry(*t).or_default() += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqlStore;
+
+    struct NobodyErased;
+
+    #[async_trait]
+    impl AboutPeople for NobodyErased {
+        async fn erased_at(&self, _: &str, _: &str) -> Result<Option<i64>, StoreError> {
+            Ok(None)
+        }
+        async fn changed(&self, _: &str, _: &str) {}
+    }
+
+    fn message(ev: &Event) -> Message {
+        Message {
+            subject: format!("t.events.{}.{}", ev.kind(), ev.tenant()),
+            payload: serde_json::to_vec(ev).unwrap().into(),
+            ack: None,
+            queued: None,
+        }
+    }
+
+    fn frame(tenant: &str, seq: i64) -> Event {
+        Event::Frame(FrameRecord {
+            tenant_id: tenant.into(),
+            session: "00000000000000ab".into(),
+            seq,
+            kind: "physics".into(),
+            received_ms: 1,
+        })
+    }
+
+    fn session(tenant: &str) -> Event {
+        Event::Session(SessionRecord {
+            tenant_id: tenant.into(),
+            session: "00000000000000cd".into(),
+            user: None,
+            account: None,
+            page: "/".into(),
+            started_ms: 1,
+            active_minutes: 0,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_counts_every_event_against_its_own_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("siq.db").display());
+        let store = Arc::new(SqlStore::connect(&url).await.unwrap());
+        // The tables the batches go to are gone: every write fails.
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        for table in ["frames", "sessions"] {
+            sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone")).execute(&mut db).await.unwrap();
+        }
+        let metrics = Arc::new(Metrics::default());
+        let persister = Persister::new(store, Arc::new(NobodyErased), metrics.clone());
+        let batch: Vec<Message> =
+            [frame("t_a", 1), frame("t_b", 1), frame("t_a", 2), session("t_c"), session("t_b")].iter().map(message).collect();
+        persister.write_batch(&batch).await;
+        let retried = |t: &str| metrics.tenant(t).persist_retried.load(Relaxed);
+        assert_eq!(
+            (retried("t_a"), retried("t_b"), retried("t_c")),
+            (2, 2, 1),
+            "two frames of a; a frame and a session of b; a session of c"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Starting a real server on port 0 against each backend, and talking to it like the SDK and
-//! the host backend do.
+//! the host backend do; [`process`]: the `sentientiq` binary and NATS in processes of their own.
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
@@ -8,6 +8,8 @@ use sentientiq_server::Running;
 use serde_json::{json, Value};
 use shared_physics::wire::{self, Envelope, Frame, MAX_FRAME_BYTES};
 use tokio_tungstenite::tungstenite::Message;
+
+pub mod process;
 
 pub const ADMIN: &str = "test-admin-token";
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";

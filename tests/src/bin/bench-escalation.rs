@@ -34,9 +34,10 @@ use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
 use shared_physics::detect::{Detector, Params};
-use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello, Section, MAX_FRAME_BYTES};
+use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello};
 use shared_physics::{Kind, Sample};
 use siq_e2e::host::{self, Customer, IDENTITY_TTL};
+use siq_e2e::socket::{self, encode, Socket};
 use siq_e2e::stack::{Backend, Stack};
 use siq_e2e::util::percentile;
 use tokio::sync::Barrier;
@@ -59,8 +60,6 @@ const ACCOUNT_VALUE_CENTS: i64 = 10_000_000;
 const SECTION: (u8, &str) = (1, "checkout");
 /// Session ids are this plus the session's index, so a run's sessions are easy to spot.
 const SESSION_BASE: u64 = 0xe5ca_1a7e_0000_0000;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Args {
     escalations: usize,
@@ -143,15 +142,15 @@ async fn run(args: Args) -> Result<bool, String> {
 
     let first = rage_frame(0);
     let second = rage_frame(SECOND_BURST_AFTER_MS);
-    let ws_url = format!("{}/v1/ws", stack.url().replacen("http", "ws", 1));
+    let addr = stack.addr();
     // Every session, and this task: it notes when the sessions are released.
     let bound = Arc::new(Barrier::new(n + 1));
     let mut sessions = Vec::with_capacity(n);
     for (i, c) in customers.iter().enumerate() {
         let token = host::identity_token(c, &stack.site.jwt_secret, SystemTime::now() + IDENTITY_TTL).map_err(|e| e.to_string())?;
         let session = SESSION_BASE + i as u64;
-        let (url, key, bound, first, second) = (ws_url.clone(), stack.site.site_key.clone(), bound.clone(), first.clone(), second.clone());
-        sessions.push(tokio::spawn(async move { escalate(session, url, key, token, bound, first, second).await }));
+        let (key, bound, first, second) = (stack.site.site_key.clone(), bound.clone(), first.clone(), second.clone());
+        sessions.push(tokio::spawn(async move { escalate(session, addr, key, token, bound, first, second).await }));
     }
     if tokio::time::timeout(SETUP_TIMEOUT, bound.wait()).await.is_err() {
         // A session that failed before the barrier says why.
@@ -277,18 +276,17 @@ fn customer(i: usize) -> Customer {
 /// intervention) until it has acknowledged both frames, and returns the open socket.
 async fn escalate(
     session: u64,
-    url: String,
+    addr: std::net::SocketAddr,
     site_key: String,
     token: String,
     bound: Arc<Barrier>,
     first: DetectionFrame,
     second: DetectionFrame,
 ) -> Result<(Sent, Socket), String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(|e| format!("connecting: {e}"))?;
+    let mut ws = socket::connect(addr, None).await.map_err(|e| format!("connecting: {e}"))?;
     let hello = Hello { session, site_key: &site_key, page: "/store", identity: Some(&token) };
-    send(&mut ws, 0, &Frame::Hello(hello)).await?;
-    send(&mut ws, 1, &Frame::Section(Section { id: SECTION.0, name: SECTION.1 })).await?;
-    acked(&mut ws, 1).await?;
+    let named = socket::hello(&mut ws, hello, [SECTION]).await.map_err(|e| format!("writing hello: {e}"))?;
+    acked(&mut ws, named).await?;
     bound.wait().await;
     send(&mut ws, 2, &Frame::Detection(first)).await?;
     let first = Instant::now();
@@ -300,9 +298,7 @@ async fn escalate(
 
 /// Writes (and flushes) one frame.
 async fn send(ws: &mut Socket, seq: u32, frame: &Frame<'_>) -> Result<(), String> {
-    let mut buf = [0u8; MAX_FRAME_BYTES];
-    let bytes = wire::encode(seq, frame, &mut buf).map_err(|e| format!("encoding frame {seq}: {e:?}"))?;
-    ws.send(Message::Binary(bytes.to_vec().into())).await.map_err(|e| format!("writing frame {seq}: {e}"))
+    ws.send(encode(seq, frame)).await.map_err(|e| format!("writing frame {seq}: {e}"))
 }
 
 /// Reads server frames until one acknowledges `seq` (acks are cumulative).

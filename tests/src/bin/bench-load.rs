@@ -51,16 +51,15 @@ use serde_json::json;
 use shared_physics::detect::{Detector, Params};
 use shared_physics::emotions::{classify, SectionClasses};
 use shared_physics::kinematics::Tracker;
-use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello, Physics, Section, MAX_FRAME_BYTES};
+use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello, Physics};
 use shared_physics::{Emotion, Kind, Sample};
 use siq_e2e::host::{self, Customer, DemoSite, IDENTITY_TTL};
+use siq_e2e::socket::{connect, encode, hello, Socket};
 use siq_e2e::stack::{PgDatabase, NATS_URL, POSTGRES_ADMIN_URL};
 use siq_e2e::util::{percentile, workspace_root, www_dir, TempDir};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 const USAGE: &str = "usage: bench-load [--sessions N] [--seconds S] [--postgres] [--find-ceiling] [--step N] [--rate F] [--rage-share PCT] [--high-share PCT] [--server PATH]";
 /// The most `Physics` frames a second a session sends (the server allows 20 frames a second).
@@ -107,8 +106,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_secs(3);
 /// After the window, this long for the last `Intervene`s to arrive.
 const DRAIN: Duration = Duration::from_secs(2);
-
-type Socket = WebSocketStream<TcpStream>;
 
 #[derive(Clone, Debug)]
 struct Args {
@@ -632,24 +629,9 @@ enum Phase {
     Stop,
 }
 
-async fn connect(addr: SocketAddr, index: usize) -> Result<Socket, String> {
-    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % SOURCE_ADDRESSES) as u8));
-    let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
-    socket.bind(SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
-    let stream = socket.connect(addr).await.map_err(|e| format!("connect from {source}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    // A client needs no more buffer than the server's largest frame.
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/v1/ws"), stream, Some(config))
-        .await
-        .map_err(|e| format!("upgrade: {e}"))?;
-    Ok(ws)
-}
-
-fn encode(seq: u32, frame: &Frame<'_>) -> Message {
-    let mut buf = [0u8; MAX_FRAME_BYTES];
-    let bytes = wire::encode(seq, frame, &mut buf).expect("a bench frame encodes");
-    Message::Binary(bytes.to_vec().into())
+/// The loopback address session `index` connects from.
+fn source(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % SOURCE_ADDRESSES) as u8))
 }
 
 /// Holds `plans`' sessions: connects them, then sends each one's frames when due (a `Physics`
@@ -668,7 +650,7 @@ async fn shard(
     let mut reads = SelectAll::new();
     let spread = plans.len().max(1) as u32;
     for plan in plans {
-        let ws = match connect(addr, plan.index).await {
+        let ws = match connect(addr, Some(source(plan.index))).await {
             Ok(ws) => ws,
             Err(e) => {
                 stats.failed.push(e);
@@ -678,20 +660,14 @@ async fn shard(
         };
         let (mut sink, stream) = ws.split();
         let page = if plan.rage.is_some() { format!("/checkout/{}", plan.index) } else { "/store".to_string() };
-        let hello = Hello { session: plan.id, site_key: &site_key, page: &page, identity: plan.token.as_deref() };
-        let mut seq = 0;
-        let mut ok = sink.send(encode(0, &Frame::Hello(hello))).await.is_ok();
-        if let Some((r, _)) = plan.rage {
-            for (id, name) in &streams.rage[r].0 {
-                seq += 1;
-                ok &= sink.send(encode(seq, &Frame::Section(Section { id: *id, name }))).await.is_ok();
-            }
-        }
-        if !ok {
+        let hi = Hello { session: plan.id, site_key: &site_key, page: &page, identity: plan.token.as_deref() };
+        let sections: Vec<(u8, &str)> =
+            plan.rage.iter().flat_map(|(r, _)| &streams.rage[*r].0).map(|(id, name)| (*id, name.as_str())).collect();
+        let Ok(seq) = hello(&mut sink, hi, sections).await else {
             stats.failed.push("the server hung up after hello".into());
             let _ = connected.send(0);
             continue;
-        }
+        };
         let slot = live.len();
         reads.push(stream.map(move |m| (slot, m)));
         // The sessions' seconds start evenly spread over one second.
