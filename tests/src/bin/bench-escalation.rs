@@ -11,8 +11,8 @@
 //! every session says `Hello` with its customer's identity token and names its section, and
 //! waits for the server's acknowledgement. When all are bound, they all send their struggle at
 //! once: two rage detection frames with real evidence (the detector's own output for a
-//! five-click burst), the second burst 5 s later in page time than the first, as a customer whose
-//! struggle persists does. A human is paged when the struggle persists over more than one burst,
+//! five-click burst), the second burst 5 s later than the first (in page time and in real time:
+//! the server times bursts on its own clock), as a customer whose struggle persists does. A human is paged when the struggle persists over more than one burst,
 //! so the figure runs from the moment the second frame was written to the socket to the moment
 //! the fake Twilio received the Messages API request naming the session (the link in the SMS
 //! carries the session id). Both instants are this process's monotonic clock.
@@ -290,6 +290,9 @@ async fn escalate(
     bound.wait().await;
     send(&mut ws, 2, &Frame::Detection(first)).await?;
     let first = Instant::now();
+    // The server times the second burst on its own clock (the page's could claim "5 s later" at
+    // once), so the second burst comes that much later in real time too.
+    tokio::time::sleep(Duration::from_millis(u64::from(SECOND_BURST_AFTER_MS))).await;
     send(&mut ws, 3, &Frame::Detection(second)).await?;
     let second = Instant::now();
     acked(&mut ws, 3).await?;
