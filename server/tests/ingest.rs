@@ -294,3 +294,73 @@ async fn physics_frames_count_each_active_minute_of_a_session_once() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn while_paced_the_low_lane_reads_with_a_token_and_a_high_value_visitor_never_waits() {
+    use shared_physics::wire::Physics;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let physics =
+        |t_ms: u32| Frame::Physics(Physics { t_ms, moves: 4, clicks: 0, scrolls: 0, mean_speed: 300, peak_jerk_k: 4, entropy_q: 90 });
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        let (t, _sk) = valuable_customer(&s).await;
+        let site_key = t["site_key"].as_str().unwrap();
+        let token = visitor_token(t["jwt_secret"].as_str().unwrap(), "u_jane", "acme");
+        // A visitor of a $100,000 account (above the default critical value), and an anonymous one.
+        let mut high = s.ws().await;
+        high.send(0, &Frame::Hello(Hello { session: 0xb1, site_key, page: "/store", identity: Some(&token) })).await;
+        high.send(1, &physics(1_000)).await;
+        assert_eq!(high.next_ack().await, 1);
+        let mut low = s.ws().await;
+        low.send(0, &Frame::Hello(Hello { session: 0xb2, site_key, page: "/store", identity: None })).await;
+        low.send(1, &physics(1_000)).await;
+        assert_eq!(low.next_ack().await, 1);
+
+        // The runtime "lags" (this task tells the pacer so every 5 ms) until told to stop.
+        let pacer = s.running.as_ref().unwrap().state.ingest.pacer.clone();
+        let lagging = Arc::new(AtomicBool::new(true));
+        let forcing = tokio::spawn({
+            let (pacer, lagging) = (pacer.clone(), lagging.clone());
+            async move {
+                while lagging.load(Ordering::Relaxed) {
+                    pacer.probe(Duration::from_millis(10), Duration::from_millis(200), 0);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        while !pacer.paced() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waits = || pacer.figures().2;
+        let before = waits();
+        for seq in 2..=4 {
+            high.send(seq, &physics(seq * 1_000)).await;
+            assert_eq!(high.next_ack().await, seq, "{backend:?}");
+        }
+        assert_eq!(waits(), before, "{backend:?}: a high-value visitor's reads never wait for the pace");
+        for seq in 2..=4 {
+            low.send(seq, &physics(seq * 1_000)).await;
+            assert_eq!(low.next_ack().await, seq, "{backend:?}: the low lane is slowed, not stopped");
+        }
+        assert!(waits() >= before + 2, "{backend:?}: the low lane's reads waited for tokens ({} -> {})", before, waits());
+
+        // The lag gone, pacing ends within a calm second or two; then nobody waits.
+        lagging.store(false, Ordering::Relaxed);
+        forcing.await.unwrap();
+        let calm = tokio::time::Instant::now() + Duration::from_secs(20);
+        while pacer.paced() {
+            assert!(tokio::time::Instant::now() < calm, "{backend:?}: still paced");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        low.send(5, &physics(5_000)).await;
+        assert_eq!(low.next_ack().await, 5);
+        let after = waits();
+        low.send(6, &physics(6_000)).await;
+        assert_eq!(low.next_ack().await, 6);
+        assert_eq!(waits(), after, "{backend:?}: not paced, the low lane reads without a token");
+        s.stop().await;
+    }
+}
