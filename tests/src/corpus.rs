@@ -35,7 +35,7 @@ use crate::host::render_store;
 use crate::stack::{Backend, Stack};
 
 /// The seeds of every scenario.
-pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=10;
+pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=20;
 /// The last seed of the `train` split; later seeds are `test`.
 pub const LAST_TRAIN_SEED: u64 = 7;
 /// The shortest trace kept, ms (from the page's time origin to its last row).
@@ -125,6 +125,8 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "browse", label: None, page: "catalog.html" },
     Scenario { name: "exit_wide", label: Some(Emotion::Abandonment), page: "checkout.html" },
     Scenario { name: "thrash_wide", label: Some(Emotion::Confusion), page: "broken_form.html" },
+    Scenario { name: "rage_wide", label: Some(Emotion::Rage), page: "dead_button.html" },
+    Scenario { name: "answers_late", label: None, page: "slow_results.html" },
 ];
 
 /// The scenario named `name`.
@@ -365,6 +367,8 @@ async fn run(chromium: &Chromium, tab: &mut Tab, rng: &mut StdRng, scenario: &Sc
         "browse" => browse(tab, rng).await,
         "exit_wide" => exit_wide(tab, rng).await,
         "thrash_wide" => thrash_wide(tab, rng).await,
+        "rage_wide" => rage_wide(tab, rng).await,
+        "answers_late" => answers_late(tab, rng, seed).await,
         other => unreachable!("no script for scenario {other}"),
     }
 }
@@ -643,6 +647,108 @@ async fn thrash_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), Brow
     }
     let end = now(tab).await?;
     tab.pause(ms(rng, 400, 900)).await;
+    Ok((start, end))
+}
+
+/// Pauses until the trace is at least [`MIN_SPAN_MS`] long (and a little more), so that a short
+/// script still makes a trace the recorder keeps.
+async fn linger(tab: &mut Tab) -> Result<(), BrowserError> {
+    let t = now(tab).await?;
+    if t < MIN_SPAN_MS + 500 {
+        tokio::time::sleep(Duration::from_millis((MIN_SPAN_MS + 500 - t) as u64)).await;
+    }
+    Ok(())
+}
+
+/// Presses further apart than this, or farther apart than [`DOUBLE_PRESS_PX`], start a new
+/// click count (as a system's double-click time does), ms.
+const DOUBLE_PRESS_MS: u64 = 500;
+/// See [`DOUBLE_PRESS_MS`], px.
+const DOUBLE_PRESS_PX: f64 = 4.0;
+
+/// Rage, parameters drawn from wide ranges (the rule, written before any was recorded in
+/// `corpus/README.md`: three or more presses at a control that did not answer, each within
+/// 900 ms of the one before and within 60 px of the first, are rage). 3–12 presses at the dead
+/// "Apply coupon" button, a gap drawn per trace from 60–900 ms (each gap ±20% of it, kept in
+/// 60–900 ms, press to press), each press after the first in a disc of radius 0–60 px (drawn per
+/// trace) around the first.
+async fn rage_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), BrowserError> {
+    reach(tab, rng, "#apply-coupon", 6.0).await?;
+    tab.pause(ms(rng, 250, 600)).await;
+    let presses = rng.gen_range(3..=12);
+    let gap: f64 = rng.gen_range(60.0..=900.0);
+    let scatter: f64 = rng.gen_range(0.0..=60.0);
+    let gaps: Vec<u64> = (1..presses).map(|_| (gap * rng.gen_range(0.8..=1.2)).clamp(60.0, 900.0) as u64).collect();
+    let first = tab.pointer();
+    let start = now(tab).await?;
+    let mut at = tokio::time::Instant::now();
+    let (mut count, mut last) = (0, first);
+    for i in 0..presses as usize {
+        if i > 0 {
+            at += Duration::from_millis(gaps[i - 1]);
+            let (r, a) = (scatter * rng.gen_range(0.0f64..=1.0).sqrt(), rng.gen_range(0.0..std::f64::consts::TAU));
+            let to = Point::new(first.x + r * a.cos(), first.y + r * a.sin());
+            if r >= 1.0 {
+                // The hand moves to the next press within part of the gap.
+                let budget = gaps[i - 1].saturating_sub(60).clamp(16, 250);
+                tab.move_to_within(to, Duration::from_millis(rng.gen_range(16..=budget))).await?;
+            }
+            tokio::time::sleep_until(at).await;
+        }
+        let p = tab.pointer();
+        let again = i > 0 && gaps[i - 1] <= DOUBLE_PRESS_MS && (p.x - last.x).hypot(p.y - last.y) <= DOUBLE_PRESS_PX;
+        count = if again { count + 1 } else { 1 };
+        last = p;
+        // A press is released before the next one starts.
+        let hold = rng.gen_range(45..=90).min(gaps.get(i).map_or(90, |g| g.saturating_sub(20).max(30)));
+        tab.press_release(count, Duration::from_millis(hold)).await?;
+    }
+    let end = now(tab).await?;
+    tab.pause(ms(rng, 600, 1000)).await;
+    let away = near(rng, Point::new(640.0, 300.0), 150.0);
+    tab.move_to(away).await?;
+    tab.pause(ms(rng, 200, 500)).await;
+    linger(tab).await?;
+    Ok((start, end))
+}
+
+/// Must not fire, parameters drawn from wide ranges (the rule, written before any was recorded
+/// in `corpus/README.md`: clicking again and again at a control whose page answers the request,
+/// late or once per load, is impatience with a working page). The page answers 300–800 ms after
+/// each click (`late`) or once per load, ignoring clicks while it loads (`busy`), drawn per
+/// trace; 2–3 rounds of 2–5 clicks 150–900 ms apart, each round waiting for its answer and
+/// looking at the results.
+async fn answers_late(tab: &mut Tab, rng: &mut StdRng, seed: u64) -> Result<(i64, i64), BrowserError> {
+    let mode = if rng.gen_bool(0.5) { "late" } else { "busy" };
+    tab.eval::<bool>(&format!("window.siqSlow('{mode}', {})", rng.gen_range(1..=1_000_000u32) ^ seed as u32)).await?;
+    let start = now(tab).await?;
+    for round in 0..rng.gen_range(2..=3) {
+        // A round lasts at most about 9 s: none starts past 9.5 s of trace.
+        if round > 0 && now(tab).await? > 9_500 {
+            break;
+        }
+        reach(tab, rng, "#more", 8.0).await?;
+        tab.pause(ms(rng, 150, 400)).await;
+        let clicks = rng.gen_range(2..=5);
+        let gap = rng.gen_range(150..=900);
+        for i in 0..clicks {
+            if i > 0 {
+                let p = tab.pointer();
+                if rng.gen_bool(0.3) {
+                    tab.move_to_within(near(rng, p, 3.0), Duration::from_millis(40)).await?;
+                }
+                tokio::time::sleep(Duration::from_millis((gap as f64 * rng.gen_range(0.8..=1.2)) as u64)).await;
+            }
+            tab.click().await?;
+        }
+        // Waits for the answer (at most 800 ms after the last click), then reads the list.
+        tokio::time::sleep(ms(rng, 850, 1300)).await;
+        let list = tab.center("#list").await?;
+        tab.move_to(near(rng, list, 80.0)).await?;
+        tab.pause(ms(rng, 400, 900)).await;
+    }
+    let end = now(tab).await?;
+    linger(tab).await?;
     Ok((start, end))
 }
 
@@ -944,6 +1050,7 @@ pub fn check(r: &Recording) -> Result<(), String> {
     }
     match r.scenario.name {
         "exit_checkout" | "exit_wide" if c[Kind::Leave as usize] + c[Kind::Hidden as usize] == 0 => Err("no leave or hidden row".into()),
+        "rage_wide" | "answers_late" if c[Kind::Click as usize] < 2 => Err(format!("{} clicks", c[Kind::Click as usize])),
         "stepper" | "date_picker" | "map_zoom" | "browse" | "triple_click" if c[Kind::Response as usize] == 0 => {
             Err("no response row".into())
         }

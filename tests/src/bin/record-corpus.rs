@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Defaults: `--out corpus`, `--jobs 3` (browsers recording at once), every scenario, seeds
-//! `1..=10`, 2 attempts per trace. Writes `DIR/traces/<scenario>-<seed>.csv` and
+//! `1..=20`, 2 attempts per trace. Writes `DIR/traces/<scenario>-<seed>.csv` and
 //! `DIR/manifest.csv` (a partial run keeps the manifest lines of the traces it did not record).
 //! The logic is `siq_e2e::corpus`; `corpus/README.md` describes the scenarios.
 
