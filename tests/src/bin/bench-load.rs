@@ -825,9 +825,8 @@ impl Report {
     }
 
     fn intervene_p99(&self) -> Option<f64> {
-        let mut all: Vec<f64> = self.high_ms.iter().chain(&self.other_ms).copied().collect();
-        all.sort_by(f64::total_cmp);
-        percentile(&all, 99.0)
+        let all: Vec<f64> = self.high_ms.iter().chain(&self.other_ms).copied().collect();
+        p99(&all)
     }
 
     fn print(&self, args: &Args) {
@@ -896,26 +895,21 @@ impl Report {
             self.sessions,
             self.frames as f64 / self.seconds,
             fmt_opt(self.intervene_p99()),
-            fmt_opt({
-                let mut h = self.high_ms.clone();
-                h.sort_by(f64::total_cmp);
-                percentile(&h, 99.0)
-            }),
-            fmt_opt({
-                let mut a = self.acks_ms.clone();
-                a.sort_by(f64::total_cmp);
-                percentile(&a, 99.0)
-            }),
-            fmt_opt({
-                let mut a = self.acks_high_ms.clone();
-                a.sort_by(f64::total_cmp);
-                percentile(&a, 99.0)
-            }),
+            fmt_opt(p99(&self.high_ms)),
+            fmt_opt(p99(&self.acks_ms)),
+            fmt_opt(p99(&self.acks_high_ms)),
             self.rss_per_session() / 1024.0,
             self.server_cpu_s / self.seconds * 100.0,
             self.client_cpu_s / self.seconds * 100.0,
         );
     }
+}
+
+/// The 99th percentile of `v` (unsorted).
+fn p99(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 99.0)
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
