@@ -10,7 +10,7 @@
  * To the page: {v: {id, emotion, text}} interventions, and after every change of the
  * unacknowledged frames {q: beacon body or 0, n: true when new frames could not be sent}.
  *
- * Protocol: the Hello (seq 0) opens every connection, then the Section frames already
+ * Protocol: the Hello (seq 0, a SecureHello: with the session's resume secret) opens every connection, then the Section frames already
  * acknowledged (so an instance that never saw them learns the names), then every
  * unacknowledged data frame is resent in order; Ack(seq) drops every frame up to seq (the
  * server acknowledges a frame once what it caused is durable). At most 200 frames wait, the oldest
@@ -26,7 +26,9 @@
 'use strict';
 const EMOTIONS = ['rage', 'frustration', 'confusion', 'hesitation', 'abandonment', 'engaged'];
 const enc = new TextEncoder();
-const session = crypto.getRandomValues(new Uint32Array(2));
+// The session id (64 bits) and its resume secret (128 bits), for the life of the page view:
+// every Hello carries both, and only a connection that knows the secret may speak for the session.
+const session = crypto.getRandomValues(new Uint32Array(6));
 const early = [];
 const queue = []; // [seq, frame], oldest first
 const named = []; // [id, name] of every section, for a module loaded later
@@ -52,10 +54,10 @@ const greet = () => {
   const a = write(cfg.k, p, 256).written;
   const b = write(cfg.p, p + a, 512).written;
   const t = write(token, p + a + b, 1024);
-  let n = t.read == token.length && X.hello(session[0], session[1], a, b, t.written);
+  let n = t.read == token.length && X.hello(...session, a, b, t.written);
   if (!n) {
     token && warn('identity token too long, ignored');
-    n = X.hello(session[0], session[1], a, b, 0);
+    n = X.hello(...session, a, b, 0);
   }
   hello = frame(n);
 };

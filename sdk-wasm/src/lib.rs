@@ -19,7 +19,7 @@
 //! |---|---|
 //! | `inp() -> ptr` | the input buffer ([`IN_CAP`] bytes): strings and incoming frames are written here |
 //! | `out() -> ptr` | the output buffer: every `… -> out_len` call leaves its frame at `out()[..out_len]` |
-//! | `hello(session_lo, session_hi, key_len, page_len, token_len) -> out_len` | encodes `Frame::Hello` (seq 0) for session `hi << 32 \| lo`; site key, page and identity token lie consecutively at `inp()` (UTF-8, as `TextEncoder` writes it; each ≤ [`MAX_TEXT_BYTES`]); `token_len = 0` is anonymous |
+//! | `hello(session_lo, session_hi, s0, s1, s2, s3, key_len, page_len, token_len) -> out_len` | encodes `Frame::SecureHello` (seq 0) for session `hi << 32 \| lo` with the resume secret `s0..s3` (four random `u32`, written little-endian in that order); site key, page and identity token lie consecutively at `inp()` (UTF-8, as `TextEncoder` writes it; each ≤ [`MAX_TEXT_BYTES`]); `token_len = 0` is anonymous |
 //! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden, 8 visible: [`Kind::from_code`]; `x`, `y` clamped to `i16`; `section` 0..=255). A click may yield a `Frame::Detection` (see below) |
 //! | `section(id, name_len) -> out_len` | `Frame::Section` binding `id` (1..=255) to the UTF-8 name at `inp()` (≤ [`MAX_TEXT_BYTES`]) |
 //! | `note(kind, text_len) -> out_len` | `Frame::Note` of `kind` (0 outcome, 1 context) with the UTF-8 text at `inp()` (1..=[`MAX_TEXT_BYTES`]): `SentientIQ.track` and `SentientIQ.context` |
@@ -53,7 +53,7 @@
 use shared_physics::detect::{Detector, Params};
 use shared_physics::kinematics::Tracker;
 use shared_physics::wire::lean as codec;
-use shared_physics::wire::{MAX_FRAME_BYTES, MAX_TEXT_BYTES};
+use shared_physics::wire::{MAX_FRAME_BYTES, MAX_TEXT_BYTES, SECRET_BYTES};
 use shared_physics::{Kind, Sample};
 
 /// Capacity of the input buffer: a `Hello`'s three strings, or one server frame (the worker
@@ -164,14 +164,15 @@ impl State {
         n
     }
 
-    /// `Frame::Hello` (seq 0) from the three strings laid out at the start of the input.
-    pub fn hello(&mut self, session: u64, key_len: u32, page_len: u32, token_len: u32) -> usize {
+    /// `Frame::SecureHello` (seq 0) of `session` and its resume `secret`, from the three strings
+    /// laid out at the start of the input.
+    pub fn hello(&mut self, session: u64, secret: &[u8; SECRET_BYTES], key_len: u32, page_len: u32, token_len: u32) -> usize {
         let (k, p, t) = (key_len as usize, page_len as usize, token_len as usize);
         let input = &self.input;
         let (Some(key), Some(page), Some(token)) = (text(input, 0, k), text(input, k, p), text(input, k.wrapping_add(p), t)) else {
             return 0;
         };
-        codec::hello(&mut self.out, session, key, page, token)
+        codec::hello(&mut self.out, session, secret, key, page, token)
     }
 
     /// One loader row; on a click, possibly a `Frame::Detection`.
@@ -272,10 +273,13 @@ pub extern "C" fn out() -> *const u8 {
     st().out.as_ptr()
 }
 
-/// Encodes `Frame::Hello`; see the ABI table.
+/// Encodes `Frame::SecureHello`; see the ABI table.
 #[cfg_attr(target_arch = "wasm32", no_mangle)]
-pub extern "C" fn hello(lo: u32, hi: u32, key_len: u32, page_len: u32, token_len: u32) -> usize {
-    st().hello((hi as u64) << 32 | lo as u64, key_len, page_len, token_len)
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn hello(lo: u32, hi: u32, s0: u32, s1: u32, s2: u32, s3: u32, key_len: u32, page_len: u32, token_len: u32) -> usize {
+    // Shifts, not slices: nothing here can panic (a panic path links formatting code).
+    let secret = ((s3 as u128) << 96 | (s2 as u128) << 64 | (s1 as u128) << 32 | s0 as u128).to_le_bytes();
+    st().hello((hi as u64) << 32 | lo as u64, &secret, key_len, page_len, token_len)
 }
 
 /// Takes one sample; see the ABI table.

@@ -2,7 +2,7 @@
 
 use super::*;
 use shared_physics::detect::{detect_rage, RageParams};
-use shared_physics::wire::{decode, encode, Ack, Envelope, Frame, Hello, Intervene, Section, PROTOCOL_VERSION};
+use shared_physics::wire::{decode, encode, Ack, Envelope, Frame, Hello, Intervene, Section, SecureHello, PROTOCOL_VERSION};
 use shared_physics::Emotion;
 
 const MOVE: u32 = 0;
@@ -48,21 +48,22 @@ fn approach_and_click(st: &mut State, clicks: &[u32]) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn hello_is_seq_zero_and_carries_the_identity() {
+fn hello_is_seq_zero_and_carries_the_identity_and_the_secret() {
     let mut st = State::new();
     let (key, page, token) = (b"pk_live_1", "/pricing/é", b"eyJhbGciOi.x.y");
+    let secret = *b"0123456789abcdef";
     write(&mut st, 0, key);
     write(&mut st, key.len(), page.as_bytes());
-    let n = st.hello(0x0123_4567_89ab_cdef, key.len() as u32, page.len() as u32, 0);
+    let n = st.hello(0x0123_4567_89ab_cdef, &secret, key.len() as u32, page.len() as u32, 0);
     let env = frame(&st, n);
     assert_eq!(env.version, PROTOCOL_VERSION);
     assert_eq!(env.seq, 0);
-    let Frame::Hello(h) = env.frame else { panic!("not a hello: {env:?}") };
-    assert_eq!((h.session, h.site_key, h.page, h.identity), (0x0123_4567_89ab_cdef, "pk_live_1", page, None));
+    let Frame::SecureHello(SecureHello { hello: h, secret: s }) = env.frame else { panic!("not a hello: {env:?}") };
+    assert_eq!((h.session, h.site_key, h.page, h.identity, s), (0x0123_4567_89ab_cdef, "pk_live_1", page, None, secret));
 
     write(&mut st, key.len() + page.len(), token);
-    let n = st.hello(1, key.len() as u32, page.len() as u32, token.len() as u32);
-    let Frame::Hello(h) = frame(&st, n).frame else { panic!() };
+    let n = st.hello(1, &secret, key.len() as u32, page.len() as u32, token.len() as u32);
+    let Frame::SecureHello(SecureHello { hello: h, .. }) = frame(&st, n).frame else { panic!() };
     assert_eq!(h.identity, Some("eyJhbGciOi.x.y"));
     assert_eq!(st.seq(), 0, "Hello does not consume a sequence number");
 }
@@ -70,14 +71,15 @@ fn hello_is_seq_zero_and_carries_the_identity() {
 #[test]
 fn invalid_hello_input_gives_no_frame() {
     let mut st = State::new();
-    assert_eq!(st.hello(1, 2, IN_CAP as u32, 0), 0, "past the buffer");
-    assert_eq!(st.hello(1, 2, u32::MAX, u32::MAX), 0, "overflowing lengths");
-    assert_eq!(st.hello(1, (MAX_TEXT_BYTES + 1) as u32, 0, 0), 0, "longer than the protocol allows");
+    let s = &[7; SECRET_BYTES];
+    assert_eq!(st.hello(1, s, 2, IN_CAP as u32, 0), 0, "past the buffer");
+    assert_eq!(st.hello(1, s, 2, u32::MAX, u32::MAX), 0, "overflowing lengths");
+    assert_eq!(st.hello(1, s, (MAX_TEXT_BYTES + 1) as u32, 0, 0), 0, "longer than the protocol allows");
     // Three maximal strings do not fit one frame: no frame rather than a truncated one.
     st.input().fill(b'a');
     let m = MAX_TEXT_BYTES as u32;
-    assert_eq!(st.hello(1, m, m, m), 0);
-    assert!(st.hello(1, m, 0, 0) > 0);
+    assert_eq!(st.hello(1, s, m, m, m), 0);
+    assert!(st.hello(1, s, m, 0, 0) > 0);
 }
 
 #[test]
@@ -271,11 +273,12 @@ fn the_exports_share_one_state() {
     let key = b"pk_test";
     // SAFETY: `inp()` points at IN_CAP writable bytes of the static state.
     unsafe { core::ptr::copy_nonoverlapping(key.as_ptr(), inp(), key.len()) };
-    let n = hello(5, 1, key.len() as u32, 0, 0);
+    let n = hello(5, 1, 0x0302_0100, 0x0706_0504, 0x0b0a_0908, 0x0f0e_0d0c, key.len() as u32, 0, 0);
     // SAFETY: `out()` points at the frame just encoded, `n` bytes long.
     let bytes = unsafe { core::slice::from_raw_parts(out(), n) }.to_vec();
-    let Frame::Hello(h) = decode(&bytes).unwrap().frame else { panic!() };
+    let Frame::SecureHello(SecureHello { hello: h, secret }) = decode(&bytes).unwrap().frame else { panic!() };
     assert_eq!((h.session, h.site_key), ((1 << 32) | 5, "pk_test"));
+    assert_eq!(secret, core::array::from_fn(|i| i as u8), "the secret's words, little-endian, in order");
     for i in 0..5u32 {
         sample(MOVE, 100 + i * 16, i as i32 * 4, 0, 0);
     }

@@ -60,6 +60,9 @@ pub struct Counters {
     /// Sockets refused at their `Hello` because the tenant had its cap of open sockets on this
     /// instance.
     pub sockets_refused: AtomicU64,
+    /// `Hello`s refused because their session is bound to another resume secret (or they
+    /// carried none): someone who knew only the session id.
+    pub resumes_refused: AtomicU64,
     /// Sign-ins refused by the throttle (too many failures for the address or the client).
     pub logins_throttled: AtomicU64,
     /// Escalations not opened because the same person was escalated within the cooldown.
@@ -126,6 +129,8 @@ pub struct CountersSnapshot {
     #[allow(missing_docs)]
     pub sockets_refused: u64,
     #[allow(missing_docs)]
+    pub resumes_refused: u64,
+    #[allow(missing_docs)]
     pub logins_throttled: u64,
     #[allow(missing_docs)]
     pub escalations_suppressed: u64,
@@ -171,6 +176,7 @@ impl Counters {
             escalations_exhausted,
             sessions_refused,
             sockets_refused,
+            resumes_refused,
             logins_throttled,
             escalations_suppressed,
             publish_retried,
@@ -218,7 +224,7 @@ impl Metrics {
         names.sort();
         let snaps: Vec<_> = names.iter().map(|t| (t, tenants[*t].snapshot())).collect();
         type Getter = fn(&CountersSnapshot) -> u64;
-        let rows: [(&str, Getter); 29] = [
+        let rows: [(&str, Getter); 30] = [
             ("frames", |s| s.frames),
             ("duplicate_frames", |s| s.duplicates),
             ("detections", |s| s.detections),
@@ -242,6 +248,7 @@ impl Metrics {
             ("escalations_exhausted", |s| s.escalations_exhausted),
             ("sessions_refused", |s| s.sessions_refused),
             ("sockets_refused", |s| s.sockets_refused),
+            ("resumes_refused", |s| s.resumes_refused),
             ("logins_throttled", |s| s.logins_throttled),
             ("escalations_suppressed", |s| s.escalations_suppressed),
             ("publish_retried", |s| s.publish_retried),

@@ -630,6 +630,78 @@ async fn the_same_session_id_in_two_tenants_keeps_two_records() {
     }
 }
 
+/// A session id alone once bound a socket to a session: whoever learnt a visitor's session id
+/// could open a socket with it, take the session's pushes (the newest socket of a session gets
+/// them) and speak for it. The SDK's `SecureHello` binds the session to a resume secret at its
+/// first `Hello`; a `Hello` without that secret (none, or another) is closed with 4004 before it
+/// speaks, counted as `resumes_refused`, also after a restart (the binding is stored, for every
+/// instance) and by the beacon (403); the right secret resumes, pushes included.
+#[tokio::test]
+async fn a_session_id_alone_does_not_bind_a_socket_to_the_session() {
+    use futures::SinkExt;
+    use sentientiq_server::ingest::CLOSE_WRONG_SECRET;
+    use shared_physics::wire::SecureHello;
+    use tokio_tungstenite::tungstenite::Message;
+    for backend in BACKENDS {
+        let mut s = TestServer::start(backend).await;
+        let t = s.tenant("Shop").await;
+        let sk = t["secret_key"].as_str().unwrap().to_string();
+        let site = t["site_key"].as_str().unwrap().to_string();
+        let hello = Hello { session: 0x5ec2e7, site_key: &site, page: "/", identity: None };
+        let (right, wrong) = ([0x5a; 16], [0xa5; 16]);
+        let secure = |secret| Frame::SecureHello(SecureHello { hello: hello.clone(), secret });
+        let bare = Frame::Hello(hello.clone());
+
+        // The visitor opens the session: bound to its secret.
+        let mut visitor = s.ws().await;
+        visitor.send(0, &secure(right)).await;
+        visitor.send(1, &Frame::Section(Section { id: 1, name: "checkout" })).await;
+        assert_eq!(visitor.next().await, In::Ack(1), "{backend:?}");
+
+        // Someone with the session id: its Hello and a frame at once (a refused Hello closes the
+        // socket before a second write could land). Without the secret the frame is not taken.
+        async fn intrude(s: &TestServer, hello: &Frame<'_>) -> In {
+            let mut ws = s.ws().await;
+            ws.0.feed(Message::Binary(encode(0, hello).into())).await.unwrap();
+            ws.0.feed(Message::Binary(encode(1, &Frame::Section(Section { id: 1, name: "checkout" })).into())).await.unwrap();
+            ws.0.flush().await.unwrap();
+            ws.next().await
+        }
+        assert_eq!(intrude(&s, &bare).await, In::Closed(CLOSE_WRONG_SECRET), "{backend:?}: no secret");
+        assert_eq!(intrude(&s, &secure(wrong)).await, In::Closed(CLOSE_WRONG_SECRET), "{backend:?}: another secret");
+
+        // The session's push reaches the visitor, and only the visitor.
+        visitor.send(2, &Frame::Detection(rage_frame())).await;
+        let mut got = vec![visitor.next().await, visitor.next().await];
+        got.sort_by_key(|i| format!("{i:?}"));
+        assert!(matches!(&got[..], [In::Ack(2), In::Intervene(_)]), "{backend:?}: {got:?}");
+        drop(visitor);
+
+        // The binding is stored: after a restart (every session forgotten in memory) the same
+        // holds, and the right secret resumes, pushes included.
+        s.restart().await;
+        assert_eq!(intrude(&s, &secure(wrong)).await, In::Closed(CLOSE_WRONG_SECRET), "{backend:?}: after a restart");
+        let mut beacon = Vec::new();
+        let frame = encode(0, &bare);
+        beacon.extend_from_slice(&(frame.len() as u16).to_le_bytes());
+        beacon.extend_from_slice(&frame);
+        let status = s.http.post(format!("{}/v1/beacon", s.url)).body(beacon).send().await.unwrap().status().as_u16();
+        assert_eq!(status, 403, "{backend:?}: a beacon without the secret");
+        let mut resumed = s.ws().await;
+        resumed.send(0, &secure(right)).await;
+        resumed.send(3, &Frame::Detection(rage_frame_at(60_000))).await;
+        let mut got = Vec::new();
+        while !got.iter().any(|i| matches!(i, In::Intervene(_))) || !got.contains(&In::Ack(3)) {
+            got.push(resumed.next().await);
+            assert!(got.len() <= 4 && !got.iter().any(|i| matches!(i, In::Closed(_))), "{backend:?}: {got:?}");
+        }
+
+        let stats = s.get("/v1/stats", &sk).await.1;
+        assert_eq!(stats["resumes_refused"], 2, "{backend:?}: counted since the restart: {stats}");
+        s.stop().await;
+    }
+}
+
 /// An outcome from any page once counted on the decision's arm and in the uplift: anyone with
 /// the public site key could forge conversions and steer the bandit. An anonymous session's
 /// page note is recorded (counted as an outcome, on its decision) but teaches nothing, and the

@@ -23,6 +23,17 @@ fn hello() {
 }
 
 #[test]
+fn secure_hello() {
+    // Variant 7 (appended): the `Hello`'s fields as they are, then the 16 secret bytes raw.
+    let hello = Hello { session: 1, site_key: "k", page: "", identity: Some("t") };
+    let secret = [0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff];
+    let f = Frame::SecureHello(SecureHello { hello, secret });
+    let mut golden = vec![1, 0, 7, 1, 1, 107, 0, 1, 1, 116];
+    golden.extend_from_slice(&secret);
+    roundtrip(0, f, &golden);
+}
+
+#[test]
 fn physics() {
     let f = Frame::Physics(Physics { t_ms: 1000, moves: 60, clicks: 1, scrolls: 0, mean_speed: 300, peak_jerk_k: 150_000, entropy_q: 128 });
     roundtrip(7, f, &[1, 7, 1, 232, 7, 60, 1, 0, 172, 2, 240, 147, 9, 128]);

@@ -5,7 +5,8 @@
 use shared_physics::detect::{Detection, Features};
 use shared_physics::wire::lean as codec;
 use shared_physics::wire::{
-    decode, encode, Ack, DetectionFrame, Envelope, Frame, Hello, Intervene, Note, Physics, Section, MAX_FRAME_BYTES,
+    decode, encode, Ack, DetectionFrame, Envelope, Frame, Hello, Intervene, Note, Physics, Section, SecureHello, MAX_FRAME_BYTES,
+    SECRET_BYTES,
 };
 use shared_physics::{detect::MAX_EVIDENCE, Emotion, Kind, Sample};
 
@@ -50,8 +51,9 @@ fn the_hand_codec_writes_what_wire_encode_writes() {
         let session = (rng.num() as u64) << 32 | rng.num() as u64;
         let (key, page, token) = (rng.text(40), rng.text(300), rng.text(200));
         let identity = (!token.is_empty()).then_some(token.as_str());
-        let f = Frame::Hello(Hello { session, site_key: &key, page: &page, identity });
-        let n = codec::hello(&mut buf, session, key.as_bytes(), page.as_bytes(), token.as_bytes());
+        let secret: [u8; SECRET_BYTES] = core::array::from_fn(|_| rng.num() as u8);
+        let f = Frame::SecureHello(SecureHello { hello: Hello { session, site_key: &key, page: &page, identity }, secret });
+        let n = codec::hello(&mut buf, session, &secret, key.as_bytes(), page.as_bytes(), token.as_bytes());
         assert_eq!(buf[..n], wire_bytes(0, &f)[..]);
 
         let seq = rng.num();

@@ -1,11 +1,12 @@
 //! A session on the server's WebSocket as the SDK speaks it, for the benches that hold many at
-//! once without a browser: connect, say `Hello` (frame 0), name the sections (frames 1, 2, …),
-//! then numbered frames, each one binary message.
+//! once without a browser: connect, say `Hello` (frame 0, a `SecureHello` with the session's
+//! resume secret), name the sections (frames 1, 2, …), then numbered frames, each one binary
+//! message.
 
 use std::net::{IpAddr, SocketAddr};
 
 use futures::{Sink, SinkExt};
-use shared_physics::wire::{self, Frame, Hello, Section, MAX_FRAME_BYTES};
+use shared_physics::wire::{self, Frame, Hello, Section, SecureHello, MAX_FRAME_BYTES, SECRET_BYTES};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,13 +41,24 @@ pub fn encode(seq: u32, frame: &Frame<'_>) -> Message {
     Message::Binary(bytes.to_vec().into())
 }
 
-/// Says `hello` (frame 0) and names `sections` (frames 1, 2, …) on `sink` (the socket or its
-/// sending half); returns the last sequence number used.
-pub async fn hello<'a, S>(sink: &mut S, hello: Hello<'_>, sections: impl IntoIterator<Item = (u8, &'a str)>) -> Result<u32, S::Error>
+/// A session's resume secret, random as the SDK draws it.
+pub fn secret() -> [u8; SECRET_BYTES] {
+    rand::random()
+}
+
+/// Says `hello` with the session's resume `secret` (frame 0, a `SecureHello`, as the SDK does)
+/// and names `sections` (frames 1, 2, …) on `sink` (the socket or its sending half); returns
+/// the last sequence number used.
+pub async fn hello<'a, S>(
+    sink: &mut S,
+    hello: Hello<'_>,
+    secret: [u8; SECRET_BYTES],
+    sections: impl IntoIterator<Item = (u8, &'a str)>,
+) -> Result<u32, S::Error>
 where
     S: Sink<Message> + Unpin,
 {
-    sink.send(encode(0, &Frame::Hello(hello))).await?;
+    sink.send(encode(0, &Frame::SecureHello(SecureHello { hello, secret }))).await?;
     let mut seq = 0;
     for (id, name) in sections {
         seq += 1;
@@ -63,18 +75,20 @@ mod tests {
     async fn hello_comes_first_then_the_sections_in_order() {
         let (mut tx, mut rx) = futures::channel::mpsc::unbounded::<Message>();
         let hi = Hello { session: 7, site_key: "pk_test", page: "/store", identity: None };
-        let last = hello(&mut tx, hi, [(1, "checkout"), (2, "pricing")]).await.unwrap();
+        let last = hello(&mut tx, hi, [9; SECRET_BYTES], [(1, "checkout"), (2, "pricing")]).await.unwrap();
         assert_eq!(last, 2);
         drop(tx);
         let mut seen = Vec::new();
         while let Some(Message::Binary(b)) = futures::StreamExt::next(&mut rx).await {
             let env = wire::decode(&b).unwrap();
             seen.push(match env.frame {
-                Frame::Hello(h) => format!("{} hello {:x} {}", env.seq, h.session, h.page),
+                Frame::SecureHello(SecureHello { hello: h, secret }) => {
+                    format!("{} hello {:x} {} {}", env.seq, h.session, h.page, secret == [9; SECRET_BYTES])
+                }
                 Frame::Section(s) => format!("{} section {} {}", env.seq, s.id, s.name),
                 f => panic!("unexpected {f:?}"),
             });
         }
-        assert_eq!(seen, ["0 hello 7 /store", "1 section 1 checkout", "2 section 2 pricing"]);
+        assert_eq!(seen, ["0 hello 7 /store true", "1 section 1 checkout", "2 section 2 pricing"]);
     }
 }

@@ -125,7 +125,7 @@ const fresh = async (mod) => {
   const p = X.inp();
   const a = enc.encodeInto('pk_bench', M.subarray(p, p + 256)).written;
   const b = enc.encodeInto('/bench', M.subarray(p + a, p + a + 512)).written;
-  if (!X.hello(0x2545f491, 7, a, b, 0)) throw 'hello wrote no frame';
+  if (!X.hello(0x2545f491, 7, 1, 2, 3, 4, a, b, 0)) throw 'hello wrote no frame';
   return X;
 };
 

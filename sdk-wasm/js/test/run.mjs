@@ -61,6 +61,7 @@ check('worker connected from a cross-origin page (CSP as documented)', log.some(
 check('first frame is Hello seq 0', frames()[0]?.type === 'hello' && frames()[0].seq === 0 && frames()[0].first, frames()[0]);
 check('Hello carries key, page and the identity queued before load', hellos.at(-1)?.key === 'pk_test_123' && hellos.at(-1)?.page === '/' && hellos.at(-1)?.identity === 'early.jwt.token', hellos.map((h) => [h.identity, h.session]));
 check('session id is 64 bits', hellos.every((h) => h.session === hellos[0].session) && hellos[0].session.length > 8, hellos[0]?.session);
+check('every Hello carries the session\'s 128-bit resume secret', hellos.every((h) => h.variant === 7 && h.secret === hellos[0].secret && h.rest === 0) && /[^0]/.test(hellos[0].secret), hellos.map((h) => h.secret));
 
 // 2. Moves -> Physics frames about once a second, numbered from 1, acknowledged.
 for (let i = 0; i < 60; i++) { await mouse('mouseMoved', 50 + i * 5, 50 + i * 2); await sleep(16); }
@@ -123,6 +124,7 @@ const conn2 = opens.at(-1).conn;
 const c2 = frames((f) => f.conn === conn2);
 check('reconnected after an abrupt close within the back-off', conn2 > conn && opens.at(-1).at - t0 < 1200, opens.map((o) => o.at - t0));
 check('Hello (with the latest identity) first on the new connection', c2[0]?.type === 'hello' && c2[0].identity === 'pushed.jwt', c2[0]);
+check('the reconnect resumes with the same session id and resume secret', c2[0]?.session === hellos[0].session && c2[0]?.secret === hellos[0].secret, [c2[0]?.secret, hellos[0].secret]);
 const renamed = c2.slice(1).filter((f) => f.seq <= lastAck);
 check('sections already acknowledged named again after Hello, with their original seqs', renamed.length >= 1 && renamed.every((f) => f.type === 'section') && renamed.some((f) => f.name === 'pricing') && c2.slice(1, 1 + renamed.length).every((f) => f.seq <= lastAck), renamed);
 check('unacknowledged frames resent in order with their original seqs', sentWhileNoAck.length >= 1 && JSON.stringify(c2.slice(1 + renamed.length, 1 + renamed.length + sentWhileNoAck.length).map((f) => f.seq)) === JSON.stringify(sentWhileNoAck) && c2.slice(1).every((f, i, a) => i === 0 || f.seq > a[i - 1].seq), { lastAck, sentWhileNoAck, resent: c2.map((f) => f.seq) });

@@ -22,9 +22,10 @@ export function decode(b) {
   const seq = Number(varint(b, at));
   const variant = Number(varint(b, at));
   const f = { version, seq, variant, len: b.length };
-  if (variant === 0) {
+  if (variant === 0 || variant === 7) {
     f.type = 'hello'; f.session = varint(b, at).toString(16); f.key = str(b, at); f.page = str(b, at);
     f.identity = b[at.i++] ? str(b, at) : null;
+    if (variant === 7) { f.secret = b.subarray(at.i, at.i + 16).toString('hex'); at.i += 16; }
   } else if (variant === 1) {
     f.type = 'physics'; f.t = Number(varint(b, at)); f.moves = Number(varint(b, at)); f.clicks = Number(varint(b, at));
     f.scrolls = Number(varint(b, at)); f.speed = Number(varint(b, at)); f.jerk = Number(varint(b, at)); f.entropy = b[at.i++];

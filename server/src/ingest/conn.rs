@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared_physics::emotions::classify;
-use shared_physics::wire::{self, Frame, MAX_TEXT_BYTES};
+use shared_physics::wire::{self, Frame, MAX_TEXT_BYTES, SECRET_BYTES};
 use shared_physics::Emotion;
 
 use super::sessions::SessionState;
@@ -157,8 +157,10 @@ impl Conn {
                 return Err(e.into());
             }
         };
-        if let Frame::Hello(h) = &env.frame {
-            return self.hello(h).await.map(|_| Reply::None);
+        match &env.frame {
+            Frame::Hello(h) => return self.hello(h, None).await.map(|_| Reply::None),
+            Frame::SecureHello(s) => return self.hello(&s.hello, Some(&s.secret)).await.map(|_| Reply::None),
+            _ => {}
         }
         let Some(b) = &self.bound else {
             inc(&self.app.metrics.rejected_frames);
@@ -211,7 +213,7 @@ impl Conn {
                 "note"
             }
             // Server-to-client frames sent by a client are ignored, not fatal.
-            Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) => "ignored",
+            Frame::Ack(_) | Frame::Intervene(_) | Frame::Hello(_) | Frame::SecureHello(_) => "ignored",
         };
         // The journal row: what was acknowledged, countable in the store.
         self.durable(Event::Frame(FrameRecord {
@@ -306,7 +308,10 @@ impl Conn {
         }
     }
 
-    async fn hello(&mut self, h: &wire::Hello<'_>) -> Result<(), Close> {
+    /// Binds the connection to the session `h` names, with the resume `secret` of a
+    /// `SecureHello` (`None` for a bare `Hello`): refused when the session is bound to another
+    /// secret, or to one and `secret` is `None`.
+    async fn hello(&mut self, h: &wire::Hello<'_>, secret: Option<&[u8; SECRET_BYTES]>) -> Result<(), Close> {
         if h.site_key.len() > MAX_TEXT_BYTES || h.page.len() > MAX_TEXT_BYTES || h.identity.is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
             return Err(Close { code: CLOSE_MALFORMED, reason: "hello field too long" });
         }
@@ -336,14 +341,24 @@ impl Conn {
             },
             None => None,
         };
-        let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
+        let over_cap = || {
             // Counted every time; logged on the 1st, 2nd, 4th, 8th… refusal, so a flood
             // cannot turn into a flood of log lines.
             let n = counters.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(tenant = %tenant.id, refused = n, "live-session cap reached; new sessions refused");
             }
-            return Err(Close { code: CLOSE_OVERLOADED, reason: "too many live sessions" });
+            Close { code: CLOSE_OVERLOADED, reason: "too many live sessions" }
+        };
+        let hex = format!("{:016x}", h.session);
+        // A new session past the cap is refused before its secret costs the store anything.
+        let live = self.app.sessions.get(&tenant.id, h.session);
+        if live.is_none() && !self.app.sessions.has_room(&tenant.id) {
+            return Err(over_cap());
+        }
+        let bound = resume(&self.app, &tenant.id, &hex, live.as_ref(), secret, &counters).await?;
+        let Some(state) = self.app.sessions.get_or_insert(&tenant.id, h.session, h.page, self.app.clock.now_ms()) else {
+            return Err(over_cap());
         };
         let visitor = match h.identity {
             None => None,
@@ -375,10 +390,12 @@ impl Conn {
                 }
             },
         };
-        let hex = format!("{:016x}", h.session);
         let record = {
             let mut st = state.lock().expect("session lock");
             st.last_seen = Instant::now();
+            if bound.is_some() {
+                st.bound = bound;
+            }
             // Who the visitor is comes from this Hello alone: no token, or a refused one, is an
             // anonymous visitor (signed out), never the identity an earlier Hello proved.
             st.visitor = visitor;
@@ -578,6 +595,69 @@ fn intervention_id(tenant: &str, session: u64, seq: i64) -> u32 {
         .chain_update(seq.to_le_bytes())
         .finalize();
     u32::from_le_bytes([h[0], h[1], h[2], h[3]])
+}
+
+/// Checks the resume secret a `Hello` for session `hex` presents against the one the session
+/// is bound to, binding it when the session has none (the first `SecureHello` wins); returns
+/// the binding. Asks the store unless `live` already knows it; a store that cannot answer
+/// refuses the `Hello` with [`CLOSE_NOT_STORED`] (the page reconnects).
+async fn resume(
+    app: &Hub,
+    tenant: &str,
+    hex: &str,
+    live: Option<&Arc<Mutex<SessionState>>>,
+    secret: Option<&[u8; SECRET_BYTES]>,
+    counters: &Counters,
+) -> Result<Option<String>, Close> {
+    let presented = secret.map(|s| secret_hash(tenant, hex, s));
+    let known = live.and_then(|s| s.lock().expect("session lock").bound.clone());
+    let bound = match known {
+        Some(b) => Some(b),
+        None => match app.people.store.bind_session(tenant, hex, presented.as_deref(), app.clock.now_ms()).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(tenant = %tenant, session = %hex, error = %e, "the session's resume secret could not be checked; hello refused");
+                return Err(Close { code: CLOSE_NOT_STORED, reason: "session not checked; reconnect" });
+            }
+        },
+    };
+    match (&bound, &presented) {
+        (Some(b), Some(p)) if same(b.as_bytes(), p.as_bytes()) => Ok(bound),
+        (None, None) => Ok(None),
+        _ => {
+            // Counted every time; logged on the 1st, 2nd, 4th… refusal of the tenant.
+            let n = counters.resumes_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            tracing::debug!(tenant = %tenant, session = %hex, with_secret = secret.is_some(), "hello without its session's resume secret refused");
+            if n.is_power_of_two() {
+                tracing::warn!(tenant = %tenant, refused = n, "hellos without their session's resume secret refused");
+            }
+            Err(Close { code: CLOSE_WRONG_SECRET, reason: "not this session's secret" })
+        }
+    }
+}
+
+/// The stored form of a session's resume secret: SHA-256 over the secret bound to its tenant
+/// and session, hex. Not keyed by a server secret, on purpose: the secret is 128 random bits, so
+/// a copy of the database cannot guess it whatever the hash speed (as with secret API keys), and
+/// a server key would tie every live session to that key's life (a rotated index key, or a
+/// development server with a random link secret, would refuse every open page at its next
+/// reconnect). Bound to its place, so a row copied to another session matches nothing.
+pub(crate) fn secret_hash(tenant: &str, session_hex: &str, secret: &[u8; SECRET_BYTES]) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::new()
+        .chain_update(b"siq-resume-v1\0")
+        .chain_update(tenant.as_bytes())
+        .chain_update([0])
+        .chain_update(session_hex.as_bytes())
+        .chain_update([0])
+        .chain_update(secret)
+        .finalize();
+    hex::encode(h)
+}
+
+/// Whether `a` and `b` are equal, in time that depends only on their lengths.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// Longest outcome or state kept from a page, bytes.

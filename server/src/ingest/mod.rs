@@ -8,7 +8,14 @@
 //! (spawned). Every data frame is answered with a cumulative `Ack`.
 //!
 //! Close codes: [`CLOSE_UNSUPPORTED_VERSION`], [`CLOSE_UNKNOWN_SITE_KEY`], [`CLOSE_MALFORMED`],
-//! [`CLOSE_HELLO_FIRST`], [`CLOSE_RATE_LIMITED`]. A bad frame never panics the server.
+//! [`CLOSE_HELLO_FIRST`], [`CLOSE_WRONG_SECRET`], [`CLOSE_RATE_LIMITED`]. A bad frame never
+//! panics the server.
+//!
+//! A session is bound to the resume secret of its first `SecureHello` (the SDK's `Hello`): the
+//! binding is stored (`session_secrets`), so it holds on every instance and across restarts, and
+//! a connection that does not present the secret never speaks for the session nor receives its
+//! pushes ([`CLOSE_WRONG_SECRET`]). A bare `Hello` (SDKs before the secret, tools) still opens a
+//! session that no secret has bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +46,10 @@ pub const CLOSE_UNSUPPORTED_VERSION: u16 = 4001;
 pub const CLOSE_UNKNOWN_SITE_KEY: u16 = 4003;
 /// A frame came before `Hello`.
 pub const CLOSE_HELLO_FIRST: u16 = 4002;
+/// The `Hello` names a session bound to another resume secret, or carries none for a session
+/// that is bound: whoever sent it knows the session id, not the secret. Counted as
+/// `resumes_refused` and logged with the tenant; a beacon answers 403.
+pub const CLOSE_WRONG_SECRET: u16 = 4004;
 /// What a frame caused could not be stored (the bus away for longer than the publisher
 /// retries): the frame is not acknowledged; the page reconnects and resends it.
 pub const CLOSE_NOT_STORED: u16 = 4500;
@@ -332,8 +343,9 @@ async fn run_socket(app: Hub, socket: WebSocket) {
 
 /// `POST /v1/beacon`: the SDK's last frames when the page goes away. The body is a sequence of
 /// `[u16 little-endian length][frame]`, the first frame a `Hello`. Answers 204, or 400 with the
-/// offending frame's index.
-#[utoipa::path(post, path = "/v1/beacon", tag = "sdk", request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 204, description = "accepted"), (status = 400, description = "malformed")))]
+/// offending frame's index (403 for a `Hello` without its session's secret, 429 past the live
+/// sessions' cap, 503 when the session's secret could not be checked).
+#[utoipa::path(post, path = "/v1/beacon", tag = "sdk", request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 204, description = "accepted"), (status = 400, description = "malformed"), (status = 403, description = "the Hello lacks its session's resume secret")))]
 pub async fn beacon(State(app): State<Hub>, body: Bytes) -> Response {
     if body.len() > MAX_BEACON_BYTES {
         return (StatusCode::PAYLOAD_TOO_LARGE, "beacon too large").into_response();
@@ -354,7 +366,12 @@ pub async fn beacon(State(app): State<Hub>, body: Bytes) -> Response {
             Ok(Reply::Pending(seq, stored)) => storing.push((seq, stored)),
             Ok(_) => {}
             Err(c) => {
-                let status = if c.code == CLOSE_OVERLOADED { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
+                let status = match c.code {
+                    CLOSE_OVERLOADED => StatusCode::TOO_MANY_REQUESTS,
+                    CLOSE_WRONG_SECRET => StatusCode::FORBIDDEN,
+                    CLOSE_NOT_STORED => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
                 return (status, format!("frame {index}: {}", c.reason)).into_response();
             }
         }

@@ -34,6 +34,9 @@ pub struct SessionState {
     pub(super) active_minutes: i64,
     /// The last of them.
     pub(super) last_active_minute: Option<i64>,
+    /// The hash of the resume secret the session is bound to, once this instance has seen the
+    /// binding (stored in `session_secrets`; `None`: not bound, or not checked here yet).
+    pub(super) bound: Option<String>,
 }
 
 impl SessionState {
@@ -83,6 +86,16 @@ impl SessionTable {
         self.map.lock().expect("session table lock").per_tenant.get(tenant).copied().unwrap_or(0)
     }
 
+    /// Whether `tenant` may have one more live session here.
+    pub(super) fn has_room(&self, tenant: &str) -> bool {
+        self.count(tenant) < self.cap
+    }
+
+    /// The session's state if it is live here.
+    pub(super) fn get(&self, tenant: &str, session: u64) -> Option<Arc<Mutex<SessionState>>> {
+        self.map.lock().expect("session table lock").sessions.get(&(tenant.to_string(), session)).cloned()
+    }
+
     /// The session's state, created if it is new and the tenant is under its cap (`None` when
     /// it is at the cap: the caller refuses the session).
     pub(super) fn get_or_insert(&self, tenant: &str, session: u64, page: &str, now_ms: i64) -> Option<Arc<Mutex<SessionState>>> {
@@ -115,6 +128,7 @@ impl SessionTable {
                         struggle: shared_physics::paging::Persistence::new(),
                         active_minutes: 0,
                         last_active_minute: None,
+                        bound: None,
                     }))
                 })
                 .clone(),

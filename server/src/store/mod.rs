@@ -178,6 +178,11 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn user_detections(&self, tenant: &str, sub: &str, since_ms: i64, limit: i64) -> Result<Vec<DetectionRecord>, StoreError>;
     /// A person's sessions.
     async fn sessions_of(&self, tenant: &str, sub: &str) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Binds `session` (hex) to `secret_hash` unless it is bound already (the first binding
+    /// stands, whichever instance made it), and returns the hash the session is bound to: `None`
+    /// only when it is not bound and `secret_hash` is `None`.
+    async fn bind_session(&self, tenant: &str, session: &str, secret_hash: Option<&str>, now_ms: i64)
+        -> Result<Option<String>, StoreError>;
 }
 
 /// What the bandit learns from: variants, decisions, outcomes, uplift counts, conversation cards.

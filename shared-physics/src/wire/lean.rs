@@ -4,7 +4,7 @@
 //! Linking its serde/postcard code into the browser SDK costs about 2 KB gzip more than this
 //! module (the generic `Frame` (de)serialisers of every variant, plus the `core::fmt` machinery
 //! that postcard's bounds-checked varint slicing drags in through its panic path), a quarter of
-//! the page budget. So the SDK writes the four frames it sends and reads the two it acts on with
+//! the page budget. So the SDK writes the frames it sends and reads the two it acts on with
 //! this module, and `tests/lean.rs` proves the bytes identical to [`crate::wire::encode`] and the
 //! reading identical to [`crate::wire::decode`] on valid, truncated and random input.
 //!
@@ -14,7 +14,7 @@
 //! items. An envelope is `[version u8][seq varint][variant varint][fields…]`.
 
 use crate::detection::Detection;
-use crate::wire::{Physics, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use crate::wire::{Physics, MAX_FRAME_BYTES, PROTOCOL_VERSION, SECRET_BYTES};
 use crate::Sample;
 
 /// Variant index of `Frame::Hello`.
@@ -31,6 +31,8 @@ pub const ACK: u32 = 4;
 pub const INTERVENE: u32 = 5;
 /// Variant index of `Frame::Note`.
 pub const NOTE: u32 = 6;
+/// Variant index of `Frame::SecureHello`.
+pub const SECURE_HELLO: u32 = 7;
 /// Number of `Emotion` variants.
 pub const EMOTIONS: u32 = 6;
 
@@ -79,6 +81,11 @@ impl<'a> Writer<'a> {
     /// A length-prefixed byte string (a `&str`).
     pub fn bytes(&mut self, b: &[u8]) {
         self.var(b.len() as u64);
+        self.raw(b);
+    }
+
+    /// Bytes as they are, without a length (a fixed-size array).
+    pub fn raw(&mut self, b: &[u8]) {
         for &x in b {
             self.byte(x);
         }
@@ -103,9 +110,10 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// `Frame::Hello` (always seq 0); an empty `token` is an anonymous session.
-pub fn hello(buf: &mut [u8], session: u64, key: &[u8], page: &[u8], token: &[u8]) -> usize {
-    let mut w = Writer::envelope(buf, 0, HELLO);
+/// `Frame::SecureHello` (always seq 0) of session `session` with its resume `secret`; an empty
+/// `token` is an anonymous session.
+pub fn hello(buf: &mut [u8], session: u64, secret: &[u8; SECRET_BYTES], key: &[u8], page: &[u8], token: &[u8]) -> usize {
+    let mut w = Writer::envelope(buf, 0, SECURE_HELLO);
     w.var(session);
     w.bytes(key);
     w.bytes(page);
@@ -115,6 +123,7 @@ pub fn hello(buf: &mut [u8], session: u64, key: &[u8], page: &[u8], token: &[u8]
         w.byte(1);
         w.bytes(token);
     }
+    w.raw(secret);
     w.finish()
 }
 

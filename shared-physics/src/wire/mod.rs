@@ -7,7 +7,8 @@
 //!
 //! Sequence numbers: the SDK numbers its data frames from 1 per session; the server answers
 //! with a cumulative [`Ack`] and de-duplicates by `(session, seq)`, so frames resent after a
-//! reconnect are counted once. [`Frame::Hello`] always travels with `seq = 0`.
+//! reconnect are counted once. [`Frame::Hello`] and [`Frame::SecureHello`] always travel with
+//! `seq = 0`.
 //!
 //! Compatibility: variants and fields are only ever appended; the golden tests in
 //! `tests/golden.rs` pin the exact bytes. [`lean`] writes and reads the same bytes without serde
@@ -66,6 +67,13 @@ pub enum Frame<'a> {
     /// closes with "malformed frame", so upgrade servers first).
     #[serde(borrow)]
     Note(Note<'a>),
+    /// Client → server, first frame of every connection: a [`Hello`] with the session's resume
+    /// secret, which the SDK sends instead of a bare `Hello` (appended in version 1: a server
+    /// that predates it closes with "malformed frame", so upgrade servers first). The server
+    /// binds the session to the secret at its first `SecureHello` and refuses any later
+    /// `Hello` or `SecureHello` for that session without it (`docs/protocol.md`).
+    #[serde(borrow)]
+    SecureHello(SecureHello<'a>),
 }
 
 /// Kinds of [`Note`].
@@ -98,6 +106,21 @@ pub struct Hello<'a> {
     pub page: &'a str,
     /// The host app's JWT for the visitor, if it identified them.
     pub identity: Option<&'a str>,
+}
+
+/// Length of a session's resume secret, bytes (128 bits).
+pub const SECRET_BYTES: usize = 16;
+
+/// A [`Hello`] and the secret that binds its session: only a connection that knows the secret
+/// speaks for the session once it is bound. The SDK draws it at random with the session id and
+/// keeps it as long as the session id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecureHello<'a> {
+    /// The session, site key, page and identity, as in a bare `Hello`.
+    #[serde(borrow)]
+    pub hello: Hello<'a>,
+    /// The session's resume secret: [`SECRET_BYTES`] random bytes, written as they are.
+    pub secret: [u8; SECRET_BYTES],
 }
 
 /// A quantised physics summary of the last interval.

@@ -285,7 +285,7 @@ async fn escalate(
 ) -> Result<(Sent, Socket), String> {
     let mut ws = socket::connect(addr, None).await.map_err(|e| format!("connecting: {e}"))?;
     let hello = Hello { session, site_key: &site_key, page: "/store", identity: Some(&token) };
-    let named = socket::hello(&mut ws, hello, [SECTION]).await.map_err(|e| format!("writing hello: {e}"))?;
+    let named = socket::hello(&mut ws, hello, socket::secret(), [SECTION]).await.map_err(|e| format!("writing hello: {e}"))?;
     acked(&mut ws, named).await?;
     bound.wait().await;
     send(&mut ws, 2, &Frame::Detection(first)).await?;

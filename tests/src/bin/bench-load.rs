@@ -54,7 +54,7 @@ use shared_physics::kinematics::Tracker;
 use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello, Physics};
 use shared_physics::{Emotion, Kind, Sample};
 use siq_e2e::host::{self, Customer, DemoSite, IDENTITY_TTL};
-use siq_e2e::socket::{connect, encode, hello, Socket};
+use siq_e2e::socket::{connect, encode, hello, secret as socket_secret, Socket};
 use siq_e2e::stack::{PgDatabase, NATS_URL, POSTGRES_ADMIN_URL};
 use siq_e2e::util::{percentile, workspace_root, www_dir, TempDir};
 use tokio::net::TcpStream;
@@ -663,7 +663,7 @@ async fn shard(
         let hi = Hello { session: plan.id, site_key: &site_key, page: &page, identity: plan.token.as_deref() };
         let sections: Vec<(u8, &str)> =
             plan.rage.iter().flat_map(|(r, _)| &streams.rage[*r].0).map(|(id, name)| (*id, name.as_str())).collect();
-        let Ok(seq) = hello(&mut sink, hi, sections).await else {
+        let Ok(seq) = hello(&mut sink, hi, socket_secret(), sections).await else {
             stats.failed.push("the server hung up after hello".into());
             let _ = connected.send(0);
             continue;

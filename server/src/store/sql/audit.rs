@@ -98,6 +98,7 @@ impl AuditStore for SqlStore {
             ("dashboard_sessions", "expires_ms"),
             ("detections", "created_ms"),
             ("sessions", "started_ms"),
+            ("session_secrets", "created_ms"),
             ("contexts", "expires_ms"),
             ("customers", "last_seen_ms"),
         ] {

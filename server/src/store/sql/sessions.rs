@@ -72,6 +72,33 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
+    async fn bind_session(
+        &self,
+        tenant: &str,
+        session: &str,
+        secret_hash: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(hash) = secret_hash {
+            sqlx::query(
+                "INSERT INTO session_secrets (tenant_id, session, secret_hash, created_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, session) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(session)
+            .bind(hash)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        }
+        let row: Option<(String,)> = sqlx::query_as("SELECT secret_hash FROM session_secrets WHERE tenant_id = $1 AND session = $2")
+            .bind(tenant)
+            .bind(session)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(h,)| h))
+    }
+
     async fn insert_detection(&self, d: &DetectionRecord) -> Result<bool, StoreError> {
         Ok(insert(&self.pool, "detections", d, "ON CONFLICT (tenant_id, session, seq) DO NOTHING").await? == 1)
     }
