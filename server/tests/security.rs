@@ -702,6 +702,27 @@ async fn a_session_id_alone_does_not_bind_a_socket_to_the_session() {
     }
 }
 
+/// A tenant's secret key was once refused (401) right after the tenant was created: the reload
+/// of the identity cache that an earlier change's bus message started could read the store
+/// before the new tenant existed and finish after the creation's own reload, putting back a
+/// list without it. Reloads now run one at a time, each reading the store after the one before
+/// it swapped its list in, so the last list in is never older than a change already answered.
+/// Tenants created back to back (each change's message racing the next creation) answer their
+/// keys at once.
+#[tokio::test]
+async fn a_new_tenants_keys_answer_at_once_whatever_reloads_race() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend).await;
+        for i in 0..60 {
+            let (st, t) = s.post("/v1/admin/tenants", ADMIN, json!({"name": format!("T{i}")})).await;
+            assert_eq!(st, 201, "{t}");
+            let (st, e) = s.get("/v1/stats", t["secret_key"].as_str().unwrap()).await;
+            assert_eq!(st, 200, "{backend:?}: tenant {i}'s secret key at once: {e}");
+        }
+        s.stop().await;
+    }
+}
+
 /// An outcome from any page once counted on the decision's arm and in the uplift: anyone with
 /// the public site key could forge conversions and steer the bandit. An anonymous session's
 /// page note is recorded (counted as an outcome, on its decision) but teaches nothing, and the

@@ -118,6 +118,8 @@ pub struct IdentityCache {
     /// Opens the tenants' visitor-token secrets as they are loaded (none: sealed secrets stay
     /// closed and their tenants' tokens are refused).
     keyring: Option<Arc<Keyring>>,
+    /// Held by [`IdentityCache::reload`] from its first read to its swap: one reload at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl IdentityCache {
@@ -163,7 +165,15 @@ impl IdentityCache {
 
     /// Reloads tenants, keys, thresholds and token policies (a tenant changed, here or on
     /// another instance). Accounts are not reloaded: they change one at a time.
+    ///
+    /// Reloads run one at a time, each from its first read to its swap. Two at once could
+    /// finish out of order: one that read the store before a tenant was created (started by an
+    /// earlier change's bus message) swapped its list in after the creation's own reload, and
+    /// the new tenant's keys were refused (401) until the next change. In turn, each reload
+    /// reads the store after the one before it is in, so the list left in is never older than a
+    /// change whose reload has returned.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let mut tenants = store.tenants().await?;
         let keys = store.active_api_keys().await?;
         let policies: HashMap<String, Arc<TokenPolicy>> =
