@@ -34,8 +34,9 @@ pub struct Persister {
 /// What the persister asks about the people events name (the identity subsystem answers).
 #[async_trait]
 pub trait AboutPeople: Send + Sync {
-    /// When `sub` of `tenant` was erased, if ever.
-    async fn erased_at(&self, tenant: &str, sub: &str) -> Result<Option<i64>, StoreError>;
+    /// The pseudonymous reference under which `sub` of `tenant` is erased
+    /// (`identity::customers::person_ref`).
+    fn person_ref(&self, tenant: &str, sub: &str) -> String;
     /// What `sub`'s strength reads was just written: recompute it.
     async fn changed(&self, tenant: &str, sub: &str);
 }
@@ -70,7 +71,7 @@ impl Persister {
         if !frames.is_empty() {
             let rows: Vec<FrameRecord> = frames.iter().map(|(_, f)| f.clone()).collect();
             let tenants: Vec<&str> = rows.iter().map(|f| f.tenant_id.as_str()).collect();
-            let ok = self.attempts(&tenants, "frame", || self.store.insert_frames(&rows)).await;
+            let ok = self.attempts(&tenants, "frame", || self.store.insert_frames(&rows)).await.is_some();
             for (i, _) in &frames {
                 stored[*i] = ok;
             }
@@ -78,7 +79,7 @@ impl Persister {
         if !sessions.is_empty() {
             let rows: Vec<SessionRecord> = sessions.iter().map(|(_, s)| s.clone()).collect();
             let tenants: Vec<&str> = rows.iter().map(|s| s.tenant_id.as_str()).collect();
-            let ok = self.attempts(&tenants, "session", || self.store.upsert_sessions(&rows)).await;
+            let ok = self.attempts(&tenants, "session", || self.store.upsert_sessions(&rows)).await.is_some();
             for (i, _) in &sessions {
                 stored[*i] = ok;
             }
@@ -92,10 +93,10 @@ impl Persister {
     }
 
     /// Tries a store write of events of `tenants` (one entry an event, so a batch of several
-    /// tenants names each) [`PERSIST_ATTEMPTS`] times with back-off; false when every attempt
+    /// tenants names each) [`PERSIST_ATTEMPTS`] times with back-off; `None` when every attempt
     /// failed: then every event is counted against its own tenant, and each tenant logged with
     /// its number of events.
-    async fn attempts<F, Fut, T>(&self, tenants: &[&str], kind: &str, mut f: F) -> bool
+    async fn attempts<F, Fut, T>(&self, tenants: &[&str], kind: &str, mut f: F) -> Option<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -103,7 +104,7 @@ impl Persister {
         let mut delay = std::time::Duration::from_millis(50);
         for attempt in 1..=PERSIST_ATTEMPTS {
             match f().await {
-                Ok(_) => return true,
+                Ok(v) => return Some(v),
                 Err(e) if attempt == PERSIST_ATTEMPTS => {
                     for (tenant, events) in per_tenant(tenants) {
                         self.metrics.tenant(tenant).persist_retried.fetch_add(events, Relaxed);
@@ -117,39 +118,45 @@ impl Persister {
                 }
             }
         }
-        false
+        None
     }
 
     /// Writes one event; true when it is stored or never will be (about an erased person).
     pub async fn write(&self, ev: &Event) -> bool {
         let app = self;
-        // An event about a person erased after it happened is not written (it was in flight).
-        if let Some(sub) = ev.person() {
-            match app.people.erased_at(ev.tenant(), sub).await {
-                Ok(Some(erased)) if erased >= ev.at_ms() => {
-                    tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
-                    return true;
+        let ok = match ev.person() {
+            // An event about a person erased after it happened is not written (it was in
+            // flight), checked in the transaction that writes it: an erasure running meanwhile
+            // either waits for it and deletes the row, or is waited for and seen.
+            Some(sub) => {
+                let person = app.people.person_ref(ev.tenant(), sub);
+                match self.attempts(&[ev.tenant()], ev.kind(), || app.store.write_unless_erased(&person, ev)).await {
+                    Some(true) => true,
+                    Some(false) => {
+                        tracing::info!(tenant = %ev.tenant(), kind = ev.kind(), "event about an erased person dropped");
+                        return true;
+                    }
+                    None => false,
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(tenant = %ev.tenant(), error = %e, "erasure check failed; writing the event"),
             }
-        }
-        let ok = self
-            .attempts(&[ev.tenant()], ev.kind(), || async {
-                match ev {
-                    Event::Session(s) => app.store.upsert_session(s).await,
-                    Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
-                    Event::Intervention(i) => app.store.insert_intervention(i).await,
-                    Event::Alert(a) => app.store.insert_alert(a).await,
-                    Event::Customer(c) => app.store.customer_seen(c).await,
-                    Event::Context(c) => app.store.add_context(c).await,
-                    Event::Erosion(_) => Ok(()),
-                    Event::Decision(d) => app.store.insert_decision(d).await,
-                    Event::Card(c) => app.store.insert_card(c).await,
-                    Event::Frame(f) => app.store.insert_frames(std::slice::from_ref(f)).await.map(|_| ()),
-                }
-            })
-            .await;
+            None => self
+                .attempts(&[ev.tenant()], ev.kind(), || async {
+                    match ev {
+                        Event::Session(s) => app.store.upsert_session(s).await,
+                        Event::Detection(d) => app.store.insert_detection(d).await.map(|_| ()),
+                        Event::Intervention(i) => app.store.insert_intervention(i).await,
+                        Event::Alert(a) => app.store.insert_alert(a).await,
+                        Event::Customer(c) => app.store.customer_seen(c).await,
+                        Event::Context(c) => app.store.add_context(c).await,
+                        Event::Erosion(_) => Ok(()),
+                        Event::Decision(d) => app.store.insert_decision(d).await,
+                        Event::Card(c) => app.store.insert_card(c).await,
+                        Event::Frame(f) => app.store.insert_frames(std::slice::from_ref(f)).await.map(|_| ()),
+                    }
+                })
+                .await
+                .is_some(),
+        };
         if ok {
             // What the person's strength reads changed: recompute it.
             let rescore = match ev {
@@ -182,8 +189,8 @@ mod tests {
 
     #[async_trait]
     impl AboutPeople for NobodyErased {
-        async fn erased_at(&self, _: &str, _: &str) -> Result<Option<i64>, StoreError> {
-            Ok(None)
+        fn person_ref(&self, tenant: &str, sub: &str) -> String {
+            format!("person:{tenant}/{sub}")
         }
         async fn changed(&self, _: &str, _: &str) {}
     }

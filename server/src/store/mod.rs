@@ -317,6 +317,12 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn erase_person(&self, tenant: &str, sub: &str, person_ref: &str, at_ms: i64) -> Result<Removed, StoreError>;
     /// When a person (by pseudonymous reference) was last erased.
     async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError>;
+    /// Writes `ev`, an event about the person `person_ref` names, unless that person was erased
+    /// at or after the event's time; false when it was not written. The check and the write are
+    /// one database transaction that an erasure of the same person
+    /// ([`AuditStore::erase_person`]) waits for, or that waits for the erasure: an event being
+    /// written while its person is erased is deleted with them or not written at all.
+    async fn write_unless_erased(&self, person_ref: &str, ev: &crate::records::events::Event) -> Result<bool, StoreError>;
     /// Deletes the tenant's session data older than `cutoff_ms` (retention).
     async fn purge_before(&self, tenant: &str, cutoff_ms: i64) -> Result<Removed, StoreError>;
 }

@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 
+use crate::records::events::Event;
+
 use super::*;
 
 #[async_trait]
@@ -30,6 +32,9 @@ impl AuditStore for SqlStore {
 
     async fn erase_person(&self, tenant: &str, sub: &str, person_ref: &str, at_ms: i64) -> Result<Removed, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Waits for the events about the person being written (`write_unless_erased`): their
+        // rows are committed, so the deletes below see them.
+        self.exclude_writers(&mut tx, tenant, person_ref, "pg_advisory_xact_lock").await?;
         sqlx::query("INSERT INTO erasures (tenant_id, person, at_ms) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, person) DO UPDATE SET at_ms = excluded.at_ms")
             .bind(tenant)
             .bind(person_ref)
@@ -76,6 +81,28 @@ impl AuditStore for SqlStore {
         Ok(removed)
     }
 
+    async fn write_unless_erased(&self, person_ref: &str, ev: &Event) -> Result<bool, StoreError> {
+        let tenant = ev.tenant();
+        let mut tx = self.pool.begin().await?;
+        // PostgreSQL: an erasure of the person in progress is waited for; one that starts now
+        // waits for this transaction (a shared lock: writers do not wait for each other).
+        self.exclude_writers(&mut tx, tenant, person_ref, "pg_advisory_xact_lock_shared").await?;
+        // The write before the check: on SQLite it takes the database's write lock, so no
+        // erasure can commit between the check and the commit.
+        write_event(&mut *tx, ev).await?;
+        let erased: Option<(i64,)> = sqlx::query_as("SELECT at_ms FROM erasures WHERE tenant_id = $1 AND person = $2")
+            .bind(tenant)
+            .bind(person_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if erased.is_some_and(|(at,)| at >= ev.at_ms()) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn erased_at(&self, tenant: &str, person_ref: &str) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT at_ms FROM erasures WHERE tenant_id = $1 AND person = $2")
             .bind(tenant)
@@ -108,6 +135,25 @@ impl AuditStore for SqlStore {
         removed.push(("strength_snapshots", delete_where(&mut tx, "strength_snapshots", "day <", tenant, day).await?));
         tx.commit().await?;
         Ok(removed)
+    }
+}
+
+impl SqlStore {
+    /// On PostgreSQL, takes the transaction-scoped advisory lock of `(tenant, person)` with
+    /// `function` (`pg_advisory_xact_lock`: exclusive, for the erasure;
+    /// `pg_advisory_xact_lock_shared`: for a write about the person), held until the transaction
+    /// ends. On SQLite nothing: a transaction whose first statement writes holds the database's
+    /// only write lock until it ends.
+    async fn exclude_writers(&self, conn: &mut AnyConnection, tenant: &str, person_ref: &str, function: &str) -> Result<(), StoreError> {
+        if self.postgres {
+            use sha2::{Digest, Sha256};
+            let h = Sha256::new().chain_update(b"siq-erasure\0").chain_update(tenant).chain_update([0]).chain_update(person_ref).finalize();
+            let key = i64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+            // The lock function returns `void`, which the `Any` driver does not read: counted instead.
+            let sql = format!("SELECT count(*) FROM (SELECT {function}($1)) AS locked");
+            sqlx::query(&sql).bind(key).execute(conn).await?;
+        }
+        Ok(())
     }
 }
 

@@ -10,25 +10,7 @@ const CONTEXTS_NEWEST: Order = Order::desc("set_ms", "id");
 #[async_trait]
 impl CustomerStore for SqlStore {
     async fn customer_seen(&self, c: &CustomerSeen) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO customers (tenant_id, sub, account, name, email, email_index, company, first_seen_ms, last_seen_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (tenant_id, sub) DO UPDATE SET \
-             account = COALESCE(excluded.account, customers.account), name = COALESCE(excluded.name, customers.name), \
-             email = COALESCE(excluded.email, customers.email), email_index = COALESCE(excluded.email_index, customers.email_index), \
-             company = COALESCE(excluded.company, customers.company), \
-             first_seen_ms = CASE WHEN excluded.first_seen_ms < customers.first_seen_ms THEN excluded.first_seen_ms ELSE customers.first_seen_ms END, \
-             last_seen_ms = CASE WHEN excluded.last_seen_ms > customers.last_seen_ms THEN excluded.last_seen_ms ELSE customers.last_seen_ms END",
-        )
-        .bind(&c.tenant_id)
-        .bind(&c.sub)
-        .bind(&c.account)
-        .bind(&c.name)
-        .bind(&c.email_sealed)
-        .bind(&c.email_index)
-        .bind(&c.company)
-        .bind(c.seen_ms)
-        .execute(&self.pool)
-        .await?;
+        customer_seen(&self.pool, c).await?;
         Ok(())
     }
 
@@ -204,4 +186,28 @@ impl CustomerStore for SqlStore {
             .fetch_all(&self.pool)
             .await?)
     }
+}
+
+/// Records that a customer was seen, on `e` (the pool or a transaction); rows written.
+pub(super) async fn customer_seen<'c>(e: impl Executor<'c, Database = Any>, c: &CustomerSeen) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+            "INSERT INTO customers (tenant_id, sub, account, name, email, email_index, company, first_seen_ms, last_seen_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (tenant_id, sub) DO UPDATE SET \
+             account = COALESCE(excluded.account, customers.account), name = COALESCE(excluded.name, customers.name), \
+             email = COALESCE(excluded.email, customers.email), email_index = COALESCE(excluded.email_index, customers.email_index), \
+             company = COALESCE(excluded.company, customers.company), \
+             first_seen_ms = CASE WHEN excluded.first_seen_ms < customers.first_seen_ms THEN excluded.first_seen_ms ELSE customers.first_seen_ms END, \
+             last_seen_ms = CASE WHEN excluded.last_seen_ms > customers.last_seen_ms THEN excluded.last_seen_ms ELSE customers.last_seen_ms END",
+        )
+        .bind(&c.tenant_id)
+        .bind(&c.sub)
+        .bind(&c.account)
+        .bind(&c.name)
+        .bind(&c.email_sealed)
+        .bind(&c.email_index)
+        .bind(&c.company)
+        .bind(c.seen_ms)
+        .execute(e)
+        .await?
+        .rows_affected())
 }

@@ -45,24 +45,7 @@ impl LearningStore for SqlStore {
     }
 
     async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO decisions (id, tenant_id, session, seq, sub, emotion, section, holdout, variant_id, holdout_share, decision, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&d.id)
-        .bind(&d.tenant_id)
-        .bind(&d.session)
-        .bind(d.seq)
-        .bind(&d.sub)
-        .bind(d.emotion.name())
-        .bind(&d.section)
-        .bind(d.holdout as i64)
-        .bind(&d.variant_id)
-        .bind(d.holdout_share)
-        .bind(d.decision.to_string())
-        .bind(d.created_ms)
-        .execute(&self.pool)
-        .await?;
+        insert_decision(&self.pool, d).await?;
         Ok(())
     }
 
@@ -189,4 +172,27 @@ impl LearningStore for SqlStore {
         }
         changed_one(q, &self.pool).await
     }
+}
+
+/// Records a decision (idempotent by id), on `e` (the pool or a transaction); rows written.
+pub(super) async fn insert_decision<'c>(e: impl Executor<'c, Database = Any>, d: &DecisionRecord) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+            "INSERT INTO decisions (id, tenant_id, session, seq, sub, emotion, section, holdout, variant_id, holdout_share, decision, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(&d.tenant_id)
+        .bind(&d.session)
+        .bind(d.seq)
+        .bind(&d.sub)
+        .bind(d.emotion.name())
+        .bind(&d.section)
+        .bind(d.holdout as i64)
+        .bind(&d.variant_id)
+        .bind(d.holdout_share)
+        .bind(d.decision.to_string())
+        .bind(d.created_ms)
+        .execute(e)
+        .await?
+        .rows_affected())
 }

@@ -12,11 +12,15 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Arguments, Encode, Executor, FromRow, Row, Type};
 
 use super::*;
+use crate::records::events::Event;
 
 /// The SQL store (SQLite or PostgreSQL).
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// PostgreSQL (else SQLite): how [`AuditStore::erase_person`] and
+    /// [`AuditStore::write_unless_erased`] exclude each other.
+    postgres: bool,
 }
 
 impl SqlStore {
@@ -60,7 +64,7 @@ impl SqlStore {
             })
             .connect(&url)
             .await?;
-        Ok(SqlStore { pool })
+        Ok(SqlStore { pool, postgres: !sqlite })
     }
 }
 
@@ -84,6 +88,35 @@ async fn insert<'c, T: Columns>(e: impl Executor<'c, Database = Any>, table: &st
     let values: Vec<String> = (1..=args.len()).map(|i| format!("${i}")).collect();
     let sql = format!("INSERT INTO {table} ({}) VALUES ({}) {tail}", T::COLS, values.join(", "));
     Ok(sqlx::query_with(sql.trim_end(), args).execute(e).await?.rows_affected())
+}
+
+/// Writes one durable event's row as the store's method for its kind does (a row already there is
+/// left or merged the same way), on `e`: the pool, or a transaction's connection.
+async fn write_event<'c>(e: impl Executor<'c, Database = Any>, ev: &Event) -> Result<(), StoreError> {
+    match ev {
+        Event::Session(s) => insert(e, "sessions", s, sessions::SESSION_UPSERT).await?,
+        Event::Detection(d) => insert(e, "detections", d, "ON CONFLICT (tenant_id, session, seq) DO NOTHING").await?,
+        Event::Intervention(i) => insert(e, "interventions", i, "ON CONFLICT (id) DO NOTHING").await?,
+        Event::Alert(a) => insert(e, "alerts", a, "ON CONFLICT (id) DO NOTHING").await?,
+        Event::Customer(c) => customers::customer_seen(e, c).await?,
+        Event::Context(c) => insert(e, "contexts", c, "ON CONFLICT (id) DO NOTHING").await?,
+        Event::Erosion(_) => 0,
+        Event::Decision(d) => learning::insert_decision(e, d).await?,
+        Event::Card(c) => insert(e, "cards", c, "ON CONFLICT (id) DO NOTHING").await?,
+        Event::Frame(f) => sqlx::query(
+            "INSERT INTO frames (tenant_id, session, seq, kind, received_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, session, seq) DO NOTHING",
+        )
+        .bind(&f.tenant_id)
+        .bind(&f.session)
+        .bind(f.seq)
+        .bind(&f.kind)
+        .bind(f.received_ms)
+        .execute(e)
+        .await?
+        .rows_affected(),
+    };
+    Ok(())
 }
 
 /// Declares, record by record, which column holds each field: `field` the column of that name,

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use super::*;
 
 /// A session recorded again: the identity filled in, the most active minutes kept.
-const SESSION_UPSERT: &str = "ON CONFLICT (tenant_id, session) DO UPDATE SET user_sub = COALESCE(excluded.user_sub, sessions.user_sub), \
+pub(super) const SESSION_UPSERT: &str =
+    "ON CONFLICT (tenant_id, session) DO UPDATE SET user_sub = COALESCE(excluded.user_sub, sessions.user_sub), \
                               account = COALESCE(excluded.account, sessions.account), \
                               active_minutes = CASE WHEN excluded.active_minutes > sessions.active_minutes \
                               THEN excluded.active_minutes ELSE sessions.active_minutes END";

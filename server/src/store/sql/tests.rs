@@ -232,3 +232,98 @@ async fn batched_sessions_and_frames_merge_like_single_writes() {
     assert_eq!(s.insert_frames(&[frame(900), frame(901)]).await.unwrap(), 1, "a frame already journaled is not new");
     assert_eq!(s.prune_frames(10).await.unwrap(), 901);
 }
+
+/// A detection of `sub` in session `s{round}`, at `at_ms`.
+fn detection_of(sub: &str, round: usize, at_ms: i64) -> DetectionRecord {
+    DetectionRecord {
+        tenant_id: "t1".into(),
+        session: format!("s{round}"),
+        seq: 1,
+        emotion: shared_physics::Emotion::Rage,
+        confidence: 0.9,
+        client_confidence: 0.9,
+        section: String::new(),
+        user: Some(sub.into()),
+        user_name: None,
+        account: None,
+        account_name: None,
+        value_cents: 0,
+        features: serde_json::json!({}),
+        evidence: Vec::new(),
+        t_ms: 0,
+        created_ms: at_ms,
+    }
+}
+
+/// An event about a person written at the very moment the person is erased, many times over:
+/// whichever transaction goes first, nothing about the person is left after both (the erasure
+/// deleted the row, or the write saw the erasure). Then an event from before the erasure that
+/// arrives late is not written, and one from after it is.
+async fn an_event_racing_its_persons_erasure_is_never_left(url: &str) -> usize {
+    let s = SqlStore::connect(url).await.unwrap();
+    let tenant = Tenant {
+        id: "t1".into(),
+        name: "t1".into(),
+        site_key: "pk_t1".into(),
+        secret_key_hash: "hash_t1".into(),
+        jwt_secret: "j".into(),
+        created_ms: 1,
+        thresholds: String::new(),
+        token_policy: String::new(),
+        holdout_share: 0.0,
+        outcome_window_ms: 0,
+        retention_days: 0,
+    };
+    s.create_tenant(&tenant).await.unwrap();
+    let count = |sub: String| {
+        let pool = s.pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM detections WHERE tenant_id = 't1' AND user_sub = $1")
+                .bind(sub)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let mut written_first = 0;
+    for round in 0..ROUNDS {
+        let sub = format!("u{round}");
+        let person = format!("person:{sub}");
+        let ev = Event::Detection(detection_of(&sub, round, 1_000));
+        let (written, erased) = tokio::join!(s.write_unless_erased(&person, &ev), s.erase_person("t1", &sub, &person, 2_000));
+        erased.unwrap();
+        written_first += usize::from(written.unwrap());
+        assert_eq!(count(sub.clone()).await, 0, "round {round}: the detection outlived its person's erasure");
+        assert!(!s.write_unless_erased(&person, &ev).await.unwrap(), "round {round}: a late event from before the erasure");
+        let after = Event::Detection(detection_of(&sub, round + ROUNDS, 3_000));
+        assert!(s.write_unless_erased(&person, &after).await.unwrap(), "round {round}: an event after the erasure is theirs again");
+        assert_eq!(count(sub).await, 1);
+    }
+    s.pool.close().await;
+    written_first
+}
+
+/// Rounds of [`an_event_racing_its_persons_erasure_is_never_left`].
+const ROUNDS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_racing_its_persons_erasure_is_never_left_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = an_event_racing_its_persons_erasure_is_never_left(&format!("sqlite://{}", dir.path().join("siq.db").display())).await;
+    eprintln!("sqlite: the write went first in {written} of {ROUNDS} rounds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_racing_its_persons_erasure_is_never_left_on_postgres() {
+    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
+        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
+        return;
+    };
+    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    let written = an_event_racing_its_persons_erasure_is_never_left(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
+    eprintln!("postgres: the write went first in {written} of {ROUNDS} rounds");
+    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
+    admin.close().await;
+}
