@@ -4,9 +4,11 @@
 //!
 //! 1. **ingest** ([`ingest`]): the SDK's Web Worker holds a binary WebSocket on `/v1/ws` (or,
 //!    when the page goes away, posts its queue to `/v1/beacon`). Frames are postcard
-//!    [`shared_physics::wire`] envelopes; the first is `Hello`, which binds the connection to a
-//!    tenant (by site key, from the in-memory [`identity`] cache) and, with a verified host JWT,
-//!    to a person and account. The connection carries out what the later stages decide.
+//!    [`shared_physics::wire`] envelopes; the first is `Hello` (the SDK's `SecureHello`), which
+//!    binds the connection to a tenant (by site key, from the in-memory [`identity`] cache), to
+//!    its session when it holds the session's resume secret (stored at the session's first
+//!    `SecureHello`) and, with a verified host JWT, to a person and account. The connection
+//!    carries out what the later stages decide.
 //! 2. **confirm** ([`confirm`]): a `Detection` carries its evidence window; the server reruns the
 //!    same `shared-physics` detector on it with the tenant's thresholds. The client's confidence
 //!    is never trusted; overturned and disagreeing detections are counted ([`telemetry`]).
