@@ -6,7 +6,7 @@
  *
  * The main thread only copies (kind, t, x, y, section) of pointer, click and scroll events
  * into an Int32Array (at most one move per 16 ms) and hands it to a Web Worker (sdk-worker.js
- * running sdk.wasm): moves and scrolls every 80–100 ms, posted by the handler of the move that
+ * running sdk.wasm): moves and scrolls every 70–100 ms, posted by the handler of the move that
  * finds the batch old enough (a timer only when the pointer stops), anything else in the task
  * right after its event; the worker does the physics and owns the WebSocket.
  *
@@ -102,11 +102,11 @@
 
     // One row; a move less than 16 ms after the one that began the last row, if that is a move,
     // replaces it: at most one move per animation frame. Moves and scrolls, streams, wait up to
-    // 100 ms: the first once the batch is 80 ms old posts it from its own handler, so a moving
-    // pointer costs no task of ours, and a timer posts what is left when it stops. Anything else
-    // (a click: the detection path) goes to the worker in the task right after its event,
-    // without lengthening the event's own handling. Each value is written on its own: no array
-    // is allocated per event.
+    // 100 ms: the first once the batch is 70 ms old posts it from its own handler, so a moving
+    // pointer costs no task of ours (the margin keeps a late frame ahead of the timer), and a
+    // timer posts what is left when it stops. Anything else (a click: the detection path) goes
+    // to the worker in the task right after its event, without lengthening the event's own
+    // handling. Each value is written on its own: no array is allocated per event.
     const put = (kind, e, x, y, section) => {
       const t = e.timeStamp || performance.now();
       if (kind || !n || rows[n - 5] || t >= next) {
@@ -119,7 +119,7 @@
       rows[n - 3] = x;
       rows[n - 2] = y;
       rows[n - 1] = section;
-      kind && kind - 4 ? (clearTimeout(raf), (raf = setTimeout(flush))) : t - rows[1] < 80 ? (raf = raf || setTimeout(flush, 100)) : flush();
+      kind && kind - 4 ? (clearTimeout(raf), (raf = setTimeout(flush))) : t - rows[1] < 70 ? (raf = raf || setTimeout(flush, 100)) : flush();
     };
 
     // The interned id of the target's section; a new name travels with the next batch.
