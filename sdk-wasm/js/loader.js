@@ -5,8 +5,10 @@
  *   <script src="https://HOST/sdk.js" data-key="pk_…" async></script>
  *
  * The main thread only copies (kind, t, x, y, section) of pointer, click and scroll events
- * into an Int32Array and hands it to a Web Worker (sdk-worker.js running sdk.wasm) every 16 ms
- * at most, and right after the event for a click; the worker does the physics and owns the WebSocket.
+ * into an Int32Array (at most one move per 16 ms) and hands it to a Web Worker (sdk-worker.js
+ * running sdk.wasm): moves and scrolls every 70–100 ms, posted by the handler of the move that
+ * finds the batch old enough (a timer only when the pointer stops), anything else in the task
+ * right after its event; the worker does the physics and owns the WebSocket.
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible; t = integer ms since the page's time origin; x, y = viewport CSS px (scroll:
@@ -57,7 +59,8 @@
  *
  * Page hide: workers cannot call sendBeacon and an unloading page cannot wait for a worker's
  * reply, so the worker keeps this thread told of its unacknowledged frames (as a ready beacon
- * body: [u16 LE length][frame]…, the session's Hello first). When the page is hidden or
+ * body: [u16 LE length][frame]…, the session's Hello first; after an acknowledgement it may
+ * still hold frames the server has, which it stores once). When the page is hidden or
  * unloaded, the pending batch goes to the worker and the last body to HOST/v1/beacon; a body
  * the worker reports while the page is hidden and its socket is down is sent at once.
  */
@@ -77,6 +80,7 @@
     let worker;
     let n = 0;
     let raf = 0; // the pending flush timer
+    let next = 0; // when a move gets a row of its own again (the events' clock, ms)
     let fresh = [];
     let beacon;
     let box;
@@ -96,21 +100,26 @@
       }
     };
 
-    // One row; a move right after a move replaces it (at most one per batch). A click goes to
-    // the worker in the task right after its event (the detection path, without lengthening
-    // the click's own handling); anything else waits at most 16 ms. Each value is written on
-    // its own: no array is allocated per event.
+    // One row; a move less than 16 ms after the one that began the last row, if that is a move,
+    // replaces it: at most one move per animation frame. Moves and scrolls, streams, wait up to
+    // 100 ms: the first once the batch is 70 ms old posts it from its own handler, so a moving
+    // pointer costs no task of ours (the margin keeps a late frame ahead of the timer), and a
+    // timer posts what is left when it stops. Anything else (a click: the detection path) goes
+    // to the worker in the task right after its event, without lengthening the event's own
+    // handling. Each value is written on its own: no array is allocated per event.
     const put = (kind, e, x, y, section) => {
-      if (kind || !n || rows[n - 5]) {
+      const t = e.timeStamp || performance.now();
+      if (kind || !n || rows[n - 5] || t >= next) {
         if (n == SIZE) flush();
         n += 5;
+        next = t + 16;
       }
       rows[n - 5] = kind;
-      rows[n - 4] = e.timeStamp || performance.now();
+      rows[n - 4] = t;
       rows[n - 3] = x;
       rows[n - 2] = y;
       rows[n - 1] = section;
-      kind == 3 ? (clearTimeout(raf), (raf = setTimeout(flush))) : (raf = raf || setTimeout(flush, 16));
+      kind && kind - 4 ? (clearTimeout(raf), (raf = setTimeout(flush))) : t - rows[1] < 70 ? (raf = raf || setTimeout(flush, 100)) : flush();
     };
 
     // The interned id of the target's section; a new name travels with the next batch.

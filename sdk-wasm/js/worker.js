@@ -7,8 +7,9 @@
  * From the page: first {k: site key, b: base URL, p: page path, o: the page's time origin},
  * then batches {b: Int32Array buffer of rows, s: [[id, name]…] new sections},
  * {i: identity token, '' = anonymous} and {n: [kind, text]} notes (0 track, 1 context).
- * To the page: {v: {id, emotion, text}} interventions, and after every change of the
- * unacknowledged frames {q: beacon body or 0, n: true when new frames could not be sent}.
+ * To the page: {v: {id, emotion, text}} interventions, and the unacknowledged frames {q: beacon
+ * body or 0, n: true when new frames could not be sent} after every new frame and 2 s after the
+ * last acknowledgement.
  *
  * Protocol: the Hello (seq 0, a SecureHello: with the session's resume secret) opens every connection, then the Section frames already
  * acknowledged (so an instance that never saw them learns the names), then every
@@ -42,6 +43,7 @@ let hello;
 let ws;
 let delay = 500;
 let dropped = 0;
+let acked; // the report of acknowledged frames
 
 const live = () => ws && ws.readyState == 1;
 const write = (s, at, max) => enc.encodeInto(s, M.subarray(at, at + max));
@@ -131,7 +133,11 @@ const connect = () => {
     if (code == 1) {
       while (queue[0] && queue[0][0] <= f(0)) queue.shift();
       delay = 500;
-      report(false);
+      // What is acknowledged the page may beacon again (the server stores a frame once), so it
+      // hears of it 2 s after the last ack, not at each: a frame a second (Physics) is one
+      // message a second, not two.
+      clearTimeout(acked);
+      acked = setTimeout(report, 2e3);
     }
     if (code == 2) {
       const at = X.inp() + f(2);
