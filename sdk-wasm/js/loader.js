@@ -77,6 +77,7 @@
     const rows = new Int32Array(SIZE);
     let worker;
     let n = 0;
+    let last = 0; // the newest row's time: rows never go back in time
     let raf = 0; // the pending flush timer
     let fresh = [];
     let beacon;
@@ -97,7 +98,9 @@
       }
     };
 
-    // One row; a move right after a move replaces it (at most one per batch). A click, and a
+    // One row; a move right after a move replaces it (at most one per batch). Its time is the
+    // event's, or now for the rows the loader makes (an answer, a quiet), never before the
+    // previous row's: an event can be dispatched after a timer that fired later than it. A click, and a
     // quiet row (kinds 3 and 9: what decides a burst), go to the worker in the task right after
     // (the detection path, without lengthening the click's own handling); anything else waits
     // at most 16 ms. Each value is written on
@@ -108,7 +111,7 @@
         n += 5;
       }
       rows[n - 5] = kind;
-      rows[n - 4] = e.timeStamp || performance.now();
+      rows[n - 4] = last = Math.max(last, e.timeStamp || performance.now());
       rows[n - 3] = x;
       rows[n - 2] = y;
       rows[n - 1] = section;

@@ -294,6 +294,25 @@ check('a page ticking on its own does not answer a dead button (rage at interven
   rageT.some((d) => d.pct >= 85) && stepT.length === 0 && (await evaluate('qty.textContent')) === '7',
   { rage: rageT.map((d) => d.pct), stepper: stepT.map((d) => d.pct) });
 
+// 9d. A button whose page answers 557 ms late, once per load (clicks while it loads are ignored),
+// pressed five times 290-420 ms apart: the answers come after the next click, and each answers
+// every click of the second before it, so no click is dead and nothing is claimed. The same
+// presses at the dead button beside it are rage.
+await send('Page.navigate', { url: PAGE + 'slow' });
+await sleep(3000);
+const connS = log.filter((e) => e.ev === 'open').at(-1).conn;
+const presses = async (x, y) => { for (const g of [420, 314, 413, 286, 0]) { await mouse('mousePressed', x, y); await sleep(40); await mouse('mouseReleased', x, y); await sleep(Math.max(g - 40, 0)); } };
+await presses(650, 220);
+await sleep(2000);
+const slowDets = frames((f) => f.conn === connS && f.type === 'detection');
+const markS = log.length;
+await presses(400, 250);
+await sleep(2000);
+const deadDets = log.slice(markS).filter((e) => e.ev === 'frame' && e.conn === connS && e.type === 'detection');
+check('a page answering late, once per load, is no rage; the same presses at a dead button are',
+  slowDets.length === 0 && (await evaluate('list.children.length')) >= 2 && deadDets.some((d) => d.pct >= 85),
+  { slow: slowDets.map((d) => d.pct), dead: deadDets.map((d) => d.pct) });
+
 // 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.
 await send('Page.navigate', { url: PAGE });
 await sleep(1500);
