@@ -11,18 +11,19 @@
  * right after its event; the worker does the physics and owns the WebSocket.
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
- * 8 visible; t = integer ms since the page's time origin; x, y = viewport CSS px (scroll:
- * y = scrollY; kinds 5..8: 0); section = the interned id (1..255) of the nearest
+ * 8 visible, 9 quiet; t = integer ms since the page's time origin; x, y = viewport CSS px
+ * (scroll: y = scrollY; kinds 5..9: 0); section = the interned id (1..255) of the nearest
  * [data-siq-section] of a down/click target, or for a move of the element the pointer is over
  * (looked up on pointerover, so a move costs no lookup), 0 = none.
  *
- * Response (the page answered a click; x = a signature of the answer, see sig): after each click, for 300 ms (RESPONSE_WINDOW_MS of
- * shared-physics), the first of a DOM mutation (a MutationObserver on <html>, connected only
+ * Response (the page answered a click; x = a signature of the answer, see sig): after each click, for 1 s (RESPONSE_WINDOW_MS of
+ * shared-physics; a later click restarts it), the first of a DOM mutation (a MutationObserver on <html>, connected only
  * while that window is open; records about the SDK's own [data-siq-intervention] box are
  * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel:
  * nodes a second observer sees change in two separate tasks during 2.5 s that start once 2 s
  * have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange
- * or popstate pushes one row of kind 5 and closes the window. Leave: mouseout without a relatedTarget (the pointer left
+ * or popstate pushes one row of kind 5 and closes the window; a window that runs out with no
+ * answer pushes one row of kind 9 (quiet: the clicks are decided dead). Leave: mouseout without a relatedTarget (the pointer left
  * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
  * (and the wasm takes integers anyway).
@@ -79,6 +80,7 @@
     const rows = new Int32Array(SIZE);
     let worker;
     let n = 0;
+    let last = 0; // the newest row's time: rows never go back in time
     let raf = 0; // the pending flush timer
     let next = 0; // when a move gets a row of its own again (the events' clock, ms)
     let fresh = [];
@@ -101,14 +103,16 @@
     };
 
     // One row; a move less than 16 ms after the one that began the last row, if that is a move,
-    // replaces it: at most one move per animation frame. Moves and scrolls, streams, wait up to
-    // 100 ms: the first once the batch is 70 ms old posts it from its own handler, so a moving
+    // replaces it: at most one move per animation frame. Its time is the event's, or now for the
+    // rows the loader makes (an answer, a quiet), never before the previous row's: an event can
+    // be dispatched after a timer that fired later than it. Moves and scrolls, streams, wait up
+    // to 100 ms: the first once the batch is 70 ms old posts it from its own handler, so a moving
     // pointer costs no task of ours (the margin keeps a late frame ahead of the timer), and a
-    // timer posts what is left when it stops. Anything else (a click: the detection path) goes
-    // to the worker in the task right after its event, without lengthening the event's own
-    // handling. Each value is written on its own: no array is allocated per event.
+    // timer posts what is left when it stops. Anything else (a click, a quiet row: the detection
+    // path) goes to the worker in the task right after its event, without lengthening the
+    // event's own handling. Each value is written on its own: no array is allocated per event.
     const put = (kind, e, x, y, section) => {
-      const t = e.timeStamp || performance.now();
+      const t = (last = Math.max(last, e.timeStamp || performance.now()));
       if (kind || !n || rows[n - 5] || t >= next) {
         if (n == SIZE) flush();
         n += 5;
@@ -139,7 +143,8 @@
 
     const at = (kind, withSection) => (e) => put(kind, e, e.clientX, e.clientY, withSection ? section(e) : 0);
 
-    // The answer to a click: `open` while its window is, one kind-5 row for the first answer.
+    // The answer to a click: `open` while its window is, one kind-5 row for the first answer,
+    // one kind-9 row when the window runs out without one.
     let open = 0;
     const shut = () => {
       clearTimeout(open);
@@ -238,7 +243,7 @@
       on('click', (e) => {
         click(e);
         shut();
-        open = setTimeout(shut, 300);
+        open = setTimeout(() => (put(9, 0, 0, 0, 0), shut()), 1000);
         mo.observe(d.documentElement, all);
         rest();
       });

@@ -19,10 +19,13 @@
  * 30 s with jitter, except after close codes 4001 (unsupported protocol version) and 4003
  * (unknown site key).
  *
- * Two modules: sdk.wasm (rage only, small enough for the page-start budget) runs at once; about
- * a second later sdk-emotions.wasm (every emotion) is fetched and takes over: it learns the
- * sections already named (learn), is fed the rows sdk.wasm saw, and continues the frame
- * numbering (set_seq). If it cannot be loaded, sdk.wasm keeps running.
+ * Two modules: sdk.wasm (the movement summary and the frames, no detector: small enough for
+ * the page-start budget) runs at once; about a second later sdk-emotions.wasm (every emotion,
+ * rage included) is fetched and takes over: it learns the sections already named (learn),
+ * continues the frame numbering (set_seq) and is fed the rows sdk.wasm saw, sending what it
+ * detects in them. A click is decided 1 s after it (its answer window), so waiting for the
+ * detector costs a detection little. If it cannot be loaded, sdk.wasm keeps running: frames
+ * and the movement summary, no detection.
  */
 'use strict';
 const EMOTIONS = ['rage', 'frustration', 'confusion', 'hesitation', 'abandonment', 'engaged'];
@@ -172,19 +175,21 @@ const use = (x) => {
 };
 
 // The module with every emotion takes over from the page-start one, warm: it learns the
-// sections and is fed the rows the page-start module saw (the newest 1,024), so an episode
-// that began before it arrived is seen whole. What it encodes meanwhile is dropped (those rows'
-// frames were sent already; a tick empties its movement summary, which sdk.wasm reported), and
-// the numbering continues from the page-start module's.
+// sections, continues the numbering from the page-start module's, and is fed the rows the
+// page-start module saw (the newest 1,024), sending what it detects in them, so an episode that
+// began before it arrived is seen whole. A tick then empties its movement summary (sdk.wasm
+// reported that movement already).
 const upgrade = async () => {
   const x = await load('/sdk-emotions.wasm');
   const seq = X.seq();
   use(x);
-  named.forEach(([id, name]) => X.learn(id, write(name, X.inp(), 256).written));
-  kept.forEach((r) => X.sample(...r));
-  kept.length && X.tick(kept.at(-1)[1]);
-  kept = 0;
   X.set_seq(seq);
+  named.forEach(([id, name]) => X.learn(id, write(name, X.inp(), 256).written));
+  kept.forEach((r) => emit(X.sample(...r)));
+  const last = X.seq();
+  kept.length && X.tick(kept.at(-1)[1]);
+  X.set_seq(last);
+  kept = 0;
 };
 
 const start = async () => {

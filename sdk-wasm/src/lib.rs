@@ -20,7 +20,7 @@
 //! | `inp() -> ptr` | the input buffer ([`IN_CAP`] bytes): strings and incoming frames are written here |
 //! | `out() -> ptr` | the output buffer: every `… -> out_len` call leaves its frame at `out()[..out_len]` |
 //! | `hello(session_lo, session_hi, s0, s1, s2, s3, key_len, page_len, token_len) -> out_len` | encodes `Frame::SecureHello` (seq 0) for session `hi << 32 \| lo` with the resume secret `s0..s3` (four random `u32`, written little-endian in that order); site key, page and identity token lie consecutively at `inp()` (UTF-8, as `TextEncoder` writes it; each ≤ [`MAX_TEXT_BYTES`]); `token_len = 0` is anonymous |
-//! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden, 8 visible: [`Kind::from_code`]; `x`, `y` clamped to `i16`; `section` 0..=255). A click may yield a `Frame::Detection` (see below) |
+//! | `sample(kind, t_ms, x, y, section) -> out_len` | one loader row (kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden, 8 visible, 9 quiet: [`Kind::from_code`]; `x`, `y` clamped to `i16`; `section` 0..=255). In `sdk-emotions.wasm`, a sample that decides a click (one at least 1 s after it, or a quiet) may yield a `Frame::Detection` (see below) |
 //! | `section(id, name_len) -> out_len` | `Frame::Section` binding `id` (1..=255) to the UTF-8 name at `inp()` (≤ [`MAX_TEXT_BYTES`]) |
 //! | `note(kind, text_len) -> out_len` | `Frame::Note` of `kind` (0 outcome, 1 context) with the UTF-8 text at `inp()` (1..=[`MAX_TEXT_BYTES`]): `SentientIQ.track` and `SentientIQ.context` |
 //! | `learn(id, name_len)` | files section `id` under the class of the name at `inp()` without a frame (a module loaded after page start learns the sections already named) |
@@ -39,17 +39,18 @@
 //! Every sample goes through [`Detector::push`] with [`Params::DEFAULT`]: the same emit rules
 //! and evidence windows `sentientiq detect` replays, documented in `docs/detectors.md`.
 //!
-//! The crate builds two modules. `sdk.wasm` (default features), loaded at page start, detects
-//! rage alone ([`Detector::rage_only`]): with the long-window emotions it would be about 7.4 KB
-//! gzip, over the 8 KB page-start budget with the two scripts. `sdk-emotions.wasm` (feature
-//! `emotions`) detects every emotion; the worker loads it after page start and hands over to it
-//! (`set_seq`, `learn`), so from then on the page view's frustration, confusion, hesitation,
-//! abandonment and engagement are detected too. The hand-over starts the new module's ring and
-//! trace empty: a burst that straddles the moment is seen by neither module in full. A
-//! `Frame::Detection` carries exactly the evidence it was detected on.
+//! The crate builds two modules. `sdk.wasm` (default features), loaded at page start, keeps the
+//! movement summary and writes the frames, and detects nothing: the page-start budget (8 KB
+//! gzip for the two scripts and the module) stays far from full. `sdk-emotions.wasm` (feature
+//! `emotions`) detects every emotion, rage included; the worker loads it a second after page
+//! start, hands over to it (`set_seq`, `learn`) and feeds it the rows seen so far, sending what
+//! it detects in them, so a burst begun before it arrived is detected whole (a click is decided
+//! only 1 s after it anyway). A `Frame::Detection` carries exactly the evidence it was detected
+//! on.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "emotions")]
 use shared_physics::detect::{Detector, Params};
 use shared_physics::kinematics::Tracker;
 use shared_physics::wire::lean as codec;
@@ -67,24 +68,34 @@ pub const RECV_ACK: u32 = codec::ACKED;
 /// `recv` code: an `Intervene`; see `field`.
 pub const RECV_INTERVENE: u32 = codec::INTERVENED;
 
-/// Whether this build carries the long-window emotions (feature `emotions`: the module the
-/// worker loads after page start, `sdk-emotions.wasm`).
-pub const LONG: bool = cfg!(feature = "emotions");
-
-/// The physics of the page view.
+/// The physics of the page view: the movement summary, and (in `sdk-emotions.wasm`) the
+/// detector.
 struct Engine {
     tracker: Tracker,
-    detector: Detector<LONG>,
+    #[cfg(feature = "emotions")]
+    detector: Detector,
 }
 
 /// The engine in `slot`, created on first use (`ready` says whether it was).
 fn engine<'a>(slot: &'a mut core::mem::MaybeUninit<Engine>, ready: &mut bool) -> &'a mut Engine {
     if !*ready {
-        slot.write(Engine { tracker: Tracker::new(), detector: Detector::build(Params::DEFAULT) });
+        slot.write(Engine {
+            tracker: Tracker::new(),
+            #[cfg(feature = "emotions")]
+            detector: Detector::new(Params::DEFAULT),
+        });
         *ready = true;
     }
     // SAFETY: written just above or by an earlier call (`ready`).
     unsafe { slot.assume_init_mut() }
+}
+
+/// Files section `id` under the class of `name` (the page-start module detects nothing and keeps
+/// no classes).
+#[allow(unused_variables)]
+fn learn_into(engine: &mut Engine, id: u8, name: &[u8]) {
+    #[cfg(feature = "emotions")]
+    engine.detector.set_section_class(id, shared_physics::emotions::classify(name));
 }
 
 /// Everything the module remembers about the page view.
@@ -185,11 +196,12 @@ impl State {
         let s = Sample { t_ms, x: clamp(x), y: clamp(y), kind, section };
         let engine = engine(&mut self.engine, &mut self.engine_ready);
         engine.tracker.push(&s);
-        let Some(d) = engine.detector.push(s) else {
-            return 0;
-        };
-        let n = codec::detection(&mut self.out, self.seq.wrapping_add(1), &d, engine.detector.evidence());
-        self.sent(n)
+        #[cfg(feature = "emotions")]
+        if let Some(d) = engine.detector.push(s) {
+            let n = codec::detection(&mut self.out, self.seq.wrapping_add(1), &d, engine.detector.evidence());
+            return self.sent(n);
+        }
+        0
     }
 
     /// `Frame::Section` for the name at the start of the input.
@@ -197,10 +209,7 @@ impl State {
         let (Ok(id @ 1..=255), Some(name)) = (u8::try_from(id), text(&self.input, 0, name_len as usize)) else {
             return 0;
         };
-        if LONG {
-            let class = shared_physics::emotions::classify(name);
-            engine(&mut self.engine, &mut self.engine_ready).detector.set_section_class(id, class);
-        }
+        learn_into(engine(&mut self.engine, &mut self.engine_ready), id, name);
         let n = codec::section(&mut self.out, self.seq.wrapping_add(1), id, name);
         self.sent(n)
     }
@@ -217,9 +226,8 @@ impl State {
     /// Learns section `id`'s name (at the start of the input) without sending a frame: how the
     /// worker tells a module loaded later the sections the page already named.
     pub fn learn(&mut self, id: u32, name_len: u32) {
-        if let (true, Ok(id @ 1..=255), Some(name)) = (LONG, u8::try_from(id), text(&self.input, 0, name_len as usize)) {
-            let class = shared_physics::emotions::classify(name);
-            engine(&mut self.engine, &mut self.engine_ready).detector.set_section_class(id, class);
+        if let (Ok(id @ 1..=255), Some(name)) = (u8::try_from(id), text(&self.input, 0, name_len as usize)) {
+            learn_into(engine(&mut self.engine, &mut self.engine_ready), id, name);
         }
     }
 

@@ -134,7 +134,7 @@ async fn a_tenants_own_thresholds_decide_what_is_confirmed_and_other_tenants_kee
 
         let (code, v) = s.put("/v1/thresholds", &strict_sk, json!({"rage_min_clicks": 6, "hesitation_min_swings": 4})).await;
         assert_eq!(code, 200, "{v}");
-        assert_eq!((v["effective"]["rage_min_clicks"].as_u64(), v["effective"]["rage_max_ici_ms"].as_u64()), (Some(6), Some(700)));
+        assert_eq!((v["effective"]["rage_min_clicks"].as_u64(), v["effective"]["rage_max_ici_ms"].as_u64()), (Some(6), Some(900)));
         assert_eq!(s.get("/v1/thresholds", &strict_sk).await.1["set"], json!({"rage_min_clicks": 6, "hesitation_min_swings": 4}));
         assert_eq!(s.get("/v1/thresholds", other_sk).await.1["set"], json!({}), "another tenant's thresholds are its own");
 

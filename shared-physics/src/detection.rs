@@ -7,7 +7,7 @@
 //! build on it without depending on each other. [`crate::features`] holds the computations
 //! (direction entropy, dispersion, …); [`Features`] here is the record a detection carries.
 
-use crate::Emotion;
+use crate::{Emotion, Kind, Sample};
 
 /// The most samples a detection carries as evidence (also the wire limit).
 pub const MAX_EVIDENCE: usize = 64;
@@ -16,10 +16,49 @@ pub const MAX_CONFIDENCE: f32 = 0.99;
 /// Clicks closer than this (ms) to the next click of a burst are the same click: faster than a
 /// person can click again, they are a `<label>` echoing onto its input or a bouncing switch.
 pub const MIN_HUMAN_ICI_MS: u32 = 40;
-/// How long after a click (ms) a [`crate::Kind::Response`] still answers it (and before the next
-/// click). 300 ms covers a synchronous DOM update, a framework's next render and a CSS-free
-/// spinner being inserted; an answer later than that is one a person has already missed.
-pub const RESPONSE_WINDOW_MS: u32 = 300;
+/// How long after a click (ms) the page has to answer it: a [`crate::Kind::Response`] at most
+/// this long after a click answers it, whatever other clicks came in between (a page busy
+/// loading answers a run of impatient clicks once, when the load ends). A click is *decided*
+/// once this long has passed after it (a later sample at least this much newer, or the loader's
+/// [`crate::Kind::Quiet`]): answered, or dead. 1 s is the limit of a response time that keeps a
+/// person's flow of thought (Nielsen, *Usability Engineering*, 1993, ch. 5): a slower answer
+/// with no sign of progress is one a person has already taken for no answer, and one a
+/// detector must not take for a dead control before it comes. The price is that rage and dead
+/// clicks are known 1 s after the click that decides them.
+pub const RESPONSE_WINDOW_MS: u32 = 1000;
+
+/// What became of a click, as far as an evidence slice knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A [`Kind::Response`] came within [`RESPONSE_WINDOW_MS`] after it (its `x`: the answer's
+    /// signature, 0 = not known).
+    Answered(i16),
+    /// Its answer window has passed (the slice's newest sample is at least
+    /// [`RESPONSE_WINDOW_MS`] after it) with no response in it.
+    Dead,
+    /// Not decided yet: no response, and nothing in the slice is that much later.
+    Open,
+}
+
+/// What became of the click at `ev[i]` by the newest sample of `ev`: the first response within
+/// [`RESPONSE_WINDOW_MS`] after it answers it, whatever other clicks came in between (a page
+/// busy loading answers a run of clicks once). Rage, frustration, confusion, the server's crowd
+/// norm and the tools all read answers through this one function.
+pub fn answer(ev: &[Sample], i: usize) -> Answer {
+    let Some(c) = ev.get(i) else { return Answer::Open };
+    let later = ev.get(i + 1..).unwrap_or(&[]);
+    match answered(later, c.t_ms) {
+        Some(sig) => Answer::Answered(sig),
+        None if later.last().is_some_and(|s| s.t_ms.saturating_sub(c.t_ms) >= RESPONSE_WINDOW_MS) => Answer::Dead,
+        None => Answer::Open,
+    }
+}
+
+/// The signature of the first response in `later` (samples after a click at `t_ms`, in time
+/// order) within [`RESPONSE_WINDOW_MS`] of the click, if any: [`answer`]'s test, alone.
+pub fn answered(later: &[Sample], t_ms: u32) -> Option<i16> {
+    later.iter().take_while(|s| s.t_ms.saturating_sub(t_ms) <= RESPONSE_WINDOW_MS).find(|s| s.kind == Kind::Response).map(|s| s.x)
+}
 
 /// The measured features behind a detection.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

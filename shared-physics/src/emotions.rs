@@ -14,12 +14,12 @@
 //! a hidden tab only counts as abandonment in checkout.
 //!
 //! **Page answers**: frustration's dead clicks are clicks the page did not answer within
-//! [`RESPONSE_WINDOW_MS`]. The SDK always watches for answers; a recording that never carried
+//! [`RESPONSE_WINDOW_MS`](crate::detection::RESPONSE_WINDOW_MS). The SDK always watches for answers; a recording that never carried
 //! them (e.g. a raw mouse dataset) must say so ([`TraceParams::answers`] = false), and then no
 //! click counts as dead.
 
 use crate::calibration::{self, Platt};
-use crate::detection::{sigmoid, Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS, RESPONSE_WINDOW_MS};
+use crate::detection::{answer, sigmoid, Answer, Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS};
 use crate::{Emotion, Kind, Sample};
 
 /// What a section is for, from its name.
@@ -215,7 +215,7 @@ fn reversals<'a>(samples: impl Iterator<Item = &'a Sample>, coord: impl Fn(&Samp
     count
 }
 
-/// `frustration`: dead clicks (clicks the page did not answer within [`RESPONSE_WINDOW_MS`]),
+/// `frustration`: dead clicks (clicks the page did not answer within [`RESPONSE_WINDOW_MS`](crate::detection::RESPONSE_WINDOW_MS)),
 /// counted once per episode, on several spots; or the same control pressed again
 /// [`REPEAT_MS`] apart with the same result (a submit that keeps failing with the same error).
 /// Evaluated when a click's answer window closes or an answer arrives.
@@ -246,21 +246,12 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
             continue;
         }
         prev_click = Some(*c);
-        let mut answered = None;
-        let mut closed = last.t_ms.saturating_sub(c.t_ms) > RESPONSE_WINDOW_MS;
-        for s in ev.iter().skip(i + 1) {
-            match s.kind {
-                Kind::Click if s.t_ms.saturating_sub(c.t_ms) >= MIN_HUMAN_ICI_MS => {
-                    closed = true;
-                    break;
-                }
-                Kind::Response if s.t_ms.saturating_sub(c.t_ms) <= RESPONSE_WINDOW_MS => {
-                    answered = Some(s.x);
-                    break;
-                }
-                _ => {}
-            }
-        }
+        let a = answer(ev, i);
+        let (answered, closed) = match a {
+            Answer::Answered(sig) => (Some(sig), true),
+            Answer::Dead => (None, true),
+            Answer::Open => (None, false),
+        };
         // The unanswered last click of a multi-click gesture whose earlier clicks the page
         // answered (a triple-click's third press selects nothing new) belongs to that gesture.
         let gesture = prev_answered.is_some_and(|(a, _)| c.t_ms.saturating_sub(a.t_ms) <= EPISODE_GAP_MS && dist(&a, c) <= SPOT_RADIUS_PX);
@@ -295,19 +286,9 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
 }
 
-/// Whether the click at `ev[i]` is known dead: its answer window closed (a later click, or a
-/// sample more than [`RESPONSE_WINDOW_MS`] after it) with no response in it.
+/// Whether the click at `ev[i]` is known dead ([`Answer::Dead`]).
 fn known_dead(ev: &[Sample], i: usize) -> bool {
-    let Some(c) = ev.get(i) else { return false };
-    let mut closed = false;
-    for s in ev.iter().skip(i + 1) {
-        match s.kind {
-            Kind::Response if s.t_ms.saturating_sub(c.t_ms) <= RESPONSE_WINDOW_MS => return false,
-            Kind::Click if s.t_ms.saturating_sub(c.t_ms) >= MIN_HUMAN_ICI_MS => return true,
-            _ => closed |= s.t_ms.saturating_sub(c.t_ms) > RESPONSE_WINDOW_MS,
-        }
-    }
-    closed
+    answer(ev, i) == Answer::Dead
 }
 
 /// Path length and straight-line distance of the moves in `ev` after `since`.
@@ -585,13 +566,15 @@ mod tests {
             click(1000, 400, 100),
             mv(1500, 600, 300, 1),
             click(2000, 600, 300),
-            mv(2400, 610, 300, 1),
+            mv(3000, 610, 300, 1),
         ];
         let d = detect_frustration(&dead, &TraceParams::DEFAULT).expect("frustration");
-        assert_eq!((d.features.dead_clicks, d.t_ms), (3, 2400));
+        assert_eq!((d.features.dead_clicks, d.t_ms), (3, 3000));
+        // Before the last click's answer window has passed, it is not known dead.
+        assert_eq!(detect_frustration(&dead[..5], &TraceParams::DEFAULT).map(|d| d.features.dead_clicks), Some(2));
         assert!(d.confidence > 0.5, "{}", d.confidence);
         let answered =
-            [click(0, 100, 100), resp(20), click(1000, 400, 100), resp(1030), click(2000, 600, 300), resp(2050), mv(2400, 610, 300, 1)];
+            [click(0, 100, 100), resp(20), click(1000, 400, 100), resp(1030), click(2000, 600, 300), resp(2050), mv(3000, 610, 300, 1)];
         assert_eq!(detect_frustration(&answered, &TraceParams::DEFAULT), None);
         let unknown = TraceParams { answers: false, ..TraceParams::DEFAULT };
         assert_eq!(detect_frustration(&dead, &unknown), None);

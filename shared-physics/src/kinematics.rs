@@ -154,7 +154,7 @@ impl Tracker {
                 }
                 self.last_move = Some((s.x, s.y));
             }
-            Kind::Down | Kind::Up | Kind::Response | Kind::Leave | Kind::Hidden | Kind::Visible => {}
+            Kind::Down | Kind::Up | Kind::Response | Kind::Leave | Kind::Hidden | Kind::Visible | Kind::Quiet => {}
         }
     }
 

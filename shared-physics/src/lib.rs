@@ -111,7 +111,7 @@ pub fn log2(x: f32) -> f32 {
 
 /// What happened at a sample. Encoded on the wire as a one-byte varint index: append, never
 /// reorder. Pointer kinds (`Move`..=`Scroll`) carry coordinates; the context kinds
-/// (`Response`..=`Visible`) carry `x = y = 0`.
+/// (`Response`..=`Quiet`) carry `x = y = 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     /// Pointer moved (coalesced to at most one per animation frame by the loader).
@@ -134,10 +134,15 @@ pub enum Kind {
     Hidden,
     /// The page became visible again; `x`, `y` are 0.
     Visible,
+    /// The answer window of the most recent click closed with no answer:
+    /// [`detection::RESPONSE_WINDOW_MS`] passed after it without a [`Kind::Response`] or another
+    /// click. It makes "unanswered" something the loader saw, at a known time, rather than the
+    /// absence of a later sample; `x`, `y` are 0.
+    Quiet,
 }
 
 impl Kind {
-    /// The kind for a loader code (`0..=8`, the variant index), `None` for anything else.
+    /// The kind for a loader code (`0..=9`, the variant index), `None` for anything else.
     pub fn from_code(code: u32) -> Option<Kind> {
         // A match rather than `ALL.get(..)`: 21 gzip bytes smaller in the SDK's wasm.
         Some(match code {
@@ -150,13 +155,24 @@ impl Kind {
             6 => Kind::Leave,
             7 => Kind::Hidden,
             8 => Kind::Visible,
+            9 => Kind::Quiet,
             _ => return None,
         })
     }
 
     /// Every kind, in variant (and loader code) order.
-    pub const ALL: [Kind; 9] =
-        [Kind::Move, Kind::Down, Kind::Up, Kind::Click, Kind::Scroll, Kind::Response, Kind::Leave, Kind::Hidden, Kind::Visible];
+    pub const ALL: [Kind; 10] = [
+        Kind::Move,
+        Kind::Down,
+        Kind::Up,
+        Kind::Click,
+        Kind::Scroll,
+        Kind::Response,
+        Kind::Leave,
+        Kind::Hidden,
+        Kind::Visible,
+        Kind::Quiet,
+    ];
 
     /// The lowercase name used in the event CSV (`docs/event-csv.md`).
     pub fn name(self) -> &'static str {
@@ -170,6 +186,7 @@ impl Kind {
             Kind::Leave => "leave",
             Kind::Hidden => "hidden",
             Kind::Visible => "visible",
+            Kind::Quiet => "quiet",
         }
     }
 
@@ -269,7 +286,7 @@ mod tests {
         }
         assert_eq!(Kind::from_name("hover"), None);
         assert_eq!(Kind::from_code(Kind::ALL.len() as u32), None);
-        let names: [&str; 9] = Kind::ALL.map(Kind::name);
-        assert_eq!(names, ["move", "down", "up", "click", "scroll", "response", "leave", "hidden", "visible"]);
+        let names: [&str; 10] = Kind::ALL.map(Kind::name);
+        assert_eq!(names, ["move", "down", "up", "click", "scroll", "response", "leave", "hidden", "visible", "quiet"]);
     }
 }

@@ -141,7 +141,7 @@ impl Trace {
                 }
                 false
             }
-            Kind::Down | Kind::Up | Kind::Click | Kind::Response | Kind::Leave | Kind::Hidden | Kind::Visible => {
+            Kind::Down | Kind::Up | Kind::Click | Kind::Response | Kind::Leave | Kind::Hidden | Kind::Visible | Kind::Quiet => {
                 self.ring.push(s);
                 true
             }

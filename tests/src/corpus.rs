@@ -216,8 +216,8 @@ impl Recording {
     }
 
     /// Rows per kind, in [`Kind::ALL`] order.
-    pub fn counts(&self) -> [usize; 9] {
-        let mut c = [0; 9];
+    pub fn counts(&self) -> [usize; Kind::ALL.len()] {
+        let mut c = [0; Kind::ALL.len()];
         for r in &self.rows {
             c[r.kind as usize] += 1;
         }

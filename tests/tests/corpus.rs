@@ -116,13 +116,12 @@ fn corpus_viewport() -> (i32, i32) {
     (w as i32, h as i32)
 }
 
-/// For every click, whether a `response` row follows it within the response window and before
-/// the next click.
+/// For every click, whether a `response` row follows it within the response window
+/// (`shared_physics::detect::answer`: whatever clicks came in between).
 fn answered(rows: &[Row]) -> Vec<bool> {
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate().filter(|(_, r)| r.kind == Kind::Click) {
-        let rest = rows[i + 1..].iter().take_while(|n| n.kind != Kind::Click);
-        out.push(rest.take_while(|n| n.t - r.t <= RESPONSE_WINDOW_MS).any(|n| n.kind == Kind::Response));
+        out.push(rows[i + 1..].iter().take_while(|n| n.t.saturating_sub(r.t) <= RESPONSE_WINDOW_MS).any(|n| n.kind == Kind::Response));
     }
     out
 }

@@ -27,6 +27,8 @@ pub fn ci(root: &Path) -> Result<(), String> {
 
     step("clippy, warnings denied");
     run(cargo().current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The module with every emotion is the same crate with a feature.
+    run(cargo().current_dir(root).args(["clippy", "-p", "sdk-wasm", "--all-targets", "--features", "emotions", "--", "-D", "warnings"]))?;
 
     step("SDK build and size budget");
     sdk::build(root)?;
@@ -52,6 +54,7 @@ pub fn ci(root: &Path) -> Result<(), String> {
 
     step("unit, integration and browser tests");
     run(cargo().current_dir(root).env("PATH", &path).args(["test", "--workspace", "--", "--test-threads=2"]))?;
+    run(cargo().current_dir(root).args(["test", "-p", "sdk-wasm", "--features", "emotions"]))?;
 
     step("coverage-guided fuzzing: frames, event CSV, rrweb, visitor JWT, transactions CSV (bounded)");
     crate::fuzz::run(root, &crate::fuzz::TARGETS, crate::fuzz::CI_SECONDS)?;

@@ -37,11 +37,11 @@
 //!
 //! ## Detectors and once-per-burst counting
 //!
-//! * **ours**: [`Detector`] fed every sample (moves, downs, ups, clicks) as the SDK would. A
-//!   *burst* is a maximal run of consecutive clicks at each of which [`detect_rage`] holds on that
-//!   click's evidence window — exactly the detector's own burst (its emit rule), which may emit
-//!   several frames per burst. "any" counts bursts with an emitted detection; "≥ 0.85" counts
-//!   bursts in which an emitted detection has `confidence ≥ 0.85` (what the server intervenes on).
+//! * **ours**: [`Detector`] fed every sample (moves, downs, ups, clicks) as the SDK would, with
+//!   the loader's quiet rows ([`shared_physics::detect::LoaderQuiet`]). These recordings carry
+//!   no page answers, so it claims no burst at intervention grade; the figures are what it would
+//!   claim if every click were dead ([`IfDead`]): "any" counts bursts with a detection, "≥ 0.85"
+//!   bursts that reach the intervention grade, each once, at its first click.
 //! * **PostHog** (`PostHog/posthog-js`, `packages/browser/src/extensions/rageclick.ts`, class
 //!   `RageClick`, defaults `DEFAULT_THRESHOLD_PX` 30, `DEFAULT_TIMEOUT_MS` 1000,
 //!   `DEFAULT_CLICK_COUNT` 3, each overridable by the `rageclick` config's `threshold_px`,
@@ -67,7 +67,7 @@ mod split;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use shared_physics::detect::{detect_rage, Detection, Detector, Params, RageParams};
+use shared_physics::detect::{Detection, Detector, Params, RageParams};
 use shared_physics::emotions::TraceParams;
 use shared_physics::{Emotion, Kind, Sample};
 
@@ -504,6 +504,77 @@ pub struct Firing {
     pub dispersion_px: f32,
 }
 
+/// A rage burst as it would be if the page had answered no click (the recording's own answers
+/// dropped, the loader's quiet rows added): what rage would claim on a page of dead controls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeadBurst {
+    /// Time of the burst's first click.
+    pub first_ms: u32,
+    /// Whether it reached the intervention grade.
+    pub intervened: bool,
+    /// Its most confident detection so far.
+    pub best: Detection,
+}
+
+/// Replays a recording as if its page had answered no click ([`DeadBurst`]), reporting each
+/// burst once when it first claims and once more if it later reaches the intervention grade.
+pub struct IfDead {
+    det: Detector,
+    quiet: shared_physics::detect::LoaderQuiet,
+    /// The current burst: first click, newest click, and whether it was reported at grade.
+    burst: Option<(u32, u32, bool)>,
+    max_ici_ms: u32,
+}
+
+impl IfDead {
+    /// A dead replay with the rage thresholds `rage`.
+    pub fn new(rage: RageParams) -> IfDead {
+        IfDead {
+            det: Detector::new(Params { rage, trace: TraceParams::DEFAULT }),
+            quiet: Default::default(),
+            burst: None,
+            max_ici_ms: rage.max_ici_ms,
+        }
+    }
+
+    /// Feeds one sample of the recording (its responses are dropped).
+    pub fn feed(&mut self, s: &Sample) -> Option<DeadBurst> {
+        if s.kind == Kind::Response {
+            return None;
+        }
+        let q = self.quiet.before(s);
+        let a = q.and_then(|q| self.det.push(q));
+        let b = self.det.push(*s);
+        a.into_iter().chain(b).filter_map(|d| self.note(d)).last()
+    }
+
+    /// After the last sample.
+    pub fn end(&mut self) -> Option<DeadBurst> {
+        let q = self.quiet.end()?;
+        let d = self.det.push(q)?;
+        self.note(d)
+    }
+
+    fn note(&mut self, d: Detection) -> Option<DeadBurst> {
+        if d.emotion != Emotion::Rage {
+            return None;
+        }
+        let span = (d.features.mean_ici_ms * f32::from(d.features.clicks.saturating_sub(1))).round() as u32;
+        let first = d.t_ms.saturating_sub(span);
+        let intervened = d.confidence >= INTERVENTION_GRADE;
+        match self.burst {
+            Some((f, last, graded)) if first <= last.saturating_add(self.max_ici_ms) && d.t_ms >= last => {
+                self.burst = Some((f, d.t_ms, graded || intervened));
+                (intervened && !graded).then_some(DeadBurst { first_ms: f, intervened, best: d })
+            }
+            _ => {
+                self.burst = Some((first, d.t_ms, intervened));
+                Some(DeadBurst { first_ms: first, intervened, best: d })
+            }
+        }
+    }
+}
+
 /// Per-session result: firing times (ms) per detector.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
@@ -523,8 +594,29 @@ pub fn run_session(s: &Session) -> Outcome {
     let mut out = Outcome::default();
     // These recordings carry no page answers: no click can be known to be dead.
     let mut det = Detector::new(Params { rage: params, trace: TraceParams { answers: false, ..TraceParams::DEFAULT } });
-    let mut burst = RisingEdge::default();
-    let (mut burst_any, mut burst_intervened) = (false, false);
+    let mut quiet = shared_physics::detect::LoaderQuiet::default();
+    // What rage would claim if every click were dead (the detector above caps what it emits
+    // without the page's answers below the intervention bar).
+    let mut if_dead = IfDead::new(params);
+    let dead = |out: &mut Outcome, b: Option<DeadBurst>| {
+        let Some(b) = b else { return };
+        if !b.intervened {
+            out.firings[0].push(b.first_ms);
+            return;
+        }
+        if !out.firings[0].contains(&b.first_ms) {
+            out.firings[0].push(b.first_ms);
+        }
+        out.firings[1].push(b.first_ms);
+        out.interventions.push(Firing {
+            session: s.name.clone(),
+            t_ms: b.first_ms,
+            confidence: b.best.confidence,
+            clicks: b.best.features.clicks,
+            mean_ici_ms: b.best.features.mean_ici_ms,
+            dispersion_px: b.best.features.dispersion_px,
+        });
+    };
     let (mut ph, mut amp, mut dd) = (PostHog::default(), Amplitude::default(), Datadog::default());
     let mut thrash = OpenReplay::default();
     for smp in &s.samples {
@@ -532,35 +624,13 @@ pub fn run_session(s: &Session) -> Outcome {
             out.thrashing.push(smp.t_ms);
         }
         out.firings[4].extend(dd.feed(smp, 0));
-        let emitted = det.push(*smp);
-        out.detections.extend(emitted);
+        if let Some(q) = quiet.before(smp) {
+            out.detections.extend(det.push(q));
+        }
+        out.detections.extend(det.push(*smp));
+        dead(&mut out, if_dead.feed(smp));
         if smp.kind != Kind::Click {
             continue;
-        }
-        // The click's own evidence window (set by `push`) tells whether the burst goes on. Its
-        // confidence is the one the burst would have if every click were dead: the detector caps
-        // what it emits without the page's answers below the intervention bar.
-        let raw = detect_rage(det.rage_evidence(), &params);
-        if burst.update(raw.is_some()) {
-            (burst_any, burst_intervened) = (false, false);
-        }
-        if let Some(d) = raw.filter(|_| emitted.is_some_and(|e| e.emotion == Emotion::Rage) || burst_any) {
-            if !burst_any {
-                burst_any = true;
-                out.firings[0].push(smp.t_ms);
-            }
-            if !burst_intervened && d.confidence >= INTERVENTION_GRADE {
-                burst_intervened = true;
-                out.firings[1].push(smp.t_ms);
-                out.interventions.push(Firing {
-                    session: s.name.clone(),
-                    t_ms: smp.t_ms,
-                    confidence: d.confidence,
-                    clicks: d.features.clicks,
-                    mean_ici_ms: d.features.mean_ici_ms,
-                    dispersion_px: d.features.dispersion_px,
-                });
-            }
         }
         let c = Click::from(smp);
         for (i, fired) in [ph.click(c), amp.click(c)].into_iter().enumerate() {
@@ -569,6 +639,10 @@ pub fn run_session(s: &Session) -> Outcome {
             }
         }
     }
+    if let Some(q) = quiet.end() {
+        out.detections.extend(det.push(q));
+    }
+    dead(&mut out, if_dead.end());
     out.firings[4].extend(dd.finish());
     out
 }
@@ -1178,8 +1252,8 @@ mod tests {
         for (name, times) in DETECTORS.iter().zip(&o.firings) {
             assert_eq!(times.len(), 2, "{name}: {times:?}");
         }
-        // Ours emits several frames per burst but is counted once: at the burst's third click.
-        assert_eq!(o.firings[0], [1_240, 11_240]);
+        // Ours is counted once per burst, at the burst's first click.
+        assert_eq!(o.firings[0], [1_000, 11_000]);
         assert!(o.firings[2..].iter().all(|t| t[0] < 2_000 && t[1] > 11_000));
         let mut e = RisingEdge::default();
         assert_eq!([true, true, false, true].map(|h| e.update(h)), [true, false, false, true]);

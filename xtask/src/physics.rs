@@ -4,7 +4,7 @@
 //! * Natively: criterion, `shared-physics/benches/per_event.rs` (`Tracker::push` +
 //!   `Detector::push` over a 4,096-sample stream), x86-64 release. Its mean per 4,096 samples is
 //!   read back from `target/criterion/per_event/*/new/{benchmark,estimates}.json`.
-//! * As wasm: `cargo xtask build-sdk`'s `sdk.wasm` (rage only, loaded at page start) and
+//! * As wasm: `cargo xtask build-sdk`'s `sdk.wasm` (no detector, loaded at page start) and
 //!   `sdk-emotions.wasm` (every emotion, loaded after), each run in headless Chromium **inside a
 //!   dedicated Web Worker**, where the SDK runs them, through their real exports: a fresh
 //!   instance, the `hello` the worker writes first, then `sample(kind, t, x, y, 1)` per event
@@ -64,7 +64,7 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 const TARGET_NS: f64 = 1000.0;
 
 /// The two modules: served name, what it detects, and the criterion benchmark's label.
-const MODULES: [(&str, &str); 2] = [("sdk.wasm", "rage only"), ("sdk-emotions.wasm", "every emotion")];
+const MODULES: [(&str, &str); 2] = [("sdk.wasm", "no detector"), ("sdk-emotions.wasm", "every emotion")];
 
 /// The benchmarks' stream, [`shared_physics::synthetic::stream`] (the one `per_event.rs` feeds).
 fn stream(n: usize) -> Vec<Sample> {
@@ -79,9 +79,10 @@ fn checksum(samples: &[Sample]) -> u32 {
         .fold(0x811c_9dc5u32, |h, v| (h ^ v).wrapping_mul(16_777_619))
 }
 
-/// Detections of a fresh detector over `samples` (what a fresh module must report too).
-fn detections<const LONG: bool>(samples: &[Sample]) -> u32 {
-    let mut d = Detector::<LONG>::build(Params::DEFAULT);
+/// Detections of a fresh detector over `samples` (what a fresh `sdk-emotions.wasm` must report
+/// too; `sdk.wasm` has no detector and reports none).
+fn detections(samples: &[Sample]) -> u32 {
+    let mut d = Detector::new(Params::DEFAULT);
     samples.iter().filter(|s| d.push(**s).is_some()).count() as u32
 }
 
@@ -287,7 +288,7 @@ impl Report {
                 self.checksum
             ));
         }
-        let native = [detections::<false>(samples), detections::<true>(samples)];
+        let native = [0, detections(samples)];
         for ((m, (name, _)), n) in self.modules.iter().zip(MODULES).zip(native) {
             if m.name != name || m.detections != n {
                 return Err(format!(
@@ -645,7 +646,7 @@ mod tests {
         let count = |k: Kind| s.iter().filter(|x| x.kind == k).count();
         assert_eq!((count(Kind::Move), count(Kind::Scroll), count(Kind::Click)), (64 * 49, 64 * 10, 64 * 5));
         assert!(s.windows(2).all(|w| w[1].t_ms > w[0].t_ms));
-        assert!(detections::<false>(&s) > 0, "the rage detector should fire on the click bursts");
+        assert!(detections(&s) > 0, "the detector should fire on the click bursts");
         // The checksum sees every field.
         let mut moved = s.clone();
         moved[100].x += 1;
@@ -680,22 +681,22 @@ mod tests {
         out + "\""
     }
 
-    fn report_text(rage_detections: u32) -> String {
+    fn report_text(page_start_detections: u32) -> String {
         let s = stream(EVENTS);
         format!(
             "ua=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36\n\
              stream={}\n\
-             module=sdk.wasm detections={rage_detections} passes=32 ns=150.00,149.00,151.00,160.00,148.00,150.00,150.50,149.50,300.00\n\
+             module=sdk.wasm detections={page_start_detections} passes=32 ns=150.00,149.00,151.00,160.00,148.00,150.00,150.50,149.50,300.00\n\
              module=sdk-emotions.wasm detections={} passes=16 ns=250,251,249,250,252,248,250,250,250",
             checksum(&s),
-            detections::<true>(&s)
+            detections(&s)
         )
     }
 
     #[test]
     fn a_report_parses_checks_and_gives_the_median() {
         let s = stream(EVENTS);
-        let r = Report::parse(&report_text(detections::<false>(&s))).unwrap();
+        let r = Report::parse(&report_text(0)).unwrap();
         assert_eq!(r.chromium_version(), Some("156.0.0.0"));
         assert_eq!(r.modules[0].name, "sdk.wasm");
         assert_eq!(r.modules[0].passes, 32);
@@ -703,7 +704,7 @@ mod tests {
         assert_eq!(r.modules[1].median(), 250.0);
         r.check(&s).unwrap();
 
-        let wrong = Report::parse(&report_text(detections::<false>(&s) + 1)).unwrap();
+        let wrong = Report::parse(&report_text(1)).unwrap();
         assert!(wrong.check(&s).unwrap_err().contains("detections"));
         let mut other = r;
         other.checksum ^= 1;
@@ -726,7 +727,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let since = SystemTime::now() - Duration::from_secs(5);
         for (name, mean) in
-            [("tracker+detector (rage only, sdk.wasm)", 409600.0), ("tracker+detector (every emotion, sdk-emotions.wasm)", 819200.0)]
+            [("tracker (no detector, sdk.wasm)", 409600.0), ("tracker+detector (every emotion, sdk-emotions.wasm)", 819200.0)]
         {
             let new = dir.join(name).join("new");
             std::fs::create_dir_all(&new).unwrap();
@@ -750,13 +751,12 @@ mod tests {
 
     #[test]
     fn the_table_puts_native_and_wasm_side_by_side() {
-        let s = stream(EVENTS);
-        let r = Report::parse(&report_text(detections::<false>(&s))).unwrap();
+        let r = Report::parse(&report_text(0)).unwrap();
         assert!(table(&r, &[None, None], None).starts_with("physics per pointer event, wasm in headless Chromium 156.0.0.0 (Web Worker"));
         let t = table(&r, &[Some(112.4), None], Some("156.0.8078.79"));
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("physics per pointer event, wasm in headless Chromium 156.0.8078.79 (Web Worker, median of 9 rounds"));
-        let rage = lines.iter().find(|l| l.contains("sdk.wasm (rage only)")).unwrap();
+        let rage = lines.iter().find(|l| l.contains("sdk.wasm (no detector)")).unwrap();
         assert!(rage.contains("112 ns") && rage.contains("150 ns") && rage.contains("148-300 ns") && rage.contains("1.33x"), "{rage}");
         let all = lines.iter().find(|l| l.contains("sdk-emotions.wasm (every emotion)")).unwrap();
         assert!(all.contains("n/a") && all.contains("250 ns"), "{all}");

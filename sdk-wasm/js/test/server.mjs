@@ -99,6 +99,8 @@ ${url === '/ticker' ? `<span id="clock" style="position:absolute;left:600px;top:
 <button id="plus" style="position:absolute;left:600px;top:200px;width:60px;height:40px">+</button><span id="qty" style="position:absolute;left:680px;top:210px">1</span>
 <script>setInterval(() => (clock.textContent = Date.now()), 200); plus.addEventListener('click', () => (qty.textContent = +qty.textContent + 1));
 setTimeout(() => (qty.textContent = 1), 2600); /* a value set once as the page finishes loading, while the loader learns */</script>` : ''}
+${url === '/slow' ? `<button id="more" style="position:absolute;left:600px;top:200px;width:120px;height:40px">More</button><ul id="list"></ul>
+<script>let loading = 0; more.addEventListener('click', () => loading || (loading = setTimeout(() => { loading = 0; list.append(Object.assign(document.createElement('li'), { textContent: 'result ' + list.children.length })); }, 557)));</script>` : ''}
 </body></html>`;
 
 export async function start() {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use shared_physics::crowd::{cell, Click, Crowd, Norm};
-use shared_physics::detect::{Detection, RESPONSE_WINDOW_MS};
+use shared_physics::detect::{answer, Answer, Detection};
 use shared_physics::{Emotion, Kind, Sample};
 
 /// Cells of the norm kept per tenant (about 24 bytes each).
@@ -75,19 +75,12 @@ fn page_key(page: &str) -> u32 {
     h
 }
 
-/// The clicks of `evidence` after `after_ms`, with whether the page answered each (a response
-/// within the answer window, before the next click; the last click's answer may not be known
-/// yet and then counts as answered: it is not known dead).
+/// The clicks of `evidence` after `after_ms`, with whether the page answered each
+/// ([`answer`]; a click not decided yet counts as answered: it is not known dead).
 fn clicks(evidence: &[Sample], after_ms: Option<u32>) -> Vec<(u32, Click)> {
     let mut out = Vec::new();
     for (i, s) in evidence.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click && after_ms.is_none_or(|a| s.t_ms > a)) {
-        let rest = &evidence[i + 1..];
-        let next_click = rest.iter().position(|n| n.kind == Kind::Click);
-        let window_closed = next_click.is_some() || rest.last().is_some_and(|l| l.t_ms.saturating_sub(s.t_ms) > RESPONSE_WINDOW_MS);
-        let answered = rest[..next_click.unwrap_or(rest.len())]
-            .iter()
-            .any(|n| n.kind == Kind::Response && n.t_ms.saturating_sub(s.t_ms) <= RESPONSE_WINDOW_MS);
-        out.push((s.t_ms, Click { x: s.x, y: s.y, answered: answered || !window_closed }));
+        out.push((s.t_ms, Click { x: s.x, y: s.y, answered: answer(evidence, i) != Answer::Dead }));
     }
     out
 }
@@ -153,8 +146,11 @@ mod tests {
     use super::*;
     use shared_physics::detect::{detect_rage, RageParams};
 
+    /// Six clicks 150 ms apart, decided by the loader's quiet row 1 s after the last.
     fn burst(t0: u32, x: i16, y: i16) -> Vec<Sample> {
-        (0..6).map(|i| Sample { t_ms: t0 + i * 150, x, y, kind: Kind::Click, section: 0 }).collect()
+        let mut ev: Vec<Sample> = (0..6).map(|i| Sample { t_ms: t0 + i * 150, x, y, kind: Kind::Click, section: 0 }).collect();
+        ev.push(Sample { t_ms: t0 + 750 + 1000, x: 0, y: 0, kind: Kind::Quiet, section: 0 });
+        ev
     }
 
     fn judge(crowds: &Crowds, tenant: &str, session: u64, ev: &[Sample], now_s: u32) -> Judgement {
@@ -192,9 +188,13 @@ mod tests {
     #[test]
     fn answered_clicks_and_the_last_clicks_unknown_answer_are_not_dead() {
         let mut ev = burst(0, 10, 10);
+        ev.pop();
         ev.insert(1, Sample { t_ms: 20, x: 0, y: 0, kind: Kind::Response, section: 0 });
+        ev.push(Sample { t_ms: 1400, x: 5, y: 5, kind: Kind::Move, section: 0 });
+        // The response answers the first click; 1.4 s decides the clicks up to 400 ms (two dead); the
+        // rest are not known dead.
         let c = clicks(&ev, None);
-        assert_eq!(c.iter().map(|(_, c)| c.answered).collect::<Vec<_>>(), [true, false, false, false, false, true]);
+        assert_eq!(c.iter().map(|(_, c)| c.answered).collect::<Vec<_>>(), [true, false, false, true, true, true]);
         assert_eq!(page_key("/a"), page_key("/a"));
         assert_ne!(page_key("/a"), page_key("/b"));
     }

@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
-use shared_physics::detect::{Detector, Params};
+use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params};
 use shared_physics::emotions::{classify, TraceParams};
 use shared_physics::{Kind, Sample};
 
@@ -102,7 +102,7 @@ pub struct RowError {
 
 /// Rows used, per kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KindCounts([u64; 9]);
+pub struct KindCounts([u64; Kind::ALL.len()]);
 
 impl KindCounts {
     /// Rows of `kind`.
@@ -232,6 +232,8 @@ pub enum ReplayError {
 #[derive(Default)]
 struct SessionReplay {
     detector: Detector,
+    /// The loader's quiet rows the recording does not carry (see [`LoaderQuiet`]).
+    quiet: LoaderQuiet,
     sections: HashMap<String, u8>,
     names: Vec<String>,
     last_t: u32,
@@ -296,25 +298,43 @@ impl<'w, W: Write> Replay<'w, W> {
         if sample.kind.is_pointer() {
             sample.section = sr.section_id(&target);
         }
-        if let Some(d) = sr.detector.push(sample) {
-            let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
-            let line = serde_json::json!({
-                "session": session,
-                "t_ms": d.t_ms,
-                "emotion": d.emotion.name(),
-                "confidence": d.confidence_pct() as f64 / 100.0,
-                "section": section,
-            });
-            writeln!(self.out, "{line}")?;
-            self.summary.detections += 1;
+        let quiet = sr.quiet.before(&sample).and_then(|q| sr.detector.push(q));
+        let found = sr.detector.push(sample);
+        for d in quiet.into_iter().chain(found) {
+            write_detection(self.out, &mut self.summary, &session, sr, &d)?;
         }
         Ok(())
     }
 
-    /// The summary so far.
-    pub fn finish(self) -> Summary {
-        self.summary
+    /// Ends the replay: a session whose last click's answer window was still open gets the
+    /// loader's quiet row after it (sessions in name order), then the summary.
+    pub fn finish(mut self) -> std::io::Result<Summary> {
+        let mut names: Vec<&String> = self.sessions.keys().collect();
+        names.sort();
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        for name in names {
+            let Some(sr) = self.sessions.get_mut(&name) else { continue };
+            if let Some(d) = sr.quiet.end().and_then(|q| sr.detector.push(q)) {
+                write_detection(self.out, &mut self.summary, &name, sr, &d)?;
+            }
+        }
+        Ok(self.summary)
     }
+}
+
+/// Writes one detection of `session` as a JSON line.
+fn write_detection(out: &mut impl Write, summary: &mut Summary, session: &str, sr: &SessionReplay, d: &Detection) -> std::io::Result<()> {
+    let section = if d.section == 0 { "" } else { sr.names[d.section as usize - 1].as_str() };
+    let line = serde_json::json!({
+        "session": session,
+        "t_ms": d.t_ms,
+        "emotion": d.emotion.name(),
+        "confidence": d.confidence_pct() as f64 / 100.0,
+        "section": section,
+    });
+    writeln!(out, "{line}")?;
+    summary.detections += 1;
+    Ok(())
 }
 
 fn parse_num(field: &str, s: &str, lo: f64, hi: f64) -> Result<f64, String> {
@@ -370,11 +390,11 @@ pub fn replay_csv(input: impl Read, out: &mut impl Write, params: Params) -> std
         Ok(h) => {
             let found = h.iter().collect::<Vec<_>>().join(",");
             replay.refuse(Location::Line(1), format!("header must be {:?}, found {found:?}", CSV_HEADER.join(",")));
-            return Ok(replay.finish());
+            return replay.finish();
         }
         Err(e) => {
             replay.refuse(Location::Line(1), e.to_string());
-            return Ok(replay.finish());
+            return replay.finish();
         }
     }
     for rec in rdr.records() {
@@ -392,7 +412,7 @@ pub fn replay_csv(input: impl Read, out: &mut impl Write, params: Params) -> std
             Err(message) => replay.refuse(at, message),
         }
     }
-    Ok(replay.finish())
+    replay.finish()
 }
 
 /// rrweb's `EventType.IncrementalSnapshot`.
@@ -595,7 +615,7 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
         let sample = Sample { t_ms: t as u32, x: s.x, y: s.y, kind: s.kind, section: 0 };
         replay.push(Location::Event(s.index), Row { session: session.to_string(), sample, target: String::new() })?;
     }
-    let mut summary = replay.finish();
+    let mut summary = replay.finish()?;
     // Sorted by time, errors from late samples interleave; report them in file order.
     summary.errors.sort_by_key(|e| match e.at {
         Location::Line(n) | Location::Event(n) => n,
@@ -695,7 +715,7 @@ mod tests {
         assert_eq!(lines(&out)[0]["section"], "checkout");
         assert_eq!(
             s.to_string(),
-            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1; answers: recorded"
+            "7 rows, 1 detections, 0 bad rows; by kind: move 0, down 0, up 0, click 3, scroll 0, response 1, leave 1, hidden 1, visible 1, quiet 0; answers: recorded"
         );
         // Without the response the same clicks make a rage burst.
         let (out, s) = run(&csv.replace("s,180,response,,,checkout\n", ""));
@@ -709,7 +729,7 @@ mod tests {
         let burst = |answer_after: u32| {
             let mut csv = String::from("session,t_ms,kind,x,y,target\n");
             for i in 0..5u32 {
-                let t = 1000 + i * 500;
+                let t = 1000 + i * 1500;
                 csv += &format!("s,{t},click,400,300,cart\n");
                 if i < 4 {
                     csv += &format!("s,{},response,,,\n", t + answer_after);
@@ -813,9 +833,10 @@ mod tests {
         assert_eq!(last["session"], "rec");
         assert_eq!(last["emotion"], "rage");
         assert_eq!(last["section"], "");
-        // ms since the first event; without answers the burst reaches its 0.80 cap at its third
-        // click, 1000 + 2·150 ms after the meta event, and emits nothing higher after it.
-        assert_eq!(last["t_ms"], 1300);
+        // ms since the first event; the burst is decided after the recording's end (the loader's
+        // quiet row 1 s after the last click), at its fifth click, 1000 + 4·150 ms after the
+        // meta event; without answers it is capped at 0.80.
+        assert_eq!(last["t_ms"], 1600);
         // No mutation event: the recording carries no answers, so the burst is recorded but not
         // claimed (it cannot be known dead), and the summary says so.
         assert_eq!(last["confidence"].as_f64().unwrap(), 0.8);
@@ -860,7 +881,7 @@ mod tests {
         assert_eq!(
             s.to_string(),
             "8 events (3 ignored), 5 rows, 0 detections, 0 bad events; by kind: \
-             move 0, down 1, up 1, click 1, scroll 1, response 1, leave 0, hidden 0, visible 0; \
+             move 0, down 1, up 1, click 1, scroll 1, response 1, leave 0, hidden 0, visible 0, quiet 0; \
              answers: none (rage not claimed, capped at 0.80; frustration not looked for)",
             "an input event alone does not show that the recorder captured the page's DOM changes"
         );

@@ -18,11 +18,12 @@ pub struct Thresholds {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 100, maximum = 2000)]
     pub rage_max_ici_ms: Option<u32>,
-    /// Largest distance of a burst click from the last one, px (4..=400).
+    /// Largest distance of a burst click from the first one, px (4..=400).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 4.0, maximum = 400.0)]
     pub rage_radius_px: Option<f32>,
-    /// The whole burst lies within this, ms (500..=2500, the evidence window).
+    /// The whole burst lies within this, ms (500..=2500; the evidence window holds it and the
+    /// answer window after it).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 500, maximum = 2500)]
     pub rage_window_ms: Option<u32>,
@@ -79,7 +80,7 @@ impl Thresholds {
         check("rage_min_clicks", self.rage_min_clicks, 3, 20)?;
         check("rage_max_ici_ms", self.rage_max_ici_ms, 100, 2000)?;
         check("rage_radius_px", self.rage_radius_px, 4.0, 400.0)?;
-        check("rage_window_ms", self.rage_window_ms, 500, shared_physics::detect::EVIDENCE_WINDOW_MS)?;
+        check("rage_window_ms", self.rage_window_ms, 500, shared_physics::detect::MAX_RAGE_WINDOW_MS)?;
         check("frustration_min_dead_clicks", self.frustration_min_dead_clicks, 1, 20)?;
         check("confusion_min_scroll_reversals", self.confusion_min_scroll_reversals, 1, 20)?;
         check("confusion_min_thrash_reversals", self.confusion_min_thrash_reversals, 2, 50)?;

@@ -256,7 +256,8 @@ pub fn visitor_token(jwt_secret: &str, sub: &str, account: &str) -> String {
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(jwt_secret.as_bytes())).unwrap()
 }
 
-/// A five-click burst on section 1 as the SDK's detector emits it: the last detection frame.
+/// A five-click burst on section 1 as the SDK's detector emits it (decided by the loader's quiet
+/// row 1 s after its last click): the last detection frame.
 pub fn rage_frame() -> shared_physics::wire::DetectionFrame {
     rage_frame_at(0)
 }
@@ -274,14 +275,18 @@ pub fn rage_frame_at(later_ms: u32) -> shared_physics::wire::DetectionFrame {
             section: 0,
         });
     }
-    for i in 0..5u32 {
-        if let Some(d) = det.push(shared_physics::Sample {
-            t_ms: later_ms + 1000 + i * 140,
-            x: 400 + (i % 2) as i16,
-            y: 300,
-            kind: shared_physics::Kind::Click,
-            section: 1,
-        }) {
+    let clicks = (0..5u32).map(|i| shared_physics::Sample {
+        t_ms: later_ms + 1000 + i * 140,
+        x: 400 + (i % 2) as i16,
+        y: 300,
+        kind: shared_physics::Kind::Click,
+        section: 1,
+    });
+    // The loader's quiet row 1 s after the last click decides the burst.
+    let quiet =
+        shared_physics::Sample { t_ms: later_ms + 1000 + 4 * 140 + 1000, x: 0, y: 0, kind: shared_physics::Kind::Quiet, section: 0 };
+    for s in clicks.chain([quiet]) {
+        if let Some(d) = det.push(s) {
             let mut evidence = heapless::Vec::new();
             for s in det.evidence() {
                 evidence.push(*s).unwrap();

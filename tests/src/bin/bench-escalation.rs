@@ -336,9 +336,17 @@ fn rage_frame(offset_ms: u32) -> DetectionFrame {
         det.push(Sample { t_ms: offset_ms + 900 + i * 10, x: 300 + i as i16 * 10, y: 200, kind: Kind::Move, section: 0 });
     }
     let mut last = None;
-    for i in 0..5u32 {
-        let click = Sample { t_ms: offset_ms + 1000 + i * 140, x: 400 + (i % 2) as i16, y: 300, kind: Kind::Click, section: SECTION.0 };
-        if let Some(d) = det.push(click) {
+    let clicks = (0..5u32).map(|i| Sample {
+        t_ms: offset_ms + 1000 + i * 140,
+        x: 400 + (i % 2) as i16,
+        y: 300,
+        kind: Kind::Click,
+        section: SECTION.0,
+    });
+    // The loader's quiet row 1 s after the last click decides the burst.
+    let quiet = Sample { t_ms: offset_ms + 1000 + 4 * 140 + 1000, x: 0, y: 0, kind: Kind::Quiet, section: 0 };
+    for s in clicks.chain([quiet]) {
+        if let Some(d) = det.push(s) {
             last = Some(DetectionFrame {
                 emotion: d.emotion,
                 confidence_pct: d.confidence_pct(),

@@ -9,16 +9,19 @@
 //! session), waits until the page streams, and rage-clicks "Apply coupon". A listener added to
 //! every document before the page's scripts notes the `click` event's timestamp and, on the
 //! SDK's `sentientiq:intervene` event, `performance.now()` minus the timestamp of the latest
-//! click — the click whose detection crossed the bar. Both clocks are the page's, so the figure
-//! covers worker detection, the WebSocket round trip, server confirmation and rendering.
+//! click. Both clocks are the page's, so the figure covers the click's answer window (the loader
+//! waits [`RESPONSE_WINDOW_MS`] for the page's answer before the burst is decided: its quiet
+//! row), worker detection, the WebSocket round trip, server confirmation and rendering. The
+//! detection → intervention figure is that minus the answer window.
 //!
-//! Prints p50, p95, p99, max and count; the last line is
+//! Prints p50, p95, p99, max and count of both; the last line is
 //! `detection -> intervention p95: X ms over N bursts`. Exits non-zero if any burst got no
 //! intervention (each is listed).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use shared_physics::detect::RESPONSE_WINDOW_MS;
 use siq_e2e::browser::Chromium;
 use siq_e2e::journey::{self, DEAD_BUTTON};
 use siq_e2e::stack::{Backend, Stack};
@@ -104,8 +107,16 @@ async fn run(bursts: usize) -> Result<bool, String> {
         return Err(format!("no burst of {bursts} got an intervention"));
     };
     let stat = |p| percentile(&latencies, p).unwrap_or(f64::NAN);
+    let window = f64::from(RESPONSE_WINDOW_MS);
     println!("count {}  missed {}", latencies.len(), missed.len());
-    println!("p50 {:.1} ms  p95 {p95:.1} ms  p99 {:.1} ms  max {:.1} ms", stat(50.0), stat(99.0), stat(100.0));
-    println!("detection -> intervention p95: {p95:.1} ms over {} bursts", latencies.len());
+    println!("last click -> intervention: p50 {:.1} ms  p95 {p95:.1} ms  p99 {:.1} ms  max {:.1} ms", stat(50.0), stat(99.0), stat(100.0));
+    println!(
+        "detection (the {window:.0} ms answer window run out) -> intervention: p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        stat(50.0) - window,
+        p95 - window,
+        stat(99.0) - window,
+        stat(100.0) - window
+    );
+    println!("detection -> intervention p95: {:.1} ms over {} bursts", p95 - window, latencies.len());
     Ok(missed.is_empty())
 }

@@ -48,7 +48,7 @@ use futures::stream::{SelectAll, SplitSink};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
-use shared_physics::detect::{Detector, Params};
+use shared_physics::detect::{Detector, LoaderQuiet, Params};
 use shared_physics::emotions::{classify, SectionClasses};
 use shared_physics::kinematics::Tracker;
 use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello, Physics};
@@ -361,7 +361,10 @@ fn rage_of(samples: &[Sample], names: &[(u8, String)]) -> Option<DetectionFrame>
         classes.set(*id, classify(name.as_bytes()));
     }
     let mut best: Option<DetectionFrame> = None;
-    for s in samples {
+    // With the loader's quiet rows, which traces recorded before it wrote them lack.
+    let mut quiet = LoaderQuiet::default();
+    let with_quiet = samples.iter().flat_map(|s| quiet.before(s).into_iter().chain([*s])).collect::<Vec<_>>();
+    for s in with_quiet.iter().chain(quiet.end().as_ref()) {
         let Some(d) = det.push(*s) else { continue };
         if d.emotion != Emotion::Rage || best.as_ref().is_some_and(|b| b.confidence_pct >= d.confidence_pct()) {
             continue;

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 
-use shared_physics::detect::{detect_rage, Detection, Detector, Params, RageParams};
+use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params};
 use shared_physics::emotions::TraceParams;
 use shared_physics::{Emotion, Kind, Sample};
 
@@ -222,6 +222,8 @@ pub struct Run {
     /// The same, with the clicks on elements a live page always answers (text fields, labels,
     /// links: [`ANSWERING_TAGS`]) answered and every other click dead.
     pub confusion_if_controls_dead: Vec<u32>,
+    /// Rage, the same way.
+    pub rage_if_controls_dead: Vec<u32>,
 }
 
 impl Run {
@@ -236,27 +238,28 @@ impl Run {
 }
 
 /// Replays `samples` through our detector with `params`, and through the peers' rules
-/// (`targets`: the element each sample names, 0 = not recorded; may be empty).
+/// (`targets`: the element each sample names, 0 = not recorded; may be empty). Our detector
+/// gets the loader's quiet rows ([`LoaderQuiet`]) the recording does not carry.
 pub fn run(samples: &[Sample], targets: &[u32], params: Params) -> Run {
     let mut det = Detector::new(params);
+    let mut quiet = LoaderQuiet::default();
+    let mut if_dead = super::IfDead::new(params.rage);
     let mut out = Run::default();
     let (mut ph, mut dd, mut amp) = (PostHog::default(), Datadog::default(), Amplitude::default());
     let mut thrash = OpenReplay::default();
-    let mut in_burst = false;
     for (i, s) in samples.iter().enumerate() {
         if thrash.sample(s) {
             out.thrashing.push(s.t_ms);
         }
         out.peers[1].extend(dd.feed(s, targets.get(i).copied().unwrap_or(0)));
+        if let Some(q) = quiet.before(s) {
+            out.detections.extend(det.push(q));
+        }
         out.detections.extend(det.push(*s));
+        out.rage_if_dead.extend(if_dead.feed(s).filter(|b| b.intervened).map(|b| b.first_ms));
         if s.kind != Kind::Click {
             continue;
         }
-        let hi = detect_rage(det.rage_evidence(), &RageParams::DEFAULT).is_some_and(|d| d.confidence >= INTERVENTION_GRADE);
-        if hi && !in_burst {
-            out.rage_if_dead.push(s.t_ms);
-        }
-        in_burst = hi;
         let c = Click::from(s);
         for (i, fired) in [(0, ph.click(c)), (2, amp.click(c))] {
             if fired {
@@ -264,6 +267,10 @@ pub fn run(samples: &[Sample], targets: &[u32], params: Params) -> Run {
             }
         }
     }
+    if let Some(q) = quiet.end() {
+        out.detections.extend(det.push(q));
+    }
+    out.rage_if_dead.extend(if_dead.end().filter(|b| b.intervened).map(|b| b.first_ms));
     out.peers[1].extend(dd.finish());
     out
 }
@@ -408,6 +415,8 @@ pub struct MinuteTotals {
     pub confusion_if_dead: u64,
     /// Confusion as it would score if every click but those on answering elements were dead.
     pub confusion_if_controls_dead: u64,
+    /// Rage as it would score if every click but those on answering elements were dead.
+    pub rage_if_controls_dead: u64,
 }
 
 impl MinuteTotals {
@@ -427,6 +436,7 @@ impl MinuteTotals {
         self.rage_if_dead += m(&r.rage_if_dead);
         self.confusion_if_dead += m(&r.confusion_if_dead);
         self.confusion_if_controls_dead += m(&r.confusion_if_controls_dead);
+        self.rage_if_controls_dead += m(&r.rage_if_controls_dead);
     }
 
     fn pct(&self, v: u64) -> f64 {
@@ -446,11 +456,11 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         writeln!(t, "== DLRV visits (real browsing with scroll; no page answers): % of session-minutes with an intervention-grade firing");
     let _ = writeln!(
         t,
-        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead; 'confusion if dead' = confusion replayed as if every click were dead, the worst case for its failed-action rule; '(but inputs)' = the same with clicks on INPUT, TEXTAREA, SELECT, LABEL and A answered, as a live page answers them)"
+        "   (rage is not claimed without the page's answers; 'rage if dead' = bursts that would reach {INTERVENTION_GRADE} if every click were dead; 'confusion if dead' = confusion replayed as if every click were dead, the worst case for its failed-action rule; '(but inputs)' = rage and confusion replayed with clicks on INPUT, TEXTAREA, SELECT, LABEL and A answered, as a live page answers them, and every other click dead)"
     );
     let _ = writeln!(
         t,
-        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} {:>17} {:>13} | {:>8} {:>8} {:>10} {:>11}",
+        "{:<6} {:>6} {:>8} | {:>7} {:>12} {:>10} {:>11} {:>12} {:>7} | {:>12} {:>17} {:>20} | {:>8} {:>8} {:>10} {:>11}",
         "half",
         "visits",
         "minutes",
@@ -462,7 +472,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         "any",
         "rage if dead",
         "confusion if dead",
-        "(but inputs)",
+        "(but inputs) rage/conf",
         "PostHog",
         "Datadog",
         "Amplitude",
@@ -475,7 +485,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% {:>16.2}% {:>12.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
+            "{:<6} {:>6} {:>8.1} | {:>6.2}% {:>11.2}% {:>9.2}% {:>10.2}% {:>11.2}% {:>6.2}% | {:>11.2}% {:>16.2}% {:>11.2}% {:>6.2}% | {:>7.2}% {:>7.2}% {:>9.2}% {:>10.2}%",
             if split == Split::Test { "test" } else { "train" },
             m.sessions,
             m.minutes(),
@@ -487,6 +497,7 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
             m.pct(m.ours[5]),
             m.pct(m.rage_if_dead),
             m.pct(m.confusion_if_dead),
+            m.pct(m.rage_if_controls_dead),
             m.pct(m.confusion_if_controls_dead),
             m.pct(m.peers[0]),
             m.pct(m.peers[1]),
@@ -588,16 +599,18 @@ const CROWD_CELLS: usize = 2048;
 /// Half-life of the crowd's counts in the replay, in demos.
 const CROWD_HALF_LIFE: u32 = 1000;
 
-/// Whether each click of `samples` was answered (a `Response` within the answer window and
-/// before the next click), as the crowd learns it.
+/// Whether each click of `samples` was answered ([`shared_physics::detect::answer`]; a click
+/// the recording ends too soon after to know counts as answered), as the crowd learns it.
 fn answered_clicks(samples: &[Sample]) -> Vec<(Sample, bool)> {
-    let mut out: Vec<(Sample, bool)> = Vec::new();
-    for (i, s) in samples.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click) {
-        let rest = samples[i + 1..].iter().take_while(|n| n.kind != Kind::Click);
-        let answered = rest.take_while(|n| n.t_ms - s.t_ms <= shared_physics::detect::RESPONSE_WINDOW_MS).any(|n| n.kind == Kind::Response);
-        out.push((*s, answered));
+    let mut with_quiet: Vec<Sample> = Vec::with_capacity(samples.len() + 8);
+    let mut quiet = LoaderQuiet::default();
+    for s in samples {
+        with_quiet.extend(quiet.before(s));
+        with_quiet.push(*s);
     }
-    out
+    with_quiet.extend(quiet.end());
+    let answer = |i: usize| shared_physics::detect::answer(&with_quiet, i) != shared_physics::detect::Answer::Dead;
+    with_quiet.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click).map(|(i, s)| (*s, answer(i))).collect()
 }
 
 /// The MiniWoB++ demos in the order they were recorded, as far as the data tell: batch (its
@@ -782,7 +795,9 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
                 let dead = run(&v.samples, &v.targets, params(true));
                 r.confusion_if_dead = dead.fired(Some(Emotion::Confusion));
                 let (samples, targets) = answering_elements_answer(v);
-                r.confusion_if_controls_dead = run(&samples, &targets, params(true)).fired(Some(Emotion::Confusion));
+                let live = run(&samples, &targets, params(true));
+                r.confusion_if_controls_dead = live.fired(Some(Emotion::Confusion));
+                r.rage_if_controls_dead = live.fired(Some(Emotion::Rage));
                 (v, r)
             })
             .collect();
