@@ -157,9 +157,9 @@ fn the_manifest_names_every_trace_with_its_scenario_label_and_split() {
 
 #[test]
 fn must_not_fire_clicks_were_answered_by_the_page() {
-    // answers_late's page answers late (300-800 ms) or once per load by design: its rule is in
-    // corpus/README.md and its own test below.
-    for e in manifest().iter().filter(|e| e.label == "none" && e.scenario != "answers_late") {
+    // answers_late's page answers late (300-800 ms) or once per load, within the loader's 1 s
+    // answer window: its clicks are answered too.
+    for e in manifest().iter().filter(|e| e.label == "none") {
         let rows = trace(e);
         let answers = answered(&rows);
         let yes = answers.iter().filter(|a| **a).count();
@@ -201,11 +201,12 @@ fn the_wide_rage_bursts_press_3_to_12_times_within_60_px() {
         assert!(count(&rows, Kind::Click) >= 3, "{}: fewer than 3 clicks", e.file);
         traces += 1;
     }
-    assert_eq!(traces, 20, "rage_wide seeds 1-20");
+    assert_eq!(traces, 40, "rage_wide seeds 1-40");
 }
 
 /// `answers_late`'s rule (corpus/README.md): the visitor clicks the working button again and
-/// again (2-5 times a round, 2-3 rounds), on the results.
+/// again (2-5 times a round, 2-3 rounds), on the results (the button stays where it is: every
+/// click is answered, `must_not_fire_clicks_were_answered_by_the_page`).
 #[test]
 fn the_late_answering_page_is_clicked_again_and_again() {
     let mut traces = 0;
@@ -216,7 +217,7 @@ fn the_late_answering_page_is_clicked_again_and_again() {
         assert!(clicks.iter().all(|c| c.target == "results"), "{}: a click outside the results", e.file);
         traces += 1;
     }
-    assert_eq!(traces, 20, "answers_late seeds 1-20");
+    assert_eq!(traces, 40, "answers_late seeds 1-40");
 }
 
 #[test]
