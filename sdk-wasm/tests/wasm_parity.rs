@@ -1,6 +1,8 @@
-//! The built `target/sdk/sdk.wasm`, run by Node.js, writes exactly the frames the native build
-//! writes for the same inputs: the physics (f32, libm) is bit-identical across targets, so the
-//! server's recomputation agrees with the browser's.
+//! The built `target/sdk/sdk.wasm` (or, with feature `emotions`, `sdk-emotions.wasm`), run by
+//! Node.js, writes exactly the frames the native build of the same features writes for the same
+//! inputs: the physics (f32, libm) is bit-identical across targets, so the server's
+//! recomputation agrees with the browser's. The page-start module writes no detection; the
+//! module with every emotion writes them.
 //!
 //! Skipped (with a note) when `node` is not on PATH or the wasm is missing or older than the
 //! sources: run `cargo xtask build-sdk` first.
@@ -83,7 +85,8 @@ fn newest_source(root: &Path) -> std::time::SystemTime {
 #[test]
 fn wasm_and_native_write_the_same_frames() {
     let root: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let wasm = std::env::var_os("SIQ_SDK_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target/sdk")).join("sdk.wasm");
+    let module = if cfg!(feature = "emotions") { "sdk-emotions.wasm" } else { "sdk.wasm" };
+    let wasm = std::env::var_os("SIQ_SDK_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target/sdk")).join(module);
     let fresh = wasm.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= newest_source(&root));
     if !fresh {
         eprintln!("skipped: {} is missing or older than the sources (run `cargo xtask build-sdk`)", wasm.display());
@@ -108,7 +111,17 @@ fn wasm_and_native_write_the_same_frames() {
     let from_native = native(&calls);
     let frames = from_native.iter().filter(|f| !f.is_empty()).count();
     let detections = from_native.iter().filter(|f| f.starts_with("01") && f.get(4..6) == Some("02")).count();
-    assert!(frames >= 12 && detections >= 3, "the script should exercise ticks and detections: {frames} frames, {detections} detections");
+    if cfg!(feature = "emotions") {
+        assert!(
+            frames >= 12 && detections >= 3,
+            "the script should exercise ticks and detections: {frames} frames, {detections} detections"
+        );
+    } else {
+        assert!(
+            frames >= 12 && detections == 0,
+            "the page-start module writes ticks and no detection: {frames} frames, {detections} detections"
+        );
+    }
     assert_eq!(from_wasm.len(), from_native.len());
     for (i, (w, n)) in from_wasm.iter().zip(&from_native).enumerate() {
         assert_eq!(w, n, "call {i}: {:?} (is {} built from these sources? `cargo xtask build-sdk`)", calls[i], wasm.display());
