@@ -12,7 +12,7 @@
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible, 9 quiet; t = integer ms since the page's time origin; x, y = viewport CSS px
- * (scroll: y = scrollY; kinds 5..9: 0); section = the interned id (1..255) of the nearest
+ * (scroll: y = scrollY; kinds 5..9: 0, except a response: x its signature, y 1 if own); section = the interned id (1..255) of the nearest
  * [data-siq-section] of a down/click target, or for a move of the element the pointer is over
  * (looked up on pointerover, so a move costs no lookup), 0 = none.
  *
@@ -21,9 +21,12 @@
  * while that window is open; records about the SDK's own [data-siq-intervention] box are
  * skipped, and so are changes to nodes the page changes on its own, a clock or a carousel:
  * nodes a second observer sees change in two separate tasks during 2.5 s that start once 2 s
- * have passed without a click), focusin, selectionchange, input/change, pagehide, hashchange
- * or popstate pushes one row of kind 5 and closes the window; a window that runs out with no
- * answer pushes one row of kind 9 (quiet: the clicks are decided dead). Leave: mouseout without a relatedTarget (the pointer left
+ * have passed without a click), focusin of a text field, a visible selectionchange (a
+ * selection, or a field's caret), input/change, pagehide, hashchange or popstate pushes one row
+ * of kind 5 and closes the window; a window that runs out with no answer pushes one row of kind
+ * 9 (quiet: the clicks are decided dead). An answer the press itself makes while held (from its
+ * pointerdown to its click) is its own: one row of kind 5 with y = 1 right after its click,
+ * which answers that click alone. Leave: mouseout without a relatedTarget (the pointer left
  * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
  * (and the wasm takes integers anyway).
@@ -149,7 +152,7 @@
     const shut = () => {
       clearTimeout(open);
       open = 0;
-      mo.disconnect();
+      pressed || mo.disconnect();
     };
     // x of the row: a signature of what answered (1..32767), so that the same control answering
     // with the same result (a submit that keeps showing the same error) can be told from one
@@ -161,7 +164,26 @@
         for (const c of n ? n.nodeName + ('' + n.textContent).slice(0, 256) + n.value + n.checked : '') h = (h * 31 + c.charCodeAt()) & 32767;
       return h || 1;
     };
-    const answer = (e) => open && (put(5, 0, sig(e.length ? e : [e]), 0, 0), shut());
+    // An answer the press itself made while held (`mine`: a word its double press selected, a
+    // field it focused, a menu the page opened on pointerdown or mousedown) is that press's own:
+    // kept in `own` and written right after its click with y = 1 (OWN_ANSWER of shared-physics),
+    // so it answers that click alone, never the clicks before it. Anything else answers the
+    // open window: every click of the second before it.
+    const answer = (e, mine) => {
+      const s = sig(e.length ? e : [e]);
+      mine ? (own = own || s) : open && (put(5, 0, s, 0, 0), shut());
+    };
+    // `pressed` from a pointerdown until its click (or the task after its pointerup), `hot`
+    // during the pointerdown's and the pointerup's own tasks: a mutation then comes from the
+    // page's handlers of the press, one in another task (a late answer arriving while the
+    // button is held) answers the window.
+    let pressed = 0;
+    let hot = 0;
+    let own = 0;
+    // A text field or a contenteditable: focusing one, or moving the caret in it, answers.
+    // Focus moving to a button or a link, or a caret placed in static text, is the browser
+    // handling the press, nothing the visitor sees: no answer.
+    const editable = (n) => n && (n.isContentEditable || n.matches?.('input:not([type=button],[type=submit],[type=reset],[type=image]),textarea,select'));
     // A record about the SDK's own box (added, removed or changed inside it) is no answer.
     const mine = (r) => {
       const n = r.addedNodes[0] || r.removedNodes[0] || r.target;
@@ -177,7 +199,7 @@
     const all = { childList: true, subtree: true, attributes: true, characterData: true };
     const mo = new MutationObserver((rs) => {
       rs = rs.filter((r) => !mine(r) && !ambient.has(r.target));
-      rs[0] && answer(rs);
+      rs[0] && answer(rs, pressed && hot);
     });
     const watch = new MutationObserver((rs) => new Set(rs.map((r) => r.target)).forEach((t) => (once.has(t) ? ambient.add(t) : once.add(t))));
     let quiet = 0;
@@ -236,19 +258,35 @@
       const on = (type, f, t) => (t || w).addEventListener(type, f, { capture: true, passive: true, signal: stop.signal });
       on('pointerover', (e) => (over = section(e)));
       on('pointermove', (e) => put(0, e, e.clientX, e.clientY, over));
-      on('pointerdown', at(1, 1));
-      on('pointerup', at(2));
+      const down = at(1, 1);
+      const up = at(2);
+      on('pointerdown', (e) => {
+        down(e);
+        pressed = hot = 1;
+        own = 0;
+        setTimeout(() => (hot = 0));
+        mo.observe(d.documentElement, all);
+      });
+      on('pointerup', (e) => {
+        up(e);
+        hot = 1;
+        setTimeout(() => (hot = pressed = 0) || open || mo.disconnect());
+      });
       on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
       on('mouseout', (e) => e.relatedTarget || put(6, e, 0, 0, 0));
       on('click', (e) => {
         click(e);
+        own && put(5, 0, own, 1, 0);
+        pressed = own = 0;
         shut();
         open = setTimeout(() => (put(9, 0, 0, 0, 0), shut()), 1000);
         mo.observe(d.documentElement, all);
         rest();
       });
-      ['focusin', 'input', 'change', 'pagehide', 'hashchange', 'popstate'].forEach((t) => on(t, answer));
-      on('selectionchange', answer, d);
+      ['input', 'change', 'pagehide', 'hashchange', 'popstate'].forEach((t) => on(t, answer));
+      on('focusin', (e) => editable(e.target) && answer(e, pressed));
+      // A selection the visitor can see (a word, a paragraph), or the caret of a field.
+      on('selectionchange', (e) => (editable(d.activeElement) || !d.getSelection().isCollapsed) && answer(e, pressed), d);
       on('pagehide', hide);
       on('visibilitychange', () => (put(d.hidden ? 7 : 8, 0, 0, 0, 0), d.hidden && hide()), d);
       rest();

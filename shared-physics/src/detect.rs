@@ -18,7 +18,10 @@
 //! whatever other clicks came in between: a page busy loading answers a run of impatient clicks
 //! once, when the load ends, and a page that answers each click 300–800 ms late answers every
 //! one. The burst is the run of unanswered decided clicks back from the newest decided one, so
-//! a page that answers every click never has one and an answered click ends it. A stepper, a
+//! a page that answers every click never has one and an answered click ends it. A press's own
+//! answer ([`OWN_ANSWER`]: something the press itself did while held, a word a double press
+//! selected, a text field it focused, a menu opening on the press) answers that press alone;
+//! such a press is left out of the burst without ending it. A stepper, a
 //! date picker, a map's zoom buttons and a triple-click selecting text all answer; a dead button
 //! answers none. The `Response` and `Quiet` samples are ordinary ring samples, so they travel in
 //! the evidence and the server's recomputation sees them. The price: rage is known
@@ -59,7 +62,8 @@ use crate::{Emotion, Kind, Sample};
 // Owned by lower layers (see the crate docs); re-exported so that the paths the SDK, the server
 // and the tools use (`detect::Detection`, `detect::MAX_EVIDENCE`, …) keep working.
 pub use crate::detection::{
-    answer, answered, Answer, Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MIN_HUMAN_ICI_MS, RESPONSE_WINDOW_MS,
+    answer, answered, own_answer, Answer, Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MIN_HUMAN_ICI_MS, OWN_ANSWER,
+    RESPONSE_WINDOW_MS,
 };
 pub use crate::emotions::EMIT_FLOOR_PCT;
 
@@ -128,7 +132,9 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     let mut n: usize = 0;
     let mut next_t = last.t_ms;
     for (i, s) in evidence.iter().enumerate().rev() {
-        if s.kind != Kind::Click || s.t_ms > last.t_ms {
+        // A press that got its own answer (a word it selected, a field it focused) is the
+        // visitor's own gesture answered: it neither counts nor ends the burst.
+        if s.kind != Kind::Click || s.t_ms > last.t_ms || own_answer(evidence, i) {
             continue;
         }
         let gap = next_t.saturating_sub(s.t_ms);
@@ -218,6 +224,8 @@ impl LoaderQuiet {
         }
         match s.kind {
             Kind::Click => self.open = Some(s.t_ms),
+            // A press's own answer says nothing of the window the clicks before it opened.
+            Kind::Response if s.y == OWN_ANSWER => {}
             Kind::Response | Kind::Quiet => self.open = None,
             _ => {}
         }
@@ -457,9 +465,9 @@ mod tests {
     fn response(t: u32) -> Sample {
         Sample { t_ms: t, x: 0, y: 0, kind: Kind::Response, section: 0 }
     }
-    /// The loader's "no answer" RESPONSE_WINDOW_MS after the click at `t`.
-    fn quiet_after(t: u32) -> Sample {
-        Sample { t_ms: t + RESPONSE_WINDOW_MS, x: 0, y: 0, kind: Kind::Quiet, section: 0 }
+    /// A press's own answer (written right after its click).
+    fn own(t: u32) -> Sample {
+        Sample { t_ms: t, x: 77, y: OWN_ANSWER, kind: Kind::Response, section: 0 }
     }
     /// `ev` decided by the loader's quiet after its newest click.
     fn decided(ev: &[Sample]) -> heapless::Vec<Sample, 32> {
@@ -505,6 +513,35 @@ mod tests {
         // The selection changes at the second and third press: the first two clicks answered.
         let ev = [click(1000, 400, 300), response(1090), click(1100, 400, 300), response(1190), click(1200, 400, 300)];
         assert!(detect_rage(&decided(&ev), &RageParams::default()).is_none());
+    }
+
+    #[test]
+    fn a_presss_own_answer_answers_that_press_alone() {
+        // The loader as it writes a triple click now: the selection the second and third
+        // presses make is their own answer; the first press got none.
+        let triple = [click(1000, 400, 300), click(1100, 400, 300), own(1100), click(1200, 400, 300), own(1200)];
+        let ev = decided(&triple);
+        assert_eq!(answer(&ev, 0), Answer::Dead);
+        assert_eq!((answer(&ev, 1), answer(&ev, 3)), (Answer::Answered(77), Answer::Answered(77)));
+        assert!(detect_rage(&ev, &RageParams::default()).is_none());
+        // A dead button pressed four times, one press landing beside it on text and selecting a
+        // word: that press is answered, the other three are still a burst.
+        let ev = decided(&[click(1000, 400, 300), click(1300, 430, 290), own(1300), click(1600, 401, 300), click(1900, 399, 301)]);
+        assert_eq!(detect_rage(&ev, &RageParams::default()).map(|d| d.features.clicks), Some(3));
+        // The same answer seen after the click (y = 0) answers every click of the second before it.
+        let ev = decided(&[click(1000, 400, 300), click(1300, 430, 290), response(1300), click(1600, 401, 300), click(1900, 399, 301)]);
+        assert!(detect_rage(&ev, &RageParams::default()).is_none());
+    }
+
+    #[test]
+    fn a_presss_own_answer_leaves_the_loaders_window_open() {
+        let mut q = LoaderQuiet::default();
+        assert_eq!(q.before(&click(1000, 0, 0)), None);
+        assert_eq!(q.before(&own(1000)), None);
+        assert_eq!(q.before(&mv(2000, 0, 0)), Some(quiet_after(1000)));
+        assert_eq!(q.before(&click(3000, 0, 0)), None);
+        assert_eq!(q.before(&response(3500)), None);
+        assert_eq!(q.end(), None);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub const MIN_HUMAN_ICI_MS: u32 = 40;
 /// detector must not take for a dead control before it comes. The price is that rage and dead
 /// clicks are known 1 s after the click that decides them.
 pub const RESPONSE_WINDOW_MS: u32 = 1000;
+/// The `y` of a [`Kind::Response`] the loader saw while the press was still held (between its
+/// `down` and its click: a menu opening on the press, a text field taking focus, a word
+/// selected by a double press), written right after that press's click: the press's own answer.
+/// It answers that click alone, never the clicks before it, which it says nothing about. An
+/// ordinary answer (`y` = 0) came after the click and answers every click of the second before it.
+pub const OWN_ANSWER: i16 = 1;
 
 /// What became of a click, as far as an evidence slice knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +48,9 @@ pub enum Answer {
 
 /// What became of the click at `ev[i]` by the newest sample of `ev`: the first response within
 /// [`RESPONSE_WINDOW_MS`] after it answers it, whatever other clicks came in between (a page
-/// busy loading answers a run of clicks once). Rage, frustration, confusion, the server's crowd
-/// norm and the tools all read answers through this one function.
+/// busy loading answers a run of clicks once), except that a press's own answer
+/// ([`OWN_ANSWER`]) answers only the click right before it. Rage, frustration, confusion, the
+/// server's crowd norm and the tools all read answers through this one function.
 pub fn answer(ev: &[Sample], i: usize) -> Answer {
     let Some(c) = ev.get(i) else { return Answer::Open };
     let later = ev.get(i + 1..).unwrap_or(&[]);
@@ -57,7 +64,23 @@ pub fn answer(ev: &[Sample], i: usize) -> Answer {
 /// The signature of the first response in `later` (samples after a click at `t_ms`, in time
 /// order) within [`RESPONSE_WINDOW_MS`] of the click, if any: [`answer`]'s test, alone.
 pub fn answered(later: &[Sample], t_ms: u32) -> Option<i16> {
-    later.iter().take_while(|s| s.t_ms.saturating_sub(t_ms) <= RESPONSE_WINDOW_MS).find(|s| s.kind == Kind::Response).map(|s| s.x)
+    // Whether no other click has come yet: only then may a press's own answer be this click's.
+    let mut own = true;
+    for s in later.iter().take_while(|s| s.t_ms.saturating_sub(t_ms) <= RESPONSE_WINDOW_MS) {
+        match s.kind {
+            Kind::Response if own || s.y != OWN_ANSWER => return Some(s.x),
+            Kind::Click => own = false,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether the click at `ev[i]` got its press's own answer ([`OWN_ANSWER`]): the response
+/// right after it, before any other click.
+pub fn own_answer(ev: &[Sample], i: usize) -> bool {
+    let later = ev.get(i + 1..).unwrap_or(&[]);
+    later.iter().take_while(|s| s.kind != Kind::Click).any(|s| s.kind == Kind::Response && s.y == OWN_ANSWER)
 }
 
 /// The measured features behind a detection.

@@ -315,6 +315,38 @@ check('a page answering late, once per load, is no rage; the same presses at a d
   slowDets.length === 0 && (await evaluate('list.children.length')) >= 2 && deadDets.some((d) => d.pct >= 85),
   { slow: slowDets.map((d) => d.pct), dead: deadDets.map((d) => d.pct) });
 
+// 9e. What a press does by itself is no answer to the presses before it. Presses at the dead
+// button that land, every other one, on the text below it (the browser puts a caret in the
+// text, then moves focus back to the button) are rage. A triple click selecting the paragraph
+// (the selection is the second and third presses' own answer) is not; nor are menus the page
+// opens on mousedown, each pressed once (the menu is that press's own answer: no dead click).
+await send('Page.navigate', { url: PAGE + 'press' });
+await sleep(3000);
+let connP = log.filter((e) => e.ev === 'open').at(-1).conn;
+await mouse('mouseMoved', 350, 340);
+await sleep(1500);
+for (const n of [1, 2, 3]) { await mouse('mousePressed', 350, 340, { clickCount: n }); await sleep(40); await mouse('mouseReleased', 350, 340, { clickCount: n }); await sleep(90); }
+await sleep(2000);
+const selected = await evaluate('getSelection().toString().length');
+for (const y of [120, 220, 320]) {
+  await mouse('mouseMoved', 750, y); await sleep(700);
+  await mouse('mousePressed', 750, y); await sleep(60); await mouse('mouseReleased', 750, y); await sleep(700);
+}
+await sleep(2000);
+const ownP = frames((f) => f.conn === connP && f.type === 'detection');
+const menus = await evaluate(`[...document.querySelectorAll('.menu')].every((b) => b.textContent.endsWith('▾'))`);
+await send('Page.navigate', { url: PAGE + 'press' });
+await sleep(3000);
+connP = log.filter((e) => e.ev === 'open').at(-1).conn;
+for (const [x, y] of [[400, 280], [410, 315], [395, 285], [405, 322], [400, 282], [412, 318]]) {
+  await mouse('mousePressed', x, y); await sleep(50); await mouse('mouseReleased', x, y); await sleep(200);
+}
+await sleep(2000);
+const besideP = frames((f) => f.conn === connP && f.type === 'detection');
+check('presses beside a dead button (a caret in the text, focus back to the button) are rage; a triple click selecting text and menus opening on mousedown are answered',
+  besideP.some((d) => d.emotion === 0 && d.pct >= 85 && !d.evidence.some((e) => e.kind === 5)) && selected > 50 && ownP.length === 0 && menus,
+  { beside: besideP.map((d) => [d.emotion, d.pct]), selected, own: ownP.map((d) => [d.emotion, d.pct, d.evidence.filter((e) => e.kind !== 0).map((e) => [e.kind, e.t])]), menus });
+
 // 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.
 await send('Page.navigate', { url: PAGE });
 await sleep(1500);

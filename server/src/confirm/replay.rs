@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
-use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params};
+use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params, OWN_ANSWER};
 use shared_physics::emotions::{classify, TraceParams};
 use shared_physics::{Kind, Sample};
 
@@ -372,11 +372,20 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         (coord("x", x)?, coord("y", y)?)
     } else if x.is_empty() && y.is_empty() {
         (0, 0)
-    } else if kind == Kind::Response && !x.is_empty() && y.is_empty() {
-        // The answer's signature (the SDK's hash of what the page changed), 1..=32767.
-        (parse_num("x (answer signature)", x, 1.0, i16::MAX as f64)? as i16, 0)
+    } else if kind == Kind::Response && !x.is_empty() {
+        // The answer's signature (the SDK's hash of what the page changed), 1..=32767, and
+        // `y` = 1 for the press's own answer (shared_physics::detection::OWN_ANSWER).
+        let sig = parse_num("x (answer signature)", x, 1.0, i16::MAX as f64)? as i16;
+        match y {
+            "" => (sig, 0),
+            "1" => (sig, OWN_ANSWER),
+            _ => return Err(format!("y of a response must be empty or 1 (the press's own answer), not {y:?}")),
+        }
     } else {
-        return Err(format!("x and y must be empty for kind {} (a response may carry its signature in x)", kind.name()));
+        return Err(format!(
+            "x and y must be empty for kind {} (a response may carry its signature in x, and 1 in y for a press's own answer)",
+            kind.name()
+        ));
     };
     Ok(Row { session, sample: Sample { t_ms, x, y, kind, section: 0 }, target })
 }
@@ -770,7 +779,7 @@ mod tests {
         let csv = "session,t_ms,kind,x,y,target\n\
                    s,1,move,,5,\n\
                    s,2,click,5,,\n\
-                   s,3,response,1,1,\n\
+                   s,3,response,1,2,\n\
                    s,4,hidden,,0,\n\
                    s,5,leave,,,\n\
                    s,6,visible,x,y,\n";
@@ -780,11 +789,16 @@ mod tests {
         assert_eq!(at_lines(&s), vec![2, 3, 4, 5, 7]);
         assert!(s.errors[0].message.contains("x is required for kind move"), "{}", s.errors[0].message);
         assert!(s.errors[1].message.contains("y is required for kind click"), "{}", s.errors[1].message);
-        assert!(s.errors[2].message.contains("must be empty for kind response"), "{}", s.errors[2].message);
+        assert!(s.errors[2].message.contains("y of a response must be empty or 1"), "{}", s.errors[2].message);
         assert!(s.errors[3].message.contains("must be empty for kind hidden"), "{}", s.errors[3].message);
         // A response may carry the answer's signature in x (the SDK's hash of what changed).
         let rec = csv::StringRecord::from(vec!["s", "3", "response", "17", "", ""]);
         assert_eq!(parse_csv_row(&rec).map(|r| (r.sample.x, r.sample.y)), Ok((17, 0)));
+        // And 1 in y when it was the press's own answer.
+        let rec = csv::StringRecord::from(vec!["s", "3", "response", "17", "1", ""]);
+        assert_eq!(parse_csv_row(&rec).map(|r| (r.sample.x, r.sample.y)), Ok((17, OWN_ANSWER)));
+        let rec = csv::StringRecord::from(vec!["s", "3", "response", "", "1", ""]);
+        assert!(parse_csv_row(&rec).is_err());
     }
 
     #[test]
