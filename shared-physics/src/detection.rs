@@ -76,6 +76,41 @@ pub fn answered(later: &[Sample], t_ms: u32) -> Option<i16> {
     None
 }
 
+/// [`answer`] for every click of `ev` at once, in one pass from the newest sample back: slot `i`
+/// of `out` holds the answer of the click at `ev[i]` (slots of other samples, and of samples
+/// beyond `out`, are left as they were). The detectors that read every click of a window use
+/// it instead of one forward scan per click.
+pub fn answers(ev: &[Sample], out: &mut [Answer]) {
+    let Some(newest) = ev.last().map(|s| s.t_ms) else { return };
+    // The first ordinary answer after the current position, and the press's own answer before
+    // the next click (index, time, signature).
+    let mut shared: Option<(usize, u32, i16)> = None;
+    let mut own: Option<(usize, u32, i16)> = None;
+    for (i, s) in ev.iter().enumerate().rev() {
+        match s.kind {
+            Kind::Response if s.y == OWN_ANSWER => own = Some((i, s.t_ms, s.x)),
+            Kind::Response => shared = Some((i, s.t_ms, s.x)),
+            Kind::Click => {
+                // The first in order of the two: what a forward scan from the click meets first.
+                let first = match (own, shared) {
+                    (Some(o), Some(sh)) => Some(if o.0 < sh.0 { o } else { sh }),
+                    (o, sh) => o.or(sh),
+                };
+                let a = match first.filter(|f| f.1.saturating_sub(s.t_ms) <= RESPONSE_WINDOW_MS) {
+                    Some(f) => Answer::Answered(f.2),
+                    None if newest.saturating_sub(s.t_ms) >= RESPONSE_WINDOW_MS && i + 1 < ev.len() => Answer::Dead,
+                    None => Answer::Open,
+                };
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = a;
+                }
+                own = None;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Whether the click at `ev[i]` got its press's own answer ([`OWN_ANSWER`]): the response
 /// right after it, before any other click.
 pub fn own_answer(ev: &[Sample], i: usize) -> bool {
@@ -138,4 +173,44 @@ impl Detection {
 /// [`crate::calibration`]) to a confidence, before the detector caps it.
 pub(crate) fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + crate::exp2(-z * core::f32::consts::LOG2_E))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_in_one_pass_are_answer_click_by_click() {
+        // Seeded sequences in time order of clicks, ordinary and own answers, quiet and moves.
+        let mut state = 0x2545_f491_u32;
+        let mut next = |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % n
+        };
+        let mut compared = 0;
+        for _ in 0..2000 {
+            let (mut ev, mut t) = ([Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 }; MAX_EVIDENCE], 0u32);
+            let len = 1 + next(MAX_EVIDENCE as u32) as usize;
+            for s in ev.iter_mut().take(len) {
+                t += next(700);
+                *s = match next(6) {
+                    0 | 1 => Sample { t_ms: t, x: 3, y: 4, kind: Kind::Click, section: 1 },
+                    2 => Sample { t_ms: t, x: 1 + next(9) as i16, y: 0, kind: Kind::Response, section: 0 },
+                    3 => Sample { t_ms: t, x: 1 + next(9) as i16, y: OWN_ANSWER, kind: Kind::Response, section: 0 },
+                    4 => Sample { t_ms: t, x: 0, y: 0, kind: Kind::Quiet, section: 0 },
+                    _ => Sample { t_ms: t, x: 9, y: 9, kind: Kind::Move, section: 0 },
+                };
+            }
+            let ev = &ev[..len];
+            let mut out = [Answer::Open; MAX_EVIDENCE];
+            answers(ev, &mut out);
+            for (i, _) in ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click) {
+                assert_eq!(out[i], answer(ev, i), "click {i} of {ev:?}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 10_000, "{compared}");
+    }
 }

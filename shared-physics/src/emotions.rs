@@ -19,7 +19,7 @@
 //! click counts as dead.
 
 use crate::calibration::{self, Platt};
-use crate::detection::{answer, sigmoid, Answer, Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS};
+use crate::detection::{answer, answers, sigmoid, Answer, Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MIN_HUMAN_ICI_MS};
 use crate::{Emotion, Kind, Sample};
 
 /// What a section is for, from its name.
@@ -240,13 +240,15 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let (mut prev_click, mut prev_dead): (Option<Sample>, Option<Sample>) = (None, None);
     // The previous answered click and its answer's signature.
     let mut prev_answered: Option<(Sample, i16)> = None;
+    let mut answered_at = [Answer::Open; MAX_EVIDENCE];
+    answers(ev, &mut answered_at);
     let clicks = ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click);
     for (i, c) in clicks {
         if prev_click.is_some_and(|p| c.t_ms.saturating_sub(p.t_ms) < MIN_HUMAN_ICI_MS) {
             continue;
         }
         prev_click = Some(*c);
-        let a = answer(ev, i);
+        let a = answered_at.get(i).copied().unwrap_or_else(|| answer(ev, i));
         let (answered, closed) = match a {
             Answer::Answered(sig) => (Some(sig), true),
             Answer::Dead => (None, true),
@@ -286,11 +288,6 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
 }
 
-/// Whether the click at `ev[i]` is known dead ([`Answer::Dead`]).
-fn known_dead(ev: &[Sample], i: usize) -> bool {
-    answer(ev, i) == Answer::Dead
-}
-
 /// Path length and straight-line distance of the moves in `ev` after `since`.
 fn path(ev: &[Sample], since: u32) -> (f32, f32) {
     let mut moves = ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= since);
@@ -314,7 +311,7 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
 /// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone, and thrashing
 /// without a **failed action** in the thrash window (a click the page is known not to have
-/// answered, [`known_dead`]; only a source that records answers can know one), are capped at
+/// answered, [`Answer::Dead`]; only a source that records answers can know one), are capped at
 /// [`SCROLL_ONLY_CAP`], below the intervention bar: by its motion, a reader's idle pointer
 /// cannot be told from a lost visitor's (docs/detectors.md, DLRV).
 ///
@@ -341,10 +338,15 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     // it was a click the page is known not to have answered: clicking something that did
     // nothing and then moving back and forth is what thrashing is about. A press counts through
     // its click; a press without one (a drag) is acting.
+    let mut answered_at = [Answer::Open; MAX_EVIDENCE];
+    if p.answers {
+        answers(ev, &mut answered_at);
+    }
+    let known_dead = |i: usize| answered_at.get(i).map_or_else(|| answer(ev, i) == Answer::Dead, |a| *a == Answer::Dead);
     let acted = ev.iter().enumerate().any(|(i, s)| {
         s.t_ms >= window_start
             && match s.kind {
-                Kind::Click => !(p.answers && known_dead(ev, i)),
+                Kind::Click => !(p.answers && known_dead(i)),
                 Kind::Down => !ev.iter().skip(i + 1).any(|n| n.kind == Kind::Click && n.t_ms.saturating_sub(s.t_ms) <= 1000),
                 _ => false,
             }
@@ -370,7 +372,7 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     // A failed action: a click in the thrash window the page is known to have left unanswered
     // (the failure and the thrashing are one episode).
     let failed = if p.answers {
-        ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && s.t_ms >= window_start && known_dead(ev, *i)).count()
+        ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && s.t_ms >= window_start && known_dead(*i)).count()
     } else {
         0
     };
