@@ -12,7 +12,7 @@
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible, 9 quiet; t = integer ms since the page's time origin; x, y = viewport CSS px
- * (scroll: y = scrollY; kinds 5..9: 0, except a response: x its signature, y 1 if own); section = the interned id (1..255) of the nearest
+ * (scroll: y = scrollY; kinds 5..9: 0, except a response: x its signature, y 1-3 if own); section = the interned id (1..255) of the nearest
  * [data-siq-section] of a down/click target, or for a move of the element the pointer is over
  * (looked up on pointerover, so a move costs no lookup), 0 = none.
  *
@@ -25,8 +25,9 @@
  * selection, or a field's caret), input/change, pagehide, hashchange or popstate pushes one row
  * of kind 5 and closes the window; a window that runs out with no answer pushes one row of kind
  * 9 (quiet: the clicks are decided dead). An answer the press itself makes while held (from its
- * pointerdown to its click) is its own: one row of kind 5 with y = 1 right after its click,
- * which answers that click alone. Leave: mouseout without a relatedTarget (the pointer left
+ * pointerdown to its click) is its own: one row of kind 5 right after its click with y = 1,
+ * which answers that click alone (y = the click count, at most 3, for a double or triple
+ * click's press: the gesture's presses). Leave: mouseout without a relatedTarget (the pointer left
  * the document). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
  * (and the wasm takes integers anyway).
@@ -167,15 +168,16 @@
     // An answer the press itself made while held (`mine`: a word its double press selected, a
     // field it focused, a menu the page opened on pointerdown or mousedown) is that press's own:
     // kept in `own` and written right after its click with y = 1 (OWN_ANSWER of shared-physics),
-    // so it answers that click alone, never the clicks before it. Anything else answers the
-    // open window: every click of the second before it.
+    // so it answers that click alone, never the clicks before it; with y = the click count (at
+    // most 3) for a press that continues a double or triple click, whose answer is the
+    // gesture's. Anything else answers the open window: every click of the second before it.
     const answer = (e, mine) => {
       const s = sig(e.length ? e : [e]);
       mine ? (own = own || s) : open && (put(5, 0, s, 0, 0), shut());
     };
     // `pressed` from a pointerdown until its click (or the task after its pointerup), `hot`
-    // during the pointerdown's and the pointerup's own tasks: a mutation then comes from the
-    // page's handlers of the press, one in another task (a late answer arriving while the
+    // during the pointerdown's own task: a mutation then comes from the page's handlers of the
+    // press (pointerdown, mousedown), one in another task (a late answer arriving while the
     // button is held) answers the window.
     let pressed = 0;
     let hot = 0;
@@ -267,16 +269,20 @@
         setTimeout(() => (hot = 0));
         mo.observe(d.documentElement, all);
       });
+      // The press is over in the task after its pointerup (its click comes in the same task),
+      // or after a pointercancel (a touch turned into a scroll): the observer goes unless a
+      // click's window is open.
+      const release = () => setTimeout(() => (hot = pressed = 0) || open || mo.disconnect());
       on('pointerup', (e) => {
         up(e);
-        hot = 1;
-        setTimeout(() => (hot = pressed = 0) || open || mo.disconnect());
+        release();
       });
+      on('pointercancel', release);
       on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
       on('mouseout', (e) => e.relatedTarget || put(6, e, 0, 0, 0));
       on('click', (e) => {
         click(e);
-        own && put(5, 0, own, 1, 0);
+        own && put(5, 0, own, Math.min(e.detail, 3) || 1, 0);
         pressed = own = 0;
         shut();
         open = setTimeout(() => (put(9, 0, 0, 0, 0), shut()), 1000);

@@ -115,7 +115,7 @@ fn bad_csv_rows_are_reported_by_line_and_the_exit_code_is_1() {
     assert_eq!(
         stderr,
         [
-            "bad-rows.csv:3: x and y must be empty for kind response (a response may carry its signature in x)",
+            "bad-rows.csv:3: y of a response must be empty or 1-3 (a press's own answer), not \"100\"",
             "bad-rows.csv:4: x is required for kind click",
             "bad-rows.csv:5: kind \"hover\" is not one of move|down|up|click|scroll|response|leave|hidden|visible|quiet",
             "bad-rows.csv:6: t_ms \"soon\" is not a number",

@@ -62,8 +62,8 @@ use crate::{Emotion, Kind, Sample};
 // Owned by lower layers (see the crate docs); re-exported so that the paths the SDK, the server
 // and the tools use (`detect::Detection`, `detect::MAX_EVIDENCE`, …) keep working.
 pub use crate::detection::{
-    answer, answered, own_answer, Answer, Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MIN_HUMAN_ICI_MS, OWN_ANSWER,
-    RESPONSE_WINDOW_MS,
+    answer, answered, answering, Answer, Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MAX_GESTURE_PRESSES, MIN_HUMAN_ICI_MS,
+    OWN_ANSWER, RESPONSE_WINDOW_MS,
 };
 pub use crate::emotions::EMIT_FLOOR_PCT;
 
@@ -132,16 +132,20 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
     let mut n: usize = 0;
     let mut next_t = last.t_ms;
     for (i, s) in evidence.iter().enumerate().rev() {
+        if s.kind != Kind::Click || s.t_ms > last.t_ms {
+            continue;
+        }
+        let answer = answering(evidence.get(i + 1..).unwrap_or(&[]), s.t_ms);
         // A press that got its own answer (a word it selected, a field it focused) is the
         // visitor's own gesture answered: it neither counts nor ends the burst.
-        if s.kind != Kind::Click || s.t_ms > last.t_ms || own_answer(evidence, i) {
+        if answer.is_some_and(|a| a.y > 0) {
             continue;
         }
         let gap = next_t.saturating_sub(s.t_ms);
         if n > 0 && gap < MIN_HUMAN_ICI_MS {
             continue;
         }
-        if gap > p.max_ici_ms || last.t_ms - s.t_ms > p.window_ms || answered(evidence.get(i + 1..).unwrap_or(&[]), s.t_ms).is_some() {
+        if gap > p.max_ici_ms || last.t_ms - s.t_ms > p.window_ms || answer.is_some() {
             break;
         }
         let Some(slot) = run.get_mut(n) else { break };
@@ -225,7 +229,7 @@ impl LoaderQuiet {
         match s.kind {
             Kind::Click => self.open = Some(s.t_ms),
             // A press's own answer says nothing of the window the clicks before it opened.
-            Kind::Response if s.y == OWN_ANSWER => {}
+            Kind::Response if s.y > 0 => {}
             Kind::Response | Kind::Quiet => self.open = None,
             _ => {}
         }
@@ -467,7 +471,11 @@ mod tests {
     }
     /// A press's own answer (written right after its click).
     fn own(t: u32) -> Sample {
-        Sample { t_ms: t, x: 77, y: OWN_ANSWER, kind: Kind::Response, section: 0 }
+        gesture(t, OWN_ANSWER)
+    }
+    /// The own answer of the `n`-th press of a multi-click gesture.
+    fn gesture(t: u32, n: i16) -> Sample {
+        Sample { t_ms: t, x: 77, y: n, kind: Kind::Response, section: 0 }
     }
     /// `ev` decided by the loader's quiet after its newest click.
     fn decided(ev: &[Sample]) -> heapless::Vec<Sample, 32> {
@@ -517,13 +525,15 @@ mod tests {
 
     #[test]
     fn a_presss_own_answer_answers_that_press_alone() {
-        // The loader as it writes a triple click now: the selection the second and third
-        // presses make is their own answer; the first press got none.
-        let triple = [click(1000, 400, 300), click(1100, 400, 300), own(1100), click(1200, 400, 300), own(1200)];
+        // The loader as it writes a triple click: the word and the paragraph the second and
+        // third presses select are the gesture's answer, reaching back over its presses.
+        let triple = [click(1000, 400, 300), click(1100, 400, 300), gesture(1100, 2), click(1200, 400, 300), gesture(1200, 3)];
         let ev = decided(&triple);
-        assert_eq!(answer(&ev, 0), Answer::Dead);
-        assert_eq!((answer(&ev, 1), answer(&ev, 3)), (Answer::Answered(77), Answer::Answered(77)));
+        assert!([0, 1, 3].iter().all(|&i| answer(&ev, i) == Answer::Answered(77)));
         assert!(detect_rage(&ev, &RageParams::default()).is_none());
+        // A press's own answer (reach 1) leaves the press before it unanswered.
+        let ev = decided(&[click(1000, 400, 300), click(1100, 400, 300), own(1100)]);
+        assert_eq!((answer(&ev, 0), answer(&ev, 1)), (Answer::Dead, Answer::Answered(77)));
         // A dead button pressed four times, one press landing beside it on text and selecting a
         // word: that press is answered, the other three are still a burst.
         let ev = decided(&[click(1000, 400, 300), click(1300, 430, 290), own(1300), click(1600, 401, 300), click(1900, 399, 301)]);
@@ -531,6 +541,13 @@ mod tests {
         // The same answer seen after the click (y = 0) answers every click of the second before it.
         let ev = decided(&[click(1000, 400, 300), click(1300, 430, 290), response(1300), click(1600, 401, 300), click(1900, 399, 301)]);
         assert!(detect_rage(&ev, &RageParams::default()).is_none());
+    }
+
+    #[test]
+    fn a_frustration_episode_reaches_as_far_as_a_rage_burst() {
+        // A burst counts once, as rage: frustration's episode of dead clicks is the burst's reach.
+        assert_eq!(emotions::EPISODE_GAP_MS, RageParams::DEFAULT.max_ici_ms);
+        assert_eq!(emotions::EPISODE_RADIUS_PX, RageParams::DEFAULT.radius_px);
     }
 
     #[test]

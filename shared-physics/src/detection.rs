@@ -29,9 +29,20 @@ pub const RESPONSE_WINDOW_MS: u32 = 1000;
 /// The `y` of a [`Kind::Response`] the loader saw while the press was still held (between its
 /// `down` and its click: a menu opening on the press, a text field taking focus, a word
 /// selected by a double press), written right after that press's click: the press's own answer.
-/// It answers that click alone, never the clicks before it, which it says nothing about. An
-/// ordinary answer (`y` = 0) came after the click and answers every click of the second before it.
+/// It answers that click alone, never the clicks before it, which it says nothing about. A press
+/// that continues a multi-click gesture (the click count of a double or triple click) writes the
+/// count instead, up to [`MAX_GESTURE_PRESSES`]: the paragraph a triple click selects answers its
+/// three presses. An ordinary answer (`y` = 0) came after the click and answers every click of
+/// the second before it.
 pub const OWN_ANSWER: i16 = 1;
+/// The most presses a press's own answer answers (its `y`; larger values count as this many).
+pub const MAX_GESTURE_PRESSES: i16 = 3;
+
+/// How many presses, back from the one it follows, a response answers: 0 for an ordinary answer
+/// (every click of the second before it), else its `y` ([`OWN_ANSWER`], [`MAX_GESTURE_PRESSES`]).
+fn reach(s: &Sample) -> usize {
+    s.y.clamp(0, MAX_GESTURE_PRESSES) as usize
+}
 
 /// What became of a click, as far as an evidence slice knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,58 +75,22 @@ pub fn answer(ev: &[Sample], i: usize) -> Answer {
 /// The signature of the first response in `later` (samples after a click at `t_ms`, in time
 /// order) within [`RESPONSE_WINDOW_MS`] of the click, if any: [`answer`]'s test, alone.
 pub fn answered(later: &[Sample], t_ms: u32) -> Option<i16> {
-    // Whether no other click has come yet: only then may a press's own answer be this click's.
-    let mut own = true;
+    answering(later, t_ms).map(|s| s.x)
+}
+
+/// The response [`answered`] finds: its `x` is the answer's signature, and a `y` above 0 says
+/// it was the press's own answer, or its gesture's ([`OWN_ANSWER`]).
+pub fn answering(later: &[Sample], t_ms: u32) -> Option<&Sample> {
+    // Clicks passed: a press's own answer is this click's only while fewer than its reach.
+    let mut passed = 0usize;
     for s in later.iter().take_while(|s| s.t_ms.saturating_sub(t_ms) <= RESPONSE_WINDOW_MS) {
         match s.kind {
-            Kind::Response if own || s.y != OWN_ANSWER => return Some(s.x),
-            Kind::Click => own = false,
+            Kind::Response if reach(s) == 0 || passed < reach(s) => return Some(s),
+            Kind::Click => passed += 1,
             _ => {}
         }
     }
     None
-}
-
-/// [`answer`] for every click of `ev` at once, in one pass from the newest sample back: slot `i`
-/// of `out` holds the answer of the click at `ev[i]` (slots of other samples, and of samples
-/// beyond `out`, are left as they were). The detectors that read every click of a window use
-/// it instead of one forward scan per click.
-pub fn answers(ev: &[Sample], out: &mut [Answer]) {
-    let Some(newest) = ev.last().map(|s| s.t_ms) else { return };
-    // The first ordinary answer after the current position, and the press's own answer before
-    // the next click (index, time, signature).
-    let mut shared: Option<(usize, u32, i16)> = None;
-    let mut own: Option<(usize, u32, i16)> = None;
-    for (i, s) in ev.iter().enumerate().rev() {
-        match s.kind {
-            Kind::Response if s.y == OWN_ANSWER => own = Some((i, s.t_ms, s.x)),
-            Kind::Response => shared = Some((i, s.t_ms, s.x)),
-            Kind::Click => {
-                // The first in order of the two: what a forward scan from the click meets first.
-                let first = match (own, shared) {
-                    (Some(o), Some(sh)) => Some(if o.0 < sh.0 { o } else { sh }),
-                    (o, sh) => o.or(sh),
-                };
-                let a = match first.filter(|f| f.1.saturating_sub(s.t_ms) <= RESPONSE_WINDOW_MS) {
-                    Some(f) => Answer::Answered(f.2),
-                    None if newest.saturating_sub(s.t_ms) >= RESPONSE_WINDOW_MS && i + 1 < ev.len() => Answer::Dead,
-                    None => Answer::Open,
-                };
-                if let Some(slot) = out.get_mut(i) {
-                    *slot = a;
-                }
-                own = None;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Whether the click at `ev[i]` got its press's own answer ([`OWN_ANSWER`]): the response
-/// right after it, before any other click.
-pub fn own_answer(ev: &[Sample], i: usize) -> bool {
-    let later = ev.get(i + 1..).unwrap_or(&[]);
-    later.iter().take_while(|s| s.kind != Kind::Click).any(|s| s.kind == Kind::Response && s.y == OWN_ANSWER)
 }
 
 /// The measured features behind a detection.
@@ -173,44 +148,4 @@ impl Detection {
 /// [`crate::calibration`]) to a confidence, before the detector caps it.
 pub(crate) fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + crate::exp2(-z * core::f32::consts::LOG2_E))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_in_one_pass_are_answer_click_by_click() {
-        // Seeded sequences in time order of clicks, ordinary and own answers, quiet and moves.
-        let mut state = 0x2545_f491_u32;
-        let mut next = |n: u32| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state % n
-        };
-        let mut compared = 0;
-        for _ in 0..2000 {
-            let (mut ev, mut t) = ([Sample { t_ms: 0, x: 0, y: 0, kind: Kind::Move, section: 0 }; MAX_EVIDENCE], 0u32);
-            let len = 1 + next(MAX_EVIDENCE as u32) as usize;
-            for s in ev.iter_mut().take(len) {
-                t += next(700);
-                *s = match next(6) {
-                    0 | 1 => Sample { t_ms: t, x: 3, y: 4, kind: Kind::Click, section: 1 },
-                    2 => Sample { t_ms: t, x: 1 + next(9) as i16, y: 0, kind: Kind::Response, section: 0 },
-                    3 => Sample { t_ms: t, x: 1 + next(9) as i16, y: OWN_ANSWER, kind: Kind::Response, section: 0 },
-                    4 => Sample { t_ms: t, x: 0, y: 0, kind: Kind::Quiet, section: 0 },
-                    _ => Sample { t_ms: t, x: 9, y: 9, kind: Kind::Move, section: 0 },
-                };
-            }
-            let ev = &ev[..len];
-            let mut out = [Answer::Open; MAX_EVIDENCE];
-            answers(ev, &mut out);
-            for (i, _) in ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click) {
-                assert_eq!(out[i], answer(ev, i), "click {i} of {ev:?}");
-                compared += 1;
-            }
-        }
-        assert!(compared > 10_000, "{compared}");
-    }
 }

@@ -19,7 +19,7 @@
 //! click counts as dead.
 
 use crate::calibration::{self, Platt};
-use crate::detection::{answer, answers, sigmoid, Answer, Detection, Features, MAX_CONFIDENCE, MAX_EVIDENCE, MIN_HUMAN_ICI_MS};
+use crate::detection::{answer, sigmoid, Answer, Detection, Features, MAX_CONFIDENCE, MIN_HUMAN_ICI_MS};
 use crate::{Emotion, Kind, Sample};
 
 /// What a section is for, from its name.
@@ -132,8 +132,12 @@ impl Default for TraceParams {
 /// Clicks less than this far apart (px) are on the same spot.
 pub const SPOT_RADIUS_PX: f32 = 48.0;
 /// A dead click within this many ms of the previous dead click on the same spot belongs to the
-/// same episode (a burst counts once: that is rage's evidence, not frustration's).
-pub const EPISODE_GAP_MS: u32 = 700;
+/// same episode (a burst counts once: that is rage's evidence, not frustration's): the longest
+/// gap of a rage burst (`RageParams::max_ici_ms`, 900 ms by default).
+pub const EPISODE_GAP_MS: u32 = 900;
+/// A dead click this close (px) to the previous dead click of its episode continues it: the
+/// reach of a rage burst (`RageParams::radius_px`, 60 px by default), wider than a spot.
+pub const EPISODE_RADIUS_PX: f32 = 60.0;
 /// Answered clicks on the same control this far apart (ms) are repeated attempts (a submit that
 /// keeps failing), not a burst.
 pub const REPEAT_MS: (u32, u32) = (700, 5000);
@@ -240,15 +244,13 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let (mut prev_click, mut prev_dead): (Option<Sample>, Option<Sample>) = (None, None);
     // The previous answered click and its answer's signature.
     let mut prev_answered: Option<(Sample, i16)> = None;
-    let mut answered_at = [Answer::Open; MAX_EVIDENCE];
-    answers(ev, &mut answered_at);
     let clicks = ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click);
     for (i, c) in clicks {
         if prev_click.is_some_and(|p| c.t_ms.saturating_sub(p.t_ms) < MIN_HUMAN_ICI_MS) {
             continue;
         }
         prev_click = Some(*c);
-        let a = answered_at.get(i).copied().unwrap_or_else(|| answer(ev, i));
+        let a = answer(ev, i);
         let (answered, closed) = match a {
             Answer::Answered(sig) => (Some(sig), true),
             Answer::Dead => (None, true),
@@ -266,7 +268,8 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
             }
             prev_answered = Some((*c, sig));
         } else if closed && p.answers && !gesture {
-            let same_episode = prev_dead.is_some_and(|d| c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c) <= SPOT_RADIUS_PX);
+            let same_episode =
+                prev_dead.is_some_and(|d| c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c) <= EPISODE_RADIUS_PX);
             prev_dead = Some(*c);
             if same_episode {
                 continue;
@@ -338,11 +341,7 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     // it was a click the page is known not to have answered: clicking something that did
     // nothing and then moving back and forth is what thrashing is about. A press counts through
     // its click; a press without one (a drag) is acting.
-    let mut answered_at = [Answer::Open; MAX_EVIDENCE];
-    if p.answers {
-        answers(ev, &mut answered_at);
-    }
-    let known_dead = |i: usize| answered_at.get(i).map_or_else(|| answer(ev, i) == Answer::Dead, |a| *a == Answer::Dead);
+    let known_dead = |i: usize| answer(ev, i) == Answer::Dead;
     let acted = ev.iter().enumerate().any(|(i, s)| {
         s.t_ms >= window_start
             && match s.kind {

@@ -1,5 +1,4 @@
-//! A fixed-capacity ring buffer of [`Sample`]s: the last `N` samples of a page
-//! ([`RING_CAPACITY`] for the raw stream, [`TRACE_CAPACITY`] for the salient trace).
+//! A fixed-capacity ring buffer of [`Sample`]s: the last [`RING_CAPACITY`] samples of a page.
 
 use crate::Sample;
 
@@ -7,29 +6,26 @@ use crate::Sample;
 /// about 60 Hz) this is about two seconds of continuous motion, which covers every evidence
 /// window ([`crate::detect::EVIDENCE_WINDOW_MS`]).
 pub const RING_CAPACITY: usize = 256;
-/// How many samples the salient trace keeps ([`crate::trace`]): it keeps turning points and
-/// events, not every move, so 128 cover its window; a window walked is a cost per event.
-pub const TRACE_CAPACITY: usize = 128;
 
-/// The ring of `N` samples. Pushing into a full ring overwrites the oldest sample.
+/// The ring. Pushing into a full ring overwrites the oldest sample.
 #[derive(Clone, Debug)]
-pub struct Ring<const N: usize = RING_CAPACITY> {
-    buf: [Sample; N],
+pub struct Ring {
+    buf: [Sample; RING_CAPACITY],
     /// Index of the oldest sample.
     head: usize,
     len: usize,
 }
 
-impl<const N: usize> Default for Ring<N> {
+impl Default for Ring {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> Ring<N> {
+impl Ring {
     /// An empty ring.
-    pub const fn new() -> Ring<N> {
-        Ring { buf: [Sample { t_ms: 0, x: 0, y: 0, kind: crate::Kind::Move, section: 0 }; N], head: 0, len: 0 }
+    pub const fn new() -> Ring {
+        Ring { buf: [Sample { t_ms: 0, x: 0, y: 0, kind: crate::Kind::Move, section: 0 }; RING_CAPACITY], head: 0, len: 0 }
     }
 
     /// Number of samples held.
@@ -44,10 +40,10 @@ impl<const N: usize> Ring<N> {
 
     /// Appends a sample, dropping the oldest when full.
     pub fn push(&mut self, s: Sample) {
-        let idx = (self.head + self.len) % N;
+        let idx = (self.head + self.len) % RING_CAPACITY;
         self.buf[idx] = s;
-        if self.len == N {
-            self.head = (self.head + 1) % N;
+        if self.len == RING_CAPACITY {
+            self.head = (self.head + 1) % RING_CAPACITY;
         } else {
             self.len += 1;
         }
@@ -55,7 +51,7 @@ impl<const N: usize> Ring<N> {
 
     /// The `i`-th oldest sample.
     pub fn get(&self, i: usize) -> Option<&Sample> {
-        (i < self.len).then(|| &self.buf[(self.head + i) % N])
+        (i < self.len).then(|| &self.buf[(self.head + i) % RING_CAPACITY])
     }
 
     /// Copies the samples with `t_ms >= since_ms` into `out`, oldest first. When they do not
@@ -104,7 +100,7 @@ mod tests {
 
     #[test]
     fn overwrites_oldest_when_full() {
-        let mut r = Ring::<RING_CAPACITY>::new();
+        let mut r = Ring::new();
         for t in 0..(RING_CAPACITY as u32 + 10) {
             r.push(s(t));
         }
@@ -116,7 +112,7 @@ mod tests {
 
     #[test]
     fn copy_since_keeps_the_newest_moves_that_fit() {
-        let mut r = Ring::<RING_CAPACITY>::new();
+        let mut r = Ring::new();
         for t in 0..50 {
             r.push(s(t * 10));
         }
@@ -133,7 +129,7 @@ mod tests {
 
     #[test]
     fn thinning_keeps_every_click_and_the_newest_moves() {
-        let mut r = Ring::<RING_CAPACITY>::new();
+        let mut r = Ring::new();
         for t in 0..100u32 {
             let kind = if t % 25 == 0 { Kind::Click } else { Kind::Move };
             r.push(Sample { kind, ..s(t * 10) });

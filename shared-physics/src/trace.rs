@@ -1,7 +1,7 @@
 //! The salient trace: a compressed history of the page view that the long-window emotions
 //! (`frustration`, `confusion`, `hesitation`, `abandonment`, `engaged`) are read from.
 //!
-//! The raw ring holds about four seconds of a moving pointer (256 samples at 60 Hz); these
+//! The raw ring holds about two seconds of a moving pointer (128 samples at 60 Hz); these
 //! emotions need up to [`TRACE_WINDOW_MS`]. The trace keeps what their features are made of and
 //! drops the rest:
 //!
@@ -17,7 +17,7 @@
 //! [`TRACE_WINDOW_MS`] as its evidence (at most [`crate::detection::MAX_EVIDENCE`]), so the server
 //! recomputes it from exactly what the client used.
 
-use crate::ring::{Ring, TRACE_CAPACITY};
+use crate::ring::Ring;
 use crate::{Kind, Sample};
 
 /// How far back the long-window emotions look, ms.
@@ -49,7 +49,7 @@ impl Axis {
 /// Builds the salient trace from the sample stream (see the module docs).
 #[derive(Clone, Debug)]
 pub struct Trace {
-    ring: Ring<TRACE_CAPACITY>,
+    ring: Ring,
     /// The previous raw move (a candidate turning point) and scroll.
     prev_move: Option<Sample>,
     prev_scroll: Option<Sample>,
@@ -83,7 +83,7 @@ impl Trace {
     }
 
     /// The kept samples, oldest first.
-    pub fn ring(&self) -> &Ring<TRACE_CAPACITY> {
+    pub fn ring(&self) -> &Ring {
         &self.ring
     }
 

@@ -192,9 +192,9 @@ impl Recording {
             if r.kind.is_pointer() {
                 let _ = writeln!(out, "{session},{},{},{},{},{}", r.t_ms, r.kind.name(), r.x, r.y, r.target);
             } else if r.kind == Kind::Response && r.x != 0 {
-                // The answer's signature, as the loader wrote it, and 1 for a press's own
+                // The answer's signature, as the loader wrote it, and 1-3 for a press's own
                 // answer (docs/event-csv.md).
-                let own = if r.y != 0 { "1" } else { "" };
+                let own = if r.y != 0 { r.y.to_string() } else { String::new() };
                 let _ = writeln!(out, "{session},{},{},{},{own},{}", r.t_ms, r.kind.name(), r.x, r.target);
             } else {
                 let _ = writeln!(out, "{session},{},{},,,{}", r.t_ms, r.kind.name(), r.target);

@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
-use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params, OWN_ANSWER};
+use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params, MAX_GESTURE_PRESSES, OWN_ANSWER};
 use shared_physics::emotions::{classify, TraceParams};
 use shared_physics::{Kind, Sample};
 
@@ -374,12 +374,15 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         (0, 0)
     } else if kind == Kind::Response && !x.is_empty() {
         // The answer's signature (the SDK's hash of what the page changed), 1..=32767, and
-        // `y` = 1 for the press's own answer (shared_physics::detection::OWN_ANSWER).
+        // `y` = 1..=3 for the press's own answer, or its gesture's (the presses it answers,
+        // shared_physics::detection::OWN_ANSWER).
         let sig = parse_num("x (answer signature)", x, 1.0, i16::MAX as f64)? as i16;
         match y {
             "" => (sig, 0),
-            "1" => (sig, OWN_ANSWER),
-            _ => return Err(format!("y of a response must be empty or 1 (the press's own answer), not {y:?}")),
+            _ => match y.parse::<i16>() {
+                Ok(n @ OWN_ANSWER..=MAX_GESTURE_PRESSES) => (sig, n),
+                _ => return Err(format!("y of a response must be empty or 1-3 (a press's own answer), not {y:?}")),
+            },
         }
     } else {
         return Err(format!(
@@ -779,7 +782,7 @@ mod tests {
         let csv = "session,t_ms,kind,x,y,target\n\
                    s,1,move,,5,\n\
                    s,2,click,5,,\n\
-                   s,3,response,1,2,\n\
+                   s,3,response,1,4,\n\
                    s,4,hidden,,0,\n\
                    s,5,leave,,,\n\
                    s,6,visible,x,y,\n";
@@ -789,7 +792,7 @@ mod tests {
         assert_eq!(at_lines(&s), vec![2, 3, 4, 5, 7]);
         assert!(s.errors[0].message.contains("x is required for kind move"), "{}", s.errors[0].message);
         assert!(s.errors[1].message.contains("y is required for kind click"), "{}", s.errors[1].message);
-        assert!(s.errors[2].message.contains("y of a response must be empty or 1"), "{}", s.errors[2].message);
+        assert!(s.errors[2].message.contains("y of a response must be empty or 1-3"), "{}", s.errors[2].message);
         assert!(s.errors[3].message.contains("must be empty for kind hidden"), "{}", s.errors[3].message);
         // A response may carry the answer's signature in x (the SDK's hash of what changed).
         let rec = csv::StringRecord::from(vec!["s", "3", "response", "17", "", ""]);
