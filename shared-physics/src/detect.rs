@@ -211,17 +211,40 @@ pub fn detect_rage(evidence: &[Sample], p: &RageParams) -> Option<Detection> {
 /// The loader's `quiet` rows, for replaying a recording that does not carry them (one made
 /// before the loader wrote them, or by another recorder): after a click the loader's answer
 /// window runs [`RESPONSE_WINDOW_MS`] (a later click restarts it, an answer closes it) and, run
-/// out, pushes a [`Kind::Quiet`]. Fed each sample in order, [`LoaderQuiet::before`] returns the
-/// quiet row the loader would have pushed before it, and [`LoaderQuiet::end`] the one after the
-/// recording's last sample. A quiet row already in the recording closes the window too.
+/// out, pushes a [`Kind::Quiet`]. Fed each sample in order, [`LoaderQuiet::feed`] yields the
+/// rows to push for it (the quiet row the loader would have pushed before it, if any, then the
+/// sample), and [`LoaderQuiet::end`] the quiet row after the recording's last sample;
+/// [`LoaderQuiet::with_quiet`] does both over a whole recording. A quiet row already in the
+/// recording closes the window too.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoaderQuiet {
     open: Option<u32>,
 }
 
 impl LoaderQuiet {
+    /// The rows to push for `s`, in order: the quiet row due before it, if any, then `s`
+    /// (and takes note of `s`).
+    pub fn feed(&mut self, s: Sample) -> impl Iterator<Item = Sample> {
+        rows(self.before(&s), Some(s))
+    }
+
+    /// The quiet row due after the last sample, if any.
+    pub fn end(&mut self) -> Option<Sample> {
+        self.open.take().map(quiet_after)
+    }
+
+    /// `samples`, a whole recording in order, with the loader's quiet rows among them (each
+    /// sample's [`LoaderQuiet::feed`], then [`LoaderQuiet::end`]).
+    pub fn with_quiet(samples: impl IntoIterator<Item = Sample>) -> impl Iterator<Item = Sample> {
+        let mut quiet = LoaderQuiet::default();
+        samples.into_iter().map(Some).chain([None]).flat_map(move |s| match s {
+            Some(s) => rows(quiet.before(&s), Some(s)),
+            None => rows(quiet.end(), None),
+        })
+    }
+
     /// The quiet row due before `s`, if any (and takes note of `s`).
-    pub fn before(&mut self, s: &Sample) -> Option<Sample> {
+    fn before(&mut self, s: &Sample) -> Option<Sample> {
         let due = self.open.filter(|&c| s.t_ms >= c.saturating_add(RESPONSE_WINDOW_MS)).map(quiet_after);
         if due.is_some() {
             self.open = None;
@@ -235,11 +258,11 @@ impl LoaderQuiet {
         }
         due
     }
+}
 
-    /// The quiet row due after the last sample, if any.
-    pub fn end(&mut self) -> Option<Sample> {
-        self.open.take().map(quiet_after)
-    }
+/// `first` then `then`, each if any.
+fn rows(first: Option<Sample>, then: Option<Sample>) -> impl Iterator<Item = Sample> {
+    [first, then].into_iter().flatten()
 }
 
 fn quiet_after(click_ms: u32) -> Sample {
@@ -553,12 +576,34 @@ mod tests {
     #[test]
     fn a_presss_own_answer_leaves_the_loaders_window_open() {
         let mut q = LoaderQuiet::default();
-        assert_eq!(q.before(&click(1000, 0, 0)), None);
-        assert_eq!(q.before(&own(1000)), None);
-        assert_eq!(q.before(&mv(2000, 0, 0)), Some(quiet_after(1000)));
-        assert_eq!(q.before(&click(3000, 0, 0)), None);
-        assert_eq!(q.before(&response(3500)), None);
+        let mut fed = |s: Sample| q.feed(s).collect::<heapless::Vec<Sample, 2>>();
+        assert_eq!(fed(click(1000, 0, 0))[..], [click(1000, 0, 0)]);
+        assert_eq!(fed(own(1000))[..], [own(1000)]);
+        assert_eq!(fed(mv(2000, 0, 0))[..], [quiet_after(1000), mv(2000, 0, 0)]);
+        assert_eq!(fed(click(3000, 0, 0))[..], [click(3000, 0, 0)]);
+        assert_eq!(fed(response(3500))[..], [response(3500)]);
         assert_eq!(q.end(), None);
+    }
+
+    #[test]
+    fn a_whole_recording_gets_the_quiet_rows_feed_and_end_give() {
+        let rec = [click(1000, 0, 0), click(1200, 0, 0), mv(2500, 0, 0), click(3000, 0, 0), response(3100), click(4000, 0, 0)];
+        let with: heapless::Vec<Sample, 16> = LoaderQuiet::with_quiet(rec).collect();
+        let want = [
+            click(1000, 0, 0),
+            click(1200, 0, 0),
+            quiet_after(1200),
+            mv(2500, 0, 0),
+            click(3000, 0, 0),
+            response(3100),
+            click(4000, 0, 0),
+            quiet_after(4000),
+        ];
+        assert_eq!(with[..], want);
+        let mut q = LoaderQuiet::default();
+        let mut fed: heapless::Vec<Sample, 16> = rec.into_iter().flat_map(|s| q.feed(s)).collect();
+        fed.extend(q.end());
+        assert_eq!(fed[..], want);
     }
 
     #[test]

@@ -542,10 +542,7 @@ impl IfDead {
         if s.kind == Kind::Response {
             return None;
         }
-        let q = self.quiet.before(s);
-        let a = q.and_then(|q| self.det.push(q));
-        let b = self.det.push(*s);
-        a.into_iter().chain(b).filter_map(|d| self.note(d)).last()
+        self.quiet.feed(*s).filter_map(|row| self.det.push(row).and_then(|d| self.note(d))).last()
     }
 
     /// After the last sample.
@@ -624,10 +621,9 @@ pub fn run_session(s: &Session) -> Outcome {
             out.thrashing.push(smp.t_ms);
         }
         out.firings[4].extend(dd.feed(smp, 0));
-        if let Some(q) = quiet.before(smp) {
-            out.detections.extend(det.push(q));
+        for row in quiet.feed(*smp) {
+            out.detections.extend(det.push(row));
         }
-        out.detections.extend(det.push(*smp));
         dead(&mut out, if_dead.feed(smp));
         if smp.kind != Kind::Click {
             continue;

@@ -298,9 +298,8 @@ impl<'w, W: Write> Replay<'w, W> {
         if sample.kind.is_pointer() {
             sample.section = sr.section_id(&target);
         }
-        let quiet = sr.quiet.before(&sample).and_then(|q| sr.detector.push(q));
-        let found = sr.detector.push(sample);
-        for d in quiet.into_iter().chain(found) {
+        let found: Vec<Detection> = sr.quiet.feed(sample).filter_map(|row| sr.detector.push(row)).collect();
+        for d in found {
             write_detection(self.out, &mut self.summary, &session, sr, &d)?;
         }
         Ok(())

@@ -362,10 +362,8 @@ fn rage_of(samples: &[Sample], names: &[(u8, String)]) -> Option<DetectionFrame>
     }
     let mut best: Option<DetectionFrame> = None;
     // With the loader's quiet rows, which traces recorded before it wrote them lack.
-    let mut quiet = LoaderQuiet::default();
-    let with_quiet = samples.iter().flat_map(|s| quiet.before(s).into_iter().chain([*s])).collect::<Vec<_>>();
-    for s in with_quiet.iter().chain(quiet.end().as_ref()) {
-        let Some(d) = det.push(*s) else { continue };
+    for s in LoaderQuiet::with_quiet(samples.iter().copied()) {
+        let Some(d) = det.push(s) else { continue };
         if d.emotion != Emotion::Rage || best.as_ref().is_some_and(|b| b.confidence_pct >= d.confidence_pct()) {
             continue;
         }

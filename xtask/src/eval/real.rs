@@ -252,10 +252,9 @@ pub fn run(samples: &[Sample], targets: &[u32], params: Params) -> Run {
             out.thrashing.push(s.t_ms);
         }
         out.peers[1].extend(dd.feed(s, targets.get(i).copied().unwrap_or(0)));
-        if let Some(q) = quiet.before(s) {
-            out.detections.extend(det.push(q));
+        for row in quiet.feed(*s) {
+            out.detections.extend(det.push(row));
         }
-        out.detections.extend(det.push(*s));
         out.rage_if_dead.extend(if_dead.feed(s).filter(|b| b.intervened).map(|b| b.first_ms));
         if s.kind != Kind::Click {
             continue;
@@ -602,13 +601,7 @@ const CROWD_HALF_LIFE: u32 = 1000;
 /// Whether each click of `samples` was answered ([`shared_physics::detect::answer`]; a click
 /// the recording ends too soon after to know counts as answered), as the crowd learns it.
 fn answered_clicks(samples: &[Sample]) -> Vec<(Sample, bool)> {
-    let mut with_quiet: Vec<Sample> = Vec::with_capacity(samples.len() + 8);
-    let mut quiet = LoaderQuiet::default();
-    for s in samples {
-        with_quiet.extend(quiet.before(s));
-        with_quiet.push(*s);
-    }
-    with_quiet.extend(quiet.end());
+    let with_quiet: Vec<Sample> = LoaderQuiet::with_quiet(samples.iter().copied()).collect();
     let answer = |i: usize| shared_physics::detect::answer(&with_quiet, i) != shared_physics::detect::Answer::Dead;
     with_quiet.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click).map(|(i, s)| (*s, answer(i))).collect()
 }
