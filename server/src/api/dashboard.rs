@@ -542,7 +542,7 @@ pub async fn accounts(State(app): State<AppState>, actor: Actor) -> Result<Json<
 /// visited first.
 #[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BrokenControls {
-    /// The spots, the most visited first (at most `confirm::crowd::MAX_BROKEN_LISTED`).
+    /// The spots, the most visited first (at most 100).
     #[schema(max_items = 100)]
     pub spots: Vec<BrokenControl>,
 }
