@@ -46,7 +46,7 @@
   }
 
   // ---- pages -------------------------------------------------------------------------------
-  var PAGES = { struggles: struggles, accounts: accounts, segments: segments, queue: queue, interventions: interventions, money: money, weather: weather, chain: chain, audit: audit, failures: failures };
+  var PAGES = { struggles: struggles, accounts: accounts, segments: segments, queue: queue, interventions: interventions, money: money, weather: weather, chain: chain, broken: broken, audit: audit, failures: failures };
   function route() {
     if (!me) return;
     var name = (location.hash || '#struggles').slice(1);
@@ -315,6 +315,23 @@
           var td = el('td'), open = el('a', null, 'session'); open.href = '/session.html?s=' + encodeURIComponent(e.session); td.appendChild(open);
           tr.appendChild(td); eb.appendChild(tr);
         });
+      });
+    }).catch(showError);
+  }
+
+  // The crowd's findings: spots where many visitors' clicks go unanswered, the most visited first.
+  function broken() {
+    S.api('/v1/dashboard/broken-controls').then(function (r) {
+      var body = clear($('broken'));
+      if (!r.spots.length) {
+        var none = el('td', 'muted', 'No broken controls found yet: a spot needs 5 visitors, half of them unanswered.');
+        none.colSpan = 5;
+        add(body, add(el('tr'), none));
+      }
+      r.spots.forEach(function (s) {
+        var held = s.held_back ? s.held_back + ' (latest ' + S.ago(s.last_held_ms) + ')' : 'none';
+        add(body, add(el('tr'), el('td', null, s.page), el('td', null, 'x ' + s.x + ', y ' + s.y + ' (16 px square)'), el('td', null, S.num(s.visitors, 1)),
+          el('td', null, S.pct(s.unanswered_share)), el('td', null, held)));
       });
     }).catch(showError);
   }

@@ -1,8 +1,10 @@
 //! The dashboard's API: signing in by cookie (HttpOnly, SameSite=Strict, a CSRF token on
 //! writes, sign-out and revocation that end the session at once), a rage burst as one episode
 //! of the live struggles, the session view and its actions through a signed-in user, "not a
-//! struggle" counted on the failure page, which is public only when the tenant says so, and
-//! the forensics saying "too little data" instead of a figure of money. Both backends.
+//! struggle" counted on the failure page, which is public only when the tenant says so, the
+//! forensics saying "too little data" instead of a figure of money, and a spot where many
+//! visitors rage in vain shown as one broken control. Both backends (the crowd's norm, in the
+//! instance's memory whatever the backend, on the embedded one).
 
 mod common;
 
@@ -251,4 +253,65 @@ async fn an_alert_link_views_with_sig_and_acts_only_with_its_ack_for_its_own_ses
         assert_eq!((st, r["action"].as_str()), (200, Some("acknowledge")), "{backend:?}: the contact's own link acts: {r}");
         s.stop().await;
     }
+}
+
+/// Six anonymous visitors rage in vain at the same spot of the checkout, a minute apart. Half an
+/// hour after the last has gone, the signed-in owner sees one broken control there, with its
+/// page, position, visitors and share unanswered; a seventh visitor's rage there is held back
+/// and counted on it. Without credentials: 401; another tenant sees none of it.
+#[tokio::test]
+async fn a_spot_where_many_visitors_rage_in_vain_is_one_broken_control_on_the_dashboard() {
+    use sentientiq_server::clock::{Clock, ManualClock};
+    use std::time::Duration;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let clock = std::sync::Arc::new(ManualClock::new(now));
+    let s = TestServer::start_clocked(Backend::Embedded, clock.clone()).await;
+    let (st, t) =
+        s.post("/v1/admin/tenants", ADMIN, json!({"name": "Shop", "owner": {"email": "owner@shop.example", "password": OWNER_PW}})).await;
+    assert_eq!(st, 201, "{t}");
+    let (tid, site) = (t["tenant_id"].as_str().unwrap(), t["site_key"].as_str().unwrap());
+    const PATH: &str = "/v1/dashboard/broken-controls";
+    let r = s.http.get(format!("{}{PATH}", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let b = sign_in(&s, tid).await;
+    assert_eq!(with_cookie(&s, &b, "GET", PATH, None, None).await, (200, json!({"spots": []})));
+
+    let server = &s;
+    let rage = |visitor: u64| async move {
+        let mut ws = server.ws().await;
+        ws.send(0, &Frame::Hello(Hello { session: 0xb0c0 + visitor, site_key: site, page: "/checkout", identity: None })).await;
+        ws.send(1, &Frame::Detection(rage_frame())).await;
+        assert_eq!(ws.next_ack().await, 1, "visitor {visitor}");
+    };
+    for visitor in 0..6 {
+        rage(visitor).await;
+        clock.advance(Duration::from_secs(60));
+    }
+    // Still going on (a reconnect would continue them): nothing learnt yet.
+    assert_eq!(with_cookie(&s, &b, "GET", PATH, None, None).await.1, json!({"spots": []}));
+    clock.advance(Duration::from_secs(u64::from(sentientiq_server::confirm::crowd::SESSION_IDLE_SECS)));
+    let (st, v) = with_cookie(&s, &b, "GET", PATH, None, None).await;
+    assert_eq!(st, 200, "{v}");
+    let spots = v["spots"].as_array().unwrap();
+    assert_eq!(spots.len(), 1, "{v}");
+    // The burst's clicks at (400, 300) and (401, 300): the 16 px square from (400, 288).
+    let spot = &spots[0];
+    assert_eq!((&spot["page"], &spot["x"], &spot["y"]), (&json!("/checkout"), &json!(400), &json!(288)), "{v}");
+    assert!(spot["visitors"].as_f64().is_some_and(|n| (5.9..=6.0).contains(&n)), "{v}");
+    assert_eq!(
+        (&spot["unanswered_share"], &spot["held_back"], &spot["first_held_ms"], &spot["last_held_ms"]),
+        (&json!(1.0), &json!(0), &Value::Null, &Value::Null),
+        "{v}"
+    );
+
+    // A seventh visitor rages there: a finding about the page, held back, not the visitor's.
+    rage(6).await;
+    let held_ms = clock.now_ms() / 1000 * 1000;
+    let v = with_cookie(&s, &b, "GET", PATH, None, None).await.1;
+    assert_eq!((&v["spots"][0]["held_back"], &v["spots"][0]["last_held_ms"]), (&json!(1), &json!(held_ms)), "{v}");
+    // The secret key reads the same; another tenant's reads nothing of it.
+    assert_eq!(s.get(PATH, t["secret_key"].as_str().unwrap()).await, (200, v));
+    let other = s.tenant("Other").await;
+    assert_eq!(s.get(PATH, other["secret_key"].as_str().unwrap()).await, (200, json!({"spots": []})));
+    s.stop().await;
 }

@@ -139,6 +139,7 @@ const ROUTES: &[(&str, &str, Auth, Takes)] = &[
     ("GET", "/v1/dashboard/me", Secret, Nothing),
     ("GET", "/v1/struggles", Secret, Nothing),
     ("GET", "/v1/dashboard/accounts", Secret, Nothing),
+    ("GET", "/v1/dashboard/broken-controls", Secret, Nothing),
     ("GET", "/v1/dashboard/sessions/{session}", Secret, Nothing),
     ("POST", "/v1/dashboard/sessions/{session}/actions", Secret, Json),
     // The alert link's acting capability (`e`, `c`, `ack`) in the query, the action in the body.

@@ -47,8 +47,25 @@ pub struct Click {
 /// The cell key of a click on `page` of `tenant` (any stable hashes of their names).
 pub fn cell(tenant: u32, page: u32, x: i16, y: i16) -> u64 {
     let (cx, cy) = ((i32::from(x)).div_euclid(CELL_PX) as u16, (i32::from(y)).div_euclid(CELL_PX) as u16);
-    let h = (u64::from(tenant) << 32 | u64::from(page)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    h ^ (u64::from(cx) << 16 | u64::from(cy))
+    page_hash(tenant, page) ^ (u64::from(cx) << 16 | u64::from(cy))
+}
+
+/// The part of every cell key of `page` of `tenant` that does not depend on the spot.
+fn page_hash(tenant: u32, page: u32) -> u64 {
+    (u64::from(tenant) << 32 | u64::from(page)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The top-left corner, px, of cell `key` if it is a cell of `page` of `tenant`: the inverse of
+/// [`cell`] for a page the caller knows (`None` for another page's cell, whose key differs in
+/// its upper 32 bits unless the two pages' hashes collide there).
+pub fn corner(tenant: u32, page: u32, key: u64) -> Option<(i32, i32)> {
+    let spot = key ^ page_hash(tenant, page);
+    if spot >> 32 != 0 {
+        return None;
+    }
+    // The cell's column and row, as `cell` wrapped them into 16 bits (negative ones too).
+    let (cx, cy) = ((spot >> 16) as u16 as i16, spot as u16 as i16);
+    Some((i32::from(cx) * CELL_PX, i32::from(cy) * CELL_PX))
 }
 
 /// What the crowd knows about a cell.
@@ -88,6 +105,14 @@ impl Cell {
     fn decayed(&self, now: u32, half_life: u32) -> f32 {
         exp2(-(now.saturating_sub(self.at) as f32) / half_life.max(1) as f32)
     }
+
+    fn norm(&self, now: u32, half_life: u32) -> Norm {
+        let visitors = self.visitors * self.decayed(now, half_life);
+        if visitors <= 0.0 {
+            return Norm::default();
+        }
+        Norm { visitors, dead_share: self.dead / self.visitors, repeated_share: self.repeated / self.visitors }
+    }
 }
 
 /// The crowd's norm over `N` cells at most (see the module docs).
@@ -117,13 +142,13 @@ impl<const N: usize> Crowd<N> {
 
     /// The norm of cell `key` at time `now` (all zero for a cell never seen).
     pub fn norm(&self, now: u32, key: u64) -> Norm {
-        let Some(c) = self.cells[..self.used].iter().find(|c| c.key == key) else { return Norm::default() };
-        let k = c.decayed(now, self.half_life);
-        let visitors = c.visitors * k;
-        if visitors <= 0.0 {
-            return Norm::default();
-        }
-        Norm { visitors, dead_share: c.dead / c.visitors, repeated_share: c.repeated / c.visitors }
+        self.cells[..self.used].iter().find(|c| c.key == key).map_or_else(Norm::default, |c| c.norm(now, self.half_life))
+    }
+
+    /// Every cell in use, its key and its norm at time `now`, in no particular order (a broken
+    /// control is one whose [`Norm::broken`]; [`corner`] tells where it is on a known page).
+    pub fn cells(&self, now: u32) -> impl Iterator<Item = (u64, Norm)> + '_ {
+        self.cells[..self.used].iter().map(move |c| (c.key, c.norm(now, self.half_life)))
     }
 
     /// Learns one finished session's clicks on `page` of `tenant` at time `now`: each cell it
@@ -214,6 +239,32 @@ mod tests {
         let n = crowd.norm(8, cell(1, 3, 37, 83));
         assert!(n.repeated_is_normal() && !n.broken(), "{n:?}");
         assert!((n.repeated_share - 0.5).abs() < 0.05, "{n:?}");
+    }
+
+    #[test]
+    fn the_cells_list_every_spot_learnt_and_each_corner_is_found_again_on_its_page_only() {
+        let mut crowd: Crowd<64> = Crowd::new(1000);
+        assert_eq!(crowd.cells(0).count(), 0);
+        for t in 0..6 {
+            crowd.learn(t, 1, 7, &clicks(&[(101, 102, false), (300, 40, true), (-20, -1, false)]));
+        }
+        let mut broken: heapless::Vec<(i32, i32), 4> =
+            crowd.cells(6).filter(|(_, n)| n.broken()).filter_map(|(k, _)| corner(1, 7, k)).collect();
+        broken.sort_unstable();
+        assert_eq!(broken, [(-32, -16), (96, 96)]);
+        let (_, answered) = crowd.cells(6).find(|(k, _)| corner(1, 7, *k) == Some((288, 32))).expect("the answered spot");
+        assert!(!answered.broken() && (answered.visitors - 6.0).abs() < 0.05, "{answered:?}");
+        // The listed norm is the one `norm` gives.
+        for (k, n) in crowd.cells(6) {
+            assert_eq!(n, crowd.norm(6, k));
+        }
+        // The inverse of `cell` at the edges of the viewport's range, and nothing on other pages.
+        for (x, y) in [(0, 0), (15, 16), (-1, -16), (i16::MIN, i16::MAX), (i16::MAX, i16::MIN)] {
+            let at = (i32::from(x).div_euclid(CELL_PX) * CELL_PX, i32::from(y).div_euclid(CELL_PX) * CELL_PX);
+            assert_eq!(corner(1, 7, cell(1, 7, x, y)), Some(at), "({x}, {y})");
+            assert_eq!(corner(1, 8, cell(1, 7, x, y)), None, "({x}, {y})");
+            assert_eq!(corner(2, 7, cell(1, 7, x, y)), None, "({x}, {y})");
+        }
     }
 
     #[test]

@@ -33,7 +33,8 @@ const NARROW: i64 = 360;
 /// The desktop.
 const DESKTOP: (i64, i64) = (1280, 800);
 /// The dashboard's pages (its hash routes).
-const PAGES: &[&str] = &["struggles", "accounts", "segments", "queue", "interventions", "money", "weather", "chain", "audit", "failures"];
+const PAGES: &[&str] =
+    &["struggles", "accounts", "segments", "queue", "interventions", "money", "weather", "chain", "broken", "audit", "failures"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rage_burst_is_one_card_and_the_ceo_takes_it_from_her_phone() {

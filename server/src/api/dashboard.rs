@@ -1,6 +1,7 @@
 //! What the dashboard pages read beyond the resources' own routes: who is signed in, the live
-//! struggles as episodes, and the session view (for a signed-in user, or through an alert's
-//! signed link) with its actions: "I've got it", send help to the page now, "not a struggle".
+//! struggles as episodes, the broken controls the crowd has found, and the session view (for a
+//! signed-in user, or through an alert's signed link) with its actions: "I've got it", send help
+//! to the page now, "not a struggle".
 //!
 //! An alert's link carries two separate capabilities: `sig` lets its holder **view** the
 //! session (`t`, `exp`, `sig`); `ack` lets the contact it was sent to **act** on that
@@ -11,11 +12,12 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{text_field, Actor, Body, LinkQuery, Role};
 use crate::api::error::ApiError;
+use crate::confirm::crowd::{Crowds, CROWDS};
 use crate::escalation::{self, Acked};
 use crate::records::events::{Event, Push};
 use crate::records::{DetectionRecord, EscalationRecord, InterventionRecord, SealedColumn};
@@ -37,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/dashboard/me", get(me))
         .route("/v1/struggles", get(struggles))
         .route("/v1/dashboard/accounts", get(accounts))
+        .route("/v1/dashboard/broken-controls", get(broken_controls))
         .route("/v1/dashboard/sessions/{session}", get(session_for_user))
         .route("/v1/dashboard/sessions/{session}/actions", post(act_as_user))
         .route("/v1/sessions/{session}/actions", post(act_by_link))
@@ -533,6 +536,70 @@ pub async fn accounts(State(app): State<AppState>, actor: Actor) -> Result<Json<
         })
         .collect();
     Ok(Json(json!({"items": items})))
+}
+
+/// The broken controls of a tenant: spots where many visitors' clicks go unanswered, the most
+/// visited first.
+#[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BrokenControls {
+    /// The spots, the most visited first (at most 100).
+    #[schema(max_items = 100)]
+    pub spots: Vec<BrokenControl>,
+}
+
+/// One broken control: a 16 px spot of a page where at least 5 (decayed) visitors clicked and
+/// half or more of them got no answer.
+#[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BrokenControl {
+    /// The page's path, as the visitors' pages reported it.
+    pub page: String,
+    /// The left edge of the spot's 16 px square, viewport px.
+    pub x: i32,
+    /// The top edge of the spot's 16 px square, viewport px.
+    pub y: i32,
+    /// Visitors who clicked there, each counting half as much every 7 days (2 decimals).
+    #[schema(minimum = 0.0)]
+    pub visitors: f64,
+    /// Share of them whose clicks there went unanswered (2 decimals).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub unanswered_share: f64,
+    /// Rage and frustration detections there that were recorded but not intervened on.
+    pub held_back: u32,
+    /// When the first of them was, ms since the Unix epoch; null when none was.
+    pub first_held_ms: Option<i64>,
+    /// When the latest of them was, ms since the Unix epoch; null when none was.
+    pub last_held_ms: Option<i64>,
+}
+
+/// `tenant`'s broken controls in `crowds` at `now_s` (wall-clock seconds), as the API answers.
+pub fn broken_controls_of(crowds: &Crowds, tenant: &str, now_s: u32) -> BrokenControls {
+    let two = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
+    let spots = crowds
+        .broken(tenant, now_s)
+        .into_iter()
+        .map(|s| BrokenControl {
+            page: s.page,
+            x: s.x,
+            y: s.y,
+            visitors: two(s.visitors),
+            unanswered_share: two(s.unanswered_share),
+            held_back: s.held_back,
+            first_held_ms: s.held_s.map(|h| i64::from(h.0) * 1000),
+            last_held_ms: s.held_s.map(|h| i64::from(h.1) * 1000),
+        })
+        .collect();
+    BrokenControls { spots }
+}
+
+/// `GET /v1/dashboard/broken-controls`: spots where many visitors' clicks go unanswered (at
+/// least 5 visitors, half or more of them unanswered), as findings about the page rather than
+/// each visitor's rage: the page, where on it, the visitors, their share unanswered and the
+/// detections held back there. Each server instance learns from the sessions it holds (once
+/// they have been idle 30 minutes), so the list is this instance's.
+#[utoipa::path(get, path = "/v1/dashboard/broken-controls", tag = "dashboard", responses((status = 200, description = "this instance's broken controls of the tenant, the most visited first", body = BrokenControls)), security(("secret_key" = []), ("dashboard_session" = [])))]
+pub async fn broken_controls(State(app): State<AppState>, actor: Actor) -> Json<BrokenControls> {
+    let now_s = u32::try_from(app.clock.now_ms() / 1000).unwrap_or(u32::MAX);
+    Json(broken_controls_of(&CROWDS, &actor.tenant.id, now_s))
 }
 
 #[cfg(test)]

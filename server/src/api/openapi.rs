@@ -25,8 +25,8 @@ use crate::api::{self, access, dashboard, escalations, forensics, learning, peop
         learning::outcome, learning::uplift, learning::list_cards, learning::action_card, learning::complete_card,
         escalations::add_contact, escalations::list_contacts, escalations::delete_contact, escalations::list_escalations, escalations::ack_escalation,
         escalations::ack_link, escalations::webhook_secret,
-        dashboard::me, dashboard::struggles, dashboard::accounts, dashboard::session_for_user, dashboard::session_by_link, dashboard::act_as_user,
-        dashboard::act_by_link,
+        dashboard::me, dashboard::struggles, dashboard::accounts, dashboard::broken_controls, dashboard::session_for_user,
+        dashboard::session_by_link, dashboard::act_as_user, dashboard::act_by_link,
         forensics::report, forensics::roi_csv, forensics::evi_now, forensics::weather, forensics::failures_of_tenant,
         forensics::set_public, forensics::public_failures, forensics::export, forensics::mail_weather,
         crate::ingest::ws, crate::ingest::beacon, openapi_json,
@@ -257,6 +257,11 @@ mod tests {
         }
         assert!(doc["components"]["securitySchemes"]["secret_key"].is_object());
         assert!(doc["components"]["schemas"]["NewTransaction"].is_object());
+        let broken = &doc["paths"]["/v1/dashboard/broken-controls"]["get"]["responses"];
+        assert_eq!(broken["200"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/BrokenControls");
+        assert!(broken["401"].is_object() && doc["components"]["schemas"]["BrokenControl"].is_object(), "{broken}");
+        let listed = doc["components"]["schemas"]["BrokenControls"]["properties"]["spots"]["maxItems"].as_u64();
+        assert_eq!(listed, Some(crate::confirm::crowd::MAX_BROKEN_LISTED as u64));
     }
 
     fn doc() -> serde_json::Value {

@@ -468,7 +468,8 @@ impl Conn {
             now_ms,
         };
         // A spot where many other visitors' clicks went unanswered is a broken control: recorded,
-        // not this visitor's struggle to intervene on (confirm/crowd.rs).
+        // counted as held back on the spot's finding (the dashboard's broken controls), not this
+        // visitor's struggle to intervene on (confirm/crowd.rs).
         let page = b.state.lock().expect("session lock").page.clone();
         let now_s = u32::try_from(now_ms / 1000).unwrap_or(u32::MAX);
         if let Judgement::BrokenControl(n) = CROWDS.judge(&b.tenant.id, b.session, &page, &d, &frame.evidence, now_s) {
