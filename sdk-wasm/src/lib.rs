@@ -2,7 +2,7 @@
 //!
 //! The worker (`js/worker.js`, served as `/sdk-worker.js`) feeds pointer samples in and gets
 //! frames of the wire protocol ([`shared_physics::wire`]) out; it owns the WebSocket, the timers
-//! and the offline queue. This module owns the physics: the streaming [`Detector`] (ring of
+//! and the offline queue. This module owns the physics: the streaming [`shared_physics::detect::Detector`] (ring of
 //! recent samples, rage detector, emit rule), a [`Tracker`] for the once-a-second `Physics`
 //! summaries, and the sequence numbers.
 //!
@@ -36,7 +36,7 @@
 //!
 //! ## Detections
 //!
-//! Every sample goes through [`Detector::push`] with [`Params::DEFAULT`]: the same emit rules
+//! Every sample goes through `Detector::push` with `Params::DEFAULT` ([`shared_physics::detect`]): the same emit rules
 //! and evidence windows `sentientiq detect` replays, documented in `docs/detectors.md`.
 //!
 //! The crate builds two modules. `sdk.wasm` (default features), loaded at page start, keeps the

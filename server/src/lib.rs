@@ -21,7 +21,7 @@
 //!    delivers it. Conversation cards and outcomes live here too.
 //! 5. **escalation** ([`escalation`]): when an identified visitor of an account worth at least the
 //!    critical value struggles over more than one burst, an escalation is persisted and the
-//!    tenant's chain is paged contact by contact ([`escalation::channels`]: SMS, WhatsApp, Slack,
+//!    tenant's chain is paged contact by contact ([`escalation::channels`](mod@escalation::channels): SMS, WhatsApp, Slack,
 //!    PagerDuty, email, webhooks) with a signed, expiring one-click link to the session view.
 //! 6. **persist** ([`bus`], [`store`]): what happened is published as durable [`records`]
 //!    (`{prefix}.events.*`) and written by the persister through the store, never on the hot

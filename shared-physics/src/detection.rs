@@ -48,7 +48,7 @@ fn reach(s: &Sample) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// A [`Kind::Response`] came within [`RESPONSE_WINDOW_MS`] after it (its `x`: the answer's
-    /// signature, 0 = not known).
+    /// signature, 0 = not known, or the press's own answer, [`OWN_ANSWER`]).
     Answered(i16),
     /// Its answer window has passed (the slice's newest sample is at least
     /// [`RESPONSE_WINDOW_MS`] after it) with no response in it.
@@ -74,9 +74,13 @@ pub fn answer(ev: &[Sample], i: usize) -> Answer {
 }
 
 /// The signature of the first response in `later` (samples after a click at `t_ms`, in time
-/// order) within [`RESPONSE_WINDOW_MS`] of the click, if any: [`answer`]'s test, alone.
+/// order) within [`RESPONSE_WINDOW_MS`] of the click, if any: [`answer`]'s test, alone. A press's
+/// own answer ([`OWN_ANSWER`]) has none (0): what the browser did with the press itself (a
+/// selection, a focus, a menu opening on the press) shows the press worked, and is no result of
+/// the page's to compare with the last one (the same paragraph selected again is no failing
+/// submit).
 pub fn answered(later: &[Sample], t_ms: u32) -> Option<i16> {
-    answering(later, t_ms).map(|s| s.x)
+    answering(later, t_ms).map(|s| if reach(s) == 0 { s.x } else { 0 })
 }
 
 /// The response [`answered`] finds: its `x` is the answer's signature, and a `y` above 0 says

@@ -43,8 +43,8 @@ const CLASS_WORDS: [(SectionClass, &[&[u8]]); 3] = [
     (SectionClass::Content, &[b"article", b"blog", b"doc", b"content", b"read", b"post"]),
 ];
 
-/// The class of a section called `name` (ASCII case-insensitive substring match, see
-/// [`CLASS_WORDS`]).
+/// The class of a section called `name`: the first class one of whose words (`CLASS_WORDS`, in
+/// this module's source: "checkout", "pric", "article", …) is in it, ASCII case-insensitive.
 pub fn classify(name: &[u8]) -> SectionClass {
     // By hand rather than `windows`, whose size check links the SDK's wasm to `core::fmt`.
     let has = |word: &[u8]| (0..name.len()).any(|i| name.get(i..i + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word)));
@@ -236,7 +236,11 @@ fn reversals<'a>(samples: impl Iterator<Item = &'a Sample>, coord: impl Fn(&Samp
 /// [`EPISODE_GAP_MS`] and [`SPOT_RADIUS_PX`]: a triple-click selecting a paragraph) is part of
 /// that gesture, not a dead click.
 ///
-/// Score: `z = 1.0·dead + 0.5·(spots − 1) + 1.5·repeats − 2.5`.
+/// A press's own answer (a selection, a focus: [`crate::detection::OWN_ANSWER`]) carries no
+/// result to compare, so triple clicks on paragraphs at one spot of the screen make no repeats.
+///
+/// Score: `z = 1.0·dead + 0.5·(spots − 1) + 2.0·repeats − 2.5`: the same control pressed three
+/// times with the same result (two repeats, z = 1.5) weighs as three dead clicks on three spots.
 pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let (mut dead, mut spots, mut repeats) = (0u8, 0u8, 0u8);
@@ -286,7 +290,7 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     if dead < p.min_dead_clicks && repeats < p.min_dead_clicks {
         return None;
     }
-    let z = f32::from(dead) + 0.5 * (f32::from(spots.max(1)) - 1.0) + 1.5 * f32::from(repeats) - 2.5;
+    let z = f32::from(dead) + 0.5 * (f32::from(spots.max(1)) - 1.0) + 2.0 * f32::from(repeats) - 2.5;
     let features = Features { clicks: dead, dead_clicks: dead, reversals: repeats, ..Features::default() };
     Some(detection(Emotion::Frustration, last, prev_click.map_or(0, |c| c.section), z, features))
 }
@@ -589,6 +593,9 @@ mod tests {
         let submits = [click(0, 100, 100), answer(40, 77), click(1500, 102, 100), answer(1540, 77), click(3200, 99, 101), answer(3230, 77)];
         let d = detect_frustration(&submits, &TraceParams::DEFAULT).expect("repeated failing submit");
         assert_eq!(d.features.reversals, 2);
+        assert!(d.confidence >= 0.85, "three presses, the same error: intervention grade, {}", d.confidence);
+        let twice = detect_frustration(&submits[..4], &TraceParams::DEFAULT).map_or(0.0, |d| d.confidence);
+        assert!(twice < 0.5, "pressed again once: not yet, {twice}");
         // A date picker's arrow: the same control, another month each time.
         let arrow = [click(0, 37, 83), answer(1, 11), click(1100, 37, 87), answer(1101, 12), click(2200, 34, 85), answer(2201, 13)];
         assert_eq!(detect_frustration(&arrow, &TraceParams::DEFAULT), None);
@@ -612,6 +619,18 @@ mod tests {
         }
         triples.push(mv(6000, 220, 520, 1)).unwrap();
         assert_eq!(detect_frustration(&triples, &TraceParams::DEFAULT), None);
+        // The same, as the loader writes it: each paragraph is the gesture's own answer (the
+        // selection, y = its presses), and after a scroll the next paragraph is under the same
+        // spot of the screen. The same selection signature each time is no failing control.
+        let gesture = |t: u32, n: i16| s(t, Kind::Response, 26270, n, 0);
+        let mut spot: heapless::Vec<Sample, 32> = heapless::Vec::new();
+        for k in 0..3u32 {
+            let t = k * 2900;
+            let presses = [click(t, 660, 620), click(t + 160, 660, 620), gesture(t + 160, 2), click(t + 330, 660, 620), gesture(t + 330, 3)];
+            spot.extend_from_slice(&presses).unwrap();
+        }
+        spot.push(mv(9000, 700, 600, 1)).unwrap();
+        assert_eq!(detect_frustration(&spot, &TraceParams::DEFAULT), None);
     }
 
     #[test]

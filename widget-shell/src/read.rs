@@ -1,7 +1,7 @@
 //! Reading untrusted values: the answer of `GET /v1/me` and the options of `mount`.
 //!
 //! Both arrive as JavaScript values, so every field is checked for its type and range before
-//! the widget uses it; text is cut to [`MAX_TEXT_CHARS`](crate::model::MAX_TEXT_CHARS) and lists
+//! the widget uses it; text is cut to [`MAX_TEXT_CHARS`] and lists
 //! to their limits. A malformed answer is a [`LoadError`] (the widget then says its details are
 //! not available), never a panic.
 

@@ -24,6 +24,7 @@
 //! list is this instance's.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{LazyLock, Mutex};
 
 use shared_physics::crowd::{cell, corner, Click, Crowd, Norm};
@@ -178,10 +179,8 @@ impl Crowds {
         };
         // Note this session's clicks for later.
         let key = (tenant.to_string(), session);
-        if !inner.pending.contains_key(&key) && inner.pending.len() >= MAX_PENDING_SESSIONS {
-            if let Some(oldest) = inner.pending.iter().min_by_key(|(_, p)| p.last_s).map(|(k, _)| k.clone()) {
-                learn(inner, oldest);
-            }
+        if let Some(oldest) = giving_way(&inner.pending, &key, MAX_PENDING_SESSIONS, |p| p.last_s) {
+            learn(inner, oldest);
         }
         let p = inner.pending.entry(key).or_insert_with(|| Pending {
             page,
@@ -256,10 +255,8 @@ fn learn(inner: &mut Inner, key: (String, u64)) {
         let t = inner.tenants.entry(key.0).or_insert_with(Tenant::new);
         t.crowd.learn(p.last_s, 0, p.page, &p.clicks);
         // The page's path, to name its spots; the page learnt longest ago gives way when full.
-        if !t.pages.contains_key(&p.page) && t.pages.len() >= PAGES_PER_TENANT {
-            if let Some(oldest) = t.pages.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| *k) {
-                t.pages.remove(&oldest);
-            }
+        if let Some(oldest) = giving_way(&t.pages, &p.page, PAGES_PER_TENANT, |(_, at)| *at) {
+            t.pages.remove(&oldest);
         }
         let e = t.pages.entry(p.page).or_insert_with(|| (p.path, p.last_s));
         e.1 = e.1.max(p.last_s);
@@ -269,14 +266,22 @@ fn learn(inner: &mut Inner, key: (String, u64)) {
 /// Counts a detection held back at cell `key`; the spot held back at longest ago gives way when
 /// full.
 fn hold_back(t: &mut Tenant, key: u64, now_s: u32) {
-    if !t.held.contains_key(&key) && t.held.len() >= HELD_SPOTS_PER_TENANT {
-        if let Some(oldest) = t.held.iter().min_by_key(|(_, h)| h.last_s).map(|(k, _)| *k) {
-            t.held.remove(&oldest);
-        }
+    if let Some(oldest) = giving_way(&t.held, &key, HELD_SPOTS_PER_TENANT, |h| h.last_s) {
+        t.held.remove(&oldest);
     }
     let h = t.held.entry(key).or_insert(Held { count: 0, first_s: now_s, last_s: now_s });
     h.count = h.count.saturating_add(1);
     h.last_s = h.last_s.max(now_s);
+}
+
+/// The entry of a bounded map that gives way before `key` goes in: none while `key` is already
+/// there or the map holds fewer than `cap`, else the one with the smallest `age` (the one seen
+/// longest ago).
+fn giving_way<K: Eq + Hash + Clone, V>(map: &HashMap<K, V>, key: &K, cap: usize, age: impl Fn(&V) -> u32) -> Option<K> {
+    if map.contains_key(key) || map.len() < cap {
+        return None;
+    }
+    map.iter().min_by_key(|(_, v)| age(v)).map(|(k, _)| k.clone())
 }
 
 #[cfg(test)]
@@ -375,6 +380,14 @@ mod tests {
         }
         assert_eq!(t.held.len(), HELD_SPOTS_PER_TENANT);
         assert!(!t.held.contains_key(&0) && t.held.contains_key(&(HELD_SPOTS_PER_TENANT as u64 + 9)));
+    }
+
+    #[test]
+    fn a_full_map_gives_way_with_the_entry_seen_longest_ago_and_only_for_a_new_key() {
+        let map: HashMap<u32, u32> = [(1, 30), (2, 10), (3, 20)].into();
+        assert_eq!(giving_way(&map, &4, 3, |&at| at), Some(2), "full: the oldest goes");
+        assert_eq!(giving_way(&map, &1, 3, |&at| at), None, "a key already there takes no room");
+        assert_eq!(giving_way(&map, &4, 4, |&at| at), None, "room left");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Conversation cards: the facts a card's opener is written from, and the rule-based template
-//! (the default, and the fallback whenever a configured model fails: [`super::opener`]).
+//! (the default, and the fallback whenever a configured model fails: [`super::opener`](mod@super::opener)).
 
 use shared_physics::Emotion;
 

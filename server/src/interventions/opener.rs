@@ -1,5 +1,5 @@
 //! Conversation-card openers written by a model behind an OpenAI-compatible endpoint, with the
-//! rule-based template ([`interventions::opener`]) as the default and the fallback
+//! rule-based template ([`interventions::opener`](fn@crate::interventions::opener)) as the default and the fallback
 //! (`docs/interventions.md`, "Openers from a model").
 //!
 //! Without `SIQ_CARD_LLM_URL` every opener is the template's. With it, [`Opener::write`] posts

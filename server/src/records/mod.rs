@@ -185,7 +185,7 @@ pub struct Account {
     pub name: String,
     /// Sum of the account's transactions, cents.
     pub value_cents: i64,
-    /// Sum of its transactions in the last 90 days ([`RECENT_REVENUE_MS`]), cents.
+    /// Sum of its transactions in the last 90 days (`RECENT_REVENUE_MS` of the SQL store), cents.
     pub recent_cents: i64,
 }
 
@@ -718,7 +718,7 @@ pub struct CustomerFacts {
     pub strength: f64,
 }
 
-/// One customer's new strength, for [`Store::set_strengths`].
+/// One customer's new strength, for [`crate::store::CustomerStore::set_strengths`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct StrengthRow {
     /// The customer.

@@ -6,7 +6,7 @@
 //! (`migrations/sqlite`, `migrations/postgres`). Every query is scoped by tenant.
 //!
 //! The hot path never waits on the store: detections, interventions and alerts reach it through
-//! the bus and the persister ([`crate::persist`]).
+//! the bus and the persister ([`crate::bus::persister`]).
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]

@@ -208,7 +208,7 @@ pub fn load_dlrv(dir: &Path) -> Result<Vec<Recording>, String> {
 pub struct Run {
     /// Every detection of ours, as emitted.
     pub detections: Vec<Detection>,
-    /// Firing times of each peer's rage rule ([`PEERS`] order).
+    /// Firing times of each peer's rage rule (PostHog, Datadog, Amplitude/Mixpanel).
     pub peers: [Vec<u32>; 3],
     /// Firing times of OpenReplay's thrashing rule.
     pub thrashing: Vec<u32>,
@@ -288,7 +288,7 @@ pub struct DemoCounts {
     pub ours: u32,
     /// Ours, per [`STRUGGLE`] emotion.
     pub by_emotion: [u32; 5],
-    /// Peers ([`PEERS`] order).
+    /// Peers (PostHog, Datadog, Amplitude/Mixpanel).
     pub peers: [u32; 3],
 }
 
