@@ -30,6 +30,10 @@ pub fn ci(root: &Path) -> Result<(), String> {
     // The module with every emotion is the same crate with a feature.
     run(cargo().current_dir(root).args(["clippy", "-p", "sdk-wasm", "--all-targets", "--features", "emotions", "--", "-D", "warnings"]))?;
 
+    step("API docs, warnings denied (a broken link in a doc comment fails)");
+    run(cargo().current_dir(root).env("RUSTDOCFLAGS", "-D warnings").args(["doc", "--workspace", "--no-deps"]))?;
+    run(cargo().current_dir(root).env("RUSTDOCFLAGS", "-D warnings").args(["doc", "-p", "sdk-wasm", "--features", "emotions", "--no-deps"]))?;
+
     step("SDK build and size budget");
     sdk::build(root)?;
     sdk::size(root)?;
