@@ -222,6 +222,10 @@ fn abandonment_traces_leave_or_hide_the_page_and_others_do_not() {
         if e.label == "abandonment" {
             let at = rows.iter().find(|r| matches!(r.kind, Kind::Leave | Kind::Hidden)).map(|r| r.t);
             assert!(at.is_some_and(|t| t >= e.episode.0), "{}: no leave or hidden row in the episode", e.file);
+        } else if e.scenario == "thrash_wide" {
+            // Its flicks go 40-400 px from an anchor near the form, and one may cross the
+            // window's edge (seed 55 leaves through the bottom): a leave, never a hidden page.
+            assert_eq!(count(&rows, Kind::Hidden), 0, "{}: hides the page", e.file);
         } else {
             assert_eq!(exits, 0, "{}: leaves or hides the page", e.file);
         }
