@@ -322,7 +322,10 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// [`SCROLL_ONLY_CAP`], below the intervention bar: by its motion, a reader's idle pointer
 /// cannot be told from a lost visitor's (docs/detectors.md, DLRV).
 ///
-/// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) − 3.0`.
+/// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) + 1.0·failed − 3.0`
+/// (`failed` 1 when there is a failed action): the dead click is evidence of trouble of its own,
+/// weighing what one dead click weighs in frustration, so back and forth after it reaches the
+/// bar with about eight reversals in the window rather than ten.
 pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
@@ -363,15 +366,6 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     if scrolls < p.min_scroll_reversals && thrash < p.min_thrash_reversals {
         return None;
     }
-    let (len, net) = path(ev, since);
-    let efficiency = if len > 0.0 { net / len } else { 1.0 };
-    let z = 0.9 * f32::from(scrolls) + 0.45 * f32::from(thrash) * (1.0 - efficiency) - 3.0;
-    let features = Features {
-        reversals: scrolls.saturating_add(thrash),
-        efficiency,
-        dwell_ms: last.t_ms.saturating_sub(since),
-        ..Features::default()
-    };
     // A failed action: a click in the thrash window the page is known to have left unanswered
     // (the failure and the thrashing are one episode).
     let failed = if p.answers {
@@ -379,7 +373,16 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     } else {
         0
     };
-    let features = Features { dead_clicks: failed.min(255) as u8, ..features };
+    let (len, net) = path(ev, since);
+    let efficiency = if len > 0.0 { net / len } else { 1.0 };
+    let z = 0.9 * f32::from(scrolls) + 0.45 * f32::from(thrash) * (1.0 - efficiency) + f32::from(failed > 0) - 3.0;
+    let features = Features {
+        reversals: scrolls.saturating_add(thrash),
+        efficiency,
+        dwell_ms: last.t_ms.saturating_sub(since),
+        dead_clicks: failed.min(255) as u8,
+        ..Features::default()
+    };
     let mut d = detection(Emotion::Confusion, last, current_section(ev), z, features);
     // Scrolling back and forth alone is how people read (re-reading, scanning a long page), and
     // so is moving the pointer to and fro over the page: recorded, never intervention grade
@@ -626,7 +629,8 @@ mod tests {
         let mut spot: heapless::Vec<Sample, 32> = heapless::Vec::new();
         for k in 0..3u32 {
             let t = k * 2900;
-            let presses = [click(t, 660, 620), click(t + 160, 660, 620), gesture(t + 160, 2), click(t + 330, 660, 620), gesture(t + 330, 3)];
+            let presses =
+                [click(t, 660, 620), click(t + 160, 660, 620), gesture(t + 160, 2), click(t + 330, 660, 620), gesture(t + 330, 3)];
             spot.extend_from_slice(&presses).unwrap();
         }
         spot.push(mv(9000, 700, 600, 1)).unwrap();
@@ -679,6 +683,19 @@ mod tests {
         }
         let d = detect_confusion(&late, &TraceParams::DEFAULT).expect("thrashing is still seen");
         assert!(d.confidence <= SCROLL_ONLY_CAP, "{}", d.confidence);
+        // Slow back and forth after a dead click (a swing every 400 ms, eight reversals in the
+        // window): the failed action weighs in the score, and it reaches the bar.
+        let mut slow: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        slow.push(click(0, 500, 300)).unwrap();
+        for i in 0..10u32 {
+            slow.push(mv(600 + i * 400, if i % 2 == 0 { 380 } else { 520 }, 300 + 10 * (i % 3) as i16, 1)).unwrap();
+        }
+        let d = detect_confusion(&slow, &TraceParams::DEFAULT).expect("slow thrashing after a dead click");
+        assert_eq!((d.features.reversals, d.features.dead_clicks), (8, 1));
+        assert!(d.confidence >= 0.85, "{}", d.confidence);
+        let idle = detect_confusion(&slow[1..], &TraceParams::DEFAULT).expect("the same motion with no click");
+        assert!((d.features.score - idle.features.score - 1.0).abs() < 1e-4, "a failed action weighs 1.0");
+        assert!(idle.confidence <= SCROLL_ONLY_CAP, "{}", idle.confidence);
     }
 
     #[test]
