@@ -8,8 +8,9 @@
 //! * **Persisted before sending**: [`open`] writes the escalation (id `es_{session}_{seq}`, so a
 //!   detection escalates once however many instances see it) and only then pages anybody.
 //! * **The chain**: the tenant's contacts in order, those whose `min_value_cents` the account
-//!   reaches. Each page tries the contact's channels in order ([`crate::escalation::channels`](mod@crate::escalation::channels): retries with
-//!   back-off on temporary failures, a circuit breaker per channel); when every channel of a
+//!   reaches. Each page tries the contact's channels in order
+//!   ([`crate::escalation::channels`](mod@crate::escalation::channels): retries with back-off on
+//!   temporary failures, a circuit breaker per channel); when every channel of a
 //!   contact fails the next contact is paged at once, otherwise after [`Settings::ack_timeout_ms`]
 //!   (default 60 s) without an acknowledgement. After the last contact's window the escalation is
 //!   `exhausted` (counted and shown on the dashboard).

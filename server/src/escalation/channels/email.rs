@@ -7,8 +7,9 @@
 //!
 //! The message: `From` as configured, `To` the contact,
 //! `Subject: [SentientIQ <severity>] <summary>`, `Message-ID: <alert id@from domain>` (so mail
-//! clients fold a resend into the first), a plain-text body with the text, the link to the live session and the alert id. The
-//! server's final reply to the data (e.g. `2.0.0 Ok: queued as 4F2…`) is the provider id.
+//! clients fold a resend into the first), a plain-text body with the text, the link to the live
+//! session and the alert id. The server's final reply to the data (e.g. `2.0.0 Ok: queued as
+//! 4F2…`) is the provider id.
 //!
 //! SMTP's own rule decides retries: 4yz replies are transient (451 local error, 421 service not
 //! available, 452 insufficient storage) and retried; 5yz replies are permanent (550 mailbox
