@@ -2,9 +2,9 @@
 //!
 //! The worker (`js/worker.js`, served as `/sdk-worker.js`) feeds pointer samples in and gets
 //! frames of the wire protocol ([`shared_physics::wire`]) out; it owns the WebSocket, the timers
-//! and the offline queue. This module owns the physics: the streaming [`shared_physics::detect::Detector`] (ring of
-//! recent samples, rage detector, emit rule), a [`Tracker`] for the once-a-second `Physics`
-//! summaries, and the sequence numbers.
+//! and the offline queue. This module owns the physics: the streaming
+//! [`shared_physics::detect::Detector`] (ring of recent samples, rage detector, emit rule), a
+//! [`Tracker`] for the once-a-second `Physics` summaries, and the sequence numbers.
 //!
 //! Built for `wasm32-unknown-unknown` with `--profile wasm`: `no_std`, no allocator, no
 //! wasm-bindgen, no float formatting. It also builds natively (the exports are then ordinary,
@@ -36,8 +36,9 @@
 //!
 //! ## Detections
 //!
-//! Every sample goes through `Detector::push` with `Params::DEFAULT` ([`shared_physics::detect`]): the same emit rules
-//! and evidence windows `sentientiq detect` replays, documented in `docs/detectors.md`.
+//! Every sample goes through `Detector::push` with `Params::DEFAULT` ([`shared_physics::detect`]):
+//! the same emit rules and evidence windows `sentientiq detect` replays, documented in
+//! `docs/detectors.md`.
 //!
 //! The crate builds two modules. `sdk.wasm` (default features), loaded at page start, keeps the
 //! movement summary and writes the frames, and detects nothing: the page-start budget (8 KB

@@ -61,8 +61,8 @@ pub enum Answer {
 /// [`RESPONSE_WINDOW_MS`] after it answers it, whatever other clicks came in between (a page
 /// busy loading answers a run of clicks once), except that a press's own answer
 /// ([`OWN_ANSWER`]) answers only the click right before it (a gesture's, the presses of the
-/// gesture: as many clicks back as its `y`, at most [`MAX_GESTURE_PRESSES`]). Rage, frustration, confusion, the
-/// server's crowd norm and the tools all read answers through this one function.
+/// gesture: as many clicks back as its `y`, at most [`MAX_GESTURE_PRESSES`]). Rage, frustration,
+/// confusion, the server's crowd norm and the tools all read answers through this one function.
 pub fn answer(ev: &[Sample], i: usize) -> Answer {
     let Some(c) = ev.get(i) else { return Answer::Open };
     let later = ev.get(i + 1..).unwrap_or(&[]);
