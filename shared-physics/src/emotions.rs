@@ -330,19 +330,21 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
     let window_start = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
-    let mut since = window_start;
     // Thrashing is continuous: the pointer resting (no move for THRASH_REST_MS, a reader's
-    // dwell) ends the run, and only the movement after the latest rest counts.
+    // dwell) ends the run, and only the movement after the latest rest counts. `run` is when
+    // the current run began, however long ago (within the trace).
+    let mut run = 0;
     let mut prev_move: Option<u32> = None;
-    for s in ev.iter().filter(|s| s.kind == Kind::Move && s.t_ms >= window_start) {
-        if prev_move.is_some_and(|t| s.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
-            since = s.t_ms;
+    for s in ev.iter().filter(|s| s.kind == Kind::Move) {
+        if prev_move.is_none_or(|t| s.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
+            run = s.t_ms;
         }
         prev_move = Some(s.t_ms);
     }
     if prev_move.is_some_and(|t| last.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
-        since = last.t_ms;
+        run = last.t_ms;
     }
+    let since = run.max(window_start);
     // A press or click in the thrash window means the movement had a purpose (reaching for
     // targets fast with overshoots, dragging, as in SapiMouse's target-clicking task), unless
     // it was a click the page is known not to have answered: clicking something that did
@@ -366,10 +368,13 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     if scrolls < p.min_scroll_reversals && thrash < p.min_thrash_reversals {
         return None;
     }
-    // A failed action: a click in the thrash window the page is known to have left unanswered
-    // (the failure and the thrashing are one episode).
+    // A failed action: a click the page is known to have left unanswered, in the thrash window
+    // or at most ACTED_MS before the run began (a pause to see that nothing happened, then
+    // back and forth ever since: a long thrash outlives its window, not its cause). The
+    // failure and the thrashing are one episode.
+    let from = window_start.min(run.saturating_sub(ACTED_MS));
     let failed = if p.answers {
-        ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && s.t_ms >= window_start && known_dead(*i)).count()
+        ev.iter().enumerate().filter(|(i, s)| s.kind == Kind::Click && s.t_ms >= from && known_dead(*i)).count()
     } else {
         0
     };
@@ -696,6 +701,27 @@ mod tests {
         let idle = detect_confusion(&slow[1..], &TraceParams::DEFAULT).expect("the same motion with no click");
         assert!((d.features.score - idle.features.score - 1.0).abs() < 1e-4, "a failed action weighs 1.0");
         assert!(idle.confidence <= SCROLL_ONLY_CAP, "{}", idle.confidence);
+        // A long thrash outlives its window, not its cause: a dead click, a pause of `pause` ms,
+        // then to-and-fro until 9.6 s, the click 9.6 s back (outside the 5 s window).
+        let long = |pause: u32, rest_at: Option<u32>| {
+            let mut ev: heapless::Vec<Sample, 128> = heapless::Vec::new();
+            ev.push(click(0, 500, 300)).unwrap();
+            let mut t = pause;
+            for i in 0..80u32 {
+                if rest_at == Some(i) {
+                    t += THRASH_REST_MS;
+                }
+                ev.push(mv(t, if i % 2 == 0 { 380 } else { 520 }, 300, 1)).unwrap();
+                t += 120;
+            }
+            detect_confusion(&ev, &TraceParams::DEFAULT).expect("thrashing is seen")
+        };
+        let d = long(1500, None);
+        assert!(d.confidence >= 0.85 && d.features.dead_clicks == 1, "{} {}", d.confidence, d.features.dead_clicks);
+        // Begun more than ACTED_MS after the click, or broken by a rest since: not its reaction.
+        for d in [long(ACTED_MS + 200, None), long(1000, Some(20))] {
+            assert!(d.confidence <= SCROLL_ONLY_CAP && d.features.dead_clicks == 0, "{}", d.confidence);
+        }
     }
 
     #[test]
