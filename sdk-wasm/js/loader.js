@@ -176,8 +176,9 @@
       mine ? (own = own || s) : open && (put(5, 0, s, 0, 0), shut());
     };
     // `pressed` from a pointerdown until its click (or the task after its pointerup), `hot`
-    // during the pointerdown's own task: a mutation then comes from the page's handlers of the
-    // press (pointerdown, mousedown), one in another task (a late answer arriving while the
+    // during the pointerdown's own task and the pointerup's until the click: a mutation then
+    // comes from the page's handlers of the press (pointerdown, mousedown, pointerup, mouseup:
+    // a switch that acts on release), one in another task (a late answer arriving while the
     // button is held) answers the window.
     let pressed = 0;
     let hot = 0;
@@ -275,6 +276,7 @@
       const release = () => setTimeout(() => (hot = pressed = 0) || open || mo.disconnect());
       on('pointerup', (e) => {
         up(e);
+        hot = 1;
         release();
       });
       on('pointercancel', release);

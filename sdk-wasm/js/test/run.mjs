@@ -347,6 +347,23 @@ check('presses beside a dead button (a caret in the text, focus back to the butt
   besideP.some((d) => d.emotion === 0 && d.pct >= 85 && !d.evidence.some((e) => e.kind === 5)) && selected > 50 && ownP.length === 0 && menus,
   { beside: besideP.map((d) => [d.emotion, d.pct]), selected, own: ownP.map((d) => [d.emotion, d.pct, d.evidence.filter((e) => e.kind !== 0).map((e) => [e.kind, e.t])]), menus });
 
+// 9f. Switches the page flips on pointerup (in the release's task, before the click), three of
+// them pressed once each 1.3 s apart: each press is answered by itself, so no click is dead and
+// nothing is claimed (read as dead, three on three spots would be frustration).
+await send('Page.navigate', { url: PAGE + 'press' });
+await sleep(3000);
+const connU = log.filter((e) => e.ev === 'open').at(-1).conn;
+for (const x of [150, 350, 550]) {
+  await mouse('mouseMoved', x, 40); await sleep(600);
+  await mouse('mousePressed', x, 40); await sleep(60); await mouse('mouseReleased', x, 40); await sleep(700);
+}
+await sleep(2000);
+const upDets = frames((f) => f.conn === connU && f.type === 'detection');
+const upTexts = await evaluate(`[...document.querySelectorAll('.up')].map((b) => b.textContent).join()`);
+const upOn = upTexts === 'On,On,On';
+check('switches acting on pointerup, pressed once each, are answered (no detection)', upDets.length === 0 && upOn,
+  { dets: upDets.map((d) => [d.emotion, d.pct]), upTexts });
+
 // 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.
 await send('Page.navigate', { url: PAGE });
 await sleep(1500);

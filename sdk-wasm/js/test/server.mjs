@@ -103,7 +103,9 @@ ${url === '/slow' ? `<button id="more" style="position:absolute;left:600px;top:2
 <script>let loading = 0; more.addEventListener('click', () => loading || (loading = setTimeout(() => { loading = 0; list.append(Object.assign(document.createElement('li'), { textContent: 'result ' + list.children.length })); }, 557)));</script>` : ''}
 ${url === '/press' ? `<p id="txt" style="position:absolute;left:300px;top:300px;width:300px;margin:0;font:16px/20px sans-serif">Coupons apply to the whole order. Enter the code exactly as printed on the card, then apply it once.</p>
 ${[100, 200, 300].map((y, i) => `<button class="menu" style="position:absolute;left:700px;top:${y}px;width:100px;height:40px">Menu ${i}</button>`).join('')}
-<script>document.querySelectorAll('.menu').forEach((b) => b.addEventListener('mousedown', () => (b.textContent = b.textContent.endsWith('▾') ? b.textContent.slice(0, -1) : b.textContent + '▾')));</script>` : ''}
+${[100, 300, 500].map((x) => `<button class="up" style="position:absolute;left:${x}px;top:20px;width:100px;height:40px">Off</button>`).join('')}
+<script>document.querySelectorAll('.menu').forEach((b) => b.addEventListener('mousedown', () => (b.textContent = b.textContent.endsWith('▾') ? b.textContent.slice(0, -1) : b.textContent + '▾')));
+document.querySelectorAll('.up').forEach((b) => b.addEventListener('pointerup', () => (b.textContent = b.textContent === 'On' ? 'Off' : 'On'))); /* switches that act on release */</script>` : ''}
 </body></html>`;
 
 export async function start() {
