@@ -264,41 +264,5 @@ pub fn rage_frame() -> shared_physics::wire::DetectionFrame {
 
 /// [`rage_frame`] `later_ms` later in the page (a second burst, when 3 s or more).
 pub fn rage_frame_at(later_ms: u32) -> shared_physics::wire::DetectionFrame {
-    let mut det = shared_physics::detect::Detector::new(shared_physics::detect::Params::default());
-    let mut last = None;
-    for i in 0..5u32 {
-        det.push(shared_physics::Sample {
-            t_ms: later_ms + 900 + i * 10,
-            x: 300 + i as i16 * 10,
-            y: 200,
-            kind: shared_physics::Kind::Move,
-            section: 0,
-        });
-    }
-    let clicks = (0..5u32).map(|i| shared_physics::Sample {
-        t_ms: later_ms + 1000 + i * 140,
-        x: 400 + (i % 2) as i16,
-        y: 300,
-        kind: shared_physics::Kind::Click,
-        section: 1,
-    });
-    // The loader's quiet row 1 s after the last click decides the burst.
-    let quiet =
-        shared_physics::Sample { t_ms: later_ms + 1000 + 4 * 140 + 1000, x: 0, y: 0, kind: shared_physics::Kind::Quiet, section: 0 };
-    for s in clicks.chain([quiet]) {
-        if let Some(d) = det.push(s) {
-            let mut evidence = heapless::Vec::new();
-            for s in det.evidence() {
-                evidence.push(*s).unwrap();
-            }
-            last = Some(shared_physics::wire::DetectionFrame {
-                emotion: d.emotion,
-                confidence_pct: d.confidence_pct(),
-                t_ms: d.t_ms,
-                section: d.section,
-                evidence,
-            });
-        }
-    }
-    last.expect("a five-click burst is rage")
+    shared_physics::synthetic::rage_burst_frame(later_ms).expect("a five-click burst is rage")
 }

@@ -33,9 +33,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
-use shared_physics::detect::{Detector, Params};
 use shared_physics::wire::{self, DetectionFrame, Envelope, Frame, Hello};
-use shared_physics::{Kind, Sample};
 use siq_e2e::host::{self, Customer, IDENTITY_TTL};
 use siq_e2e::socket::{self, encode, Socket};
 use siq_e2e::stack::{Backend, Stack};
@@ -328,35 +326,10 @@ fn session_of(body: &str) -> Option<&str> {
     rest.split(['?', ' ']).next().filter(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// A five-click rage burst in [`SECTION`] as the SDK's detector emits it (its last detection
-/// frame, with the evidence), starting `offset_ms` into the page.
+/// A five-click rage burst in [`SECTION`] (section 1) as the SDK's detector emits it (its last
+/// detection frame, with the evidence), starting `offset_ms` into the page.
 fn rage_frame(offset_ms: u32) -> DetectionFrame {
-    let mut det = Detector::new(Params::default());
-    for i in 0..5u32 {
-        det.push(Sample { t_ms: offset_ms + 900 + i * 10, x: 300 + i as i16 * 10, y: 200, kind: Kind::Move, section: 0 });
-    }
-    let mut last = None;
-    let clicks = (0..5u32).map(|i| Sample {
-        t_ms: offset_ms + 1000 + i * 140,
-        x: 400 + (i % 2) as i16,
-        y: 300,
-        kind: Kind::Click,
-        section: SECTION.0,
-    });
-    // The loader's quiet row 1 s after the last click decides the burst.
-    let quiet = Sample { t_ms: offset_ms + 1000 + 4 * 140 + 1000, x: 0, y: 0, kind: Kind::Quiet, section: 0 };
-    for s in clicks.chain([quiet]) {
-        if let Some(d) = det.push(s) {
-            last = Some(DetectionFrame {
-                emotion: d.emotion,
-                confidence_pct: d.confidence_pct(),
-                t_ms: d.t_ms,
-                section: d.section,
-                evidence: det.evidence().iter().copied().collect(),
-            });
-        }
-    }
-    last.expect("a five-click burst is rage")
+    shared_physics::synthetic::rage_burst_frame(offset_ms).expect("a five-click burst is rage")
 }
 
 #[cfg(test)]
