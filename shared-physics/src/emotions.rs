@@ -317,8 +317,9 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
 /// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
 /// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone, and thrashing
-/// without a **failed action** in the thrash window (a click the page is known not to have
-/// answered, [`Answer::Dead`]; only a source that records answers can know one), are capped at
+/// without a **failed action** (a click the page is known not to have answered,
+/// [`Answer::Dead`], in the thrash window or at most [`ACTED_MS`] before the unbroken run of
+/// movement began; only a source that records answers can know one), are capped at
 /// [`SCROLL_ONLY_CAP`], below the intervention bar: by its motion, a reader's idle pointer
 /// cannot be told from a lost visitor's (docs/detectors.md, DLRV).
 ///
@@ -702,7 +703,7 @@ mod tests {
         assert!((d.features.score - idle.features.score - 1.0).abs() < 1e-4, "a failed action weighs 1.0");
         assert!(idle.confidence <= SCROLL_ONLY_CAP, "{}", idle.confidence);
         // A long thrash outlives its window, not its cause: a dead click, a pause of `pause` ms,
-        // then to-and-fro until 9.6 s, the click 9.6 s back (outside the 5 s window).
+        // then 9.6 s of to-and-fro, the click well outside the 5 s window at its end.
         let long = |pause: u32, rest_at: Option<u32>| {
             let mut ev: heapless::Vec<Sample, 128> = heapless::Vec::new();
             ev.push(click(0, 500, 300)).unwrap();
