@@ -135,8 +135,10 @@ pub const SPOT_RADIUS_PX: f32 = 48.0;
 /// same episode (a burst counts once: that is rage's evidence, not frustration's): the longest
 /// gap of a rage burst (`RageParams::max_ici_ms`, 900 ms by default).
 pub const EPISODE_GAP_MS: u32 = 900;
-/// A dead click this close (px) to the previous dead click of its episode continues it: the
-/// reach of a rage burst (`RageParams::radius_px`, 60 px by default), wider than a spot.
+/// A dead click this close (px) to the previous dead click of its episode, or to its first,
+/// continues it: the reach of a rage burst (`RageParams::radius_px`, 60 px by default, which
+/// rage measures from the burst's first click), wider than a spot. Presses scattered over one
+/// button swing further than that from one to the next, not from the first.
 pub const EPISODE_RADIUS_PX: f32 = 60.0;
 /// Answered clicks on the same control this far apart (ms) are repeated attempts (a submit that
 /// keeps failing), not a burst.
@@ -246,6 +248,9 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let (mut dead, mut spots, mut repeats) = (0u8, 0u8, 0u8);
     let mut spot_at: [Option<Sample>; 8] = [None; 8];
     let (mut prev_click, mut prev_dead): (Option<Sample>, Option<Sample>) = (None, None);
+    // The first dead click of the current episode (set with the first dead click, before which
+    // no episode is continued).
+    let mut episode = *last;
     // The previous answered click and its answer's signature.
     let mut prev_answered: Option<(Sample, i16)> = None;
     let clicks = ev.iter().enumerate().filter(|(_, s)| s.kind == Kind::Click);
@@ -272,12 +277,14 @@ pub fn detect_frustration(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
             }
             prev_answered = Some((*c, sig));
         } else if closed && p.answers && !gesture {
-            let same_episode =
-                prev_dead.is_some_and(|d| c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c) <= EPISODE_RADIUS_PX);
+            let same_episode = prev_dead.is_some_and(|d| {
+                c.t_ms.saturating_sub(d.t_ms) <= EPISODE_GAP_MS && dist(&d, c).min(dist(&episode, c)) <= EPISODE_RADIUS_PX
+            });
             prev_dead = Some(*c);
             if same_episode {
                 continue;
             }
+            episode = *c;
             dead = dead.saturating_add(1);
             if !spot_at.iter().flatten().any(|s| dist(s, c) <= SPOT_RADIUS_PX) {
                 if let Some(slot) = spot_at.iter_mut().find(|s| s.is_none()) {
@@ -598,6 +605,17 @@ mod tests {
     fn a_burst_is_one_episode_and_a_failing_submit_repeats() {
         let burst = [click(0, 100, 100), click(150, 101, 100), click(300, 100, 101), click(450, 100, 100), mv(900, 120, 100, 1)];
         assert_eq!(detect_frustration(&burst, &TraceParams::DEFAULT), None);
+        // Presses scattered over one wide button, 500 ms apart: 85-102 px from one press to the
+        // next, but each within 54 px of the first: one episode, no frustration. The same
+        // presses 1.2 s apart are five dead clicks.
+        let spots = [(500, 300), (545, 330), (455, 270), (540, 270), (460, 330)];
+        let presses = |gap: u32| -> heapless::Vec<Sample, 8> {
+            let mut ev: heapless::Vec<Sample, 8> = spots.iter().zip(0u32..).map(|(&(x, y), i)| click(i * gap, x, y)).collect();
+            ev.push(mv(5 * gap + 1000, 500, 300, 1)).unwrap();
+            ev
+        };
+        assert_eq!(detect_frustration(&presses(500), &TraceParams::DEFAULT), None);
+        assert_eq!(detect_frustration(&presses(1200), &TraceParams::DEFAULT).map(|d| d.features.dead_clicks), Some(5));
         // The same error each time: a failing submit.
         let submits = [click(0, 100, 100), answer(40, 77), click(1500, 102, 100), answer(1540, 77), click(3200, 99, 101), answer(3230, 77)];
         let d = detect_frustration(&submits, &TraceParams::DEFAULT).expect("repeated failing submit");
