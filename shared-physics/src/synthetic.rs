@@ -36,16 +36,16 @@ pub fn stream(n: usize) -> impl Iterator<Item = Sample> {
     })
 }
 
-/// A five-click rage burst in section 1, `offset_ms` into the page, as the SDK's detector emits
-/// it: five moves from `offset_ms + 900`, five clicks 140 ms apart from `offset_ms + 1000`
+/// A five-click rage burst in section `section`, `offset_ms` into the page, as the SDK's detector
+/// emits it: five moves from `offset_ms + 900`, five clicks 140 ms apart from `offset_ms + 1000`
 /// (1 px apart), and the loader's quiet row 1 s after the last click, which decides the burst.
 /// Its last detection frame, with the evidence (`None` would mean the detector no longer calls
 /// such a burst anything); a second burst 3 s or more later is another.
-pub fn rage_burst_frame(offset_ms: u32) -> Option<DetectionFrame> {
+pub fn rage_burst_frame(offset_ms: u32, section: u8) -> Option<DetectionFrame> {
     let mut det = Detector::new(Params::DEFAULT);
     let moves = (0..5u32).map(|i| Sample { t_ms: offset_ms + 900 + i * 10, x: 300 + i as i16 * 10, y: 200, kind: Kind::Move, section: 0 });
     let clicks =
-        (0..5u32).map(|i| Sample { t_ms: offset_ms + 1000 + i * 140, x: 400 + (i % 2) as i16, y: 300, kind: Kind::Click, section: 1 });
+        (0..5u32).map(|i| Sample { t_ms: offset_ms + 1000 + i * 140, x: 400 + (i % 2) as i16, y: 300, kind: Kind::Click, section });
     let quiet = Sample { t_ms: offset_ms + 1000 + 4 * 140 + 1000, x: 0, y: 0, kind: Kind::Quiet, section: 0 };
     let mut last = None;
     for s in moves.chain(clicks).chain([quiet]) {
@@ -68,9 +68,9 @@ mod tests {
 
     #[test]
     fn the_rage_burst_frame_is_rage_with_its_five_clicks() {
-        for offset in [0, 5000] {
-            let f = rage_burst_frame(offset).expect("a five-click burst at a dead spot is a detection");
-            assert_eq!((f.emotion, f.section, f.t_ms), (crate::Emotion::Rage, 1, offset + 1000 + 4 * 140));
+        for (offset, section) in [(0, 1), (5000, 7)] {
+            let f = rage_burst_frame(offset, section).expect("a five-click burst at a dead spot is a detection");
+            assert_eq!((f.emotion, f.section, f.t_ms), (crate::Emotion::Rage, section, offset + 1000 + 4 * 140));
             assert!(f.confidence_pct >= 85, "{}", f.confidence_pct);
             assert_eq!(f.evidence.iter().filter(|s| s.kind == Kind::Click).count(), 5);
             assert_eq!(f.evidence.last().map(|s| s.kind), Some(Kind::Quiet));

@@ -264,5 +264,5 @@ pub fn rage_frame() -> shared_physics::wire::DetectionFrame {
 
 /// [`rage_frame`] `later_ms` later in the page (a second burst, when 3 s or more).
 pub fn rage_frame_at(later_ms: u32) -> shared_physics::wire::DetectionFrame {
-    shared_physics::synthetic::rage_burst_frame(later_ms).expect("a five-click burst is rage")
+    shared_physics::synthetic::rage_burst_frame(later_ms, 1).expect("a five-click burst is rage")
 }

@@ -326,10 +326,10 @@ fn session_of(body: &str) -> Option<&str> {
     rest.split(['?', ' ']).next().filter(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// A five-click rage burst in [`SECTION`] (section 1) as the SDK's detector emits it (its last
-/// detection frame, with the evidence), starting `offset_ms` into the page.
+/// A five-click rage burst in [`SECTION`] as the SDK's detector emits it (its last detection
+/// frame, with the evidence), starting `offset_ms` into the page.
 fn rage_frame(offset_ms: u32) -> DetectionFrame {
-    shared_physics::synthetic::rage_burst_frame(offset_ms).expect("a five-click burst is rage")
+    shared_physics::synthetic::rage_burst_frame(offset_ms, SECTION.0).expect("a five-click burst is rage")
 }
 
 #[cfg(test)]
