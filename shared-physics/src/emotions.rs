@@ -322,8 +322,9 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// `confusion`: scroll reversals (up and down over the same content, each swing ≥
 /// [`SCROLL_SWING_PX`]) or thrashing (the pointer reversing ≥
 /// [`TraceParams::min_thrash_reversals`] times with swings ≥ [`THRASH_SWING_PX`] within
-/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window and no
-/// rest of [`THRASH_REST_MS`] since the reversals began). Scroll reversals alone, and thrashing
+/// [`THRASH_WINDOW_MS`] while getting nowhere, with no press or click in that window, counted
+/// from the newest click (the way to a press is reaching) and from the newest rest of
+/// [`THRASH_REST_MS`]). Scroll reversals alone, and thrashing
 /// without a **failed action** (a click the page is known not to have answered,
 /// [`Answer::Dead`], in the thrash window or at most [`ACTED_MS`] before the unbroken run of
 /// movement began; only a source that records answers can know one), are capped at
@@ -339,15 +340,22 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
     let window_start = last.t_ms.saturating_sub(THRASH_WINDOW_MS);
     // Thrashing is continuous: the pointer resting (no move for THRASH_REST_MS, a reader's
-    // dwell) ends the run, and only the movement after the latest rest counts. `run` is when
-    // the current run began, however long ago (within the trace).
+    // dwell) ends the run, and only the movement after the latest rest counts. So does a
+    // click: the way to a press is reaching, and back and forth is what comes *after* a click
+    // that did nothing. `run` is when the current run began, however long ago (within the trace).
     let mut run = 0;
     let mut prev_move: Option<u32> = None;
-    for s in ev.iter().filter(|s| s.kind == Kind::Move) {
-        if prev_move.is_none_or(|t| s.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
-            run = s.t_ms;
+    for s in ev {
+        match s.kind {
+            Kind::Click => run = s.t_ms,
+            Kind::Move => {
+                if prev_move.is_none_or(|t| s.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
+                    run = s.t_ms;
+                }
+                prev_move = Some(s.t_ms);
+            }
+            _ => {}
         }
-        prev_move = Some(s.t_ms);
     }
     if prev_move.is_some_and(|t| last.t_ms.saturating_sub(t) >= THRASH_REST_MS) {
         run = last.t_ms;
@@ -741,6 +749,17 @@ mod tests {
         for d in [long(ACTED_MS + 200, None), long(1000, Some(20))] {
             assert!(d.confidence <= SCROLL_ONLY_CAP && d.features.dead_clicks == 0, "{}", d.confidence);
         }
+        // The way *to* a press is reaching, not thrashing: to-and-fro, then a dead click, then
+        // one straight reach on (as `dead_clicks` visitors go from one dead control to the next).
+        let mut before: heapless::Vec<Sample, 64> = heapless::Vec::new();
+        for i in 0..24u32 {
+            before.push(mv(i * 120, if i % 2 == 0 { 380 } else { 520 }, 300, 1)).unwrap();
+        }
+        before.push(click(2900, 520, 300)).unwrap();
+        for i in 1..=14u32 {
+            before.push(mv(2900 + i * 100, 520 + 30 * i as i16, 300, 1)).unwrap();
+        }
+        assert_eq!(detect_confusion(&before, &TraceParams::DEFAULT), None, "no back and forth after the click");
     }
 
     #[test]
