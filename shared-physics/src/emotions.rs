@@ -331,10 +331,12 @@ fn last_click(ev: &[Sample]) -> Option<u32> {
 /// [`SCROLL_ONLY_CAP`], below the intervention bar: by its motion, a reader's idle pointer
 /// cannot be told from a lost visitor's (docs/detectors.md, DLRV).
 ///
-/// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) + 1.0·failed − 3.0`
-/// (`failed` 1 when there is a failed action): the dead click is evidence of trouble of its own,
-/// weighing what one dead click weighs in frustration, so back and forth after it reaches the
-/// bar with about eight reversals in the window rather than ten.
+/// Score: `z = 0.9·scroll_reversals + 0.45·thrash_reversals·(1 − efficiency) +
+/// 0.5·min(in_vain / 1000 px, 2) + 1.0·failed − 3.0` (`in_vain` the run's path length less the
+/// distance it got, `failed` 1 when there is a failed action): the dead click is evidence of
+/// trouble of its own, weighing what one dead click weighs in frustration, so back and forth
+/// after it reaches the bar with about eight reversals in the window rather than ten; slow,
+/// wide flicks make fewer reversals for the same futile travel, which counts on its own.
 pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     let last = ev.last()?;
     let scrolls = reversals(ev.iter().filter(|s| s.kind == Kind::Scroll), |s| s.y as i32, SCROLL_SWING_PX);
@@ -396,7 +398,11 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
     };
     let (len, net) = path(ev, since);
     let efficiency = if len > 0.0 { net / len } else { 1.0 };
-    let z = 0.9 * f32::from(scrolls) + 0.45 * f32::from(thrash) * (1.0 - efficiency) + f32::from(failed > 0) - 3.0;
+    let z = 0.9 * f32::from(scrolls)
+        + 0.45 * f32::from(thrash) * (1.0 - efficiency)
+        + 0.5 * ((len - net) / 1000.0).min(2.0)
+        + f32::from(failed > 0)
+        - 3.0;
     let features = Features {
         reversals: scrolls.saturating_add(thrash),
         efficiency,
@@ -749,6 +755,19 @@ mod tests {
         for d in [long(ACTED_MS + 200, None), long(1000, Some(20))] {
             assert!(d.confidence <= SCROLL_ONLY_CAP && d.features.dead_clicks == 0, "{}", d.confidence);
         }
+        // Slow, wide flicks make few reversals: six swings of 400 px after a dead click travel
+        // 2,800 px in vain and reach the bar; the same six swings over 60 px do not.
+        let swings = |reach: i16| {
+            let mut ev: heapless::Vec<Sample, 16> = heapless::Vec::new();
+            ev.push(click(0, 100, 300)).unwrap();
+            for i in 0..8u32 {
+                ev.push(mv(300 + i * 400, if i % 2 == 0 { 100 } else { 100 + reach }, 300, 1)).unwrap();
+            }
+            detect_confusion(&ev, &TraceParams::DEFAULT).expect("back and forth after a dead click")
+        };
+        let (wide, narrow) = (swings(400), swings(60));
+        assert_eq!((wide.features.reversals, narrow.features.reversals), (6, 6));
+        assert!(wide.confidence >= 0.85 && narrow.confidence < 0.85, "{} {}", wide.confidence, narrow.confidence);
         // The way *to* a press is reaching, not thrashing: to-and-fro, then a dead click, then
         // one straight reach on (as `dead_clicks` visitors go from one dead control to the next).
         let mut before: heapless::Vec<Sample, 64> = heapless::Vec::new();
