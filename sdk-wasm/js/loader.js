@@ -28,7 +28,7 @@
  * pointerdown to its click) is its own: one row of kind 5 right after its click with y = 1,
  * which answers that click alone (y = the click count, at most 3, for a double or triple
  * click's press: the gesture's presses). Leave: mouseout without a relatedTarget (the pointer left
- * the document). Hidden/visible: visibilitychange. Integers rather than floats:
+ * the document), x/y where it left (y < 0: through the top edge). Hidden/visible: visibilitychange. Integers rather than floats:
  * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
  * (and the wasm takes integers anyway).
  *
@@ -281,7 +281,7 @@
       });
       on('pointercancel', release);
       on('scroll', (e) => put(4, e, 0, w.scrollY, 0));
-      on('mouseout', (e) => e.relatedTarget || put(6, e, 0, 0, 0));
+      on('mouseout', (e) => e.relatedTarget || put(6, e, e.clientX, e.clientY, 0));
       on('click', (e) => {
         click(e);
         own && put(5, 0, own, Math.min(e.detail, 3) || 1, 0);

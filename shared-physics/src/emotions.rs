@@ -458,8 +458,9 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
 /// `abandonment`: exit intent. The trigger is a `leave` (the pointer left the document) or a
 /// `hidden` (the tab went away). A leave counts by the pointer's fastest upward step in the last
 /// [`EXIT_SPEED_MS`] and whether it left at the top edge (towards the tab bar and the close
-/// button); either counts more when the visitor was in a checkout section in the last
-/// [`EXIT_CONTEXT_MS`].
+/// button: the leave's own y above the viewport, where the loader records it, or the last move
+/// within [`TOP_EDGE_PX`] of the top); either counts more when the visitor was in a checkout
+/// section in the last [`EXIT_CONTEXT_MS`].
 ///
 /// Exit intent is *where* the pointer leaves from and *what* the visitor was doing: having
 /// looked at the checkout, a pointer that leaves through the top edge (towards the tab bar, the
@@ -493,7 +494,10 @@ pub fn detect_abandonment(ev: &[Sample], classes: &SectionClasses) -> Option<Det
         prev = Some(s);
         end = Some(s);
     }
-    let top = end.is_some_and(|e| e.y <= TOP_EDGE_PX);
+    // The leave's own y, where the loader records it, is where the pointer crossed: above the
+    // viewport is the top edge however far below it a fast flick's last sampled move landed.
+    // (`|`, not `||`: both are cheap, and the branch costs bytes of sdk-emotions.wasm.)
+    let top = (last.y < 0) | end.is_some_and(|e| e.y <= TOP_EDGE_PX);
     let z = if last.kind == Kind::Hidden {
         2.2 * checkout - 1.5
     } else {
@@ -813,6 +817,15 @@ mod tests {
         assert!(detect_abandonment(&exit, &SectionClasses::new()).unwrap().confidence < 0.85);
         let sideways = [mv(0, 500, 500, 0), mv(200, 700, 505, 0), mv(400, 1270, 510, 0), s(420, Kind::Leave, 0, 0, 0)];
         assert!(detect_abandonment(&sideways, &SectionClasses::new()).unwrap().confidence < 0.5);
+        // A flick so fast that its last sampled move is 130 px below the edge: the leave's own
+        // y (above the viewport) says it went out through the top. Through the right edge of
+        // the checkout, it stays below the bar.
+        let flick = [mv(0, 500, 500, 2), mv(33, 505, 330, 2), mv(66, 510, 130, 2), s(80, Kind::Leave, 512, -40, 0)];
+        assert!(detect_abandonment(&flick, &classes).unwrap().confidence >= 0.85);
+        let unknown = [flick[0], flick[1], flick[2], s(80, Kind::Leave, 0, 0, 0)];
+        assert!(detect_abandonment(&unknown, &classes).unwrap().confidence < 0.85, "no exit point recorded: the last move decides");
+        let right = [mv(0, 500, 500, 2), mv(100, 900, 450, 2), mv(200, 1270, 400, 2), s(210, Kind::Leave, 1300, 395, 0)];
+        assert!(detect_abandonment(&right, &classes).unwrap().confidence < 0.85);
         assert_eq!(detect_abandonment(&exit[..4], &classes), None);
     }
 }

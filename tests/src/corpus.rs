@@ -127,6 +127,8 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario { name: "thrash_wide", label: Some(Emotion::Confusion), page: "broken_form.html" },
     Scenario { name: "rage_wide", label: Some(Emotion::Rage), page: "dead_button.html" },
     Scenario { name: "answers_late", label: None, page: "slow_results.html" },
+    Scenario { name: "exit_flick", label: Some(Emotion::Abandonment), page: "checkout.html" },
+    Scenario { name: "leave_side", label: None, page: "checkout.html" },
 ];
 
 /// The scenario named `name`.
@@ -191,6 +193,9 @@ impl Recording {
         for r in &self.rows {
             if r.kind.is_pointer() {
                 let _ = writeln!(out, "{session},{},{},{},{},{}", r.t_ms, r.kind.name(), r.x, r.y, r.target);
+            } else if r.kind == Kind::Leave && (r.x, r.y) != (0, 0) {
+                // Where the pointer left (the mouseout's clientX / clientY).
+                let _ = writeln!(out, "{session},{},leave,{},{},{}", r.t_ms, r.x, r.y, r.target);
             } else if r.kind == Kind::Response && r.x != 0 {
                 // The answer's signature, as the loader wrote it, and 1-3 for a press's own
                 // answer (docs/event-csv.md).
@@ -371,6 +376,8 @@ async fn run(chromium: &Chromium, tab: &mut Tab, rng: &mut StdRng, scenario: &Sc
         "thrash_wide" => thrash_wide(tab, rng).await,
         "rage_wide" => rage_wide(tab, rng).await,
         "answers_late" => answers_late(tab, rng, seed).await,
+        "exit_flick" => exit_flick(tab, rng).await,
+        "leave_side" => leave_side(tab, rng).await,
         other => unreachable!("no script for scenario {other}"),
     }
 }
@@ -617,6 +624,51 @@ async fn exit_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), Browse
     }
     let out = DispatchMouseEventParams::new(DispatchMouseEventType::MouseMoved, edge.x, -rng.gen_range(2.0..=60.0));
     tab.mouse(out).await?;
+    let end = now(tab).await?;
+    tab.pause(ms(rng, 800, 1500)).await;
+    Ok((start, end))
+}
+
+/// 2–4 looks at the checkout's fields, in a random order, as in [`exit_wide`].
+async fn look_at_checkout(tab: &mut Tab, rng: &mut StdRng) -> Result<(), BrowserError> {
+    let mut looks = vec!["#card", "#expiry", "#cvc", "#total", "#pay"];
+    looks.shuffle(rng);
+    for sel in looks.into_iter().take(rng.gen_range(2..=4)) {
+        reach(tab, rng, sel, 25.0).await?;
+        tab.pause(ms(rng, 300, 1500)).await;
+    }
+    Ok(())
+}
+
+/// Abandonment (the rule of [`exit_wide`], corpus/README.md): after 2–4 looks at the checkout,
+/// one flick from where the last look ended straight to 20–150 px above the viewport, 0–300 px
+/// to either side, in 120–600 ms. The page sees the last sampled move inside wherever the flick
+/// put it, well below the edge when it is fast, and the `leave` where it crossed the edge.
+async fn exit_flick(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), BrowserError> {
+    look_at_checkout(tab, rng).await?;
+    let start = now(tab).await?;
+    let p = tab.pointer();
+    let x = (p.x + rng.gen_range(-300.0..=300.0)).clamp(5.0, VIEWPORT.0 as f64 - 5.0);
+    tab.move_to_within(Point::new(x, -rng.gen_range(20.0..=150.0)), ms(rng, 120, 600)).await?;
+    let end = now(tab).await?;
+    tab.pause(ms(rng, 800, 1500)).await;
+    Ok((start, end))
+}
+
+/// None (corpus/README.md: leaving through a side or the bottom is not exit intent): after 2–4
+/// looks at the checkout, the pointer leaves through the right edge (at 120 px or more below the
+/// top) or the bottom edge, to 20–150 px past it, in 150–900 ms.
+async fn leave_side(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), BrowserError> {
+    look_at_checkout(tab, rng).await?;
+    let start = now(tab).await?;
+    let (w, h) = (VIEWPORT.0 as f64, VIEWPORT.1 as f64);
+    let past = rng.gen_range(20.0..=150.0);
+    let to = if rng.gen_bool(0.5) {
+        Point::new(w + past, rng.gen_range(120.0..=h - 20.0))
+    } else {
+        Point::new(rng.gen_range(20.0..=w - 20.0), h + past)
+    };
+    tab.move_to_within(to, ms(rng, 150, 900)).await?;
     let end = now(tab).await?;
     tab.pause(ms(rng, 800, 1500)).await;
     Ok((start, end))
@@ -1051,6 +1103,7 @@ pub fn check(r: &Recording) -> Result<(), String> {
         return Err(format!("episode ends before it starts: {:?}", r.episode));
     }
     match r.scenario.name {
+        "leave_side" | "exit_flick" if c[Kind::Leave as usize] != 1 => Err(format!("{} leave rows", c[Kind::Leave as usize])),
         "exit_checkout" | "exit_wide" if c[Kind::Leave as usize] + c[Kind::Hidden as usize] == 0 => Err("no leave or hidden row".into()),
         "rage_wide" | "answers_late" if c[Kind::Click as usize] < 2 => Err(format!("{} clicks", c[Kind::Click as usize])),
         "stepper" | "date_picker" | "map_zoom" | "browse" | "triple_click" if c[Kind::Response as usize] == 0 => {

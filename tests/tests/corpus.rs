@@ -220,8 +220,19 @@ fn abandonment_traces_leave_or_hide_the_page_and_others_do_not() {
         let rows = trace(&e);
         let exits = count(&rows, Kind::Leave) + count(&rows, Kind::Hidden);
         if e.label == "abandonment" {
-            let at = rows.iter().find(|r| matches!(r.kind, Kind::Leave | Kind::Hidden)).map(|r| r.t);
-            assert!(at.is_some_and(|t| t >= e.episode.0), "{}: no leave or hidden row in the episode", e.file);
+            let at = rows.iter().find(|r| matches!(r.kind, Kind::Leave | Kind::Hidden));
+            assert!(at.is_some_and(|r| r.t >= e.episode.0), "{}: no leave or hidden row in the episode", e.file);
+            if e.scenario == "exit_flick" {
+                let y = at.map_or(0.0, |r| r.y);
+                assert!(y < 0.0, "{}: the flick left at y = {y}, not above the viewport", e.file);
+            }
+        } else if e.scenario == "leave_side" {
+            // The pointer leaves through the right or the bottom edge, once; the loader records
+            // where (the mouseout's own coordinates).
+            let leave = rows.iter().find(|r| r.kind == Kind::Leave).unwrap_or_else(|| panic!("{}: no leave row", e.file));
+            let (w, h) = corpus_viewport();
+            assert!(leave.x >= f64::from(w) || leave.y >= f64::from(h), "{}: left at ({}, {})", e.file, leave.x, leave.y);
+            assert_eq!((count(&rows, Kind::Leave), count(&rows, Kind::Hidden)), (1, 0), "{}: one leave, no hidden", e.file);
         } else if e.scenario == "thrash_wide" {
             // Its flicks go 40-400 px from an anchor near the form, and one may cross the
             // window's edge (seeds 55 and 81 leave it): a leave, never a hidden page.

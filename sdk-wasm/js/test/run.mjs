@@ -364,6 +364,27 @@ const upOn = upTexts === 'On,On,On';
 check('switches acting on pointerup, pressed once each, are answered (no detection)', upDets.length === 0 && upOn,
   { dets: upDets.map((d) => [d.emotion, d.pct]), upTexts });
 
+// 9g. Exit intent from a fast flick: over the checkout, then out through the top edge in one
+// flick whose last move inside lands 150 px below the edge (at speed, the page samples the
+// pointer far from where it crosses). The leave row says where it crossed (y < 0), so it is
+// abandonment at intervention grade; the same flick out through the right edge is not.
+const flickOut = async (path, outX, outY) => {
+  await send('Page.navigate', { url: PAGE + path });
+  await sleep(2500);
+  const conn = log.filter((e) => e.ev === 'open').at(-1).conn;
+  for (let i = 0; i < 12; i++) { await mouse('mouseMoved', 200 + i * 20, 300 - i * 5); await sleep(60); }
+  await mouse('mouseMoved', 430, 150); await sleep(16);
+  await mouse('mouseMoved', outX, outY);
+  await sleep(1500);
+  return frames((f) => f.conn === conn && f.type === 'detection' && f.emotion === 4);
+};
+const topOut = await flickOut('checkout', 440, -40);
+const sideOut = await flickOut('checkout', 900, 200);
+const leaveRow = (d) => d.evidence.at(-1);
+check('a fast flick out through the top of a checkout is abandonment (the leave row carries y < 0); out through the side it is not',
+  topOut.some((d) => d.pct >= 85 && leaveRow(d).kind === 6 && leaveRow(d).y < 0) && sideOut.every((d) => d.pct < 85),
+  { top: topOut.map((d) => [d.pct, leaveRow(d)]), side: sideOut.map((d) => [d.pct, leaveRow(d)]) });
+
 // 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.
 await send('Page.navigate', { url: PAGE });
 await sleep(1500);

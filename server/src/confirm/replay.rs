@@ -6,7 +6,8 @@
 //!
 //! * **Event CSV** ([`replay_csv`]; `docs/event-csv.md`): header `session,t_ms,kind,x,y,target`.
 //!   Pointer kinds `move|down|up|click|scroll` carry viewport CSS px in `x`/`y` (for `scroll`, `y`
-//!   is the scroll offset); context kinds `response|leave|hidden|visible` have empty `x`/`y`.
+//!   is the scroll offset); context kinds `response|leave|hidden|visible` have empty `x`/`y`
+//!   (a `response` may carry its signature, a `leave` where the pointer left the document).
 //!   `t_ms` is milliseconds since the page started and must not go backwards within a session;
 //!   `target` is the section name (may be empty).
 //! * **rrweb recording** ([`replay_rrweb`]): a JSON array of rrweb events as exported by rrweb or
@@ -14,7 +15,8 @@
 //!   other event is ignored. One file is one session.
 //!
 //! Context rows become samples of the matching [`Kind`] (`Response`, `Leave`, `Hidden`,
-//! `Visible`) with `x = y = 0` and no section, as the SDK's loader pushes them, and are fed to
+//! `Visible`) with `x = y = 0` (a response: its signature; a leave: where the pointer left, when
+//! given) and no section, as the SDK's loader pushes them, and are fed to
 //! the detector like pointer rows: a `response` within
 //! [`shared_physics::detect::RESPONSE_WINDOW_MS`] of a burst's earlier click makes the burst an
 //! answered one, not rage. In rrweb input every DOM mutation and input event becomes a `response`
@@ -294,7 +296,8 @@ impl<'w, W: Write> Replay<'w, W> {
         sr.last_t = sample.t_ms;
         self.summary.rows += 1;
         self.summary.by_kind.add(sample.kind);
-        // Context rows go in as the SDK's loader pushes them: no coordinates, no section.
+        // Context rows go in as the SDK's loader pushes them: no section (a response's
+        // signature and a leave's exit point as given).
         if sample.kind.is_pointer() {
             sample.section = sr.section_id(&target);
         }
@@ -371,6 +374,14 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         (coord("x", x)?, coord("y", y)?)
     } else if x.is_empty() && y.is_empty() {
         (0, 0)
+    } else if kind == Kind::Leave {
+        // Where the pointer left the document (the mouseout's clientX / clientY; y < 0 above
+        // the viewport): both or neither.
+        if x.is_empty() || y.is_empty() {
+            return Err("x and y of a leave must both be given (where the pointer left) or both empty".into());
+        }
+        let coord = |field: &str, s: &str| parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16);
+        (coord("x", x)?, coord("y", y)?)
     } else if kind == Kind::Response && !x.is_empty() {
         // The answer's signature (the SDK's hash of what the page changed), 1..=32767, and
         // `y` = 1..=3 for the press's own answer, or its gesture's (the presses it answers,
@@ -385,7 +396,7 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         }
     } else {
         return Err(format!(
-            "x and y must be empty for kind {} (a response may carry its signature in x, and 1 in y for a press's own answer)",
+            "x and y must be empty for kind {} (a response may carry its signature in x, and 1 in y for a press's own answer; a leave where the pointer left)",
             kind.name()
         ));
     };
@@ -801,6 +812,11 @@ mod tests {
         assert_eq!(parse_csv_row(&rec).map(|r| (r.sample.x, r.sample.y)), Ok((17, OWN_ANSWER)));
         let rec = csv::StringRecord::from(vec!["s", "3", "response", "", "1", ""]);
         assert!(parse_csv_row(&rec).is_err());
+        // A leave may say where the pointer left (the mouseout's own coordinates), both or none.
+        let rec = csv::StringRecord::from(vec!["s", "3", "leave", "512", "-40", ""]);
+        assert_eq!(parse_csv_row(&rec).map(|r| (r.sample.x, r.sample.y)), Ok((512, -40)));
+        let rec = csv::StringRecord::from(vec!["s", "3", "leave", "512", "", ""]);
+        assert!(parse_csv_row(&rec).is_err_and(|e| e.contains("both be given")));
     }
 
     #[test]
