@@ -28,9 +28,9 @@
  * pointerdown to its click) is its own: one row of kind 5 right after its click with y = 1,
  * which answers that click alone (y = the click count, at most 3, for a double or triple
  * click's press: the gesture's presses). Leave: mouseout without a relatedTarget (the pointer left
- * the document), x/y where it left (y < 0: through the top edge). Hidden/visible: visibilitychange. Integers rather than floats:
- * the same 4 bytes a value, but t stays exact for 24 days of page life instead of 4.6 hours
- * (and the wasm takes integers anyway).
+ * the document), x/y where it left (y < 0: through the top edge). Hidden/visible:
+ * visibilitychange. Integers rather than floats: the same 4 bytes a value, but t stays exact
+ * for 24 days of page life instead of 4.6 hours (and the wasm takes integers anyway).
  *
  * Content-Security-Policy the host page needs, if it sets one (HOST = where sdk.js is served):
  *   script-src  HOST 'wasm-unsafe-eval'  this file, the worker's importScripts, compiling wasm

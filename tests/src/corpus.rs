@@ -604,12 +604,7 @@ async fn exit_checkout(chromium: &Chromium, tab: &mut Tab, rng: &mut StdRng, see
 /// straight or in two legs (a turn half-way, on a third of the seeds), leaves 0–300 px to either
 /// side of where it started, and goes 2–60 px above the viewport.
 async fn exit_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), BrowserError> {
-    let mut looks = vec!["#card", "#expiry", "#cvc", "#total", "#pay"];
-    looks.shuffle(rng);
-    for sel in looks.into_iter().take(rng.gen_range(2..=4)) {
-        reach(tab, rng, sel, 25.0).await?;
-        tab.pause(ms(rng, 300, 1500)).await;
-    }
+    look_at_checkout(tab, rng).await?;
     let start = now(tab).await?;
     let p = tab.pointer();
     let x = (p.x + rng.gen_range(-300.0..=300.0)).clamp(5.0, VIEWPORT.0 as f64 - 5.0);
@@ -629,7 +624,8 @@ async fn exit_wide(tab: &mut Tab, rng: &mut StdRng) -> Result<(i64, i64), Browse
     Ok((start, end))
 }
 
-/// 2–4 looks at the checkout's fields, in a random order, as in [`exit_wide`].
+/// 2–4 looks at the checkout's fields in a random order, a 0.3–1.5 s pause at each (the start
+/// of [`exit_wide`], [`exit_flick`] and [`leave_side`]).
 async fn look_at_checkout(tab: &mut Tab, rng: &mut StdRng) -> Result<(), BrowserError> {
     let mut looks = vec!["#card", "#expiry", "#cvc", "#total", "#pay"];
     looks.shuffle(rng);
