@@ -167,6 +167,11 @@ pub const THRASH_SWING_PX: i32 = 40;
 pub const OPTION_SWING_PX: i32 = 120;
 /// The pointer dwells while it stays within this radius, px.
 pub const DWELL_RADIUS_PX: f32 = 24.0;
+/// No move for this long is a rest (longer than the salient trace's gaps while moving,
+/// [`crate::trace::VERTEX_EVERY_MS`] and a frame), ms.
+pub const STOP_MS: u32 = 300;
+/// A rest this close to an earlier one is a return to it, px.
+pub const RETURN_PX: f32 = 80.0;
 /// A click this recent (ms) means the visitor acted: no hesitation, no thrash.
 pub const ACTED_MS: u32 = 2000;
 /// An exit is "at the top edge" when the last pointer position is at most this far down, px.
@@ -424,7 +429,12 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
 /// article is reading), swinging between options (x or y swings ≥ [`OPTION_SWING_PX`]) and
 /// dwelling still (within [`DWELL_RADIUS_PX`]) without clicking for [`ACTED_MS`].
 ///
-/// Score: `z = 0.8·swings + 1.0·min(dwell_s / 1.5, 2) − 2.5`.
+/// Swings alone do not say *between options*: a visitor touring distinct places in a zigzag
+/// (a checkout's card, total, expiry) swings as much as one going back and forth between two
+/// plans. A **return** does: the pointer comes to rest (no move for [`STOP_MS`]) back within
+/// [`RETURN_PX`] of an earlier rest other than the one just before (A → B → A).
+///
+/// Score: `z = 0.4·swings + 0.8·returns + 1.0·min(dwell_s / 1.5, 2) − 2.5`.
 pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasses) -> Option<Detection> {
     let last = ev.last()?;
     let section = current_section(ev);
@@ -438,8 +448,19 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
     let swings = reversals(moves(), |s| s.x as i32, OPTION_SWING_PX).max(reversals(moves(), |s| s.y as i32, OPTION_SWING_PX));
     // The longest stretch of moves that stays within the dwell radius of its first.
     // A press or click ends a stretch: a still pointer that keeps clicking is acting.
-    let (mut dwell_ms, mut anchor) = (0u32, None::<&Sample>);
+    // Returns: rests (at most 8 kept) that come back near an earlier rest, not the last one;
+    // the first move after a rest is where the pointer rested (a reach starts slowly).
+    let (mut dwell_ms, mut anchor, mut prev) = (0u32, None::<&Sample>, last);
+    let (mut rests, mut returns) = (heapless::Vec::<&Sample, 8>::new(), 0u8);
     for s in ev {
+        if s.kind == Kind::Move {
+            if s.t_ms.saturating_sub(prev.t_ms) >= STOP_MS && rests.last().is_none_or(|a| dist(a, s) > RETURN_PX) {
+                // Not near the last rest, so near any kept one is a return.
+                returns += u8::from(rests.iter().any(|a| dist(a, s) <= RETURN_PX));
+                let _ = rests.push(s);
+            }
+            prev = s;
+        }
         match (s.kind, anchor) {
             (Kind::Down | Kind::Click, _) => anchor = None,
             (Kind::Move, Some(a)) if dist(a, s) <= DWELL_RADIUS_PX => dwell_ms = dwell_ms.max(s.t_ms.saturating_sub(a.t_ms)),
@@ -450,7 +471,7 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
     if swings < p.min_swings && dwell_ms < 1500 {
         return None;
     }
-    let z = 0.8 * f32::from(swings) + (dwell_ms as f32 / 1500.0).min(2.0) - 2.5;
+    let z = 0.4 * f32::from(swings) + 0.8 * f32::from(returns) + (dwell_ms as f32 / 1500.0).min(2.0) - 2.5;
     let features = Features { reversals: swings, dwell_ms, ..Features::default() };
     Some(detection(Emotion::Hesitation, last, section, z, features))
 }
@@ -800,6 +821,26 @@ mod tests {
         let pricing = detect_hesitation(&ev, &TraceParams::DEFAULT, &classes).expect("hesitation");
         assert!(pricing.confidence > 0.5, "{}", pricing.confidence);
         assert!(pricing.features.reversals >= 3);
+        // Back and forth between two plans, resting 1 s at each, against a zigzag tour of five
+        // distinct places (as a visitor reviews a checkout's fields): the same three swings, but
+        // only going back and forth comes back to where it rested, three times.
+        let rests = |points: [(i16, i16); 5]| {
+            let mut ev: heapless::Vec<Sample, 16> = heapless::Vec::new();
+            for (k, &(x, y)) in points.iter().enumerate() {
+                let t = k as u32 * 1200;
+                ev.push(mv(t, x, y, 1)).unwrap();
+                ev.push(mv(t + 1000, x + 2, y, 1)).unwrap();
+                if let Some(&(nx, ny)) = points.get(k + 1) {
+                    ev.push(mv(t + 1100, (x + nx) / 2, (y + ny) / 2, 1)).unwrap();
+                }
+            }
+            detect_hesitation(&ev, &TraceParams::DEFAULT, &classes).expect("swings")
+        };
+        let back = rests([(300, 300), (700, 300), (300, 300), (700, 300), (300, 300)]);
+        let tour = rests([(300, 300), (700, 300), (320, 450), (720, 450), (340, 600)]);
+        assert_eq!((back.features.reversals, tour.features.reversals), (3, 3));
+        assert!((back.features.score - tour.features.score - 3.0 * 0.8).abs() < 1e-3, "{} {}", back.features.score, tour.features.score);
+        assert!(back.confidence >= 0.85 && tour.confidence < 0.5, "{} {}", back.confidence, tour.confidence);
     }
 
     #[test]

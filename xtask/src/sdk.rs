@@ -33,9 +33,10 @@ pub fn out_dir(root: &Path) -> PathBuf {
 /// The module the worker loads after page start (every emotion): not in the page-start budget,
 /// it has its own, [`EMOTIONS_BUDGET_GZIP_BYTES`].
 pub const EMOTIONS_WASM: &str = "sdk-emotions.wasm";
-/// Budget of [`EMOTIONS_WASM`], gzip. 8,448 since it carries rage too (the page-start module
+/// Budget of [`EMOTIONS_WASM`], gzip. 8,704 since hesitation reads returns to earlier rests
+/// (117 bytes over the 8,448 it had); 8,448 since it carries rage too (the page-start module
 /// no longer detects anything: 1.7 KB gzip off the page start, 1.5 KB off the whole SDK).
-pub const EMOTIONS_BUDGET_GZIP_BYTES: u64 = 8448;
+pub const EMOTIONS_BUDGET_GZIP_BYTES: u64 = 8704;
 
 /// Compiles `sdk-wasm` with `features` and writes the shrunk module to `out/name`.
 fn build_module(root: &Path, out: &Path, name: &str, features: &[&str]) -> Result<(), String> {
