@@ -160,12 +160,12 @@ fn must_not_fire_clicks_were_answered_by_the_page() {
     for e in manifest().iter().filter(|e| e.label == "none") {
         let rows = trace(e);
         let answers = answered(&rows);
-        let yes = answers.iter().filter(|a| **a).count();
         if e.scenario == "leave_side" {
             // Looks and a way out, no click at all.
             assert!(answers.is_empty(), "{}: {} clicks", e.file, answers.len());
             continue;
         }
+        let yes = answers.iter().filter(|a| **a).count();
         assert!(!answers.is_empty(), "{}: no clicks", e.file);
         // A triple click's word and paragraph are the gesture's own answer, which answers its
         // three presses (the first press alone only put a caret in the text).

@@ -364,13 +364,14 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
     let (x, y) = (rec[3].trim(), rec[4].trim());
     let target = rec[5].trim().to_string();
     let session = session.to_string();
+    // A viewport coordinate in CSS px (pointer rows, and where a leave left the document).
+    let coord = |field: &str, s: &str| {
+        if s.is_empty() {
+            return Err(format!("{field} is required for kind {}", kind.name()));
+        }
+        parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16)
+    };
     let (x, y) = if kind.is_pointer() {
-        let coord = |field: &str, s: &str| {
-            if s.is_empty() {
-                return Err(format!("{field} is required for kind {}", kind.name()));
-            }
-            parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16)
-        };
         (coord("x", x)?, coord("y", y)?)
     } else if x.is_empty() && y.is_empty() {
         (0, 0)
@@ -380,7 +381,6 @@ pub fn parse_csv_row(rec: &csv::StringRecord) -> Result<Row, String> {
         if x.is_empty() || y.is_empty() {
             return Err("x and y of a leave must both be given (where the pointer left) or both empty".into());
         }
-        let coord = |field: &str, s: &str| parse_num(field, s, i16::MIN as f64, i16::MAX as f64).map(|v| v as i16);
         (coord("x", x)?, coord("y", y)?)
     } else if kind == Kind::Response && !x.is_empty() {
         // The answer's signature (the SDK's hash of what the page changed), 1..=32767, and
