@@ -2,7 +2,8 @@
 //!
 //! `build` compiles `sdk-wasm` for `wasm32-unknown-unknown` with `--profile wasm`, drops the
 //! wasm's custom sections (names, producers, target features: the browser needs none of them),
-//! strips comments and whitespace from the two JS files, and writes everything the server
+//! minifies the two JS files (oxc: comments, whitespace and dead code go, local names shorten;
+//! [`minify_js`]), and writes everything the server
 //! serves into `target/sdk/`. `wasm-opt` (Debian's binaryen, installed on first use when
 //! apt can) shrinks the module further; the SDK still builds without it, and the budget must
 //! hold without it too.
@@ -24,6 +25,9 @@ const TARGET: &str = "wasm32-unknown-unknown";
 /// `(served file name, source)`, in load order. The wasm's source is the cargo artefact.
 const FILES: [(&str, &str); 3] =
     [("sdk.js", "sdk-wasm/js/loader.js"), ("sdk-worker.js", "sdk-wasm/js/worker.js"), ("sdk.wasm", "sdk_wasm.wasm")];
+
+/// How the two JS files of [`FILES`] run: the loader in the host page, the worker on its own.
+const JS_KINDS: [JsKind; 2] = [JsKind::Page, JsKind::Own];
 
 /// The folder the server serves the SDK from.
 pub fn out_dir(root: &Path) -> PathBuf {
@@ -68,10 +72,10 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     build_module(root, &out, EMOTIONS_WASM, &["emotions"])?;
     build_module(root, &out, "sdk.wasm", &[])?;
 
-    for (name, src) in &FILES[..2] {
+    for ((name, src), kind) in FILES[..2].iter().zip(JS_KINDS) {
         let js = String::from_utf8(read(&root.join(src))?).map_err(|_| format!("{src} is not UTF-8"))?;
-        let min = strip_js(&js).map_err(|e| format!("{src}: {e}"))?;
-        eprintln!("xtask: {name} {} -> {} bytes (comments and whitespace stripped)", js.len(), min.len());
+        let min = minify_js(&js, kind).map_err(|e| format!("{src}: {e}"))?;
+        eprintln!("xtask: {name} {} -> {} bytes (minified by oxc)", js.len(), min.len());
         write(&out.join(name), min.as_bytes())?;
     }
     eprintln!("xtask: SDK written to {}", out.display());
@@ -207,121 +211,40 @@ pub fn strip_custom_sections(wasm: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
+/// How a JavaScript file runs, which decides what its minifier may rename.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum JsKind {
+    /// A classic script in the host page: its top-level names would be the page's globals, so
+    /// they keep their names (the loader's are none: it is one arrow function called at once).
+    Page,
+    /// A worker's classic script or an ES module: its top-level names are its own.
+    Own,
 }
 
-/// Words after which a `/` starts a regular expression rather than a division.
-const REGEX_AFTER_WORDS: [&str; 14] =
-    ["return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void", "throw", "instanceof", "yield", "await"];
-
-/// Strips comments and needless whitespace from JavaScript, without renaming anything.
-///
-/// Safe by construction for what it accepts: string, template and regular-expression
-/// literals are copied verbatim; a line break is kept wherever automatic semicolon insertion
-/// could depend on it (it is dropped only after `{ ; , ( [ = : ? & | >` or before
-/// `} ] ) , ; .`); a space is kept between two word characters and inside `+ +`, `- -` and
-/// `1 .x`. Template literals with `${…}` substitutions are refused rather than guessed at.
-pub fn strip_js(src: &str) -> Result<String, String> {
-    let s: Vec<char> = src.chars().collect();
-    let mut out = String::with_capacity(src.len());
-    let mut gap: Option<bool> = None; // whitespace or comments skipped; Some(true): a line break
-    let mut prev: Option<char> = None; // last character written
-    let mut word = String::new(); // last word written
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        let next = s.get(i + 1).copied();
-        if c.is_whitespace() {
-            gap = Some(gap == Some(true) || c == '\n' || c == '\r' || c == '\u{2028}' || c == '\u{2029}');
-            i += 1;
-            continue;
-        }
-        if c == '/' && next == Some('/') {
-            while i < s.len() && s[i] != '\n' {
-                i += 1;
-            }
-            gap = Some(gap == Some(true));
-            continue;
-        }
-        if c == '/' && next == Some('*') {
-            let end = (i + 2..s.len().saturating_sub(1)).find(|&j| s[j] == '*' && s[j + 1] == '/').ok_or("unterminated comment")?;
-            let newline = s[i..end].contains(&'\n');
-            gap = Some(gap == Some(true) || newline);
-            i = end + 2;
-            continue;
-        }
-        if let (Some(newline), Some(p)) = (gap, prev) {
-            if newline && !"{;,([=:?&|>".contains(p) && !"}]),;.".contains(c) {
-                out.push('\n');
-            } else if (is_word(p) && is_word(c)) || (p == '+' && c == '+') || (p == '-' && c == '-') || (p.is_ascii_digit() && c == '.') {
-                out.push(' ');
-            }
-        }
-        gap = None;
-        let start = i;
-        match c {
-            '"' | '\'' | '`' => {
-                i += 1;
-                loop {
-                    match s.get(i) {
-                        None => return Err("unterminated string".into()),
-                        Some('\\') => i += 2,
-                        Some('\n') if c != '`' => return Err("line break in a string".into()),
-                        Some('$') if c == '`' && s.get(i + 1) == Some(&'{') => {
-                            return Err("template substitutions (${…}) are not supported by the stripper".into())
-                        }
-                        Some(&q) if q == c => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
-                }
-            }
-            '/' if prev.is_none_or(|p| "(,=:[!&|?{};+-*%<>~^".contains(p)) || REGEX_AFTER_WORDS.contains(&word.as_str()) => {
-                let mut class = false;
-                i += 1;
-                loop {
-                    match s.get(i) {
-                        None | Some('\n') => return Err("unterminated regular expression".into()),
-                        Some('\\') => i += 2,
-                        Some('[') => {
-                            class = true;
-                            i += 1
-                        }
-                        Some(']') => {
-                            class = false;
-                            i += 1
-                        }
-                        Some('/') if !class => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
-                }
-                while i < s.len() && is_word(s[i]) {
-                    i += 1; // flags
-                }
-            }
-            _ if is_word(c) => {
-                while i < s.len() && is_word(s[i]) {
-                    i += 1;
-                }
-            }
-            _ => i += 1,
-        }
-        let end = i.min(s.len());
-        let token: String = s[start..end].iter().collect();
-        word = if is_word(c) { token.clone() } else { String::new() };
-        out.push_str(&token);
-        prev = token.chars().last();
+/// Minifies JavaScript with oxc (parser, minifier, code generator): dead code and needless
+/// syntax go, local names shorten (top-level ones only for [`JsKind::Own`]); property names,
+/// strings and `'use strict'` stay. A syntax error is an error naming the line.
+pub fn minify_js(src: &str, kind: JsKind) -> Result<String, String> {
+    use oxc_minifier::{CompressOptions, MangleOptions, Minifier, MinifierOptions};
+    let alloc = oxc_allocator::Allocator::default();
+    let source = match kind {
+        JsKind::Page => oxc_span::SourceType::script(),
+        JsKind::Own if src.contains("export default") => oxc_span::SourceType::mjs(),
+        JsKind::Own => oxc_span::SourceType::script(),
+    };
+    let parsed = oxc_parser::Parser::new(&alloc, src, source).parse();
+    if let Some(e) = parsed.errors.first() {
+        let at = e.labels.as_ref().and_then(|l| l.first()).map_or(0, |l| l.offset());
+        let line = src[..at.min(src.len())].matches('\n').count() + 1;
+        return Err(format!("line {line}: {e}"));
     }
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    Ok(out)
+    let mut program = parsed.program;
+    let mangle = MangleOptions { top_level: Some(kind == JsKind::Own), ..MangleOptions::default() };
+    let options = MinifierOptions { mangle: Some(mangle), compress: Some(CompressOptions::default()) };
+    let done = Minifier::new(options).minify(&alloc, &mut program);
+    let code =
+        oxc_codegen::Codegen::new().with_options(oxc_codegen::CodegenOptions::minify()).with_scoping(done.scoping).build(&program).code;
+    Ok(code + "\n")
 }
 
 #[cfg(test)]
@@ -360,42 +283,24 @@ mod tests {
     }
 
     #[test]
-    fn js_comments_and_spaces_go_literals_stay() {
-        let src = "/* head */\nconst a = 'x // not a comment', b = \"/* nor */\"; // tail\nlet c = a  +  b;\n";
-        assert_eq!(strip_js(src).unwrap(), "const a='x // not a comment',b=\"/* nor */\";let c=a+b;\n");
-        assert_eq!(strip_js("x = `a  /* b */`;").unwrap(), "x=`a  /* b */`;\n");
-        assert!(strip_js("x = `${y}`").is_err());
-        assert!(strip_js("x = 'open").is_err());
-        assert!(strip_js("/* open").is_err());
+    fn js_is_minified_and_keeps_what_the_page_sees() {
+        let src = "/* head */\n'use strict';\nconst long_name = 'x // not a comment';\nfunction helper(value) { return value + long_name; }\nself.onmessage = (e) => helper(e.data);\n";
+        let own = minify_js(src, JsKind::Own).unwrap();
+        assert!(own.starts_with("\"use strict\";") && own.contains("x // not a comment"), "{own}");
+        assert!(!own.contains("long_name") && !own.contains("helper") && own.contains("self.onmessage"), "{own}");
+        let page = minify_js("var kept_global = 1;\n((w) => { const inner = w.x; w.y = inner + 1; })(window);\n", JsKind::Page).unwrap();
+        assert!(page.contains("kept_global") && !page.contains("inner") && page.contains(".y"), "{page}");
+        let bad = minify_js("const a = 1;\nconst = 2;\n", JsKind::Own).unwrap_err();
+        assert!(bad.starts_with("line 2:"), "{bad}");
     }
 
     #[test]
-    fn js_regexes_and_divisions() {
-        assert_eq!(strip_js("a = b / c / d;").unwrap(), "a=b/c/d;\n");
-        assert_eq!(strip_js("s.replace(/ \\/ [/] /g, ' ')").unwrap(), "s.replace(/ \\/ [/] /g,' ')\n");
-        assert_eq!(strip_js("return /x y/.test(s)").unwrap(), "return/x y/.test(s)\n");
-        assert_eq!(strip_js("x = (a) / 2").unwrap(), "x=(a)/2\n");
-    }
-
-    #[test]
-    fn js_line_breaks_survive_where_semicolons_may_be_inserted() {
-        // `return` / `x` on two lines is `return; x;`, and `a` / `++b` is `a; ++b;`.
-        assert_eq!(strip_js("return\nx").unwrap(), "return\nx\n");
-        assert_eq!(strip_js("a\n++b").unwrap(), "a\n++b\n");
-        assert_eq!(strip_js("f = () => {}\n(g)()").unwrap(), "f=()=>{}\n(g)()\n");
-        assert_eq!(strip_js("if (a) {\n  b();\n}\nc()").unwrap(), "if(a){b();}\nc()\n");
-        assert_eq!(strip_js("x = a\n  .b\n  .c").unwrap(), "x=a.b.c\n");
-        assert_eq!(strip_js("a + +b; c - -d; 1 .toString()").unwrap(), "a+ +b;c- -d;1 .toString()\n");
-        assert_eq!(strip_js("const  x  =  typeof  y").unwrap(), "const x=typeof y\n");
-    }
-
-    #[test]
-    fn the_sdk_sources_strip_cleanly() {
+    fn the_sdk_sources_minify_cleanly() {
         let root = crate::util::workspace_root();
-        for (_, src) in &FILES[..2] {
+        for ((_, src), kind) in FILES[..2].iter().zip(JS_KINDS) {
             let js = std::fs::read_to_string(root.join(src)).unwrap();
-            let min = strip_js(&js).unwrap();
-            assert!(min.len() < js.len() * 3 / 4, "{src}: {} -> {}", js.len(), min.len());
+            let min = minify_js(&js, kind).unwrap();
+            assert!(min.len() < js.len() / 2, "{src}: {} -> {}", js.len(), min.len());
             assert!(!min.contains("/*") && !min.contains("\n\n"), "{src}");
         }
     }
