@@ -3,15 +3,32 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::util::{cargo, ensure_target, run};
+use crate::util::{cargo, ensure_target, free_gib, run};
 use crate::{package, sdk, services, widget};
 
 /// The bare-metal target that proves `shared-physics` is `no_std` without an allocator.
 pub const BARE_METAL: &str = "thumbv7em-none-eabihf";
 
+/// What a run from a clean clone writes at its peak (target/ with the fuzzers' builds, the
+/// Python tools, npm packages), GiB: 15 measured, with a margin. Below this much free space it
+/// warns before it starts.
+pub const DISK_NEEDED_GIB: f64 = 16.0;
+
+/// The disk's free space for a step header: a run that fills the disk fails in a compiler's
+/// "No space left on device", and the headers show where the space went.
+fn free(root: &Path) -> String {
+    free_gib(root).map_or_else(String::new, |g| format!(", {g:.1} GiB free"))
+}
+
 pub fn ci(root: &Path) -> Result<(), String> {
     let started = Instant::now();
-    let step = |name: &str| eprintln!("\n=== xtask ci: {name} ({} s) ===", started.elapsed().as_secs());
+    let step = |name: &str| eprintln!("\n=== xtask ci: {name} ({} s{}) ===", started.elapsed().as_secs(), free(root));
+    if let Some(g) = free_gib(root).filter(|&g| g < DISK_NEEDED_GIB) {
+        eprintln!(
+            "xtask ci: warning: {g:.1} GiB free on the disk of {}; a run from a clean clone writes up to about {DISK_NEEDED_GIB} GiB",
+            root.display()
+        );
+    }
 
     step("formatting");
     run(cargo().current_dir(root).args(["fmt", "--all", "--", "--check"]))?;
@@ -70,6 +87,6 @@ pub fn ci(root: &Path) -> Result<(), String> {
     step("the npm package as a user meets it: npm pack, a fresh Vite app, Chromium, the real server");
     package::test(root)?;
 
-    eprintln!("\n=== xtask ci: all checks passed in {} s ===", started.elapsed().as_secs());
+    eprintln!("\n=== xtask ci: all checks passed in {} s{} ===", started.elapsed().as_secs(), free(root));
     Ok(())
 }

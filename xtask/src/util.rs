@@ -35,3 +35,25 @@ pub fn ensure_target(target: &str) -> Result<(), String> {
     }
     run(Command::new("rustup").args(["target", "add", target]))
 }
+
+/// Free space, in GiB, on the file system that holds `path` (read from POSIX `df -Pk`); `None`
+/// when `df` is missing or prints something else.
+pub fn free_gib(path: &Path) -> Option<f64> {
+    let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Filesystem 1024-blocks Used Available Capacity Mounted-on
+    let kib: f64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_space_is_read_from_df() {
+        let free = free_gib(&workspace_root()).expect("df -Pk reads the workspace's disk");
+        assert!(free > 0.0 && free.is_finite(), "{free}");
+        assert_eq!(free_gib(Path::new("/no/such/path/at/all")), None, "df fails on a missing path");
+    }
+}
