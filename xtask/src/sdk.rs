@@ -27,7 +27,7 @@ const FILES: [(&str, &str); 3] =
     [("sdk.js", "sdk-wasm/js/loader.js"), ("sdk-worker.js", "sdk-wasm/js/worker.js"), ("sdk.wasm", "sdk_wasm.wasm")];
 
 /// How the two JS files of [`FILES`] run: the loader in the host page, the worker on its own.
-const JS_KINDS: [JsKind; 2] = [JsKind::Page, JsKind::Own];
+const JS_KINDS: [JsKind; 2] = [JsKind::Page, JsKind::Worker];
 
 /// The folder the server serves the SDK from.
 pub fn out_dir(root: &Path) -> PathBuf {
@@ -217,20 +217,21 @@ pub enum JsKind {
     /// A classic script in the host page: its top-level names would be the page's globals, so
     /// they keep their names (the loader's are none: it is one arrow function called at once).
     Page,
-    /// A worker's classic script or an ES module: its top-level names are its own.
-    Own,
+    /// A worker's classic script: its top-level names are the worker's own.
+    Worker,
+    /// An ES module: its top-level names are its own too.
+    Module,
 }
 
 /// Minifies JavaScript with oxc (parser, minifier, code generator): dead code and needless
-/// syntax go, local names shorten (top-level ones only for [`JsKind::Own`]); property names,
-/// strings and `'use strict'` stay. A syntax error is an error naming the line.
+/// syntax go, local names shorten (top-level ones too, except in a [`JsKind::Page`] script);
+/// property names, strings and `'use strict'` stay. A syntax error is an error naming the line.
 pub fn minify_js(src: &str, kind: JsKind) -> Result<String, String> {
     use oxc_minifier::{CompressOptions, MangleOptions, Minifier, MinifierOptions};
     let alloc = oxc_allocator::Allocator::default();
     let source = match kind {
-        JsKind::Page => oxc_span::SourceType::script(),
-        JsKind::Own if src.contains("export default") => oxc_span::SourceType::mjs(),
-        JsKind::Own => oxc_span::SourceType::script(),
+        JsKind::Page | JsKind::Worker => oxc_span::SourceType::script(),
+        JsKind::Module => oxc_span::SourceType::mjs(),
     };
     let parsed = oxc_parser::Parser::new(&alloc, src, source).parse();
     if let Some(e) = parsed.errors.first() {
@@ -239,7 +240,7 @@ pub fn minify_js(src: &str, kind: JsKind) -> Result<String, String> {
         return Err(format!("line {line}: {e}"));
     }
     let mut program = parsed.program;
-    let mangle = MangleOptions { top_level: Some(kind == JsKind::Own), ..MangleOptions::default() };
+    let mangle = MangleOptions { top_level: Some(kind != JsKind::Page), ..MangleOptions::default() };
     let options = MinifierOptions { mangle: Some(mangle), compress: Some(CompressOptions::default()) };
     let done = Minifier::new(options).minify(&alloc, &mut program);
     let code =
@@ -285,12 +286,12 @@ mod tests {
     #[test]
     fn js_is_minified_and_keeps_what_the_page_sees() {
         let src = "/* head */\n'use strict';\nconst long_name = 'x // not a comment';\nfunction helper(value) { return value + long_name; }\nself.onmessage = (e) => helper(e.data);\n";
-        let own = minify_js(src, JsKind::Own).unwrap();
+        let own = minify_js(src, JsKind::Worker).unwrap();
         assert!(own.starts_with("\"use strict\";") && own.contains("x // not a comment"), "{own}");
         assert!(!own.contains("long_name") && !own.contains("helper") && own.contains("self.onmessage"), "{own}");
         let page = minify_js("var kept_global = 1;\n((w) => { const inner = w.x; w.y = inner + 1; })(window);\n", JsKind::Page).unwrap();
         assert!(page.contains("kept_global") && !page.contains("inner") && page.contains(".y"), "{page}");
-        let bad = minify_js("const a = 1;\nconst = 2;\n", JsKind::Own).unwrap_err();
+        let bad = minify_js("const a = 1;\nconst = 2;\n", JsKind::Worker).unwrap_err();
         assert!(bad.starts_with("line 2:"), "{bad}");
     }
 
