@@ -27,7 +27,7 @@ pub fn platt(emotion: Emotion) -> Platt {
         Emotion::Rage => IDENTITY,
         Emotion::Frustration => Platt { a: 2.0953, b: 0.1599 },
         Emotion::Confusion => Platt { a: 1.9233, b: -0.3197 },
-        Emotion::Hesitation => Platt { a: 1.6262, b: -1.4529 },
+        Emotion::Hesitation => Platt { a: 1.7514, b: -1.6695 },
         Emotion::Abandonment => Platt { a: 1.9023, b: -0.9561 },
         Emotion::Engaged => Platt { a: 2.0323, b: -0.2806 },
     }

@@ -123,6 +123,8 @@ pub struct Features {
     /// Hesitation: longest dwell, ms; engaged: reading duration, ms; confusion: how long the
     /// pointer has moved since its latest rest (at most the thrash window), ms.
     pub dwell_ms: u32,
+    /// Hesitation: hops of the slow approach into the pointer's latest rest.
+    pub hops: u8,
     /// The score the confidence is calibrated from (long-window emotions).
     pub score: f32,
 }

@@ -156,9 +156,13 @@ pub const SCROLL_SWING_PX: i32 = 80;
 /// visitor is that something they tried did not work (a click the page left unanswered).
 pub const SCROLL_ONLY_CAP: f32 = 0.80;
 /// A pointer still this long (ms without a move) is resting, a reader's dwell: thrashing is
-/// the movement since the latest rest. Twice the trace's vertex period
-/// ([`crate::trace::VERTEX_EVERY_MS`]), so a moving pointer never looks at rest.
-pub const THRASH_REST_MS: u32 = 500;
+/// the movement since the latest rest. Longer than the trace's vertex period
+/// ([`crate::trace::VERTEX_EVERY_MS`]) and a frame, so a moving pointer never looks at rest.
+/// The trace keeps where a still pointer rested ([`crate::trace::REST_KEEP_MS`]), so a gap
+/// between its moves is the stillness itself; before it did, a gap also held up to a vertex
+/// period of movement, and the rule of 500 ms between kept moves read stops of 250–500 ms as
+/// rests: this is that rule's middle.
+pub const THRASH_REST_MS: u32 = 400;
 /// Window of the thrashing features, ms.
 pub const THRASH_WINDOW_MS: u32 = 5000;
 /// A pointer turn counts as a reversal when the swing since the last turn is at least this, px.
@@ -172,6 +176,10 @@ pub const DWELL_RADIUS_PX: f32 = 24.0;
 pub const STOP_MS: u32 = 300;
 /// A rest this close to an earlier one is a return to it, px.
 pub const RETURN_PX: f32 = 80.0;
+/// A hop of a slow approach is at least this long (shorter: the pointer drifting at rest), px.
+pub const HOP_MIN_PX: f32 = 15.0;
+/// A hop of a slow approach is at most this long (longer: a reach), px.
+pub const HOP_MAX_PX: f32 = 120.0;
 /// A click this recent (ms) means the visitor acted: no hesitation, no thrash.
 pub const ACTED_MS: u32 = 2000;
 /// An exit is "at the top edge" when the last pointer position is at most this far down, px.
@@ -434,7 +442,12 @@ pub fn detect_confusion(ev: &[Sample], p: &TraceParams) -> Option<Detection> {
 /// plans. A **return** does: the pointer comes to rest (no move for [`STOP_MS`]) back within
 /// [`RETURN_PX`] of an earlier rest other than the one just before (A → B → A).
 ///
-/// Score: `z = 0.4·swings + 0.8·returns + 1.0·min(dwell_s / 1.5, 2) − 2.5`.
+/// The brief's third sign is the **approach**: a slow approach with corrections comes to rest
+/// in short hops (`approach_hops`); a reach for a control, or a look on the way out, takes
+/// one or two. Hops beyond two count.
+///
+/// Score: `z = 0.4·swings + 0.8·returns + 1.0·min(dwell_s / 1.5, 2) + 1.0·max(hops − 2, 0)
+/// − 2.5`.
 pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasses) -> Option<Detection> {
     let last = ev.last()?;
     let section = current_section(ev);
@@ -471,9 +484,37 @@ pub fn detect_hesitation(ev: &[Sample], p: &TraceParams, classes: &SectionClasse
     if swings < p.min_swings && dwell_ms < 1500 {
         return None;
     }
-    let z = 0.4 * f32::from(swings) + 0.8 * f32::from(returns) + (dwell_ms as f32 / 1500.0).min(2.0) - 2.5;
-    let features = Features { reversals: swings, dwell_ms, ..Features::default() };
+    let hops = approach_hops(ev);
+    let z =
+        0.4 * f32::from(swings) + 0.8 * f32::from(returns) + (dwell_ms as f32 / 1500.0).min(2.0) + f32::from(hops.saturating_sub(2)) - 2.5;
+    let features = Features { reversals: swings, dwell_ms, hops, ..Features::default() };
     Some(detection(Emotion::Hesitation, last, section, z, features))
+}
+
+/// Hops into the pointer's latest rest: a chain of rests (the pointer moved less than
+/// [`HOP_MIN_PX`] in [`crate::trace::REST_KEEP_MS`] or more), each [`HOP_MIN_PX`]–[`HOP_MAX_PX`]
+/// from the one before it (closer: one rest, drifting), that ends at the latest rest: a slow
+/// approach with corrections. A press or click ends the chain.
+fn approach_hops(ev: &[Sample]) -> u8 {
+    let (mut hops, mut rest, mut prev) = (0u8, None::<&Sample>, None::<&Sample>);
+    for s in ev {
+        match s.kind {
+            Kind::Down | Kind::Click => (hops, rest) = (0, None),
+            Kind::Move => {
+                if let Some(p) = prev.filter(|p| s.t_ms.saturating_sub(p.t_ms) >= crate::trace::REST_KEEP_MS && dist(p, s) < HOP_MIN_PX) {
+                    match rest.map(|r| dist(r, p)) {
+                        Some(d) if d < HOP_MIN_PX => {}
+                        Some(d) if d <= HOP_MAX_PX => hops = hops.saturating_add(1),
+                        _ => hops = 0,
+                    }
+                    rest = Some(p);
+                }
+                prev = Some(s);
+            }
+            _ => {}
+        }
+    }
+    hops
 }
 
 /// `abandonment`: exit intent. The trigger is a `leave` (the pointer left the document) or a
@@ -747,11 +788,16 @@ mod tests {
         let d = detect_confusion(&late, &TraceParams::DEFAULT).expect("thrashing is still seen");
         assert!(d.confidence <= SCROLL_ONLY_CAP, "{}", d.confidence);
         // Slow back and forth after a dead click (a swing every 400 ms, eight reversals in the
-        // window): the failed action weighs in the score, and it reaches the bar.
+        // window, the trace keeping each turn and the move half-way): the failed action weighs
+        // in the score, and it reaches the bar.
         let mut slow: heapless::Vec<Sample, 64> = heapless::Vec::new();
         slow.push(click(0, 500, 300)).unwrap();
         for i in 0..10u32 {
-            slow.push(mv(600 + i * 400, if i % 2 == 0 { 380 } else { 520 }, 300 + 10 * (i % 3) as i16, 1)).unwrap();
+            let (x, y) = (if i % 2 == 0 { 380 } else { 520 }, 300 + 10 * (i % 3) as i16);
+            if i > 0 {
+                slow.push(mv(400 + i * 400, 450, y, 1)).unwrap();
+            }
+            slow.push(mv(600 + i * 400, x, y, 1)).unwrap();
         }
         let d = detect_confusion(&slow, &TraceParams::DEFAULT).expect("slow thrashing after a dead click");
         assert_eq!((d.features.reversals, d.features.dead_clicks), (8, 1));
@@ -781,11 +827,15 @@ mod tests {
             assert!(d.confidence <= SCROLL_ONLY_CAP && d.features.dead_clicks == 0, "{}", d.confidence);
         }
         // Slow, wide flicks make few reversals: six swings of 400 px after a dead click travel
-        // 2,800 px in vain and reach the bar; the same six swings over 60 px do not.
+        // 2,800 px in vain and reach the bar; the same six swings over 60 px do not (a swing
+        // every 400 ms, the trace keeping each turn and the move half-way).
         let swings = |reach: i16| {
             let mut ev: heapless::Vec<Sample, 16> = heapless::Vec::new();
             ev.push(click(0, 100, 300)).unwrap();
             for i in 0..8u32 {
+                if i > 0 {
+                    ev.push(mv(100 + i * 400, 100 + reach / 2, 300, 1)).unwrap();
+                }
                 ev.push(mv(300 + i * 400, if i % 2 == 0 { 100 } else { 100 + reach }, 300, 1)).unwrap();
             }
             detect_confusion(&ev, &TraceParams::DEFAULT).expect("back and forth after a dead click")
@@ -841,6 +891,54 @@ mod tests {
         assert_eq!((back.features.reversals, tour.features.reversals), (3, 3));
         assert!((back.features.score - tour.features.score - 3.0 * 0.8).abs() < 1e-3, "{} {}", back.features.score, tour.features.score);
         assert!(back.confidence > 0.5 && tour.confidence < 0.5, "{} {}", back.confidence, tour.confidence);
+    }
+
+    /// The moves the trace keeps of a pointer that rests 200 ms at each of `rests` (where it
+    /// rested, and where it set off 1 px on), 100 ms between rests, and dwells 1.6 s at the last.
+    fn hops_through(rests: &[(i16, i16)]) -> heapless::Vec<Sample, 32> {
+        let mut ev = heapless::Vec::new();
+        let mut t = 0;
+        for &(x, y) in rests {
+            ev.push(mv(t, x, y, 1)).unwrap();
+            ev.push(mv(t + 200, x + 1, y, 1)).unwrap();
+            t += 300;
+        }
+        let &(x, y) = rests.last().unwrap();
+        ev.push(mv(t + 1300, x + 3, y, 1)).unwrap();
+        ev
+    }
+
+    #[test]
+    fn a_slow_approach_comes_to_rest_in_short_hops() {
+        let slow = [(300, 300), (340, 300), (380, 312), (430, 300), (455, 306)];
+        assert_eq!(approach_hops(&hops_through(&slow)), 4);
+        // One reach to the same spot; a pointer drifting at rest; a reach, then two hops.
+        assert_eq!(approach_hops(&hops_through(&[(300, 300), (455, 306)])), 0);
+        assert_eq!(approach_hops(&hops_through(&[(300, 300), (306, 302), (300, 309), (304, 300)])), 0);
+        assert_eq!(approach_hops(&hops_through(&[(100, 300), (380, 312), (430, 300), (455, 306)])), 2);
+        // A press ends the chain: what came before it was reaching.
+        let mut pressed = hops_through(&slow);
+        pressed.insert(5, click(650, 380, 312)).unwrap();
+        assert_eq!(approach_hops(&pressed), 2);
+        // On to a rest far from the last: a reach, and a chain begins again there.
+        let mut away = hops_through(&slow);
+        away.push(mv(3000, 700, 306, 1)).unwrap();
+        away.push(mv(3200, 701, 306, 1)).unwrap();
+        assert_eq!(approach_hops(&away), 0);
+
+        // In a decision section, the hops beyond two add to hesitation's score, one each.
+        let mut classes = SectionClasses::new();
+        classes.set(1, classify(b"pricing"));
+        let approach = detect_hesitation(&hops_through(&slow), &TraceParams::DEFAULT, &classes).expect("a dwell");
+        let reach = detect_hesitation(&hops_through(&[(300, 300), (455, 306)]), &TraceParams::DEFAULT, &classes).expect("a dwell");
+        assert_eq!((approach.features.hops, reach.features.hops), (4, 0));
+        assert!(
+            (approach.features.score - reach.features.score - 2.0).abs() < 1e-3,
+            "{} {}",
+            approach.features.score,
+            reach.features.score
+        );
+        assert!(approach.confidence > reach.confidence, "{} {}", approach.confidence, reach.confidence);
     }
 
     #[test]

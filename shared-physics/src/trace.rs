@@ -11,6 +11,9 @@
 //!   sample is the turning point), when it enters another section, or when
 //!   [`VERTEX_EVERY_MS`] have passed since the last kept move, so a straight reach costs a few
 //!   samples and a thrash keeps every reversal;
+//! * the **rests** of the pointer: a move after [`REST_KEEP_MS`] or more without one keeps the
+//!   move before it (where the pointer rested) and itself, so a gap between kept moves is the
+//!   stillness itself and a slow approach in short hops keeps every hop;
 //! * scroll offsets at the same rules (turns of direction, and one per [`VERTEX_EVERY_MS`]).
 //!
 //! A detection of these emotions carries the trace's newest samples within
@@ -24,6 +27,9 @@ use crate::{Kind, Sample};
 pub const TRACE_WINDOW_MS: u32 = 12_000;
 /// A move or scroll is kept at least this often while the pointer or page keeps moving, ms.
 pub const VERTEX_EVERY_MS: u32 = 250;
+/// A move after the pointer was still this long keeps the move before it (where the pointer
+/// rested) and itself, so the trace shows every rest of a slow approach in short hops, ms.
+pub const REST_KEEP_MS: u32 = 120;
 /// Steps shorter than this (px, per axis) do not count as turning: hand tremor.
 pub const VERTEX_MIN_STEP_PX: i32 = 3;
 
@@ -117,6 +123,13 @@ impl Trace {
                     self.kept_move_t = p.t_ms;
                     self.keep(p);
                 }
+                if s.t_ms.saturating_sub(p.t_ms) >= REST_KEEP_MS {
+                    // The pointer was still: where it rested, and where it set off again.
+                    self.keep(p);
+                    self.kept_move_t = s.t_ms;
+                    self.ring.push(s);
+                    return true;
+                }
                 if s.section != p.section || s.t_ms.saturating_sub(self.kept_move_t) >= VERTEX_EVERY_MS {
                     self.kept_move_t = s.t_ms;
                     self.ring.push(s);
@@ -178,6 +191,20 @@ mod tests {
         }
         let turns: u32 = kept(&thrash).filter(|s| s.x == 75 || s.x == 0).count() as u32;
         assert!(turns >= 10, "kept {:?}", kept(&thrash).map(|s| s.x).collect::<heapless::Vec<i16, 64>>());
+    }
+
+    #[test]
+    fn a_rest_keeps_where_the_pointer_rested_and_where_it_set_off() {
+        let mut t = Trace::new();
+        // 10 px a frame for 96 ms, still for 130 ms, then on: the gap is shorter than a vertex
+        // period, so only the rest keeps the two moves around it.
+        for i in 0..7u32 {
+            t.push(mv(i * 16, (i * 10) as i16, 100));
+        }
+        t.push(mv(226, 62, 100));
+        t.push(mv(242, 72, 100));
+        let xs: heapless::Vec<(u32, i16), 8> = kept(&t).map(|s| (s.t_ms, s.x)).collect();
+        assert_eq!(xs.as_slice(), &[(0, 0), (96, 60), (226, 62)]);
     }
 
     #[test]

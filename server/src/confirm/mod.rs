@@ -74,6 +74,7 @@ pub fn record(at: Place<'_>, d: &Detection, frame: &DetectionFrame, who: Who<'_>
         "reversals": d.features.reversals,
         "efficiency": round2(d.features.efficiency),
         "dwell_ms": d.features.dwell_ms,
+        "hops": d.features.hops,
         "score": round2(d.features.score),
     });
     // Informational: the arm-dynamics estimate of the reach to the evidence's first click,
