@@ -123,14 +123,12 @@ impl Trace {
                     self.kept_move_t = p.t_ms;
                     self.keep(p);
                 }
-                if s.t_ms.saturating_sub(p.t_ms) >= REST_KEEP_MS {
-                    // The pointer was still: where it rested, and where it set off again.
+                // The pointer was still: where it rested, and (below) where it set off again.
+                let rested = s.t_ms.saturating_sub(p.t_ms) >= REST_KEEP_MS;
+                if rested {
                     self.keep(p);
-                    self.kept_move_t = s.t_ms;
-                    self.ring.push(s);
-                    return true;
                 }
-                if s.section != p.section || s.t_ms.saturating_sub(self.kept_move_t) >= VERTEX_EVERY_MS {
+                if rested || s.section != p.section || s.t_ms.saturating_sub(self.kept_move_t) >= VERTEX_EVERY_MS {
                     self.kept_move_t = s.t_ms;
                     self.ring.push(s);
                     return true;
