@@ -327,3 +327,83 @@ async fn an_event_racing_its_persons_erasure_is_never_left_on_postgres() {
     sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
     admin.close().await;
 }
+
+/// A batch of transactions, written many rows a statement, ends as written one row at a time: an
+/// id already stored or earlier in the batch is not recorded again and adds nothing to its
+/// account; a row taking its account past the limit refuses the whole batch, the rows of
+/// statements before it included.
+async fn transactions_batch_like_single_writes(url: &str) {
+    let s = SqlStore::connect(url).await.unwrap();
+    let t = "t1";
+    let tenant = Tenant {
+        id: t.into(),
+        name: t.into(),
+        site_key: "pk_t1_site".into(),
+        secret_key_hash: "hash_t1".into(),
+        jwt_secret: "j".into(),
+        created_ms: 1,
+        thresholds: String::new(),
+        token_policy: String::new(),
+        holdout_share: 0.0,
+        outcome_window_ms: 0,
+        retention_days: 0,
+    };
+    s.create_tenant(&tenant).await.unwrap();
+    let row = |i: usize, amount: i64| TransactionRecord {
+        id: format!("inv-{i}"),
+        account: format!("acct-{}", i % 3),
+        amount_cents: amount,
+        at_ms: i as i64,
+    };
+    assert!(s.add_transaction(t, "inv-7", "acct-1", 5, 0).await.unwrap());
+    // Three statements' worth; inv-7 already stored; two ids again at the end, with other
+    // amounts: one first written by an earlier statement, one by the same statement.
+    let k = tenants::TRANSACTIONS_PER_INSERT;
+    let n = 2 * k + k / 2;
+    let mut rows: Vec<TransactionRecord> = (0..n).map(|i| row(i, 10)).collect();
+    let again = [k + 1, 2 * k + 1];
+    rows.extend(again.map(|i| row(i, 99)));
+    let mut values = std::collections::HashMap::new();
+    assert_eq!(s.add_transaction_batch(t, &rows, &mut values).await.unwrap(), n as u64 - 1);
+    let sums: Vec<i64> = (0..3).map(|a| values[&format!("acct-{a}")]).collect();
+    let per = |a: usize| (0..n).filter(|i| i % 3 == a).count() as i64 * 10;
+    assert_eq!(sums, vec![per(0), per(1) - 10 + 5, per(2)], "each account summed once a row, the stored row at its own amount");
+    let all = every_page(async |after| s.transactions(t, None, after, 100).await.unwrap(), |r| time(r.at_ms, &r.id)).await;
+    assert_eq!(all.len(), n);
+    for i in again {
+        assert_eq!(
+            all.iter().find(|r| r.id == format!("inv-{i}")).map(|r| r.amount_cents),
+            Some(10),
+            "the first of a repeated id kept: {i}"
+        );
+    }
+
+    // A batch whose last statement takes acct-0 past the limit: nothing of it is recorded.
+    let mut rows: Vec<TransactionRecord> = (n..n + k + 1).map(|i| row(i * 3, 1)).collect();
+    rows.last_mut().unwrap().amount_cents = MAX_TRANSACTION_CENTS;
+    let mut values = std::collections::HashMap::from([("acct-0".to_string(), MAX_ACCOUNT_VALUE_CENTS - MAX_TRANSACTION_CENTS)]);
+    let e = s.add_transaction_batch(t, &rows, &mut values).await.unwrap_err();
+    assert!(matches!(e, StoreError::AccountValueOutOfRange { ref account, .. } if account == "acct-0"), "{e:?}");
+    let after = every_page(async |after| s.transactions(t, None, after, 100).await.unwrap(), |r| time(r.at_ms, &r.id)).await;
+    assert_eq!(after.len(), n, "the refused batch rolled back whole");
+    s.pool.close().await;
+}
+
+#[tokio::test]
+async fn transactions_batch_like_single_writes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    transactions_batch_like_single_writes(&format!("sqlite://{}", dir.path().join("siq.db").display())).await;
+}
+
+#[tokio::test]
+async fn transactions_batch_like_single_writes_on_postgres() {
+    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
+        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
+        return;
+    };
+    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    transactions_batch_like_single_writes(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
+    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
+    admin.close().await;
+}
