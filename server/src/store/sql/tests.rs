@@ -36,6 +36,44 @@ fn select_numbers_its_placeholders_as_the_lists_wrote_them() {
     assert_eq!(AuditEntry::COLS, "id, tenant_id, actor, action, target, details, at_ms");
 }
 
+/// A tenant's row as the store tests create it.
+fn tenant_row(id: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        name: id.into(),
+        site_key: format!("pk_{id}_site"),
+        secret_key_hash: format!("hash_{id}"),
+        jwt_secret: "j".into(),
+        created_ms: 1,
+        thresholds: String::new(),
+        token_policy: String::new(),
+        holdout_share: 0.0,
+        outcome_window_ms: 0,
+        retention_days: 0,
+    }
+}
+
+/// Runs `test` on a new SQLite database in a temporary directory.
+async fn on_a_new_sqlite_db<T>(test: impl AsyncFnOnce(&str) -> T) -> T {
+    let dir = tempfile::tempdir().unwrap();
+    test(&format!("sqlite://{}", dir.path().join("siq.db").display())).await
+}
+
+/// Runs `test` on a new PostgreSQL database, dropped after it; `None`, saying so, where no
+/// PostgreSQL answers at [`PG_ADMIN_URL`].
+async fn on_a_new_postgres_db<T>(test: impl AsyncFnOnce(&str) -> T) -> Option<T> {
+    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
+        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
+        return None;
+    };
+    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    let out = test(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
+    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    Some(out)
+}
+
 /// Every page of a list, `limit` rows at a time, each after the last row of the one before.
 async fn every_page<T, C>(page: impl AsyncFn(Option<&C>) -> Vec<T>, cursor: impl Fn(&T) -> C) -> Vec<T> {
     let mut all: Vec<T> = Vec::new();
@@ -55,20 +93,7 @@ async fn pages_split_runs_of_equal_keys(url: &str) {
     let at = |i: i64| i / 3;
     let id = |i: i64| format!("r{:02}", (i * 7) % 12);
     for tenant in [t, "t2"] {
-        let tenant_row = Tenant {
-            id: tenant.into(),
-            name: tenant.into(),
-            site_key: format!("pk_{tenant}_site"),
-            secret_key_hash: format!("hash_{tenant}"),
-            jwt_secret: "j".into(),
-            created_ms: 1,
-            thresholds: String::new(),
-            token_policy: String::new(),
-            holdout_share: 0.0,
-            outcome_window_ms: 0,
-            retention_days: 0,
-        };
-        s.create_tenant(&tenant_row).await.unwrap();
+        s.create_tenant(&tenant_row(tenant)).await.unwrap();
         let keys: Vec<(String, KeyKind, String)> =
             s.tenant_keys(tenant).await.unwrap().into_iter().map(|k| (k.id, k.kind, k.hint)).collect();
         let want = [
@@ -172,21 +197,12 @@ async fn pages_split_runs_of_equal_keys(url: &str) {
 
 #[tokio::test]
 async fn pages_split_runs_of_equal_keys_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    pages_split_runs_of_equal_keys(&format!("sqlite://{}", dir.path().join("siq.db").display())).await;
+    on_a_new_sqlite_db(async |url: &str| pages_split_runs_of_equal_keys(url).await).await;
 }
 
 #[tokio::test]
 async fn pages_split_runs_of_equal_keys_on_postgres() {
-    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
-        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
-        return;
-    };
-    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
-    pages_split_runs_of_equal_keys(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
-    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
-    admin.close().await;
+    on_a_new_postgres_db(async |url: &str| pages_split_runs_of_equal_keys(url).await).await;
 }
 
 /// Sessions and frames written many at once end as written one by one: a session's records
@@ -196,20 +212,7 @@ async fn pages_split_runs_of_equal_keys_on_postgres() {
 async fn batched_sessions_and_frames_merge_like_single_writes() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqlStore::connect(&format!("sqlite://{}", dir.path().join("siq.db").display())).await.unwrap();
-    let tenant = Tenant {
-        id: "t1".into(),
-        name: "t1".into(),
-        site_key: "pk_t1_site".into(),
-        secret_key_hash: "hash_t1".into(),
-        jwt_secret: "j".into(),
-        created_ms: 1,
-        thresholds: String::new(),
-        token_policy: String::new(),
-        holdout_share: 0.0,
-        outcome_window_ms: 0,
-        retention_days: 0,
-    };
-    s.create_tenant(&tenant).await.unwrap();
+    s.create_tenant(&tenant_row("t1")).await.unwrap();
     let rec = |session: &str, user: Option<&str>, minutes: i64| SessionRecord {
         tenant_id: "t1".into(),
         session: session.into(),
@@ -261,20 +264,7 @@ fn detection_of(sub: &str, round: usize, at_ms: i64) -> DetectionRecord {
 /// arrives late is not written, and one from after it is.
 async fn an_event_racing_its_persons_erasure_is_never_left(url: &str) -> usize {
     let s = SqlStore::connect(url).await.unwrap();
-    let tenant = Tenant {
-        id: "t1".into(),
-        name: "t1".into(),
-        site_key: "pk_t1".into(),
-        secret_key_hash: "hash_t1".into(),
-        jwt_secret: "j".into(),
-        created_ms: 1,
-        thresholds: String::new(),
-        token_policy: String::new(),
-        holdout_share: 0.0,
-        outcome_window_ms: 0,
-        retention_days: 0,
-    };
-    s.create_tenant(&tenant).await.unwrap();
+    s.create_tenant(&tenant_row("t1")).await.unwrap();
     let count = |sub: String| {
         let pool = s.pool.clone();
         async move {
@@ -309,23 +299,15 @@ const ROUNDS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_racing_its_persons_erasure_is_never_left_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let written = an_event_racing_its_persons_erasure_is_never_left(&format!("sqlite://{}", dir.path().join("siq.db").display())).await;
+    let written = on_a_new_sqlite_db(async |url: &str| an_event_racing_its_persons_erasure_is_never_left(url).await).await;
     eprintln!("sqlite: the write went first in {written} of {ROUNDS} rounds");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_racing_its_persons_erasure_is_never_left_on_postgres() {
-    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
-        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
-        return;
-    };
-    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
-    let written = an_event_racing_its_persons_erasure_is_never_left(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
-    eprintln!("postgres: the write went first in {written} of {ROUNDS} rounds");
-    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
-    admin.close().await;
+    if let Some(written) = on_a_new_postgres_db(async |url: &str| an_event_racing_its_persons_erasure_is_never_left(url).await).await {
+        eprintln!("postgres: the write went first in {written} of {ROUNDS} rounds");
+    }
 }
 
 /// A batch of transactions, written many rows a statement, ends as written one row at a time: an
@@ -335,20 +317,7 @@ async fn an_event_racing_its_persons_erasure_is_never_left_on_postgres() {
 async fn transactions_batch_like_single_writes(url: &str) {
     let s = SqlStore::connect(url).await.unwrap();
     let t = "t1";
-    let tenant = Tenant {
-        id: t.into(),
-        name: t.into(),
-        site_key: "pk_t1_site".into(),
-        secret_key_hash: "hash_t1".into(),
-        jwt_secret: "j".into(),
-        created_ms: 1,
-        thresholds: String::new(),
-        token_policy: String::new(),
-        holdout_share: 0.0,
-        outcome_window_ms: 0,
-        retention_days: 0,
-    };
-    s.create_tenant(&tenant).await.unwrap();
+    s.create_tenant(&tenant_row(t)).await.unwrap();
     let row = |i: usize, amount: i64| TransactionRecord {
         id: format!("inv-{i}"),
         account: format!("acct-{}", i % 3),
@@ -391,19 +360,10 @@ async fn transactions_batch_like_single_writes(url: &str) {
 
 #[tokio::test]
 async fn transactions_batch_like_single_writes_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    transactions_batch_like_single_writes(&format!("sqlite://{}", dir.path().join("siq.db").display())).await;
+    on_a_new_sqlite_db(async |url: &str| transactions_batch_like_single_writes(url).await).await;
 }
 
 #[tokio::test]
 async fn transactions_batch_like_single_writes_on_postgres() {
-    let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await else {
-        eprintln!("no PostgreSQL at {PG_ADMIN_URL}: skipped");
-        return;
-    };
-    let db = format!("siq_store_{:08x}{:04x}", crate::records::random_u32(), std::process::id() & 0xffff);
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
-    transactions_batch_like_single_writes(&format!("postgres://postgres@127.0.0.1:5432/{db}")).await;
-    sqlx::query(&format!("DROP DATABASE {db}")).execute(&admin).await.unwrap();
-    admin.close().await;
+    on_a_new_postgres_db(async |url: &str| transactions_batch_like_single_writes(url).await).await;
 }
