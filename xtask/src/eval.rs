@@ -6,7 +6,8 @@
 //! demos, whose recording knows whether the page answered every click (share of fully answered
 //! demos fired on, per task; calibration against their ground truth; the crowd's norm replayed
 //! in recording order), and DLRV visits, real browsing with scroll (session-minutes fired on, per
-//! emotion). `--real-only` stops there. Then SapiMouse and iweb, below.
+//! emotion, and the worst cases: every click dead, every page a pricing page for hesitation).
+//! `--real-only` stops there. Then SapiMouse and iweb, below.
 //!
 //! DIR defaults to `<workspace>/../shared/data/human` (see its `README.md`). `--list` also prints
 //! every intervention-grade firing of ours (session, time, features).

@@ -29,7 +29,7 @@ use std::io::Read;
 use std::path::Path;
 
 use shared_physics::detect::{Detection, Detector, LoaderQuiet, Params};
-use shared_physics::emotions::TraceParams;
+use shared_physics::emotions::{SectionClass, TraceParams};
 use shared_physics::{Emotion, Kind, Sample};
 
 use super::corpus::{self, Split};
@@ -224,6 +224,11 @@ pub struct Run {
     pub confusion_if_controls_dead: Vec<u32>,
     /// Rage, the same way.
     pub rage_if_controls_dead: Vec<u32>,
+    /// Times of intervention-grade hesitation when the recording is replayed as if the whole
+    /// page were a decision section (a pricing page): the worst case for hesitation, which is
+    /// looked for only on decision and checkout sections, none of which a recording without
+    /// sections has.
+    pub hesitation_if_decision: Vec<u32>,
 }
 
 impl Run {
@@ -241,7 +246,13 @@ impl Run {
 /// (`targets`: the element each sample names, 0 = not recorded; may be empty). Our detector
 /// gets the loader's quiet rows ([`LoaderQuiet`]) the recording does not carry.
 pub fn run(samples: &[Sample], targets: &[u32], params: Params) -> Run {
+    run_on(samples, targets, params, SectionClass::Other)
+}
+
+/// [`run`] with the samples that name no section (section 0) on a section of class `page`.
+pub fn run_on(samples: &[Sample], targets: &[u32], params: Params, page: SectionClass) -> Run {
     let mut det = Detector::new(params);
+    det.set_section_class(0, page);
     let mut quiet = LoaderQuiet::default();
     let mut if_dead = super::IfDead::new(params.rage);
     let mut out = Run::default();
@@ -416,6 +427,8 @@ pub struct MinuteTotals {
     pub confusion_if_controls_dead: u64,
     /// Rage as it would score if every click but those on answering elements were dead.
     pub rage_if_controls_dead: u64,
+    /// Hesitation as it would score if the whole page were a decision section.
+    pub hesitation_if_decision: u64,
 }
 
 impl MinuteTotals {
@@ -436,6 +449,7 @@ impl MinuteTotals {
         self.confusion_if_dead += m(&r.confusion_if_dead);
         self.confusion_if_controls_dead += m(&r.confusion_if_controls_dead);
         self.rage_if_controls_dead += m(&r.rage_if_controls_dead);
+        self.hesitation_if_decision += m(&r.hesitation_if_decision);
     }
 
     fn pct(&self, v: u64) -> f64 {
@@ -504,6 +518,17 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
             m.pct(m.thrashing)
         );
     }
+    let _ = write!(t, "hesitation if every page were a decision section (a pricing page; DLRV names no sections, and hesitation is looked for only on decision and checkout sections):");
+    for split in [Split::Train, Split::Test] {
+        let mut m = MinuteTotals::default();
+        for (rec, r) in visits.iter().filter(|(v, _)| v.split == split) {
+            m.add(rec, r);
+        }
+        let which = if split == Split::Test { "test" } else { "train" };
+        let sep = if split == Split::Test { ", " } else { " " };
+        let _ = write!(t, "{sep}{which} {:.2}%", m.pct(m.hesitation_if_decision));
+    }
+    let _ = writeln!(t, " of session-minutes");
     t
 }
 
@@ -791,6 +816,8 @@ pub fn report(human: &Path, list: bool) -> Result<String, String> {
                 let live = run(&samples, &targets, params(true));
                 r.confusion_if_controls_dead = live.fired(Some(Emotion::Confusion));
                 r.rage_if_controls_dead = live.fired(Some(Emotion::Rage));
+                let pricing = run_on(&v.samples, &v.targets, params(false), SectionClass::Decision);
+                r.hesitation_if_decision = pricing.fired(Some(Emotion::Hesitation));
                 (v, r)
             })
             .collect();
