@@ -491,8 +491,8 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
         "Amplitude",
         "OpenReplay"
     );
-    for split in [Split::Train, Split::Test] {
-        let mut m = MinuteTotals::default();
+    let mut totals = [MinuteTotals::default(), MinuteTotals::default()];
+    for (split, m) in [Split::Train, Split::Test].into_iter().zip(&mut totals) {
         for (rec, r) in visits.iter().filter(|(v, _)| v.split == split) {
             m.add(rec, r);
         }
@@ -518,17 +518,11 @@ pub fn dlrv_report(visits: &[(&Recording, Run)]) -> String {
             m.pct(m.thrashing)
         );
     }
-    let _ = write!(t, "hesitation if every page were a decision section (a pricing page; DLRV names no sections, and hesitation is looked for only on decision and checkout sections):");
-    for split in [Split::Train, Split::Test] {
-        let mut m = MinuteTotals::default();
-        for (rec, r) in visits.iter().filter(|(v, _)| v.split == split) {
-            m.add(rec, r);
-        }
-        let which = if split == Split::Test { "test" } else { "train" };
-        let sep = if split == Split::Test { ", " } else { " " };
-        let _ = write!(t, "{sep}{which} {:.2}%", m.pct(m.hesitation_if_decision));
-    }
-    let _ = writeln!(t, " of session-minutes");
+    let [train, test] = totals.map(|m| m.pct(m.hesitation_if_decision));
+    let _ = writeln!(
+        t,
+        "hesitation if every page were a decision section (a pricing page; DLRV names no sections, and hesitation is looked for only on decision and checkout sections): train {train:.2}%, test {test:.2}% of session-minutes"
+    );
     t
 }
 
