@@ -90,6 +90,16 @@ async fn insert<'c, T: Columns>(e: impl Executor<'c, Database = Any>, table: &st
     Ok(sqlx::query_with(sql.trim_end(), args).execute(e).await?.rows_affected())
 }
 
+/// The placeholders of a multi-row `VALUES`: `rows` rows of `cols` each, numbered row by row
+/// (`($1, $2), ($3, $4)` for two rows of two), the order the rows' fields are bound in.
+fn value_rows(rows: usize, cols: usize) -> String {
+    let row = |r: usize| {
+        let fields: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+        format!("({})", fields.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// Writes one durable event's row as the store's method for its kind does (a row already there is
 /// left or merged the same way), on `e`: the pool, or a transaction's connection.
 async fn write_event<'c>(e: impl Executor<'c, Database = Any>, ev: &Event) -> Result<(), StoreError> {

@@ -46,17 +46,10 @@ impl SessionStore for SqlStore {
         }
         // Seven binds a row.
         for chunk in merged.chunks(200) {
-            let mut sql =
-                String::from("INSERT INTO sessions (tenant_id, session, user_sub, account, page, started_ms, active_minutes) VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let b = i * 7;
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7));
-            }
-            sql.push(' ');
-            sql.push_str(SESSION_UPSERT);
+            let sql = format!(
+                "INSERT INTO sessions (tenant_id, session, user_sub, account, page, started_ms, active_minutes) VALUES {} {SESSION_UPSERT}",
+                value_rows(chunk.len(), 7)
+            );
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 q = q
@@ -108,15 +101,10 @@ impl SessionStore for SqlStore {
         // Five binds a row: 400 rows stay far below SQLite's and PostgreSQL's bind limits.
         let mut new = 0;
         for chunk in frames.chunks(400) {
-            let mut sql = String::from("INSERT INTO frames (tenant_id, session, seq, kind, received_ms) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 5;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
-            }
-            sql.push_str(" ON CONFLICT (tenant_id, session, seq) DO NOTHING");
+            let sql = format!(
+                "INSERT INTO frames (tenant_id, session, seq, kind, received_ms) VALUES {} ON CONFLICT (tenant_id, session, seq) DO NOTHING",
+                value_rows(chunk.len(), 5)
+            );
             let mut q = sqlx::query(&sql);
             for f in chunk {
                 q = q.bind(&f.tenant_id).bind(&f.session).bind(f.seq).bind(&f.kind).bind(f.received_ms);

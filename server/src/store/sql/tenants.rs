@@ -182,20 +182,16 @@ impl TenantStore for SqlStore {
             }
             // One statement for the chunk; the ids it returns are the rows it recorded (an id
             // already stored, or earlier in the chunk, is left as it is).
-            let mut sql = String::from("INSERT INTO transactions (tenant_id, host_id, account, amount_cents, at_ms) VALUES ");
-            let mut args = AnyArguments::default();
-            for (i, r) in chunk.iter().enumerate() {
-                let n = 5 * i;
-                let sep = if i == 0 { "" } else { ", " };
-                sql.push_str(&format!("{sep}(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
-                args.add(tenant).map_err(sqlx::Error::Encode)?;
-                args.add(&r.id).map_err(sqlx::Error::Encode)?;
-                args.add(&r.account).map_err(sqlx::Error::Encode)?;
-                args.add(r.amount_cents).map_err(sqlx::Error::Encode)?;
-                args.add(r.at_ms).map_err(sqlx::Error::Encode)?;
+            let sql = format!(
+                "INSERT INTO transactions (tenant_id, host_id, account, amount_cents, at_ms) VALUES {} \
+                 ON CONFLICT (tenant_id, host_id) DO NOTHING RETURNING host_id",
+                value_rows(chunk.len(), 5)
+            );
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            for r in chunk {
+                q = q.bind(tenant).bind(&r.id).bind(&r.account).bind(r.amount_cents).bind(r.at_ms);
             }
-            sql.push_str(" ON CONFLICT (tenant_id, host_id) DO NOTHING RETURNING host_id");
-            let recorded: Vec<(String,)> = sqlx::query_as_with(&sql, args).fetch_all(&mut *tx).await?;
+            let recorded = q.fetch_all(&mut *tx).await?;
             let mut recorded: std::collections::HashSet<String> = recorded.into_iter().map(|(id,)| id).collect();
             // In the file's order, as if one row at a time: each row is checked against its
             // account's value so far, and only a row recorded adds to it.

@@ -33,6 +33,9 @@ fn select_numbers_its_placeholders_as_the_lists_wrote_them() {
     assert_eq!(q.sql, format!("SELECT {} {want}", ContextRecord::COLS));
 
     assert_eq!(TransactionRecord::COLS, "host_id, account, amount_cents, at_ms");
+
+    assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    assert_eq!(value_rows(1, 1), "($1)");
     assert_eq!(AuditEntry::COLS, "id, tenant_id, actor, action, target, details, at_ms");
 }
 
