@@ -12,9 +12,11 @@
  *
  * Rows: kind 0 move, 1 down, 2 up, 3 click, 4 scroll, 5 response, 6 leave, 7 hidden,
  * 8 visible, 9 quiet; t = integer ms since the page's time origin; x, y = viewport CSS px
- * (scroll: y = scrollY; kinds 5..9: 0, except a response: x its signature, y 1-3 if own); section = the interned id (1..255) of the nearest
- * [data-siq-section] of a down/click target, or for a move of the element the pointer is over
- * (looked up on pointerover, so a move costs no lookup), 0 = none.
+ * (scroll: y = scrollY; kinds 5..9: 0, except a response: x its signature, y 1-3 if own); section = the interned id (1..255) of the
+ * section of a down/click target, or for a move of the element the pointer is over (looked up on pointerover, so a move costs
+ * no lookup), 0 = none. A section is the nearest [data-siq-section] (its value names it); where there is none, the nearest
+ * landmark element with an id (main, nav, header, footer, aside, section, form, dialog: its id names it), so a page marked up
+ * as <section id="pricing"> or <form id="checkout"> needs no attribute of ours (docs/sdk.md, "Sections").
  *
  * Response (the page answered a click; x = a signature of the answer, see sig): after each click, for 1 s (RESPONSE_WINDOW_MS of
  * shared-physics; a later click restarts it), the first of a DOM mutation (a MutationObserver on <html>, connected only
@@ -130,10 +132,11 @@
       kind && kind - 4 ? (clearTimeout(raf), (raf = setTimeout(flush))) : t - rows[1] < 70 ? (raf = raf || setTimeout(flush, 100)) : flush();
     };
 
-    // The interned id of the target's section; a new name travels with the next batch.
+    // The interned id of the target's section (an attribute of ours, else a landmark's id); a
+    // new name travels with the next batch.
     const section = (e) => {
-      const el = e.target.closest?.('[data-siq-section]');
-      const name = el && el.dataset.siqSection;
+      const el = e.target.closest?.('[data-siq-section]') || e.target.closest?.(':is(main,nav,header,footer,aside,section,form,dialog)[id]');
+      const name = el && (el.dataset.siqSection ?? el.id);
       let id = names.get(name);
       if (el && !id && names.size < 255) {
         names.set(name, (id = names.size + 1));
