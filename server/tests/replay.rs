@@ -81,7 +81,7 @@ fn a_recording_without_answers_claims_no_dead_clicks_and_says_so() {
 fn a_rage_burst_in_an_rrweb_recording_is_one_session_named_after_the_file() {
     let (lines, stderr, code) = detect_file("rrweb-rage.json", &[]);
     let (keys, conf) = detections(&lines);
-    // Times are ms since the first (meta) event; rrweb carries no sections.
+    // Times are ms since the first (meta) event; the recording's snapshot is an empty page: no sections.
     let rage = |t: u64| ("rrweb-rage".to_string(), t, "rage".to_string(), String::new());
     // Decided as time passes: the scroll at 1.9 s decides the clicks up to 0.9 s (three: rage),
     // the coupon typed 1.2 s after the last click (too late to answer it) decides the rest

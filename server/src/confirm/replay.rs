@@ -11,8 +11,10 @@
 //!   `t_ms` is milliseconds since the page started and must not go backwards within a session;
 //!   `target` is the section name (may be empty).
 //! * **rrweb recording** ([`replay_rrweb`]): a JSON array of rrweb events as exported by rrweb or
-//!   PostHog; mouse moves, touch moves, mouse down/up/click and scrolls become pointer rows, every
-//!   other event is ignored. One file is one session.
+//!   PostHog; mouse moves, touch moves, mouse down/up/click and scrolls become pointer rows,
+//!   mutations and inputs responses, and full snapshots and mutations give the sections (the
+//!   recorded DOM's `data-siq-section`s and landmark ids, as the SDK names them); every other
+//!   event is ignored. One file is one session.
 //!
 //! Context rows become samples of the matching [`Kind`] (`Response`, `Leave`, `Hidden`,
 //! `Visible`) with `x = y = 0` (a response: its signature; a leave: where the pointer left, when
@@ -437,6 +439,9 @@ pub fn replay_csv(input: impl Read, out: &mut impl Write, params: Params) -> std
     replay.finish()
 }
 
+/// rrweb's `EventType.FullSnapshot`: the page's whole DOM (`data.node`).
+pub const RRWEB_FULL_SNAPSHOT: u64 = 2;
+
 /// rrweb's `EventType.IncrementalSnapshot`.
 pub const RRWEB_INCREMENTAL_SNAPSHOT: u64 = 3;
 
@@ -474,6 +479,166 @@ struct RrwebSample {
     kind: Kind,
     x: i16,
     y: i16,
+    /// Its section's name: an index into [`RrwebReader::names`] (0: none).
+    section: u16,
+}
+
+/// The elements whose id names a section where no `data-siq-section` does, as in the SDK's
+/// loader (`docs/sdk.md`, "Sections").
+pub const LANDMARKS: [&str; 8] = ["main", "nav", "header", "footer", "aside", "section", "form", "dialog"];
+
+/// Most nodes of a recording's DOM kept; the adds past it are not (their events then have no
+/// section): memory stays bounded whatever a recording holds.
+pub const MAX_DOM_NODES: usize = 1 << 18;
+
+/// Most ancestors looked at for a node's section (rrweb's DOM is a tree; a malformed recording
+/// may describe a loop).
+const MAX_SECTION_DEPTH: usize = 1024;
+
+/// One node of a recording's DOM, as far as sections go.
+#[derive(Default)]
+struct DomNode {
+    parent: Option<u64>,
+    children: Vec<u64>,
+    /// Its `data-siq-section` value.
+    ours: Option<String>,
+    /// A landmark element ([`LANDMARKS`]).
+    landmark: bool,
+    /// Its `id`, if it is a landmark element.
+    id: Option<String>,
+}
+
+/// The DOM an rrweb recording describes (its full snapshots, then its mutations), reduced to what
+/// names a section: each node's parent, children, `data-siq-section` and, on landmark elements,
+/// `id`. Read leniently: what is malformed names no section; the events are still used.
+#[derive(Default)]
+struct Dom {
+    nodes: HashMap<u64, DomNode>,
+}
+
+/// A string attribute of a serialized node or an attribute mutation; `Some(None)` when the
+/// mutation removed it (`null`), `None` when not mentioned.
+fn attribute(attrs: &Object, name: &str) -> Option<Option<String>> {
+    attrs.get(name).map(|v| v.as_str().map(str::to_string))
+}
+
+impl Dom {
+    /// A full snapshot: the whole DOM anew.
+    fn snapshot(&mut self, root: &Value) {
+        self.nodes.clear();
+        self.add(None, root);
+    }
+
+    /// Adds the serialized `node` (and the children it carries) under `parent`.
+    fn add(&mut self, parent: Option<u64>, node: &Value) {
+        let Some(n) = node.as_object() else { return };
+        let Some(id) = n.get("id").and_then(Value::as_u64) else { return };
+        self.remove(id);
+        if self.nodes.len() >= MAX_DOM_NODES {
+            return;
+        }
+        let element = n.get("type").and_then(Value::as_u64) == Some(2);
+        let tag = n.get("tagName").and_then(Value::as_str).unwrap_or("");
+        let landmark = element && LANDMARKS.iter().any(|l| tag.eq_ignore_ascii_case(l));
+        let attrs = n.get("attributes").and_then(Value::as_object);
+        let ours = attrs.and_then(|a| attribute(a, "data-siq-section")).flatten();
+        let id_attr = attrs.filter(|_| landmark).and_then(|a| attribute(a, "id")).flatten();
+        if let Some(p) = parent.and_then(|p| self.nodes.get_mut(&p)) {
+            p.children.push(id);
+        }
+        self.nodes.insert(id, DomNode { parent, children: Vec::new(), ours, landmark, id: id_attr });
+        for child in n.get("childNodes").and_then(Value::as_array).into_iter().flatten() {
+            self.add(Some(id), child);
+        }
+    }
+
+    /// Removes node `id` and everything under it.
+    fn remove(&mut self, id: u64) {
+        let Some(node) = self.nodes.remove(&id) else { return };
+        if let Some(p) = node.parent.and_then(|p| self.nodes.get_mut(&p)) {
+            p.children.retain(|&c| c != id);
+        }
+        let mut stack = node.children;
+        while let Some(c) = stack.pop() {
+            if let Some(n) = self.nodes.remove(&c) {
+                stack.extend(n.children);
+            }
+        }
+    }
+
+    /// An rrweb mutation's `data`: removals, additions (`{parentId, node}`) and attribute changes
+    /// (`{id, attributes}`), in rrweb's order of applying them.
+    fn mutate(&mut self, data: &Object) {
+        let list = |name: &str| data.get(name).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object);
+        for r in list("removes") {
+            if let Some(id) = r.get("id").and_then(Value::as_u64) {
+                self.remove(id);
+            }
+        }
+        for a in list("adds") {
+            if let (Some(parent), Some(node)) = (a.get("parentId").and_then(Value::as_u64), a.get("node")) {
+                self.add(Some(parent), node);
+            }
+        }
+        for a in list("attributes") {
+            let (Some(id), Some(attrs)) = (a.get("id").and_then(Value::as_u64), a.get("attributes").and_then(Value::as_object)) else {
+                continue;
+            };
+            let Some(n) = self.nodes.get_mut(&id) else { continue };
+            if let Some(v) = attribute(attrs, "data-siq-section") {
+                n.ours = v;
+            }
+            if let Some(v) = attribute(attrs, "id").filter(|_| n.landmark) {
+                n.id = v;
+            }
+        }
+    }
+
+    /// The section's name of node `id`, as the SDK's loader names it: the nearest
+    /// `data-siq-section` around it, else the nearest landmark's id, else none.
+    fn section(&self, id: u64) -> Option<&str> {
+        let (mut at, mut landmark) = (Some(id), None);
+        for _ in 0..MAX_SECTION_DEPTH {
+            let Some(n) = at.and_then(|a| self.nodes.get(&a)) else { break };
+            if let Some(ours) = &n.ours {
+                return Some(ours);
+            }
+            landmark = landmark.or(n.id.as_deref());
+            at = n.parent;
+        }
+        landmark
+    }
+}
+
+/// What reading an rrweb recording keeps between events.
+#[derive(Default)]
+struct RrwebReader {
+    /// The first event's `timestamp`.
+    first_ts: Option<f64>,
+    samples: Vec<RrwebSample>,
+    /// Whether any DOM mutation was recorded.
+    mutations: bool,
+    dom: Dom,
+    /// Section names met, "" first (at most [`MAX_SECTIONS`] more).
+    names: Vec<String>,
+}
+
+impl RrwebReader {
+    /// The index in [`RrwebReader::names`] of the section of node `data[id]` (0: none).
+    fn section_of(&mut self, data: &Object) -> u16 {
+        let Some(name) = data.get("id").and_then(Value::as_u64).and_then(|id| self.dom.section(id)) else { return 0 };
+        if self.names.is_empty() {
+            self.names.push(String::new());
+        }
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i as u16,
+            None if self.names.len() <= MAX_SECTIONS => {
+                self.names.push(name.to_string());
+                (self.names.len() - 1) as u16
+            }
+            None => 0,
+        }
+    }
 }
 
 type Object = serde_json::Map<String, Value>;
@@ -503,64 +668,73 @@ fn coord(obj: &Object, path: &str, name: &str) -> Result<i16, String> {
     Ok(v as i16)
 }
 
-/// Reads one rrweb event into `out`; returns whether it mapped to any sample.
-fn read_rrweb_event(
-    index: u64,
-    ev: &Value,
-    first_ts: &mut Option<f64>,
-    out: &mut Vec<RrwebSample>,
-    mutations: &mut bool,
-) -> Result<bool, String> {
-    let ev = ev.as_object().ok_or("not an object")?;
-    let ty = uint(ev, "", "type")?;
-    let ts = number(ev, "", "timestamp")?;
-    first_ts.get_or_insert(ts);
-    if ty != RRWEB_INCREMENTAL_SNAPSHOT {
-        return Ok(false);
-    }
-    let data = object(ev, "", "data")?;
-    let mut push = |abs_ms: f64, kind: Kind, x: i16, y: i16| out.push(RrwebSample { abs_ms, index, kind, x, y });
-    match uint(data, "data.", "source")? {
-        rrweb_source::MOUSE_MOVE | rrweb_source::TOUCH_MOVE => {
-            let positions = field(data, "data.", "positions")?.as_array().ok_or("data.positions is not an array")?;
-            // Validate all positions before taking any, so a bad event adds nothing.
-            let mut moves = Vec::with_capacity(positions.len());
-            for (i, p) in positions.iter().enumerate() {
-                let path = format!("data.positions[{i}].");
-                let p = p.as_object().ok_or_else(|| format!("data.positions[{i}] is not an object"))?;
-                let offset = number(p, &path, "timeOffset")?;
-                moves.push((ts + offset, coord(p, &path, "x")?, coord(p, &path, "y")?));
+impl RrwebReader {
+    /// Reads one rrweb event; returns whether it mapped to any sample.
+    fn read(&mut self, index: u64, ev: &Value) -> Result<bool, String> {
+        let ev = ev.as_object().ok_or("not an object")?;
+        let ty = uint(ev, "", "type")?;
+        let ts = number(ev, "", "timestamp")?;
+        self.first_ts.get_or_insert(ts);
+        if ty == RRWEB_FULL_SNAPSHOT {
+            // Only where the sections are: maps to no sample.
+            if let Some(node) = ev.get("data").and_then(Value::as_object).and_then(|d| d.get("node")) {
+                self.dom.snapshot(node);
             }
-            let any = !moves.is_empty();
-            for (t, x, y) in moves {
-                push(t, Kind::Move, x, y);
+            return Ok(false);
+        }
+        if ty != RRWEB_INCREMENTAL_SNAPSHOT {
+            return Ok(false);
+        }
+        let data = object(ev, "", "data")?;
+        let sample = |abs_ms: f64, kind: Kind, x: i16, y: i16, section: u16| RrwebSample { abs_ms, index, kind, x, y, section };
+        match uint(data, "data.", "source")? {
+            rrweb_source::MOUSE_MOVE | rrweb_source::TOUCH_MOVE => {
+                let positions = field(data, "data.", "positions")?.as_array().ok_or("data.positions is not an array")?;
+                // Validate all positions before taking any, so a bad event adds nothing.
+                let mut moves = Vec::with_capacity(positions.len());
+                for (i, p) in positions.iter().enumerate() {
+                    let path = format!("data.positions[{i}].");
+                    let p = p.as_object().ok_or_else(|| format!("data.positions[{i}] is not an object"))?;
+                    let offset = number(p, &path, "timeOffset")?;
+                    moves.push((ts + offset, coord(p, &path, "x")?, coord(p, &path, "y")?, self.section_of(p)));
+                }
+                let any = !moves.is_empty();
+                for (t, x, y, section) in moves {
+                    self.samples.push(sample(t, Kind::Move, x, y, section));
+                }
+                Ok(any)
             }
-            Ok(any)
+            rrweb_source::MOUSE_INTERACTION => {
+                let kind = match uint(data, "data.", "type")? {
+                    rrweb_interaction::MOUSE_UP => Kind::Up,
+                    rrweb_interaction::MOUSE_DOWN => Kind::Down,
+                    rrweb_interaction::CLICK => Kind::Click,
+                    _ => return Ok(false),
+                };
+                let (x, y) = (coord(data, "data.", "x")?, coord(data, "data.", "y")?);
+                // As the loader does: a press and a click carry their target's section, a release none.
+                let section = if kind == Kind::Up { 0 } else { self.section_of(data) };
+                self.samples.push(sample(ts, kind, x, y, section));
+                Ok(true)
+            }
+            // The page visibly changed, or a value did: what the SDK's loader reports as a response
+            // (the detectors attribute it to a click at most 300 ms before it).
+            source @ (rrweb_source::MUTATION | rrweb_source::INPUT) => {
+                if source == rrweb_source::MUTATION {
+                    self.mutations = true;
+                    self.dom.mutate(data);
+                }
+                self.samples.push(sample(ts, Kind::Response, 0, 0, 0));
+                Ok(true)
+            }
+            rrweb_source::SCROLL => {
+                // Scroll offsets of long pages pass i16::MAX: clamped, as the SDK does (sdk-wasm `sample`).
+                let y = number(data, "data.", "y")?;
+                self.samples.push(sample(ts, Kind::Scroll, 0, y.clamp(i16::MIN as f64, i16::MAX as f64) as i16, 0));
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        rrweb_source::MOUSE_INTERACTION => {
-            let kind = match uint(data, "data.", "type")? {
-                rrweb_interaction::MOUSE_UP => Kind::Up,
-                rrweb_interaction::MOUSE_DOWN => Kind::Down,
-                rrweb_interaction::CLICK => Kind::Click,
-                _ => return Ok(false),
-            };
-            push(ts, kind, coord(data, "data.", "x")?, coord(data, "data.", "y")?);
-            Ok(true)
-        }
-        // The page visibly changed, or a value did: what the SDK's loader reports as a response
-        // (the detectors attribute it to a click at most 300 ms before it).
-        source @ (rrweb_source::MUTATION | rrweb_source::INPUT) => {
-            *mutations |= source == rrweb_source::MUTATION;
-            push(ts, Kind::Response, 0, 0);
-            Ok(true)
-        }
-        rrweb_source::SCROLL => {
-            // Scroll offsets of long pages pass i16::MAX: clamped, as the SDK does (sdk-wasm `sample`).
-            let y = number(data, "data.", "y")?;
-            push(ts, Kind::Scroll, 0, y.clamp(i16::MIN as f64, i16::MAX as f64) as i16);
-            Ok(true)
-        }
-        _ => Ok(false),
     }
 }
 
@@ -592,21 +766,20 @@ impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for EachElement<F> {
 }
 
 /// Replays an rrweb event array as the single session `session`, writing detections as JSON
-/// lines to `out`. The array is streamed; the mapped samples (16 bytes each) are collected,
+/// lines to `out`. The array is streamed; the mapped samples (24 bytes each) are collected,
+/// with the sections of the page's DOM as the snapshots and mutations describe it,
 /// stably sorted by time (rrweb flushes mouse moves in batches whose positions precede the
 /// clicks recorded meanwhile) and then replayed. Times are ms since the first event (or since the
 /// earliest position, if a batched move precedes it).
 pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, params: Params) -> Result<Summary, ReplayError> {
-    let mut samples = Vec::new();
+    let mut reader = RrwebReader::default();
     let mut errors = Vec::new();
     let (mut events, mut ignored) = (0u64, 0u64);
-    let mut mutations = false;
-    let mut first_ts = None;
     let mut de = serde_json::Deserializer::from_reader(input);
     EachElement(|ev: Value| {
         let index = events;
         events += 1;
-        match read_rrweb_event(index, &ev, &mut first_ts, &mut samples, &mut mutations) {
+        match reader.read(index, &ev) {
             Ok(true) => {}
             Ok(false) => ignored += 1,
             Err(message) => errors.push(RowError { at: Location::Event(index), message }),
@@ -619,6 +792,7 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
         _ => ReplayError::NotRrweb(e.to_string()),
     })?;
 
+    let RrwebReader { first_ts, mut samples, mutations, names, .. } = reader;
     samples.sort_by(|a, b| a.abs_ms.total_cmp(&b.abs_ms));
     let origin = samples.first().map_or(0.0, |s| s.abs_ms).min(first_ts.unwrap_or(0.0));
     // A recording with DOM mutations carries the page's answers; one without any (a static page,
@@ -635,7 +809,8 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
             continue;
         }
         let sample = Sample { t_ms: t as u32, x: s.x, y: s.y, kind: s.kind, section: 0 };
-        replay.push(Location::Event(s.index), Row { session: session.to_string(), sample, target: String::new() })?;
+        let target = names.get(usize::from(s.section)).cloned().unwrap_or_default();
+        replay.push(Location::Event(s.index), Row { session: session.to_string(), sample, target })?;
     }
     let mut summary = replay.finish()?;
     // Sorted by time, errors from late samples interleave; report them in file order.
@@ -943,6 +1118,74 @@ mod tests {
         assert!(out.is_empty(), "a stepper that answers every click: {out}");
         let (out, _) = burst(false);
         assert!(lines(&out).iter().any(|l| l["emotion"] == "rage" && l["confidence"].as_f64().unwrap() >= 0.85), "{out}");
+    }
+
+    /// A serialized element as rrweb records it.
+    fn element(id: u64, tag: &str, attrs: &str, children: &[String]) -> String {
+        format!(r#"{{"type":2,"id":{id},"tagName":"{tag}","attributes":{{{attrs}}},"childNodes":[{}]}}"#, children.join(","))
+    }
+
+    #[test]
+    fn rrweb_sections_are_named_from_the_recorded_dom_as_the_loader_names_them() {
+        // <body> <div data-siq-section=pricing><section id=inner><button 5> </section></div>
+        //        <form id=checkout><input id=email 7></form>  <main><button 9></main> </body>
+        let body = element(
+            2,
+            "body",
+            "",
+            &[
+                element(
+                    3,
+                    "div",
+                    r#""data-siq-section":"pricing""#,
+                    &[element(4, "section", r#""id":"inner""#, &[element(5, "button", "", &[])])],
+                ),
+                element(6, "FORM", r#""id":"checkout""#, &[element(7, "input", r#""id":"email","type":"text""#, &[])]),
+                element(8, "main", "", &[element(9, "button", "", &[])]),
+            ],
+        );
+        let root = serde_json::from_str::<Value>(&format!(r#"{{"type":0,"id":1,"childNodes":[{body}]}}"#)).unwrap();
+        let mut dom = Dom::default();
+        dom.snapshot(&root);
+        assert_eq!(dom.section(5), Some("pricing"), "ours wins over a landmark inside it");
+        assert_eq!(dom.section(7), Some("checkout"), "a landmark's id, never a field's");
+        assert_eq!(dom.section(9), None, "a landmark without an id names nothing");
+        assert_eq!(dom.section(99), None, "a node the recording never described");
+
+        // Then the page adds <section id=plans><button 11></section>, marks <main> as ours and
+        // removes the form.
+        let plans = element(10, "section", r#""id":"plans""#, &[element(11, "button", "", &[])]);
+        let mutation = format!(
+            r#"{{"removes":[{{"parentId":2,"id":6}}],"adds":[{{"parentId":2,"nextId":null,"node":{plans}}}],"attributes":[{{"id":8,"attributes":{{"data-siq-section":"cart","class":"x"}}}}],"texts":[]}}"#
+        );
+        dom.mutate(serde_json::from_str::<Value>(&mutation).unwrap().as_object().unwrap());
+        assert_eq!((dom.section(11), dom.section(9)), (Some("plans"), Some("cart")));
+        assert_eq!((dom.section(7), dom.nodes.len()), (None, 9), "the form went, and the field inside it (9 - 2 + 2 nodes)");
+        let unmark = r#"{"attributes":[{"id":8,"attributes":{"data-siq-section":null}},{"id":10,"attributes":{"id":"tiers"}}]}"#;
+        dom.mutate(serde_json::from_str::<Value>(unmark).unwrap().as_object().unwrap());
+        assert_eq!((dom.section(9), dom.section(11)), (None, Some("tiers")));
+    }
+
+    #[test]
+    fn an_rrweb_rage_burst_in_a_landmark_checkout_prints_its_section() {
+        let body = element(2, "body", "", &[element(6, "form", r#""id":"checkout""#, &[element(7, "button", "", &[])])]);
+        let mut events = vec![
+            format!(
+                r#"{{"type":2,"timestamp":0,"data":{{"node":{{"type":0,"id":1,"childNodes":[{body}]}},"initialOffset":{{"top":0,"left":0}}}}}}"#
+            ),
+            // The recorder captures mutations (the page changed once, long before the burst).
+            r#"{"type":3,"timestamp":100,"data":{"source":0,"texts":[{"id":2,"value":"x"}],"attributes":[],"removes":[],"adds":[]}}"#
+                .into(),
+            r#"{"type":3,"timestamp":900,"data":{"source":1,"positions":[{"x":380,"y":290,"id":7,"timeOffset":-100}]}}"#.into(),
+        ];
+        for i in 0..5 {
+            events.push(click(1000 + i * 150, 400, 300));
+        }
+        let (out, s) = run_rrweb(&format!("[{}]", events.join(","))).unwrap();
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        let last = lines(&out).pop().expect("a detection");
+        assert_eq!((last["emotion"].as_str(), last["section"].as_str()), (Some("rage"), Some("checkout")), "{out}");
+        assert!(last["confidence"].as_f64().unwrap() >= 0.85, "{out}");
     }
 
     #[test]
