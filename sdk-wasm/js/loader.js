@@ -133,9 +133,12 @@
     };
 
     // The interned id of the target's section (an attribute of ours, else a landmark's id); a
-    // new name travels with the next batch.
+    // new name travels with the next batch. (A selector list, not :is(), which browsers before
+    // 2021 refuse with an exception in the host's console.)
     const section = (e) => {
-      const el = e.target.closest?.('[data-siq-section]') || e.target.closest?.(':is(main,nav,header,footer,aside,section,form,dialog)[id]');
+      const el =
+        e.target.closest?.('[data-siq-section]') ||
+        e.target.closest?.('main[id],nav[id],header[id],footer[id],aside[id],section[id],form[id],dialog[id]');
       const name = el && (el.dataset.siqSection ?? el.id);
       let id = names.get(name);
       if (el && !id && names.size < 255) {
