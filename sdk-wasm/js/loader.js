@@ -15,8 +15,9 @@
  * (scroll: y = scrollY; kinds 5..9: 0, except a response: x its signature, y 1-3 if own); section = the interned id (1..255) of the
  * section of a down/click target, or for a move of the element the pointer is over (looked up on pointerover, so a move costs
  * no lookup), 0 = none. A section is the nearest [data-siq-section] (its value names it); where there is none, the nearest
- * landmark element with an id (main, nav, header, footer, aside, section, form, dialog: its id names it), so a page marked up
- * as <section id="pricing"> or <form id="checkout"> needs no attribute of ours (docs/sdk.md, "Sections").
+ * landmark with an id (a main, nav, header, footer, aside, section, form or dialog element, or any element with role=dialog:
+ * its id names it), so a page marked up as <section id="pricing">, <form id="checkout"> or <div role="dialog" id="upgrade">
+ * needs no attribute of ours (docs/sdk.md, "Sections").
  *
  * Response (the page answered a click; x = a signature of the answer, see sig): after each click, for 1 s (RESPONSE_WINDOW_MS of
  * shared-physics; a later click restarts it), the first of a DOM mutation (a MutationObserver on <html>, connected only
@@ -138,7 +139,7 @@
     const section = (e) => {
       const el =
         e.target.closest?.('[data-siq-section]') ||
-        e.target.closest?.('main[id],nav[id],header[id],footer[id],aside[id],section[id],form[id],dialog[id]');
+        e.target.closest?.('main[id],nav[id],header[id],footer[id],aside[id],section[id],form[id],dialog[id],[role=dialog][id]');
       const name = el && (el.dataset.siqSection ?? el.id);
       let id = names.get(name);
       if (el && !id && names.size < 255) {

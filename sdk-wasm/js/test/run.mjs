@@ -386,18 +386,19 @@ check('a fast flick out through the top of a checkout is abandonment (the leave 
   { top: topOut.map((d) => [d.pct, leaveRow(d)]), side: sideOut.map((d) => [d.pct, leaveRow(d)]) });
 
 // 9h. A page that marks no section of ours: a landmark's id names the section (its form#checkout
-// makes the same top-edge flick abandonment at intervention grade); our attribute wins over a
-// landmark inside it; a landmark without an id names nothing.
+// makes the same top-edge flick abandonment at intervention grade; a div with the role of a
+// dialog is a landmark too); our attribute wins over a landmark inside it; a landmark without an
+// id names nothing.
 await send('Page.navigate', { url: PAGE + 'landmarks' });
 await sleep(2500);
 const connL = log.filter((e) => e.ev === 'open').at(-1).conn;
-for (const [x, y] of [[690, 200], [690, 350]]) { await mouse('mousePressed', x, y); await mouse('mouseReleased', x, y); await sleep(200); }
+for (const [x, y] of [[690, 200], [690, 350], [690, 80]]) { await mouse('mousePressed', x, y); await mouse('mouseReleased', x, y); await sleep(200); }
 await sleep(500);
 const namesL = frames((f) => f.conn === connL && f.type === 'section').map((f) => f.name);
 const landOut = await flickOut('landmarks', 440, -40);
 const namesOut = frames((f) => f.type === 'section' && f.conn === log.filter((e) => e.ev === 'open').at(-1).conn).map((f) => f.name);
-check('without data-siq-section a landmark\'s id names the section (form#checkout: a top-edge flick is abandonment); the attribute wins over a landmark inside it; a landmark without an id names none',
-  JSON.stringify(namesL) === '["plans"]' && namesOut.includes('checkout') && landOut.some((d) => d.pct >= 85 && leaveRow(d).kind === 6),
+check('without data-siq-section a landmark\'s id names the section (form#checkout: a top-edge flick is abandonment; div[role=dialog]#upgrade); the attribute wins over a landmark inside it; a landmark without an id names none',
+  JSON.stringify(namesL) === '["plans","upgrade"]' && namesOut.includes('checkout') && landOut.some((d) => d.pct >= 85 && leaveRow(d).kind === 6),
   { namesL, namesOut, out: landOut.map((d) => [d.pct, d.section]) });
 
 // 10. destroy(): every listener, the worker (its socket closes, no reconnect) and the box go.

@@ -104,7 +104,8 @@ ${url === '/slow' ? `<button id="more" style="position:absolute;left:600px;top:2
 ${url === '/checkout' ? `<div data-siq-section="checkout" style="position:absolute;left:100px;top:150px;width:500px;height:250px">Card number, expiry, CVC, Pay</div>` : ''}
 ${url === '/landmarks' ? `<form id="checkout" style="position:absolute;left:100px;top:150px;width:500px;height:250px">Card number, expiry, CVC, Pay</form>
 <div data-siq-section="plans" style="position:absolute;left:620px;top:150px;width:150px;height:100px"><section id="inner" style="height:100px">Pro</section></div>
-<main style="position:absolute;left:620px;top:300px;width:150px;height:100px">Terms</main>` : ''}
+<main style="position:absolute;left:620px;top:300px;width:150px;height:100px">Terms</main>
+<div role="dialog" id="upgrade" style="position:absolute;left:620px;top:40px;width:150px;height:80px"><button>Upgrade</button></div>` : ''}
 ${url === '/press' ? `<p id="txt" style="position:absolute;left:300px;top:300px;width:300px;margin:0;font:16px/20px sans-serif">Coupons apply to the whole order. Enter the code exactly as printed on the card, then apply it once.</p>
 ${[100, 200, 300].map((y, i) => `<button class="menu" style="position:absolute;left:700px;top:${y}px;width:100px;height:40px">Menu ${i}</button>`).join('')}
 ${[100, 300, 500].map((x) => `<button class="up" style="position:absolute;left:${x}px;top:20px;width:100px;height:40px">Off</button>`).join('')}

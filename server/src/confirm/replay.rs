@@ -487,6 +487,10 @@ struct RrwebSample {
 /// loader (`docs/sdk.md`, "Sections").
 pub const LANDMARKS: [&str; 8] = ["main", "nav", "header", "footer", "aside", "section", "form", "dialog"];
 
+/// The `role`s that make any element such a landmark, as in the SDK's loader (a modal built of
+/// `div`s; other landmark roles with ids are rare, and each costs the loader's lookup).
+pub const LANDMARK_ROLES: [&str; 1] = ["dialog"];
+
 /// Most nodes of a recording's DOM kept; the adds past it are not (their events then have no
 /// section): memory stays bounded whatever a recording holds.
 pub const MAX_DOM_NODES: usize = 1 << 18;
@@ -502,15 +506,30 @@ struct DomNode {
     children: Vec<u64>,
     /// Its `data-siq-section` value.
     ours: Option<String>,
-    /// A landmark element ([`LANDMARKS`]).
-    landmark: bool,
-    /// Its `id`, if it is a landmark element.
+    /// A landmark element by its tag ([`LANDMARKS`]).
+    landmark_tag: bool,
+    /// Its `role`, if one of [`LANDMARK_ROLES`].
+    landmark_role: bool,
+    /// Its `id`.
     id: Option<String>,
 }
 
+impl DomNode {
+    /// The id that names its section, if it is a landmark.
+    fn landmark_id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|_| self.landmark_tag || self.landmark_role)
+    }
+}
+
+/// Whether a `role` value makes a landmark ([`LANDMARK_ROLES`]; the loader's selector matches
+/// the attribute's whole value, case-sensitively).
+fn landmark_role(role: Option<&str>) -> bool {
+    role.is_some_and(|r| LANDMARK_ROLES.contains(&r))
+}
+
 /// The DOM an rrweb recording describes (its full snapshots, then its mutations), reduced to what
-/// names a section: each node's parent, children, `data-siq-section` and, on landmark elements,
-/// `id`. Read leniently: what is malformed names no section; the events are still used.
+/// names a section: each element's parent, children, `data-siq-section`, `id` and whether it is
+/// a landmark. Read leniently: what is malformed names no section; the events are still used.
 #[derive(Default)]
 struct Dom {
     nodes: HashMap<u64, DomNode>,
@@ -539,14 +558,20 @@ impl Dom {
         }
         let element = n.get("type").and_then(Value::as_u64) == Some(2);
         let tag = n.get("tagName").and_then(Value::as_str).unwrap_or("");
-        let landmark = element && LANDMARKS.iter().any(|l| tag.eq_ignore_ascii_case(l));
-        let attrs = n.get("attributes").and_then(Value::as_object);
-        let ours = attrs.and_then(|a| attribute(a, "data-siq-section")).flatten();
-        let id_attr = attrs.filter(|_| landmark).and_then(|a| attribute(a, "id")).flatten();
+        let attrs = n.get("attributes").and_then(Value::as_object).filter(|_| element);
+        let text = |name: &str| attrs.and_then(|a| attribute(a, name)).flatten();
+        let node = DomNode {
+            parent,
+            children: Vec::new(),
+            ours: text("data-siq-section"),
+            landmark_tag: element && LANDMARKS.iter().any(|l| tag.eq_ignore_ascii_case(l)),
+            landmark_role: landmark_role(text("role").as_deref()),
+            id: text("id"),
+        };
         if let Some(p) = parent.and_then(|p| self.nodes.get_mut(&p)) {
             p.children.push(id);
         }
-        self.nodes.insert(id, DomNode { parent, children: Vec::new(), ours, landmark, id: id_attr });
+        self.nodes.insert(id, node);
         for child in n.get("childNodes").and_then(Value::as_array).into_iter().flatten() {
             self.add(Some(id), child);
         }
@@ -588,8 +613,11 @@ impl Dom {
             if let Some(v) = attribute(attrs, "data-siq-section") {
                 n.ours = v;
             }
-            if let Some(v) = attribute(attrs, "id").filter(|_| n.landmark) {
+            if let Some(v) = attribute(attrs, "id") {
                 n.id = v;
+            }
+            if let Some(v) = attribute(attrs, "role") {
+                n.landmark_role = landmark_role(v.as_deref());
             }
         }
     }
@@ -603,7 +631,7 @@ impl Dom {
             if let Some(ours) = &n.ours {
                 return Some(ours);
             }
-            landmark = landmark.or(n.id.as_deref());
+            landmark = landmark.or(n.landmark_id());
             at = n.parent;
         }
         landmark
@@ -1164,6 +1192,24 @@ mod tests {
         let unmark = r#"{"attributes":[{"id":8,"attributes":{"data-siq-section":null}},{"id":10,"attributes":{"id":"tiers"}}]}"#;
         dom.mutate(serde_json::from_str::<Value>(unmark).unwrap().as_object().unwrap());
         assert_eq!((dom.section(9), dom.section(11)), (None, Some("tiers")));
+
+        // A <div id=upgrade> is no landmark until it takes the role of a dialog; a button role
+        // makes none.
+        let modal = element(20, "div", r#""id":"upgrade""#, &[element(21, "button", "", &[])]);
+        let add = format!(r#"{{"adds":[{{"parentId":2,"node":{modal}}}]}}"#);
+        dom.mutate(serde_json::from_str::<Value>(&add).unwrap().as_object().unwrap());
+        assert_eq!(dom.section(21), None);
+        for (role, want) in [
+            (r#""dialog""#, Some("upgrade")),
+            (r#""button""#, None),
+            (r#""region""#, None),
+            (r#""dialog""#, Some("upgrade")),
+            ("null", None),
+        ] {
+            let change = format!(r#"{{"attributes":[{{"id":20,"attributes":{{"role":{role}}}}}]}}"#);
+            dom.mutate(serde_json::from_str::<Value>(&change).unwrap().as_object().unwrap());
+            assert_eq!(dom.section(21), want, "role {role}");
+        }
     }
 
     #[test]
