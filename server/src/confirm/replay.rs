@@ -639,7 +639,6 @@ impl Dom {
 }
 
 /// What reading an rrweb recording keeps between events.
-#[derive(Default)]
 struct RrwebReader {
     /// The first event's `timestamp`.
     first_ts: Option<f64>,
@@ -647,17 +646,20 @@ struct RrwebReader {
     /// Whether any DOM mutation was recorded.
     mutations: bool,
     dom: Dom,
-    /// Section names met, "" first (at most [`MAX_SECTIONS`] more).
+    /// Section names met, "" (none) first (at most [`MAX_SECTIONS`] more). Interned here, and
+    /// again per session by the replay, so that a sample holds an index, not a name, while the
+    /// recording's samples wait for the time sort.
     names: Vec<String>,
 }
 
 impl RrwebReader {
+    fn new() -> RrwebReader {
+        RrwebReader { first_ts: None, samples: Vec::new(), mutations: false, dom: Dom::default(), names: vec![String::new()] }
+    }
+
     /// The index in [`RrwebReader::names`] of the section of node `data[id]` (0: none).
     fn section_of(&mut self, data: &Object) -> u16 {
         let Some(name) = data.get("id").and_then(Value::as_u64).and_then(|id| self.dom.section(id)) else { return 0 };
-        if self.names.is_empty() {
-            self.names.push(String::new());
-        }
         match self.names.iter().position(|n| n == name) {
             Some(i) => i as u16,
             None if self.names.len() <= MAX_SECTIONS => {
@@ -800,7 +802,7 @@ impl<'de, F: FnMut(Value)> DeserializeSeed<'de> for EachElement<F> {
 /// clicks recorded meanwhile) and then replayed. Times are ms since the first event (or since the
 /// earliest position, if a batched move precedes it).
 pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, params: Params) -> Result<Summary, ReplayError> {
-    let mut reader = RrwebReader::default();
+    let mut reader = RrwebReader::new();
     let mut errors = Vec::new();
     let (mut events, mut ignored) = (0u64, 0u64);
     let mut de = serde_json::Deserializer::from_reader(input);
@@ -837,7 +839,7 @@ pub fn replay_rrweb(input: impl Read, session: &str, out: &mut impl Write, param
             continue;
         }
         let sample = Sample { t_ms: t as u32, x: s.x, y: s.y, kind: s.kind, section: 0 };
-        let target = names.get(usize::from(s.section)).cloned().unwrap_or_default();
+        let target = names[usize::from(s.section)].clone();
         replay.push(Location::Event(s.index), Row { session: session.to_string(), sample, target })?;
     }
     let mut summary = replay.finish()?;
@@ -1210,6 +1212,16 @@ mod tests {
             dom.mutate(serde_json::from_str::<Value>(&change).unwrap().as_object().unwrap());
             assert_eq!(dom.section(21), want, "role {role}");
         }
+    }
+
+    #[test]
+    fn the_landmarks_are_the_ones_the_sdk_loader_looks_up() {
+        // The loader (sdk-wasm/js/loader.js) names sections in the page; the replay must find the
+        // same landmarks in a recording of it.
+        let tags = LANDMARKS.iter().map(|t| format!("{t}[id]"));
+        let roles = LANDMARK_ROLES.iter().map(|r| format!("[role={r}][id]"));
+        let selector = format!("closest?.('{}')", tags.chain(roles).collect::<Vec<_>>().join(","));
+        assert!(include_str!("../../../sdk-wasm/js/loader.js").contains(&selector), "loader.js lacks {selector}");
     }
 
     #[test]
