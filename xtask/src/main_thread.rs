@@ -6,13 +6,17 @@
 //! leaves.
 //!
 //! How. The real server runs (debug build, SQLite in `target/tmp/`) with a tenant made through
-//! its API and serves pages that differ only in a `<script>` tag: a grid of cells in four
-//! `data-siq-section`s and some cells in none. The page alone, the page with `sdk.js`, and a
+//! its API and serves pages that differ only in a `<script>` tag: a grid of cells 10 elements
+//! deep, in four `data-siq-section`s, in a `form id="checkout"` (a landmark: its id names the
+//! section) and in a plain block in neither. The page alone, the page with `sdk.js`, and a
 //! control (the page with `bare-timer.js`: a 16 ms `setTimeout` armed by a move when none is
 //! pending, whose callback does nothing, a timer task per animation frame of movement, as the
-//! loader's flush was until it posted from the move handler) take turns in one headless Chromium
-//! (driven over the DevTools protocol on a pipe, `--remote-debugging-pipe`), several rounds each,
-//! in an order that turns each round. `SIQ_BENCH_ALSO=DIR` adds a page with another build's
+//! loader's flush was until it posted from the move handler), and a second control (the page
+//! with `bare-listeners.js`: listeners of `pointermove`, `pointerover` and `mouseout`, the
+//! events of a move the loader listens to, with its options, doing nothing: the floor any
+//! listening script pays) take turns in one headless Chromium (driven over the DevTools
+//! protocol on a pipe, `--remote-debugging-pipe`), several rounds each, in an order that turns
+//! each round. `SIQ_BENCH_ALSO=DIR` adds a page with another build's
 //! `sdk.js` and `sdk-worker.js` (say the previous commit's `target/sdk`), so that a change is
 //! measured side by side with what it replaces in the same run. In each run a seeded virtual
 //! pointer makes minimum-jerk reaches between random points of the grid, one move every 8 ms (a
@@ -23,24 +27,37 @@
 //! `pointermove` and `mousemove`. The SDK's worker runs and streams frames to the server as on a
 //! real page.
 //!
-//! What counts. This bench's own move costs the page alone 350–550 µs of main-thread time here
-//! (the hit test, six synthetic events, its timer), and on a shared 2-core machine that moves by
-//! tens of µs from run to run, so the difference of two pages (`Performance.getMetrics`:
-//! `ThreadTime`, the main thread's CPU time, and `TaskDuration`, the wall time of its tasks,
-//! which preemption inflates) cannot resolve a few µs: the control came out anywhere from 4 to
-//! 200 µs per move. Both are printed, per round against the page alone of the same round, but the
-//! figure that isolates the script is read from a DevTools trace of each run (`Tracing.start`):
-//! the thread time (`tdur`) of the main-thread tasks in which the script's code ran and the
-//! bench's move did not: the flush timers and the worker's messages, each with the task's own
-//! cost around the script (scheduling, the message's deserialisation, a microtask checkpoint),
-//! which here is most of it, 100–150 µs a task. The same count for `bare-timer.js` is the
-//! control. What a listener costs inside the bench's move (called from its `dispatchEvent`) is
-//! not in the trace, so the handler is measured on its own too: the same 20,000 `pointermove`s
-//! dispatched in one synchronous loop, warm (`--dump-dom` of a `file://` page), no
-//! `pointerover`. Tracing itself slows every task a little, on every page alike. Wrappers of
-//! `Worker` and its `postMessage`, in every page, count the batches posted, the rows in them and
-//! the worker's messages back (their few hundred ns run inside the loader's tasks and count as
-//! its own).
+//! What counts, in two parts that add up to the figure per move. This bench's own move costs
+//! the page alone 350–550 µs of main-thread time here (the hit test, six synthetic events, its
+//! timer), and on a shared 2-core machine that moves by tens of µs from run to run, so the
+//! difference of two pages (`Performance.getMetrics`: `ThreadTime`, the main thread's CPU time,
+//! and `TaskDuration`, the wall time of its tasks, which preemption inflates) cannot resolve a
+//! few µs: the control came out anywhere from 4 to 200 µs per move. Both are printed, per round
+//! against the page alone of the same round, but the figure is made of:
+//! * **the tasks the script runs on its own**, read from a DevTools trace of each run
+//!   (`Tracing.start`): the thread time (`tdur`) of the main-thread tasks in which the script's
+//!   code ran and the bench's move did not: the flush timers and the worker's messages, each
+//!   with the task's own cost around the script (scheduling, the message's deserialisation, a
+//!   microtask checkpoint), which here is most of it, 100–150 µs a task. The same count for
+//!   `bare-timer.js` is the control. Tracing itself slows every task a little, on every page
+//!   alike.
+//! * **its listeners inside the moves** (called from the bench's `dispatchEvent`, so not in the
+//!   trace): the same seeded pointer's moves (6,000 a round: the run's 1,500 and more), their
+//!   events made beforehand, are dispatched warm in one synchronous loop per round, each
+//!   carrying the time it would have at the real rate (an own `timeStamp` property), so the
+//!   loader does what it does at that rate: coalesces moves to one per 16 ms, looks up the
+//!   section of every `pointerover`, and posts a batch to the worker from the handler of the
+//!   move that finds it 70 ms old (the `postMessage`, copy and transfer included). What counts
+//!   is the main thread's CPU time over the loop (`ThreadTime` before and after it), not the
+//!   loop's wall time: the replay hands the worker 48–96 s of movement's batches in 40–60 ms,
+//!   and on 2 cores the worker, the network process and the server then take the main thread's
+//!   core from it (wall time came out 1–2 µs per move above CPU time). The page alone's loop is
+//!   subtracted, round by round; the second control's is the floor.
+//!
+//! The section lookup is also measured on its own: 20,000 `pointerover`s on one cell in each
+//! kind of block, CPU time, page minus page alone. Wrappers of `Worker` and its `postMessage`,
+//! in every page, count the batches posted, the rows in them and the worker's messages back
+//! (their few hundred ns run inside the loader's own tasks and listeners and count as its own).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -60,7 +77,14 @@ const SETTLE_MS: u32 = 3_000;
 const BUDGET_US: f64 = 2.0;
 
 /// The real-rate pages: alone, with a bare timer, with the SDK.
-const PAGES: [&str; 3] = ["alone.html", "timer.html", "sdk.html"];
+const PAGES: [&str; 4] = ["alone.html", "timer.html", "listeners.html", "sdk.html"];
+/// The pages of the controls, which post no batch.
+const CONTROLS: [&str; 3] = ["alone.html", "timer.html", "listeners.html"];
+/// The other control: listeners of the three events a move dispatches that the loader listens
+/// to (`pointermove`; `pointerover` and `mouseout` when it crosses into another element), with
+/// the loader's options, each doing nothing: what having listeners at all costs.
+const BARE_LISTENERS: &str =
+    "{ const o = { capture: true, passive: true }; for (const t of ['pointermove', 'pointerover', 'mouseout']) addEventListener(t, () => {}, o); }";
 /// The control: a timer task per animation frame of movement, doing nothing (what the loader's
 /// flush timer cost before it posted from the move handler): a 16 ms timer armed by a move when
 /// none is pending. Served as its own file so that the trace can tell its tasks.
@@ -69,37 +93,36 @@ const BARE_TIMER: &str =
 /// The trace's categories: tasks, timers, function calls (with their script's URL).
 const TRACE_CATEGORIES: &str = r#"["toplevel","devtools.timeline","disabled-by-default-devtools.timeline"]"#;
 
-const ROUNDS: usize = 3;
-const EVENTS: u32 = 20_000;
-
-/// The synchronous page: `sdk` is the `<script>` tag of the SDK, or empty.
-fn sync_page(sdk: &str) -> String {
-    format!(
-        r#"<!doctype html><html><body><div data-siq-section="pricing"><div id="a">a</div></div><div id="b">b</div><pre id="out"></pre>
-{sdk}<script>
-const a = document.getElementById('a'), b = document.getElementById('b'), out = [];
-const evs = [];
-for (let i = 0; i < {EVENTS}; i++) evs.push(new PointerEvent('pointermove', {{ clientX: i % 500, clientY: 100, bubbles: true }}));
-for (let i = 0; i < 2000; i++) (i & 64 ? a : b).dispatchEvent(evs[i]);
-for (let r = 0; r < {ROUNDS}; r++) {{
-  const t0 = performance.now();
-  for (let i = 0; i < {EVENTS}; i++) (i & 64 ? a : b).dispatchEvent(evs[i]);
-  out.push((performance.now() - t0) * 1e6 / {EVENTS});
-}}
-document.getElementById('out').textContent = 'ns=' + out.join(',');
-</script></body></html>"#
-    )
-}
+/// Rounds of each replay (after one that warms the page up).
+const REPLAY_ROUNDS: usize = 7;
+/// Moves per replay round: the real-rate run's moves and more of the same pointer's, so that a
+/// round lasts long enough for the page's clock (100 µs steps) to time it.
+const REPLAY_MOVES: u32 = 6_000;
+/// `pointerover`s per lookup measurement.
+const OVERS: u32 = 20_000;
+/// The blocks whose first cell the lookup measurement enters: ours, a landmark, neither.
+const LOOKUPS: [(&str, &str); 3] = [
+    ("[data-siq-section=pricing]", "in a data-siq-section"),
+    ("#checkout", "in form#checkout"),
+    (".plain", "in neither, 12 elements deep"),
+];
 
 /// The real-rate page: `sdk` is the `<script>` tag of the SDK, or empty. `window.__bench.run(n,
 /// every, seed)` moves the pointer `n` times, one move every `every` ms, and resolves to a JSON
-/// string of what happened.
+/// string of what happened; `window.__bench.replay(n, every, seed, rounds)` dispatches the same
+/// moves' events in one synchronous loop per round, each stamped with the time it would have at
+/// that rate, and resolves to a JSON string of ns per move, per round; `window.__bench.over(el,
+/// n)` dispatches `n` `pointerover`s on the element `el` names and resolves to ns per event.
+///
+/// The cells sit 10 elements deep (as a page's content does): in four `data-siq-section`s, in a
+/// `form id="checkout"` (a landmark, named by its id), and in a plain block in neither (where
+/// the section lookup walks to the root twice).
 fn rate_page(sdk: &str) -> String {
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>main-thread bench</title>
 <style>
 body {{ margin: 0; font: 14px sans-serif; }}
-section, .plain {{ display: grid; grid-template-columns: repeat(6, 1fr); gap: 6px; padding: 6px; }}
+section, form, .plain {{ display: grid; grid-template-columns: repeat(6, 1fr); gap: 6px; padding: 6px; }}
 .cell {{ height: 40px; background: #eee; }}
 </style>
 <script>
@@ -124,26 +147,30 @@ section, .plain {{ display: grid; grid-template-columns: repeat(6, 1fr); gap: 6p
 }})();
 </script>
 {sdk}</head><body>
+<div><div><div><div><div><div><div><div id="content">
 <section data-siq-section="pricing"></section>
 <section data-siq-section="plans"></section>
 <div class="plain"></div>
+<form id="checkout"></form>
 <section data-siq-section="faq"></section>
 <section data-siq-section="reviews"></section>
+</div></div></div></div></div></div></div></div>
 <script>
-for (const s of document.querySelectorAll('section, .plain'))
-  for (let i = 0; i < 12; i++) s.appendChild(Object.assign(document.createElement('div'), {{ className: 'cell', textContent: s.dataset.siqSection || '' }}));
+for (const s of document.querySelectorAll('section, form, .plain'))
+  for (let i = 0; i < 12; i++) s.appendChild(Object.assign(document.createElement('div'), {{ className: 'cell', textContent: s.dataset.siqSection || s.id }}));
 const bench = (window.__bench = {{ ready: false }});
 const started = () => !document.querySelector('script[data-key]') || (window.SentientIQ && !Array.isArray(window.SentientIQ));
 const wait = () => (started() ? setTimeout(() => (bench.ready = true), {SETTLE_MS}) : setTimeout(wait, 50));
 addEventListener('load', wait);
-bench.run = (n, every, seed) => new Promise((done) => {{
+const ev = (C, type, x, y, related) => new C(type, {{ clientX: x, clientY: y, bubbles: true, cancelable: true, composed: true, pointerId: 1, pointerType: 'mouse', isPrimary: true, relatedTarget: related }});
+// A seeded pointer making minimum-jerk reaches between random points of the page, one position
+// per call, `every` ms apart.
+const pointer = (every, seed) => {{
   let s = seed >>> 0;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
   const w = innerWidth - 20, h = Math.min(innerHeight, document.body.scrollHeight) - 20;
-  const ev = (C, type, x, y, related) => new C(type, {{ clientX: x, clientY: y, bubbles: true, cancelable: true, composed: true, pointerId: 1, pointerType: 'mouse', isPrimary: true, relatedTarget: related }});
-  let from = [10 + rnd() * w, 10 + rnd() * h], to = from, k = 0, steps = 1, over = null, crossings = 0, late = 0;
-  const t0 = performance.now();
-  const move = (i) => {{
+  let from = [10 + rnd() * w, 10 + rnd() * h], to = from, k = 0, steps = 1;
+  return () => {{
     if (k >= steps) {{
       from = to;
       to = [10 + rnd() * w, 10 + rnd() * h];
@@ -152,7 +179,40 @@ bench.run = (n, every, seed) => new Promise((done) => {{
     }}
     k += 1;
     const u = k / steps, m = u * u * u * (10 - 15 * u + 6 * u * u);
-    const x = from[0] + (to[0] - from[0]) * m, y = from[1] + (to[1] - from[1]) * m;
+    return [from[0] + (to[0] - from[0]) * m, from[1] + (to[1] - from[1]) * m];
+  }};
+}};
+// The events of `n` moves as the browser dispatches them: pointerout, mouseout, pointerover and
+// mouseover when the element under the point changes, then pointermove and mousemove; `stamp(i,
+// event)` may set the event's time. Element and event alternate in the list.
+const moves = (n, every, seed, stamp) => {{
+  const next = pointer(every, seed), list = [];
+  let over = null, crossings = 0;
+  for (let i = 0; i < n; i++) {{
+    const [x, y] = next();
+    const el = document.elementFromPoint(x, y) || document.body;
+    const add = (target, C, type, related) => list.push(target, stamp(i, ev(C, type, x, y, related)));
+    if (el !== over) {{
+      if (over) {{
+        add(over, PointerEvent, 'pointerout', el);
+        add(over, MouseEvent, 'mouseout', el);
+      }}
+      add(el, PointerEvent, 'pointerover', over);
+      add(el, MouseEvent, 'mouseover', over);
+      over = el;
+      crossings += 1;
+    }}
+    add(el, PointerEvent, 'pointermove', null);
+    add(el, MouseEvent, 'mousemove', null);
+  }}
+  return {{ list, crossings }};
+}};
+bench.run = (n, every, seed) => new Promise((done) => {{
+  const next = pointer(every, seed);
+  let over = null, crossings = 0, late = 0;
+  const t0 = performance.now();
+  const move = () => {{
+    const [x, y] = next();
     const el = document.elementFromPoint(x, y) || document.body;
     if (el !== over) {{
       if (over) {{
@@ -170,7 +230,7 @@ bench.run = (n, every, seed) => new Promise((done) => {{
   let i = 0;
   const tick = () => {{
     late += performance.now() - (t0 + i * every);
-    move(i);
+    move();
     i += 1;
     if (i < n) setTimeout(tick, Math.max(0, t0 + i * every - performance.now()));
     // The last batch's timer runs before the figures are read.
@@ -178,34 +238,33 @@ bench.run = (n, every, seed) => new Promise((done) => {{
   }};
   tick();
 }});
+// The same moves, dispatched warm in one loop (`dispatch()`), made beforehand (`prepare()`):
+// what the script's listeners cost inside the moves, which a trace cannot tell from the bench's
+// own. Each event carries the time it would have at the real rate (an own timeStamp property),
+// later each round than any event before, so the loader coalesces moves and posts its batches as
+// it does at that rate.
+let replay = {{ list: [] }}, clock = 0;
+bench.prepare = (n, every, seed) => {{
+  // Rows never go back in time: each round's clock starts a second after the last round's end.
+  const t0 = (clock = Math.max(clock, performance.now()) + 1000);
+  clock += n * every;
+  replay = moves(n, every, seed, (i, e) => Object.defineProperty(e, 'timeStamp', {{ value: t0 + i * every }}));
+  return String(replay.crossings);
+}};
+// `n` pointerovers on the first cell of the block `sel` names: the section lookup alone.
+bench.prepareOver = (sel, n) => {{
+  const el = document.querySelector(sel).firstChild, list = [];
+  for (let i = 0; i < n; i++) list.push(el, ev(PointerEvent, 'pointerover', 0, 0, null));
+  replay = {{ list }};
+  return String(n);
+}};
+bench.dispatch = () => {{
+  const b0 = window.__posts.batches, list = replay.list, start = performance.now();
+  for (let i = 0; i < list.length; i += 2) list[i].dispatchEvent(list[i + 1]);
+  return JSON.stringify({{ ms: performance.now() - start, batches: window.__posts.batches - b0 }});
+}};
 </script></body></html>"#
     )
-}
-
-/// Runs `html` in headless Chromium with `--dump-dom` and returns the median ns per event.
-fn measure_sync(dir: &Path, name: &str, html: &str) -> Result<f64, String> {
-    let file = dir.join(format!("{name}.html"));
-    std::fs::write(&file, html).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    let profile = dir.join(format!("profile-{name}"));
-    let _ = std::fs::remove_dir_all(&profile);
-    let chromium = crate::services::chromium();
-    let out = Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        .args(["--no-first-run", "--disable-sync", "--allow-file-access-from-files"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", file.display()))
-        .output()
-        .map_err(|e| format!("cannot run {chromium}: {e}"))?;
-    let _ = std::fs::remove_dir_all(&profile);
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let ns = dom.split("ns=").nth(1).and_then(|s| s.split('<').next()).ok_or_else(|| format!("{name}: no figures in the page"))?;
-    let mut v: Vec<f64> = ns.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-    if v.len() != ROUNDS {
-        return Err(format!("{name}: expected {ROUNDS} rounds, got {ns:?}"));
-    }
-    v.sort_by(f64::total_cmp);
-    Ok(v[ROUNDS / 2])
 }
 
 /// A headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
@@ -436,6 +495,7 @@ fn run_page(b: &mut Browser, base: &str, page: &str, every: u32, seed: u32) -> R
         "sdk.html" => own_tasks(&events, "/sdk.js"),
         "also.html" => own_tasks(&events, "/also/sdk.js"),
         "timer.html" => own_tasks(&events, "/bare-timer.js"),
+        "listeners.html" => own_tasks(&events, "/bare-listeners.js"),
         _ => Own::default(),
     };
     Ok(Run { main: [after[0] - before[0], after[1] - before[1], after[2] - before[2]], own, page: out })
@@ -458,11 +518,53 @@ fn per_move(r: &Run, i: usize) -> f64 {
     r.main[i] * 1e6 / f64::from(MOVES)
 }
 
+/// One timed loop of the page's prepared events (`prepare` is the expression that prepares
+/// them): the main thread's CPU time over it (`ThreadTime`), its wall time (the page's clock),
+/// both ms, and the batches the SDK posted. The page's other tasks (the worker's messages,
+/// timers) run in the pauses around it.
+fn dispatch(b: &mut Browser, prepare: &str) -> Result<(f64, f64, f64), String> {
+    b.eval(prepare)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let before = b.metrics()?;
+    let out = b.eval("window.__bench.dispatch()")?;
+    let after = b.metrics()?;
+    std::thread::sleep(Duration::from_millis(100));
+    Ok(((after[2] - before[2]) * 1e3, number_field(&out, "ms"), number_field(&out, "batches")))
+}
+
+/// What a replay measured: medians over its rounds.
+#[derive(Debug)]
+struct Replay {
+    /// Main-thread CPU time per move, ns.
+    cpu_ns: f64,
+    /// Wall time per move, ns.
+    wall_ns: f64,
+    /// Batches the SDK posted a round.
+    batches: f64,
+    /// `pointerover`s a round.
+    crossings: f64,
+}
+
+/// A replay of `REPLAY_MOVES` moves of the pointer `seed` at one per `every` ms, a warm-up round
+/// and [`REPLAY_ROUNDS`] timed.
+fn replay(b: &mut Browser, every: u32, seed: u32) -> Result<Replay, String> {
+    let (mut cpu, mut wall, mut batches, mut crossings) = (Vec::new(), Vec::new(), Vec::new(), 0.0);
+    for round in 0..=REPLAY_ROUNDS {
+        let prepare = format!("window.__bench.prepare({REPLAY_MOVES}, {every}, {seed})");
+        crossings = b.eval(&prepare)?.parse::<f64>().map_err(|e| format!("prepare: {e}"))?;
+        let (cpu_ms, wall_ms, posted) = dispatch(b, "''")?;
+        if round > 0 {
+            cpu.push(cpu_ms * 1e6 / f64::from(REPLAY_MOVES));
+            wall.push(wall_ms * 1e6 / f64::from(REPLAY_MOVES));
+            batches.push(posted);
+        }
+    }
+    Ok(Replay { cpu_ns: median(&cpu), wall_ns: median(&wall), batches: median(&batches), crossings })
+}
+
 pub fn bench(root: &Path) -> Result<(), String> {
-    let sdk = crate::sdk::build(root)?;
+    crate::sdk::build(root)?;
     crate::services::ensure_chromium()?;
-    let dir = root.join("target").join("bench-main-thread");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
 
     // The real rate, against the real server serving both pages from its site folder.
     let bin = crate::package::server_binary(root)?;
@@ -478,6 +580,8 @@ pub fn bench(root: &Path) -> Result<(), String> {
     write("alone.html", &rate_page(""))?;
     write("bare-timer.js", BARE_TIMER)?;
     write("timer.html", &rate_page(r#"<script src="/bare-timer.js"></script>"#))?;
+    write("bare-listeners.js", BARE_LISTENERS)?;
+    write("listeners.html", &rate_page(r#"<script src="/bare-listeners.js"></script>"#))?;
     write("sdk.html", &rate_page(&format!(r#"<script src="/sdk.js" data-key="{key}" async></script>"#)))?;
     // Another build of the loader and worker, side by side with this one (SIQ_BENCH_ALSO: a
     // folder holding its sdk.js and sdk-worker.js), its loader pointed at its own worker.
@@ -495,6 +599,11 @@ pub fn bench(root: &Path) -> Result<(), String> {
         write("also.html", &rate_page(&format!(r#"<script src="/also/sdk.js" data-key="{key}" async></script>"#)))?;
         pages.push("also.html");
     }
+    let label = |page: &str| match page {
+        "sdk.html" => "sdk.js",
+        "listeners.html" => "control, bare listeners",
+        _ => "SIQ_BENCH_ALSO's sdk.js",
+    };
     let profile = scratch.join("profile");
     let mut browser = Browser::launch(&profile)?;
     let mut lines = Vec::new();
@@ -508,10 +617,29 @@ pub fn bench(root: &Path) -> Result<(), String> {
                 let p = (k + round) % pages.len();
                 let run = run_page(&mut browser, &server.url, pages[p], every, seed)?;
                 eprintln!("xtask: every {every} ms, round {}: {} {}", round + 1, pages[p], run.page);
-                if pages[p] != "alone.html" && pages[p] != "timer.html" && number_field(&run.page, "batches") < 1.0 {
+                if !CONTROLS.contains(&pages[p]) && number_field(&run.page, "batches") < 1.0 {
                     return Err(format!("{}: the SDK posted no batch: {}", pages[p], run.page));
                 }
                 runs[p].push(run);
+            }
+        }
+        // The same moves replayed warm, synchronously, on every page but the timer's (its
+        // listener is not what it stands for).
+        let mut replays: Vec<Vec<Replay>> = pages.iter().map(|_| Vec::new()).collect();
+        for round in 0..RATE_ROUNDS {
+            let seed = 1 + round as u32;
+            for k in 0..pages.len() {
+                let p = (k + round) % pages.len();
+                if pages[p] == "timer.html" {
+                    continue;
+                }
+                browser.goto(&format!("{}/{}", server.url, pages[p]))?;
+                let figures = replay(&mut browser, every, seed)?;
+                eprintln!("xtask: every {every} ms, replay {}: {} {figures:?}", round + 1, pages[p]);
+                if !CONTROLS.contains(&pages[p]) && figures.batches < 1.0 {
+                    return Err(format!("{}: the SDK posted no batch in a replay", pages[p]));
+                }
+                replays[p].push(figures);
             }
         }
         let alone = &runs[0];
@@ -519,10 +647,17 @@ pub fn bench(root: &Path) -> Result<(), String> {
         let minus = |r: &[Run], i: usize| -> Vec<f64> { r.iter().zip(alone).map(|(w, a)| per_move(w, i) - per_move(a, i)).collect() };
         let own = |r: &[Run]| -> Vec<f64> { r.iter().map(|w| w.own.cpu_us / f64::from(MOVES)).collect() };
         let med = |r: &[Run], key: &str| median(&r.iter().map(|w| number_field(&w.page, key)).collect::<Vec<_>>());
+        // Per round, the replay's ns per move minus the page alone's, in µs.
+        let handlers = |p: usize| -> Vec<f64> { replays[p].iter().zip(&replays[0]).map(|(w, a)| (w.cpu_ns - a.cpu_ns) / 1000.0).collect() };
+        let handlers_wall =
+            |p: usize| -> Vec<f64> { replays[p].iter().zip(&replays[0]).map(|(w, a)| (w.wall_ns - a.wall_ns) / 1000.0).collect() };
         lines.push(format!(
-            "every {every:>2} ms, {MOVES} moves x {RATE_ROUNDS} rounds (us per move, median (range) of rounds); page alone: thread CPU {}, tasks {}",
+            "every {every:>2} ms, {MOVES} moves x {RATE_ROUNDS} rounds (us per move, median (range) of rounds); page alone: thread CPU {}, tasks {}; \
+             its moves replayed warm: thread CPU {} ns per move, wall {}",
             spread(&alone.iter().map(|a| per_move(a, 2)).collect::<Vec<_>>()),
             spread(&alone.iter().map(|a| per_move(a, 0)).collect::<Vec<_>>()),
+            spread(&replays[0].iter().map(|a| a.cpu_ns).collect::<Vec<_>>()),
+            spread(&replays[0].iter().map(|a| a.wall_ns).collect::<Vec<_>>()),
         ));
         lines.push(format!(
             "  control, a bare 16 ms timer: its own tasks {} ({:.0} a run); page minus alone: thread CPU {}, tasks {}",
@@ -533,12 +668,22 @@ pub fn bench(root: &Path) -> Result<(), String> {
         ));
         for (p, name) in pages.iter().enumerate().skip(2) {
             let r = &runs[p];
+            let (tasks, inside) = (own(r), handlers(p));
+            let total: Vec<f64> = tasks.iter().zip(&inside).map(|(a, b)| a + b).collect();
             lines.push(format!(
-                "  {}: its own tasks {} ({:.0} a run: flush timers, the worker's messages); page minus alone: thread CPU {}, tasks {}, script {}; \
-                 {:.0} batches a run, {:.0} rows, {:.0} pointerovers, {:.0} messages from the worker",
-                if *name == "sdk.html" { "sdk.js" } else { "SIQ_BENCH_ALSO's sdk.js" },
-                spread(&own(r)),
+                "  {}: in all {} = its listeners inside the moves {} ({:.0} pointerovers, {:.0} batches posted in {REPLAY_MOVES} moves; wall time {}) + its own tasks {} \
+                 ({:.0} a run: flush timers, the worker's messages)",
+                label(name),
+                spread(&total),
+                spread(&inside),
+                median(&replays[p].iter().map(|w| w.crossings).collect::<Vec<_>>()),
+                median(&replays[p].iter().map(|w| w.batches).collect::<Vec<_>>()),
+                spread(&handlers_wall(p)),
+                spread(&tasks),
                 median(&r.iter().map(|w| w.own.tasks as f64).collect::<Vec<_>>()),
+            ));
+            lines.push(format!(
+                "    page minus alone: thread CPU {}, tasks {}, script {}; {:.0} batches a run, {:.0} rows, {:.0} pointerovers, {:.0} messages from the worker",
                 spread(&minus(r, 2)),
                 spread(&minus(r, 0)),
                 spread(&minus(r, 1)),
@@ -549,27 +694,51 @@ pub fn bench(root: &Path) -> Result<(), String> {
             ));
         }
     }
+    // The section lookup on its own: pointerovers on one cell, the page alone against each SDK.
+    let mut lookups: Vec<Vec<Vec<f64>>> = pages.iter().map(|_| LOOKUPS.iter().map(|_| Vec::new()).collect()).collect();
+    for round in 0..RATE_ROUNDS {
+        for k in 0..pages.len() {
+            let p = (k + round) % pages.len();
+            if pages[p] == "timer.html" {
+                continue;
+            }
+            browser.goto(&format!("{}/{}", server.url, pages[p]))?;
+            for (l, (sel, _)) in LOOKUPS.iter().enumerate() {
+                let prepare = format!("window.__bench.prepareOver({}, {OVERS})", json_string(sel));
+                // Warm, then timed.
+                dispatch(&mut browser, &prepare)?;
+                let (ms, _, _) = dispatch(&mut browser, &prepare)?;
+                lookups[p][l].push(ms * 1e6 / f64::from(OVERS));
+            }
+        }
+    }
+    for (p, name) in pages.iter().enumerate().skip(2) {
+        let each: Vec<String> = LOOKUPS
+            .iter()
+            .enumerate()
+            .map(|(l, (_, what))| {
+                let us: Vec<f64> = lookups[p][l].iter().zip(&lookups[0][l]).map(|(w, a)| (w - a) / 1000.0).collect();
+                format!("{what} {}", spread(&us))
+            })
+            .collect();
+        lines.push(format!(
+            "{}: the section lookup, {OVERS} pointerovers on one cell x {RATE_ROUNDS} rounds, minus the page alone (us each): {}",
+            label(name),
+            each.join(", ")
+        ));
+    }
     drop(browser);
     drop(server);
     let _ = std::fs::remove_dir_all(&scratch);
 
-    // The old figure: warm, one synchronous loop.
-    let tag = format!(r#"<script src="file://{}" data-key="pk_bench"></script>"#, sdk.join("sdk.js").display());
-    let without = measure_sync(&dir, "without", &sync_page(""))?;
-    let with = measure_sync(&dir, "with", &sync_page(&tag))?;
-
     println!(
-        "main thread per pointer move at a real rate (DevTools trace: thread time of the tasks the script ran on its own; \
-         Performance.getMetrics: ThreadTime and TaskDuration, page minus the page alone in the same round):"
+        "main thread per pointer move at a real rate, the loader's listeners (the moves replayed warm, synchronously, each event stamped with \
+         its real-rate time: the main thread's CPU time over the loop, page minus the page alone) plus the tasks it ran on its own (DevTools trace: their thread time); \
+         Performance.getMetrics' ThreadTime and TaskDuration, page minus the page alone in the same round, beside:"
     );
     for l in lines {
         println!("  {l}");
     }
-    println!(
-        "the move handler alone, warm synchronous loop ({EVENTS} pointermoves, no pointerover, median of {ROUNDS}): page alone {without:.0} ns, \
-         page + sdk.js {with:.0} ns, ours {:.2} us",
-        (with - without) / 1000.0
-    );
     println!("budget: {BUDGET_US} us per pointer event (README, Budgets)");
     Ok(())
 }
@@ -770,7 +939,7 @@ struct Own {
 /// timers) in which a script whose URL ends with `script` ran and the bench's own move (`tick`
 /// of the page) did not: the loader's flush timers and the worker's messages to it. What the
 /// script does inside the bench's moves (its event listeners, called from the bench's
-/// `dispatchEvent`) is not in the trace; the warm synchronous loop measures it.
+/// `dispatchEvent`) is not in the trace; the replay (`bench.replay` of the page) measures it.
 fn own_tasks(events: &[Event], script: &str) -> Own {
     let mut best = None;
     let mut most = 0;

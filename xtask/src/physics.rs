@@ -28,7 +28,7 @@
 //! [`TIMEOUT`] passes (an error that quotes the end of Chromium's log); its fresh profile lives in
 //! a temporary folder removed afterwards.
 //!
-//! Why not `--dump-dom` on a `file://` page, as `bench main-thread` does: Chromium dumps the DOM
+//! Why not `--dump-dom` on a `file://` page (a synchronous loop's figures in the DOM): Chromium dumps the DOM
 //! once the page has loaded, so only figures computed synchronously on the main thread get out,
 //! and a Worker answers asynchronously (a main thread busy-waiting for it would compete with it
 //! for the CPU, and an error would leave nothing to report); Chromium also refuses a synchronous
