@@ -8,8 +8,9 @@
  * then batches {b: Int32Array buffer of rows, s: [[id, name]…] new sections},
  * {i: identity token, '' = anonymous} and {n: [kind, text]} notes (0 track, 1 context).
  * To the page: {v: {id, emotion, text}} interventions, and the unacknowledged frames {q: beacon
- * body or 0, n: true when new frames could not be sent} after every new frame and 2 s after the
- * last acknowledgement.
+ * body or 0, n: true when new frames could not be sent} after every new frame (a movement
+ * summary only if it is still unacknowledged 300 ms later) and 2 s after the last
+ * acknowledgement.
  *
  * Protocol: the Hello (seq 0, a SecureHello: with the session's resume secret) opens every connection, then the Section frames already
  * acknowledged (so an instance that never saw them learns the names), then every
@@ -85,9 +86,12 @@ const report = (news) => {
   postMessage({ q: body, n: news }, body ? [body] : []);
 };
 
-// Queues and sends the data frame the last wasm call left in the output buffer; returns its
-// queue entry.
-const emit = (n) => {
+// Queues and sends the data frame the last wasm call left in the output buffer and tells the
+// page; returns its queue entry. A movement summary (`later`: one a second while the pointer
+// moves, each a message and a task on the page's main thread) is told only if the server has not
+// acknowledged it 300 ms later: on a healthy connection the page hears of none, and a page
+// hidden meanwhile loses at most the last second's summary from its beacon, never a detection.
+const emit = (n, later) => {
   if (n) {
     const f = frame(n);
     const e = [X.seq() >>> 0, f];
@@ -97,7 +101,7 @@ const emit = (n) => {
       dropped++ || warn('offline queue full, dropping the oldest frames');
     }
     live() && ws.send(f);
-    report(!live());
+    later && live() ? setTimeout(() => queue.includes(e) && report(), 300) : report(!live());
     return e;
   }
 };
@@ -196,7 +200,7 @@ const start = async () => {
   use(await load('/sdk.wasm'));
   greet();
   connect();
-  setInterval(() => emit(X.tick(performance.timeOrigin + performance.now() - cfg.o)), 1000);
+  setInterval(() => emit(X.tick(performance.timeOrigin + performance.now() - cfg.o), 1), 1000);
   early.splice(0).forEach(handle);
   setTimeout(() => upgrade().catch((e) => { kept = 0; warn(e); }), 1000);
 };

@@ -51,7 +51,9 @@ const mouse = (type, x, y, extra = {}) => send('Input.dispatchMouseEvent', { typ
 const frames = (pred = () => true) => log.filter((e) => e.ev === 'frame' && pred(e));
 
 await send('Runtime.enable'); await send('Log.enable'); await send('Page.enable');
-await send('Page.addScriptToEvaluateOnNewDocument', { source: "window.__ev=[];addEventListener('sentientiq:intervene',e=>__ev.push(e.detail));" });
+// Interventions the page receives, and the worker's reports of unacknowledged frames to it.
+await send('Page.addScriptToEvaluateOnNewDocument', { source: "window.__ev=[];addEventListener('sentientiq:intervene',e=>__ev.push(e.detail));" +
+  "window.__q=0;{const W=Worker;window.Worker=function(u,o){const w=new W(u,o);w.addEventListener('message',(e)=>'q' in e.data&&__q++);return w};window.Worker.prototype=W.prototype}" });
 await send('Page.navigate', { url: PAGE });
 await sleep(1500);
 
@@ -70,6 +72,17 @@ const phys = frames((f) => f.type === 'physics');
 check('Physics frames after movement', phys.length >= 1 && phys[0].moves > 10, phys.map((p) => [p.seq, p.moves, p.speed, p.entropy]));
 check('data frames numbered from 1, consecutively', frames((f) => f.type !== 'hello').every((f, i) => f.seq === i + 1), frames((f) => f.type !== 'hello').map((f) => f.seq));
 check('moves are coalesced to at most one per frame', phys.reduce((a, p) => a + p.moves, 0) <= 61, phys.reduce((a, p) => a + p.moves, 0));
+// 2a. A movement summary the server acknowledges is not reported to the page (a message and a
+// main-thread task a second): over 5 s of circling outside every section, the reports are
+// the other frames' (if any) and at most the one 2 s after an acknowledgement gap.
+const q0 = await evaluate('__q');
+const seen = frames().length;
+for (let i = 0; i < 300; i++) { await mouse('mouseMoved', Math.round(650 + 80 * Math.cos(i / 15)), Math.round(480 + 60 * Math.sin(i / 15))); await sleep(16); }
+const qMoving = (await evaluate('__q')) - q0;
+const during = frames().slice(seen);
+const physMoving = during.filter((f) => f.type === 'physics').length;
+const others = during.filter((f) => f.type !== 'physics' && f.type !== 'hello').length;
+check('acknowledged movement summaries are not reported to the page', physMoving >= 3 && qMoving <= others + 1, { physMoving, others, qMoving });
 
 // 3. A rage burst at the dead button -> Section, then, once the loader's 1 s answer window has run
 // out with no answer (its quiet row), a Detection of the whole burst, and an intervention.
