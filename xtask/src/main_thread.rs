@@ -109,10 +109,10 @@ const LOOKUPS: [(&str, &str); 3] = [
 
 /// The real-rate page: `sdk` is the `<script>` tag of the SDK, or empty. `window.__bench.run(n,
 /// every, seed)` moves the pointer `n` times, one move every `every` ms, and resolves to a JSON
-/// string of what happened; `window.__bench.replay(n, every, seed, rounds)` dispatches the same
-/// moves' events in one synchronous loop per round, each stamped with the time it would have at
-/// that rate, and resolves to a JSON string of ns per move, per round; `window.__bench.over(el,
-/// n)` dispatches `n` `pointerover`s on the element `el` names and resolves to ns per event.
+/// string of what happened; `window.__bench.prepare(n, every, seed)` makes the same moves'
+/// events, each stamped with the time it would have at that rate, and `window.__bench.
+/// prepareOver(sel, n)` `n` `pointerover`s on the first cell of the block `sel` names;
+/// `window.__bench.dispatch()` dispatches what was prepared in one synchronous loop.
 ///
 /// The cells sit 10 elements deep (as a page's content does): in four `data-siq-section`s, in a
 /// `form id="checkout"` (a landmark, named by its id), and in a plain block in neither (where
@@ -182,51 +182,46 @@ const pointer = (every, seed) => {{
     return [from[0] + (to[0] - from[0]) * m, from[1] + (to[1] - from[1]) * m];
   }};
 }};
-// The events of `n` moves as the browser dispatches them: pointerout, mouseout, pointerover and
-// mouseover when the element under the point changes, then pointermove and mousemove; `stamp(i,
-// event)` may set the event's time. Element and event alternate in the list.
-const moves = (n, every, seed, stamp) => {{
-  const next = pointer(every, seed), list = [];
+// The seeded pointer's moves as the browser dispatches them: each call of the function returned
+// takes the next position, finds the element under it (the hit test of real input) and hands
+// `send(target, event class, type, x, y, related)` pointerout, mouseout, pointerover and
+// mouseover when that element changed, then pointermove and mousemove; its `crossings()` counts
+// the changes.
+const mover = (every, seed, send) => {{
+  const next = pointer(every, seed);
   let over = null, crossings = 0;
-  for (let i = 0; i < n; i++) {{
+  const step = () => {{
     const [x, y] = next();
     const el = document.elementFromPoint(x, y) || document.body;
-    const add = (target, C, type, related) => list.push(target, stamp(i, ev(C, type, x, y, related)));
     if (el !== over) {{
       if (over) {{
-        add(over, PointerEvent, 'pointerout', el);
-        add(over, MouseEvent, 'mouseout', el);
+        send(over, PointerEvent, 'pointerout', x, y, el);
+        send(over, MouseEvent, 'mouseout', x, y, el);
       }}
-      add(el, PointerEvent, 'pointerover', over);
-      add(el, MouseEvent, 'mouseover', over);
+      send(el, PointerEvent, 'pointerover', x, y, over);
+      send(el, MouseEvent, 'mouseover', x, y, over);
       over = el;
       crossings += 1;
     }}
-    add(el, PointerEvent, 'pointermove', null);
-    add(el, MouseEvent, 'mousemove', null);
-  }}
-  return {{ list, crossings }};
+    send(el, PointerEvent, 'pointermove', x, y, null);
+    send(el, MouseEvent, 'mousemove', x, y, null);
+  }};
+  step.crossings = () => crossings;
+  return step;
+}};
+// The events of `n` moves, made beforehand; `stamp(i, event)` may set the event's time. Element
+// and event alternate in the list.
+const moves = (n, every, seed, stamp) => {{
+  const list = [];
+  let i = 0;
+  const step = mover(every, seed, (target, C, type, x, y, related) => list.push(target, stamp(i, ev(C, type, x, y, related))));
+  for (; i < n; i++) step();
+  return {{ list, crossings: step.crossings() }};
 }};
 bench.run = (n, every, seed) => new Promise((done) => {{
-  const next = pointer(every, seed);
-  let over = null, crossings = 0, late = 0;
+  const move = mover(every, seed, (target, C, type, x, y, related) => target.dispatchEvent(ev(C, type, x, y, related)));
+  let late = 0;
   const t0 = performance.now();
-  const move = () => {{
-    const [x, y] = next();
-    const el = document.elementFromPoint(x, y) || document.body;
-    if (el !== over) {{
-      if (over) {{
-        over.dispatchEvent(ev(PointerEvent, 'pointerout', x, y, el));
-        over.dispatchEvent(ev(MouseEvent, 'mouseout', x, y, el));
-      }}
-      el.dispatchEvent(ev(PointerEvent, 'pointerover', x, y, over));
-      el.dispatchEvent(ev(MouseEvent, 'mouseover', x, y, over));
-      over = el;
-      crossings += 1;
-    }}
-    el.dispatchEvent(ev(PointerEvent, 'pointermove', x, y, null));
-    el.dispatchEvent(ev(MouseEvent, 'mousemove', x, y, null));
-  }};
   let i = 0;
   const tick = () => {{
     late += performance.now() - (t0 + i * every);
@@ -234,7 +229,7 @@ bench.run = (n, every, seed) => new Promise((done) => {{
     i += 1;
     if (i < n) setTimeout(tick, Math.max(0, t0 + i * every - performance.now()));
     // The last batch's timer runs before the figures are read.
-    else setTimeout(() => done(JSON.stringify({{ moves: n, crossings, ms: performance.now() - t0, late: late / n, ...window.__posts }})), 100);
+    else setTimeout(() => done(JSON.stringify({{ moves: n, crossings: move.crossings(), ms: performance.now() - t0, late: late / n, ...window.__posts }})), 100);
   }};
   tick();
 }});
@@ -518,12 +513,10 @@ fn per_move(r: &Run, i: usize) -> f64 {
     r.main[i] * 1e6 / f64::from(MOVES)
 }
 
-/// One timed loop of the page's prepared events (`prepare` is the expression that prepares
-/// them): the main thread's CPU time over it (`ThreadTime`), its wall time (the page's clock),
-/// both ms, and the batches the SDK posted. The page's other tasks (the worker's messages,
-/// timers) run in the pauses around it.
-fn dispatch(b: &mut Browser, prepare: &str) -> Result<(f64, f64, f64), String> {
-    b.eval(prepare)?;
+/// One timed loop of the events the page prepared: the main thread's CPU time over it
+/// (`ThreadTime`), its wall time (the page's clock), both ms, and the batches the SDK posted.
+/// The page's other tasks (the worker's messages, timers) run in the pauses around it.
+fn dispatch(b: &mut Browser) -> Result<(f64, f64, f64), String> {
     std::thread::sleep(Duration::from_millis(200));
     let before = b.metrics()?;
     let out = b.eval("window.__bench.dispatch()")?;
@@ -552,7 +545,7 @@ fn replay(b: &mut Browser, every: u32, seed: u32) -> Result<Replay, String> {
     for round in 0..=REPLAY_ROUNDS {
         let prepare = format!("window.__bench.prepare({REPLAY_MOVES}, {every}, {seed})");
         crossings = b.eval(&prepare)?.parse::<f64>().map_err(|e| format!("prepare: {e}"))?;
-        let (cpu_ms, wall_ms, posted) = dispatch(b, "''")?;
+        let (cpu_ms, wall_ms, posted) = dispatch(b)?;
         if round > 0 {
             cpu.push(cpu_ms * 1e6 / f64::from(REPLAY_MOVES));
             wall.push(wall_ms * 1e6 / f64::from(REPLAY_MOVES));
@@ -704,10 +697,10 @@ pub fn bench(root: &Path) -> Result<(), String> {
             }
             browser.goto(&format!("{}/{}", server.url, pages[p]))?;
             for (l, (sel, _)) in LOOKUPS.iter().enumerate() {
-                let prepare = format!("window.__bench.prepareOver({}, {OVERS})", json_string(sel));
                 // Warm, then timed.
-                dispatch(&mut browser, &prepare)?;
-                let (ms, _, _) = dispatch(&mut browser, &prepare)?;
+                browser.eval(&format!("window.__bench.prepareOver({}, {OVERS})", json_string(sel)))?;
+                dispatch(&mut browser)?;
+                let (ms, _, _) = dispatch(&mut browser)?;
                 lookups[p][l].push(ms * 1e6 / f64::from(OVERS));
             }
         }
