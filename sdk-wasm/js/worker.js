@@ -88,9 +88,11 @@ const report = (news) => {
 
 // Queues and sends the data frame the last wasm call left in the output buffer and tells the
 // page; returns its queue entry. A movement summary (`later`: one a second while the pointer
-// moves, each a message and a task on the page's main thread) is told only if the server has not
-// acknowledged it 300 ms later: on a healthy connection the page hears of none, and a page
-// hidden meanwhile loses at most the last second's summary from its beacon, never a detection.
+// moves) or a section's name (one for each section the pointer enters first), each a message
+// and a task on the page's main thread, is told only if the server has not acknowledged it
+// 300 ms later: on a healthy connection the page hears of none, and a page hidden meanwhile
+// loses at most those of its last 300 ms from its beacon, never a detection (whose report
+// carries every unacknowledged frame, the sections it names included).
 const emit = (n, later) => {
   if (n) {
     const f = frame(n);
@@ -109,7 +111,7 @@ const emit = (n, later) => {
 const handle = (m) => {
   for (const [id, name] of m.s || []) {
     named.push([id, name]);
-    const e = emit(X.section(id, write(name, X.inp(), 256).written));
+    const e = emit(X.section(id, write(name, X.inp(), 256).written), 1);
     e && secs.push(e);
   }
   if (m.n) emit(X.note(m.n[0], write(m.n[1], X.inp(), 256).written));
