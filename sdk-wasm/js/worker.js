@@ -9,8 +9,8 @@
  * {i: identity token, '' = anonymous} and {n: [kind, text]} notes (0 track, 1 context).
  * To the page: {v: {id, emotion, text}} interventions, and the unacknowledged frames {q: beacon
  * body or 0, n: true when new frames could not be sent} after every new frame (a movement
- * summary only if it is still unacknowledged 300 ms later) and 2 s after the last
- * acknowledgement.
+ * summary or a section's name only if it is still unacknowledged 300 ms later) and 2 s after
+ * the last acknowledgement.
  *
  * Protocol: the Hello (seq 0, a SecureHello: with the session's resume secret) opens every connection, then the Section frames already
  * acknowledged (so an instance that never saw them learns the names), then every
